@@ -1,0 +1,44 @@
+"""A typed client for Alibaba Cloud ESA's scheduled-prefetch OpenAPI. No Django in here."""
+
+from __future__ import annotations
+
+from .client import API_VERSION, EsaClient, RetryPolicy
+from .errors import (
+    EsaAmbiguousResultError,
+    EsaApiError,
+    EsaAuthError,
+    EsaError,
+    EsaInvalidParameterError,
+    EsaNotFoundError,
+    EsaResponseError,
+    EsaServerError,
+    EsaThrottledError,
+    EsaTransportError,
+)
+from .times import EsaTimeError, format_esa_time, parse_esa_time
+from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
+
+__all__ = [
+    "API_VERSION",
+    "CreatePlansResult",
+    "EsaAmbiguousResultError",
+    "EsaApiError",
+    "EsaAuthError",
+    "EsaClient",
+    "EsaError",
+    "EsaInvalidParameterError",
+    "EsaNotFoundError",
+    "EsaResponseError",
+    "EsaServerError",
+    "EsaThrottledError",
+    "EsaTimeError",
+    "EsaTransportError",
+    "Job",
+    "Page",
+    "Plan",
+    "PlanSpec",
+    "RetryPolicy",
+    "Site",
+    "format_esa_time",
+    "parse_esa_time",
+]

@@ -1,0 +1,404 @@
+"""A small typed client for ESA's scheduled-prefetch OpenAPI (version 2024-09-10, RPC style).
+
+It speaks the wire protocol exactly as Alibaba Cloud's own SDK does (GET with every parameter in
+the query for reads; POST with `Id` in the query and the rest as a form body for writes; arrays as
+one compact-JSON field) and signs with ACS3-HMAC-SHA256.
+
+Retries: throttling, 5xx answers and connection failures are retried with exponential backoff and
+jitter, bounded in attempts and in total time, honouring `x-acs-retry-after`. A *create* is resent
+only when the failed attempt surely did not land (the connection was refused or never opened, ESA
+throttled it, or answered 503 before processing); any other failure of a create raises
+`EsaAmbiguousResultError` so the caller looks before it tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import httpx
+
+from .auth import AcsV3Auth, percent_encode
+from .errors import (
+    EsaAmbiguousResultError,
+    EsaApiError,
+    EsaError,
+    EsaResponseError,
+    EsaServerError,
+    EsaThrottledError,
+    EsaTransportError,
+    api_error_from_response,
+)
+from .times import format_esa_time, to_epoch_ms
+from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
+
+__all__ = ["API_VERSION", "EsaClient", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+API_VERSION: Final = "2024-09-10"
+_CREATE_ACTIONS: Final = frozenset({"CreateScheduledPreloadJob", "CreateScheduledPreloadExecutions"})
+_READ_PREFIXES: Final = ("Get", "List", "Describe")
+# ESA's answer to a request it refused before doing anything: safe to send again, even a create.
+_NOT_PROCESSED_STATUS: Final = 503
+
+Params = Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard the client tries: at most `max_attempts` sends within `total_timeout` seconds."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    total_timeout: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with equal jitter for the wait after failed attempt `attempt` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: EsaError
+    retryable: bool
+    landed_surely_not: bool
+    retry_after: float | None = None
+
+
+class EsaClient:
+    """ESA OpenAPI client. Thread-safe for concurrent calls; close it (or use `with`) when done."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        user_agent: str = "prefetch-ui",
+    ) -> None:
+        if "://" not in endpoint:
+            endpoint = f"https://{endpoint}"
+        self.endpoint = endpoint.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._http = httpx.Client(
+            base_url=self.endpoint,
+            auth=AcsV3Auth(access_key_id, access_key_secret),
+            timeout=timeout,
+            transport=transport,
+            headers={"accept": "application/json", "user-agent": user_agent, "x-acs-version": API_VERSION},
+        )
+
+    def __repr__(self) -> str:
+        return f"EsaClient(endpoint={self.endpoint!r})"
+
+    def __enter__(self) -> EsaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the generic call -------------------------------------------------------------------
+
+    def call(self, action: str, params: Params | None = None, *, method: str | None = None) -> dict[str, Any]:
+        """Send any RPC action and return ESA's JSON answer; raise an `EsaError` on failure."""
+        params = {key: value for key, value in (params or {}).items() if value is not None}
+        method = (method or ("GET" if action.startswith(_READ_PREFIXES) else "POST")).upper()
+        is_create = action in _CREATE_ACTIONS
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            failure = self._attempt(action, method, params)
+            if isinstance(failure, dict):
+                return failure
+            if is_create and not failure.landed_surely_not:
+                raise EsaAmbiguousResultError(
+                    f"{action} failed in a way that may have created it anyway ({failure.error}); "
+                    "list before trying again",
+                    action=action,
+                ) from failure.error
+            if not failure.retryable or attempt >= self.retry.max_attempts:
+                raise failure.error
+            delay = self.retry.backoff(attempt, self._rng)
+            if failure.retry_after is not None:
+                delay = min(max(failure.retry_after, delay), self.retry.max_delay)
+            if time.monotonic() - started + delay > self.retry.total_timeout:
+                raise failure.error
+            logger.info("ESA %s attempt %d failed (%s); retrying in %.2fs", action, attempt, failure.error, delay)
+            self._sleep(delay)
+
+    def _attempt(self, action: str, method: str, params: Params) -> dict[str, Any] | _Failure:
+        encoded = {key: _encode_value(value) for key, value in params.items()}
+        if method == "GET":
+            query, body = encoded, {}
+        else:
+            query = {key: value for key, value in encoded.items() if key == "Id"}
+            body = {key: value for key, value in encoded.items() if key != "Id"}
+        headers = {"x-acs-action": action}
+        content = b""
+        if body:
+            content = _form(body).encode("ascii")
+            headers["content-type"] = "application/x-www-form-urlencoded"
+        url = "/" + (f"?{_form(query)}" if query else "")
+        try:
+            response = self._http.request(method, url, content=content or None, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: nothing can have landed.
+            return _Failure(
+                EsaTransportError(f"{action}: cannot connect to {self.endpoint}: {exc}", action=action),
+                retryable=True,
+                landed_surely_not=True,
+            )
+        except httpx.TransportError as exc:
+            # Sent, but the answer was lost (timeout, reset): ESA may have acted on it.
+            return _Failure(
+                EsaTransportError(f"{action}: no answer from {self.endpoint}: {exc!r}", action=action),
+                retryable=True,
+                landed_surely_not=False,
+            )
+        return self._read_response(action, response)
+
+    def _read_response(self, action: str, response: httpx.Response) -> dict[str, Any] | _Failure:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            error = EsaResponseError(
+                f"{action}: HTTP {response.status_code} with a body that is not ESA's JSON",
+                action=action,
+                status=response.status_code,
+            )
+            return _Failure(
+                error,
+                retryable=response.status_code >= 500,
+                landed_surely_not=response.status_code == _NOT_PROCESSED_STATUS,
+            )
+        if response.status_code < 400:
+            logger.debug("ESA %s ok, RequestId %s", action, payload.get("RequestId", ""))
+            return payload
+        retry_after = _retry_after_seconds(response.headers.get("x-acs-retry-after"))
+        api_error = api_error_from_response(
+            status=response.status_code,
+            code=str(payload.get("Code") or payload.get("code") or f"HTTP{response.status_code}"),
+            message=str(payload.get("Message") or payload.get("message") or ""),
+            request_id=str(payload.get("RequestId") or payload.get("requestId") or ""),
+            recommend=str(payload.get("Recommend") or ""),
+            action=action,
+            retry_after=retry_after,
+        )
+        logger.info("ESA %s failed: %s", action, api_error)
+        if isinstance(api_error, EsaThrottledError):
+            return _Failure(api_error, retryable=True, landed_surely_not=True, retry_after=retry_after)
+        if isinstance(api_error, EsaServerError):
+            return _Failure(
+                api_error,
+                retryable=True,
+                landed_surely_not=response.status_code == _NOT_PROCESSED_STATUS,
+            )
+        return _Failure(api_error, retryable=False, landed_surely_not=True)
+
+    # -- sites ------------------------------------------------------------------------------
+
+    def list_sites(
+        self, *, page_number: int = 1, page_size: int = 500, site_name: str | None = None
+    ) -> Page[Site]:
+        """One page of the account's sites (ListSites)."""
+        answer = self.call(
+            "ListSites",
+            {"PageNumber": page_number, "PageSize": page_size, "SiteName": site_name},
+        )
+        return Page(
+            items=[Site.from_api(raw) for raw in answer.get("Sites") or []],
+            total_count=int(answer.get("TotalCount") or 0),
+            page_number=int(answer.get("PageNumber") or page_number),
+            page_size=int(answer.get("PageSize") or page_size),
+            request_id=str(answer.get("RequestId", "")),
+        )
+
+    def iter_sites(self, *, page_size: int = 500) -> Iterator[Site]:
+        """Every site, page after page."""
+        yield from _all_pages(lambda number: self.list_sites(page_number=number, page_size=page_size))
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def create_scheduled_preload_job(
+        self,
+        *,
+        site_id: int,
+        name: str,
+        urls: Sequence[str] | None = None,
+        oss_url: str | None = None,
+    ) -> Job:
+        """Create a job from a list of URLs (InsertWay `textBox`) or an OSS object (`oss`)."""
+        if (urls is None) == (oss_url is None):
+            raise ValueError("give exactly one of urls or oss_url")
+        params: dict[str, object] = {"SiteId": site_id, "Name": name}
+        if urls is not None:
+            params |= {"InsertWay": "textBox", "UrlList": "\n".join(urls)}
+        else:
+            params |= {"InsertWay": "oss", "OssUrl": oss_url}
+        answer = self.call("CreateScheduledPreloadJob", params)
+        return Job.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def list_scheduled_preload_jobs(
+        self,
+        *,
+        site_id: int,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        page_number: int = 1,
+        page_size: int = 20,
+    ) -> Page[Job]:
+        """One page of a site's jobs, newest first, optionally filtered by creation time."""
+        answer = self.call(
+            "ListScheduledPreloadJobs",
+            {
+                "SiteId": site_id,
+                "StartTime": to_epoch_ms(created_from) if created_from else None,
+                "EndTime": to_epoch_ms(created_to) if created_to else None,
+                "PageNumber": page_number,
+                "PageSize": page_size,
+            },
+        )
+        return Page(
+            items=[Job.from_api(raw) for raw in answer.get("Jobs") or []],
+            # ESA sends this one as a string.
+            total_count=int(answer.get("TotalCount") or 0),
+            page_number=page_number,
+            page_size=page_size,
+            request_id=str(answer.get("RequestId", "")),
+        )
+
+    def iter_scheduled_preload_jobs(self, *, site_id: int, page_size: int = 100) -> Iterator[Job]:
+        """Every job of a site, page after page."""
+        yield from _all_pages(
+            lambda number: self.list_scheduled_preload_jobs(
+                site_id=site_id, page_number=number, page_size=page_size
+            )
+        )
+
+    def get_scheduled_preload_job(self, job_id: str) -> Job:
+        answer = self.call("GetScheduledPreloadJob", {"Id": job_id})
+        return Job.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def delete_scheduled_preload_job(self, job_id: str) -> str:
+        """Delete a job and its plans; returns the RequestId."""
+        return str(self.call("DeleteScheduledPreloadJob", {"Id": job_id}).get("RequestId", ""))
+
+    def reset_scheduled_preload_job(self, job_id: str) -> Job:
+        """Put a job's progress back to zero so its plans prefetch from the first URL again."""
+        answer = self.call("ResetScheduledPreloadJob", {"Id": job_id})
+        return Job.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def create_scheduled_preload_executions(self, job_id: str, plans: Sequence[PlanSpec]) -> CreatePlansResult:
+        """Add a batch of plans to a job; ESA adds the valid ones and reports the others."""
+        executions = [
+            {
+                "EndTime": format_esa_time(plan.end_time),
+                "Interval": plan.interval,
+                "SliceLen": plan.slice_len,
+                "StartTime": format_esa_time(plan.start_time),
+            }
+            for plan in plans
+        ]
+        answer = self.call("CreateScheduledPreloadExecutions", {"Id": job_id, "Executions": executions})
+        return CreatePlansResult(
+            total_count=int(answer.get("TotalCount") or 0),
+            success_count=int(answer.get("SuccessCount") or 0),
+            succeeded=[Plan.from_api(raw) for raw in answer.get("SuccessExecutions") or []],
+            failed=[Plan.from_api(raw) for raw in answer.get("FailedExecutions") or []],
+            failed_messages=[str(message) for message in answer.get("FailedMessages") or []],
+            request_id=str(answer.get("RequestId", "")),
+        )
+
+    def list_scheduled_preload_executions(self, job_id: str) -> Page[Plan]:
+        """All plans of a job (ESA does not page this listing)."""
+        answer = self.call("ListScheduledPreloadExecutions", {"Id": job_id})
+        plans = [Plan.from_api(raw) for raw in answer.get("Executions") or []]
+        return Page(
+            items=plans,
+            total_count=int(answer.get("TotalCount") or len(plans)),
+            page_size=len(plans),
+            request_id=str(answer.get("RequestId", "")),
+        )
+
+    def update_scheduled_preload_execution(self, plan_id: str, spec: PlanSpec) -> Plan:
+        answer = self.call(
+            "UpdateScheduledPreloadExecution",
+            {
+                "Id": plan_id,
+                "StartTime": format_esa_time(spec.start_time),
+                "EndTime": format_esa_time(spec.end_time),
+                "Interval": spec.interval,
+                "SliceLen": spec.slice_len,
+            },
+        )
+        return Plan.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def delete_scheduled_preload_execution(self, plan_id: str) -> str:
+        """Delete a plan; returns the RequestId."""
+        return str(self.call("DeleteScheduledPreloadExecution", {"Id": plan_id}).get("RequestId", ""))
+
+    def start_scheduled_preload_execution(self, plan_id: str) -> Plan:
+        """Resume a stopped plan; ESA answers it `waiting` until its next batch."""
+        answer = self.call("StartScheduledPreloadExecution", {"Id": plan_id})
+        return Plan.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def stop_scheduled_preload_execution(self, plan_id: str) -> Plan:
+        """Pause a plan; its progress is kept."""
+        answer = self.call("StopScheduledPreloadExecution", {"Id": plan_id})
+        return Plan.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+
+def _encode_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+def _form(pairs: Mapping[str, str]) -> str:
+    return "&".join(f"{percent_encode(key)}={percent_encode(value)}" for key, value in sorted(pairs.items()))
+
+
+def _retry_after_seconds(header: str | None) -> float | None:
+    """`x-acs-retry-after` is in milliseconds; only a positive whole number counts (as in the SDK)."""
+    try:
+        milliseconds = int(header or "")
+    except ValueError:
+        return None
+    return milliseconds / 1000 if milliseconds > 0 else None
+
+
+def _all_pages[T](fetch: Callable[[int], Page[T]]) -> Iterator[T]:
+    number = 1
+    seen = 0
+    while True:
+        page = fetch(number)
+        yield from page.items
+        seen += len(page.items)
+        if not page.items or seen >= page.total_count:
+            return
+        number += 1

@@ -1,0 +1,12 @@
+"""A faithful local simulator of Alibaba Cloud ESA's scheduled-prefetch OpenAPI.
+
+It speaks the real wire protocol (RPC style, ACS3-HMAC-SHA256 signatures, ESA's error codes),
+keeps its state in a SQLite file and advances plans over (optionally accelerated) time.
+"""
+
+from __future__ import annotations
+
+from .actions import Limits
+from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
+
+__all__ = ["DEMO_ACCESS_KEY_ID", "DEMO_ACCESS_KEY_SECRET", "EsaSimulator", "Limits", "SimConfig"]

@@ -1,0 +1,282 @@
+"""The simulator's WSGI application: ESA's RPC gateway in front of `actions.Backend`.
+
+In order, like the real gateway: signature V3 checks (shape, AccessKey, timestamp, body hash,
+signature, nonce), then flow control (`max_qps`), then injected faults (`fault_rate`: 503 before
+anything is processed), then the action in one SQLite transaction, which an error rolls back. With
+`ambiguous_fault_rate`, a processed request answers 500 anyway, as a real service sometimes does:
+the change landed but the caller cannot know it.
+
+Besides `/`, it serves `GET /_sim/calls` (the log of calls received, for tests and debugging; it
+never shows a secret) and `GET /_sim/health`.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import json
+import logging
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from prefetch_ui.esa.auth import canonical_request, parse_authorization, sign, string_to_sign
+
+from .actions import ACTIONS, Backend, Limits, SimError
+from .store import Store
+
+__all__ = ["DEMO_ACCESS_KEY_ID", "DEMO_ACCESS_KEY_SECRET", "EsaSimulator", "SimConfig"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_ACCESS_KEY_ID = "LTAI5tSimulatorDemoKey"
+DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecret-not-for-production"  # noqa: S105 - a documented demo value
+API_VERSION = "2024-09-10"
+_REQUIRED_SIGNED = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
+                    "x-acs-content-sha256")
+_MAX_SKEW_SECONDS = 15 * 60
+_LOGGED_VALUE_CHARS = 500
+
+StartResponse = Callable[[str, list[tuple[str, str]]], object]
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """How the simulator behaves; every field is a command-line option of the server."""
+
+    state_path: str | Path
+    access_keys: Mapping[str, str] = field(
+        default_factory=lambda: {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}
+    )
+    speed: float = 1.0
+    max_qps: int = 0  # 0: no flow control
+    fault_rate: float = 0.0
+    ambiguous_fault_rate: float = 0.0
+    latency_ms: int = 0
+    limits: Limits = Limits()
+    seed: int | None = None
+    host_id: str = "esa.cn-hangzhou.aliyuncs.com"
+
+    def __repr__(self) -> str:
+        # The key pairs stay out of logs and tracebacks.
+        return (
+            f"SimConfig(state_path={str(self.state_path)!r}, speed={self.speed}, max_qps={self.max_qps}, "
+            f"fault_rate={self.fault_rate}, ambiguous_fault_rate={self.ambiguous_fault_rate}, "
+            f"latency_ms={self.latency_ms}, limits={self.limits})"
+        )
+
+
+def _status_line(status: int) -> str:
+    reasons = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+               500: "Internal Server Error", 503: "Service Unavailable"}
+    return f"{status} {reasons.get(status, 'Error')}"
+
+
+class EsaSimulator:
+    """A WSGI application that answers like ESA's OpenAPI gateway."""
+
+    def __init__(self, config: SimConfig, *, real_time: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._real_time = real_time
+        self.store = Store(config.state_path, speed=config.speed, real_time=real_time)
+        self.backend = Backend(self.store, config.limits)
+        self._lock = threading.Lock()
+        self._rng = random.Random(config.seed)
+        self._recent: collections.deque[float] = collections.deque()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- WSGI -----------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path.startswith("/_sim/"):
+            return self._debug(path, environ, start_response)
+        if self.config.latency_ms:
+            time.sleep(self.config.latency_ms / 1000)
+        request_id = str(uuid.uuid4()).upper()
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        headers = _headers(environ)
+        action = headers.get("x-acs-action", "")
+        status, answer, extra_headers = 200, {}, []
+        params: dict[str, str] = {}
+        with self._lock:
+            try:
+                params = self._params(environ, body)
+                action = action or params.get("Action", "")
+                self._verify(environ, headers, body)
+                self._throttle()
+                if self.config.fault_rate and self._rng.random() < self.config.fault_rate:
+                    raise SimError(503, "ServiceUnavailable",
+                                   "The request has failed due to a temporary failure of the server.")
+                if path != "/":
+                    raise SimError(404, "InvalidAction.NotFound", f"Specified path {path} is not found.")
+                answer = self._dispatch(action, headers.get("x-acs-version", ""), params)
+                if self.config.ambiguous_fault_rate and self._rng.random() < self.config.ambiguous_fault_rate:
+                    raise SimError(500, "InternalError",
+                                   "The request processing has failed due to some unknown error.")
+            except SimError as error:
+                status = error.status
+                answer = {"HostId": self.config.host_id, "Code": error.code, "Message": error.message,
+                          "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}"}
+                if error.retry_after_ms is not None:
+                    extra_headers.append(("x-acs-retry-after", str(error.retry_after_ms)))
+            self._record(action, params, status, str(answer.get("Code", "")), request_id)
+        payload = json.dumps({"RequestId": request_id, **answer}, ensure_ascii=False).encode("utf-8")
+        start_response(
+            _status_line(status),
+            [("Content-Type", "application/json;charset=utf-8"), ("Content-Length", str(len(payload))),
+             ("x-acs-request-id", request_id), *extra_headers],
+        )
+        return [payload]
+
+    def _params(self, environ: Mapping[str, Any], body: bytes) -> dict[str, str]:
+        try:
+            params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+            if body and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+                params |= dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except (UnicodeDecodeError, ValueError):
+            raise SimError(400, "InvalidParameter", "The request parameters are not valid UTF-8 form data.") \
+                from None
+        return params
+
+    def _dispatch(self, action: str, version: str, params: Mapping[str, str]) -> dict[str, Any]:
+        if version != API_VERSION:
+            raise SimError(400, "InvalidVersion", f"Specified parameter Version is not valid: {version!r}.")
+        handler = ACTIONS.get(action)
+        if handler is None:
+            raise SimError(404, "InvalidAction.NotFound",
+                           "Specified api is not found, please check your url and method.")
+        db = self.store.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            answer = handler(self.backend, params)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return answer
+
+    # -- the gateway's checks -------------------------------------------------------------
+
+    def _verify(self, environ: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> None:
+        parsed = parse_authorization(headers.get("authorization", ""))
+        if parsed is None:
+            raise SimError(400, "IncompleteSignature",
+                           "The request signature does not conform to Aliyun standards: "
+                           "the Authorization header is missing or malformed.")
+        access_key_id, signed, signature = parsed
+        required = list(_REQUIRED_SIGNED) + (["content-type"] if body else [])
+        for name in required:
+            if name not in signed or not headers.get(name):
+                raise SimError(400, "IncompleteSignature",
+                               f"The request signature does not conform to Aliyun standards: "
+                               f"header {name} is missing or not signed.")
+        secret = self.config.access_keys.get(access_key_id)
+        if secret is None:
+            raise SimError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        try:
+            sent_at = datetime.strptime(headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            raise SimError(400, "InvalidTimeStamp.Format",
+                           "Specified time stamp or date value is not well formatted.") from None
+        if abs(self._real_time() - sent_at.timestamp()) > _MAX_SKEW_SECONDS:
+            raise SimError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if not hmac.compare_digest(headers["x-acs-content-sha256"], payload_hash):
+            raise SimError(400, "SignatureDoesNotMatch",
+                           "Specified signature does not match our calculation: x-acs-content-sha256 "
+                           "is not the SHA-256 of the body.")
+        canonical = canonical_request(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            path=environ.get("PATH_INFO") or "/",
+            query=parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers=headers,
+            signed_headers=signed,
+            payload_sha256=payload_hash,
+        )
+        if not hmac.compare_digest(sign(secret, string_to_sign(canonical)), signature):
+            raise SimError(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
+        self._use_nonce(headers["x-acs-signature-nonce"])
+
+    def _use_nonce(self, nonce: str) -> None:
+        now = self._real_time()
+        db = self.store.db
+        if db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
+            raise SimError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+        db.execute("INSERT INTO nonces (nonce, seen_at) VALUES (?, ?)", (nonce, now))
+        if self._rng.random() < 0.01:
+            # A replayed nonce older than the timestamp window fails the timestamp check anyway.
+            db.execute("DELETE FROM nonces WHERE seen_at < ?", (now - 2 * _MAX_SKEW_SECONDS,))
+
+    def _throttle(self) -> None:
+        if self.config.max_qps <= 0:
+            return
+        now = self._real_time()
+        while self._recent and self._recent[0] <= now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= self.config.max_qps:
+            wait_ms = max(1, math.ceil((self._recent[0] + 1.0 - now) * 1000))
+            raise SimError(400, "TooManyRequests", "Too many requests.Please try again later.",
+                           retry_after_ms=wait_ms)
+        self._recent.append(now)
+
+    # -- the call log ---------------------------------------------------------------------
+
+    def _record(self, action: str, params: Mapping[str, str], status: int, code: str, request_id: str) -> None:
+        shown = {key: value[:_LOGGED_VALUE_CHARS] for key, value in params.items()}
+        self.store.db.execute(
+            "INSERT INTO calls (at, action, params, status, code, request_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (self._real_time(), action, json.dumps(shown, ensure_ascii=False), status, code, request_id),
+        )
+
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
+        """The calls received so far, oldest first; optionally of one action."""
+        with self._lock:
+            rows = self.store.db.execute(
+                "SELECT * FROM calls WHERE ? IS NULL OR action = ? ORDER BY id", (action, action)
+            ).fetchall()
+        return [
+            {"at": row["at"], "action": row["action"], "params": json.loads(row["params"]),
+             "status": row["status"], "code": row["code"], "request_id": row["request_id"]}
+            for row in rows
+        ]
+
+    def _debug(self, path: str, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if path == "/_sim/calls":
+            query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            body: Any = {"Calls": self.calls(query.get("action"))}
+        elif path == "/_sim/health":
+            body = {"status": "ok", "sim_time": datetime.fromtimestamp(self.store.clock.now(), UTC).isoformat()}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "not found"}']
+        payload = json.dumps(body).encode("utf-8")
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+
+def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """Request headers keyed by lower-case name, as signed."""
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    if environ.get("CONTENT_LENGTH"):
+        headers["content-length"] = str(environ["CONTENT_LENGTH"])
+    return headers

@@ -1,0 +1,91 @@
+"""How plans advance over simulated time. Pure: no storage, no clock of its own.
+
+A job has an ordered list of URLs and a cursor: the URLs before it are submitted. Each of its
+active plans fires a batch at `next_batch_at`, then every `interval` seconds while the batch time
+is inside its window; a batch takes the next `slice_len` URLs from the shared cursor, so plans of
+one job continue where the previous one left off. A plan finishes when the job has no URLs left or
+its window has no more batch times; it is `failed` when it submitted URLs but none was valid.
+
+Because a plan's future is fully determined by its fields, `advance` can be called at any time
+for any stretch of time: a simulator that was down catches up on its first read.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+__all__ = ["JobProgress", "PlanProgress", "advance", "display_status"]
+
+
+@dataclass(slots=True)
+class JobProgress:
+    url_count: int
+    valid_flags: str  # one "1" (prefetchable) or "0" (refused) per URL, in order
+    cursor: int = 0  # URLs submitted
+    task_submitted: int = 0  # valid URLs handed to the prefetch system
+
+    def valid_between(self, start: int, stop: int) -> int:
+        return self.valid_flags.count("1", start, stop)
+
+
+@dataclass(slots=True)
+class PlanProgress:
+    id: str
+    seq: int  # creation order, to break ties between plans firing at the same instant
+    start_time: float  # simulated epoch seconds
+    end_time: float
+    interval: int
+    slice_len: int
+    state: str  # "active", "stopped", "finished" or "failed"
+    next_batch_at: float | None
+    fired_since_start: bool = False  # a batch has gone out since the plan was (re)started
+    urls_submitted: int = 0
+    valid_submitted: int = 0
+
+
+def display_status(plan: PlanProgress) -> str:
+    """ESA's Status for a plan: active plans are `running` once a batch has gone out."""
+    if plan.state == "active":
+        return "running" if plan.fired_since_start else "waiting"
+    return plan.state
+
+
+def _finish(plan: PlanProgress) -> None:
+    plan.state = "failed" if plan.urls_submitted > 0 and plan.valid_submitted == 0 else "finished"
+    plan.next_batch_at = None
+
+
+def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> None:
+    """Fire, in time order, every batch due up to `now`; update job and plans in place."""
+    queue: list[tuple[float, int, int]] = []
+    for index, plan in enumerate(plans):
+        if plan.state != "active":
+            continue
+        if plan.next_batch_at is None or plan.next_batch_at > plan.end_time:
+            if plan.next_batch_at is None or plan.end_time <= now:
+                _finish(plan)
+            continue
+        if plan.next_batch_at <= now:
+            heapq.heappush(queue, (plan.next_batch_at, plan.seq, index))
+    while queue:
+        batch_at, _, index = heapq.heappop(queue)
+        plan = plans[index]
+        remaining = job.url_count - job.cursor
+        if remaining <= 0:
+            _finish(plan)
+            continue
+        taken = min(plan.slice_len, remaining)
+        valid = job.valid_between(job.cursor, job.cursor + taken)
+        job.cursor += taken
+        job.task_submitted += valid
+        plan.urls_submitted += taken
+        plan.valid_submitted += valid
+        plan.fired_since_start = True
+        next_at = batch_at + plan.interval
+        if job.cursor >= job.url_count or next_at > plan.end_time:
+            _finish(plan)
+            continue
+        plan.next_batch_at = next_at
+        if next_at <= now:
+            heapq.heappush(queue, (next_at, plan.seq, index))

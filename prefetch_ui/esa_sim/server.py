@@ -1,0 +1,122 @@
+"""Serve the simulator over HTTP: `python -m prefetch_ui.esa_sim --port 9910 --state PATH`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from socketserver import ThreadingMixIn
+from types import FrameType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from .actions import Limits
+from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
+
+__all__ = ["SimServer", "build_parser", "main", "serve_in_thread"]
+
+logger = logging.getLogger("prefetch_ui.esa_sim")
+
+
+class SimServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m prefetch_ui.esa_sim",
+        description="A local Alibaba Cloud ESA OpenAPI (2024-09-10) simulator for scheduled prefetch.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9910, help="0 picks a free port (default 9910)")
+    parser.add_argument("--state", default="var/esa-sim.sqlite3", help="SQLite file that keeps the state")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    parser.add_argument("--max-qps", type=int, default=0, help="answer TooManyRequests above this rate (0: off)")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 503")
+    parser.add_argument(
+        "--ambiguous-fault-rate",
+        type=float,
+        default=0.0,
+        help="share of requests that are processed but answered 500 InternalError",
+    )
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
+    parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
+    defaults = Limits()
+    parser.add_argument("--max-jobs-per-site", type=int, default=defaults.max_jobs_per_site)
+    parser.add_argument("--max-urls-per-job", type=int, default=defaults.max_urls_per_job)
+    parser.add_argument("--max-plans-per-job", type=int, default=defaults.max_plans_per_job)
+    parser.add_argument("--max-interval", type=int, default=defaults.max_interval)
+    parser.add_argument("--max-slice-len", type=int, default=defaults.max_slice_len)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    for name in ("fault_rate", "ambiguous_fault_rate"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise SystemExit(f"--{name.replace('_', '-')} must be between 0 and 1")
+    if args.speed <= 0:
+        raise SystemExit("--speed must be positive")
+    key_id = os.environ.get("ESA_ACCESS_KEY_ID") or DEMO_ACCESS_KEY_ID
+    secret = os.environ.get("ESA_ACCESS_KEY_SECRET") or DEMO_ACCESS_KEY_SECRET
+    return SimConfig(
+        state_path=args.state,
+        access_keys={key_id: secret},
+        speed=args.speed,
+        max_qps=args.max_qps,
+        fault_rate=args.fault_rate,
+        ambiguous_fault_rate=args.ambiguous_fault_rate,
+        latency_ms=args.latency_ms,
+        seed=args.seed,
+        limits=Limits(
+            max_jobs_per_site=args.max_jobs_per_site,
+            max_urls_per_job=args.max_urls_per_job,
+            max_plans_per_job=args.max_plans_per_job,
+            max_interval=args.max_interval,
+            max_slice_len=args.max_slice_len,
+        ),
+    )
+
+
+def serve_in_thread(simulator: EsaSimulator, host: str = "127.0.0.1", port: int = 0) -> tuple[SimServer, str]:
+    """Start serving on a background thread; returns the server and its base URL."""
+    server = make_server(host, port, simulator, server_class=SimServer, handler_class=_QuietHandler)
+    assert isinstance(server, SimServer)
+    threading.Thread(target=server.serve_forever, name="esa-sim", daemon=True).start()
+    return server, f"http://{host}:{server.server_port}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s esa-sim %(levelname)s %(message)s")
+    config = config_from_args(args)
+    simulator = EsaSimulator(config)
+    server = make_server(args.host, args.port, simulator, server_class=SimServer, handler_class=_QuietHandler)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    key_id = next(iter(config.access_keys))
+    print(
+        f"ESA simulator listening on http://{args.host}:{server.server_port} "
+        f"(state {config.state_path}, speed {config.speed}x, AccessKey id {key_id})",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        simulator.close()
+    print("ESA simulator stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,129 @@
+"""The simulator's state: one SQLite file, and the simulated clock anchored in it.
+
+Simulated time runs `speed` times as fast as real time. The anchor (a real instant and the
+simulated instant it stood for) is kept in the file, so a restarted simulator resumes the same
+timeline: progress is computed from the clock, not from a loop that had to keep running.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SEED_SITES", "SimClock", "Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sites (
+    site_id INTEGER PRIMARY KEY, site_name TEXT NOT NULL, status TEXT NOT NULL,
+    access_type TEXT NOT NULL, coverage TEXT NOT NULL, plan_name TEXT NOT NULL, create_time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, site_id INTEGER NOT NULL, name TEXT NOT NULL,
+    insert_way TEXT NOT NULL, oss_url TEXT NOT NULL DEFAULT '', urls TEXT NOT NULL,
+    valid_flags TEXT NOT NULL, url_count INTEGER NOT NULL, cursor INTEGER NOT NULL DEFAULT 0,
+    task_submitted INTEGER NOT NULL DEFAULT 0, domains TEXT NOT NULL, error_info TEXT NOT NULL,
+    file_id TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_site ON jobs (site_id, created_at);
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, job_id TEXT NOT NULL, start_time REAL NOT NULL,
+    end_time REAL NOT NULL, interval INTEGER NOT NULL, slice_len INTEGER NOT NULL, state TEXT NOT NULL,
+    next_batch_at REAL, fired_since_start INTEGER NOT NULL DEFAULT 0,
+    urls_submitted INTEGER NOT NULL DEFAULT 0, valid_submitted INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS plans_by_job ON plans (job_id, seq);
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL, params TEXT NOT NULL,
+    status INTEGER NOT NULL, code TEXT NOT NULL, request_id TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSite:
+    site_id: int
+    site_name: str
+    plan_name: str
+    coverage: str
+
+
+SEED_SITES: tuple[SeedSite, ...] = (
+    SeedSite(190007158391808, "example.com", "enterprise", "global"),
+    SeedSite(190007158391809, "shop.example.net", "standard", "overseas"),
+    SeedSite(190007158391810, "static.example.org", "basic", "domestic"),
+)
+
+
+class SimClock:
+    """Simulated epoch seconds: `sim_anchor + (real_now - real_anchor) * speed`."""
+
+    def __init__(
+        self, *, speed: float, real_anchor: float, sim_anchor: float, real_time: Callable[[], float]
+    ) -> None:
+        self.speed = speed
+        self.real_anchor = real_anchor
+        self.sim_anchor = sim_anchor
+        self._real_time = real_time
+
+    def now(self) -> float:
+        return self.sim_anchor + (self._real_time() - self.real_anchor) * self.speed
+
+
+class Store:
+    """SQLite persistence. Not thread-safe by itself: the simulator serialises access."""
+
+    def __init__(self, path: str | Path, *, speed: float, real_time: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self.clock = self._anchor_clock(speed, real_time)
+        if self.db.execute("SELECT COUNT(*) FROM sites").fetchone()[0] == 0:
+            self._seed_sites()
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _anchor_clock(self, speed: float, real_time: Callable[[], float]) -> SimClock:
+        real_now = real_time()
+        sim_now = real_now
+        old_real, old_sim, old_speed = self._meta("real_anchor"), self._meta("sim_anchor"), self._meta("speed")
+        if old_real is not None and old_sim is not None and old_speed is not None:
+            # Where the old timeline is now, as if the simulator had kept running at its old speed.
+            sim_now = float(old_sim) + (real_now - float(old_real)) * float(old_speed)
+        with self.db:
+            self._set_meta("real_anchor", repr(real_now))
+            self._set_meta("sim_anchor", repr(sim_now))
+            self._set_meta("speed", repr(speed))
+        return SimClock(speed=speed, real_anchor=real_now, sim_anchor=sim_now, real_time=real_time)
+
+    def _seed_sites(self) -> None:
+        created = self.clock.now() - 90 * 86400
+        with self.db:
+            for site in SEED_SITES:
+                self.db.execute(
+                    "INSERT INTO sites VALUES (?, ?, 'active', 'NS', ?, ?, ?)",
+                    (site.site_id, site.site_name, site.coverage, site.plan_name, created),
+                )
+
+    def next_seq(self, table: str) -> int:
+        assert table in ("jobs", "plans")
+        row = self.db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}").fetchone()  # noqa: S608
+        return int(row[0])
+
+    def close(self) -> None:
+        self.db.close()
