@@ -202,8 +202,9 @@ class Backend:
 
     # -- rendering ------------------------------------------------------------------------
 
-    def _job_answer(self, job_id: str, *, with_count: bool = False) -> Answer:
-        self._advanced(job_id)
+    def _job_answer(self, job_id: str, *, with_count: bool = False, advance_first: bool = True) -> Answer:
+        if advance_first:
+            self._advanced(job_id)
         job = self._job_row(job_id)
         answer: Answer = {
             "Id": job["id"],
@@ -420,7 +421,8 @@ class Backend:
                 plan.fired_since_start = False
                 plan.next_batch_at = max(now, plan.start_time)
         self._save(job_id, progress, plans)
-        return self._job_answer(job_id)
+        # The answer shows the job as reset, before a restarted plan's first batch goes out.
+        return self._job_answer(job_id, advance_first=False)
 
     # -- plans ----------------------------------------------------------------------------
 

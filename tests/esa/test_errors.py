@@ -1,0 +1,106 @@
+"""ESA's error answers become the typed hierarchy, with status, Code, Message and RequestId."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from prefetch_ui.esa import (
+    EsaApiError,
+    EsaAuthError,
+    EsaClient,
+    EsaInvalidParameterError,
+    EsaNotFoundError,
+    EsaServerError,
+    EsaThrottledError,
+    PlanSpec,
+)
+from prefetch_ui.esa.errors import api_error_from_response
+from prefetch_ui.esa_sim.testing import RunningSimulator
+
+SITE = 190007158391808
+MISSING_ID = "0" * 24
+
+
+def _raised(call: object) -> EsaApiError:
+    with pytest.raises(EsaApiError) as caught:
+        call()  # type: ignore[operator]
+    return caught.value
+
+
+def test_not_found_errors(client: EsaClient) -> None:
+    error = _raised(lambda: client.get_scheduled_preload_job(MISSING_ID))
+    assert isinstance(error, EsaNotFoundError)
+    assert (error.status, error.code) == (404, "InvalidJob.NotFound")
+    assert len(error.request_id) == 36
+    assert "does not exist" in error.message
+    error = _raised(lambda: client.stop_scheduled_preload_execution(MISSING_ID))
+    assert isinstance(error, EsaNotFoundError)
+    assert error.code == "InvalidExecution.NotFound"
+
+
+def test_invalid_parameter_errors(client: EsaClient) -> None:
+    error = _raised(lambda: client.get_scheduled_preload_job("not-an-object-id"))
+    assert isinstance(error, EsaInvalidParameterError)
+    assert (error.status, error.code) == (400, "InvalidParameter.ObjectId")
+    job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=["https://example.com/"])
+    now = datetime.now(UTC)
+    plan = client.create_scheduled_preload_executions(job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)])
+    backwards = PlanSpec(now, now - timedelta(hours=1), 60, 1)
+    error = _raised(lambda: client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards))
+    assert isinstance(error, EsaInvalidParameterError)
+    assert error.code == "InvalidEndTime.Mismatch"
+    error = _raised(lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "textBox"}))
+    assert error.code == "MissingUrlList"
+    error = _raised(lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"}))
+    assert error.code == "MissingOssUrl"
+
+
+def test_auth_errors(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with sim.client(access_key_secret="the-wrong-secret-4711") as wrong:
+        error = _raised(wrong.list_sites)
+    assert isinstance(error, EsaAuthError)
+    assert (error.status, error.code) == (400, "SignatureDoesNotMatch")
+    with sim.client(access_key_id="LTAInobodyHasThisKey") as unknown:
+        error = _raised(unknown.list_sites)
+    assert isinstance(error, EsaAuthError)
+    assert (error.status, error.code) == (404, "InvalidAccessKeyId.NotFound")
+    # Neither secret appears anywhere a person could read it.
+    for text in (caplog.text, str(error), repr(error), repr(wrong)):
+        assert "the-wrong-secret-4711" not in text
+        assert sim.access_key_secret not in text
+
+
+def test_the_secret_never_shows(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with sim.client() as client:
+        client.list_sites()
+        with pytest.raises(EsaNotFoundError) as caught:
+            client.get_scheduled_preload_job(MISSING_ID)
+        shown = [caplog.text, repr(client), repr(client._http.auth), str(caught.value), repr(caught.value)]
+    assert all(sim.access_key_secret not in text for text in shown)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retry_after", "expected"),
+    [
+        (400, "TooManyRequests", None, EsaThrottledError),
+        (400, "Throttling.User", None, EsaThrottledError),
+        (400, "AnythingElse", 1.5, EsaThrottledError),
+        (503, "ServiceUnavailable", None, EsaServerError),
+        (500, "InternalError", None, EsaServerError),
+        (403, "InvalidUid.PermissionDenied", None, EsaAuthError),
+        (404, "InvalidAccessKeyId.NotFound", None, EsaAuthError),
+        (404, "LogNotFound", None, EsaNotFoundError),
+        (400, "InvalidJob.JobCountOfSiteFull", None, EsaInvalidParameterError),
+    ],
+)
+def test_error_mapping(status: int, code: str, retry_after: float | None, expected: type[EsaApiError]) -> None:
+    error = api_error_from_response(
+        status=status, code=code, message="m", request_id="r", action="A", retry_after=retry_after
+    )
+    assert type(error) is expected
+    assert (error.status, error.code, error.request_id) == (status, code, "r")

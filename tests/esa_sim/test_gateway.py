@@ -1,0 +1,129 @@
+"""The simulator's gateway: signature checks, flow control, faults, wire shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prefetch_ui.esa.auth import AcsV3Auth
+from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+
+HEADERS = {"x-acs-action": "ListSites", "x-acs-version": "2024-09-10"}
+
+
+def _send(sim: RunningSimulator, request: httpx.Request) -> httpx.Response:
+    with httpx.Client() as http:
+        return http.send(request)
+
+
+def _signed(sim: RunningSimulator, **auth_options: object) -> httpx.Request:
+    auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret, **auth_options)  # type: ignore[arg-type]
+    return next(auth.auth_flow(httpx.Request("GET", f"{sim.url}/", headers=HEADERS)))
+
+
+def _error(response: httpx.Response) -> tuple[int, str]:
+    body = response.json()
+    assert body["RequestId"] and body["HostId"] and body["Message"]
+    return response.status_code, body["Code"]
+
+
+def test_a_signed_request_is_answered(sim: RunningSimulator) -> None:
+    response = _send(sim, _signed(sim))
+    assert response.status_code == 200
+    assert response.json()["TotalCount"] == 3
+
+
+def test_unsigned_and_malformed_requests_are_incomplete(sim: RunningSimulator) -> None:
+    assert _error(_send(sim, httpx.Request("GET", f"{sim.url}/", headers=HEADERS))) == (400, "IncompleteSignature")
+    request = _signed(sim)
+    request.headers["Authorization"] = "ACS3-HMAC-SHA256 Credential=x"
+    assert _error(_send(sim, request)) == (400, "IncompleteSignature")
+
+
+def test_an_unsigned_required_header_is_incomplete(sim: RunningSimulator) -> None:
+    request = _signed(sim)
+    request.headers["Authorization"] = request.headers["Authorization"].replace("x-acs-action;", "")
+    assert _error(_send(sim, request)) == (400, "IncompleteSignature")
+
+
+def test_a_tampered_request_does_not_match(sim: RunningSimulator) -> None:
+    request = _signed(sim)
+    request.headers["x-acs-action"] = "ListScheduledPreloadJobs"
+    assert _error(_send(sim, request)) == (400, "SignatureDoesNotMatch")
+
+
+def test_a_replayed_nonce_is_refused(sim: RunningSimulator) -> None:
+    request = _signed(sim)
+    assert _send(sim, request).status_code == 200
+    assert _error(_send(sim, request)) == (400, "SignatureNonceUsed")
+
+
+def test_an_old_timestamp_is_expired(sim: RunningSimulator) -> None:
+    old = datetime.now(UTC) - timedelta(minutes=16)
+    assert _error(_send(sim, _signed(sim, now=lambda: old))) == (400, "InvalidTimeStamp.Expired")
+
+
+def test_an_unknown_access_key_is_not_found(sim: RunningSimulator) -> None:
+    auth = AcsV3Auth("LTAIunknown", "whatever")
+    request = next(auth.auth_flow(httpx.Request("GET", f"{sim.url}/", headers=HEADERS)))
+    assert _error(_send(sim, request)) == (404, "InvalidAccessKeyId.NotFound")
+
+
+def test_unknown_action_and_version(sim: RunningSimulator) -> None:
+    auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
+    for headers, expected in (
+        ({"x-acs-action": "DeleteEverything", "x-acs-version": "2024-09-10"}, (404, "InvalidAction.NotFound")),
+        ({"x-acs-action": "ListSites", "x-acs-version": "2022-01-01"}, (400, "InvalidVersion")),
+    ):
+        request = next(auth.auth_flow(httpx.Request("GET", f"{sim.url}/", headers=headers)))
+        assert _error(_send(sim, request)) == expected
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("where", ["query", "body"])
+def test_parameters_are_accepted_in_the_query_or_the_body_over_get_or_post(
+    sim: RunningSimulator, method: str, where: str
+) -> None:
+    auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
+    params = {"SiteName": "shop", "PageSize": "10"}
+    headers = {**HEADERS}
+    if where == "query":
+        request = httpx.Request(method, f"{sim.url}/", params=params, headers=headers)
+    else:
+        headers["content-type"] = "application/x-www-form-urlencoded"
+        request = httpx.Request(method, f"{sim.url}/", content=httpx.QueryParams(params).__str__(), headers=headers)
+    response = _send(sim, next(auth.auth_flow(request)))
+    assert response.status_code == 200, response.text
+    assert [site["SiteName"] for site in response.json()["Sites"]] == ["shop.example.net"]
+
+
+def test_job_total_count_is_a_string_on_the_wire(sim: RunningSimulator) -> None:
+    with sim.client() as client:
+        client.create_scheduled_preload_job(site_id=190007158391808, name="j", urls=["https://example.com/"])
+        answer = client.call("ListScheduledPreloadJobs", {"SiteId": 190007158391808})
+    assert answer["TotalCount"] == "1"
+    assert answer["Jobs"][0]["ExecutionCount"] == 0
+
+
+def test_flow_control_and_faults(tmp_path: Path) -> None:
+    with running_simulator(SimConfig(state_path=tmp_path / "a.sqlite3", max_qps=2)) as sim:
+        responses = [_send(sim, _signed(sim)) for _ in range(4)]
+        assert [response.status_code for response in responses] == [200, 200, 400, 400]
+        assert _error(responses[2]) == (400, "TooManyRequests")
+        assert 0 < int(responses[2].headers["x-acs-retry-after"]) <= 1000
+    with running_simulator(SimConfig(state_path=tmp_path / "b.sqlite3", fault_rate=1.0)) as sim:
+        assert _error(_send(sim, _signed(sim))) == (503, "ServiceUnavailable")
+
+
+def test_every_answer_has_a_request_id_and_calls_are_logged(sim: RunningSimulator) -> None:
+    ok = _send(sim, _signed(sim))
+    refused = _send(sim, httpx.Request("GET", f"{sim.url}/", headers=HEADERS))
+    assert ok.json()["RequestId"] != refused.json()["RequestId"]
+    log = httpx.get(f"{sim.url}/_sim/calls?action=ListSites").json()["Calls"]
+    assert [(call["status"], call["code"]) for call in log] == [(200, ""), (400, "IncompleteSignature")]
+    assert sim.access_key_secret not in json.dumps(log)

@@ -1,0 +1,181 @@
+"""Our client against the simulator over real HTTP, through a job's whole life."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prefetch_ui.esa import EsaClient, EsaNotFoundError, PlanSpec
+from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim.testing import running_simulator, simulator_process
+
+SITE = 190007158391808  # example.com
+URLS = [f"https://example.com/asset/{index}.js" for index in range(38)] + [
+    "https://cdn.example.com/logo.png",
+    "https://other.org/not-ours.css",
+]
+
+
+class ManualClock:
+    """Wall-clock time that moves only when the test says so (within the 15-minute signature window)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def forward(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _wait_for(client: EsaClient, job_id: str, plan_id: str, status: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        plans = {plan.id: plan for plan in client.list_scheduled_preload_executions(job_id).items}
+        if plans[plan_id].status == status:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"plan {plan_id} never became {status}")
+
+
+def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
+    # 600x: a simulated minute passes in a tenth of a real second.
+    with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3", speed=600)) as sim, sim.client() as client:
+        job = client.create_scheduled_preload_job(site_id=SITE, name="Spring sale", urls=URLS)
+        assert (job.url_count, job.url_submitted, job.insert_way) == (40, 0, "textBox")
+        assert "invalid domain:other.org" in job.error_info
+        assert set(job.domains.split(",")) == {"example.com", "cdn.example.com"}
+
+        now = datetime.now(UTC).replace(microsecond=0)
+        later = now + timedelta(days=30)
+        result = client.create_scheduled_preload_executions(
+            job.id,
+            [
+                PlanSpec(later, later + timedelta(hours=2), 60, 10),  # parked in the future
+                PlanSpec(now, now - timedelta(hours=1), 60, 10),  # bad: ends before it starts
+                PlanSpec(now, now + timedelta(days=1), 60, 5),  # runs now
+            ],
+        )
+        assert (result.total_count, result.success_count) == (3, 2)
+        assert len(result.failed) == 1 and "end time is before start time" in result.failed_messages[0]
+        parked, runner = result.succeeded
+        assert parked.status == "waiting"
+
+        jobs = client.list_scheduled_preload_jobs(site_id=SITE)
+        assert [(found.id, found.execution_count) for found in jobs.items] == [(job.id, 2)]
+        assert jobs.total_count == 1
+
+        assert client.stop_scheduled_preload_execution(parked.id).status == "stopped"
+        assert client.start_scheduled_preload_execution(parked.id).status == "waiting"
+        moved = PlanSpec(later + timedelta(days=1), later + timedelta(days=2), 120, 20)
+        updated = client.update_scheduled_preload_execution(parked.id, moved)
+        assert (updated.start_time, updated.end_time, updated.interval, updated.slice_len) == (
+            moved.start_time, moved.end_time, 120, 20,
+        )
+
+        _wait_for(client, job.id, runner.id, "finished")
+        done = client.get_scheduled_preload_job(job.id)
+        assert (done.url_submitted, done.task_submitted) == (40, 39)
+
+        reset = client.reset_scheduled_preload_job(job.id)
+        assert (reset.url_submitted, reset.task_submitted) == (0, 0)
+
+        client.delete_scheduled_preload_execution(parked.id)
+        assert [plan.id for plan in client.list_scheduled_preload_executions(job.id).items] == [runner.id]
+        client.delete_scheduled_preload_job(job.id)
+        with pytest.raises(EsaNotFoundError):
+            client.get_scheduled_preload_job(job.id)
+        with pytest.raises(EsaNotFoundError):
+            client.list_scheduled_preload_executions(job.id)
+
+
+def test_stop_keeps_progress_and_start_resumes(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim, sim.client() as client:
+        job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
+        start = datetime.fromtimestamp(clock.now, UTC)
+        (plan,) = client.create_scheduled_preload_executions(
+            job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 10)]
+        ).succeeded
+        clock.forward(125)  # batches at +0, +60, +120
+        assert client.get_scheduled_preload_job(job.id).url_submitted == 30
+        assert client.stop_scheduled_preload_execution(plan.id).status == "stopped"
+        clock.forward(300)
+        assert client.get_scheduled_preload_job(job.id).url_submitted == 30
+        assert client.start_scheduled_preload_execution(plan.id).status == "waiting"
+        clock.forward(1)
+        assert client.get_scheduled_preload_job(job.id).url_submitted == 40
+        (running,) = client.list_scheduled_preload_executions(job.id).items
+        assert running.status == "finished"  # all 40 URLs are out
+
+
+def test_plans_of_one_job_continue_where_the_previous_left_off(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim, sim.client() as client:
+        job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
+        t0 = datetime.fromtimestamp(clock.now, UTC)
+        first, second = client.create_scheduled_preload_executions(
+            job.id,
+            [
+                PlanSpec(t0, t0 + timedelta(seconds=90), 60, 10),  # two batches: 20 URLs
+                PlanSpec(t0 + timedelta(minutes=5), t0 + timedelta(hours=1), 60, 15),
+            ],
+        ).succeeded
+        clock.forward(200)
+        statuses = {plan.id: plan.status for plan in client.list_scheduled_preload_executions(job.id).items}
+        assert statuses == {first.id: "finished", second.id: "waiting"}
+        assert client.get_scheduled_preload_job(job.id).url_submitted == 20
+        clock.forward(100)  # the second plan's first batch, at +300
+        assert client.get_scheduled_preload_job(job.id).url_submitted == 35
+
+
+def test_state_survives_a_restart_and_catches_up(tmp_path: Path) -> None:
+    clock = ManualClock()
+    config = SimConfig(state_path=tmp_path / "s.sqlite3")
+    with running_simulator(config, real_time=clock) as sim, sim.client() as client:
+        job = client.create_scheduled_preload_job(site_id=SITE, name="persistent", urls=URLS)
+        start = datetime.fromtimestamp(clock.now, UTC)
+        client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 5)])
+    clock.forward(185)  # down for three minutes: batches at +0, +60, +120, +180 are due
+    with running_simulator(config, real_time=clock) as sim, sim.client() as client:
+        restored = client.get_scheduled_preload_job(job.id)
+        assert (restored.name, restored.url_submitted) == ("persistent", 20)
+
+
+def test_the_server_runs_as_its_own_process_with_keys_from_the_environment(tmp_path: Path) -> None:
+    env = {"ESA_ACCESS_KEY_ID": "LTAIprocessKey", "ESA_ACCESS_KEY_SECRET": "process-secret"}
+    with simulator_process(tmp_path / "p.sqlite3", "--speed", "10", env=env) as url:
+        with EsaClient(endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret") as client:
+            assert len(client.list_sites().items) == 3
+            job = client.create_scheduled_preload_job(site_id=SITE, name="p", urls=URLS)
+        assert "process-secret" not in httpx.get(f"{url}/_sim/calls").text
+    with simulator_process(tmp_path / "p.sqlite3", env=env) as url:
+        with EsaClient(endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret") as client:
+            assert client.get_scheduled_preload_job(job.id).name == "p"
+
+
+def test_job_limits_and_domains(tmp_path: Path) -> None:
+    config = SimConfig(state_path=tmp_path / "s.sqlite3")
+    from dataclasses import replace
+
+    from prefetch_ui.esa import EsaInvalidParameterError
+    from prefetch_ui.esa_sim import Limits
+
+    limited = replace(config, limits=Limits(max_jobs_per_site=2))
+    with running_simulator(limited) as sim, sim.client() as client:
+        for name in ("a", "b"):
+            client.create_scheduled_preload_job(site_id=SITE, name=name, urls=URLS)
+        with pytest.raises(EsaInvalidParameterError) as caught:
+            client.create_scheduled_preload_job(site_id=SITE, name="c", urls=URLS)
+        assert caught.value.code == "InvalidJob.JobCountOfSiteFull"
+        # Another site is not affected, and its own domain rules apply.
+        other = client.create_scheduled_preload_job(
+            site_id=190007158391809, name="shop", urls=["https://shop.example.net/x", "https://example.com/y"]
+        )
+        assert other.error_info == "invalid domain:example.com"
+        assert len(client.list_scheduled_preload_jobs(site_id=SITE).items) == 2
