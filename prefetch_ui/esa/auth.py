@@ -120,7 +120,7 @@ class AcsV3Auth(httpx.Auth):
         headers["x-acs-signature-nonce"] = self._nonce()
         signed = sorted(
             name
-            for name in (key.lower() for key in headers.keys())
+            for name in (key.lower() for key in headers)
             if name in ("host", "content-type") or name.startswith("x-acs-")
         )
         lowered = {name: headers[name] for name in signed}
@@ -134,7 +134,6 @@ class AcsV3Auth(httpx.Auth):
             payload_sha256=headers["x-acs-content-sha256"],
         )
         signature = sign(self._secret, string_to_sign(canonical))
-        headers["Authorization"] = (
-            f"{ALGORITHM} Credential={self.access_key_id},SignedHeaders={';'.join(signed)},Signature={signature}"
-        )
+        credential = f"Credential={self.access_key_id},SignedHeaders={';'.join(signed)}"
+        headers["Authorization"] = f"{ALGORITHM} {credential},Signature={signature}"
         yield request

@@ -27,7 +27,6 @@ import httpx
 from .auth import AcsV3Auth, percent_encode
 from .errors import (
     EsaAmbiguousResultError,
-    EsaApiError,
     EsaError,
     EsaResponseError,
     EsaServerError,
@@ -62,7 +61,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential backoff with equal jitter for the wait after failed attempt `attempt` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -94,7 +93,7 @@ class EsaClient:
         self.endpoint = endpoint.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._http = httpx.Client(
             base_url=self.endpoint,
             auth=AcsV3Auth(access_key_id, access_key_secret),
@@ -142,7 +141,9 @@ class EsaClient:
                 delay = min(max(failure.retry_after, delay), self.retry.max_delay)
             if time.monotonic() - started + delay > self.retry.total_timeout:
                 raise failure.error
-            logger.info("ESA %s attempt %d failed (%s); retrying in %.2fs", action, attempt, failure.error, delay)
+            logger.info(
+                "ESA %s attempt %d failed (%s); retrying in %.2fs", action, attempt, failure.error, delay
+            )
             self._sleep(delay)
 
     def _attempt(self, action: str, method: str, params: Params) -> dict[str, Any] | _Failure:
@@ -311,7 +312,9 @@ class EsaClient:
 
     # -- plans ------------------------------------------------------------------------------
 
-    def create_scheduled_preload_executions(self, job_id: str, plans: Sequence[PlanSpec]) -> CreatePlansResult:
+    def create_scheduled_preload_executions(
+        self, job_id: str, plans: Sequence[PlanSpec]
+    ) -> CreatePlansResult:
         """Add a batch of plans to a job; ESA adds the valid ones and reports the others."""
         executions = [
             {

@@ -1,15 +1,15 @@
 """The ESA client's exceptions.
 
-    EsaError
-    ├── EsaTransportError            the request got no usable answer (connection, timeout)
-    │   └── EsaAmbiguousResultError  a create may or may not have landed; do not blindly resend
-    ├── EsaResponseError             an answer that is not the JSON ESA sends
-    └── EsaApiError                  ESA answered with an error Code
-        ├── EsaThrottledError        TooManyRequests, Throttling.*, or x-acs-retry-after
-        ├── EsaNotFoundError         InvalidJob.NotFound, InvalidExecution.NotFound, ...
-        ├── EsaInvalidParameterError InvalidParameter.*, InvalidEndTime.Mismatch, Missing*, quota
-        ├── EsaAuthError             signature, AccessKey, timestamp, nonce, permission
-        └── EsaServerError           5xx: InternalError, ServiceUnavailable
+EsaError
+├── EsaTransportError            the request got no usable answer (connection, timeout)
+│   └── EsaAmbiguousResultError  a create may or may not have landed; do not blindly resend
+├── EsaResponseError             an answer that is not the JSON ESA sends
+└── EsaApiError                  ESA answered with an error Code
+    ├── EsaThrottledError        TooManyRequests, Throttling.*, or x-acs-retry-after
+    ├── EsaNotFoundError         InvalidJob.NotFound, InvalidExecution.NotFound, ...
+    ├── EsaInvalidParameterError InvalidParameter.*, InvalidEndTime.Mismatch, Missing*, quota
+    ├── EsaAuthError             signature, AccessKey, timestamp, nonce, permission
+    └── EsaServerError           5xx: InternalError, ServiceUnavailable
 """
 
 from __future__ import annotations
@@ -96,7 +96,12 @@ class EsaThrottledError(EsaApiError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(
-            status=status, code=code, message=message, request_id=request_id, action=action, recommend=recommend
+            status=status,
+            code=code,
+            message=message,
+            request_id=request_id,
+            action=action,
+            recommend=recommend,
         )
         self.retry_after = retry_after
 
@@ -144,17 +149,17 @@ def api_error_from_response(
     retry_after: float | None = None,
 ) -> EsaApiError:
     """Map an ESA error answer to the most specific exception class."""
-    if retry_after is not None or code in _THROTTLE_CODES or code.startswith("Throttling"):
-        if code not in _AUTH_CODES:
-            return EsaThrottledError(
-                status=status,
-                code=code,
-                message=message,
-                request_id=request_id,
-                action=action,
-                recommend=recommend,
-                retry_after=retry_after,
-            )
+    throttled = retry_after is not None or code in _THROTTLE_CODES or code.startswith("Throttling")
+    if throttled and code not in _AUTH_CODES:
+        return EsaThrottledError(
+            status=status,
+            code=code,
+            message=message,
+            request_id=request_id,
+            action=action,
+            recommend=recommend,
+            retry_after=retry_after,
+        )
     error_class: type[EsaApiError]
     # Auth codes come before the status: InvalidAccessKeyId.NotFound is a 404 but means "bad key".
     if code in _AUTH_CODES:

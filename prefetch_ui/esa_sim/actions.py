@@ -66,7 +66,9 @@ def _missing(name: str) -> SimError:
 
 
 def _invalid(name: str, why: str = "") -> SimError:
-    return SimError(400, "InvalidParameter", f"The specified parameter {name} is not valid.{' ' + why if why else ''}")
+    return SimError(
+        400, "InvalidParameter", f"The specified parameter {name} is not valid.{' ' + why if why else ''}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +134,13 @@ class Backend:
     # -- loading and saving progress ------------------------------------------------------
 
     def _job_row(self, job_id: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise _not_found_job()
         return row
 
     def _plan_row(self, plan_id: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,)).fetchone()
         if row is None:
             raise _not_found_plan()
         return row
@@ -376,7 +378,8 @@ class Backend:
             raise SimError(
                 400, "InvalidEndTime.Mismatch", "The specified EndTime is earlier than the StartTime."
             )
-        where, args = ["site_id = ?"], [site_id]
+        where: list[str] = ["site_id = ?"]
+        args: list[float] = [site_id]
         if start_ms >= 0:
             where.append("created_at >= ?")
             args.append(start_ms / 1000)
@@ -633,4 +636,3 @@ ACTIONS: dict[str, Callable[[Backend, Mapping[str, str]], Answer]] = {
     "StartScheduledPreloadExecution": Backend.start_scheduled_preload_execution,
     "StopScheduledPreloadExecution": Backend.stop_scheduled_preload_execution,
 }
-

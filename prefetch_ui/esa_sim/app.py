@@ -41,8 +41,14 @@ logger = logging.getLogger(__name__)
 DEMO_ACCESS_KEY_ID = "LTAI5tSimulatorDemoKey"
 DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecret-not-for-production"  # noqa: S105 - a documented demo value
 API_VERSION = "2024-09-10"
-_REQUIRED_SIGNED = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
-                    "x-acs-content-sha256")
+_REQUIRED_SIGNED = (
+    "host",
+    "x-acs-action",
+    "x-acs-version",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-content-sha256",
+)
 _MAX_SKEW_SECONDS = 15 * 60
 _LOGGED_VALUE_CHARS = 500
 
@@ -62,7 +68,7 @@ class SimConfig:
     fault_rate: float = 0.0
     ambiguous_fault_rate: float = 0.0
     latency_ms: int = 0
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     seed: int | None = None
     host_id: str = "esa.cn-hangzhou.aliyuncs.com"
 
@@ -76,8 +82,15 @@ class SimConfig:
 
 
 def _status_line(status: int) -> str:
-    reasons = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-               500: "Internal Server Error", 503: "Service Unavailable"}
+    reasons = {
+        200: "OK",
+        400: "Bad Request",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }
     return f"{status} {reasons.get(status, 'Error')}"
 
 
@@ -90,7 +103,7 @@ class EsaSimulator:
         self.store = Store(config.state_path, speed=config.speed, real_time=real_time)
         self.backend = Backend(self.store, config.limits)
         self._lock = threading.Lock()
-        self._rng = random.Random(config.seed)
+        self._rng = random.Random(config.seed)  # noqa: S311 - fault injection, not a secret
         self._recent: collections.deque[float] = collections.deque()
 
     def close(self) -> None:
@@ -121,26 +134,38 @@ class EsaSimulator:
                 self._verify(environ, headers, body)
                 self._throttle()
                 if self.config.fault_rate and self._rng.random() < self.config.fault_rate:
-                    raise SimError(503, "ServiceUnavailable",
-                                   "The request has failed due to a temporary failure of the server.")
+                    raise SimError(
+                        503,
+                        "ServiceUnavailable",
+                        "The request has failed due to a temporary failure of the server.",
+                    )
                 if path != "/":
                     raise SimError(404, "InvalidAction.NotFound", f"Specified path {path} is not found.")
                 answer = self._dispatch(action, headers.get("x-acs-version", ""), params)
                 if self.config.ambiguous_fault_rate and self._rng.random() < self.config.ambiguous_fault_rate:
-                    raise SimError(500, "InternalError",
-                                   "The request processing has failed due to some unknown error.")
+                    raise SimError(
+                        500, "InternalError", "The request processing has failed due to some unknown error."
+                    )
             except SimError as error:
                 status = error.status
-                answer = {"HostId": self.config.host_id, "Code": error.code, "Message": error.message,
-                          "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}"}
+                answer = {
+                    "HostId": self.config.host_id,
+                    "Code": error.code,
+                    "Message": error.message,
+                    "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}",
+                }
                 if error.retry_after_ms is not None:
                     extra_headers.append(("x-acs-retry-after", str(error.retry_after_ms)))
             self._record(action, params, status, str(answer.get("Code", "")), request_id)
         payload = json.dumps({"RequestId": request_id, **answer}, ensure_ascii=False).encode("utf-8")
         start_response(
             _status_line(status),
-            [("Content-Type", "application/json;charset=utf-8"), ("Content-Length", str(len(payload))),
-             ("x-acs-request-id", request_id), *extra_headers],
+            [
+                ("Content-Type", "application/json;charset=utf-8"),
+                ("Content-Length", str(len(payload))),
+                ("x-acs-request-id", request_id),
+                *extra_headers,
+            ],
         )
         return [payload]
 
@@ -150,8 +175,9 @@ class EsaSimulator:
             if body and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
                 params |= dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
         except (UnicodeDecodeError, ValueError):
-            raise SimError(400, "InvalidParameter", "The request parameters are not valid UTF-8 form data.") \
-                from None
+            raise SimError(
+                400, "InvalidParameter", "The request parameters are not valid UTF-8 form data."
+            ) from None
         return params
 
     def _dispatch(self, action: str, version: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -159,8 +185,9 @@ class EsaSimulator:
             raise SimError(400, "InvalidVersion", f"Specified parameter Version is not valid: {version!r}.")
         handler = ACTIONS.get(action)
         if handler is None:
-            raise SimError(404, "InvalidAction.NotFound",
-                           "Specified api is not found, please check your url and method.")
+            raise SimError(
+                404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
+            )
         db = self.store.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -176,31 +203,41 @@ class EsaSimulator:
     def _verify(self, environ: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> None:
         parsed = parse_authorization(headers.get("authorization", ""))
         if parsed is None:
-            raise SimError(400, "IncompleteSignature",
-                           "The request signature does not conform to Aliyun standards: "
-                           "the Authorization header is missing or malformed.")
+            raise SimError(
+                400,
+                "IncompleteSignature",
+                "The request signature does not conform to Aliyun standards: "
+                "the Authorization header is missing or malformed.",
+            )
         access_key_id, signed, signature = parsed
         required = list(_REQUIRED_SIGNED) + (["content-type"] if body else [])
         for name in required:
             if name not in signed or not headers.get(name):
-                raise SimError(400, "IncompleteSignature",
-                               f"The request signature does not conform to Aliyun standards: "
-                               f"header {name} is missing or not signed.")
+                raise SimError(
+                    400,
+                    "IncompleteSignature",
+                    f"The request signature does not conform to Aliyun standards: "
+                    f"header {name} is missing or not signed.",
+                )
         secret = self.config.access_keys.get(access_key_id)
         if secret is None:
             raise SimError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         try:
             sent_at = datetime.strptime(headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         except ValueError:
-            raise SimError(400, "InvalidTimeStamp.Format",
-                           "Specified time stamp or date value is not well formatted.") from None
+            raise SimError(
+                400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
+            ) from None
         if abs(self._real_time() - sent_at.timestamp()) > _MAX_SKEW_SECONDS:
             raise SimError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
         payload_hash = hashlib.sha256(body).hexdigest()
         if not hmac.compare_digest(headers["x-acs-content-sha256"], payload_hash):
-            raise SimError(400, "SignatureDoesNotMatch",
-                           "Specified signature does not match our calculation: x-acs-content-sha256 "
-                           "is not the SHA-256 of the body.")
+            raise SimError(
+                400,
+                "SignatureDoesNotMatch",
+                "Specified signature does not match our calculation: x-acs-content-sha256 "
+                "is not the SHA-256 of the body.",
+            )
         canonical = canonical_request(
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO") or "/",
@@ -210,7 +247,9 @@ class EsaSimulator:
             payload_sha256=payload_hash,
         )
         if not hmac.compare_digest(sign(secret, string_to_sign(canonical)), signature):
-            raise SimError(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
+            raise SimError(
+                400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."
+            )
         self._use_nonce(headers["x-acs-signature-nonce"])
 
     def _use_nonce(self, nonce: str) -> None:
@@ -231,13 +270,16 @@ class EsaSimulator:
             self._recent.popleft()
         if len(self._recent) >= self.config.max_qps:
             wait_ms = max(1, math.ceil((self._recent[0] + 1.0 - now) * 1000))
-            raise SimError(400, "TooManyRequests", "Too many requests.Please try again later.",
-                           retry_after_ms=wait_ms)
+            raise SimError(
+                400, "TooManyRequests", "Too many requests.Please try again later.", retry_after_ms=wait_ms
+            )
         self._recent.append(now)
 
     # -- the call log ---------------------------------------------------------------------
 
-    def _record(self, action: str, params: Mapping[str, str], status: int, code: str, request_id: str) -> None:
+    def _record(
+        self, action: str, params: Mapping[str, str], status: int, code: str, request_id: str
+    ) -> None:
         shown = {key: value[:_LOGGED_VALUE_CHARS] for key, value in params.items()}
         self.store.db.execute(
             "INSERT INTO calls (at, action, params, status, code, request_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -251,8 +293,14 @@ class EsaSimulator:
                 "SELECT * FROM calls WHERE ? IS NULL OR action = ? ORDER BY id", (action, action)
             ).fetchall()
         return [
-            {"at": row["at"], "action": row["action"], "params": json.loads(row["params"]),
-             "status": row["status"], "code": row["code"], "request_id": row["request_id"]}
+            {
+                "at": row["at"],
+                "action": row["action"],
+                "params": json.loads(row["params"]),
+                "status": row["status"],
+                "code": row["code"],
+                "request_id": row["request_id"],
+            }
             for row in rows
         ]
 
@@ -261,19 +309,26 @@ class EsaSimulator:
             query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
             body: Any = {"Calls": self.calls(query.get("action"))}
         elif path == "/_sim/health":
-            body = {"status": "ok", "sim_time": datetime.fromtimestamp(self.store.clock.now(), UTC).isoformat()}
+            body = {
+                "status": "ok",
+                "sim_time": datetime.fromtimestamp(self.store.clock.now(), UTC).isoformat(),
+            }
         else:
             start_response("404 Not Found", [("Content-Type", "application/json")])
             return [b'{"error": "not found"}']
         payload = json.dumps(body).encode("utf-8")
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        )
         return [payload]
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
     """Request headers keyed by lower-case name, as signed."""
     headers = {
-        key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
     }
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])

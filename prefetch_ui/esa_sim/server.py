@@ -28,7 +28,7 @@ class SimServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 
 
@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=9910, help="0 picks a free port (default 9910)")
     parser.add_argument("--state", default="var/esa-sim.sqlite3", help="SQLite file that keeps the state")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    parser.add_argument("--max-qps", type=int, default=0, help="answer TooManyRequests above this rate (0: off)")
+    parser.add_argument(
+        "--max-qps", type=int, default=0, help="answer TooManyRequests above this rate (0: off)"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 503")
     parser.add_argument(
         "--ambiguous-fault-rate",
@@ -90,7 +92,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def serve_in_thread(simulator: EsaSimulator, host: str = "127.0.0.1", port: int = 0) -> tuple[SimServer, str]:
     """Start serving on a background thread; returns the server and its base URL."""
     server = make_server(host, port, simulator, server_class=SimServer, handler_class=_QuietHandler)
-    assert isinstance(server, SimServer)
     threading.Thread(target=server.serve_forever, name="esa-sim", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"
 

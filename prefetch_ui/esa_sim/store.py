@@ -101,7 +101,11 @@ class Store:
     def _anchor_clock(self, speed: float, real_time: Callable[[], float]) -> SimClock:
         real_now = real_time()
         sim_now = real_now
-        old_real, old_sim, old_speed = self._meta("real_anchor"), self._meta("sim_anchor"), self._meta("speed")
+        old_real, old_sim, old_speed = (
+            self._meta("real_anchor"),
+            self._meta("sim_anchor"),
+            self._meta("speed"),
+        )
         if old_real is not None and old_sim is not None and old_speed is not None:
             # Where the old timeline is now, as if the simulator had kept running at its old speed.
             sim_now = float(old_sim) + (real_now - float(old_real)) * float(old_speed)
@@ -121,7 +125,8 @@ class Store:
                 )
 
     def next_seq(self, table: str) -> int:
-        assert table in ("jobs", "plans")
+        if table not in ("jobs", "plans"):
+            raise ValueError(f"no sequence for {table!r}")
         row = self.db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}").fetchone()  # noqa: S608
         return int(row[0])
 

@@ -78,9 +78,16 @@ def running_simulator(
 def simulator_process(state: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """`python -m prefetch_ui.esa_sim` as a child process; yields its base URL."""
     command: Sequence[str] = [
-        sys.executable, "-m", "prefetch_ui.esa_sim", "--port", "0", "--state", str(state), *extra_args,
+        sys.executable,
+        "-m",
+        "prefetch_ui.esa_sim",
+        "--port",
+        "0",
+        "--state",
+        str(state),
+        *extra_args,
     ]
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -88,7 +95,8 @@ def simulator_process(state: Path, *extra_args: str, env: dict[str, str] | None 
         env={**os.environ, **(env or {})},
     )
     try:
-        assert process.stdout is not None
+        if process.stdout is None:
+            raise RuntimeError("no pipe to the simulator's output")
         line = process.stdout.readline()
         match = re.search(r"listening on (http://\S+)", line)
         if match is None:

@@ -85,7 +85,17 @@ def test_every_attempt_gets_a_fresh_nonce() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [TRICKY, "a+b", "100%", "%2B", "~tilde~", "x=y&z=w", "  leading and trailing  ", "line1\r\nline2", "*'()!"],
+    [
+        TRICKY,
+        "a+b",
+        "100%",
+        "%2B",
+        "~tilde~",
+        "x=y&z=w",
+        "  leading and trailing  ",
+        "line1\r\nline2",
+        "*'()!",
+    ],
 )
 def test_tricky_values_arrive_byte_for_byte(client: EsaClient, value: str) -> None:
     # POST: Name travels in the form body, and comes back in the job.
@@ -100,7 +110,9 @@ def test_tricky_values_arrive_byte_for_byte(client: EsaClient, value: str) -> No
 def test_arrays_travel_as_one_compact_json_field(client: EsaClient, sim: RunningSimulator) -> None:
     from prefetch_ui.esa import PlanSpec
 
-    job = client.create_scheduled_preload_job(site_id=190007158391808, name="j", urls=["https://example.com/"])
+    job = client.create_scheduled_preload_job(
+        site_id=190007158391808, name="j", urls=["https://example.com/"]
+    )
     start = datetime(2030, 1, 1, tzinfo=UTC)
     client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start.replace(hour=1), 30, 10)])
     (call,) = sim.calls("CreateScheduledPreloadExecutions")

@@ -47,14 +47,22 @@ def test_invalid_parameter_errors(client: EsaClient) -> None:
     assert (error.status, error.code) == (400, "InvalidParameter.ObjectId")
     job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=["https://example.com/"])
     now = datetime.now(UTC)
-    plan = client.create_scheduled_preload_executions(job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)])
+    plan = client.create_scheduled_preload_executions(
+        job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)]
+    )
     backwards = PlanSpec(now, now - timedelta(hours=1), 60, 1)
     error = _raised(lambda: client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards))
     assert isinstance(error, EsaInvalidParameterError)
     assert error.code == "InvalidEndTime.Mismatch"
-    error = _raised(lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "textBox"}))
+    error = _raised(
+        lambda: client.call(
+            "CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "textBox"}
+        )
+    )
     assert error.code == "MissingUrlList"
-    error = _raised(lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"}))
+    error = _raised(
+        lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"})
+    )
     assert error.code == "MissingOssUrl"
 
 
@@ -98,7 +106,9 @@ def test_the_secret_never_shows(sim: RunningSimulator, caplog: pytest.LogCapture
         (400, "InvalidJob.JobCountOfSiteFull", None, EsaInvalidParameterError),
     ],
 )
-def test_error_mapping(status: int, code: str, retry_after: float | None, expected: type[EsaApiError]) -> None:
+def test_error_mapping(
+    status: int, code: str, retry_after: float | None, expected: type[EsaApiError]
+) -> None:
     error = api_error_from_response(
         status=status, code=code, message="m", request_id="r", action="A", retry_after=retry_after
     )

@@ -52,7 +52,9 @@ def test_throttled_create_is_resent_and_lands_once(tmp_path: Path) -> None:
         retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=2.0, total_timeout=10.0)
         with sim.client(retry=retry) as client:
             client.list_sites()
-            job = client.create_scheduled_preload_job(site_id=SITE, name="once", urls=["https://example.com/"])
+            job = client.create_scheduled_preload_job(
+                site_id=SITE, name="once", urls=["https://example.com/"]
+            )
             jobs = client.list_scheduled_preload_jobs(site_id=SITE).items
         codes = [call["code"] for call in sim.calls("CreateScheduledPreloadJob")]
     assert codes[:-1] and set(codes[:-1]) == {"TooManyRequests"} and codes[-1] == ""
@@ -66,7 +68,9 @@ def test_faults_are_retried_with_backoff_until_success(tmp_path: Path) -> None:
         retry = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05, total_timeout=10.0)
         with sim.client(retry=retry, sleep=sleep) as client:
             for index in range(6):
-                client.create_scheduled_preload_job(site_id=SITE, name=f"job{index}", urls=["https://example.com/"])
+                client.create_scheduled_preload_job(
+                    site_id=SITE, name=f"job{index}", urls=["https://example.com/"]
+                )
         calls = sim.calls("CreateScheduledPreloadJob")
     assert {call["code"] for call in calls} == {"", "ServiceUnavailable"}
     # A 503 is refused before processing, so resending a create is safe: six jobs, not more.
@@ -124,12 +128,17 @@ def _closed_port() -> int:
 def test_connection_refused_is_retried_even_for_a_create() -> None:
     sleep = SleepRecorder()
     retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, total_timeout=5.0)
-    with EsaClient(
-        endpoint=f"http://127.0.0.1:{_closed_port()}", access_key_id="id", access_key_secret="s", retry=retry,
-        sleep=sleep,
-    ) as client:
-        with pytest.raises(EsaTransportError) as caught:
-            client.create_scheduled_preload_job(site_id=SITE, name="x", urls=["https://example.com/"])
+    with (
+        EsaClient(
+            endpoint=f"http://127.0.0.1:{_closed_port()}",
+            access_key_id="id",
+            access_key_secret="s",
+            retry=retry,
+            sleep=sleep,
+        ) as client,
+        pytest.raises(EsaTransportError) as caught,
+    ):
+        client.create_scheduled_preload_job(site_id=SITE, name="x", urls=["https://example.com/"])
     assert not isinstance(caught.value, EsaAmbiguousResultError)
     assert len(sleep.waits) == 2
 

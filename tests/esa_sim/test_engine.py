@@ -5,10 +5,18 @@ from __future__ import annotations
 from prefetch_ui.esa_sim.engine import JobProgress, PlanProgress, advance, display_status
 
 
-def _plan(plan_id: str, *, start: float, end: float, interval: int = 10, slice_len: int = 5, seq: int = 1) -> PlanProgress:
+def _plan(
+    plan_id: str, *, start: float, end: float, interval: int = 10, slice_len: int = 5, seq: int = 1
+) -> PlanProgress:
     return PlanProgress(
-        id=plan_id, seq=seq, start_time=start, end_time=end, interval=interval, slice_len=slice_len,
-        state="active", next_batch_at=start,
+        id=plan_id,
+        seq=seq,
+        start_time=start,
+        end_time=end,
+        interval=interval,
+        slice_len=slice_len,
+        state="active",
+        next_batch_at=start,
     )
 
 

@@ -39,7 +39,10 @@ def test_a_signed_request_is_answered(sim: RunningSimulator) -> None:
 
 
 def test_unsigned_and_malformed_requests_are_incomplete(sim: RunningSimulator) -> None:
-    assert _error(_send(sim, httpx.Request("GET", f"{sim.url}/", headers=HEADERS))) == (400, "IncompleteSignature")
+    assert _error(_send(sim, httpx.Request("GET", f"{sim.url}/", headers=HEADERS))) == (
+        400,
+        "IncompleteSignature",
+    )
     request = _signed(sim)
     request.headers["Authorization"] = "ACS3-HMAC-SHA256 Credential=x"
     assert _error(_send(sim, request)) == (400, "IncompleteSignature")
@@ -77,7 +80,10 @@ def test_an_unknown_access_key_is_not_found(sim: RunningSimulator) -> None:
 def test_unknown_action_and_version(sim: RunningSimulator) -> None:
     auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
     for headers, expected in (
-        ({"x-acs-action": "DeleteEverything", "x-acs-version": "2024-09-10"}, (404, "InvalidAction.NotFound")),
+        (
+            {"x-acs-action": "DeleteEverything", "x-acs-version": "2024-09-10"},
+            (404, "InvalidAction.NotFound"),
+        ),
         ({"x-acs-action": "ListSites", "x-acs-version": "2022-01-01"}, (400, "InvalidVersion")),
     ):
         request = next(auth.auth_flow(httpx.Request("GET", f"{sim.url}/", headers=headers)))
@@ -96,7 +102,9 @@ def test_parameters_are_accepted_in_the_query_or_the_body_over_get_or_post(
         request = httpx.Request(method, f"{sim.url}/", params=params, headers=headers)
     else:
         headers["content-type"] = "application/x-www-form-urlencoded"
-        request = httpx.Request(method, f"{sim.url}/", content=httpx.QueryParams(params).__str__(), headers=headers)
+        request = httpx.Request(
+            method, f"{sim.url}/", content=httpx.QueryParams(params).__str__(), headers=headers
+        )
     response = _send(sim, next(auth.auth_flow(request)))
     assert response.status_code == 200, response.text
     assert [site["SiteName"] for site in response.json()["Sites"]] == ["shop.example.net"]

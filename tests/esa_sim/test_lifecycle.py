@@ -45,7 +45,10 @@ def _wait_for(client: EsaClient, job_id: str, plan_id: str, status: str, timeout
 
 def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
     # 600x: a simulated minute passes in a tenth of a real second.
-    with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3", speed=600)) as sim, sim.client() as client:
+    with (
+        running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3", speed=600)) as sim,
+        sim.client() as client,
+    ):
         job = client.create_scheduled_preload_job(site_id=SITE, name="Spring sale", urls=URLS)
         assert (job.url_count, job.url_submitted, job.insert_way) == (40, 0, "textBox")
         assert "invalid domain:other.org" in job.error_info
@@ -75,7 +78,10 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
         moved = PlanSpec(later + timedelta(days=1), later + timedelta(days=2), 120, 20)
         updated = client.update_scheduled_preload_execution(parked.id, moved)
         assert (updated.start_time, updated.end_time, updated.interval, updated.slice_len) == (
-            moved.start_time, moved.end_time, 120, 20,
+            moved.start_time,
+            moved.end_time,
+            120,
+            20,
         )
 
         _wait_for(client, job.id, runner.id, "finished")
@@ -96,7 +102,10 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
 
 def test_stop_keeps_progress_and_start_resumes(tmp_path: Path) -> None:
     clock = ManualClock()
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim, sim.client() as client:
+    with (
+        running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
+        sim.client() as client,
+    ):
         job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
         start = datetime.fromtimestamp(clock.now, UTC)
         (plan,) = client.create_scheduled_preload_executions(
@@ -116,7 +125,10 @@ def test_stop_keeps_progress_and_start_resumes(tmp_path: Path) -> None:
 
 def test_plans_of_one_job_continue_where_the_previous_left_off(tmp_path: Path) -> None:
     clock = ManualClock()
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim, sim.client() as client:
+    with (
+        running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
+        sim.client() as client,
+    ):
         job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
         t0 = datetime.fromtimestamp(clock.now, UTC)
         first, second = client.create_scheduled_preload_executions(
@@ -140,7 +152,9 @@ def test_state_survives_a_restart_and_catches_up(tmp_path: Path) -> None:
     with running_simulator(config, real_time=clock) as sim, sim.client() as client:
         job = client.create_scheduled_preload_job(site_id=SITE, name="persistent", urls=URLS)
         start = datetime.fromtimestamp(clock.now, UTC)
-        client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 5)])
+        client.create_scheduled_preload_executions(
+            job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 5)]
+        )
     clock.forward(185)  # down for three minutes: batches at +0, +60, +120, +180 are due
     with running_simulator(config, real_time=clock) as sim, sim.client() as client:
         restored = client.get_scheduled_preload_job(job.id)
@@ -150,13 +164,17 @@ def test_state_survives_a_restart_and_catches_up(tmp_path: Path) -> None:
 def test_the_server_runs_as_its_own_process_with_keys_from_the_environment(tmp_path: Path) -> None:
     env = {"ESA_ACCESS_KEY_ID": "LTAIprocessKey", "ESA_ACCESS_KEY_SECRET": "process-secret"}
     with simulator_process(tmp_path / "p.sqlite3", "--speed", "10", env=env) as url:
-        with EsaClient(endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret") as client:
+        with EsaClient(
+            endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret"
+        ) as client:
             assert len(client.list_sites().items) == 3
             job = client.create_scheduled_preload_job(site_id=SITE, name="p", urls=URLS)
         assert "process-secret" not in httpx.get(f"{url}/_sim/calls").text
-    with simulator_process(tmp_path / "p.sqlite3", env=env) as url:
-        with EsaClient(endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret") as client:
-            assert client.get_scheduled_preload_job(job.id).name == "p"
+    with (
+        simulator_process(tmp_path / "p.sqlite3", env=env) as url,
+        EsaClient(endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret") as client,
+    ):
+        assert client.get_scheduled_preload_job(job.id).name == "p"
 
 
 def test_job_limits_and_domains(tmp_path: Path) -> None:

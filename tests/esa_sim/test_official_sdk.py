@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 from alibabacloud_esa20240910 import models as esa_models
 from alibabacloud_esa20240910.client import Client as SdkClient
 from alibabacloud_tea_openapi import models as openapi_models
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
 from prefetch_ui.esa_sim import SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
@@ -62,14 +63,22 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
             id=created.id,
             executions=[
                 esa_models.CreateScheduledPreloadExecutionsRequestExecutions(
-                    start_time=_iso(now + timedelta(days=3)), end_time=_iso(now + timedelta(days=4)),
-                    interval=60, slice_len=10,
+                    start_time=_iso(now + timedelta(days=3)),
+                    end_time=_iso(now + timedelta(days=4)),
+                    interval=60,
+                    slice_len=10,
                 ),
                 esa_models.CreateScheduledPreloadExecutionsRequestExecutions(
-                    start_time=_iso(now), end_time=_iso(now - timedelta(hours=1)), interval=60, slice_len=10,
+                    start_time=_iso(now),
+                    end_time=_iso(now - timedelta(hours=1)),
+                    interval=60,
+                    slice_len=10,
                 ),
                 esa_models.CreateScheduledPreloadExecutionsRequestExecutions(
-                    start_time=_iso(now), end_time=_iso(now + timedelta(days=1)), interval=30, slice_len=5,
+                    start_time=_iso(now),
+                    end_time=_iso(now + timedelta(days=1)),
+                    interval=30,
+                    slice_len=5,
                 ),
             ],
         )
@@ -81,14 +90,21 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
     jobs = sdk.list_scheduled_preload_jobs(esa_models.ListScheduledPreloadJobsRequest(site_id=SITE)).body
     assert jobs.total_count == "1" and jobs.jobs[0].id == created.id
 
-    stopped = sdk.stop_scheduled_preload_execution(esa_models.StopScheduledPreloadExecutionRequest(id=parked)).body
+    stopped = sdk.stop_scheduled_preload_execution(
+        esa_models.StopScheduledPreloadExecutionRequest(id=parked)
+    ).body
     assert stopped.status == "stopped" and stopped.start_time.endswith("+08:00")
-    started = sdk.start_scheduled_preload_execution(esa_models.StartScheduledPreloadExecutionRequest(id=parked)).body
+    started = sdk.start_scheduled_preload_execution(
+        esa_models.StartScheduledPreloadExecutionRequest(id=parked)
+    ).body
     assert started.status == "waiting"
     updated = sdk.update_scheduled_preload_execution(
         esa_models.UpdateScheduledPreloadExecutionRequest(
-            id=parked, start_time=_iso(now + timedelta(days=5)), end_time=_iso(now + timedelta(days=6)),
-            interval=120, slice_len=20,
+            id=parked,
+            start_time=_iso(now + timedelta(days=5)),
+            end_time=_iso(now + timedelta(days=6)),
+            interval=120,
+            slice_len=20,
         )
     ).body
     assert (updated.interval, updated.slice_len) == (120, 20)
@@ -109,7 +125,7 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
     assert reset.url_submitted == 0
     sdk.delete_scheduled_preload_execution(esa_models.DeleteScheduledPreloadExecutionRequest(id=parked))
     sdk.delete_scheduled_preload_job(esa_models.DeleteScheduledPreloadJobRequest(id=created.id))
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(AlibabaCloudException) as caught:
         sdk.get_scheduled_preload_job(esa_models.GetScheduledPreloadJobRequest(id=created.id))
     assert getattr(caught.value, "code", None) == "InvalidJob.NotFound"
     assert getattr(caught.value, "status_code", None) == 404
@@ -122,7 +138,7 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
 
 def test_the_sdk_with_a_wrong_secret_gets_a_signature_error(fast_sim: RunningSimulator) -> None:
     sdk = _sdk(fast_sim, secret="not-the-secret")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(AlibabaCloudException) as caught:
         sdk.list_sites(esa_models.ListSitesRequest())
     assert getattr(caught.value, "code", None) == "SignatureDoesNotMatch"
     assert getattr(caught.value, "status_code", None) == 400
@@ -130,17 +146,38 @@ def test_the_sdk_with_a_wrong_secret_gets_a_signature_error(fast_sim: RunningSim
 
 def test_the_sdk_sees_business_errors_with_their_codes(fast_sim: RunningSimulator) -> None:
     sdk = _sdk(fast_sim)
-    cases = [
-        (lambda: sdk.get_scheduled_preload_job(esa_models.GetScheduledPreloadJobRequest(id="bad")),
-         "InvalidParameter.ObjectId", 400),
-        (lambda: sdk.stop_scheduled_preload_execution(
-            esa_models.StopScheduledPreloadExecutionRequest(id="0" * 24)), "InvalidExecution.NotFound", 404),
-        (lambda: sdk.create_scheduled_preload_job(esa_models.CreateScheduledPreloadJobRequest(
-            site_id=SITE, name="x", insert_way="textBox")), "MissingUrlList", 400),
-        (lambda: sdk.create_scheduled_preload_job(esa_models.CreateScheduledPreloadJobRequest(
-            site_id=SITE, name="x", insert_way="oss")), "MissingOssUrl", 400),
+    cases: list[tuple[Callable[[], object], str, int]] = [
+        (
+            lambda: sdk.get_scheduled_preload_job(esa_models.GetScheduledPreloadJobRequest(id="bad")),
+            "InvalidParameter.ObjectId",
+            400,
+        ),
+        (
+            lambda: sdk.stop_scheduled_preload_execution(
+                esa_models.StopScheduledPreloadExecutionRequest(id="0" * 24)
+            ),
+            "InvalidExecution.NotFound",
+            404,
+        ),
+        (
+            lambda: sdk.create_scheduled_preload_job(
+                esa_models.CreateScheduledPreloadJobRequest(site_id=SITE, name="x", insert_way="textBox")
+            ),
+            "MissingUrlList",
+            400,
+        ),
+        (
+            lambda: sdk.create_scheduled_preload_job(
+                esa_models.CreateScheduledPreloadJobRequest(site_id=SITE, name="x", insert_way="oss")
+            ),
+            "MissingOssUrl",
+            400,
+        ),
     ]
     for call, code, status in cases:
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(AlibabaCloudException) as caught:
             call()
-        assert (getattr(caught.value, "code", None), getattr(caught.value, "status_code", None)) == (code, status)
+        assert (getattr(caught.value, "code", None), getattr(caught.value, "status_code", None)) == (
+            code,
+            status,
+        )
