@@ -97,24 +97,24 @@ def test_every_attempt_gets_a_fresh_nonce() -> None:
         "*'()!",
     ],
 )
-def test_tricky_values_arrive_byte_for_byte(client: EsaClient, value: str) -> None:
+def test_tricky_values_arrive_byte_for_byte(esa_client: EsaClient, value: str) -> None:
     # POST: Name travels in the form body, and comes back in the job.
-    job = client.create_scheduled_preload_job(
+    job = esa_client.create_scheduled_preload_job(
         site_id=190007158391808, name=f"job {value}", urls=["https://example.com/a"]
     )
-    assert client.get_scheduled_preload_job(job.id).name == f"job {value}".strip()
+    assert esa_client.get_scheduled_preload_job(job.id).name == f"job {value}".strip()
     # GET: SiteName travels in the signed query string; a signature error would raise.
-    assert client.list_sites(site_name=value).items == []
+    assert esa_client.list_sites(site_name=value).items == []
 
 
-def test_arrays_travel_as_one_compact_json_field(client: EsaClient, sim: RunningSimulator) -> None:
+def test_arrays_travel_as_one_compact_json_field(esa_client: EsaClient, sim: RunningSimulator) -> None:
     from prefetch_ui.esa import PlanSpec
 
-    job = client.create_scheduled_preload_job(
+    job = esa_client.create_scheduled_preload_job(
         site_id=190007158391808, name="j", urls=["https://example.com/"]
     )
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start.replace(hour=1), 30, 10)])
+    esa_client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start.replace(hour=1), 30, 10)])
     (call,) = sim.calls("CreateScheduledPreloadExecutions")
     assert call["params"]["Executions"] == (
         '[{"EndTime":"2030-01-01T01:00:00Z","Interval":30,"SliceLen":10,"StartTime":"2030-01-01T00:00:00Z"}]'

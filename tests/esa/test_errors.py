@@ -30,38 +30,40 @@ def _raised(call: object) -> EsaApiError:
     return caught.value
 
 
-def test_not_found_errors(client: EsaClient) -> None:
-    error = _raised(lambda: client.get_scheduled_preload_job(MISSING_ID))
+def test_not_found_errors(esa_client: EsaClient) -> None:
+    error = _raised(lambda: esa_client.get_scheduled_preload_job(MISSING_ID))
     assert isinstance(error, EsaNotFoundError)
     assert (error.status, error.code) == (404, "InvalidJob.NotFound")
     assert len(error.request_id) == 36
     assert "does not exist" in error.message
-    error = _raised(lambda: client.stop_scheduled_preload_execution(MISSING_ID))
+    error = _raised(lambda: esa_client.stop_scheduled_preload_execution(MISSING_ID))
     assert isinstance(error, EsaNotFoundError)
     assert error.code == "InvalidExecution.NotFound"
 
 
-def test_invalid_parameter_errors(client: EsaClient) -> None:
-    error = _raised(lambda: client.get_scheduled_preload_job("not-an-object-id"))
+def test_invalid_parameter_errors(esa_client: EsaClient) -> None:
+    error = _raised(lambda: esa_client.get_scheduled_preload_job("not-an-object-id"))
     assert isinstance(error, EsaInvalidParameterError)
     assert (error.status, error.code) == (400, "InvalidParameter.ObjectId")
-    job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=["https://example.com/"])
+    job = esa_client.create_scheduled_preload_job(site_id=SITE, name="j", urls=["https://example.com/"])
     now = datetime.now(UTC)
-    plan = client.create_scheduled_preload_executions(
+    plan = esa_client.create_scheduled_preload_executions(
         job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)]
     )
     backwards = PlanSpec(now, now - timedelta(hours=1), 60, 1)
-    error = _raised(lambda: client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards))
+    error = _raised(lambda: esa_client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards))
     assert isinstance(error, EsaInvalidParameterError)
     assert error.code == "InvalidEndTime.Mismatch"
     error = _raised(
-        lambda: client.call(
+        lambda: esa_client.call(
             "CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "textBox"}
         )
     )
     assert error.code == "MissingUrlList"
     error = _raised(
-        lambda: client.call("CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"})
+        lambda: esa_client.call(
+            "CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"}
+        )
     )
     assert error.code == "MissingOssUrl"
 
@@ -84,11 +86,17 @@ def test_auth_errors(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) ->
 
 def test_the_secret_never_shows(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with sim.client() as client:
-        client.list_sites()
+    with sim.client() as esa_client:
+        esa_client.list_sites()
         with pytest.raises(EsaNotFoundError) as caught:
-            client.get_scheduled_preload_job(MISSING_ID)
-        shown = [caplog.text, repr(client), repr(client._http.auth), str(caught.value), repr(caught.value)]
+            esa_client.get_scheduled_preload_job(MISSING_ID)
+        shown = [
+            caplog.text,
+            repr(esa_client),
+            repr(esa_client._http.auth),
+            str(caught.value),
+            repr(caught.value),
+        ]
     assert all(sim.access_key_secret not in text for text in shown)
 
 

@@ -1,0 +1,77 @@
+# prefetch_ui developer commands. `make test` works from a fresh clone: it builds .venv itself.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# The interpreter that builds .venv: PYTHON if given, else the first Python 3.12 that actually runs, from
+# python3.12 on PATH (a pyenv shim can exist and still fail) or $(PYENV_ROOT)/versions/3.12*, newest first.
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYTHON ?=
+
+.PHONY: help venv install lint typecheck test fmt run clean
+
+help:
+	@echo "make test       lint, typecheck and run the tests (sets up $(VENV) first)"
+	@echo "make run        start the simulator, Redis, worker, beat and web"
+	@echo "make fmt        format and autofix with ruff"
+	@echo "make lint       ruff check and ruff format --check"
+	@echo "make typecheck  mypy"
+	@echo "make install    (re)install the project into $(VENV) when pyproject.toml changed"
+	@echo "make clean      remove $(VENV), caches and collected static files"
+
+venv: $(VENV_PYTHON)
+
+$(VENV_PYTHON):
+	@is312() { "$$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; }; \
+	py="$(PYTHON)"; \
+	if [ -n "$$py" ]; then \
+		is312 "$$py" || { echo "error: PYTHON=$$py is not a working Python 3.12" >&2; exit 1; }; \
+	else \
+		for candidate in "$$(command -v python3.12)" \
+				$$(ls -d "$(PYENV_ROOT)"/versions/3.12*/bin/python 2>/dev/null | sort -rV); do \
+			if [ -n "$$candidate" ] && is312 "$$candidate"; then py="$$candidate"; break; fi; \
+		done; \
+	fi; \
+	if [ -z "$$py" ]; then \
+		echo "error: no Python 3.12 found (tried python3.12 on PATH and $(PYENV_ROOT)/versions/3.12*)." >&2; \
+		echo "       Install Python 3.12, or run: make PYTHON=/path/to/python3.12 test" >&2; \
+		exit 1; \
+	fi; \
+	echo "creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+
+# Re-run pip only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy prefetch_ui tests
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory typecheck
+	$(VENV)/bin/pytest
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+run: $(STAMP)
+	$(VENV_PYTHON) -m prefetch_ui.devserver
+
+# Keeps var/db.sqlite3: the dev database is data, not a build product.
+clean:
+	rm -rf $(VENV) var/static .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

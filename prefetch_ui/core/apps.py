@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Site-wide pages: the home page and the health check."""
+
+    name = "prefetch_ui.core"
+    label = "core"
+    default_auto_field = "django.db.models.BigAutoField"
