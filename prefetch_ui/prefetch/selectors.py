@@ -1,0 +1,150 @@
+"""Reads for the pages: the mirror shaped for display, in a fixed number of queries."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from .models import (
+    ACTIVE_OPERATION_STATUSES,
+    UNFINISHED_PLAN_STATUSES,
+    Job,
+    Operation,
+    OperationStatus,
+    Plan,
+    PlanStatus,
+    Site,
+)
+
+STATUS_ORDER = [status.value for status in PlanStatus]
+
+
+def _plan_counts() -> dict[str, Count]:
+    return {
+        f"plans_{status}": Count("plans", filter=Q(plans__status=status), distinct=True)
+        for status in STATUS_ORDER
+    }
+
+
+def site_list() -> QuerySet[Site]:
+    """Every site with its job count and plan counts by status."""
+    plan_counts = {
+        f"plans_{status}": Count("jobs__plans", filter=Q(jobs__plans__status=status))
+        for status in STATUS_ORDER
+    }
+    return Site.objects.annotate(job_count=Count("jobs", distinct=True), **plan_counts).order_by("name")
+
+
+def site_job_list(
+    *, site: Site, name: str = "", created_from: date | None = None, created_to: date | None = None
+) -> QuerySet[Job]:
+    """A site's jobs, newest first, filtered by name and creation date, with plan counts."""
+    jobs = Job.objects.filter(site=site)
+    if name:
+        jobs = jobs.filter(name__icontains=name)
+    if created_from:
+        jobs = jobs.filter(esa_created_at__date__gte=created_from)
+    if created_to:
+        jobs = jobs.filter(esa_created_at__date__lte=created_to)
+    return jobs.annotate(**_plan_counts()).order_by("-esa_created_at", "-id")
+
+
+def jobs_have_unfinished_plans(job_ids: list[int]) -> bool:
+    return Plan.objects.filter(job_id__in=job_ids, status__in=UNFINISHED_PLAN_STATUSES).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """A plan as the job page shows it: with its latest operation and, when running, an ETA."""
+
+    plan: Plan
+    operation: Operation | None
+    eta: datetime | None
+    finishes_late: bool
+
+    @property
+    def busy(self) -> bool:
+        return self.operation is not None and self.operation.is_active
+
+    @property
+    def failed_operation(self) -> Operation | None:
+        if self.operation is not None and self.operation.status == OperationStatus.FAILED:
+            return self.operation
+        return None
+
+
+def plan_eta(*, job: Job, plan: Plan, now: datetime) -> datetime | None:
+    """When a running plan will have submitted the job's remaining URLs, at its pace."""
+    if plan.status != PlanStatus.RUNNING or plan.slice_len <= 0:
+        return None
+    remaining = max(0, job.url_count - job.url_submitted)
+    batches = math.ceil(remaining / plan.slice_len)
+    # The batch going out now is one of them; the rest follow every `interval` seconds.
+    return now + timedelta(seconds=max(0, batches - 1) * plan.interval)
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    job: Job
+    plan_rows: list[PlanRow]
+    operations: list[Operation]
+    job_operation: Operation | None
+
+    @property
+    def unfinished(self) -> bool:
+        return any(row.plan.is_unfinished or row.busy for row in self.plan_rows) or any(
+            operation.is_active for operation in self.operations
+        )
+
+
+def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int = 10) -> JobDetail:
+    """A job's plans, each with its latest operation, and the job's recent operations.
+
+    Three queries whatever the number of plans: plans, their latest operations, the job's.
+    """
+    now = now or timezone.now()
+    plans = list(job.plans.all())
+    latest: dict[int, Operation] = {}
+    for operation in Operation.objects.filter(plan__job=job).order_by("plan_id", "-created_at", "-id"):
+        if operation.plan_id is not None:
+            latest.setdefault(operation.plan_id, operation)
+    operations = list(
+        Operation.objects.filter(job=job)
+        .select_related("requested_by")
+        .order_by("-created_at", "-id")[:operations_shown]
+    )
+    job_operation = next((op for op in operations if op.plan_id is None), None)
+    rows = []
+    for plan in plans:
+        eta = plan_eta(job=job, plan=plan, now=now)
+        rows.append(
+            PlanRow(
+                plan=plan,
+                operation=latest.get(plan.pk),
+                eta=eta,
+                finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
+            )
+        )
+    return JobDetail(job=job, plan_rows=rows, operations=operations, job_operation=job_operation)
+
+
+def site_has_active_work(site: Site) -> bool:
+    unfinished_plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES)
+    active_operations = Operation.objects.filter(site=site, status__in=ACTIVE_OPERATION_STATUSES)
+    return unfinished_plans.exists() or active_operations.exists()
+
+
+__all__ = [
+    "JobDetail",
+    "PlanRow",
+    "job_detail",
+    "jobs_have_unfinished_plans",
+    "plan_eta",
+    "site_has_active_work",
+    "site_job_list",
+    "site_list",
+]

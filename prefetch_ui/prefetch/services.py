@@ -1,0 +1,439 @@
+"""Business rules that write: mirroring ESA, and carrying out operators' operations.
+
+Views call `operation_request`; Celery tasks call `operation_execute`, `operation_sweep` and
+`esa_sync`. Nothing here is called from a web request that talks to ESA.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from prefetch_ui.esa import (
+    EsaAmbiguousResultError,
+    EsaClient,
+    EsaError,
+    EsaNotFoundError,
+    EsaServerError,
+    EsaThrottledError,
+    EsaTransportError,
+    PlanSpec,
+)
+from prefetch_ui.esa import Job as EsaJob
+from prefetch_ui.esa import Plan as EsaPlan
+from prefetch_ui.esa import Site as EsaSite
+
+from .models import (
+    ACTIVE_OPERATION_STATUSES,
+    UNFINISHED_PLAN_STATUSES,
+    Job,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Plan,
+    Site,
+)
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | AnonymousUser
+
+# -- mirroring ESA ----------------------------------------------------------------------------
+
+_SITE_FIELDS = ["name", "status", "plan_name", "coverage", "access_type", "esa_created_at", "synced_at"]
+_JOB_FIELDS = [
+    "site",
+    "name",
+    "insert_way",
+    "task_type",
+    "url_count",
+    "url_submitted",
+    "task_submitted",
+    "domains",
+    "error_info",
+    "file_id",
+    "failed_file_oss",
+    "ali_uid",
+    "esa_created_at",
+    "execution_count",
+    "synced_at",
+]
+_PLAN_FIELDS = ["job", "start_time", "end_time", "interval", "slice_len", "status", "ali_uid", "synced_at"]
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one sync cycle did, and how many ESA calls it took."""
+
+    esa_calls: int = 0
+    sites: int = 0
+    jobs: int = 0
+    jobs_removed: int = 0
+    plan_listings: int = 0
+
+
+def _site_row(site: EsaSite, now: datetime) -> Site:
+    return Site(
+        esa_id=site.site_id,
+        name=site.site_name,
+        status=site.status,
+        plan_name=site.plan_name,
+        coverage=site.coverage,
+        access_type=site.access_type,
+        esa_created_at=site.created_at,
+        synced_at=now,
+    )
+
+
+def _job_row(job: EsaJob, site: Site, now: datetime) -> Job:
+    return Job(
+        esa_id=job.id,
+        site=site,
+        name=job.name,
+        insert_way=job.insert_way,
+        task_type=job.task_type,
+        url_count=job.url_count,
+        url_submitted=job.url_submitted,
+        task_submitted=job.task_submitted,
+        domains=job.domains,
+        error_info=job.error_info,
+        file_id=job.file_id,
+        failed_file_oss=job.failed_file_oss,
+        ali_uid=job.ali_uid,
+        esa_created_at=job.created_at,
+        execution_count=job.execution_count,
+        synced_at=now,
+    )
+
+
+def _plan_row(plan: EsaPlan, job: Job, now: datetime) -> Plan:
+    return Plan(
+        esa_id=plan.id,
+        job=job,
+        start_time=plan.start_time,
+        end_time=plan.end_time,
+        interval=plan.interval,
+        slice_len=plan.slice_len,
+        status=plan.status,
+        ali_uid=plan.ali_uid,
+        synced_at=now,
+    )
+
+
+def _upsert[M: (Site, Job, Plan)](model: type[M], rows: list[M], fields: list[str]) -> None:
+    if rows:
+        model.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["esa_id"], update_fields=fields, batch_size=500
+        )
+
+
+def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
+    """One cycle of the mirror: all sites, all their job pages, the plans of jobs that may change.
+
+    A job's plans are re-read when it has an unfinished plan, when ESA's plan count differs from
+    ours, when its progress moved, or when they were last read more than
+    `PREFETCH_SETTLED_JOB_RESYNC` seconds ago; so a cycle costs sites + job pages + active jobs.
+    """
+    now = now or timezone.now()
+    report = SyncReport()
+    esa_sites: list[EsaSite] = []
+    page_number = 1
+    while True:
+        page = client.list_sites(page_number=page_number, page_size=500)
+        report.esa_calls += 1
+        esa_sites += page.items
+        if not page.items or len(esa_sites) >= page.total_count:
+            break
+        page_number += 1
+    with transaction.atomic():
+        _upsert(Site, [_site_row(site, now) for site in esa_sites], _SITE_FIELDS)
+        Site.objects.exclude(esa_id__in=[site.site_id for site in esa_sites]).delete()
+    report.sites = len(esa_sites)
+    for site in Site.objects.all():
+        _sync_site_jobs(client=client, site=site, now=now, report=report)
+    return report
+
+
+def _sync_site_jobs(*, client: EsaClient, site: Site, now: datetime, report: SyncReport) -> None:
+    page_size = settings.PREFETCH_SYNC_JOB_PAGE_SIZE
+    esa_jobs: dict[str, EsaJob] = {}
+    total = 0
+    page_number = 1
+    while True:
+        page = client.list_scheduled_preload_jobs(
+            site_id=site.esa_id, page_number=page_number, page_size=page_size
+        )
+        report.esa_calls += 1
+        total = page.total_count
+        esa_jobs.update((job.id, job) for job in page.items)
+        if not page.items or page_number * page_size >= total:
+            break
+        page_number += 1
+    before = {
+        job.esa_id: job
+        for job in Job.objects.filter(site=site).only(
+            "esa_id", "url_submitted", "execution_count", "plans_synced_at"
+        )
+    }
+    with transaction.atomic():
+        _upsert(Job, [_job_row(job, site, now) for job in esa_jobs.values()], _JOB_FIELDS)
+        # Deleting what ESA no longer lists is only safe when the listing was complete: a job
+        # deleted in ESA between two page reads shifts the pages and hides another one.
+        if len(esa_jobs) == total:
+            removed, _ = Job.objects.filter(site=site).exclude(esa_id__in=esa_jobs.keys()).delete()
+            report.jobs_removed += removed
+    report.jobs += len(esa_jobs)
+    unfinished = set(
+        Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).values_list(
+            "job__esa_id", flat=True
+        )
+    )
+    settled_before = now - timedelta(seconds=settings.PREFETCH_SETTLED_JOB_RESYNC)
+    for esa_job in esa_jobs.values():
+        known = before.get(esa_job.id)
+        if (
+            known is None
+            or known.plans_synced_at is None
+            or known.plans_synced_at < settled_before
+            or esa_job.id in unfinished
+            or known.url_submitted != esa_job.url_submitted
+            or known.execution_count != esa_job.execution_count
+        ):
+            _sync_job_plans(client=client, job_esa_id=esa_job.id, now=now)
+            report.esa_calls += 1
+            report.plan_listings += 1
+
+
+def _sync_job_plans(*, client: EsaClient, job_esa_id: str, now: datetime) -> None:
+    try:
+        plans = client.list_scheduled_preload_executions(job_esa_id).items
+    except EsaNotFoundError:
+        Job.objects.filter(esa_id=job_esa_id).delete()
+        return
+    job_plans_replace(job=Job.objects.get(esa_id=job_esa_id), plans=plans, now=now)
+
+
+def job_plans_replace(*, job: Job, plans: Iterable[EsaPlan], now: datetime) -> None:
+    """Make the mirror of `job`'s plans exactly ESA's list."""
+    plans = list(plans)
+    with transaction.atomic():
+        _upsert(Plan, [_plan_row(plan, job, now) for plan in plans], _PLAN_FIELDS)
+        Plan.objects.filter(job=job).exclude(esa_id__in=[plan.id for plan in plans]).delete()
+        Job.objects.filter(pk=job.pk).update(plans_synced_at=now)
+
+
+# -- operations -------------------------------------------------------------------------------
+
+MAX_OPERATION_ATTEMPTS = 5
+# Past these, an operation is presumed lost (its message or its worker) and is sent again.
+UNDISPATCHED_AFTER = timedelta(seconds=5)
+REDISPATCH_AFTER = timedelta(seconds=60)
+RUNNING_STALE_AFTER = timedelta(minutes=5)
+
+_PLAN_KINDS = {
+    OperationKind.PLAN_START,
+    OperationKind.PLAN_STOP,
+    OperationKind.PLAN_UPDATE,
+    OperationKind.PLAN_DELETE,
+}
+
+
+def operation_request(
+    *, user: User, kind: OperationKind, target: Plan | Job, params: dict[str, object] | None = None
+) -> tuple[Operation, bool]:
+    """Record what an operator asked for and send it to a worker once the record is committed.
+
+    Returns the operation and whether it is new: while one of the same kind on the same target is
+    unfinished, a second request joins it instead of sending ESA a second call.
+    """
+    plan = target if isinstance(target, Plan) else None
+    job = target.job if isinstance(target, Plan) else target
+    if (plan is not None) != (kind in _PLAN_KINDS):
+        raise ValueError(f"{kind} does not apply to {type(target).__name__}")
+    active = Operation.objects.filter(
+        kind=kind, target_esa_id=target.esa_id, status__in=ACTIVE_OPERATION_STATUSES
+    )
+    with transaction.atomic():
+        if existing := active.first():
+            return existing, False
+        try:
+            with transaction.atomic():
+                operation = Operation.objects.create(
+                    kind=kind,
+                    requested_by_id=user.pk if user.is_authenticated else None,
+                    target_esa_id=target.esa_id,
+                    target_label=str(target) if plan is None else f"{job.name} / {plan.esa_id}",
+                    site=job.site,
+                    job=job,
+                    plan=plan,
+                    params=params or {},
+                )
+        except IntegrityError:
+            # A concurrent click won the race for the unique active slot: join it.
+            return active.get(), False
+        operation_id = operation.pk
+        transaction.on_commit(lambda: operation_dispatch(operation_id=operation_id))
+    return operation, True
+
+
+def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, bool]:
+    """Ask again for a failed operation's action, if its target still exists."""
+    target: Plan | Job | None = operation.plan if operation.kind in _PLAN_KINDS else operation.job
+    if target is None:
+        raise ValueError("the plan or job of this operation no longer exists")
+    return operation_request(
+        user=user, kind=OperationKind(operation.kind), target=target, params=operation.params
+    )
+
+
+def operation_dispatch(*, operation_id: int) -> bool:
+    """Hand the operation to a worker; on a broker failure leave it pending for the sweep."""
+    from .tasks import operation_execute_task
+
+    try:
+        operation_execute_task.delay(operation_id)
+    except Exception:  # the broker's errors (kombu, redis, socket) have no common base
+        logger.warning(
+            "could not dispatch operation %s; the sweep will send it again", operation_id, exc_info=True
+        )
+        return False
+    Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
+        dispatched_at=timezone.now()
+    )
+    return True
+
+
+def operation_sweep(
+    *, now: datetime | None = None, dispatch: Callable[[int], object] | None = None
+) -> list[int]:
+    """Send again operations whose dispatch or worker was lost; returns their ids."""
+    now = now or timezone.now()
+    send = dispatch or (lambda operation_id: operation_dispatch(operation_id=operation_id))
+    Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - RUNNING_STALE_AFTER).update(
+        status=OperationStatus.PENDING, dispatched_at=None
+    )
+    lost = Operation.objects.filter(status=OperationStatus.PENDING).filter(
+        Q(dispatched_at__isnull=True, created_at__lt=now - UNDISPATCHED_AFTER)
+        | Q(dispatched_at__lt=now - REDISPATCH_AFTER)
+    )
+    ids = list(lost.values_list("pk", flat=True))
+    for operation_id in ids:
+        send(operation_id)
+    return ids
+
+
+def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | None:
+    """Carry out one operation against ESA and record the outcome. Safe to run twice."""
+    now = timezone.now()
+    claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
+        status=OperationStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None  # done, or another worker has it
+    operation = Operation.objects.select_related("job", "plan").get(pk=operation_id)
+    outcome: dict[str, object]
+    try:
+        request_id = _perform(operation, client)
+    except (EsaThrottledError, EsaServerError, EsaTransportError) as error:
+        retry = operation.attempts < MAX_OPERATION_ATTEMPTS and not isinstance(error, EsaAmbiguousResultError)
+        outcome = _error_fields(error) | {
+            "status": OperationStatus.PENDING if retry else OperationStatus.FAILED,
+            "finished_at": None if retry else timezone.now(),
+            "dispatched_at": None if retry else F("dispatched_at"),
+        }
+    except EsaError as error:
+        outcome = _error_fields(error) | {"status": OperationStatus.FAILED, "finished_at": timezone.now()}
+    else:
+        outcome = {
+            "status": OperationStatus.SUCCEEDED,
+            "request_id": request_id,
+            "error_code": "",
+            "error_message": "",
+            "finished_at": timezone.now(),
+        }
+    Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING).update(**outcome)
+    operation.refresh_from_db()
+    return operation
+
+
+def _error_fields(error: EsaError) -> dict[str, object]:
+    return {
+        "error_code": getattr(error, "code", "") or type(error).__name__,
+        "error_message": error.message[:2000],
+        "request_id": getattr(error, "request_id", ""),
+    }
+
+
+def _perform(operation: Operation, client: EsaClient) -> str:
+    """Make the ESA call and bring the mirror in line with ESA's answer; returns the RequestId."""
+    now = timezone.now()
+    kind = operation.kind
+    target = operation.target_esa_id
+    if kind in (OperationKind.PLAN_START, OperationKind.PLAN_STOP, OperationKind.PLAN_UPDATE):
+        if kind == OperationKind.PLAN_START:
+            answer = client.start_scheduled_preload_execution(target)
+        elif kind == OperationKind.PLAN_STOP:
+            answer = client.stop_scheduled_preload_execution(target)
+        else:
+            answer = client.update_scheduled_preload_execution(target, _plan_spec(operation.params))
+        Plan.objects.filter(esa_id=target).update(
+            status=answer.status,
+            start_time=answer.start_time,
+            end_time=answer.end_time,
+            interval=answer.interval,
+            slice_len=answer.slice_len,
+            synced_at=now,
+        )
+        return answer.request_id
+    if kind == OperationKind.PLAN_DELETE:
+        request_id = _deleted(lambda: client.delete_scheduled_preload_execution(target))
+        Plan.objects.filter(esa_id=target).delete()
+        return request_id
+    if kind == OperationKind.JOB_RESET:
+        job = client.reset_scheduled_preload_job(target)
+        Job.objects.filter(esa_id=target).update(
+            url_submitted=job.url_submitted, task_submitted=job.task_submitted, synced_at=now
+        )
+        # Plans whose window is still open start again: read them at the next sync.
+        Job.objects.filter(esa_id=target).update(plans_synced_at=None)
+        return job.request_id
+    if kind == OperationKind.JOB_DELETE:
+        request_id = _deleted(lambda: client.delete_scheduled_preload_job(target))
+        Job.objects.filter(esa_id=target).delete()
+        return request_id
+    raise ValueError(f"unknown operation kind {kind!r}")
+
+
+def _deleted(delete: Callable[[], str]) -> str:
+    """A delete of something already gone has done its job (a retried delete lands here)."""
+    try:
+        return delete()
+    except EsaNotFoundError as error:
+        return error.request_id
+
+
+def _plan_spec(params: dict[str, object]) -> PlanSpec:
+    from prefetch_ui.esa import parse_esa_time
+
+    return PlanSpec(
+        start_time=parse_esa_time(str(params["start_time"])),
+        end_time=parse_esa_time(str(params["end_time"])),
+        interval=int(str(params["interval"])),
+        slice_len=int(str(params["slice_len"])),
+    )
+
+
+def site_stop_all(*, user: User, site: Site) -> list[Operation]:
+    """Stop every waiting or running plan of a site (ESA has no 'stop all')."""
+    plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related(
+        "job__site"
+    )
+    return [operation_request(user=user, kind=OperationKind.PLAN_STOP, target=plan)[0] for plan in plans]

@@ -1,0 +1,43 @@
+"""Celery tasks: thin wrappers that take ids, build an ESA client and call one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from prefetch_ui.esa_settings import esa_client_from_settings
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def operation_execute_task(operation_id: int) -> None:
+    """Carry out one operation. Idempotent: a redelivered message finds it claimed or done."""
+    with esa_client_from_settings() as client:
+        services.operation_execute(operation_id=operation_id, client=client)
+
+
+@shared_task(ignore_result=True)
+def operation_sweep_task() -> None:
+    """Send again operations whose dispatch or worker was lost."""
+    resent = services.operation_sweep()
+    if resent:
+        logger.info("re-dispatched operations %s", resent)
+
+
+@shared_task(ignore_result=True, expires=60)
+def esa_sync_task() -> None:
+    """Refresh the local mirror of ESA."""
+    with esa_client_from_settings() as client:
+        report = services.esa_sync(client=client)
+    logger.info(
+        "ESA sync: %d calls, %d sites, %d jobs (%d removed), %d plan listings",
+        report.esa_calls,
+        report.sites,
+        report.jobs,
+        report.jobs_removed,
+        report.plan_listings,
+    )

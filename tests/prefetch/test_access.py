@@ -1,0 +1,120 @@
+"""Who may see and who may act, on every mutating URL; CSRF on htmx POSTs."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+
+pytestmark = pytest.mark.django_db
+
+JOB_ID = "6650aaaaaaaaaaaaaaaaaaaa"
+PLAN_ID = "6650bbbbbbbbbbbbbbbbbbbb"
+
+
+@pytest.fixture
+def mirrored() -> Plan:
+    now = timezone.now()
+    site = Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=now)
+    job = Job.objects.create(esa_id=JOB_ID, site=site, name="Homepage", url_count=10, synced_at=now)
+    return Plan.objects.create(
+        esa_id=PLAN_ID,
+        job=job,
+        start_time=now,
+        end_time=now,
+        interval=60,
+        slice_len=5,
+        status="running",
+        synced_at=now,
+    )
+
+
+def _mutating_urls(failed_operation: Operation) -> list[str]:
+    return [
+        reverse("plan-action", args=[PLAN_ID, "start"]),
+        reverse("plan-action", args=[PLAN_ID, "stop"]),
+        reverse("plan-action", args=[PLAN_ID, "delete"]),
+        reverse("job-action", args=[JOB_ID, "reset"]),
+        reverse("job-action", args=[JOB_ID, "delete"]),
+        reverse("site-stop-all", args=[190007158391808]),
+        reverse("operation-retry", args=[failed_operation.pk]),
+    ]
+
+
+@pytest.fixture
+def failed_operation(mirrored: Plan) -> Operation:
+    return Operation.objects.create(
+        kind="plan_stop",
+        status="failed",
+        target_esa_id=PLAN_ID,
+        plan=mirrored,
+        job=mirrored.job,
+        site=mirrored.job.site,
+        error_code="InvalidExecution.NotFound",
+    )
+
+
+def test_anonymous_users_are_sent_to_log_in(mirrored: Plan, failed_operation: Operation) -> None:
+    anonymous = Client()
+    for url in ["/", reverse("site-detail", args=[190007158391808]), reverse("job-detail", args=[JOB_ID])]:
+        response = anonymous.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    for url in _mutating_urls(failed_operation):
+        response = anonymous.post(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+    assert Operation.objects.count() == 1
+    assert anonymous.get("/healthz").status_code == 200
+
+
+def test_read_only_users_see_everything_and_may_do_nothing(
+    mirrored: Plan, failed_operation: Operation, viewer: User
+) -> None:
+    browser = Client()
+    browser.force_login(viewer)
+    page = browser.get(reverse("job-detail", args=[JOB_ID]))
+    assert page.status_code == 200
+    assert b"Homepage" in page.content
+    main = page.content.split(b"<main")[1]  # the header's log-out button is not an action
+    for forbidden in (b"hx-post", b"Stop all", b"<button"):
+        assert forbidden not in main
+    site_page = browser.get(reverse("site-detail", args=[190007158391808]))
+    assert b"Stop all plans" not in site_page.content
+    for url in _mutating_urls(failed_operation):
+        assert browser.post(url, HTTP_HX_REQUEST="true").status_code == 403, url
+    assert Operation.objects.count() == 1
+
+
+def test_operators_may_act_on_every_url(mirrored: Plan, failed_operation: Operation, operator: User) -> None:
+    browser = Client()
+    browser.force_login(operator)
+    assert b"hx-post" in browser.get(reverse("job-detail", args=[JOB_ID])).content
+    for url in _mutating_urls(failed_operation):
+        assert browser.post(url, HTTP_HX_REQUEST="true").status_code in (200, 302), url
+
+
+def test_a_post_without_the_csrf_token_is_refused(mirrored: Plan, operator: User) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator)
+    url = reverse("plan-action", args=[PLAN_ID, "stop"])
+    assert browser.post(url, HTTP_HX_REQUEST="true").status_code == 403
+    assert not Operation.objects.exists()
+    # The page hands htmx the token in hx-headers, as a browser would send it.
+    page = browser.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    token = page.split('"X-CSRFToken": "')[1].split('"')[0]
+    assert browser.post(url, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token).status_code == 200
+    assert Operation.objects.count() == 1
+
+
+def test_unknown_actions_and_targets_are_404_not_500(mirrored: Plan, operator: User) -> None:
+    browser = Client()
+    browser.force_login(operator)
+    assert browser.post(reverse("plan-action", args=[PLAN_ID, "explode"])).status_code == 404
+    assert browser.post(reverse("plan-action", args=["0" * 24, "stop"])).status_code == 404
+    assert browser.get(reverse("job-detail", args=["nope"])).status_code == 404
+    assert browser.get(reverse("site-detail", args=[1])).status_code == 404
+    assert browser.get(reverse("plan-action", args=[PLAN_ID, "stop"])).status_code == 405
+    assert not Operation.objects.filter(kind="plan_stop", status="pending").exists()

@@ -1,0 +1,104 @@
+"""The mirror follows ESA: what is created, changed or deleted there (e.g. in the console) shows here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytest_django import Settings
+
+from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.prefetch.models import Job, Plan, Site
+from prefetch_ui.prefetch.services import esa_sync
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE = 190007158391808
+URLS = [f"https://example.com/page/{index}" for index in range(100)]
+
+
+def _window(hours_from_now: float, length_hours: float = 2) -> tuple[datetime, datetime]:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours_from_now)
+    return start, start + timedelta(hours=length_hours)
+
+
+def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
+    running_job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="running", urls=URLS)
+    (running_plan,) = esa.create_scheduled_preload_executions(
+        running_job.id, [PlanSpec(*_window(0), interval=60, slice_len=10)]
+    ).succeeded
+    doomed = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="doomed", urls=URLS)
+    esa.create_scheduled_preload_executions(doomed.id, [PlanSpec(*_window(5), interval=60, slice_len=10)])
+
+    esa_sync(client=esa)
+    assert sorted(Site.objects.values_list("name", flat=True)) == [
+        "example.com",
+        "shop.example.net",
+        "static.example.org",
+    ]
+    assert set(Job.objects.values_list("name", flat=True)) == {"running", "doomed"}
+    mirrored = Plan.objects.get(esa_id=running_plan.id)
+    assert (mirrored.status, mirrored.interval, mirrored.slice_len, mirrored.job.esa_id) == (
+        "running",
+        60,
+        10,
+        running_job.id,
+    )
+    assert Job.objects.get(esa_id=running_job.id).url_submitted == 10
+
+    # Changes made outside prefetch_ui, as in the ESA console:
+    esa.stop_scheduled_preload_execution(running_plan.id)
+    esa.delete_scheduled_preload_job(doomed.id)
+    newcomer = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="newcomer", urls=URLS[:5])
+    (new_plan,) = esa.create_scheduled_preload_executions(
+        newcomer.id, [PlanSpec(*_window(1), interval=30, slice_len=5)]
+    ).succeeded
+
+    esa_sync(client=esa)
+    assert Plan.objects.get(esa_id=running_plan.id).status == "stopped"
+    assert not Job.objects.filter(esa_id=doomed.id).exists()
+    assert not Plan.objects.filter(job__esa_id=doomed.id).exists()
+    assert Plan.objects.get(esa_id=new_plan.id).job.name == "newcomer"
+
+
+def test_plans_added_outside_to_a_settled_job_appear(esa: EsaClient) -> None:
+    job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="settled", urls=URLS)
+    (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(3), 60, 10)]).succeeded
+    esa.stop_scheduled_preload_execution(plan.id)
+    esa_sync(client=esa)
+    (added,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(4), 60, 10)]).succeeded
+    esa_sync(client=esa)  # ESA's ExecutionCount changed, so the plans are read again
+    assert set(Plan.objects.filter(job__esa_id=job.id).values_list("esa_id", flat=True)) == {
+        plan.id,
+        added.id,
+    }
+
+
+def test_a_site_removed_from_esa_disappears(esa: EsaClient) -> None:
+    esa_sync(client=esa)
+    Site.objects.create(esa_id=1, name="gone.example", synced_at=datetime.now(UTC))
+    esa_sync(client=esa)
+    assert not Site.objects.filter(esa_id=1).exists()
+
+
+def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
+    esa: EsaClient, settings: Settings
+) -> None:
+    settings.PREFETCH_SYNC_JOB_PAGE_SIZE = 2
+    active = []
+    for index in range(5):
+        job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name=f"job {index}", urls=URLS)
+        (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(2), 60, 10)]).succeeded
+        if index < 2:
+            active.append(job.id)
+        else:
+            esa.stop_scheduled_preload_execution(plan.id)  # settled: nothing will change by itself
+
+    first = esa_sync(client=esa)
+    # 1 ListSites + 3 job pages of example.com + 1 page each for the two other sites, + every job once.
+    assert first.esa_calls == 1 + 3 + 2 + 5
+    second = esa_sync(client=esa)
+    # Now only the two jobs with a waiting plan are read again.
+    assert second.esa_calls == 1 + 3 + 2 + len(active)
+    assert second.jobs == 5
+    assert Job.objects.count() == 5
