@@ -113,6 +113,18 @@ DATABASES = {
         conn_max_age=60,
     ),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat write to one SQLite file at once: WAL lets readers and a writer
+    # overlap, IMMEDIATE transactions take the write lock up front (no upgrade deadlocks), and
+    # writers wait their turn instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests share the database between threads (Celery worker, live server): a file, not the
+    # shared-cache memory database whose table locks fail at once instead of waiting.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
