@@ -1,0 +1,1 @@
+"""Benchmarks of the dashboard's pages, run by `make bench`, never by the tests."""

@@ -1,0 +1,213 @@
+"""The data the benchmarks read: a big site, two jobs to poll, a superuser. Bulk-created, seeded."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from prefetch_ui.prefetch.models import (
+    Job,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Plan,
+    PlanStatus,
+    Site,
+)
+
+# Most plans of a long-lived site are done; a few are still going, stopped or failed.
+_PLAN_STATUS_WEIGHTS = {
+    PlanStatus.FINISHED: 80,
+    PlanStatus.RUNNING: 6,
+    PlanStatus.WAITING: 6,
+    PlanStatus.STOPPED: 5,
+    PlanStatus.FAILED: 3,
+}
+_BATCH = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class BenchData:
+    """What the scenarios request, by the ids in their URLs."""
+
+    user: User
+    big_site_esa_id: int
+    big_site_jobs: int
+    big_site_plans: int
+    small_job_esa_id: str
+    small_job_plans: int
+    large_job_esa_id: str
+    large_job_plans: int
+
+
+class _Ids:
+    """ESA-looking ids: 24 hex digits for jobs and plans, unique across the run."""
+
+    def __init__(self) -> None:
+        self._next = 0x66A0_0000_0000_0000_0000_0000
+
+    def take(self) -> str:
+        self._next += 1
+        return f"{self._next:024x}"
+
+
+def _plan_status(rng: random.Random) -> PlanStatus:
+    statuses = list(_PLAN_STATUS_WEIGHTS)
+    return rng.choices(statuses, weights=list(_PLAN_STATUS_WEIGHTS.values()))[0]
+
+
+def _plans(*, job: Job, count: int, ids: _Ids, rng: random.Random, now: datetime) -> list[Plan]:
+    created = job.esa_created_at or now
+    plans = []
+    for index in range(count):
+        start = created + timedelta(hours=index)
+        plans.append(
+            Plan(
+                esa_id=ids.take(),
+                job=job,
+                start_time=start,
+                end_time=start + timedelta(hours=rng.choice([1, 6, 24])),
+                interval=rng.choice([60, 300, 600]),
+                slice_len=rng.choice([10, 50, 100]),
+                status=_plan_status(rng),
+                synced_at=now,
+            )
+        )
+    return plans
+
+
+def _job(*, site: Site, index: int, ids: _Ids, rng: random.Random, now: datetime) -> Job:
+    url_count = rng.randint(100, 50_000)
+    done = rng.random() < 0.8
+    url_submitted = url_count if done else rng.randint(0, url_count)
+    return Job(
+        esa_id=ids.take(),
+        site=site,
+        name=f"Prefetch batch {index:05d}",
+        insert_way="textBox",
+        task_type="preload",
+        url_count=url_count,
+        url_submitted=url_submitted,
+        task_submitted=url_submitted,
+        domains=site.name,
+        # A few jobs carry ESA's complaint about URLs outside the site.
+        error_info="invalid domain:cdn.other.example" if rng.random() < 0.05 else "",
+        esa_created_at=now - timedelta(minutes=index * 13 + rng.randint(0, 12)),
+        synced_at=now,
+    )
+
+
+def _operations(*, plans: list[Plan], job: Job, user: User, rng: random.Random) -> list[Operation]:
+    """About one plan in ten has been acted on; a couple of those are still in flight."""
+    operations = []
+    for plan in plans:
+        if rng.random() >= 0.1:
+            continue
+        status = rng.choice(
+            [OperationStatus.SUCCEEDED] * 6 + [OperationStatus.FAILED] * 2 + [OperationStatus.PENDING]
+        )
+        failed = status == OperationStatus.FAILED
+        operations.append(
+            Operation(
+                kind=rng.choice([OperationKind.PLAN_STOP, OperationKind.PLAN_START]),
+                status=status,
+                requested_by=user,
+                target_esa_id=plan.esa_id,
+                target_label=f"{job.name} plan",
+                site=job.site,
+                job=job,
+                plan=plan,
+                attempts=1 if status != OperationStatus.PENDING else 0,
+                request_id="" if status == OperationStatus.PENDING else f"BENCH-{plan.esa_id[-8:]}",
+                error_code="InvalidParameter" if failed else "",
+                error_message="The plan is not in a state that allows this." if failed else "",
+            )
+        )
+    operations.append(
+        Operation(
+            kind=OperationKind.JOB_RESET,
+            status=OperationStatus.SUCCEEDED,
+            requested_by=user,
+            target_esa_id=job.esa_id,
+            target_label=job.name,
+            site=job.site,
+            job=job,
+            attempts=1,
+            request_id=f"BENCH-{job.esa_id[-8:]}",
+        )
+    )
+    return operations
+
+
+def _poll_job(
+    *, site: Site, name: str, plan_count: int, ids: _Ids, rng: random.Random, now: datetime, user: User
+) -> Job:
+    """A job that is still going, so its poll fragment answers 200 and keeps polling."""
+    job = Job.objects.create(
+        esa_id=ids.take(),
+        site=site,
+        name=name,
+        insert_way="textBox",
+        task_type="preload",
+        url_count=200_000,
+        url_submitted=61_230,
+        task_submitted=61_000,
+        domains=site.name,
+        esa_created_at=now - timedelta(days=2),
+        synced_at=now,
+        plans_synced_at=now,
+    )
+    plans = _plans(job=job, count=plan_count, ids=ids, rng=rng, now=now)
+    plans[0].status = PlanStatus.RUNNING
+    Plan.objects.bulk_create(plans, batch_size=_BATCH)
+    plans = list(job.plans.all())
+    Operation.objects.bulk_create(_operations(plans=plans, job=job, user=user, rng=rng), batch_size=_BATCH)
+    return job
+
+
+def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int = 20261121) -> BenchData:
+    """Fill an empty database; the same seed gives the same rows, so runs compare."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not security
+    ids = _Ids()
+    now = timezone.now()
+    user = User.objects.create_superuser("bench", "bench@example.com", "bench-password-not-secret")
+
+    big_site = Site.objects.create(
+        esa_id=190007158391808,
+        name="bench.example.com",
+        status="active",
+        plan_name="enterprise",
+        synced_at=now,
+    )
+    Job.objects.bulk_create(
+        [_job(site=big_site, index=index, ids=ids, rng=rng, now=now) for index in range(jobs)],
+        batch_size=_BATCH,
+    )
+    plans: list[Plan] = []
+    for job in Job.objects.filter(site=big_site).iterator(chunk_size=_BATCH):
+        plans.extend(_plans(job=job, count=plans_per_job, ids=ids, rng=rng, now=now))
+    Plan.objects.bulk_create(plans, batch_size=_BATCH)
+
+    poll_site = Site.objects.create(
+        esa_id=190007158391809, name="poll.example.net", status="active", plan_name="basic", synced_at=now
+    )
+    small_job = _poll_job(
+        site=poll_site, name="Ten plans", plan_count=10, ids=ids, rng=rng, now=now, user=user
+    )
+    large_job = _poll_job(
+        site=poll_site, name="A thousand plans", plan_count=1_000, ids=ids, rng=rng, now=now, user=user
+    )
+    return BenchData(
+        user=user,
+        big_site_esa_id=big_site.esa_id,
+        big_site_jobs=jobs,
+        big_site_plans=len(plans),
+        small_job_esa_id=small_job.esa_id,
+        small_job_plans=10,
+        large_job_esa_id=large_job.esa_id,
+        large_job_plans=1_000,
+    )

@@ -1,0 +1,260 @@
+"""Benchmark the job poll fragment and the site page, as ratios to a trivial view timed in the same run.
+
+    .venv/bin/python -m bench.run [--rounds 50] [--warmup 5]
+
+A throwaway SQLite database in a temporary folder gets a site with 10,000 jobs and two jobs with 10
+and 1,000 plans. A logged-in superuser requests each page through Django's test client (the whole
+middleware stack, the view and its template, no network). Rounds are interleaved, one request of
+every scenario per round, so a slow spell of the machine weighs on all of them alike.
+
+The one hard property: the poll fragment runs as many SQL queries for 1,000 plans as for 10. The
+exit status is 1 when it does not, 2 when a page answers something unexpected; timings never fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Imported for real only after django.setup(): the models need the app registry.
+    from django.test import Client
+
+    from bench.data import BenchData
+
+if __package__ in (None, ""):
+    # Run as `python bench/run.py`: make the repository root importable, for `bench.urls`.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+HTMX = {"HX-Request": "true"}
+# Statements shown per request when the query counts differ: enough to spot the repeated one.
+_SQL_SHOWN = 15
+
+
+@dataclass(slots=True)
+class Scenario:
+    """One request, repeated: its label, how to send it, what it must answer, and its timings."""
+
+    label: str
+    path: str
+    headers: dict[str, str]
+    status: int
+    must_contain: str
+    must_not_contain: str = ""
+    # (marker, n): the answer holds the marker exactly n times, e.g. one `data-plan=` per plan.
+    must_repeat: tuple[str, int] | None = None
+    queries: int = 0
+    timings: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.timings) * 1000
+
+    @property
+    def p90_ms(self) -> float:
+        return statistics.quantiles(self.timings, n=10, method="inclusive")[8] * 1000
+
+
+class BenchFailure(Exception):
+    """A page answered something other than what the scenario measures."""
+
+
+def _configure(database_dir: Path) -> None:
+    """Production-like settings (DEBUG off) on a throwaway database, before Django reads them."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "prefetch_ui.settings"
+    os.environ["DATABASE_URL"] = f"sqlite:///{database_dir / 'bench.sqlite3'}"
+    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ["DJANGO_SECRET_KEY"] = "bench-" + secrets.token_urlsafe(40)
+    os.environ["DJANGO_SECURE_COOKIES"] = "false"
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
+    os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
+
+
+def _scenarios(data: BenchData) -> list[Scenario]:
+    from bench.urls import BASELINE_PATH
+    from prefetch_ui.prefetch.views import JOBS_PER_PAGE
+
+    site = f"/sites/{data.big_site_esa_id}/"
+    live, jobs_table = 'id="job-live"', 'id="jobs-table"'
+    # A fragment must come without the page around it.
+    page = "<html"
+    small, large = f"/jobs/{data.small_job_esa_id}/?poll=1", f"/jobs/{data.large_job_esa_id}/?poll=1"
+    return [
+        Scenario("baseline (trivial view)", BASELINE_PATH, {}, 200, must_contain="ok"),
+        Scenario(
+            f"job poll fragment, {data.small_job_plans} plans",
+            small,
+            HTMX,
+            200,
+            live,
+            page,
+            must_repeat=("data-plan=", data.small_job_plans),
+        ),
+        Scenario(
+            f"job poll fragment, {data.large_job_plans:,} plans",
+            large,
+            HTMX,
+            200,
+            live,
+            page,
+            must_repeat=("data-plan=", data.large_job_plans),
+        ),
+        Scenario(
+            f"site page, {data.big_site_jobs:,} jobs",
+            site,
+            {},
+            200,
+            jobs_table,
+            must_repeat=("data-job=", JOBS_PER_PAGE),
+        ),
+        Scenario(
+            f"site #jobs-table fragment, {data.big_site_jobs:,} jobs",
+            site,
+            HTMX,
+            200,
+            jobs_table,
+            page,
+            must_repeat=("data-job=", JOBS_PER_PAGE),
+        ),
+    ]
+
+
+def _request(client: Client, scenario: Scenario) -> tuple[int, str]:
+    response = client.get(scenario.path, headers=scenario.headers)
+    return response.status_code, response.content.decode()
+
+
+def _check(scenario: Scenario, status: int, body: str) -> None:
+    if status != scenario.status:
+        raise BenchFailure(f"{scenario.label}: {scenario.path} answered {status}, expected {scenario.status}")
+    if scenario.must_contain not in body:
+        raise BenchFailure(f"{scenario.label}: {scenario.path} lacks {scenario.must_contain!r}")
+    if scenario.must_not_contain and scenario.must_not_contain in body:
+        raise BenchFailure(f"{scenario.label}: {scenario.path} contains {scenario.must_not_contain!r}")
+    if scenario.must_repeat is not None:
+        marker, expected = scenario.must_repeat
+        if (found := body.count(marker)) != expected:
+            raise BenchFailure(
+                f"{scenario.label}: {found} times {marker!r} in {scenario.path}, not {expected}"
+            )
+
+
+def _count_queries(client: Client, scenario: Scenario) -> list[str]:
+    """Send the request once, check its answer, record its query count; return the SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        status, body = _request(client, scenario)
+    _check(scenario, status, body)
+    scenario.queries = len(captured)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def _time(client: Client, scenarios: list[Scenario], *, rounds: int, warmup: int) -> None:
+    for round_index in range(warmup + rounds):
+        for scenario in scenarios:
+            started = time.perf_counter()
+            status, _ = _request(client, scenario)
+            elapsed = time.perf_counter() - started
+            if status != scenario.status:
+                raise BenchFailure(f"{scenario.label}: answered {status} while timed")
+            if round_index >= warmup:
+                scenario.timings.append(elapsed)
+
+
+def _report(scenarios: list[Scenario], *, rounds: int) -> None:
+    baseline = scenarios[0].median_ms
+    width = max(len(scenario.label) for scenario in scenarios)
+    print(f"{'scenario':<{width}}  {'queries':>7}  {'median ms':>9}  {'p90 ms':>8}  {'x baseline':>10}")
+    for scenario in scenarios:
+        print(
+            f"{scenario.label:<{width}}  {scenario.queries:>7}  {scenario.median_ms:>9.2f}"
+            f"  {scenario.p90_ms:>8.2f}  {scenario.median_ms / baseline:>10.1f}"
+        )
+    print(f"({rounds} timed rounds; 'x baseline' is each median over the baseline's median)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=50, help="timed requests per scenario (50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed requests per scenario first (5)")
+    options = parser.parse_args(argv)
+    if options.rounds < 2 or options.warmup < 0:
+        parser.error("--rounds must be at least 2 and --warmup not negative")
+
+    with tempfile.TemporaryDirectory(prefix="prefetch-bench-") as database_dir:
+        _configure(Path(database_dir))
+        import django
+
+        django.setup()
+
+        from django.core.management import call_command
+        from django.db import connection
+        from django.test import Client, override_settings
+
+        from bench.data import bench_data_create
+
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        data = bench_data_create()
+        print(
+            f"data: {data.big_site_jobs:,} jobs with {data.big_site_plans:,} plans on one site; jobs with"
+            f" {data.small_job_plans} and {data.large_job_plans:,} plans"
+            f" ({time.perf_counter() - started:.1f} s)"
+        )
+        print(
+            f"Python {platform.python_version()}, Django {django.get_version()},"
+            f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+
+        with override_settings(ROOT_URLCONF="bench.urls"):
+            client = Client()
+            client.force_login(data.user)
+            scenarios = _scenarios(data)
+            try:
+                sql = {scenario.label: _count_queries(client, scenario) for scenario in scenarios}
+                _time(client, scenarios, rounds=options.rounds, warmup=options.warmup)
+            except BenchFailure as failure:
+                print(f"error: {failure}", file=sys.stderr)
+                return 2
+            finally:
+                connection.close()
+
+    print()
+    _report(scenarios, rounds=options.rounds)
+
+    small, large = scenarios[1], scenarios[2]
+    if small.queries != large.queries:
+        print(
+            f"\nFAIL: the poll fragment runs {small.queries} queries for {data.small_job_plans} plans"
+            f" but {large.queries} for {data.large_job_plans:,}: it grows with the plans.",
+            file=sys.stderr,
+        )
+        for label in (small.label, large.label):
+            print(f"\n{label}:", file=sys.stderr)
+            for statement in sql[label][:_SQL_SHOWN]:
+                print(f"  {statement[:200]}", file=sys.stderr)
+            if len(sql[label]) > _SQL_SHOWN:
+                print(f"  … and {len(sql[label]) - _SQL_SHOWN} more", file=sys.stderr)
+        return 1
+    print(
+        f"\nOK: the poll fragment runs {small.queries} queries for {data.small_job_plans} plans"
+        f" and for {data.large_job_plans:,}."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
