@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import (
@@ -23,13 +24,6 @@ from .models import (
 STATUS_ORDER = [status.value for status in PlanStatus]
 
 
-def _plan_counts() -> dict[str, Count]:
-    return {
-        f"plans_{status}": Count("plans", filter=Q(plans__status=status), distinct=True)
-        for status in STATUS_ORDER
-    }
-
-
 def site_list() -> QuerySet[Site]:
     """Every site with its job count and plan counts by status."""
     plan_counts = {
@@ -42,7 +36,11 @@ def site_list() -> QuerySet[Site]:
 def site_job_list(
     *, site: Site, name: str = "", created_from: date | None = None, created_to: date | None = None
 ) -> QuerySet[Job]:
-    """A site's jobs, newest first, filtered by name and creation date, with plan counts."""
+    """A site's jobs, newest first, filtered by name and creation date.
+
+    Plain rows, so that paginating walks the (site, -esa_created_at) index; the plan counts of
+    the page shown come from `job_rows`.
+    """
     jobs = Job.objects.filter(site=site)
     if name:
         jobs = jobs.filter(name__icontains=name)
@@ -50,11 +48,34 @@ def site_job_list(
         jobs = jobs.filter(esa_created_at__date__gte=created_from)
     if created_to:
         jobs = jobs.filter(esa_created_at__date__lte=created_to)
-    return jobs.annotate(**_plan_counts()).order_by("-esa_created_at", "-id")
+    return jobs.order_by("-esa_created_at", "-id")
 
 
-def jobs_have_unfinished_plans(job_ids: list[int]) -> bool:
-    return Plan.objects.filter(job_id__in=job_ids, status__in=UNFINISHED_PLAN_STATUSES).exists()
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """A job as the site page lists it, with its plans counted by status."""
+
+    job: Job
+    plan_counts: dict[str, int]
+
+    @property
+    def unfinished(self) -> bool:
+        return any(self.plan_counts.get(status, 0) for status in UNFINISHED_PLAN_STATUSES)
+
+
+def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
+    """The given jobs with their plan counts by status, in one query for all of them."""
+    jobs = list(jobs)
+    counts: dict[int, dict[str, int]] = {job.pk: {} for job in jobs}
+    grouped = (
+        Plan.objects.filter(job_id__in=counts.keys())
+        .values_list("job_id", "status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    for job_id, status, count in grouped:
+        counts[job_id][status] = count
+    return [JobRow(job=job, plan_counts=counts[job.pk]) for job in jobs]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +128,11 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
     Three queries whatever the number of plans: plans, their latest operations, the job's.
     """
     now = now or timezone.now()
-    plans = list(job.plans.all())
-    latest: dict[int, Operation] = {}
-    for operation in Operation.objects.filter(plan__job=job).order_by("plan_id", "-created_at", "-id"):
-        if operation.plan_id is not None:
-            latest.setdefault(operation.plan_id, operation)
+    newest = Operation.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    plans = list(job.plans.annotate(latest_operation_id=Subquery(newest)))
+    latest = Operation.objects.in_bulk(
+        [plan.latest_operation_id for plan in plans if plan.latest_operation_id]
+    )
     operations = list(
         Operation.objects.filter(job=job)
         .select_related("requested_by")
@@ -124,7 +145,7 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
         rows.append(
             PlanRow(
                 plan=plan,
-                operation=latest.get(plan.pk),
+                operation=latest.get(plan.latest_operation_id),
                 eta=eta,
                 finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
             )
@@ -140,9 +161,10 @@ def site_has_active_work(site: Site) -> bool:
 
 __all__ = [
     "JobDetail",
+    "JobRow",
     "PlanRow",
     "job_detail",
-    "jobs_have_unfinished_plans",
+    "job_rows",
     "plan_eta",
     "site_has_active_work",
     "site_job_list",

@@ -72,12 +72,14 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     ]
     jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    unfinished = selectors.jobs_have_unfinished_plans([job.pk for job in page.object_list])
+    rows = selectors.job_rows(page.object_list)
+    unfinished = any(row.unfinished for row in rows)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "site": site,
         "page": page,
+        "rows": rows,
         "name": name,
         "created_from": created_from_raw,
         "created_to": created_to_raw,
