@@ -220,6 +220,9 @@ PREFETCH_SYNC_PERIOD = env_float("PREFETCH_SYNC_PERIOD", 3.0)
 # Seconds after which the plans of a job that cannot change (all finished) are read again anyway.
 PREFETCH_SETTLED_JOB_RESYNC = env_float("PREFETCH_SETTLED_JOB_RESYNC", 600.0)
 PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
+# ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
+PREFETCH_MAX_INTERVAL = int(env_float("PREFETCH_MAX_INTERVAL", 86_400))
+PREFETCH_MAX_SLICE_LEN = int(env_float("PREFETCH_MAX_SLICE_LEN", 1_000))
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
 

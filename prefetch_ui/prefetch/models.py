@@ -171,3 +171,18 @@ class Operation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_OPERATION_STATUSES
+
+    @property
+    def progress_label(self) -> str:
+        """What the page says while the operation is under way: "Stopping…"."""
+        return _PROGRESS_LABELS[self.kind]
+
+
+_PROGRESS_LABELS: dict[str, str] = {
+    OperationKind.PLAN_START: "Starting…",
+    OperationKind.PLAN_STOP: "Stopping…",
+    OperationKind.PLAN_UPDATE: "Updating…",
+    OperationKind.PLAN_DELETE: "Deleting…",
+    OperationKind.JOB_RESET: "Resetting…",
+    OperationKind.JOB_DELETE: "Deleting…",
+}

@@ -16,8 +16,10 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 from . import selectors, services
+from .forms import PlanWindowForm
 from .models import Job, Operation, OperationKind, OperationStatus, Plan, Site
 from .permissions import can_operate
+from .timezones import utc_to_local_input
 
 JOBS_PER_PAGE = 50
 
@@ -176,3 +178,37 @@ def site_stop_all(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         return HttpResponseRedirect(back)
     return redirect("site-detail", site_esa_id=site.esa_id)
+
+
+def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
+    """Change a plan's window and pace (UpdateScheduledPreloadExecution, through a worker).
+
+    With htmx the form lives outside the polled region, so a poll never wipes what is typed.
+    """
+    _require_operator(request)
+    plan = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id)
+    if request.method == "POST":
+        form = PlanWindowForm(request.POST)
+        if form.is_valid():
+            services.operation_request(
+                user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
+            )
+            if request.htmx:
+                response = HttpResponse("")
+                response["HX-Trigger"] = "job-changed"
+                return response
+            return redirect("job-detail", job_esa_id=plan.job.esa_id)
+    elif request.method == "GET":
+        zone = PlanWindowForm().zone
+        form = PlanWindowForm(
+            initial={
+                "start_time": utc_to_local_input(plan.start_time, zone),
+                "end_time": utc_to_local_input(plan.end_time, zone),
+                "interval": plan.interval,
+                "slice_len": plan.slice_len,
+            }
+        )
+    else:
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    template = "prefetch/plan_edit.html#plan-editor" if request.htmx else "prefetch/plan_edit.html"
+    return render(request, template, {"plan": plan, "job": plan.job, "form": form})

@@ -38,6 +38,7 @@ def _mutating_urls(failed_operation: Operation) -> list[str]:
         reverse("plan-action", args=[PLAN_ID, "start"]),
         reverse("plan-action", args=[PLAN_ID, "stop"]),
         reverse("plan-action", args=[PLAN_ID, "delete"]),
+        reverse("plan-edit", args=[PLAN_ID]),
         reverse("job-action", args=[JOB_ID, "reset"]),
         reverse("job-action", args=[JOB_ID, "delete"]),
         reverse("site-stop-all", args=[190007158391808]),

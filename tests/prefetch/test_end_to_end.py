@@ -46,10 +46,10 @@ def test_pressing_stop_on_a_running_plan(esa: EsaClient, sim: RunningSimulator, 
     browser.force_login(operator)
     page = browser.get(reverse("job-detail", args=[job.id]))
     assert b"running" in page.content
-    assert b'hx-trigger="every 2s"' in page.content  # unfinished: the live region polls
+    assert b'hx-trigger="every 2s, job-changed from:body"' in page.content  # unfinished: it polls
 
     clicked = browser.post(reverse("plan-action", args=[plan.id, "stop"]), HTTP_HX_REQUEST="true")
-    assert "Stop plan…" in clicked.content.decode()
+    assert "Stopping…" in clicked.content.decode()
 
     _eventually(lambda: Operation.objects.filter(status="succeeded").exists())
     (stop_call,) = sim.calls("StopScheduledPreloadExecution")
@@ -60,4 +60,4 @@ def test_pressing_stop_on_a_running_plan(esa: EsaClient, sim: RunningSimulator, 
     poll = browser.get(reverse("job-detail", args=[job.id]) + "?poll=1", HTTP_HX_REQUEST="true")
     assert b'data-testid="plan-status">stopped' in poll.content
     assert poll.status_code == 286  # everything is terminal: htmx stops polling
-    assert b"hx-trigger" not in poll.content
+    assert b"every 2s" not in poll.content  # and the region it sends no longer asks to

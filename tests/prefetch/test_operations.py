@@ -53,7 +53,7 @@ def test_a_second_click_joins_the_first(
     first = browser.post(url, headers=HTMX)
     second = browser.post(url, headers=HTMX)
     assert first.status_code == second.status_code == 200
-    assert "Stop plan…" in second.content.decode()  # shown in place of the buttons
+    assert "Stopping…" in second.content.decode()  # shown in place of the buttons
     assert queue.llen("celery") == 1  # one task message reached the broker
     (operation,) = Operation.objects.all()
     # Even a redelivered task message makes one ESA call.

@@ -1,0 +1,43 @@
+"""Wall-clock times typed by operators, in a named zone, turned into unambiguous UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+
+class LocalTimeError(ValueError):
+    """A wall-clock time that does not name exactly one instant in its zone."""
+
+
+def display_zone() -> ZoneInfo:
+    return ZoneInfo(settings.PREFETCH_DISPLAY_TIME_ZONE)
+
+
+def local_to_utc(wall_clock: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a naive wall-clock time in `zone`.
+
+    Refuses a time skipped by a daylight-saving change (it never happens there) and a time
+    repeated by one (it happens twice), instead of silently picking an hour.
+    """
+    if wall_clock.tzinfo is not None:
+        raise LocalTimeError("expected a wall-clock time without a zone")
+    first = wall_clock.replace(tzinfo=zone, fold=0)
+    second = wall_clock.replace(tzinfo=zone, fold=1)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall_clock:
+        raise LocalTimeError(
+            f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks skip it (daylight saving)."
+        )
+    if first.utcoffset() != second.utcoffset():
+        raise LocalTimeError(
+            f"{wall_clock:%Y-%m-%d %H:%M} happens twice in {zone.key} (daylight saving ends); "
+            "pick a time outside the repeated hour."
+        )
+    return first.astimezone(UTC)
+
+
+def utc_to_local_input(moment: datetime | None, zone: ZoneInfo) -> str:
+    """The value of a `datetime-local` input showing `moment` in `zone`."""
+    return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,130 @@
+"""Editing a plan: wall-clock times in the display zone, checked, sent to ESA in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from pytest_django import Settings
+
+from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.prefetch.models import Operation, Plan
+from prefetch_ui.prefetch.services import esa_sync, operation_execute
+from prefetch_ui.prefetch.timezones import LocalTimeError, local_to_utc
+
+pytestmark = pytest.mark.django_db
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_local_times_become_utc_and_dst_edges_are_refused() -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert local_to_utc(datetime(2026, 12, 1, 8, 0), shanghai) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+    assert local_to_utc(datetime(2026, 7, 1, 12, 0), NEW_YORK) == datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+    with pytest.raises(LocalTimeError, match="does not exist"):
+        local_to_utc(datetime(2026, 3, 8, 2, 30), NEW_YORK)  # clocks jump from 2:00 to 3:00
+    with pytest.raises(LocalTimeError, match="happens twice"):
+        local_to_utc(datetime(2026, 11, 1, 1, 30), NEW_YORK)  # 1:00-2:00 is repeated
+
+
+@pytest.fixture
+def plan(esa: EsaClient) -> Plan:
+    job = esa.create_scheduled_preload_job(site_id=190007158391808, name="j", urls=["https://example.com/a"])
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    esa.create_scheduled_preload_executions(job.id, [PlanSpec(start, start + timedelta(hours=2), 60, 10)])
+    esa_sync(client=esa)
+    return Plan.objects.select_related("job").get(job__esa_id=job.id)
+
+
+@pytest.fixture
+def browser(operator: User) -> Client:
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+def test_the_form_shows_the_plan_in_the_display_zone(plan: Plan, browser: Client) -> None:
+    page = browser.get(
+        reverse("plan-edit", args=[plan.esa_id]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert 'value="2030-01-01T08:00"' in page  # 00:00 UTC is 08:00 in Asia/Shanghai
+    assert "Asia/Shanghai (UTC+08:00)" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_reaches_esa_in_utc(
+    plan: Plan, browser: Client, esa: EsaClient, sim: RunningSimulator, settings: Settings
+) -> None:
+    settings.PREFETCH_DISPLAY_TIME_ZONE = "America/New_York"
+    response = browser.post(
+        reverse("plan-edit", args=[plan.esa_id]),
+        {
+            "start_time": "2030-06-01T09:30",
+            "end_time": "2030-06-01T18:00",
+            "interval": "120",
+            "slice_len": "25",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "job-changed"
+    operation = Operation.objects.get(kind="plan_update")
+    operation_execute(operation_id=operation.pk, client=esa)
+    (call,) = sim.calls("UpdateScheduledPreloadExecution")
+    assert (call["params"]["StartTime"], call["params"]["EndTime"]) == (
+        "2030-06-01T13:30:00Z",
+        "2030-06-01T22:00:00Z",
+    )
+    updated = Plan.objects.get(pk=plan.pk)
+    assert (updated.start_time, updated.interval, updated.slice_len) == (
+        datetime(2030, 6, 1, 13, 30, tzinfo=UTC),
+        120,
+        25,
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "fields", "message"),
+    [
+        ("UTC", {"end_time": "2030-01-01T00:00"}, "The end must be after the start."),
+        ("UTC", {"start_time": "not a time"}, "Enter a valid date/time."),
+        ("UTC", {"start_time": ""}, "This field is required."),
+        ("UTC", {"interval": "0"}, "greater than or equal to 1"),
+        ("UTC", {"interval": "-5"}, "greater than or equal to 1"),
+        ("UTC", {"interval": "86401"}, "less than or equal to 86400"),
+        ("UTC", {"slice_len": "1001"}, "less than or equal to 1000"),
+        ("UTC", {"slice_len": "ten"}, "Enter a whole number."),
+        ("America/New_York", {"start_time": "2030-03-10T02:30"}, "does not exist in America/New_York"),
+        ("America/New_York", {"end_time": "2030-11-03T01:30"}, "happens twice in America/New_York"),
+    ],
+)
+def test_bad_input_gets_a_specific_message_and_changes_nothing(
+    plan: Plan, browser: Client, settings: Settings, zone: str, fields: dict[str, str], message: str
+) -> None:
+    settings.PREFETCH_DISPLAY_TIME_ZONE = zone
+    data = {
+        "start_time": "2030-01-01T00:00",
+        "end_time": "2030-12-01T00:00",
+        "interval": "60",
+        "slice_len": "10",
+    }
+    response = browser.post(
+        reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_read_only_users_cannot_edit(plan: Plan, viewer: User) -> None:
+    client = Client()
+    client.force_login(viewer)
+    url = reverse("plan-edit", args=[plan.esa_id])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"interval": "60"}).status_code == 403
+    assert not Operation.objects.exists()
