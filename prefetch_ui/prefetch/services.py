@@ -25,6 +25,7 @@ from prefetch_ui.esa import (
     EsaServerError,
     EsaThrottledError,
     EsaTransportError,
+    Page,
     PlanSpec,
 )
 from prefetch_ui.esa import Job as EsaJob
@@ -135,6 +136,23 @@ def _upsert[M: (Site, Job, Plan)](model: type[M], rows: list[M], fields: list[st
         )
 
 
+def _every_page[T](fetch: Callable[[int], Page[T]], report: SyncReport) -> tuple[list[T], int]:
+    """All items of a paged listing, and ESA's total; each page read counts as an ESA call.
+
+    Stops at ESA's total rather than at the arithmetic of page sizes, so a listing that shifted
+    between reads shows up as items != total (duplicates) and the caller can tell.
+    """
+    items: list[T] = []
+    number = 1
+    while True:
+        page = fetch(number)
+        report.esa_calls += 1
+        items += page.items
+        if not page.items or len(items) >= page.total_count:
+            return items, page.total_count
+        number += 1
+
+
 def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
     """One cycle of the mirror: all sites, all their job pages, the plans of jobs that may change.
 
@@ -144,18 +162,13 @@ def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
     """
     now = now or timezone.now()
     report = SyncReport()
-    esa_sites: list[EsaSite] = []
-    page_number = 1
-    while True:
-        page = client.list_sites(page_number=page_number, page_size=500)
-        report.esa_calls += 1
-        esa_sites += page.items
-        if not page.items or len(esa_sites) >= page.total_count:
-            break
-        page_number += 1
+    esa_sites, total = _every_page(
+        lambda number: client.list_sites(page_number=number, page_size=500), report
+    )
     with transaction.atomic():
         _upsert(Site, [_site_row(site, now) for site in esa_sites], _SITE_FIELDS)
-        Site.objects.exclude(esa_id__in=[site.site_id for site in esa_sites]).delete()
+        if len(esa_sites) == total:
+            Site.objects.exclude(esa_id__in=[site.site_id for site in esa_sites]).delete()
     report.sites = len(esa_sites)
     for site in Site.objects.all():
         _sync_site_jobs(client=client, site=site, now=now, report=report)
@@ -163,20 +176,13 @@ def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
 
 
 def _sync_site_jobs(*, client: EsaClient, site: Site, now: datetime, report: SyncReport) -> None:
-    page_size = settings.PREFETCH_SYNC_JOB_PAGE_SIZE
-    esa_jobs: dict[str, EsaJob] = {}
-    total = 0
-    page_number = 1
-    while True:
-        page = client.list_scheduled_preload_jobs(
-            site_id=site.esa_id, page_number=page_number, page_size=page_size
-        )
-        report.esa_calls += 1
-        total = page.total_count
-        esa_jobs.update((job.id, job) for job in page.items)
-        if not page.items or page_number * page_size >= total:
-            break
-        page_number += 1
+    listed, total = _every_page(
+        lambda number: client.list_scheduled_preload_jobs(
+            site_id=site.esa_id, page_number=number, page_size=settings.PREFETCH_SYNC_JOB_PAGE_SIZE
+        ),
+        report,
+    )
+    esa_jobs = {job.id: job for job in listed}
     before = {
         job.esa_id: job
         for job in Job.objects.filter(site=site).only(
