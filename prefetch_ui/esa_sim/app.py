@@ -67,6 +67,8 @@ class SimConfig:
     max_qps: int = 0  # 0: no flow control
     fault_rate: float = 0.0
     ambiguous_fault_rate: float = 0.0
+    # The actions the ambiguous faults hit; empty: every action.
+    ambiguous_fault_actions: frozenset[str] = frozenset()
     latency_ms: int = 0
     limits: Limits = field(default_factory=Limits)
     seed: int | None = None
@@ -142,7 +144,7 @@ class EsaSimulator:
                 if path != "/":
                     raise SimError(404, "InvalidAction.NotFound", f"Specified path {path} is not found.")
                 answer = self._dispatch(action, headers.get("x-acs-version", ""), params)
-                if self.config.ambiguous_fault_rate and self._rng.random() < self.config.ambiguous_fault_rate:
+                if self._ambiguous_fault(action):
                     raise SimError(
                         500, "InternalError", "The request processing has failed due to some unknown error."
                     )
@@ -168,6 +170,12 @@ class EsaSimulator:
             ],
         )
         return [payload]
+
+    def _ambiguous_fault(self, action: str) -> bool:
+        actions = self.config.ambiguous_fault_actions
+        if not self.config.ambiguous_fault_rate or (actions and action not in actions):
+            return False
+        return self._rng.random() < self.config.ambiguous_fault_rate
 
     def _params(self, environ: Mapping[str, Any], body: bytes) -> dict[str, str]:
         try:

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of requests that are processed but answered 500 InternalError",
     )
+    parser.add_argument(
+        "--ambiguous-fault-actions",
+        default="",
+        help="comma-separated actions the ambiguous faults hit (default: all)",
+    )
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
     defaults = Limits()
@@ -77,6 +82,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_qps=args.max_qps,
         fault_rate=args.fault_rate,
         ambiguous_fault_rate=args.ambiguous_fault_rate,
+        ambiguous_fault_actions=frozenset(filter(None, args.ambiguous_fault_actions.split(","))),
         latency_ms=args.latency_ms,
         seed=args.seed,
         limits=Limits(

@@ -108,6 +108,8 @@ class OperationKind(models.TextChoices):
     PLAN_DELETE = "plan_delete", "Delete plan"
     JOB_RESET = "job_reset", "Reset job"
     JOB_DELETE = "job_delete", "Delete job"
+    JOB_CREATE = "job_create", "Create job"
+    PLANS_CREATE = "plans_create", "Create plans"
 
 
 class OperationStatus(models.TextChoices):
@@ -134,7 +136,9 @@ class Operation(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="prefetch_operations"
     )
-    # The target: its ESA id stays when the row it names is deleted (a delete is the point).
+    # The target: its ESA id stays when the row it names is deleted (a delete is the point). A
+    # create has no ESA id yet: its key is the token of the form that asked, so a second submit
+    # of the same form joins the first instead of creating twice.
     target_esa_id = models.CharField(max_length=24)
     target_label = models.CharField(max_length=255, blank=True)
     site = models.ForeignKey(
@@ -145,6 +149,9 @@ class Operation(models.Model):
         Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="operations"
     )
     params = models.JSONField(default=dict, blank=True)
+    # What ESA answered, where more than a status: the id of a created job; per plan row of a batch,
+    # the plan created or ESA's reason for refusing it.
+    result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
     error_code = models.CharField(max_length=128, blank=True)
@@ -185,4 +192,6 @@ _PROGRESS_LABELS: dict[str, str] = {
     OperationKind.PLAN_DELETE: "Deleting…",
     OperationKind.JOB_RESET: "Resetting…",
     OperationKind.JOB_DELETE: "Deleting…",
+    OperationKind.JOB_CREATE: "Creating…",
+    OperationKind.PLANS_CREATE: "Creating plans…",
 }

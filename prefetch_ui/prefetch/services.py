@@ -244,6 +244,7 @@ UNDISPATCHED_AFTER = timedelta(seconds=5)
 REDISPATCH_AFTER = timedelta(seconds=60)
 RUNNING_STALE_AFTER = timedelta(minutes=5)
 
+_CREATE_KINDS = {OperationKind.JOB_CREATE, OperationKind.PLANS_CREATE}
 _PLAN_KINDS = {
     OperationKind.PLAN_START,
     OperationKind.PLAN_STOP,
@@ -262,10 +263,77 @@ def operation_request(
     """
     plan = target if isinstance(target, Plan) else None
     job = target.job if isinstance(target, Plan) else target
-    if (plan is not None) != (kind in _PLAN_KINDS):
+    if (plan is not None) != (kind in _PLAN_KINDS) or kind in _CREATE_KINDS:
         raise ValueError(f"{kind} does not apply to {type(target).__name__}")
+    return _record_operation(
+        user=user,
+        kind=kind,
+        target_key=target.esa_id,
+        target_label=str(target) if plan is None else f"{job.name} / {plan.esa_id}",
+        site=job.site,
+        job=job,
+        plan=plan,
+        params=params or {},
+    )
+
+
+def job_create_request(
+    *, user: User, site: Site, form_token: str, name: str, urls: list[str] | None = None, oss_url: str = ""
+) -> tuple[Operation, bool]:
+    """Ask a worker to create a job from checked URLs (or an OSS object); see `_create_job`."""
+    if (urls is None) == (not oss_url):
+        raise ValueError("give exactly one of urls or oss_url")
+    params: dict[str, object] = (
+        {"name": name, "urls": urls} if urls is not None else {"name": name, "oss_url": oss_url}
+    )
+    return _record_operation(
+        user=user,
+        kind=OperationKind.JOB_CREATE,
+        target_key=form_token,
+        target_label=name,
+        site=site,
+        params=params,
+    )
+
+
+def plans_create_request(
+    *, user: User, job: Job, form_token: str, plans: dict[str, PlanSpec]
+) -> tuple[Operation, bool]:
+    """Ask a worker to add a batch of plans (keyed by the builder's row ids) to a job."""
+    rows = [
+        {
+            "row": row,
+            "start_time": spec.start_time.isoformat(),
+            "end_time": spec.end_time.isoformat(),
+            "interval": spec.interval,
+            "slice_len": spec.slice_len,
+        }
+        for row, spec in plans.items()
+    ]
+    return _record_operation(
+        user=user,
+        kind=OperationKind.PLANS_CREATE,
+        target_key=form_token,
+        target_label=f"{job.name}: {len(rows)} plan(s)",
+        site=job.site,
+        job=job,
+        params={"rows": rows},
+    )
+
+
+def _record_operation(
+    *,
+    user: User,
+    kind: OperationKind,
+    target_key: str,
+    target_label: str,
+    site: Site,
+    job: Job | None = None,
+    plan: Plan | None = None,
+    params: dict[str, object],
+) -> tuple[Operation, bool]:
     active = Operation.objects.filter(
-        kind=kind, target_esa_id=target.esa_id, status__in=ACTIVE_OPERATION_STATUSES
+        kind=kind, target_esa_id=target_key, status__in=ACTIVE_OPERATION_STATUSES
     )
     with transaction.atomic():
         if existing := active.first():
@@ -275,12 +343,12 @@ def operation_request(
                 operation = Operation.objects.create(
                     kind=kind,
                     requested_by_id=user.pk if user.is_authenticated else None,
-                    target_esa_id=target.esa_id,
-                    target_label=str(target) if plan is None else f"{job.name} / {plan.esa_id}",
-                    site=job.site,
+                    target_esa_id=target_key,
+                    target_label=target_label[:255],
+                    site=site,
                     job=job,
                     plan=plan,
-                    params=params or {},
+                    params=params,
                 )
         except IntegrityError:
             # A concurrent click won the race for the unique active slot: join it.
@@ -292,6 +360,8 @@ def operation_request(
 
 def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, bool]:
     """Ask again for a failed operation's action, if its target still exists."""
+    if operation.kind in _CREATE_KINDS:
+        raise ValueError("a refused create is fixed and sent again from its form")
     target: Plan | Job | None = operation.plan if operation.kind in _PLAN_KINDS else operation.job
     if target is None:
         raise ValueError("the plan or job of this operation no longer exists")
@@ -349,7 +419,8 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
     try:
         request_id = _perform(operation, client)
     except (EsaThrottledError, EsaServerError, EsaTransportError) as error:
-        retry = operation.attempts < MAX_OPERATION_ATTEMPTS and not isinstance(error, EsaAmbiguousResultError)
+        # Creates never get here ambiguous: `_create_job` and `_create_plans` look first.
+        retry = operation.attempts < MAX_OPERATION_ATTEMPTS
         outcome = _error_fields(error) | {
             "status": OperationStatus.PENDING if retry else OperationStatus.FAILED,
             "finished_at": None if retry else timezone.now(),
@@ -411,11 +482,146 @@ def _perform(operation: Operation, client: EsaClient) -> str:
         # Plans whose window is still open start again: read them at the next sync.
         Job.objects.filter(esa_id=target).update(plans_synced_at=None)
         return job.request_id
+    if kind == OperationKind.JOB_CREATE:
+        return _create_job(operation, client)
+    if kind == OperationKind.PLANS_CREATE:
+        return _create_plans(operation, client)
     if kind == OperationKind.JOB_DELETE:
         request_id = _deleted(lambda: client.delete_scheduled_preload_job(target))
         Job.objects.filter(esa_id=target).delete()
         return request_id
     raise ValueError(f"unknown operation kind {kind!r}")
+
+
+class PlansRefusedError(EsaError):
+    """ESA refused some plans of a batch (the others were created and are not sent again)."""
+
+    code = "PlansRefused"
+    request_id = ""
+
+
+def _create_job(operation: Operation, client: EsaClient) -> str:
+    """Create the job; after an answer that was lost, find it in ESA's listing before sending again."""
+    if operation.site is None:
+        raise EsaNotFoundError(status=404, code="Site.NotFound", message="The site is gone.", request_id="")
+    params = operation.params
+    name = str(params["name"])
+    urls = params.get("urls")
+    try:
+        if isinstance(urls, list):
+            created = client.create_scheduled_preload_job(
+                site_id=operation.site.esa_id, name=name, urls=[str(url) for url in urls]
+            )
+        else:
+            created = client.create_scheduled_preload_job(
+                site_id=operation.site.esa_id, name=name, oss_url=str(params["oss_url"])
+            )
+    except EsaAmbiguousResultError as error:
+        since = operation.created_at - timedelta(minutes=10)
+        newest = client.list_scheduled_preload_jobs(site_id=operation.site.esa_id, page_size=50).items
+        known = set(Job.objects.filter(site=operation.site).values_list("esa_id", flat=True))
+        landed = [
+            job
+            for job in newest
+            if job.name == name and job.id not in known and (job.created_at or since) >= since
+        ]
+        if not landed:
+            # Not in ESA: it did not land, so sending it again cannot make a second one.
+            raise EsaTransportError(f"{error.message}; not found in ESA, will send again") from error
+        created = landed[0]
+    now = timezone.now()
+    _upsert(Job, [_job_row(created, operation.site, now)], _JOB_FIELDS)
+    job = Job.objects.get(esa_id=created.id)
+    Operation.objects.filter(pk=operation.pk).update(job=job, result={"job_esa_id": created.id})
+    return created.request_id
+
+
+def _plan_key(
+    start: datetime | None, end: datetime | None, interval: int, slice_len: int
+) -> tuple[object, ...]:
+    return (start, end, interval, slice_len)
+
+
+def _create_plans(operation: Operation, client: EsaClient) -> str:
+    """Send the rows of the batch that have no outcome yet; record each row's plan or refusal.
+
+    Rows that ESA created are never sent again: not after a refusal of others, and not after a
+    lost answer (the plans ESA lists are matched to rows first).
+    """
+    from prefetch_ui.esa import parse_esa_time
+
+    job = operation.job
+    if job is None:
+        raise EsaNotFoundError(
+            status=404, code="InvalidJob.NotFound", message="The job no longer exists.", request_id=""
+        )
+    outcomes: dict[str, dict[str, object]] = dict(operation.result.get("rows", {}))
+    rows = [row for row in operation.params["rows"] if row["row"] not in outcomes]
+    specs = {
+        row["row"]: PlanSpec(
+            parse_esa_time(row["start_time"]),
+            parse_esa_time(row["end_time"]),
+            row["interval"],
+            row["slice_len"],
+        )
+        for row in rows
+    }
+    request_id = ""
+    now = timezone.now()
+
+    def settle(plans: list[EsaPlan], status: str, messages: list[str] | None = None) -> None:
+        waiting = {row: spec for row, spec in specs.items() if row not in outcomes}
+        for index, plan in enumerate(plans):
+            key = _plan_key(plan.start_time, plan.end_time, plan.interval, plan.slice_len)
+            row = next(
+                (
+                    r
+                    for r, s in waiting.items()
+                    if _plan_key(s.start_time, s.end_time, s.interval, s.slice_len) == key
+                ),
+                None,
+            )
+            if row is None:
+                continue
+            del waiting[row]
+            outcome: dict[str, object] = {"status": status, "plan_id": plan.id}
+            if messages is not None:
+                outcome["message"] = messages[index] if index < len(messages) else "refused by ESA"
+            outcomes[row] = outcome
+
+    try:
+        answer = client.create_scheduled_preload_executions(job.esa_id, list(specs.values()))
+    except EsaAmbiguousResultError as error:
+        listed = client.list_scheduled_preload_executions(job.esa_id).items
+        known = set(Plan.objects.filter(job=job).values_list("esa_id", flat=True))
+        fresh = [plan for plan in listed if plan.id not in known]
+        settle(fresh, "created")
+        job_plans_replace(job=job, plans=listed, now=now)
+        Operation.objects.filter(pk=operation.pk).update(result={"rows": outcomes})
+        if len(outcomes) < len(operation.params["rows"]):
+            raise EsaTransportError(
+                f"{error.message}; the rows not found in ESA will be sent again"
+            ) from error
+    else:
+        request_id = answer.request_id
+        settle(answer.succeeded, "created")
+        settle(answer.failed, "refused", answer.failed_messages)
+        for row in specs:
+            # A refused plan ESA did not echo back still gets an outcome, never a silent resend.
+            outcomes.setdefault(
+                row, {"status": "refused", "message": "; ".join(answer.failed_messages) or "refused"}
+            )
+        _upsert(Plan, [_plan_row(plan, job, now) for plan in answer.succeeded], _PLAN_FIELDS)
+        Operation.objects.filter(pk=operation.pk).update(result={"rows": outcomes})
+    refused = {row: outcome for row, outcome in outcomes.items() if outcome["status"] == "refused"}
+    if refused:
+        refusal = PlansRefusedError(
+            f"ESA refused {len(refused)} of {len(outcomes)} plan(s): "
+            + "; ".join(str(outcome.get("message", "")) for outcome in refused.values()),
+        )
+        refusal.request_id = request_id
+        raise refusal
+    return request_id
 
 
 def _deleted(delete: Callable[[], str]) -> str:

@@ -1,0 +1,132 @@
+"""Creating jobs and batches of plans through operations: nothing created twice, nothing lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import Limits, SimConfig
+from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+from prefetch_ui.prefetch.services import (
+    esa_sync,
+    job_create_request,
+    operation_execute,
+    plans_create_request,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EXAMPLE = 190007158391808
+URLS = [f"https://example.com/{index}" for index in range(30)]
+
+
+def _spec(hours: int, interval: int = 60, slice_len: int = 10) -> PlanSpec:
+    start = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(hours=hours)
+    return PlanSpec(start, start + timedelta(hours=1), interval, slice_len)
+
+
+def _site(client: EsaClient) -> Site:
+    esa_sync(client=client)
+    return Site.objects.get(esa_id=EXAMPLE)
+
+
+def test_a_job_is_created_once_and_mirrored(esa: EsaClient, sim: RunningSimulator, operator: User) -> None:
+    site = _site(esa)
+    operation, created = job_create_request(
+        user=operator, site=site, form_token="a" * 24, name="New", urls=URLS
+    )
+    again, created_again = job_create_request(
+        user=operator, site=site, form_token="a" * 24, name="New", urls=URLS
+    )
+    assert (created, created_again, again.pk) == (True, False, operation.pk)
+    operation_execute(operation_id=operation.pk, client=esa)
+    operation.refresh_from_db()
+    job = Job.objects.get(name="New")
+    assert (operation.status, operation.result, operation.job) == (
+        "succeeded",
+        {"job_esa_id": job.esa_id},
+        job,
+    )
+    assert job.url_count == 30
+    assert len(sim.calls("CreateScheduledPreloadJob")) == 1
+
+
+def test_a_lost_answer_to_a_job_create_is_looked_up_not_resent(tmp_path: Path, operator: User) -> None:
+    config = SimConfig(
+        state_path=tmp_path / "s.sqlite3",
+        ambiguous_fault_rate=1.0,
+        ambiguous_fault_actions=frozenset({"CreateScheduledPreloadJob"}),
+    )
+    with running_simulator(config) as sim, sim.client() as client:
+        site = _site(client)
+        operation, _ = job_create_request(
+            user=operator, site=site, form_token="b" * 24, name="Once", urls=URLS
+        )
+        operation_execute(operation_id=operation.pk, client=client)
+        operation.refresh_from_db()
+        assert operation.status == "succeeded"
+        assert len(sim.calls("CreateScheduledPreloadJob")) == 1
+        assert [job.name for job in client.list_scheduled_preload_jobs(site_id=EXAMPLE).items] == ["Once"]
+        assert Job.objects.get(name="Once").esa_id == operation.result["job_esa_id"]
+
+
+def test_a_batch_with_a_refused_plan_keeps_the_others_and_never_resends_them(
+    tmp_path: Path, operator: User
+) -> None:
+    config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=2))
+    with running_simulator(config) as sim, sim.client() as client:
+        site = _site(client)
+        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_sync(client=client)
+        job = Job.objects.get(esa_id=esa_job.id)
+        operation, _ = plans_create_request(
+            user=operator,
+            job=job,
+            form_token="c" * 24,
+            plans={"r1": _spec(0), "r2": _spec(2), "r3": _spec(4)},
+        )
+        operation_execute(operation_id=operation.pk, client=client)
+        operation.refresh_from_db()
+        rows = operation.result["rows"]
+        assert (rows["r1"]["status"], rows["r2"]["status"], rows["r3"]["status"]) == (
+            "created",
+            "created",
+            "refused",
+        )
+        assert "maximum of 2 plans" in rows["r3"]["message"]
+        assert (operation.status, operation.error_code) == ("failed", "PlansRefused")
+        assert set(Plan.objects.filter(job=job).values_list("esa_id", flat=True)) == {
+            rows["r1"]["plan_id"],
+            rows["r2"]["plan_id"],
+        }
+        (call,) = sim.calls("CreateScheduledPreloadExecutions")
+        assert call["params"]["Id"] == esa_job.id
+        assert site.pk
+
+
+def test_a_lost_answer_to_a_batch_is_matched_to_its_rows_not_resent(tmp_path: Path, operator: User) -> None:
+    config = SimConfig(
+        state_path=tmp_path / "s.sqlite3",
+        ambiguous_fault_rate=1.0,
+        ambiguous_fault_actions=frozenset({"CreateScheduledPreloadExecutions"}),
+    )
+    with running_simulator(config) as sim, sim.client() as client:
+        _site(client)
+        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_sync(client=client)
+        job = Job.objects.get(esa_id=esa_job.id)
+        operation, _ = plans_create_request(
+            user=operator, job=job, form_token="d" * 24, plans={"r1": _spec(0), "r2": _spec(2, 30, 5)}
+        )
+        operation_execute(operation_id=operation.pk, client=client)
+        operation.refresh_from_db()
+        assert operation.status == "succeeded"
+        assert {row["status"] for row in operation.result["rows"].values()} == {"created"}
+        assert len(sim.calls("CreateScheduledPreloadExecutions")) == 1
+        assert Plan.objects.filter(job=job).count() == 2
+        assert not Operation.objects.exclude(pk=operation.pk).exists()
