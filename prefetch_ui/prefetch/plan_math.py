@@ -1,0 +1,218 @@
+"""The arithmetic of a batch of plans: what each will submit and when, and plans made to measure.
+
+Pure (no Django, no I/O), on aware UTC datetimes. It models ESA as the simulator does: a plan fires
+`slice_len` URLs at max(start, now) and every `interval` seconds while inside its window, and all
+plans of a job draw, in time order, from the job's one list of remaining URLs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+__all__ = [
+    "BatchPreview",
+    "GeneratorError",
+    "PlanDraft",
+    "RowPreview",
+    "Window",
+    "finish_by",
+    "preview",
+    "spread",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDraft:
+    """A plan as typed or generated, before ESA has it."""
+
+    start: datetime
+    end: datetime
+    interval: int
+    slice_len: int
+
+    @property
+    def batch_times(self) -> int:
+        """How many batches fit in the window (the first at `start`)."""
+        if self.end < self.start or self.interval <= 0:
+            return 0
+        return int((self.end - self.start).total_seconds() // self.interval) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Another plan's window on the same site, to warn about overlaps."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+@dataclass(slots=True)
+class RowPreview:
+    urls: int = 0
+    batches: int = 0
+    first_batch: datetime | None = None
+    last_batch: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def time_needed(self) -> timedelta:
+        if self.first_batch is None or self.last_batch is None:
+            return timedelta(0)
+        return self.last_batch - self.first_batch
+
+
+@dataclass(slots=True)
+class BatchPreview:
+    rows: list[RowPreview]
+    remaining_urls: int
+    submitted: int
+    finishes_at: datetime | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def left_over(self) -> int:
+        return self.remaining_urls - self.submitted
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def preview(
+    drafts: Sequence[PlanDraft],
+    *,
+    remaining_urls: int,
+    now: datetime,
+    others: Sequence[Window] = (),
+    labels: Sequence[str] = (),
+) -> BatchPreview:
+    """What the batch will do: per row the URLs it submits, its batches and their times, warnings."""
+    rows = [RowPreview() for _ in drafts]
+    labels = list(labels) or [f"row {index + 1}" for index in range(len(drafts))]
+    queue: list[tuple[datetime, int]] = []
+    for index, draft in enumerate(drafts):
+        first = max(draft.start, now)
+        if draft.interval > 0 and first <= draft.end:
+            heapq.heappush(queue, (first, index))
+    left = remaining_urls
+    while queue and left > 0:
+        moment, index = heapq.heappop(queue)
+        draft, row = drafts[index], rows[index]
+        taken = min(draft.slice_len, left)
+        left -= taken
+        row.urls += taken
+        row.batches += 1
+        row.first_batch = row.first_batch or moment
+        row.last_batch = moment
+        following = moment + timedelta(seconds=draft.interval)
+        if following <= draft.end:
+            heapq.heappush(queue, (following, index))
+    for index, (draft, row) in enumerate(zip(drafts, rows, strict=True)):
+        if draft.start < now:
+            row.warnings.append(f"Starts {_duration(now - draft.start)} in the past: ESA runs it at once.")
+        if row.urls == 0 and remaining_urls > 0:
+            row.warnings.append("Submits nothing: the job's URLs run out before it starts.")
+        elif (
+            left > 0
+            and row.last_batch is not None
+            and row.last_batch + timedelta(seconds=draft.interval) > draft.end
+        ):
+            # It used every batch time its window has, and URLs are still waiting after it.
+            row.warnings.append(
+                f"Cannot finish its share before its end time: its window fits {row.batches} batches "
+                f"({row.batches * draft.slice_len} URLs)."
+            )
+        for other_index, other in enumerate(drafts):
+            if other_index != index and draft.start < other.end and other.start < draft.end:
+                row.warnings.append(f"Overlaps {labels[other_index]} of this batch.")
+        for window in others:
+            if draft.start < window.end and window.start < draft.end:
+                row.warnings.append(f"Overlaps {window.label} on this site.")
+    submitted = remaining_urls - left
+    ends = [row.last_batch for row in rows if row.last_batch is not None]
+    batch = BatchPreview(
+        rows=rows, remaining_urls=remaining_urls, submitted=submitted, finishes_at=max(ends) if ends else None
+    )
+    if left > 0 and drafts:
+        batch.warnings.append(f"{left} of the job's {remaining_urls} remaining URLs would not be submitted.")
+    return batch
+
+
+class GeneratorError(ValueError):
+    """The plans asked for cannot be made; the message says why, in the operator's terms."""
+
+
+def spread(
+    *, remaining_urls: int, start: datetime, end: datetime, plans: int, interval: int, max_slice_len: int
+) -> list[PlanDraft]:
+    """`plans` back-to-back plans over [start, end] that together submit every remaining URL."""
+    if remaining_urls <= 0:
+        raise GeneratorError("This job has no URLs left to prefetch.")
+    if plans < 1:
+        raise GeneratorError("Ask for at least one plan.")
+    if interval < 1:
+        raise GeneratorError("The interval must be at least 1 second.")
+    if end <= start:
+        raise GeneratorError("The window's end must be after its start.")
+    part = (end - start) / plans
+    if part.total_seconds() < 1:
+        raise GeneratorError(f"{plans} plans do not fit in a window this short.")
+    share = math.ceil(remaining_urls / plans)
+    drafts: list[PlanDraft] = []
+    for index in range(plans):
+        part_start = start + part * index
+        # Back to back, without sharing an instant: each ends a second before the next starts.
+        part_end = end if index == plans - 1 else start + part * (index + 1) - timedelta(seconds=1)
+        draft = PlanDraft(part_start, part_end, interval, 1)
+        slice_len = math.ceil(share / max(1, draft.batch_times))
+        if slice_len > max_slice_len:
+            raise GeneratorError(
+                f"That needs batches of {slice_len} URLs, more than the maximum of {max_slice_len}: "
+                "use more plans, a longer window or a shorter interval."
+            )
+        drafts.append(PlanDraft(part_start, part_end, interval, slice_len))
+    return drafts
+
+
+def finish_by(
+    *,
+    remaining_urls: int,
+    start: datetime,
+    deadline: datetime,
+    max_urls_per_minute: int,
+    interval: int,
+    max_slice_len: int,
+) -> list[PlanDraft]:
+    """One plan from `start` that submits every remaining URL by `deadline`, within a rate limit."""
+    if remaining_urls <= 0:
+        raise GeneratorError("This job has no URLs left to prefetch.")
+    if deadline <= start:
+        raise GeneratorError("The deadline must be after the start.")
+    if interval < 1 or max_urls_per_minute < 1:
+        raise GeneratorError("The interval and the rate must be at least 1.")
+    slice_len = min(max_slice_len, max_urls_per_minute * interval // 60)
+    if slice_len < 1:
+        raise GeneratorError(
+            f"At {max_urls_per_minute} URLs a minute, a batch every {interval} s would hold less than one "
+            f"URL: use an interval of at least {math.ceil(60 / max_urls_per_minute)} s."
+        )
+    batches = math.ceil(remaining_urls / slice_len)
+    needed = timedelta(seconds=(batches - 1) * interval)
+    if start + needed > deadline:
+        rate = slice_len * 60 / interval
+        raise GeneratorError(
+            f"At {rate:g} URLs a minute, {remaining_urls} URLs take {_duration(needed)}: that ends "
+            f"{_duration(start + needed - deadline)} after the deadline. Start earlier, allow a higher rate "
+            "or move the deadline."
+        )
+    return [PlanDraft(start, deadline, interval, slice_len)]
