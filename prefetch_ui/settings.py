@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Every page needs a login unless its view says otherwise (login, healthz).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
+    "prefetch_ui.prefetch.middleware.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

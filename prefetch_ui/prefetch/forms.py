@@ -9,17 +9,17 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
-from .timezones import LocalTimeError, display_zone, local_to_utc
+from .timezones import LocalTimeError, display_zone, parse_local_input
 
 
 class PlanWindowForm(forms.Form):
-    """A plan's window and pace. Times are wall-clock times in the display zone."""
+    """A plan's window and pace. Times are wall-clock times in the operator's display zone."""
 
-    start_time = forms.DateTimeField(
-        label="Start", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+    start_time = forms.CharField(
+        label="Start", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), required=False
     )
-    end_time = forms.DateTimeField(
-        label="End", input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+    end_time = forms.CharField(
+        label="End", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), required=False
     )
     interval = forms.IntegerField(label="Interval (seconds)", min_value=1)
     slice_len = forms.IntegerField(label="Batch size (URLs)", min_value=1)
@@ -27,10 +27,6 @@ class PlanWindowForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.zone = display_zone()
-        for name in ("start_time", "end_time"):
-            self.fields[name].widget = forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
-            )
         # ESA does not publish its ranges: the limits are settings, read per form so tests can vary them.
         for name, ceiling in (
             ("interval", settings.PREFETCH_MAX_INTERVAL),
@@ -39,19 +35,16 @@ class PlanWindowForm(forms.Form):
             self.fields[name].validators.append(MaxValueValidator(ceiling))
             self.fields[name].widget.attrs.update(min=1, max=ceiling)
 
-    def _utc(self, name: str) -> datetime | None:
-        value = self.cleaned_data.get(name)
-        if value is None:
-            return None
+    def _utc(self, name: str, label: str) -> datetime | None:
         try:
-            return local_to_utc(value.replace(tzinfo=None), self.zone)
+            return parse_local_input(self.cleaned_data.get(name) or "", self.zone, label=label)
         except LocalTimeError as error:
             self.add_error(name, str(error))
             return None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        start, end = self._utc("start_time"), self._utc("end_time")
+        start, end = self._utc("start_time", "Start"), self._utc("end_time", "End")
         if start is not None and end is not None and end <= start:
             self.add_error("end_time", "The end must be after the start.")
         cleaned["start_utc"], cleaned["end_utc"] = start, end

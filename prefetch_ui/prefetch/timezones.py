@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.utils import timezone
+
+INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+SESSION_KEY = "display_zone"
 
 
 class LocalTimeError(ValueError):
@@ -13,7 +17,29 @@ class LocalTimeError(ValueError):
 
 
 def display_zone() -> ZoneInfo:
-    return ZoneInfo(settings.PREFETCH_DISPLAY_TIME_ZONE)
+    """The zone this request shows and reads times in: the operator's choice, else the setting."""
+    current = timezone.get_current_timezone()
+    return current if isinstance(current, ZoneInfo) else ZoneInfo(settings.PREFETCH_DISPLAY_TIME_ZONE)
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """The zone called `name`, or None for a name this server does not know."""
+    try:
+        return ZoneInfo(name) if name and len(name) <= 64 else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def parse_local_input(text: str, zone: ZoneInfo, *, label: str) -> datetime:
+    """A `datetime-local` value typed in `zone`, as a UTC instant; LocalTimeError says what is wrong."""
+    text = text.strip()
+    if not text:
+        raise LocalTimeError(f"{label} is required.")
+    try:
+        wall_clock = datetime.strptime(text[:16], INPUT_FORMAT)
+    except ValueError:
+        raise LocalTimeError(f"{label} is not a date and time (YYYY-MM-DD HH:MM).") from None
+    return local_to_utc(wall_clock, zone)
 
 
 def local_to_utc(wall_clock: datetime, zone: ZoneInfo) -> datetime:
@@ -40,4 +66,4 @@ def local_to_utc(wall_clock: datetime, zone: ZoneInfo) -> datetime:
 
 def utc_to_local_input(moment: datetime | None, zone: ZoneInfo) -> str:
     """The value of a `datetime-local` input showing `moment` in `zone`."""
-    return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    return "" if moment is None else moment.astimezone(zone).strftime(INPUT_FORMAT)

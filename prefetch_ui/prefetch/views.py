@@ -19,7 +19,7 @@ from . import selectors, services
 from .forms import PlanWindowForm
 from .models import Job, Operation, OperationKind, OperationStatus, Plan, Site
 from .permissions import can_operate
-from .timezones import utc_to_local_input
+from .timezones import SESSION_KEY, utc_to_local_input, zone_named
 
 JOBS_PER_PAGE = 50
 
@@ -212,3 +212,19 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     template = "prefetch/plan_edit.html#plan-editor" if request.htmx else "prefetch/plan_edit.html"
     return render(request, template, {"plan": plan, "job": plan.job, "form": form})
+
+
+@require_POST
+def display_zone_set(request: HtmxHttpRequest) -> HttpResponse:
+    """Remember the zone this operator wants times shown and typed in."""
+    name = request.POST.get("zone", "")
+    if zone_named(name) is None:
+        messages.error(
+            request, f"“{name[:64]}” is not a time zone this server knows; times stay as they were."
+        )
+    else:
+        request.session[SESSION_KEY] = name
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return HttpResponseRedirect(back)
+    return redirect("home")

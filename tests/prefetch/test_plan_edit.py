@@ -92,8 +92,8 @@ def test_an_update_reaches_esa_in_utc(
     ("zone", "fields", "message"),
     [
         ("UTC", {"end_time": "2030-01-01T00:00"}, "The end must be after the start."),
-        ("UTC", {"start_time": "not a time"}, "Enter a valid date/time."),
-        ("UTC", {"start_time": ""}, "This field is required."),
+        ("UTC", {"start_time": "not a time"}, "Start is not a date and time (YYYY-MM-DD HH:MM)."),
+        ("UTC", {"start_time": ""}, "Start is required."),
         ("UTC", {"interval": "0"}, "greater than or equal to 1"),
         ("UTC", {"interval": "-5"}, "greater than or equal to 1"),
         ("UTC", {"interval": "86401"}, "less than or equal to 86400"),

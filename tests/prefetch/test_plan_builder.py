@@ -1,0 +1,213 @@
+"""The batch plan builder over HTTP: rows kept while editing, generator, preview, one submission."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+JOB_ID = "6650cccccccccccccccccccc"
+
+
+@pytest.fixture
+def job() -> Job:
+    now = timezone.now()
+    site = Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=now)
+    return Job.objects.create(
+        esa_id=JOB_ID, site=site, name="Sale", url_count=1_000, url_submitted=100, synced_at=now
+    )
+
+
+@pytest.fixture
+def browser(operator: User) -> Client:
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+def _future(days: int = 10, hour: int = 9) -> str:
+    moment = (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0)
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def _form(rows: dict[str, dict[str, str]], zone: str = "UTC", **extra: str) -> dict[str, object]:
+    data: dict[str, object] = {"zone": zone, "form_token": "f" * 24, "row": list(rows), **extra}
+    for row_id, fields in rows.items():
+        for name, value in fields.items():
+            data[f"{name}-{row_id}"] = value
+    return data
+
+
+def _row(start: str, end: str, interval: str = "60", slice_len: str = "10") -> dict[str, str]:
+    return {"start": start, "end": end, "interval": interval, "slice_len": slice_len}
+
+
+def _post(browser: Client, data: dict[str, object]) -> str:
+    response = browser.post(reverse("plan-builder", args=[JOB_ID]), data, headers=HTMX)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_builder_starts_with_one_row_in_the_display_zone(job: Job, browser: Client) -> None:
+    page = browser.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
+    assert page.count('name="row"') == 1
+    assert "Start (Asia/Shanghai)" in page
+    assert "900 of 1000 URLs still to prefetch" in page
+
+
+def test_add_duplicate_and_remove_keep_what_was_typed(job: Job, browser: Client) -> None:
+    typed = {"a1": _row(_future(), _future(11), "45", "7")}
+    added = _post(browser, _form(typed, action="add"))
+    assert added.count('name="row"') == 2
+    assert 'value="45"' in added and 'value="7"' in added  # row 1 kept; row 2 follows its pace
+    duplicated = _post(browser, _form(typed, action="duplicate:a1"))
+    assert duplicated.count('value="45"') == 2
+    assert duplicated.count(f'value="{_future()}"') == 2
+    removed = _post(browser, _form(typed | {"b2": _row(_future(20), _future(21))}, action="remove:a1"))
+    assert removed.count('name="row"') == 1
+    assert 'value="45"' not in removed
+
+
+def test_the_generator_fills_rows(job: Job, browser: Client) -> None:
+    page = _post(
+        browser,
+        _form(
+            {},
+            action="generate",
+            gen_mode="spread",
+            gen_start=_future(3, 0),
+            gen_end=_future(3, 3),
+            gen_plans="3",
+            gen_interval="60",
+        ),
+    )
+    assert page.count('name="row"') == 3
+    assert page.count('value="5"') == 3  # 300 URLs each over ~60 batch times → 5 a batch
+
+
+def test_the_generator_explains_an_impossible_request(job: Job, browser: Client) -> None:
+    page = _post(
+        browser,
+        _form(
+            {},
+            action="generate",
+            gen_mode="finish_by",
+            gen_start=_future(3, 0),
+            gen_deadline=_future(3, 1),
+            gen_rate="1",
+            gen_interval="60",
+        ),
+    )
+    assert "after the deadline" in page
+
+
+def test_the_preview_counts_and_warns(job: Job, browser: Client) -> None:
+    Plan.objects.create(
+        esa_id="6650dddddddddddddddddddd",
+        job=job,
+        start_time=datetime.now(UTC) + timedelta(days=9),
+        end_time=datetime.now(UTC) + timedelta(days=12),
+        interval=60,
+        slice_len=1,
+        status="waiting",
+        synced_at=timezone.now(),
+    )
+    rows = {"a1": _row(_future(10, 9), _future(10, 10), "60", "5")}
+    page = browser.post(
+        reverse("plan-builder-preview", args=[JOB_ID]), _form(rows), headers=HTMX
+    ).content.decode()
+    assert "<td>305</td><td>61</td>" in page.replace("\n", "").replace(" ", "")  # 61 batches of 5 URLs
+    assert "Overlaps plan 6650dddd… of “Sale” (waiting) on this site." in page
+    assert re.search(r"would not be submitted", page)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submitting_creates_one_operation_with_utc_times(job: Job, browser: Client) -> None:
+    rows = {
+        "a1": _row("2031-03-01T09:00", "2031-03-01T10:00"),
+        "b2": _row("2031-03-02T09:00", "2031-03-02T10:00"),
+    }
+    response = browser.post(
+        reverse("plan-builder", args=[JOB_ID]),
+        _form(rows, zone="Asia/Shanghai", action="submit"),
+        headers=HTMX,
+    )
+    assert response["HX-Redirect"] == reverse("job-detail", args=[JOB_ID])
+    again = browser.post(
+        reverse("plan-builder", args=[JOB_ID]),
+        _form(rows, zone="Asia/Shanghai", action="submit"),
+        headers=HTMX,
+    )
+    assert again.status_code == 200
+    (operation,) = Operation.objects.all()
+    assert operation.kind == "plans_create"
+    assert [(row["row"], row["start_time"]) for row in operation.params["rows"]] == [
+        ("a1", "2031-03-01T01:00:00+00:00"),
+        ("b2", "2031-03-02T01:00:00+00:00"),
+    ]
+
+
+PAST = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize(
+    ("rows", "zone", "message"),
+    [
+        ({"a1": _row(_future(), _future(-5))}, "UTC", "The end must be after the start."),
+        ({"a1": _row(_future(), _future())}, "UTC", "The end must be after the start."),
+        ({"a1": _row(PAST, _future())}, "UTC", "The start is in the past"),
+        ({"a1": _row(_future(), _future(11), "0")}, "UTC", "Interval must be at least 1."),
+        ({"a1": _row(_future(), _future(11), "-30")}, "UTC", "Interval must be at least 1."),
+        ({"a1": _row(_future(), _future(11), "60", "0")}, "UTC", "Batch size must be at least 1."),
+        ({"a1": _row(_future(), _future(11), "60", "-1")}, "UTC", "Batch size must be at least 1."),
+        ({"a1": _row(_future(), _future(11), "86401")}, "UTC", "Interval must be at most 86400."),
+        ({"a1": _row(_future(), _future(11), "60", "1001")}, "UTC", "Batch size must be at most 1000."),
+        ({"a1": _row(_future(), _future(11), "1.5")}, "UTC", "Interval must be a whole number."),
+        ({"a1": _row(_future(), _future(11), "")}, "UTC", "Interval is required."),
+        ({"a1": _row("tomorrow", _future(11))}, "UTC", "Start is not a date and time"),
+        ({"a1": _row("", _future(11))}, "UTC", "Start is required."),
+        ({"a1": _row("2031-02-30T09:00", _future(11))}, "UTC", "Start is not a date and time"),
+        ({"a1": _row(_future(), _future(11))}, "Mars/Olympus_Mons", "is not a time zone this server knows"),
+        (
+            {"a1": _row(_future(), _future(11))},
+            "<script>alert(1)</script>",
+            "is not a time zone this server knows",
+        ),
+        (
+            {"a1": _row("2031-03-09T02:30", "2031-03-09T05:00")},
+            "America/New_York",
+            "does not exist in America/New_York",
+        ),
+        (
+            {"a1": _row("2031-11-02T01:30", "2031-11-02T05:00")},
+            "America/New_York",
+            "happens twice in America/New_York",
+        ),
+        ({}, "UTC", "Add at least one plan."),
+    ],
+)
+def test_bad_rows_get_a_specific_message_and_nothing_is_sent(
+    job: Job, browser: Client, rows: dict[str, dict[str, str]], zone: str, message: str
+) -> None:
+    page = _post(browser, _form(rows, zone=zone, action="submit"))
+    assert message in page
+    assert "<script>alert(1)</script>" not in page
+    assert not Operation.objects.exists()
+
+
+def test_read_only_users_cannot_use_the_builder(job: Job, viewer: User) -> None:
+    client = Client()
+    client.force_login(viewer)
+    assert client.get(reverse("plan-builder", args=[JOB_ID])).status_code == 403
+    assert client.post(reverse("plan-builder", args=[JOB_ID]), _form({}, action="submit")).status_code == 403
+    assert client.post(reverse("plan-builder-preview", args=[JOB_ID]), _form({})).status_code == 403
