@@ -56,7 +56,8 @@ def _render(request: HtmxHttpRequest, job: Job, form: BuilderForm, **extra: obje
     context = {"job": job, "form": form, "remaining": _remaining(job), **extra}
     if request.htmx:
         response = render(request, "prefetch/plan_builder.html#builder", context)
-        response["HX-Trigger"] = "builder-changed"  # the preview follows
+        # After the swap settles: a plain HX-Trigger fires before it, and the preview would read the old rows.
+        response["HX-Trigger-After-Settle"] = "builder-changed"
         return response
     return render(request, "prefetch/plan_builder.html", context)
 

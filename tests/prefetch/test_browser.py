@@ -133,3 +133,64 @@ def test_a_read_only_user_sees_no_buttons(
     )
     expect(page.locator("main button")).to_have_count(0)
     expect(page.get_by_text("Stop all plans")).to_have_count(0)
+
+
+def test_an_operator_builds_three_plans_in_a_chosen_zone(
+    browser: Browser,
+    live_server: LiveServer,
+    operator: User,
+    esa: EsaClient,
+    sim: RunningSimulator,
+    tmp_path: Path,
+) -> None:
+    job = esa.create_scheduled_preload_job(
+        site_id=EXAMPLE,
+        name="Summer launch",
+        urls=[f"https://example.com/s/{index}" for index in range(1_000)],
+    )
+    esa_sync_task.delay()
+    page = _log_in(browser, live_server, "olga", "operator-pass-123")
+    page.goto(f"{live_server.url}/jobs/{job.id}/")
+    page.get_by_role("link", name="Add plans").click()
+    page.select_option("[data-testid=zone]", "Europe/London")
+    rows = page.locator("[data-testid=rows] tbody tr[data-row]")
+    expect(rows).to_have_count(1)
+    rows.nth(0).locator("input[name^=start-]").fill("2031-06-01T09:00")
+    rows.nth(0).locator("input[name^=end-]").fill("2031-06-01T10:00")
+
+    page.get_by_role("button", name="Add a plan").click()  # added, and kept
+    expect(rows).to_have_count(2)
+    rows.nth(1).locator("input[name^=start-]").fill("2031-06-02T09:00")
+    rows.nth(1).locator("input[name^=end-]").fill("2031-06-02T10:30")
+    rows.nth(1).locator("input[name^=slice_len-]").fill("20")
+
+    page.get_by_role("button", name="Add a plan").click()  # added, then removed
+    expect(rows).to_have_count(3)
+    rows.nth(2).get_by_role("button", name="Remove").click()
+    expect(rows).to_have_count(2)
+    # What was typed survived both round trips.
+    expect(rows.nth(0).locator("input[name^=start-]")).to_have_value("2031-06-01T09:00")
+    expect(rows.nth(1).locator("input[name^=slice_len-]")).to_have_value("20")
+
+    page.get_by_text("Generate plans for this job's remaining URLs").click()
+    page.fill("input[name=gen_start]", "2031-06-03T09:00")
+    page.fill("input[name=gen_end]", "2031-06-03T12:00")
+    page.fill("input[name=gen_plans]", "1")
+    page.get_by_role("button", name="Add the generated plans").click()
+    expect(rows).to_have_count(3)
+    expect(page.locator("[data-testid=preview] tbody tr")).to_have_count(3)
+    page.screenshot(path=str(tmp_path / "builder.png"), full_page=True)
+
+    page.get_by_test_id("submit").click()
+    page.wait_for_url(f"{live_server.url}/jobs/{job.id}/")
+    plans = page.locator("tr[data-plan]")
+    expect(plans).to_have_count(3, timeout=15_000)
+    for index in range(3):
+        expect(plans.nth(index).get_by_test_id("plan-status")).to_have_text("waiting", timeout=15_000)
+    expect(page.locator("p.hint")).to_contain_text("Times in Europe/London")
+    expect(plans.nth(0)).to_contain_text("2031-06-01 09:00:00 +01:00 → 2031-06-01 10:00:00 +01:00")
+    expect(plans.nth(1)).to_contain_text("2031-06-02 09:00:00 +01:00 → 2031-06-02 10:30:00 +01:00")
+    expect(plans.nth(2)).to_contain_text("2031-06-03 09:00:00 +01:00 → 2031-06-03 12:00:00 +01:00")
+    page.screenshot(path=str(tmp_path / "job-with-plans.png"), full_page=True)
+    (call,) = sim.calls("CreateScheduledPreloadExecutions")
+    assert '"StartTime":"2031-06-01T08:00:00Z"' in call["params"]["Executions"]  # BST is UTC+1

@@ -11,29 +11,33 @@ from prefetch_ui.prefetch.timezones import display_zone, zone_named
 register = template.Library()
 
 
+def _with_offset(moment: datetime) -> str:
+    """`2031-06-01 09:00:00 +01:00`: a time that states its own offset is right across DST changes."""
+    offset = moment.strftime("%z")
+    return moment.strftime("%Y-%m-%d %H:%M:%S ") + f"{offset[:3]}:{offset[3:]}"
+
+
 @register.filter
 def local(moment: datetime | None) -> str:
-    """`2026-11-21 19:30:00` in the display zone; the zone is named once beside it on the page."""
+    """The time in the operator's zone (named once on the page), with its UTC offset."""
     if moment is None:
         return "—"
-    return moment.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M:%S")
+    return _with_offset(moment.astimezone(display_zone()))
 
 
 @register.filter
 def in_zone(moment: datetime | None, zone_name: str) -> str:
-    """`2026-11-21 19:30` in the named zone (the builder's chosen one)."""
+    """The time in the named zone (the builder's chosen one), with its UTC offset."""
     if moment is None:
         return "—"
     zone = zone_named(zone_name) or display_zone()
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return _with_offset(moment.astimezone(zone))
 
 
 @register.simple_tag
 def zone_label() -> str:
-    """`Asia/Shanghai (UTC+08:00)`."""
-    zone = display_zone()
-    offset = datetime.now(zone).strftime("%z")
-    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
+    """`Asia/Shanghai`: the zone's name; each time beside it carries its own UTC offset (DST-proof)."""
+    return display_zone().key
 
 
 @register.simple_tag
