@@ -20,10 +20,26 @@ from prefetch_ui.esa import EsaClient, RetryPolicy
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
 from .server import serve_in_thread
 
-__all__ = ["FAST_RETRY", "RunningSimulator", "running_simulator", "simulator_process"]
+__all__ = ["FAST_RETRY", "ManualClock", "RunningSimulator", "running_simulator", "simulator_process"]
 
 # Short waits so retry tests stay quick: the bounds are what tests check, not the durations.
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, total_timeout=5.0)
+
+
+class ManualClock:
+    """Wall-clock time that moves only when the test says so (within the 15-minute signature window).
+
+    Pass it as `running_simulator(..., real_time=clock)` to move the simulated timeline by hand.
+    """
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def forward(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import SimConfig
 from prefetch_ui.esa_sim.demo import seed_demo
-from prefetch_ui.esa_sim.testing import running_simulator
-
-
-class ManualClock:
-    """Wall-clock time that moves only when the test says so (within the 15-minute signature window)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def forward(self, seconds: float) -> None:
-        self.now += seconds
+from prefetch_ui.esa_sim.testing import ManualClock, running_simulator
 
 
 def _plan_statuses(client: EsaClient) -> dict[str, list[str]]:

@@ -11,26 +11,13 @@ import pytest
 
 from prefetch_ui.esa import EsaClient, EsaNotFoundError, PlanSpec
 from prefetch_ui.esa_sim import SimConfig
-from prefetch_ui.esa_sim.testing import running_simulator, simulator_process
+from prefetch_ui.esa_sim.testing import ManualClock, running_simulator, simulator_process
 
 SITE = 190007158391808  # example.com
 URLS = [f"https://example.com/asset/{index}.js" for index in range(38)] + [
     "https://cdn.example.com/logo.png",
     "https://other.org/not-ours.css",
 ]
-
-
-class ManualClock:
-    """Wall-clock time that moves only when the test says so (within the 15-minute signature window)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def forward(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _wait_for(client: EsaClient, job_id: str, plan_id: str, status: str, timeout: float = 20) -> None:
