@@ -15,6 +15,7 @@ from .models import (
     UNFINISHED_PLAN_STATUSES,
     Job,
     Operation,
+    OperationKind,
     OperationStatus,
     Plan,
     PlanStatus,
@@ -153,6 +154,19 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
     return JobDetail(job=job, plan_rows=rows, operations=operations, job_operation=job_operation)
 
 
+def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
+    """Jobs asked for on this site that ESA does not have yet: under way, or failed in the last day."""
+    since = (now or timezone.now()) - timedelta(days=1)
+    return list(
+        Operation.objects.filter(site=site, kind=OperationKind.JOB_CREATE)
+        .filter(
+            Q(status__in=ACTIVE_OPERATION_STATUSES) | Q(status=OperationStatus.FAILED, created_at__gte=since)
+        )
+        .select_related("requested_by")
+        .order_by("-created_at")[:20]
+    )
+
+
 def site_has_active_work(site: Site) -> bool:
     unfinished_plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES)
     active_operations = Operation.objects.filter(site=site, status__in=ACTIVE_OPERATION_STATUSES)
@@ -167,6 +181,7 @@ __all__ = [
     "job_rows",
     "plan_eta",
     "site_has_active_work",
+    "site_job_creations",
     "site_job_list",
     "site_list",
 ]

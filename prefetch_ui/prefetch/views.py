@@ -75,13 +75,15 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = selectors.job_rows(page.object_list)
-    unfinished = any(row.unfinished for row in rows)
+    creations = selectors.site_job_creations(site)
+    unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "site": site,
         "page": page,
         "rows": rows,
+        "creations": creations,
         "name": name,
         "created_from": created_from_raw,
         "created_to": created_to_raw,

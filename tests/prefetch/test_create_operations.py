@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
 
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import Limits, SimConfig
@@ -130,3 +132,30 @@ def test_a_lost_answer_to_a_batch_is_matched_to_its_rows_not_resent(tmp_path: Pa
         assert len(sim.calls("CreateScheduledPreloadExecutions")) == 1
         assert Plan.objects.filter(job=job).count() == 2
         assert not Operation.objects.exclude(pk=operation.pk).exists()
+
+
+def test_the_site_page_shows_a_job_being_created_then_the_job(
+    esa: EsaClient, sim: RunningSimulator, operator: User
+) -> None:
+    site = _site(esa)
+    operation, _ = job_create_request(
+        user=operator, site=site, form_token="e" * 24, name="Fresh <b>job</b>", urls=URLS
+    )
+    browser = Client()
+    browser.force_login(operator)
+    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    assert "Creating…" in page
+    assert "“Fresh &lt;b&gt;job&lt;/b&gt;”" in page  # a name is text, never markup
+    assert 'hx-trigger="every 5s"' in page  # the table polls until the job is there
+    operation_execute(operation_id=operation.pk, client=esa)
+    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    assert "Creating…" not in page
+    assert 'data-job="' in page and "Fresh &lt;b&gt;job&lt;/b&gt;</a>" in page
+
+    failing, _ = job_create_request(user=operator, site=site, form_token="9" * 24, name="Full", urls=URLS)
+    # Recorded as a worker records ESA's refusal (the refusal itself is tested over HTTP above).
+    Operation.objects.filter(pk=failing.pk).update(
+        status="failed", error_code="InvalidJob.JobCountOfSiteFull", error_message="The maximum number…"
+    )
+    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    assert "not created: <strong>InvalidJob.JobCountOfSiteFull</strong>" in page
