@@ -227,6 +227,13 @@ PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
 # ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
 PREFETCH_MAX_INTERVAL = int(env_float("PREFETCH_MAX_INTERVAL", 86_400))
 PREFETCH_MAX_SLICE_LEN = int(env_float("PREFETCH_MAX_SLICE_LEN", 1_000))
+# URLs one job may hold and the longest URL accepted (ESA's own limits are unpublished; these are
+# the simulator's).
+PREFETCH_MAX_URLS_PER_JOB = int(env_float("PREFETCH_MAX_URLS_PER_JOB", 50_000))
+PREFETCH_MAX_URL_LENGTH = int(env_float("PREFETCH_MAX_URL_LENGTH", 2048))
+# A pasted URL list may be as large as an uploaded file (10 MB), plus the rest of the form; Django's
+# 2.5 MB default would answer a generic 400 before the form could say what is wrong.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
 

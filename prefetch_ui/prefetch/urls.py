@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import builder_views, views
+from . import builder_views, new_job_views, views
 
 urlpatterns = [
     path("", views.site_list, name="home"),
     path("display-zone/", views.display_zone_set, name="display-zone"),
     path("sites/<int:site_esa_id>/", views.site_detail, name="site-detail"),
     path("sites/<int:site_esa_id>/stop-all/", views.site_stop_all, name="site-stop-all"),
+    path("sites/<int:site_esa_id>/jobs/new/", new_job_views.job_new, name="job-new"),
     path("jobs/<str:job_esa_id>/", views.job_detail, name="job-detail"),
     path("jobs/<str:job_esa_id>/plans/new/", builder_views.plan_builder, name="plan-builder"),
     path(

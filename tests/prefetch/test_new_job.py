@@ -1,0 +1,493 @@
+"""A new job from the dashboard: URLs checked before anything is sent, then created through a worker."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import Browser, FilePayload, expect, sync_playwright
+from pytest_django import Settings
+from pytest_django.live_server_helper import LiveServer
+
+from prefetch_ui.esa import EsaClient
+from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.prefetch.models import Job, Operation, Site
+from prefetch_ui.prefetch.services import esa_sync, operation_execute
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as Response
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE = 190007158391808
+HTMX = {"HX-Request": "true"}
+TOKEN = "0123456789abcdef01234567"
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+)
+
+
+@pytest.fixture
+def site() -> Site:
+    return Site.objects.create(esa_id=EXAMPLE, name="example.com", synced_at=timezone.now())
+
+
+@pytest.fixture
+def browser(operator: User) -> Client:
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+def _url(query: str = "") -> str:
+    return reverse("job-new", args=[EXAMPLE]) + query
+
+
+def _form(**fields: object) -> dict[str, object]:
+    return {"form_token": TOKEN, "name": "Spring sale", "source": "text", "urls_text": ""} | fields
+
+
+def _file(data: bytes, name: str = "urls.txt") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="text/plain")
+
+
+def _post(browser: Client, data: dict[str, object], *, htmx: bool = True, query: str = "") -> Response:
+    return browser.post(_url(query), data, headers=HTMX if htmx else {})
+
+
+def test_the_form_carries_a_fresh_token_and_offers_three_sources(site: Site, browser: Client) -> None:
+    first, second = browser.get(_url()).content.decode(), browser.get(_url()).content.decode()
+    token = first.split('name="form_token" value="')[1][:24]
+    assert len(token) == 24 and int(token, 16) >= 0
+    assert token not in second
+    for source in ("text", "file", "oss"):
+        assert f'name="source" value="{source}"' in first
+    assert 'type="file" name="url_file"' in first
+    assert 'hx-encoding="multipart/form-data"' in first
+
+
+def test_the_site_page_links_to_the_form_for_operators_only(
+    site: Site, browser: Client, viewer: User
+) -> None:
+    site_url = reverse("site-detail", args=[EXAMPLE])
+    assert _url() in browser.get(site_url).content.decode()
+    reader = Client()
+    reader.force_login(viewer)
+    assert _url() not in reader.get(site_url).content.decode()
+
+
+def test_read_only_users_get_403_and_change_nothing(site: Site, viewer: User) -> None:
+    reader = Client()
+    reader.force_login(viewer)
+    valid = _form(urls_text="https://example.com/a")
+    assert reader.get(_url()).status_code == 403
+    assert reader.post(_url(), valid).status_code == 403
+    assert reader.post(_url("?check=1"), valid, headers=HTMX).status_code == 403
+    assert Operation.objects.count() == 0
+
+
+def test_an_unknown_site_is_404(browser: Client) -> None:
+    assert browser.get(_url()).status_code == 404
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+
+def test_check_shows_counts_and_each_rejected_line_without_touching_the_form(
+    site: Site, browser: Client
+) -> None:
+    typed = "\n".join(
+        [
+            "https://example.com/路径?q=ü",
+            "ftp://example.com/a",
+            "https://shop.example.net/b",
+            "https://example.com/路径?q=ü",
+            "https://example.com/" + "a" * 2100,
+            "not a url",
+            "https://cdn.example.com/c.js",
+        ]
+    )
+    response = _post(browser, _form(name="", urls_text=typed), query="?check=1")
+    page = response.content.decode()
+    assert response.status_code == 200
+    # Only the report comes back (it replaces #url-report): what was typed stays as it is.
+    assert page.lstrip().startswith('<div id="url-report"')
+    assert "<form" not in page and "<textarea" not in page
+    assert "2 valid URLs" in page and "5 rejected lines" in page
+    for line, reason in [
+        (2, "Only http and https URLs can be prefetched, not ftp."),
+        (3, "The host shop.example.net is not example.com or one of its subdomains."),
+        (4, "Duplicate of line 1."),
+        (5, "Longer than 2,048 characters."),
+        (6, "Not a URL: it should start with http:// or https://."),
+    ]:
+        assert f"<tr><td>{line}</td>" in page and reason in page
+    assert "https://example.com/%E8%B7%AF%E5%BE%84?q=%C3%BC" in page
+    assert "Give the job a name." not in page  # a check is about the URLs only
+    assert Operation.objects.count() == 0
+
+
+def test_check_without_javascript_renders_the_page_with_what_was_typed(site: Site, browser: Client) -> None:
+    typed = "https://example.com/a\r\nftp://example.com/b"
+    page = _post(browser, _form(name="Sale <b>", urls_text=typed, check="1"), htmx=False).content.decode()
+    assert "<form" in page and TOKEN in page
+    assert "https://example.com/a\r\nftp://example.com/b</textarea>" in page
+    assert 'value="Sale &lt;b&gt;"' in page
+    assert "1 valid URL" in page and "1 rejected line" in page
+    assert Operation.objects.count() == 0
+
+
+def test_check_reads_an_uploaded_file(site: Site, browser: Client) -> None:
+    data = "\ufeff# list\r\nhttps://example.com/ä\r\nhttps://example.org/b\r\n".encode()
+    page = _post(browser, _form(source="file", url_file=_file(data)), query="?check=1").content.decode()
+    assert "1 valid URL" in page and "1 rejected line" in page
+    assert "https://example.com/%C3%A4" in page
+    assert "<tr><td>3</td>" in page
+
+
+def test_check_of_an_oss_url(site: Site, browser: Client) -> None:
+    oss = "https://bucket.oss-cn-hangzhou.aliyuncs.com/urls.txt"
+    page = _post(browser, _form(source="oss", oss_url=oss), query="?check=1").content.decode()
+    assert f"The OSS URL is well formed: <code>{oss}</code>" in page
+
+
+def test_a_big_bad_list_lists_the_first_rejections_and_counts_the_rest(site: Site, browser: Client) -> None:
+    typed = "\n".join(f"https://example.org/{number}" for number in range(1_000))
+    page = _post(browser, _form(urls_text=typed), query="?check=1").content.decode()
+    assert page.count("<tr><td>") == 200
+    assert "…and 800 more rejected lines, not listed." in page
+    assert "None of the 1,000 lines is a URL ESA can prefetch for this site" in page
+
+
+# -- bad input: a specific message, nothing created, never a server error ----------------------
+
+TOO_BIG = b"https://example.com/a\n" * (10 * 1024 * 1024 // 22) + b"x" * (10 * 1024 * 1024 % 22 + 1)
+HUNDRED_THOUSAND = "\n".join(f"https://example.com/{number}" for number in range(100_000)).encode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param({"name": ""}, "Give the job a name.", id="empty name"),
+        pytest.param({"name": "   "}, "Give the job a name.", id="blank name"),
+        pytest.param(
+            {"name": "n" * 256}, "The name is 256 characters long; the limit is 255.", id="name 256"
+        ),
+        pytest.param(
+            {"name": "Sale\x07"}, "The name contains a control character (U+0007); remove it.", id="bell"
+        ),
+        pytest.param(
+            {"name": "Sale\nnext"}, "The name contains a control character (U+000A); remove it.", id="newline"
+        ),
+        pytest.param(
+            {"name": "Sale\x00"}, "The name contains a control character (U+0000); remove it.", id="nul"
+        ),
+        pytest.param({"urls_text": ""}, "The text box is empty: paste the URLs, one per line.", id="no urls"),
+        pytest.param(
+            {"urls_text": "\n# just a comment\n   \n"},
+            "There are no URLs: every line is blank or a comment.",
+            id="only comments",
+        ),
+        pytest.param(
+            {"urls_text": "ftp://example.com/a\nhttps://shop.example.net/b\nnot a url"},
+            "None of the 3 lines is a URL ESA can prefetch for this site",
+            id="only invalid urls",
+        ),
+        pytest.param(
+            {"urls_text": "ftp://example.com/a.js"},
+            "Only http and https URLs can be prefetched, not ftp.",
+            id="non-http scheme",
+        ),
+        pytest.param(
+            {"urls_text": "https://example.com/" + "a" * 3000},
+            "Longer than 2,048 characters.",
+            id="url too long",
+        ),
+        pytest.param(
+            {"urls_text": "https://evil.example.net/<script>alert(1)</script>"},
+            "The host evil.example.net is not example.com or one of its subdomains.",
+            id="html in a foreign url",
+        ),
+        pytest.param(
+            {"urls_text": "https://<script>alert(1)</script>/"},
+            "Not a URL: it has no valid host name.",
+            id="html in a host",
+        ),
+        pytest.param(
+            {"name": "<script>alert(1)</script>", "urls_text": "ftp://example.com/a"},
+            "The only line is not a URL ESA can prefetch for this site",
+            id="html in the name",
+        ),
+        pytest.param({"source": "file"}, "Choose a .txt file with the URLs, one per line.", id="no file"),
+        pytest.param(
+            {"source": "file", "url_file": b""}, "The file is empty: it holds no URLs.", id="empty file"
+        ),
+        pytest.param(
+            {"source": "file", "url_file": PNG}, "The file is not text: it contains NUL bytes", id="png file"
+        ),
+        pytest.param(
+            {"source": "file", "url_file": "https://example.com/ü".encode("latin-1")},
+            "The file is not UTF-8 text: byte 0xfc on line 1 cannot be read.",
+            id="latin-1 file",
+        ),
+        pytest.param(
+            {"source": "file", "url_file": TOO_BIG},
+            "The file is larger than 10 MB: it is 10,485,761 bytes.",
+            id="10 MB + 1 byte",
+        ),
+        pytest.param(
+            {"source": "file", "url_file": HUNDRED_THOUSAND},
+            "The list has more than 50,000 valid URLs, the most one job can take "
+            "(checking stopped at line 50,001 of 100,000): split it into several jobs.",
+            id="100,000 urls",
+        ),
+        pytest.param(
+            {"source": "oss", "oss_url": ""},
+            "Enter the URL of the OSS object that lists the URLs.",
+            id="no oss",
+        ),
+        pytest.param(
+            {"source": "oss", "oss_url": "oss://bucket/urls.txt"},
+            "The OSS URL must start with http:// or https://",
+            id="oss not a url",
+        ),
+        pytest.param(
+            {"source": "oss", "oss_url": "https://"},
+            "The OSS URL is not usable. Not a URL: it has no valid host name.",
+            id="oss without a host",
+        ),
+        pytest.param(
+            {"source": "ftp"},
+            "Choose where the URLs come from: the text box, a .txt file or an OSS object.",
+            id="unknown source",
+        ),
+        pytest.param(
+            {"form_token": "", "urls_text": "https://example.com/a"},
+            "This form had no valid token",
+            id="no token",
+        ),
+        pytest.param(
+            {"form_token": "<script>" * 3, "urls_text": "https://example.com/a"},
+            "This form had no valid token",
+            id="altered token",
+        ),
+    ],
+)
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_bad_input_gets_a_specific_message_and_creates_nothing(
+    site: Site, browser: Client, fields: dict[str, object], message: str, htmx: bool
+) -> None:
+    data = _form(urls_text="https://example.com/a") | fields
+    if isinstance(upload := data.get("url_file"), bytes):
+        data["url_file"] = _file(upload)
+    response = _post(browser, data, htmx=htmx)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert message in page
+    assert Operation.objects.count() == 0
+    assert Job.objects.count() == 0
+    # What was typed comes back as text, never as markup.
+    assert "<script>alert(1)" not in page and "<script><script>" not in page
+    if "<script>" in str(fields.get("name", "")):
+        assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+
+
+def test_a_text_box_larger_than_a_request_may_be_says_to_upload_a_file(
+    site: Site, browser: Client, settings: Settings
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    typed = "\n".join(f"https://example.com/{number}" for number in range(5_000))  # about 120 kB
+    for query in ("", "?check=1"):
+        response = _post(browser, _form(urls_text=typed), query=query)
+        assert response.status_code == 200
+        assert (
+            "The text box holds more than 0.0625 MB, more than a form can send: upload the list as a .txt"
+            in (response.content.decode())
+        )
+    assert Operation.objects.count() == 0
+
+
+# -- creating -------------------------------------------------------------------------------------
+
+
+def test_a_valid_list_creates_one_job_with_the_valid_urls_only(
+    browser: Client, esa: EsaClient, sim: RunningSimulator
+) -> None:
+    esa_sync(client=esa)
+    typed = "\n".join(
+        [
+            "# spring sale",
+            "https://example.com/路径?q=ü",
+            "https://cdn.example.com/app.js",
+            "ftp://example.com/a",
+            "https://shop.example.net/b",
+            "https://cdn.example.com/app.js",
+        ]
+    )
+    response = _post(browser, _form(name="Spring <b>sale</b>", urls_text=typed))
+    site_url = reverse("site-detail", args=[EXAMPLE])
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == site_url
+    operation = Operation.objects.get()
+    assert (operation.kind, operation.status, operation.target_esa_id) == ("job_create", "pending", TOKEN)
+    valid = ["https://example.com/%E8%B7%AF%E5%BE%84?q=%C3%BC", "https://cdn.example.com/app.js"]
+    assert operation.params == {"name": "Spring <b>sale</b>", "urls": valid}
+
+    # A second submit of the same form (a double click) joins the first.
+    again = _post(browser, _form(name="Spring <b>sale</b>", urls_text=typed))
+    assert again["HX-Redirect"] == site_url
+    assert Operation.objects.count() == 1
+
+    # The site page says so, escaped.
+    page = browser.get(site_url).content.decode()
+    assert "Creating job “Spring &lt;b&gt;sale&lt;/b&gt;” with 2 URLs (3 rejected lines left out)" in page
+    assert "is already being created" in page
+
+    # What the worker does.
+    operation_execute(operation_id=operation.pk, client=esa)
+    (call,) = sim.calls("CreateScheduledPreloadJob")
+    assert call["params"]["UrlList"].split("\n") == valid
+    assert (call["params"]["Name"], call["params"]["InsertWay"]) == ("Spring <b>sale</b>", "textBox")
+    job = Job.objects.get()
+    assert (job.name, job.url_count, job.site.esa_id) == ("Spring <b>sale</b>", 2, EXAMPLE)
+    operation.refresh_from_db()
+    assert (operation.status, operation.job) == ("succeeded", job)
+
+    page = browser.get(site_url).content.decode()
+    assert "Spring &lt;b&gt;sale&lt;/b&gt;" in page and "Spring <b>sale</b>" not in page
+
+    # The same form once more after its job was made (Back, then Create): still one job.
+    late = _post(browser, _form(name="Spring <b>sale</b>", urls_text=typed), htmx=False)
+    assert (late.status_code, late["Location"]) == (302, site_url)
+    assert Operation.objects.count() == 1
+    assert "This form was already submitted" in browser.get(site_url).content.decode()
+
+
+def test_an_uploaded_file_creates_a_job(browser: Client, esa: EsaClient, sim: RunningSimulator) -> None:
+    esa_sync(client=esa)
+    data = b"\xef\xbb\xbfhttps://example.com/a.js\r\nhttps://example.com/b c.css\r\n"
+    response = _post(browser, _form(source="file", url_file=_file(data)), htmx=False)
+    assert (response.status_code, response["Location"]) == (302, reverse("site-detail", args=[EXAMPLE]))
+    operation_execute(operation_id=Operation.objects.get().pk, client=esa)
+    (call,) = sim.calls("CreateScheduledPreloadJob")
+    assert call["params"]["UrlList"] == "https://example.com/a.js\nhttps://example.com/b%20c.css"
+    assert Job.objects.get().url_count == 2
+
+
+def test_an_oss_url_creates_a_job(browser: Client, esa: EsaClient, sim: RunningSimulator) -> None:
+    esa_sync(client=esa)
+    oss = "https://bucket.oss-cn-hangzhou.aliyuncs.com/urls.txt"
+    response = _post(browser, _form(source="oss", oss_url=oss, urls_text="ignored: another source is chosen"))
+    assert response["HX-Redirect"] == reverse("site-detail", args=[EXAMPLE])
+    operation = Operation.objects.get()
+    assert operation.params == {"name": "Spring sale", "oss_url": oss}
+    operation_execute(operation_id=operation.pk, client=esa)
+    (call,) = sim.calls("CreateScheduledPreloadJob")
+    assert (call["params"]["InsertWay"], call["params"]["OssUrl"]) == ("oss", oss)
+    assert Job.objects.get().insert_way == "oss"
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the condition never became true")
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_a_submitted_job_is_created_by_a_celery_worker(
+    operator: User, esa: EsaClient, sim: RunningSimulator
+) -> None:
+    esa_sync(client=esa)
+    browser = Client()
+    browser.force_login(operator)
+    response = _post(browser, _form(name="Through Celery", urls_text="https://example.com/a"))
+    assert response.status_code == 200
+    _eventually(lambda: Job.objects.filter(name="Through Celery").exists())
+    assert Operation.objects.get().status == "succeeded"
+    assert len(sim.calls("CreateScheduledPreloadJob")) == 1
+
+
+# -- in a real browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    # The same Chromium set-up as tests/prefetch/test_browser.py.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_an_operator_checks_a_file_then_creates_the_job_in_a_browser(
+    chromium: Browser, live_server: LiveServer, operator: User, esa: EsaClient, tmp_path: Path
+) -> None:
+    esa_sync(client=esa)
+    page = chromium.new_context().new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "olga")
+    page.fill("input[name=password]", "operator-pass-123")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}{reverse('site-detail', args=[EXAMPLE])}")
+    page.get_by_test_id("new-job").click()
+    expect(page.get_by_role("heading", name="New job on example.com")).to_be_visible()
+
+    page.fill("textarea[name=urls_text]", "https://example.com/typed-but-not-chosen")
+    listed = "https://example.com/路径\nftp://example.com/x\nhttps://cdn.example.com/a.js\n"
+    page.locator("#url-file").set_input_files(
+        FilePayload(name="urls.txt", mimeType="text/plain", buffer=listed.encode())
+    )
+    expect(page.locator("input[name=source][value=file]")).to_be_checked()  # choosing the file chose it
+    page.evaluate("window.__samePage = true")
+    page.get_by_test_id("check").click()
+    report = page.get_by_test_id("url-report")
+    expect(report.get_by_test_id("url-counts")).to_contain_text("2 valid URLs")
+    expect(report.get_by_test_id("url-counts")).to_contain_text("1 rejected line")
+    expect(report.get_by_test_id("rejected")).to_contain_text("Only http and https URLs can be prefetched")
+    # Nothing typed or chosen was lost.
+    expect(page.locator("textarea[name=urls_text]")).to_have_value("https://example.com/typed-but-not-chosen")
+    assert page.evaluate("document.getElementById('url-file').files.length") == 1
+    page.screenshot(path=str(tmp_path / "checked.png"), full_page=True)
+
+    page.fill("input[name=name]", "   ")  # passes the browser's `required`, not the server
+    page.get_by_test_id("create").click()
+    expect(page.get_by_test_id("name-error")).to_have_text("Give the job a name.")
+    assert page.evaluate("document.getElementById('url-file').files.length") == 1  # hx-preserve
+    assert page.evaluate("window.__samePage") is True
+    assert Operation.objects.count() == 0
+
+    page.fill("input[name=name]", "<b>Browser</b> job")
+    page.get_by_test_id("create").click()
+    page.wait_for_url(f"{live_server.url}{reverse('site-detail', args=[EXAMPLE])}")
+    expect(page.locator(".messages")).to_contain_text("Creating job “<b>Browser</b> job” with 2 URLs")
+    _eventually(lambda: Job.objects.filter(name="<b>Browser</b> job").exists())
+    page.reload()
+    expect(page.get_by_role("link", name="<b>Browser</b> job")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "site.png"), full_page=True)
