@@ -14,10 +14,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from . import services
 from .models import UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan
+from .permissions import require_operator
 from .plan_builder import BuilderForm, BuilderRow, blank_form, check_row, new_row_id, parse_form
 from .plan_math import GeneratorError, PlanDraft, Window, finish_by, preview, spread
 from .timezones import SESSION_KEY, LocalTimeError, parse_local_input
-from .views import HtmxHttpRequest, _require_operator
+from .views import HtmxHttpRequest
 
 
 def _remaining(job: Job) -> int:
@@ -64,7 +65,7 @@ def _render(request: HtmxHttpRequest, job: Job, form: BuilderForm, **extra: obje
 
 def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """GET: an empty builder (or the refused rows of a batch, `?fix=<operation>`); POST: act on it."""
-    _require_operator(request)
+    require_operator(request)
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     if request.method == "GET":
         form = _form_from_refusal(job, request.GET.get("fix", "")) or blank_form(now=timezone.now())
@@ -196,7 +197,7 @@ def _generated_rows(request: HtmxHttpRequest, job: Job, form: BuilderForm) -> li
 @require_POST
 def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """The live preview of what the rows would do, for the rows that are valid."""
-    _require_operator(request)
+    require_operator(request)
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     form = parse_form(request.POST, request.POST.getlist("row"))
     valid = [row for row in form.rows if row.draft is not None]

@@ -25,6 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from . import services
 from .models import Operation, OperationKind, OperationStatus, Site
+from .permissions import require_operator
 from .url_lists import (
     MAX_URL_FILE_BYTES,
     OssUrlError,
@@ -34,7 +35,7 @@ from .url_lists import (
     check_url_list,
     read_url_file,
 )
-from .views import HtmxHttpRequest, _require_operator
+from .views import HtmxHttpRequest
 
 # The token a GET puts in the form: a second submit of the same form joins the first operation.
 _FORM_TOKEN = re.compile(r"^[0-9a-f]{24}$")
@@ -175,7 +176,7 @@ class NewJobForm(forms.Form):
 
 def job_new(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     """GET: an empty form; POST with `check`: the URL report; POST: create the job, or say why not."""
-    _require_operator(request)
+    require_operator(request)
     site = get_object_or_404(Site, esa_id=site_esa_id)
     if request.method == "GET":
         return _render(request, site, NewJobForm(initial={"source": "text"}, site=site))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +17,7 @@ from django_htmx.middleware import HtmxDetails
 from . import selectors, services
 from .forms import PlanWindowForm
 from .models import Job, Operation, OperationKind, OperationStatus, Plan, Site
-from .permissions import can_operate
+from .permissions import can_operate, require_operator
 from .timezones import SESSION_KEY, utc_to_local_input, zone_named
 
 JOBS_PER_PAGE = 50
@@ -26,11 +25,6 @@ JOBS_PER_PAGE = 50
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def _require_operator(request: HttpRequest) -> None:
-    if not can_operate(request.user):
-        raise PermissionDenied("Only operators may change prefetch jobs and plans.")
 
 
 def _stop_polling_when_done(
@@ -135,7 +129,7 @@ _JOB_ACTIONS = {"reset": OperationKind.JOB_RESET, "delete": OperationKind.JOB_DE
 
 @require_POST
 def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> HttpResponse:
-    _require_operator(request)
+    require_operator(request)
     plan = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id)
     kind = _PLAN_ACTIONS.get(action)
     if kind is None:
@@ -146,7 +140,7 @@ def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> Http
 
 @require_POST
 def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpResponse:
-    _require_operator(request)
+    require_operator(request)
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     kind = _JOB_ACTIONS.get(action)
     if kind is None:
@@ -157,7 +151,7 @@ def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpRe
 
 @require_POST
 def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse:
-    _require_operator(request)
+    require_operator(request)
     operation = get_object_or_404(Operation.objects.select_related("job", "plan"), pk=operation_id)
     if operation.status != OperationStatus.FAILED:
         return HttpResponse("Only a failed operation can be retried.", status=409)
@@ -172,7 +166,7 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
 
 @require_POST
 def site_stop_all(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
-    _require_operator(request)
+    require_operator(request)
     site = get_object_or_404(Site, esa_id=site_esa_id)
     stopping = services.site_stop_all(user=request.user, site=site)
     messages.info(request, f"Stopping {len(stopping)} waiting or running plan(s) on {site.name}.")
@@ -187,7 +181,7 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
 
     With htmx the form lives outside the polled region, so a poll never wipes what is typed.
     """
-    _require_operator(request)
+    require_operator(request)
     plan = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id)
     if request.method == "POST":
         form = PlanWindowForm(request.POST)
