@@ -159,3 +159,26 @@ def test_the_site_page_shows_a_job_being_created_then_the_job(
     )
     page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
     assert "not created: <strong>InvalidJob.JobCountOfSiteFull</strong>" in page
+
+
+def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(tmp_path: Path, operator: User) -> None:
+    config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=1))
+    with running_simulator(config) as sim, sim.client() as client:
+        _site(client)
+        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_sync(client=client)
+        job = Job.objects.get(esa_id=esa_job.id)
+        operation, _ = plans_create_request(
+            user=operator, job=job, form_token="7" * 24, plans={"r1": _spec(0), "r2": _spec(5, 120, 3)}
+        )
+        operation_execute(operation_id=operation.pk, client=client)
+    browser = Client()
+    browser.force_login(operator)
+    job_page = browser.get(reverse("job-detail", args=[job.esa_id])).content.decode()
+    fix_url = f"{reverse('plan-builder', args=[job.esa_id])}?fix={operation.pk}"
+    assert fix_url in job_page
+    builder = browser.get(fix_url).content.decode()
+    assert builder.count('name="row"') == 1  # only the refused plan; the created one is not offered again
+    assert 'value="120"' in builder and 'value="3"' in builder
+    assert "ESA refused it: execution id:" in builder
+    assert "maximum of 1 plans" in builder
