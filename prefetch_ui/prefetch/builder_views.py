@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import services
-from .models import UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan
+from .models import ACTIVE_OPERATION_STATUSES, UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan
 from .permissions import require_operator
 from .plan_builder import BuilderForm, BuilderRow, blank_form, check_row, new_row_id, parse_form
 from .plan_math import GeneratorError, PlanDraft, Window, finish_by, preview, spread
@@ -27,8 +28,10 @@ def _remaining(job: Job) -> int:
 
 def _form_from_refusal(job: Job, operation_id: str) -> BuilderForm | None:
     """The rows ESA refused in a batch, with its reasons, to fix and send again (only those)."""
+    if not re.fullmatch(r"[0-9]{1,18}", operation_id):
+        return None
     operation = Operation.objects.filter(
-        pk=operation_id if operation_id.isdigit() else 0, job=job, kind=OperationKind.PLANS_CREATE
+        pk=int(operation_id), job=job, kind=OperationKind.PLANS_CREATE
     ).first()
     if operation is None:
         return None
@@ -99,6 +102,15 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
         _refuse_past_starts(form, now=timezone.now())
         if not form.rows:
             extra["submit_error"] = "Add at least one plan."
+        elif (
+            Operation.objects.filter(target_esa_id=form.form_token, kind=OperationKind.PLANS_CREATE)
+            .exclude(status__in=ACTIVE_OPERATION_STATUSES)
+            .exists()
+        ):
+            extra["submit_error"] = (
+                "This batch was already sent to ESA; open Add plans again for new plans "
+                "(refused ones: use “Fix and send the refused plans again” on the job page)."
+            )
         elif form.valid:
             services.plans_create_request(
                 user=request.user, job=job, form_token=form.form_token, plans=form.specs()
@@ -156,11 +168,13 @@ def _generated_rows(request: HtmxHttpRequest, job: Job, form: BuilderForm) -> li
 
     def number(name: str, label: str) -> int:
         text = post.get(name, "").strip()
-        if not text.isdigit():
-            raise GeneratorError(f"{label} must be a whole number.")
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise GeneratorError(f"{label} must be a whole number below 1,000,000,000.")
         return int(text)
 
     interval = number("gen_interval", "The interval")
+    if interval > settings.PREFETCH_MAX_INTERVAL:
+        raise GeneratorError(f"The interval must be at most {settings.PREFETCH_MAX_INTERVAL} seconds.")
     drafts: list[PlanDraft]
     if post.get("gen_mode") == "finish_by":
         drafts = finish_by(

@@ -393,9 +393,15 @@ def operation_sweep(
     """Send again operations whose dispatch or worker was lost; returns their ids."""
     now = now or timezone.now()
     send = dispatch or (lambda operation_id: operation_dispatch(operation_id=operation_id))
-    Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - RUNNING_STALE_AFTER).update(
-        status=OperationStatus.PENDING, dispatched_at=None
+    stale = Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - RUNNING_STALE_AFTER)
+    # One that keeps killing its worker does not loop forever.
+    stale.filter(attempts__gte=MAX_OPERATION_ATTEMPTS).update(
+        status=OperationStatus.FAILED,
+        error_code="WorkerLost",
+        error_message=f"No worker finished it in {MAX_OPERATION_ATTEMPTS} attempts.",
+        finished_at=now,
     )
+    stale.update(status=OperationStatus.PENDING, dispatched_at=None)
     lost = Operation.objects.filter(status=OperationStatus.PENDING).filter(
         Q(dispatched_at__isnull=True, created_at__lt=now - UNDISPATCHED_AFTER)
         | Q(dispatched_at__lt=now - REDISPATCH_AFTER)
@@ -428,6 +434,18 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
         }
     except EsaError as error:
         outcome = _error_fields(error) | {"status": OperationStatus.FAILED, "finished_at": timezone.now()}
+    except Exception as error:
+        # A bug or a database fault, not ESA: record it rather than leave the operation running.
+        # A create may have landed; its next attempt looks in ESA before sending (see _create_job).
+        logger.exception("operation %s failed unexpectedly", operation_id)
+        retry = operation.kind in _CREATE_KINDS and operation.attempts < MAX_OPERATION_ATTEMPTS
+        outcome = {
+            "error_code": type(error).__name__,
+            "error_message": str(error)[:2000],
+            "status": OperationStatus.PENDING if retry else OperationStatus.FAILED,
+            "finished_at": None if retry else timezone.now(),
+            "dispatched_at": None,
+        }
     else:
         outcome = {
             "status": OperationStatus.SUCCEEDED,
@@ -436,7 +454,10 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
             "error_message": "",
             "finished_at": timezone.now(),
         }
-    Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING).update(**outcome)
+    # Only this worker's claim: if the sweep handed the operation to another, that one decides.
+    Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING, started_at=now).update(
+        **outcome
+    )
     operation.refresh_from_db()
     return operation
 
@@ -500,40 +521,60 @@ class PlansRefusedError(EsaError):
     request_id = ""
 
 
+def _remember(operation: Operation, **facts: object) -> None:
+    """Save facts in the operation's result at once (they must survive this worker)."""
+    operation.result = {**operation.result, **facts}
+    Operation.objects.filter(pk=operation.pk).update(result=operation.result)
+
+
+# A create's answer can be lost in many ways: a timeout or reset (EsaAmbiguousResultError), a
+# worker killed after ESA acted, any error after the call. So before its first send, an operation
+# records what ESA already has ("before"); every later attempt first diffs ESA against that record
+# and adopts what landed, and sends only what did not. The mirror is no reference for this: the
+# sync may already have copied the new job or plans into it.
+
+
 def _create_job(operation: Operation, client: EsaClient) -> str:
-    """Create the job; after an answer that was lost, find it in ESA's listing before sending again."""
-    if operation.site is None:
+    """Create the job once, however many attempts it takes."""
+    site = operation.site
+    if site is None:
         raise EsaNotFoundError(status=404, code="Site.NotFound", message="The site is gone.", request_id="")
     params = operation.params
     name = str(params["name"])
+
+    def newest_ids() -> list[str]:
+        return [job.id for job in client.list_scheduled_preload_jobs(site_id=site.esa_id, page_size=50).items]
+
+    if "jobs_before" not in operation.result:
+        _remember(operation, jobs_before=newest_ids())
+        created = _send_job(operation, client, site)
+    else:
+        before = set(operation.result["jobs_before"])
+        listed = client.list_scheduled_preload_jobs(site_id=site.esa_id, page_size=50).items
+        landed = [job for job in listed if job.id not in before and job.name == name]
+        created = landed[0] if landed else _send_job(operation, client, site)
+    now = timezone.now()
+    _upsert(Job, [_job_row(created, site, now)], _JOB_FIELDS)
+    job = Job.objects.get(esa_id=created.id)
+    _remember(operation, job_esa_id=created.id)
+    Operation.objects.filter(pk=operation.pk).update(job=job)
+    return created.request_id
+
+
+def _send_job(operation: Operation, client: EsaClient, site: Site) -> EsaJob:
+    params = operation.params
     urls = params.get("urls")
     try:
         if isinstance(urls, list):
-            created = client.create_scheduled_preload_job(
-                site_id=operation.site.esa_id, name=name, urls=[str(url) for url in urls]
+            return client.create_scheduled_preload_job(
+                site_id=site.esa_id, name=str(params["name"]), urls=[str(url) for url in urls]
             )
-        else:
-            created = client.create_scheduled_preload_job(
-                site_id=operation.site.esa_id, name=name, oss_url=str(params["oss_url"])
-            )
+        return client.create_scheduled_preload_job(
+            site_id=site.esa_id, name=str(params["name"]), oss_url=str(params["oss_url"])
+        )
     except EsaAmbiguousResultError as error:
-        since = operation.created_at - timedelta(minutes=10)
-        newest = client.list_scheduled_preload_jobs(site_id=operation.site.esa_id, page_size=50).items
-        known = set(Job.objects.filter(site=operation.site).values_list("esa_id", flat=True))
-        landed = [
-            job
-            for job in newest
-            if job.name == name and job.id not in known and (job.created_at or since) >= since
-        ]
-        if not landed:
-            # Not in ESA: it did not land, so sending it again cannot make a second one.
-            raise EsaTransportError(f"{error.message}; not found in ESA, will send again") from error
-        created = landed[0]
-    now = timezone.now()
-    _upsert(Job, [_job_row(created, operation.site, now)], _JOB_FIELDS)
-    job = Job.objects.get(esa_id=created.id)
-    Operation.objects.filter(pk=operation.pk).update(job=job, result={"job_esa_id": created.id})
-    return created.request_id
+        # The next attempt looks in ESA (against "jobs_before") before it sends anything.
+        raise EsaTransportError(f"{error.message}; the next attempt looks in ESA first") from error
 
 
 def _plan_key(
@@ -545,8 +586,9 @@ def _plan_key(
 def _create_plans(operation: Operation, client: EsaClient) -> str:
     """Send the rows of the batch that have no outcome yet; record each row's plan or refusal.
 
-    Rows that ESA created are never sent again: not after a refusal of others, and not after a
-    lost answer (the plans ESA lists are matched to rows first).
+    Rows that ESA created are never sent again: not after a refusal of others, and not after an
+    answer that was lost (a later attempt matches the plans ESA gained since "plans_before" to
+    the rows first).
     """
     from prefetch_ui.esa import parse_esa_time
 
@@ -556,7 +598,6 @@ def _create_plans(operation: Operation, client: EsaClient) -> str:
             status=404, code="InvalidJob.NotFound", message="The job no longer exists.", request_id=""
         )
     outcomes: dict[str, dict[str, object]] = dict(operation.result.get("rows", {}))
-    rows = [row for row in operation.params["rows"] if row["row"] not in outcomes]
     specs = {
         row["row"]: PlanSpec(
             parse_esa_time(row["start_time"]),
@@ -564,9 +605,8 @@ def _create_plans(operation: Operation, client: EsaClient) -> str:
             row["interval"],
             row["slice_len"],
         )
-        for row in rows
+        for row in operation.params["rows"]
     }
-    request_id = ""
     now = timezone.now()
 
     def settle(plans: list[EsaPlan], status: str, messages: list[str] | None = None) -> None:
@@ -589,30 +629,32 @@ def _create_plans(operation: Operation, client: EsaClient) -> str:
                 outcome["message"] = messages[index] if index < len(messages) else "refused by ESA"
             outcomes[row] = outcome
 
-    try:
-        answer = client.create_scheduled_preload_executions(job.esa_id, list(specs.values()))
-    except EsaAmbiguousResultError as error:
+    if "plans_before" not in operation.result:
         listed = client.list_scheduled_preload_executions(job.esa_id).items
-        known = set(Plan.objects.filter(job=job).values_list("esa_id", flat=True))
-        fresh = [plan for plan in listed if plan.id not in known]
-        settle(fresh, "created")
-        job_plans_replace(job=job, plans=listed, now=now)
-        Operation.objects.filter(pk=operation.pk).update(result={"rows": outcomes})
-        if len(outcomes) < len(operation.params["rows"]):
-            raise EsaTransportError(
-                f"{error.message}; the rows not found in ESA will be sent again"
-            ) from error
+        _remember(operation, plans_before=[plan.id for plan in listed])
     else:
+        listed = client.list_scheduled_preload_executions(job.esa_id).items
+        already = set(operation.result["plans_before"]) | {str(o.get("plan_id")) for o in outcomes.values()}
+        settle([plan for plan in listed if plan.id not in already], "created")
+        job_plans_replace(job=job, plans=listed, now=now)
+        _remember(operation, rows=outcomes)
+    request_id = ""
+    unsent = {row: spec for row, spec in specs.items() if row not in outcomes}
+    if unsent:
+        try:
+            answer = client.create_scheduled_preload_executions(job.esa_id, list(unsent.values()))
+        except EsaAmbiguousResultError as error:
+            raise EsaTransportError(f"{error.message}; the next attempt looks in ESA first") from error
         request_id = answer.request_id
         settle(answer.succeeded, "created")
         settle(answer.failed, "refused", answer.failed_messages)
-        for row in specs:
+        for row in unsent:
             # A refused plan ESA did not echo back still gets an outcome, never a silent resend.
             outcomes.setdefault(
                 row, {"status": "refused", "message": "; ".join(answer.failed_messages) or "refused"}
             )
         _upsert(Plan, [_plan_row(plan, job, now) for plan in answer.succeeded], _PLAN_FIELDS)
-        Operation.objects.filter(pk=operation.pk).update(result={"rows": outcomes})
+        _remember(operation, rows=outcomes)
     refused = {row: outcome for row, outcome in outcomes.items() if outcome["status"] == "refused"}
     if refused:
         refusal = PlansRefusedError(

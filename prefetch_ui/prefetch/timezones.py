@@ -50,6 +50,10 @@ def local_to_utc(wall_clock: datetime, zone: ZoneInfo) -> datetime:
     """
     if wall_clock.tzinfo is not None:
         raise LocalTimeError("expected a wall-clock time without a zone")
+    if not 1970 <= wall_clock.year <= 9000:
+        raise LocalTimeError(
+            f"{wall_clock:%Y-%m-%d %H:%M} is out of range: use a year between 1970 and 9000."
+        )
     first = wall_clock.replace(tzinfo=zone, fold=0)
     second = wall_clock.replace(tzinfo=zone, fold=1)
     if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall_clock:

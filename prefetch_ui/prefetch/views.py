@@ -133,7 +133,7 @@ def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> Http
     plan = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id)
     kind = _PLAN_ACTIONS.get(action)
     if kind is None:
-        return HttpResponse(f"Unknown plan action “{action}”.", status=404)
+        return HttpResponse(f"Unknown plan action “{action}”.", status=404, content_type="text/plain")
     services.operation_request(user=request.user, kind=kind, target=plan)
     return _after_action(request, plan.job)
 
@@ -144,7 +144,7 @@ def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpRe
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     kind = _JOB_ACTIONS.get(action)
     if kind is None:
-        return HttpResponse(f"Unknown job action “{action}”.", status=404)
+        return HttpResponse(f"Unknown job action “{action}”.", status=404, content_type="text/plain")
     services.operation_request(user=request.user, kind=kind, target=job)
     return _after_action(request, job)
 
@@ -186,9 +186,15 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
     if request.method == "POST":
         form = PlanWindowForm(request.POST)
         if form.is_valid():
-            services.operation_request(
+            _, created = services.operation_request(
                 user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
             )
+            if not created:
+                form.add_error(None, "An update of this plan is under way; edit it again once it is done.")
+                template = (
+                    "prefetch/plan_edit.html#plan-editor" if request.htmx else "prefetch/plan_edit.html"
+                )
+                return render(request, template, {"plan": plan, "job": plan.job, "form": form})
             if request.htmx:
                 response = HttpResponse("")
                 response["HX-Trigger"] = "job-changed"

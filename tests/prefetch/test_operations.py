@@ -181,3 +181,26 @@ def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator
     response = _as(operator).post(reverse("site-stop-all", args=[EXAMPLE]))
     assert response.status_code == 302
     assert Operation.objects.filter(kind="plan_stop").count() == 4
+
+
+def test_an_operation_that_keeps_losing_its_worker_fails_instead_of_looping(
+    plan: Plan, operator: User
+) -> None:
+    operation, _ = operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plan)
+    Operation.objects.filter(pk=operation.pk).update(
+        status="running", started_at=datetime.now(UTC), attempts=services.MAX_OPERATION_ATTEMPTS
+    )
+    later = datetime.now(UTC) + services.RUNNING_STALE_AFTER + timedelta(seconds=1)
+    assert operation_sweep(now=later, dispatch=lambda _: None) == []
+    operation.refresh_from_db()
+    assert (operation.status, operation.error_code) == ("failed", "WorkerLost")
+
+
+def test_an_unexpected_error_is_recorded_not_left_running(plan: Plan, operator: User, esa: EsaClient) -> None:
+    operation, _ = operation_request(
+        user=operator, kind=OperationKind.PLAN_UPDATE, target=plan, params={"start_time": "not a time"}
+    )
+    operation_execute(operation_id=operation.pk, client=esa)
+    operation.refresh_from_db()
+    assert operation.status == "failed"
+    assert operation.error_code in ("KeyError", "EsaTimeError")

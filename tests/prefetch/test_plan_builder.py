@@ -211,3 +211,70 @@ def test_read_only_users_cannot_use_the_builder(job: Job, viewer: User) -> None:
     assert client.get(reverse("plan-builder", args=[JOB_ID])).status_code == 403
     assert client.post(reverse("plan-builder", args=[JOB_ID]), _form({}, action="submit")).status_code == 403
     assert client.post(reverse("plan-builder-preview", args=[JOB_ID]), _form({})).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_already_sent_is_not_sent_again_from_the_same_form(job: Job, browser: Client) -> None:
+    rows = {"a1": _row("2031-03-01T09:00", "2031-03-01T10:00")}
+    browser.post(reverse("plan-builder", args=[JOB_ID]), _form(rows, action="submit"), headers=HTMX)
+    Operation.objects.update(status="succeeded")  # the worker has done it
+    page = _post(browser, _form(rows, action="submit"))
+    assert "This batch was already sent to ESA" in page
+    assert Operation.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            _form(
+                {"a1": _row("0001-01-01T00:00", "0001-01-02T00:00")}, zone="Asia/Shanghai", action="submit"
+            ),
+            "out of range",
+        ),
+        (
+            _form(
+                {"a1": _row("9999-12-31T22:00", "9999-12-31T23:00")}, zone="America/New_York", action="submit"
+            ),
+            "out of range",
+        ),
+        (
+            _form(
+                {},
+                action="generate",
+                gen_mode="finish_by",
+                gen_start="2031-01-01T00:00",
+                gen_deadline="2031-01-02T00:00",
+                gen_rate="10",
+                gen_interval="1000000000000000",
+            ),
+            "whole number below 1,000,000,000",
+        ),
+        (
+            _form(
+                {},
+                action="generate",
+                gen_mode="spread",
+                gen_start="2031-01-01T00:00",
+                gen_end="2031-01-02T00:00",
+                gen_plans="2",
+                gen_interval="999999",
+            ),
+            "at most 86400 seconds",
+        ),
+    ],
+)
+def test_extreme_values_get_a_message_not_a_500(
+    job: Job, browser: Client, data: dict[str, object], message: str
+) -> None:
+    assert message in _post(browser, data)
+    preview = browser.post(reverse("plan-builder-preview", args=[JOB_ID]), data, headers=HTMX)
+    assert preview.status_code == 200
+    assert not Operation.objects.exists()
+
+
+def test_a_fix_link_with_an_odd_id_shows_an_empty_builder(job: Job, browser: Client) -> None:
+    for odd in ("²", "-1", "99999999999999999999999", "abc"):
+        response = browser.get(reverse("plan-builder", args=[JOB_ID]) + f"?fix={odd}")
+        assert response.status_code == 200
+        assert response.content.decode().count('name="row"') == 1

@@ -128,3 +128,29 @@ def test_read_only_users_cannot_edit(plan: Plan, viewer: User) -> None:
     assert client.get(url).status_code == 403
     assert client.post(url, {"interval": "60"}).status_code == 403
     assert not Operation.objects.exists()
+
+
+def test_a_second_edit_while_one_is_under_way_says_so(plan: Plan, browser: Client) -> None:
+    data = {
+        "start_time": "2030-06-01T09:30",
+        "end_time": "2030-06-01T18:00",
+        "interval": "120",
+        "slice_len": "25",
+    }
+    url = reverse("plan-edit", args=[plan.esa_id])
+    assert browser.post(url, data, headers={"HX-Request": "true"})["HX-Trigger"] == "job-changed"
+    second = browser.post(url, data | {"interval": "300"}, headers={"HX-Request": "true"})
+    assert "An update of this plan is under way" in second.content.decode()
+    assert Operation.objects.count() == 1
+
+
+def test_a_year_out_of_range_is_refused(plan: Plan, browser: Client) -> None:
+    data = {
+        "start_time": "0001-01-01T00:00",
+        "end_time": "2030-06-01T18:00",
+        "interval": "60",
+        "slice_len": "5",
+    }
+    response = browser.post(reverse("plan-edit", args=[plan.esa_id]), data, headers={"HX-Request": "true"})
+    assert "out of range" in response.content.decode()
+    assert not Operation.objects.exists()
