@@ -16,7 +16,6 @@ from .times import parse_esa_time
 __all__ = ["CreatePlansResult", "Job", "Page", "Plan", "PlanSpec", "PlanStatus", "Site"]
 
 PlanStatus = Literal["waiting", "running", "finished", "failed", "stopped"]
-PLAN_STATUSES: tuple[str, ...] = ("waiting", "running", "finished", "failed", "stopped")
 
 
 def _int(raw: Mapping[str, Any], key: str) -> int:

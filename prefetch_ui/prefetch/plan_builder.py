@@ -18,7 +18,7 @@ from django.conf import settings
 from prefetch_ui.esa import PlanSpec
 
 from .plan_math import PlanDraft
-from .timezones import INPUT_FORMAT, LocalTimeError, display_zone, parse_local_input, zone_named
+from .timezones import LocalTimeError, display_zone, parse_local_input, utc_to_local_input, zone_named
 
 MAX_ROWS = 50
 COMMON_ZONES = (
@@ -87,8 +87,7 @@ class BuilderForm:
         }
 
     def to_local(self, moment: datetime) -> str:
-        zone = self.zone or ZoneInfo("UTC")
-        return moment.astimezone(zone).strftime(INPUT_FORMAT)
+        return utc_to_local_input(moment, self.zone or ZoneInfo("UTC"))
 
 
 def blank_form(*, now: datetime) -> BuilderForm:

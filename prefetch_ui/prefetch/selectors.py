@@ -167,12 +167,6 @@ def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Opera
     )
 
 
-def site_has_active_work(site: Site) -> bool:
-    unfinished_plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES)
-    active_operations = Operation.objects.filter(site=site, status__in=ACTIVE_OPERATION_STATUSES)
-    return unfinished_plans.exists() or active_operations.exists()
-
-
 __all__ = [
     "JobDetail",
     "JobRow",
@@ -180,7 +174,6 @@ __all__ = [
     "job_detail",
     "job_rows",
     "plan_eta",
-    "site_has_active_work",
     "site_job_creations",
     "site_job_list",
     "site_list",

@@ -27,6 +27,7 @@ from prefetch_ui.esa import (
     EsaTransportError,
     Page,
     PlanSpec,
+    parse_esa_time,
 )
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
@@ -590,8 +591,6 @@ def _create_plans(operation: Operation, client: EsaClient) -> str:
     answer that was lost (a later attempt matches the plans ESA gained since "plans_before" to
     the rows first).
     """
-    from prefetch_ui.esa import parse_esa_time
-
     job = operation.job
     if job is None:
         raise EsaNotFoundError(
@@ -675,8 +674,6 @@ def _deleted(delete: Callable[[], str]) -> str:
 
 
 def _plan_spec(params: dict[str, object]) -> PlanSpec:
-    from prefetch_ui.esa import parse_esa_time
-
     return PlanSpec(
         start_time=parse_esa_time(str(params["start_time"])),
         end_time=parse_esa_time(str(params["end_time"])),

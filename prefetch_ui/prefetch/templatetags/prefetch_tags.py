@@ -47,8 +47,3 @@ def zone_choices() -> list[str]:
 
     current = display_zone().key
     return [current, *(name for name in COMMON_ZONES if name != current)]
-
-
-@register.filter
-def percent(part: int, whole: int) -> int:
-    return min(100, round(100 * part / whole)) if whole else 0
