@@ -72,6 +72,9 @@ class SimConfig:
     latency_ms: int = 0
     limits: Limits = field(default_factory=Limits)
     seed: int | None = None
+    # Sites the key may list but not act on, as a RAM policy limited to some sites does: every call
+    # naming one (its SiteId, or a job or plan of it) is refused with InvalidUid.PermissionDenied.
+    denied_sites: frozenset[int] = frozenset()
     host_id: str = "esa.cn-hangzhou.aliyuncs.com"
 
     def __repr__(self) -> str:
@@ -196,6 +199,10 @@ class EsaSimulator:
             raise SimError(
                 404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
             )
+        if self.config.denied_sites and self._site_of(params) in self.config.denied_sites:
+            raise SimError(
+                403, "InvalidUid.PermissionDenied", "You are not authorized to operate on the specified site."
+            )
         db = self.store.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -205,6 +212,17 @@ class EsaSimulator:
             raise
         db.execute("COMMIT")
         return answer
+
+    def _site_of(self, params: Mapping[str, str]) -> int | None:
+        """The site a call is about: its SiteId, or the site of the job or plan its Id names."""
+        if params.get("SiteId", "").isdigit():
+            return int(params["SiteId"])
+        row = self.store.db.execute(
+            "SELECT site_id FROM jobs WHERE id = :id"
+            " UNION ALL SELECT jobs.site_id FROM plans JOIN jobs ON jobs.id = plans.job_id WHERE plans.id = :id",
+            {"id": params.get("Id", "")},
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     # -- the gateway's checks -------------------------------------------------------------
 

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
+    parser.add_argument(
+        "--deny-site",
+        type=int,
+        action="append",
+        default=[],
+        metavar="SITE_ID",
+        help="answer 403 InvalidUid.PermissionDenied to every call about this site (repeatable)",
+    )
     defaults = Limits()
     parser.add_argument("--max-jobs-per-site", type=int, default=defaults.max_jobs_per_site)
     parser.add_argument("--max-urls-per-job", type=int, default=defaults.max_urls_per_job)
@@ -85,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         ambiguous_fault_actions=frozenset(filter(None, args.ambiguous_fault_actions.split(","))),
         latency_ms=args.latency_ms,
         seed=args.seed,
+        denied_sites=frozenset(args.deny_site),
         limits=Limits(
             max_jobs_per_site=args.max_jobs_per_site,
             max_urls_per_job=args.max_urls_per_job,

@@ -13,11 +13,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import services
 from .models import ACTIVE_OPERATION_STATUSES, UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan
 from .permissions import require_operator
 from .plan_builder import BuilderForm, BuilderRow, blank_form, check_row, new_row_id, parse_form
 from .plan_math import GeneratorError, PlanDraft, Window, finish_by, preview, spread
+from .services import creates
 from .timezones import SESSION_KEY, LocalTimeError, parse_local_input
 from .views import HtmxHttpRequest
 
@@ -112,7 +112,7 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
                 "(refused ones: use “Fix and send the refused plans again” on the job page)."
             )
         elif form.valid:
-            services.plans_create_request(
+            creates.plans_create_request(
                 user=request.user, job=job, form_token=form.form_token, plans=form.specs()
             )
             target = reverse("job-detail", args=[job.esa_id])

@@ -23,6 +23,9 @@ class Site(models.Model):
     access_type = models.CharField(max_length=16, blank=True)
     esa_created_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField()
+    # Why the last sync could not read this site's jobs (ESA's code and message), until one can.
+    sync_error = models.TextField(blank=True)
+    sync_error_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -95,6 +98,11 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return f"plan {self.esa_id}"
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 characters of ESA's id: enough to tell a job's plans apart on a page."""
+        return self.esa_id[:8]
 
     @property
     def is_unfinished(self) -> bool:

@@ -23,9 +23,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import services
 from .models import Operation, OperationKind, OperationStatus, Site
 from .permissions import require_operator
+from .services import creates
 from .url_lists import (
     MAX_URL_FILE_BYTES,
     OssUrlError,
@@ -223,14 +223,14 @@ def job_new(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         messages.info(request, f"This form was already submitted: job “{already.target_label}” was created.")
         return _to_site(request, site)
     if form.report is not None:
-        operation, created = services.job_create_request(
+        operation, created = creates.job_create_request(
             user=request.user, site=site, form_token=form_token, name=name, urls=form.report.valid
         )
         what = f"with {_count(len(form.report.valid), 'URL')}"
         if form.report.rejected_count:
             what += f" ({_count(form.report.rejected_count, 'rejected line')} left out)"
     else:
-        operation, created = services.job_create_request(
+        operation, created = creates.job_create_request(
             user=request.user, site=site, form_token=form_token, name=name, oss_url=form.checked_oss_url
         )
         what = "from the OSS object"

@@ -8,7 +8,8 @@ from celery import shared_task
 
 from prefetch_ui.esa_settings import esa_client_from_settings
 
-from . import services
+from .services.operations import operation_execute, operation_sweep
+from .services.sync import esa_sync
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +18,13 @@ logger = logging.getLogger(__name__)
 def operation_execute_task(operation_id: int) -> None:
     """Carry out one operation. Idempotent: a redelivered message finds it claimed or done."""
     with esa_client_from_settings() as client:
-        services.operation_execute(operation_id=operation_id, client=client)
+        operation_execute(operation_id=operation_id, client=client)
 
 
 @shared_task(ignore_result=True)
 def operation_sweep_task() -> None:
     """Send again operations whose dispatch or worker was lost."""
-    resent = services.operation_sweep()
+    resent = operation_sweep()
     if resent:
         logger.info("re-dispatched operations %s", resent)
 
@@ -32,11 +33,12 @@ def operation_sweep_task() -> None:
 def esa_sync_task() -> None:
     """Refresh the local mirror of ESA."""
     with esa_client_from_settings() as client:
-        report = services.esa_sync(client=client)
+        report = esa_sync(client=client)
     logger.info(
-        "ESA sync: %d calls, %d sites, %d jobs (%d removed), %d plan listings",
+        "ESA sync: %d calls, %d sites (%d failed), %d jobs (%d removed), %d plan listings",
         report.esa_calls,
         report.sites,
+        report.site_errors,
         report.jobs,
         report.jobs_removed,
         report.plan_listings,

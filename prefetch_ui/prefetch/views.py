@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from . import selectors, services
+from . import selectors
 from .forms import PlanWindowForm
 from .models import Job, Operation, OperationKind, OperationStatus, Plan, Site
 from .permissions import can_operate, require_operator
+from .services import operations
 from .timezones import SESSION_KEY, utc_to_local_input, zone_named
 
 JOBS_PER_PAGE = 50
@@ -134,7 +135,7 @@ def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> Http
     kind = _PLAN_ACTIONS.get(action)
     if kind is None:
         return HttpResponse(f"Unknown plan action “{action}”.", status=404, content_type="text/plain")
-    services.operation_request(user=request.user, kind=kind, target=plan)
+    operations.operation_request(user=request.user, kind=kind, target=plan)
     return _after_action(request, plan.job)
 
 
@@ -145,7 +146,7 @@ def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpRe
     kind = _JOB_ACTIONS.get(action)
     if kind is None:
         return HttpResponse(f"Unknown job action “{action}”.", status=404, content_type="text/plain")
-    services.operation_request(user=request.user, kind=kind, target=job)
+    operations.operation_request(user=request.user, kind=kind, target=job)
     return _after_action(request, job)
 
 
@@ -156,7 +157,7 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
     if operation.status != OperationStatus.FAILED:
         return HttpResponse("Only a failed operation can be retried.", status=409)
     try:
-        services.operation_retry(user=request.user, operation=operation)
+        operations.operation_retry(user=request.user, operation=operation)
     except ValueError as error:
         return HttpResponse(str(error).capitalize() + ".", status=409)
     if operation.job is None:
@@ -168,7 +169,7 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
 def site_stop_all(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     require_operator(request)
     site = get_object_or_404(Site, esa_id=site_esa_id)
-    stopping = services.site_stop_all(user=request.user, site=site)
+    stopping = operations.site_stop_all(user=request.user, site=site)
     messages.info(request, f"Stopping {len(stopping)} waiting or running plan(s) on {site.name}.")
     back = request.POST.get("next", "")
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -186,7 +187,7 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
     if request.method == "POST":
         form = PlanWindowForm(request.POST)
         if form.is_valid():
-            _, created = services.operation_request(
+            _, created = operations.operation_request(
                 user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
             )
             if not created:

@@ -14,12 +14,9 @@ from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import Limits, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
-from prefetch_ui.prefetch.services import (
-    esa_sync,
-    job_create_request,
-    operation_execute,
-    plans_create_request,
-)
+from prefetch_ui.prefetch.services.creates import job_create_request, plans_create_request
+from prefetch_ui.prefetch.services.operations import operation_execute
+from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,8 @@ from pytest_django.live_server_helper import LiveServer
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Job, Operation, Site
-from prefetch_ui.prefetch.services import esa_sync, operation_execute
+from prefetch_ui.prefetch.services.operations import operation_execute
+from prefetch_ui.prefetch.services.sync import esa_sync
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response

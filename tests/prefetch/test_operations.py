@@ -15,9 +15,10 @@ from django.urls import reverse
 from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim.testing import RunningSimulator
-from prefetch_ui.prefetch import services
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, Plan
-from prefetch_ui.prefetch.services import esa_sync, operation_execute, operation_request, operation_sweep
+from prefetch_ui.prefetch.services import operations
+from prefetch_ui.prefetch.services.operations import operation_execute, operation_request, operation_sweep
+from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,7 +101,7 @@ def test_a_worker_lost_mid_call_is_resumed_by_the_sweep(plan: Plan, operator: Us
     Operation.objects.filter(pk=operation.pk).update(
         status="running", started_at=datetime.now(UTC), attempts=1
     )
-    later = datetime.now(UTC) + services.RUNNING_STALE_AFTER + timedelta(seconds=1)
+    later = datetime.now(UTC) + operations.RUNNING_STALE_AFTER + timedelta(seconds=1)
     assert operation_sweep(now=later, dispatch=lambda pk: operation_execute(operation_id=pk, client=esa)) == [
         operation.pk
     ]
@@ -136,11 +137,11 @@ def test_transient_failures_go_back_to_pending_until_attempts_run_out(
     operation, _ = operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plan)
     config = SimConfig(state_path=tmp_path / "down.sqlite3", fault_rate=1.0)
     with running_simulator(config) as broken, broken.client() as failing:
-        for attempt in range(1, services.MAX_OPERATION_ATTEMPTS + 1):
+        for attempt in range(1, operations.MAX_OPERATION_ATTEMPTS + 1):
             operation_execute(operation_id=operation.pk, client=failing)
             operation.refresh_from_db()
             assert operation.attempts == attempt
-            expected = "failed" if attempt == services.MAX_OPERATION_ATTEMPTS else "pending"
+            expected = "failed" if attempt == operations.MAX_OPERATION_ATTEMPTS else "pending"
             assert (operation.status, operation.error_code) == (expected, "ServiceUnavailable")
 
 
@@ -188,9 +189,9 @@ def test_an_operation_that_keeps_losing_its_worker_fails_instead_of_looping(
 ) -> None:
     operation, _ = operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plan)
     Operation.objects.filter(pk=operation.pk).update(
-        status="running", started_at=datetime.now(UTC), attempts=services.MAX_OPERATION_ATTEMPTS
+        status="running", started_at=datetime.now(UTC), attempts=operations.MAX_OPERATION_ATTEMPTS
     )
-    later = datetime.now(UTC) + services.RUNNING_STALE_AFTER + timedelta(seconds=1)
+    later = datetime.now(UTC) + operations.RUNNING_STALE_AFTER + timedelta(seconds=1)
     assert operation_sweep(now=later, dispatch=lambda _: None) == []
     operation.refresh_from_db()
     assert (operation.status, operation.error_code) == ("failed", "WorkerLost")

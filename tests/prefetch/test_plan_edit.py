@@ -14,7 +14,8 @@ from pytest_django import Settings
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Operation, Plan
-from prefetch_ui.prefetch.services import esa_sync, operation_execute
+from prefetch_ui.prefetch.services.operations import operation_execute
+from prefetch_ui.prefetch.services.sync import esa_sync
 from prefetch_ui.prefetch.timezones import LocalTimeError, local_to_utc
 
 pytestmark = pytest.mark.django_db

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from pytest_django import Settings
 
 from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.prefetch.models import Job, Plan, Site
-from prefetch_ui.prefetch.services import esa_sync
+from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +106,59 @@ def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
     assert second.esa_calls == 1 + 3 + 2 + len(active)
     assert second.jobs == 5
     assert Job.objects.count() == 5
+
+
+SHOP = 190007158391809
+
+
+def test_a_site_esa_refuses_keeps_its_error_and_the_others_sync(tmp_path: Path) -> None:
+    state = tmp_path / "sim.sqlite3"
+    with running_simulator(SimConfig(state_path=state)) as sim, sim.client() as client:
+        client.create_scheduled_preload_job(site_id=EXAMPLE, name="on example", urls=URLS)
+        client.create_scheduled_preload_job(site_id=SHOP, name="on shop", urls=["https://shop.example.net/a"])
+    with running_simulator(SimConfig(state_path=state, denied_sites=frozenset({SHOP}))) as sim:
+        with sim.client() as client:
+            report = esa_sync(client=client)
+        assert report.site_errors == 1
+        shop = Site.objects.get(esa_id=SHOP)
+        assert shop.sync_error.startswith("InvalidUid.PermissionDenied: ")
+        assert "RequestId" in shop.sync_error and shop.sync_error_at is not None
+        # The sites after the refused one (by name) are synced all the same.
+        assert set(Job.objects.values_list("name", flat=True)) == {"on example"}
+        assert Site.objects.get(esa_id=EXAMPLE).sync_error == ""
+        assert Site.objects.get(name="static.example.org").synced_at is not None
+    with running_simulator(SimConfig(state_path=state)) as sim, sim.client() as client:
+        assert esa_sync(client=client).site_errors == 0
+    assert Site.objects.filter(esa_id=SHOP, sync_error="", sync_error_at=None).exists()
+    assert set(Job.objects.values_list("name", flat=True)) == {"on example", "on shop"}
+
+
+def test_a_time_esa_sends_in_a_shape_the_client_refuses_fails_that_site_only(tmp_path: Path) -> None:
+    with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3")) as sim:
+        with sim.client() as client:
+            client.create_scheduled_preload_job(site_id=EXAMPLE, name="fine", urls=URLS)
+            client.create_scheduled_preload_job(site_id=SHOP, name="odd", urls=["https://shop.example.net/a"])
+
+        simulator = httpx.WSGITransport(app=sim.simulator)
+
+        def odd_times(request: httpx.Request) -> httpx.Response:
+            # The simulator answers; only the shop's job listing comes back with a time we cannot read.
+            response = simulator.handle_request(request)
+            response.read()
+            if request.headers["x-acs-action"] == "ListScheduledPreloadJobs" and str(SHOP) in str(
+                request.url
+            ):
+                body = response.json()
+                body["Jobs"][0]["CreatedAt"] = "last Tuesday"
+                return httpx.Response(200, json=body)
+            return response
+
+        with EsaClient(
+            endpoint="http://esa.test",
+            access_key_id=sim.access_key_id,
+            access_key_secret=sim.access_key_secret,
+            transport=httpx.MockTransport(odd_times),
+        ) as client:
+            assert esa_sync(client=client).site_errors == 1
+    assert "cannot read" in Site.objects.get(esa_id=SHOP).sync_error
+    assert set(Job.objects.values_list("name", flat=True)) == {"fine"}

@@ -1,0 +1,323 @@
+"""The operations outbox: what operators ask for, carried out by Celery workers against ESA.
+
+Views call `operation_request`; tasks call `operation_execute` and `operation_sweep`. Each
+operation row is both the audit record and the outbox entry (NetBox style): a task moves it
+`pending → running → succeeded | failed` with conditional updates, so a redelivered task does
+nothing twice. Each kind of operation has one handler that makes the ESA call and writes ESA's
+answer into the mirror.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from prefetch_ui.esa import (
+    EsaClient,
+    EsaError,
+    EsaNotFoundError,
+    EsaServerError,
+    EsaThrottledError,
+    EsaTransportError,
+    PlanSpec,
+    parse_esa_time,
+)
+
+from ..models import (
+    ACTIVE_OPERATION_STATUSES,
+    UNFINISHED_PLAN_STATUSES,
+    Job,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Plan,
+    Site,
+)
+from .errors import OperationFailedError, RetryLaterError
+from .sync import jobs_upsert, plan_update
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | AnonymousUser
+# Makes the ESA call of one operation and writes ESA's answer into the mirror; returns the RequestId.
+Handler = Callable[[Operation, EsaClient], str]
+
+MAX_OPERATION_ATTEMPTS = 5
+# Past these, an operation is presumed lost (its message or its worker) and is sent again.
+UNDISPATCHED_AFTER = timedelta(seconds=5)
+REDISPATCH_AFTER = timedelta(seconds=60)
+RUNNING_STALE_AFTER = timedelta(minutes=5)
+
+CREATE_KINDS = frozenset({OperationKind.JOB_CREATE, OperationKind.PLANS_CREATE})
+PLAN_KINDS = frozenset(
+    {OperationKind.PLAN_START, OperationKind.PLAN_STOP, OperationKind.PLAN_UPDATE, OperationKind.PLAN_DELETE}
+)
+# ESA errors that say "not now" rather than "no": the operation is tried again.
+_TRANSIENT_ESA_ERRORS = (EsaThrottledError, EsaServerError, EsaTransportError)
+
+
+def operation_request(
+    *, user: User, kind: OperationKind, target: Plan | Job, params: dict[str, object] | None = None
+) -> tuple[Operation, bool]:
+    """Record what an operator asked of a plan or a job, and send it to a worker once committed.
+
+    Returns the operation and whether it is new: while one of the same kind on the same target is
+    unfinished, a second request joins it instead of sending ESA a second call.
+    """
+    plan = target if isinstance(target, Plan) else None
+    job = target.job if isinstance(target, Plan) else target
+    if (plan is not None) != (kind in PLAN_KINDS) or kind in CREATE_KINDS:
+        raise ValueError(f"{kind} does not apply to {type(target).__name__}")
+    return operation_record(
+        user=user,
+        kind=kind,
+        target_key=target.esa_id,
+        target_label=job.name if plan is None else f"{job.name} / plan {plan.short_id}",
+        site=job.site,
+        job=job,
+        plan=plan,
+        params=params or {},
+    )
+
+
+def operation_record(
+    *,
+    user: User,
+    kind: OperationKind,
+    target_key: str,
+    target_label: str,
+    site: Site,
+    job: Job | None = None,
+    plan: Plan | None = None,
+    params: dict[str, object],
+) -> tuple[Operation, bool]:
+    """Insert the operation, or join the unfinished one of the same kind on the same target."""
+    active = Operation.objects.filter(
+        kind=kind, target_esa_id=target_key, status__in=ACTIVE_OPERATION_STATUSES
+    )
+    with transaction.atomic():
+        if existing := active.first():
+            return existing, False
+        try:
+            with transaction.atomic():
+                operation = Operation.objects.create(
+                    kind=kind,
+                    requested_by_id=user.pk if user.is_authenticated else None,
+                    target_esa_id=target_key,
+                    target_label=target_label[:255],
+                    site=site,
+                    job=job,
+                    plan=plan,
+                    params=params,
+                )
+        except IntegrityError:
+            # A concurrent click won the race for the unique active slot: join it.
+            return active.get(), False
+        operation_id = operation.pk
+        transaction.on_commit(lambda: operation_dispatch(operation_id=operation_id))
+    return operation, True
+
+
+def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, bool]:
+    """Ask again for a failed operation's action, if its target still exists."""
+    if operation.status != OperationStatus.FAILED:
+        raise ValueError("only a failed operation can be retried")
+    if operation.kind in CREATE_KINDS:
+        raise ValueError("a refused create is fixed and sent again from its form")
+    target: Plan | Job | None = operation.plan if operation.kind in PLAN_KINDS else operation.job
+    if target is None:
+        raise ValueError("the plan or job of this operation no longer exists")
+    return operation_request(
+        user=user, kind=OperationKind(operation.kind), target=target, params=operation.params
+    )
+
+
+def site_stop_all(*, user: User, site: Site) -> list[Operation]:
+    """Stop every waiting or running plan of a site (ESA has no 'stop all')."""
+    plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related(
+        "job__site"
+    )
+    return [operation_request(user=user, kind=OperationKind.PLAN_STOP, target=plan)[0] for plan in plans]
+
+
+def operation_dispatch(*, operation_id: int) -> bool:
+    """Hand the operation to a worker; on a broker failure leave it pending for the sweep."""
+    from ..tasks import operation_execute_task
+
+    try:
+        operation_execute_task.delay(operation_id)
+    except Exception:  # the broker's errors (kombu, redis, socket) have no common base
+        logger.warning(
+            "could not dispatch operation %s; the sweep will send it again", operation_id, exc_info=True
+        )
+        return False
+    Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
+        dispatched_at=timezone.now()
+    )
+    return True
+
+
+def operation_sweep(
+    *, now: datetime | None = None, dispatch: Callable[[int], object] | None = None
+) -> list[int]:
+    """Send again operations whose dispatch or worker was lost; returns their ids."""
+    now = now or timezone.now()
+    send = dispatch or (lambda operation_id: operation_dispatch(operation_id=operation_id))
+    stale = Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - RUNNING_STALE_AFTER)
+    # One that keeps killing its worker does not loop forever.
+    stale.filter(attempts__gte=MAX_OPERATION_ATTEMPTS).update(
+        status=OperationStatus.FAILED,
+        error_code="WorkerLost",
+        error_message=f"No worker finished it in {MAX_OPERATION_ATTEMPTS} attempts.",
+        finished_at=now,
+    )
+    stale.update(status=OperationStatus.PENDING, dispatched_at=None)
+    lost = Operation.objects.filter(status=OperationStatus.PENDING).filter(
+        Q(dispatched_at__isnull=True, created_at__lt=now - UNDISPATCHED_AFTER)
+        | Q(dispatched_at__lt=now - REDISPATCH_AFTER)
+    )
+    ids = list(lost.values_list("pk", flat=True))
+    for operation_id in ids:
+        send(operation_id)
+    return ids
+
+
+def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | None:
+    """Carry out one operation against ESA and record the outcome. Safe to run twice."""
+    now = timezone.now()
+    claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
+        status=OperationStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None  # done, or another worker has it
+    operation = Operation.objects.select_related("site", "job", "plan").get(pk=operation_id)
+    try:
+        try:
+            request_id = _handler(operation.kind)(operation, client)
+        except _TRANSIENT_ESA_ERRORS as error:
+            raise RetryLaterError.from_esa(error) from error
+        except EsaError as error:
+            raise OperationFailedError.from_esa(error) from error
+    except RetryLaterError as error:
+        outcome = _retry_or_fail(operation, error.fields())
+    except OperationFailedError as error:
+        outcome = error.fields() | {"status": OperationStatus.FAILED, "finished_at": timezone.now()}
+    except Exception as error:
+        # A bug or a database fault, not ESA: record it rather than leave the operation running.
+        # A create may have landed; its next attempt looks in ESA before sending (see `creates`).
+        logger.exception("operation %s failed unexpectedly", operation_id)
+        fields: dict[str, object] = {"error_code": type(error).__name__, "error_message": str(error)[:2000]}
+        if operation.kind in CREATE_KINDS:
+            outcome = _retry_or_fail(operation, fields)
+        else:
+            outcome = fields | {"status": OperationStatus.FAILED, "finished_at": timezone.now()}
+    else:
+        outcome = {
+            "status": OperationStatus.SUCCEEDED,
+            "request_id": request_id,
+            "error_code": "",
+            "error_message": "",
+            "finished_at": timezone.now(),
+        }
+    # Only this worker's claim: if the sweep handed the operation to another, that one decides.
+    Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING, started_at=now).update(
+        **outcome
+    )
+    operation.refresh_from_db()
+    return operation
+
+
+def _retry_or_fail(operation: Operation, fields: dict[str, object]) -> dict[str, object]:
+    """Back to pending for the sweep to send again, unless the attempts are used up."""
+    if operation.attempts < MAX_OPERATION_ATTEMPTS:
+        return fields | {"status": OperationStatus.PENDING, "finished_at": None, "dispatched_at": None}
+    return fields | {"status": OperationStatus.FAILED, "finished_at": timezone.now()}
+
+
+# -- the handlers: one per kind of operation ----------------------------------------------------
+
+
+def _plan_spec(params: dict[str, object]) -> PlanSpec:
+    return PlanSpec(
+        start_time=parse_esa_time(str(params["start_time"])),
+        end_time=parse_esa_time(str(params["end_time"])),
+        interval=int(str(params["interval"])),
+        slice_len=int(str(params["slice_len"])),
+    )
+
+
+def _deleted(delete: Callable[[], str]) -> str:
+    """A delete of something already gone has done its job (a retried delete lands here)."""
+    try:
+        return delete()
+    except EsaNotFoundError as error:
+        return error.request_id
+
+
+def _plan_start(operation: Operation, client: EsaClient) -> str:
+    answer = client.start_scheduled_preload_execution(operation.target_esa_id)
+    plan_update(plan=answer, now=timezone.now())
+    return answer.request_id
+
+
+def _plan_stop(operation: Operation, client: EsaClient) -> str:
+    answer = client.stop_scheduled_preload_execution(operation.target_esa_id)
+    plan_update(plan=answer, now=timezone.now())
+    return answer.request_id
+
+
+def _plan_update(operation: Operation, client: EsaClient) -> str:
+    answer = client.update_scheduled_preload_execution(operation.target_esa_id, _plan_spec(operation.params))
+    plan_update(plan=answer, now=timezone.now())
+    return answer.request_id
+
+
+def _plan_delete(operation: Operation, client: EsaClient) -> str:
+    target = operation.target_esa_id
+    request_id = _deleted(lambda: client.delete_scheduled_preload_execution(target))
+    Plan.objects.filter(esa_id=target).delete()
+    return request_id
+
+
+def _job_reset(operation: Operation, client: EsaClient) -> str:
+    answer = client.reset_scheduled_preload_job(operation.target_esa_id)
+    job = Job.objects.select_related("site").filter(esa_id=answer.id).first()
+    if job is not None:
+        jobs_upsert(site=job.site, jobs=[answer], now=timezone.now())
+        # Plans whose window is still open start again: read them at the next sync.
+        Job.objects.filter(pk=job.pk).update(plans_synced_at=None)
+    return answer.request_id
+
+
+def _job_delete(operation: Operation, client: EsaClient) -> str:
+    target = operation.target_esa_id
+    request_id = _deleted(lambda: client.delete_scheduled_preload_job(target))
+    Job.objects.filter(esa_id=target).delete()
+    return request_id
+
+
+_HANDLERS: dict[str, Handler] = {
+    OperationKind.PLAN_START: _plan_start,
+    OperationKind.PLAN_STOP: _plan_stop,
+    OperationKind.PLAN_UPDATE: _plan_update,
+    OperationKind.PLAN_DELETE: _plan_delete,
+    OperationKind.JOB_RESET: _job_reset,
+    OperationKind.JOB_DELETE: _job_delete,
+}
+
+
+def _handler(kind: str) -> Handler:
+    # The create handlers live with the rest of the create-once protocol, which builds on this
+    # module's outbox; importing them here, not at the top, keeps that dependency one-way.
+    from .creates import CREATE_HANDLERS
+
+    handler = _HANDLERS.get(kind) or CREATE_HANDLERS.get(kind)
+    if handler is None:
+        raise ValueError(f"unknown operation kind {kind!r}")
+    return handler
