@@ -83,7 +83,7 @@ def _configure(database_dir: Path) -> None:
 
 def _scenarios(data: BenchData) -> list[Scenario]:
     from bench.urls import BASELINE_PATH
-    from prefetch_ui.prefetch.views import JOBS_PER_PAGE
+    from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
 
     site = f"/sites/{data.big_site_esa_id}/"
     live, jobs_table = 'id="job-live"', 'id="jobs-table"'

@@ -82,7 +82,7 @@ MIDDLEWARE = [
     # Every page needs a login unless its view says otherwise (login, healthz).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
-    "prefetch_ui.prefetch.middleware.DisplayZoneMiddleware",
+    "prefetch_ui.prefetch.display_zone.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -189,7 +189,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # A click while Redis is down must not hang the page: give up publishing quickly and leave the
-# operation pending for the sweep (prefetch_ui.prefetch.services.operation_sweep).
+# operation pending for the sweep (prefetch_ui.prefetch.services.operations.operation_sweep).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
     "interval_start": 0,
@@ -227,6 +227,9 @@ PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
 # ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
 PREFETCH_MAX_INTERVAL = int(env_float("PREFETCH_MAX_INTERVAL", 86_400))
 PREFETCH_MAX_SLICE_LEN = int(env_float("PREFETCH_MAX_SLICE_LEN", 1_000))
+# Plans one job may have (unpublished; the simulator's default): the builder refuses a batch that
+# would take a job past it, instead of sending it for ESA to refuse.
+PREFETCH_MAX_PLANS_PER_JOB = int(env_float("PREFETCH_MAX_PLANS_PER_JOB", 100))
 # URLs one job may hold and the longest URL accepted (ESA's own limits are unpublished; these are
 # the simulator's).
 PREFETCH_MAX_URLS_PER_JOB = int(env_float("PREFETCH_MAX_URLS_PER_JOB", 50_000))

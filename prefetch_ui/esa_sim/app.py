@@ -218,8 +218,8 @@ class EsaSimulator:
         if params.get("SiteId", "").isdigit():
             return int(params["SiteId"])
         row = self.store.db.execute(
-            "SELECT site_id FROM jobs WHERE id = :id"
-            " UNION ALL SELECT jobs.site_id FROM plans JOIN jobs ON jobs.id = plans.job_id WHERE plans.id = :id",
+            "SELECT site_id FROM jobs WHERE id = :id UNION ALL "
+            "SELECT jobs.site_id FROM plans JOIN jobs ON jobs.id = plans.job_id WHERE plans.id = :id",
             {"id": params.get("Id", "")},
         ).fetchone()
         return None if row is None else int(row[0])

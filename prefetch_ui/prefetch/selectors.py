@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from prefetch_ui.planning.plan_math import PlanDraft, Window
+
 from .models import (
     ACTIVE_OPERATION_STATUSES,
     UNFINISHED_PLAN_STATUSES,
@@ -25,6 +27,25 @@ from .models import (
 STATUS_ORDER = [status.value for status in PlanStatus]
 
 
+def job_remaining_urls(job: Job) -> int:
+    """The job's URLs that ESA has not submitted yet."""
+    return max(0, job.url_count - job.url_submitted)
+
+
+def job_state(job: Job, plan_counts: dict[str, int]) -> str:
+    """One word for where a job stands, for its badge and progress bar.
+
+    `running` or `waiting` while a plan will still submit; then `done` when every URL went out,
+    `failed` when a plan failed, and `unsent` when the plans finished or stopped with URLs left.
+    """
+    for status in (PlanStatus.RUNNING, PlanStatus.WAITING):
+        if plan_counts.get(status):
+            return str(status)
+    if not job_remaining_urls(job):
+        return "done"
+    return "failed" if plan_counts.get(PlanStatus.FAILED) else "unsent"
+
+
 def site_list() -> QuerySet[Site]:
     """Every site with its job count and plan counts by status."""
     plan_counts = {
@@ -32,6 +53,11 @@ def site_list() -> QuerySet[Site]:
         for status in STATUS_ORDER
     }
     return Site.objects.annotate(job_count=Count("jobs", distinct=True), **plan_counts).order_by("name")
+
+
+def site_open_plan_count(site: Site) -> int:
+    """How many of the site's plans are waiting or running: what "stop all" would touch."""
+    return Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).count()
 
 
 def site_job_list(
@@ -62,6 +88,15 @@ class JobRow:
     @property
     def unfinished(self) -> bool:
         return any(self.plan_counts.get(status, 0) for status in UNFINISHED_PLAN_STATUSES)
+
+    @property
+    def state(self) -> str:
+        return job_state(self.job, self.plan_counts)
+
+    @property
+    def unsent(self) -> int:
+        """URLs no plan will submit any more: the job settled with them left."""
+        return 0 if self.unfinished else job_remaining_urls(self.job)
 
 
 def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
@@ -103,7 +138,7 @@ def plan_eta(*, job: Job, plan: Plan, now: datetime) -> datetime | None:
     """When a running plan will have submitted the job's remaining URLs, at its pace."""
     if plan.status != PlanStatus.RUNNING or plan.slice_len <= 0:
         return None
-    remaining = max(0, job.url_count - job.url_submitted)
+    remaining = job_remaining_urls(job)
     batches = math.ceil(remaining / plan.slice_len)
     # The batch going out now is one of them; the rest follow every `interval` seconds.
     return now + timedelta(seconds=max(0, batches - 1) * plan.interval)
@@ -121,6 +156,24 @@ class JobDetail:
         return any(row.plan.is_unfinished or row.busy for row in self.plan_rows) or any(
             operation.is_active for operation in self.operations
         )
+
+    @property
+    def plan_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.plan_rows:
+            counts[row.plan.status] = counts.get(row.plan.status, 0) + 1
+        return counts
+
+    @property
+    def state(self) -> str:
+        return job_state(self.job, self.plan_counts)
+
+    @property
+    def unsent(self) -> int:
+        """URLs no plan will submit any more: the job settled with them left."""
+        if any(row.plan.is_unfinished for row in self.plan_rows):
+            return 0
+        return job_remaining_urls(self.job)
 
 
 def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int = 10) -> JobDetail:
@@ -167,14 +220,85 @@ def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Opera
     )
 
 
+def job_open_plan_drafts(job: Job) -> list[PlanDraft]:
+    """The job's plans that will still submit (waiting or running), as the plan arithmetic takes them."""
+    return [
+        PlanDraft(plan.start_time, plan.end_time, plan.interval, plan.slice_len)
+        for plan in job.plans.filter(status__in=UNFINISHED_PLAN_STATUSES)
+        if plan.start_time and plan.end_time
+    ]
+
+
+def site_open_plan_windows(site: Site) -> list[Window]:
+    """The windows of every waiting or running plan on the site, named for overlap warnings."""
+    plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
+    return [
+        Window(plan.start_time, plan.end_time, f"plan {plan.short_id}… of “{plan.job.name}” ({plan.status})")
+        for plan in plans
+        if plan.start_time and plan.end_time
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRow:
+    """A row of a batch that ESA refused, as it was sent, with ESA's reason."""
+
+    start: datetime
+    end: datetime
+    interval: int
+    slice_len: int
+    message: str
+
+
+def plans_create_refused_rows(*, job: Job, operation_id: str) -> list[RefusedRow]:
+    """The rows ESA refused in one of the job's batches (`operation_id` as it came in a link)."""
+    if not operation_id.isascii() or not operation_id.isdigit() or len(operation_id) > 18:
+        return []
+    operation = Operation.objects.filter(
+        pk=int(operation_id), job=job, kind=OperationKind.PLANS_CREATE
+    ).first()
+    if operation is None:
+        return []
+    outcomes = operation.result.get("rows", {})
+    return [
+        RefusedRow(
+            datetime.fromisoformat(row["start_time"]),
+            datetime.fromisoformat(row["end_time"]),
+            int(row["interval"]),
+            int(row["slice_len"]),
+            str(outcomes[row["row"]].get("message", "")),
+        )
+        for row in operation.params.get("rows", [])
+        if outcomes.get(row["row"], {}).get("status") == "refused"
+    ]
+
+
+def site_of_deleted_job(job_esa_id: str) -> Site | None:
+    """Where a page of a job deleted from here should go: the site it was on, if we know it."""
+    deleted = (
+        Operation.objects.filter(target_esa_id=job_esa_id, kind=OperationKind.JOB_DELETE)
+        .select_related("site")
+        .first()
+    )
+    return deleted.site if deleted else None
+
+
 __all__ = [
     "JobDetail",
     "JobRow",
     "PlanRow",
+    "RefusedRow",
     "job_detail",
+    "job_open_plan_drafts",
+    "job_remaining_urls",
     "job_rows",
+    "job_state",
     "plan_eta",
+    "plans_create_refused_rows",
     "site_job_creations",
     "site_job_list",
     "site_list",
+    "site_of_deleted_job",
+    "site_open_plan_count",
+    "site_open_plan_windows",
 ]

@@ -146,7 +146,8 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
     job = esa.create_scheduled_preload_job(
         site_id=EXAMPLE,
         name="Summer launch",
-        urls=[f"https://example.com/s/{index}" for index in range(1_000)],
+        # More than the two typed rows submit (610 + 1,820), so the generator has some left to plan.
+        urls=[f"https://example.com/s/{index}" for index in range(5_000)],
     )
     esa_sync_task.delay()
     page = _log_in(browser, live_server, "olga", "operator-pass-123")
@@ -187,10 +188,12 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
     expect(plans).to_have_count(3, timeout=15_000)
     for index in range(3):
         expect(plans.nth(index).get_by_test_id("plan-status")).to_have_text("waiting", timeout=15_000)
-    expect(page.locator("p.hint")).to_contain_text("Times in Europe/London")
-    expect(plans.nth(0)).to_contain_text("2031-06-01 09:00:00 +01:00 → 2031-06-01 10:00:00 +01:00")
-    expect(plans.nth(1)).to_contain_text("2031-06-02 09:00:00 +01:00 → 2031-06-02 10:30:00 +01:00")
-    expect(plans.nth(2)).to_contain_text("2031-06-03 09:00:00 +01:00 → 2031-06-03 12:00:00 +01:00")
+    # The builder's zone was for the builder only: the job page keeps the operator's own zone, and
+    # shows the same instants there (09:00 in London, UTC+1, is 16:00 in Shanghai, UTC+8).
+    expect(page.locator("p.hint")).to_contain_text("Times in Asia/Shanghai")
+    expect(plans.nth(0)).to_contain_text("2031-06-01 16:00:00 +08:00 → 2031-06-01 17:00:00 +08:00")
+    expect(plans.nth(1)).to_contain_text("2031-06-02 16:00:00 +08:00 → 2031-06-02 17:30:00 +08:00")
+    expect(plans.nth(2)).to_contain_text("2031-06-03 16:00:00 +08:00 → 2031-06-03 19:00:00 +08:00")
     page.screenshot(path=str(tmp_path / "job-with-plans.png"), full_page=True)
     (call,) = sim.calls("CreateScheduledPreloadExecutions")
     assert '"StartTime":"2031-06-01T08:00:00Z"' in call["params"]["Executions"]  # BST is UTC+1

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django import Settings
 
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
 
@@ -112,11 +113,14 @@ def test_the_generator_explains_an_impossible_request(job: Job, browser: Client)
 
 
 def test_the_preview_counts_and_warns(job: Job, browser: Client) -> None:
+    # The job's waiting plan overlaps the row, starting half-way through it: for an hour it takes
+    # 1 URL a minute from the same list, and leaves the row all it asks for.
+    waiting_from = datetime.fromisoformat(_future(10, 9)).replace(tzinfo=UTC) + timedelta(minutes=30)
     Plan.objects.create(
         esa_id="6650dddddddddddddddddddd",
         job=job,
-        start_time=datetime.now(UTC) + timedelta(days=9),
-        end_time=datetime.now(UTC) + timedelta(days=12),
+        start_time=waiting_from,
+        end_time=waiting_from + timedelta(hours=1),
         interval=60,
         slice_len=1,
         status="waiting",
@@ -278,3 +282,56 @@ def test_a_fix_link_with_an_odd_id_shows_an_empty_builder(job: Job, browser: Cli
         response = browser.get(reverse("plan-builder", args=[JOB_ID]) + f"?fix={odd}")
         assert response.status_code == 200
         assert response.content.decode().count('name="row"') == 1
+
+
+def _rows(count: int, *, day: int = 10) -> dict[str, dict[str, str]]:
+    """`count` valid, back-to-back rows of 10 minutes each."""
+    start = datetime.fromisoformat(_future(day, 0)).replace(tzinfo=UTC)
+    return {
+        f"r{index}": _row(
+            (start + timedelta(minutes=10 * index)).strftime("%Y-%m-%dT%H:%M"),
+            (start + timedelta(minutes=10 * index + 9)).strftime("%Y-%m-%dT%H:%M"),
+        )
+        for index in range(count)
+    }
+
+
+def test_a_batch_over_the_row_limit_is_refused_whole_never_trimmed(job: Job, browser: Client) -> None:
+    page = _post(browser, _form(_rows(51), action="submit"))
+    assert page.count('name="row"') == 51  # every row typed is still there
+    assert "A batch holds at most 50 plans and this one would have 51: remove 1" in page
+    assert not Operation.objects.exists()
+
+
+def test_adding_past_the_row_limit_says_so_and_adds_nothing(job: Job, browser: Client) -> None:
+    page = _post(browser, _form(_rows(50), action="add"))
+    assert page.count('name="row"') == 50
+    assert "A batch holds at most 50 plans and this one would have 51" in page
+
+
+def test_a_batch_that_would_take_the_job_past_its_plan_limit_is_refused(
+    job: Job, browser: Client, settings: Settings
+) -> None:
+    settings.PREFETCH_MAX_PLANS_PER_JOB = 3
+    for index in range(2):
+        Plan.objects.create(
+            esa_id=f"6650eeeeeeeeeeeeeeeeeee{index}",
+            job=job,
+            interval=60,
+            slice_len=10,
+            status="finished",
+            synced_at=timezone.now(),
+        )
+    page = _post(browser, _form(_rows(2), action="submit"))
+    assert "This job has 2 plans and ESA takes at most 3 a job: there is room for 1 more" in page
+    assert not Operation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["2031-03-01T09:00Z", "2031-03-01T09:00+08:00", "2031-03-01T09:00 tomorrow", "2031-03-01T09:00:00.5"],
+)
+def test_a_time_with_anything_after_it_is_refused_not_cut(job: Job, browser: Client, typed: str) -> None:
+    page = _post(browser, _form({"a1": _row(typed, "2031-03-01T10:00")}, action="submit"))
+    assert "Start is not a date and time (YYYY-MM-DD HH:MM). You typed" in page
+    assert not Operation.objects.exists()

@@ -13,10 +13,10 @@ from pytest_django import Settings
 
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.planning.local_time import LocalTimeError, local_to_utc
 from prefetch_ui.prefetch.models import Operation, Plan
 from prefetch_ui.prefetch.services.operations import operation_execute
 from prefetch_ui.prefetch.services.sync import esa_sync
-from prefetch_ui.prefetch.timezones import LocalTimeError, local_to_utc
 
 pytestmark = pytest.mark.django_db
 
@@ -154,4 +154,41 @@ def test_a_year_out_of_range_is_refused(plan: Plan, browser: Client) -> None:
     }
     response = browser.post(reverse("plan-edit", args=[plan.esa_id]), data, headers={"HX-Request": "true"})
     assert "out of range" in response.content.decode()
+    assert not Operation.objects.exists()
+
+
+def _edit(browser: Client, plan: Plan, **fields: str) -> str:
+    data = {
+        "start_time": "2030-01-01T08:00",
+        "end_time": "2030-01-01T10:00",
+        "interval": "60",
+        "slice_len": "10",
+    }
+    response = browser.post(
+        reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_new_start_in_the_past_is_refused_as_in_the_builder(plan: Plan, browser: Client) -> None:
+    page = _edit(browser, plan, start_time="2020-01-01T08:00")
+    assert "The start is in the past (2020-01-01 08:00 Asia/Shanghai); ESA would run it at once." in page
+    assert not Operation.objects.exists()
+
+
+def test_a_start_left_as_it_is_may_be_in_the_past(plan: Plan, browser: Client) -> None:
+    Plan.objects.filter(pk=plan.pk).update(start_time=datetime(2020, 1, 1, tzinfo=UTC), status="running")
+    _edit(browser, plan, start_time="2020-01-01T08:00", end_time="2030-01-01T10:00")
+    assert Operation.objects.get(kind="plan_update").params["start_time"] == "2020-01-01T00:00:00+00:00"
+
+
+def test_saving_a_plan_deleted_meanwhile_says_so_in_place(plan: Plan, browser: Client) -> None:
+    esa_id = plan.esa_id
+    plan.delete()
+    page = _edit(browser, plan)
+    assert 'data-testid="plan-gone"' in page and esa_id in page
+    assert "Your changes were not saved" in page
+    assert "<html" not in page  # a fragment for the editor, not a page that replaces the job page
+    assert browser.post(reverse("plan-edit", args=[esa_id]), {}).status_code == 404
     assert not Operation.objects.exists()

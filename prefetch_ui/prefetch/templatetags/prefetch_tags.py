@@ -6,7 +6,9 @@ from datetime import datetime
 
 from django import template
 
-from prefetch_ui.prefetch.timezones import display_zone, zone_named
+from prefetch_ui.planning.local_time import zone_named
+from prefetch_ui.prefetch.display_zone import display_zone
+from prefetch_ui.prefetch.display_zone import zone_choices as display_zone_choices
 
 register = template.Library()
 
@@ -43,7 +45,4 @@ def zone_label() -> str:
 @register.simple_tag
 def zone_choices() -> list[str]:
     """The zones offered to pick from: the active one first, then common ones."""
-    from prefetch_ui.prefetch.plan_builder import COMMON_ZONES
-
-    current = display_zone().key
-    return [current, *(name for name in COMMON_ZONES if name != current)]
+    return display_zone_choices()

@@ -1,4 +1,4 @@
-"""Forms: what operators type, checked and turned into what ESA takes."""
+"""One plan's window and pace: the plan editor's form."""
 
 from __future__ import annotations
 
@@ -9,24 +9,35 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
-from .timezones import LocalTimeError, display_zone, parse_local_input
+from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input, past_start_error
+
+from ..display_zone import display_zone
+from .tokens import shown_in_zone
 
 
 class PlanWindowForm(forms.Form):
-    """A plan's window and pace. Times are wall-clock times in the operator's display zone."""
+    """A plan's window and pace. Times are wall-clock times in the operator's display zone.
+
+    `current_start` is the plan's start as it is: left unchanged it may lie in the past (a running
+    plan); any other start follows the builder's rule (not more than a minute ago).
+    """
 
     start_time = forms.CharField(
-        label="Start", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), required=False
+        label="Start", widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}), required=False
     )
     end_time = forms.CharField(
-        label="End", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), required=False
+        label="End", widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}), required=False
     )
     interval = forms.IntegerField(label="Interval (seconds)", min_value=1)
     slice_len = forms.IntegerField(label="Batch size (URLs)", min_value=1)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, current_start: datetime | None = None, now: datetime | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.zone = display_zone()
+        self.current_start = current_start
+        self.now = now
         # ESA does not publish its ranges: the limits are settings, read per form so tests can vary them.
         for name, ceiling in (
             ("interval", settings.PREFETCH_MAX_INTERVAL),
@@ -45,6 +56,10 @@ class PlanWindowForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         start, end = self._utc("start_time", "Start"), self._utc("end_time", "End")
+        if start and self.now and start != self.current_start:
+            shown = shown_in_zone(start, self.zone)
+            if message := past_start_error(start, now=self.now, shown_as=shown):
+                self.add_error("start_time", message)
         if start is not None and end is not None and end <= start:
             self.add_error("end_time", "The end must be after the start.")
         cleaned["start_utc"], cleaned["end_utc"] = start, end

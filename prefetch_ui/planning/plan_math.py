@@ -22,6 +22,7 @@ __all__ = [
     "finish_by",
     "preview",
     "spread",
+    "unscheduled_urls",
 ]
 
 
@@ -73,10 +74,13 @@ class BatchPreview:
     submitted: int
     finishes_at: datetime | None
     warnings: list[str] = field(default_factory=list)
+    # What the job's plans already in ESA (waiting or running) take from the same list.
+    scheduled_urls: int = 0
 
     @property
     def left_over(self) -> int:
-        return self.remaining_urls - self.submitted
+        """The remaining URLs that neither the job's plans nor this batch will submit."""
+        return self.remaining_urls - self.scheduled_urls - self.submitted
 
 
 def _duration(delta: timedelta) -> str:
@@ -95,19 +99,27 @@ def preview(
     now: datetime,
     others: Sequence[Window] = (),
     labels: Sequence[str] = (),
+    scheduled: Sequence[PlanDraft] = (),
 ) -> BatchPreview:
-    """What the batch will do: per row the URLs it submits, its batches and their times, warnings."""
+    """What the batch will do: per row the URLs it submits, its batches and their times, warnings.
+
+    `scheduled` are the job's plans already in ESA that will still fire: they draw from the same
+    list of remaining URLs, in time order with the batch's rows, so they are played out too.
+    """
     rows = [RowPreview() for _ in drafts]
+    takes = [RowPreview() for _ in scheduled]
     labels = list(labels) or [f"row {index + 1}" for index in range(len(drafts))]
+    plans = [*drafts, *scheduled]
     queue: list[tuple[datetime, int]] = []
-    for index, draft in enumerate(drafts):
+    for index, draft in enumerate(plans):
         first = max(draft.start, now)
         if draft.interval > 0 and first <= draft.end:
             heapq.heappush(queue, (first, index))
     left = remaining_urls
     while queue and left > 0:
         moment, index = heapq.heappop(queue)
-        draft, row = drafts[index], rows[index]
+        draft = plans[index]
+        row = rows[index] if index < len(rows) else takes[index - len(rows)]
         taken = min(draft.slice_len, left)
         left -= taken
         row.urls += taken
@@ -138,14 +150,24 @@ def preview(
         for window in others:
             if draft.start < window.end and window.start < draft.end:
                 row.warnings.append(f"Overlaps {window.label} on this site.")
-    submitted = remaining_urls - left
+    scheduled_urls = sum(take.urls for take in takes)
+    submitted = remaining_urls - left - scheduled_urls
     ends = [row.last_batch for row in rows if row.last_batch is not None]
     batch = BatchPreview(
-        rows=rows, remaining_urls=remaining_urls, submitted=submitted, finishes_at=max(ends) if ends else None
+        rows=rows,
+        remaining_urls=remaining_urls,
+        submitted=submitted,
+        finishes_at=max(ends) if ends else None,
+        scheduled_urls=scheduled_urls,
     )
     if left > 0 and drafts:
         batch.warnings.append(f"{left} of the job's {remaining_urls} remaining URLs would not be submitted.")
     return batch
+
+
+def unscheduled_urls(*, remaining_urls: int, scheduled: Sequence[PlanDraft], now: datetime) -> int:
+    """The remaining URLs that no plan in `scheduled` will submit: what is left to plan for."""
+    return preview((), remaining_urls=remaining_urls, now=now, scheduled=scheduled).left_over
 
 
 class GeneratorError(ValueError):

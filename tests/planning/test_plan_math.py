@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from prefetch_ui.prefetch.plan_math import GeneratorError, PlanDraft, Window, finish_by, preview, spread
+from prefetch_ui.planning.plan_math import (
+    GeneratorError,
+    PlanDraft,
+    Window,
+    finish_by,
+    preview,
+    spread,
+    unscheduled_urls,
+)
 
 T0 = datetime(2031, 3, 1, 0, 0, tzinfo=UTC)
 BEFORE = T0 - timedelta(hours=1)
@@ -139,3 +147,23 @@ def test_finish_by_says_when_the_deadline_cannot_be_met() -> None:
             interval=30,
             max_slice_len=1_000,
         )
+
+
+def test_plans_already_scheduled_take_their_share_first() -> None:
+    # The job's waiting plan fires from minute 0, the new row from minute 30: 10 a batch each.
+    result = preview(
+        [_draft(30, 60)], remaining_urls=100, now=BEFORE, scheduled=[_draft(0, 600, slice_len=10)]
+    )
+    (row,) = result.rows
+    # The waiting plan takes 10 a minute from minute 0: by minute 10 all 100 are gone.
+    assert (result.scheduled_urls, row.urls, result.submitted, result.left_over) == (100, 0, 0, 0)
+    assert "Submits nothing: the job's URLs run out before it starts." in row.warnings
+
+
+def test_a_scheduled_plan_and_a_row_share_the_list_in_time_order() -> None:
+    result = preview(
+        [_draft(0, 4, slice_len=10)], remaining_urls=100, now=BEFORE, scheduled=[_draft(2, 3, slice_len=20)]
+    )
+    # Row: minutes 0..4 → 5 batches of 10; scheduled: minutes 2 and 3 → 2 batches of 20.
+    assert (result.submitted, result.scheduled_urls, result.left_over) == (50, 40, 10)
+    assert unscheduled_urls(remaining_urls=100, scheduled=[_draft(2, 3, slice_len=20)], now=BEFORE) == 60

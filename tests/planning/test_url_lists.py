@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prefetch_ui.prefetch.url_lists import (
+from prefetch_ui.planning.url_lists import (
     MAX_LISTED_REJECTIONS,
     MAX_SHOWN_LINE,
     OssUrlError,

@@ -1,0 +1,152 @@
+"""A job's page: its plans, live; what operators do to a job or a plan; editing one plan."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from prefetch_ui.planning.local_time import utc_to_local_input
+
+from .. import selectors
+from ..forms import PlanWindowForm
+from ..models import Job, Operation, OperationKind, Plan
+from ..permissions import can_operate, require_operator
+from ..services import operations
+from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, stop_polling_when_done
+
+# What each button asks of its target, by the action named in its URL.
+_PLAN_ACTIONS = {
+    "start": OperationKind.PLAN_START,
+    "stop": OperationKind.PLAN_STOP,
+    "delete": OperationKind.PLAN_DELETE,
+}
+_JOB_ACTIONS = {"reset": OperationKind.JOB_RESET, "delete": OperationKind.JOB_DELETE}
+
+
+def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
+    """The job page, or with htmx its live region (what a poll and every button swap in)."""
+    detail = selectors.job_detail(job=job)
+    context = {
+        "job": job,
+        "detail": detail,
+        "can_operate": can_operate(request.user),
+        "poll_query": poll_query(request),
+    }
+    response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
+    return stop_polling_when_done(request, response, unfinished=detail.unfinished)
+
+
+@require_GET
+def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
+    job = Job.objects.select_related("site").filter(esa_id=job_esa_id).first()
+    if job is not None:
+        return _job_live(request, job)
+    if request.htmx:
+        # The job was deleted while the page was open: go to its site, or home.
+        site = selectors.site_of_deleted_job(job_esa_id)
+        return HttpResponseClientRedirect(
+            reverse("site-detail", args=[site.esa_id]) if site else reverse("home")
+        )
+    return render(request, "prefetch/job_missing.html", {"job_esa_id": job_esa_id}, status=404)
+
+
+def _act(
+    request: HtmxHttpRequest, target: Plan | Job, kinds: dict[str, OperationKind], action: str
+) -> HttpResponse:
+    kind = kinds.get(action)
+    if kind is None:
+        raise Http404(f"Unknown action “{action}”.")
+    operations.operation_request(user=request.user, kind=kind, target=target)
+    return _after_action(request, target.job if isinstance(target, Plan) else target)
+
+
+def _after_action(request: HtmxHttpRequest, job: Job) -> HttpResponse:
+    """With htmx, the job's live region as it is now (showing "Stopping…"); else back to the page."""
+    return (
+        _job_live(request, job)
+        if request.htmx
+        else redirect_to(request, reverse("job-detail", args=[job.esa_id]))
+    )
+
+
+@require_POST
+def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> HttpResponse:
+    require_operator(request)
+    return _act(
+        request,
+        get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id),
+        _PLAN_ACTIONS,
+        action,
+    )
+
+
+@require_POST
+def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpResponse:
+    require_operator(request)
+    return _act(
+        request,
+        get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id),
+        _JOB_ACTIONS,
+        action,
+    )
+
+
+@require_POST
+def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse:
+    require_operator(request)
+    operation = get_object_or_404(Operation.objects.select_related("job__site", "plan"), pk=operation_id)
+    try:
+        operations.operation_retry(user=request.user, operation=operation)
+    except ValueError as error:
+        return HttpResponse(str(error).capitalize() + ".", status=409, content_type="text/plain")
+    if operation.job is None:
+        return redirect_to(request, reverse("home"))
+    return _after_action(request, operation.job)
+
+
+@require_http_methods(["GET", "POST"])
+def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
+    """Change a plan's window and pace (UpdateScheduledPreloadExecution, through a worker).
+
+    With htmx the form lives outside the polled region, so a poll never wipes what is typed. A
+    plan deleted meanwhile is said to be gone in place of the form.
+    """
+    require_operator(request)
+    plan = Plan.objects.select_related("job__site").filter(esa_id=plan_esa_id).first()
+    if plan is None:
+        context = {"plan_esa_id": plan_esa_id, "typed": request.method == "POST"}
+        return render_page(
+            request,
+            "prefetch/plan_gone.html",
+            context,
+            fragment="plan-gone",
+            status=200 if request.htmx else 404,
+        )
+    now = timezone.now()
+    if request.method == "GET":
+        zone = PlanWindowForm().zone
+        form = PlanWindowForm(
+            initial={
+                "start_time": utc_to_local_input(plan.start_time, zone),
+                "end_time": utc_to_local_input(plan.end_time, zone),
+                "interval": plan.interval,
+                "slice_len": plan.slice_len,
+            }
+        )
+    else:
+        form = PlanWindowForm(request.POST, current_start=plan.start_time, now=now)
+        if form.is_valid():
+            _, created = operations.operation_request(
+                user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
+            )
+            if created:
+                if request.htmx:
+                    return HttpResponse("", headers={"HX-Trigger": "job-changed"})
+                return redirect_to(request, reverse("job-detail", args=[plan.job.esa_id]))
+            form.add_error(None, "An update of this plan is under way; edit it again once it is done.")
+    context = {"plan": plan, "job": plan.job, "form": form}
+    return render_page(request, "prefetch/plan_edit.html", context, fragment="plan-editor")

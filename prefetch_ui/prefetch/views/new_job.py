@@ -1,0 +1,129 @@
+"""A new job for a site: a name, and URLs typed, uploaded as a .txt file or kept on OSS.
+
+"Check URLs" shows what would be sent (valid URLs, and each rejected line with its reason) without
+touching what was typed; "Create job" checks everything again (the preview is never trusted) and
+records a `job_create` operation that a Celery worker carries out. Bad input re-renders the form
+with a specific message and creates nothing.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from ..forms import FORM_TOKEN, NewJobForm, form_token_or_new
+from ..models import OperationStatus, Site
+from ..permissions import require_operator
+from ..services.creates import FormAlreadySentError, job_create_request
+from .htmx import HtmxHttpRequest, redirect_to, render_page
+
+
+@require_http_methods(["GET", "POST"])
+def job_new(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
+    """GET: an empty form; POST with `check`: the URL report; POST: create the job, or say why not."""
+    require_operator(request)
+    site = get_object_or_404(Site, esa_id=site_esa_id)
+    if request.method == "GET":
+        return _render(request, site, NewJobForm(initial={"source": "text"}, site=site))
+    # "Check URLs" asks with ?check=1 (htmx) or a button named check (no JavaScript).
+    checking = bool(request.GET.get("check"))
+    try:
+        data, files = request.POST, request.FILES
+    except RequestDataTooBig:
+        # Django refuses a text box over DATA_UPLOAD_MAX_MEMORY_SIZE; a file has its own, larger, limit.
+        megabytes = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) / (1024 * 1024)
+        return _render(
+            request,
+            site,
+            NewJobForm(initial={"source": "file"}, site=site),
+            checking=checking,
+            form_error=f"The text box holds more than {megabytes:.3g} MB, more than a form can send: "
+            "upload the list as a .txt file (up to 10 MB) instead. Nothing was created.",
+        )
+    checking = checking or bool(data.get("check"))
+    form = NewJobForm(data, files, site=site)
+    valid = form.is_valid()
+    form_token = data.get("form_token", "")
+    if checking:
+        return _render(request, site, form, checking=True, form_token=form_token)
+    if not FORM_TOKEN.fullmatch(form_token):
+        return _render(
+            request,
+            site,
+            form,
+            form_error="This form had no valid token, so it could not be told apart from a second "
+            "submit: it has a new one now. Nothing was created; submit it again.",
+        )
+    if not valid:
+        error = "Nothing was created: fix what is marked below."
+        return _render(request, site, form, form_token=form_token, form_error=error)
+    name = form.cleaned_data["name"]
+    try:
+        if form.report is not None:
+            operation, created = job_create_request(
+                user=request.user, site=site, form_token=form_token, name=name, urls=form.report.valid
+            )
+            what = f"with {_count(len(form.report.valid), 'URL')}"
+            if form.report.rejected_count:
+                what += f" ({_count(form.report.rejected_count, 'rejected line')} left out)"
+        else:
+            operation, created = job_create_request(
+                user=request.user, site=site, form_token=form_token, name=name, oss_url=form.checked_oss_url
+            )
+            what = "from the OSS object"
+    except FormAlreadySentError as sent:
+        return _already_sent(request, site, form, sent)
+    if created:
+        messages.success(request, f"Creating job “{name}” {what}: it appears below once ESA has it.")
+    else:
+        messages.info(request, f"Job “{operation.target_label}” is already being created.")
+    return redirect_to(request, reverse("site-detail", args=[site.esa_id]))
+
+
+def _already_sent(
+    request: HtmxHttpRequest, site: Site, form: NewJobForm, sent: FormAlreadySentError
+) -> HttpResponse:
+    """The same form sent again after its create finished (Back, then Create): nothing is sent."""
+    first = sent.operation
+    if first.status == OperationStatus.SUCCEEDED:
+        messages.info(request, f"This form was already submitted: job “{first.target_label}” was created.")
+        return redirect_to(request, reverse("site-detail", args=[site.esa_id]))
+    # It failed: what was typed stays, with a new token, so sending it again is a deliberate act.
+    return _render(
+        request,
+        site,
+        form,
+        form_error=f"This form was sent before and its job was not created ({first.error_code}: "
+        f"{first.error_message}). Nothing more was sent; submit again to try once more.",
+    )
+
+
+def _render(
+    request: HtmxHttpRequest,
+    site: Site,
+    form: NewJobForm,
+    *,
+    checking: bool = False,
+    form_token: str = "",
+    form_error: str = "",
+) -> HttpResponse:
+    context = {
+        "site": site,
+        "form": form,
+        "form_token": form_token_or_new(form_token),
+        "form_error": form_error,
+        "checking": checking,
+        "max_urls": settings.PREFETCH_MAX_URLS_PER_JOB,
+        "max_url_length": settings.PREFETCH_MAX_URL_LENGTH,
+    }
+    fragment = "url-report" if checking else "job-form"
+    return render_page(request, "prefetch/job_new.html", context, fragment=fragment)
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

@@ -1,0 +1,87 @@
+"""The sites list, a site's page with its jobs, and stopping everything on a site."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import selectors
+from ..models import Site
+from ..permissions import can_operate, require_operator
+from ..services.operations import site_stop_all
+from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, safe_next, stop_polling_when_done
+
+JOBS_PER_PAGE = 50
+
+
+@require_GET
+def site_list(request: HtmxHttpRequest) -> HttpResponse:
+    sites = list(selectors.site_list())
+    unfinished = any(site.plans_waiting or site.plans_running for site in sites)  # type: ignore[attr-defined]
+    context = {"sites": sites, "unfinished": unfinished, "poll_query": poll_query(request)}
+    response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
+    return stop_polling_when_done(request, response, unfinished=unfinished)
+
+
+def _date_param(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@require_GET
+def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
+    site = get_object_or_404(Site, esa_id=site_esa_id)
+    name = request.GET.get("name", "").strip()[:255]
+    created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
+    created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
+    filter_errors = [
+        f"{label} “{raw}” is not a date (YYYY-MM-DD); it was ignored."
+        for label, raw, parsed in (
+            ("From", created_from_raw, created_from),
+            ("To", created_to_raw, created_to),
+        )
+        if raw and parsed is None
+    ]
+    jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = selectors.job_rows(page.object_list)
+    creations = selectors.site_job_creations(site)
+    unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)
+    filters = request.GET.copy()
+    for key in ("page", "poll"):
+        filters.pop(key, None)
+    context = {
+        "site": site,
+        "page": page,
+        "rows": rows,
+        "creations": creations,
+        "name": name,
+        "created_from": created_from_raw,
+        "created_to": created_to_raw,
+        "filter_errors": filter_errors,
+        "unfinished": unfinished,
+        "query": filters.urlencode(),
+        "poll_query": poll_query(request, page=page.number),
+        "open_plans": selectors.site_open_plan_count(site),
+        "can_operate": can_operate(request.user),
+    }
+    response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
+    return stop_polling_when_done(request, response, unfinished=unfinished)
+
+
+@require_POST
+def site_stop(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
+    """Stop every waiting or running plan on the site, one operation each."""
+    require_operator(request)
+    site = get_object_or_404(Site, esa_id=site_esa_id)
+    stopping = site_stop_all(user=request.user, site=site)
+    messages.info(request, f"Stopping {len(stopping)} waiting or running plan(s) on {site.name}.")
+    return redirect_to(request, safe_next(request, reverse("site-detail", args=[site.esa_id])))
