@@ -59,30 +59,10 @@ class EsaResponseError(EsaError):
 
 
 class EsaApiError(EsaError):
-    """ESA answered with an error: HTTP status, `Code`, `Message` and `RequestId`."""
+    """ESA answered with an error: HTTP status, `Code`, `Message` and `RequestId`.
 
-    def __init__(
-        self,
-        *,
-        status: int,
-        code: str,
-        message: str,
-        request_id: str,
-        action: str = "",
-        recommend: str = "",
-    ) -> None:
-        super().__init__(message, action=action)
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-        self.recommend = recommend
-
-    def __str__(self) -> str:
-        return f"{self.code} (HTTP {self.status}): {self.message} [RequestId {self.request_id or '-'}]"
-
-
-class EsaThrottledError(EsaApiError):
-    """ESA asked us to slow down; `retry_after` is in seconds when ESA said how long."""
+    `retry_after` is how many seconds ESA asked us to wait (its `x-acs-retry-after`), when it said.
+    """
 
     def __init__(
         self,
@@ -95,15 +75,19 @@ class EsaThrottledError(EsaApiError):
         recommend: str = "",
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(
-            status=status,
-            code=code,
-            message=message,
-            request_id=request_id,
-            action=action,
-            recommend=recommend,
-        )
+        super().__init__(message, action=action)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.recommend = recommend
         self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.code} (HTTP {self.status}): {self.message} [RequestId {self.request_id or '-'}]"
+
+
+class EsaThrottledError(EsaApiError):
+    """ESA asked us to slow down; `retry_after` is in seconds when ESA said how long."""
 
 
 class EsaNotFoundError(EsaApiError):
@@ -150,19 +134,11 @@ def api_error_from_response(
 ) -> EsaApiError:
     """Map an ESA error answer to the most specific exception class."""
     throttled = retry_after is not None or code in _THROTTLE_CODES or code.startswith("Throttling")
-    if throttled and code not in _AUTH_CODES:
-        return EsaThrottledError(
-            status=status,
-            code=code,
-            message=message,
-            request_id=request_id,
-            action=action,
-            recommend=recommend,
-            retry_after=retry_after,
-        )
     error_class: type[EsaApiError]
     # Auth codes come before the status: InvalidAccessKeyId.NotFound is a 404 but means "bad key".
-    if code in _AUTH_CODES:
+    if throttled and code not in _AUTH_CODES:
+        error_class = EsaThrottledError
+    elif code in _AUTH_CODES:
         error_class = EsaAuthError
     elif status >= 500:
         error_class = EsaServerError
@@ -173,5 +149,11 @@ def api_error_from_response(
     else:
         error_class = EsaInvalidParameterError
     return error_class(
-        status=status, code=code, message=message, request_id=request_id, action=action, recommend=recommend
+        status=status,
+        code=code,
+        message=message,
+        request_id=request_id,
+        action=action,
+        recommend=recommend,
+        retry_after=retry_after if error_class is EsaThrottledError else None,
     )

@@ -250,15 +250,20 @@ class Backend:
         plan = next(plan for plan in plans if plan.id == plan_id)
         return job_id, progress, plans, plan
 
-    # -- sites ----------------------------------------------------------------------------
-
-    def list_sites(self, params: Mapping[str, str]) -> Answer:
+    def _page(self, params: Mapping[str, str], *, default_size: int) -> tuple[int, int]:
+        """A listing's PageNumber and PageSize, checked as ESA checks them."""
         page_number = _int_param(params, "PageNumber", default=1)
-        page_size = _int_param(params, "PageSize", default=500)
+        page_size = _int_param(params, "PageSize", default=default_size)
         if page_number < 1:
             raise _invalid("PageNumber")
         if not 1 <= page_size <= self.limits.max_page_size:
             raise _invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
+        return page_number, page_size
+
+    # -- sites ----------------------------------------------------------------------------
+
+    def list_sites(self, params: Mapping[str, str]) -> Answer:
+        page_number, page_size = self._page(params, default_size=500)
         rows = list(self.db.execute("SELECT * FROM sites ORDER BY site_id"))
         name = params.get("SiteName", "").strip().lower()
         if name:
@@ -366,12 +371,7 @@ class Backend:
 
     def list_scheduled_preload_jobs(self, params: Mapping[str, str]) -> Answer:
         site_id = _int_param(params, "SiteId")
-        page_number = _int_param(params, "PageNumber", default=1)
-        page_size = _int_param(params, "PageSize", default=20)
-        if page_number < 1:
-            raise _invalid("PageNumber")
-        if not 1 <= page_size <= self.limits.max_page_size:
-            raise _invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
+        page_number, page_size = self._page(params, default_size=20)
         start_ms = _int_param(params, "StartTime", default=-1)
         end_ms = _int_param(params, "EndTime", default=-1)
         if start_ms >= 0 and end_ms >= 0 and end_ms < start_ms:

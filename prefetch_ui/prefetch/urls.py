@@ -17,8 +17,8 @@ urlpatterns = [
         plan_builder.plan_builder_preview,
         name="plan-builder-preview",
     ),
-    path("jobs/<str:job_esa_id>/<str:action>/", jobs.job_action, name="job-action"),
+    path("jobs/<str:esa_id>/<str:action>/", jobs.target_action, {"target": "job"}, name="job-action"),
     path("plans/<str:plan_esa_id>/edit/", jobs.plan_edit, name="plan-edit"),
-    path("plans/<str:plan_esa_id>/<str:action>/", jobs.plan_action, name="plan-action"),
+    path("plans/<str:esa_id>/<str:action>/", jobs.target_action, {"target": "plan"}, name="plan-action"),
     path("operations/<int:operation_id>/retry/", jobs.operation_retry, name="operation-retry"),
 ]

@@ -140,13 +140,15 @@ class BuilderForm:
     def to_local(self, moment: datetime) -> str:
         return utc_to_local_input(moment, self.zone or ZoneInfo("UTC"))
 
-    def row_from_draft(self, draft: PlanDraft) -> BuilderRow:
+    def row_from_draft(self, draft: PlanDraft, *, esa_message: str = "") -> BuilderRow:
+        """A new row showing `draft` in this builder's zone, checked."""
         row = BuilderRow(
             new_row_id(),
             self.to_local(draft.start),
             self.to_local(draft.end),
             str(draft.interval),
             str(draft.slice_len),
+            esa_message=esa_message,
         )
         row.check(self.zone)
         return row

@@ -28,6 +28,7 @@ from prefetch_ui.esa import (
     PlanSpec,
     parse_esa_time,
 )
+from prefetch_ui.esa import Plan as EsaPlan
 
 from ..models import (
     ACTIVE_OPERATION_STATUSES,
@@ -252,37 +253,29 @@ def _plan_spec(params: dict[str, object]) -> PlanSpec:
     )
 
 
-def _deleted(delete: Callable[[], str]) -> str:
-    """A delete of something already gone has done its job (a retried delete lands here)."""
-    try:
-        return delete()
-    except EsaNotFoundError as error:
-        return error.request_id
+def _plan_changed(call: Callable[[EsaClient, Operation], EsaPlan]) -> Handler:
+    """A handler whose ESA call answers with the plan as it now is: that goes into the mirror."""
+
+    def handle(operation: Operation, client: EsaClient) -> str:
+        answer = call(client, operation)
+        plan_update(plan=answer, now=timezone.now())
+        return answer.request_id
+
+    return handle
 
 
-def _plan_start(operation: Operation, client: EsaClient) -> str:
-    answer = client.start_scheduled_preload_execution(operation.target_esa_id)
-    plan_update(plan=answer, now=timezone.now())
-    return answer.request_id
+def _deleted[M: (Plan, Job)](model: type[M], delete: Callable[[EsaClient, str], str]) -> Handler:
+    """A delete handler; deleting what is already gone has done its job (a retried delete)."""
 
+    def handle(operation: Operation, client: EsaClient) -> str:
+        try:
+            request_id = delete(client, operation.target_esa_id)
+        except EsaNotFoundError as error:
+            request_id = error.request_id
+        model.objects.filter(esa_id=operation.target_esa_id).delete()
+        return request_id
 
-def _plan_stop(operation: Operation, client: EsaClient) -> str:
-    answer = client.stop_scheduled_preload_execution(operation.target_esa_id)
-    plan_update(plan=answer, now=timezone.now())
-    return answer.request_id
-
-
-def _plan_update(operation: Operation, client: EsaClient) -> str:
-    answer = client.update_scheduled_preload_execution(operation.target_esa_id, _plan_spec(operation.params))
-    plan_update(plan=answer, now=timezone.now())
-    return answer.request_id
-
-
-def _plan_delete(operation: Operation, client: EsaClient) -> str:
-    target = operation.target_esa_id
-    request_id = _deleted(lambda: client.delete_scheduled_preload_execution(target))
-    Plan.objects.filter(esa_id=target).delete()
-    return request_id
+    return handle
 
 
 def _job_reset(operation: Operation, client: EsaClient) -> str:
@@ -295,20 +288,21 @@ def _job_reset(operation: Operation, client: EsaClient) -> str:
     return answer.request_id
 
 
-def _job_delete(operation: Operation, client: EsaClient) -> str:
-    target = operation.target_esa_id
-    request_id = _deleted(lambda: client.delete_scheduled_preload_job(target))
-    Job.objects.filter(esa_id=target).delete()
-    return request_id
-
-
 _HANDLERS: dict[str, Handler] = {
-    OperationKind.PLAN_START: _plan_start,
-    OperationKind.PLAN_STOP: _plan_stop,
-    OperationKind.PLAN_UPDATE: _plan_update,
-    OperationKind.PLAN_DELETE: _plan_delete,
+    OperationKind.PLAN_START: _plan_changed(
+        lambda client, operation: client.start_scheduled_preload_execution(operation.target_esa_id)
+    ),
+    OperationKind.PLAN_STOP: _plan_changed(
+        lambda client, operation: client.stop_scheduled_preload_execution(operation.target_esa_id)
+    ),
+    OperationKind.PLAN_UPDATE: _plan_changed(
+        lambda client, operation: client.update_scheduled_preload_execution(
+            operation.target_esa_id, _plan_spec(operation.params)
+        )
+    ),
+    OperationKind.PLAN_DELETE: _deleted(Plan, EsaClient.delete_scheduled_preload_execution),
     OperationKind.JOB_RESET: _job_reset,
-    OperationKind.JOB_DELETE: _job_delete,
+    OperationKind.JOB_DELETE: _deleted(Job, EsaClient.delete_scheduled_preload_job),
 }
 
 

@@ -18,13 +18,15 @@ from ..permissions import can_operate, require_operator
 from ..services import operations
 from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, stop_polling_when_done
 
-# What each button asks of its target, by the action named in its URL.
-_PLAN_ACTIONS = {
-    "start": OperationKind.PLAN_START,
-    "stop": OperationKind.PLAN_STOP,
-    "delete": OperationKind.PLAN_DELETE,
+# What each button asks of its target, by the kind of target and the action named in its URL.
+_ACTIONS: dict[str, dict[str, OperationKind]] = {
+    "plan": {
+        "start": OperationKind.PLAN_START,
+        "stop": OperationKind.PLAN_STOP,
+        "delete": OperationKind.PLAN_DELETE,
+    },
+    "job": {"reset": OperationKind.JOB_RESET, "delete": OperationKind.JOB_DELETE},
 }
-_JOB_ACTIONS = {"reset": OperationKind.JOB_RESET, "delete": OperationKind.JOB_DELETE}
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
@@ -54,45 +56,27 @@ def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     return render(request, "prefetch/job_missing.html", {"job_esa_id": job_esa_id}, status=404)
 
 
-def _act(
-    request: HtmxHttpRequest, target: Plan | Job, kinds: dict[str, OperationKind], action: str
-) -> HttpResponse:
-    kind = kinds.get(action)
+@require_POST
+def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: str) -> HttpResponse:
+    """Ask a worker to start, stop or delete a plan, or to reset or delete a job (URLconf names `target`)."""
+    require_operator(request)
+    kind = _ACTIONS[target].get(action)
     if kind is None:
-        raise Http404(f"Unknown action “{action}”.")
-    operations.operation_request(user=request.user, kind=kind, target=target)
-    return _after_action(request, target.job if isinstance(target, Plan) else target)
+        raise Http404(f"Unknown {target} action “{action}”.")
+    subject: Plan | Job
+    if target == "plan":
+        subject = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=esa_id)
+    else:
+        subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
+    operations.operation_request(user=request.user, kind=kind, target=subject)
+    return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
 
 
 def _after_action(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """With htmx, the job's live region as it is now (showing "Stopping…"); else back to the page."""
-    return (
-        _job_live(request, job)
-        if request.htmx
-        else redirect_to(request, reverse("job-detail", args=[job.esa_id]))
-    )
-
-
-@require_POST
-def plan_action(request: HtmxHttpRequest, plan_esa_id: str, action: str) -> HttpResponse:
-    require_operator(request)
-    return _act(
-        request,
-        get_object_or_404(Plan.objects.select_related("job__site"), esa_id=plan_esa_id),
-        _PLAN_ACTIONS,
-        action,
-    )
-
-
-@require_POST
-def job_action(request: HtmxHttpRequest, job_esa_id: str, action: str) -> HttpResponse:
-    require_operator(request)
-    return _act(
-        request,
-        get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id),
-        _JOB_ACTIONS,
-        action,
-    )
+    if request.htmx:
+        return _job_live(request, job)
+    return redirect_to(request, reverse("job-detail", args=[job.esa_id]))
 
 
 @require_POST

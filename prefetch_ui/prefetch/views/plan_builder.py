@@ -111,18 +111,12 @@ def _unplanned(job: Job, form: BuilderForm, *, now: datetime) -> int:
 def _form_from_refused(refused: list[selectors.RefusedRow], *, now: datetime) -> BuilderForm:
     """The rows ESA refused in a batch, with its reasons, to fix and send again (only those)."""
     form = BuilderForm.blank(now=now)
-    form.rows = []
-    for row in refused:
-        fixed = BuilderRow(
-            new_row_id(),
-            form.to_local(row.start),
-            form.to_local(row.end),
-            str(row.interval),
-            str(row.slice_len),
-            esa_message=row.message,
+    form.rows = [
+        form.row_from_draft(
+            PlanDraft(row.start, row.end, row.interval, row.slice_len), esa_message=row.message
         )
-        fixed.check(form.zone)
-        form.rows.append(fixed)
+        for row in refused
+    ]
     return form
 
 
