@@ -154,6 +154,8 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     page.get_by_role("link", name="Add plans").click()
     page.select_option("[data-testid=zone]", "Europe/London")
+    # The builder is drawn again in the new zone before anything is typed in it.
+    expect(page.locator("input[name=rows_zone]")).to_have_value("Europe/London")
     rows = page.locator("[data-testid=rows] tbody tr[data-row]")
     expect(rows).to_have_count(1)
     rows.nth(0).locator("input[name^=start-]").fill("2031-06-01T09:00")

@@ -335,3 +335,54 @@ def test_a_time_with_anything_after_it_is_refused_not_cut(job: Job, browser: Cli
     page = _post(browser, _form({"a1": _row(typed, "2031-03-01T10:00")}, action="submit"))
     assert "Start is not a date and time (YYYY-MM-DD HH:MM). You typed" in page
     assert not Operation.objects.exists()
+
+
+def test_switching_the_zone_keeps_the_instants_and_only_in_the_builder(job: Job, browser: Client) -> None:
+    data = _form({"a1": _row("2031-06-01T09:00", "2031-06-01T10:30")}, zone="UTC", action="zone")
+    data |= {"rows_zone": "Europe/London", "gen_start": "2031-06-02T12:00"}
+    page = _post(browser, data)
+    # 09:00 in London (UTC+1 in June) is 08:00 UTC: the same instant, shown in the new zone.
+    assert 'value="2031-06-01T08:00"' in page and 'value="2031-06-01T09:30"' in page
+    assert 'value="2031-06-02T11:00"' in page  # the generator's times move too
+    assert "converted from Europe/London" in page
+    assert "display_zone" not in browser.session  # other pages keep the operator's zone
+
+
+def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(job: Job, browser: Client) -> None:
+    # 900 URLs remain. A waiting plan will submit 10 a minute for 31 minutes (310),
+    # the typed row 10 a minute for 10 minutes (100).
+    start = datetime.fromisoformat(_future(5, 0)).replace(tzinfo=UTC)
+    Plan.objects.create(
+        esa_id="6650ffffffffffffffffffff",
+        job=job,
+        start_time=start,
+        end_time=start + timedelta(minutes=30),
+        interval=60,
+        slice_len=10,
+        status="waiting",
+        synced_at=timezone.now(),
+    )
+    assert (
+        "the job's open plans will submit 310"
+        in browser.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
+    )
+    typed = {"a1": _row(_future(6, 0), _future(6, 0).replace("T00:00", "T00:09"))}
+    page = _post(
+        browser,
+        _form(
+            typed,
+            action="generate",
+            gen_mode="finish_by",
+            gen_start=_future(7, 0),
+            gen_deadline=_future(8, 0),
+            gen_rate="60",
+            gen_interval="60",
+        ),
+    )
+    # One plan of 60 URLs a minute for the 490 left: 9 batches, the last 8 minutes after its start.
+    assert page.count('name="row"') == 2
+    assert 'value="60"' in page
+    preview_page = browser.post(
+        reverse("plan-builder-preview", args=[JOB_ID]), _form(typed), headers=HTMX
+    ).content.decode()
+    assert "The batch submits <strong>100</strong> of 900 remaining URLs" in preview_page
