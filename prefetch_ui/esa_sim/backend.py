@@ -1,0 +1,170 @@
+"""The simulator's state behind the wire: loading and saving a job's progress through the store,
+and rendering jobs and plans as ESA's answers show them. The actions build on `BackendCore`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .engine import JobProgress, PlanProgress, advance, display_status
+from .store import Store
+from .wire import ALI_UID, Answer, int_param, invalid, iso_z, not_found_job, not_found_plan
+
+__all__ = ["BackendCore", "Limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What ESA does not publish, as settings (REFERENCE.md: 'unknown')."""
+
+    max_jobs_per_site: int = 100
+    max_urls_per_job: int = 50_000
+    max_plans_per_job: int = 100
+    max_interval: int = 86_400
+    max_slice_len: int = 1_000
+    max_page_size: int = 500
+
+
+class BackendCore:
+    """The state machine behind the wire: every action reads and writes through `store`."""
+
+    def __init__(self, store: Store, limits: Limits) -> None:
+        self.store = store
+        self.limits = limits
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self.store.db
+
+    def now(self) -> float:
+        return self.store.clock.now()
+
+    # -- loading and saving progress ------------------------------------------------------
+
+    def _job_row(self, job_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise not_found_job()
+        return row
+
+    def _plan_row(self, plan_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None:
+            raise not_found_plan()
+        return row
+
+    def _load(self, job: sqlite3.Row) -> tuple[JobProgress, list[PlanProgress]]:
+        progress = JobProgress(
+            url_count=job["url_count"],
+            valid_flags=job["valid_flags"],
+            cursor=job["cursor"],
+            task_submitted=job["task_submitted"],
+        )
+        plans = [
+            PlanProgress(
+                id=row["id"],
+                seq=row["seq"],
+                start_time=row["start_time"],
+                end_time=row["end_time"],
+                interval=row["interval"],
+                slice_len=row["slice_len"],
+                state=row["state"],
+                next_batch_at=row["next_batch_at"],
+                fired_since_start=bool(row["fired_since_start"]),
+                urls_submitted=row["urls_submitted"],
+                valid_submitted=row["valid_submitted"],
+            )
+            for row in self.db.execute("SELECT * FROM plans WHERE job_id = ? ORDER BY seq", (job["id"],))
+        ]
+        return progress, plans
+
+    def _save(self, job_id: str, progress: JobProgress, plans: list[PlanProgress]) -> None:
+        self.db.execute(
+            "UPDATE jobs SET cursor = ?, task_submitted = ? WHERE id = ?",
+            (progress.cursor, progress.task_submitted, job_id),
+        )
+        self.db.executemany(
+            "UPDATE plans SET start_time = ?, end_time = ?, interval = ?, slice_len = ?, state = ?,"
+            " next_batch_at = ?, fired_since_start = ?, urls_submitted = ?, valid_submitted = ? WHERE id = ?",
+            [
+                (
+                    plan.start_time,
+                    plan.end_time,
+                    plan.interval,
+                    plan.slice_len,
+                    plan.state,
+                    plan.next_batch_at,
+                    int(plan.fired_since_start),
+                    plan.urls_submitted,
+                    plan.valid_submitted,
+                    plan.id,
+                )
+                for plan in plans
+            ],
+        )
+
+    def _advanced(self, job_id: str) -> tuple[JobProgress, list[PlanProgress]]:
+        """The job's progress brought up to now, and saved."""
+        progress, plans = self._load(self._job_row(job_id))
+        advance(progress, plans, self.now())
+        self._save(job_id, progress, plans)
+        return progress, plans
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _job_answer(self, job_id: str, *, with_count: bool = False, advance_first: bool = True) -> Answer:
+        if advance_first:
+            self._advanced(job_id)
+        job = self._job_row(job_id)
+        answer: Answer = {
+            "Id": job["id"],
+            "SiteId": job["site_id"],
+            "Name": job["name"],
+            "InsertWay": job["insert_way"],
+            "TaskType": "preload",
+            "UrlCount": job["url_count"],
+            "UrlSubmitted": job["cursor"],
+            "TaskSubmitted": job["task_submitted"],
+            "Domains": job["domains"],
+            "ErrorInfo": job["error_info"],
+            "FileId": job["file_id"],
+            "FailedFileOss": "",
+            "CreatedAt": iso_z(job["created_at"]),
+            "AliUid": ALI_UID,
+        }
+        if with_count:
+            count = self.db.execute("SELECT COUNT(*) FROM plans WHERE job_id = ?", (job_id,)).fetchone()[0]
+            answer["ExecutionCount"] = count
+        return answer
+
+    @staticmethod
+    def _plan_answer(
+        plan: PlanProgress, job_id: str, *, time_format: Callable[[float], str] = iso_z
+    ) -> Answer:
+        return {
+            "Id": plan.id,
+            "JobId": job_id,
+            "StartTime": time_format(plan.start_time),
+            "EndTime": time_format(plan.end_time),
+            "Interval": plan.interval,
+            "SliceLen": plan.slice_len,
+            "Status": display_status(plan),
+            "AliUid": ALI_UID,
+        }
+
+    def _plan_in(self, plan_id: str) -> tuple[str, JobProgress, list[PlanProgress], PlanProgress]:
+        job_id = str(self._plan_row(plan_id)["job_id"])
+        progress, plans = self._advanced(job_id)
+        plan = next(plan for plan in plans if plan.id == plan_id)
+        return job_id, progress, plans, plan
+
+    def _page(self, params: Mapping[str, str], *, default_size: int) -> tuple[int, int]:
+        """A listing's PageNumber and PageSize, checked as ESA checks them."""
+        page_number = int_param(params, "PageNumber", default=1)
+        page_size = int_param(params, "PageSize", default=default_size)
+        if page_number < 1:
+            raise invalid("PageNumber")
+        if not 1 <= page_size <= self.limits.max_page_size:
+            raise invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
+        return page_number, page_size

@@ -1,0 +1,175 @@
+"""The simulated plan (execution) actions: create a batch, list, update, delete, start, stop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from prefetch_ui.esa.times import EsaTimeError, parse_esa_time
+
+from .backend import BackendCore
+from .engine import PlanProgress
+from .wire import ALI_UID, Answer, SimError, id_param, int_param, invalid, iso_china_ms, missing, object_id
+
+__all__ = ["PlanActions"]
+
+
+class PlanActions(BackendCore):
+    # -- plans ----------------------------------------------------------------------------
+
+    def create_scheduled_preload_executions(self, params: Mapping[str, str]) -> Answer:
+        job_id = id_param(params)
+        self._job_row(job_id)
+        raw = params.get("Executions", "").strip()
+        if not raw:
+            raise missing("Executions")
+        try:
+            executions = json.loads(raw)
+        except ValueError:
+            raise invalid("Executions", "It must be a JSON array.") from None
+        if not isinstance(executions, list) or not executions:
+            raise invalid("Executions", "It must be a non-empty JSON array.")
+        now = self.now()
+        succeeded: list[Answer] = []
+        failed: list[Answer] = []
+        messages: list[str] = []
+        existing = self.db.execute("SELECT COUNT(*) FROM plans WHERE job_id = ?", (job_id,)).fetchone()[0]
+        for execution in executions:
+            plan_id = object_id(now)
+            problem, fields = self._check_execution(execution)
+            if problem is None and existing >= self.limits.max_plans_per_job:
+                problem = f"the task already has the maximum of {self.limits.max_plans_per_job} plans."
+            if problem is not None:
+                failed.append(failed_execution(plan_id, job_id, execution))
+                messages.append(f"execution id: {plan_id}, error: {problem}")
+                continue
+            start, end, interval, slice_len = fields
+            next_at = max(now, start)
+            plan = PlanProgress(
+                id=plan_id,
+                seq=self.store.next_seq("plans"),
+                start_time=start,
+                end_time=end,
+                interval=interval,
+                slice_len=slice_len,
+                state="active",
+                next_batch_at=next_at,
+            )
+            self.db.execute(
+                "INSERT INTO plans (id, seq, job_id, start_time, end_time, interval, slice_len, state,"
+                " next_batch_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+                (plan.id, plan.seq, job_id, start, end, interval, slice_len, next_at, now),
+            )
+            existing += 1
+            succeeded.append(self._plan_answer(plan, job_id))
+        return {
+            "TotalCount": len(executions),
+            "SuccessCount": len(succeeded),
+            "SuccessExecutions": succeeded,
+            "FailedExecutions": failed,
+            "FailedMessages": messages,
+        }
+
+    def _check_execution(self, execution: object) -> tuple[str | None, tuple[float, float, int, int]]:
+        nothing = (0.0, 0.0, 0, 0)
+        if not isinstance(execution, dict):
+            return "an execution plan must be an object.", nothing
+        times: list[float] = []
+        for key, label in (("StartTime", "start time"), ("EndTime", "end time")):
+            value = execution.get(key)
+            if value in (None, ""):
+                return f"{label} is required.", nothing
+            try:
+                times.append(parse_esa_time(str(value)).timestamp())
+            except EsaTimeError:
+                return f"{label} is not a valid time.", nothing
+        numbers: list[int] = []
+        for key, label, ceiling in (
+            ("Interval", "interval", self.limits.max_interval),
+            ("SliceLen", "slice length", self.limits.max_slice_len),
+        ):
+            value = execution.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                return f"{label} is required and must be an integer.", nothing
+            try:
+                number = int(value)
+            except ValueError:
+                return f"{label} must be an integer.", nothing
+            if not 1 <= number <= ceiling:
+                return f"{label} must be between 1 and {ceiling}.", nothing
+            numbers.append(number)
+        if times[1] < times[0]:
+            return "end time is before start time.", nothing
+        return None, (times[0], times[1], numbers[0], numbers[1])
+
+    def list_scheduled_preload_executions(self, params: Mapping[str, str]) -> Answer:
+        job_id = id_param(params)
+        _, plans = self._advanced(job_id)
+        return {"TotalCount": len(plans), "Executions": [self._plan_answer(plan, job_id) for plan in plans]}
+
+    def update_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
+        plan_id = id_param(params)
+        job_id, progress, plans, plan = self._plan_in(plan_id)
+        start, end = plan.start_time, plan.end_time
+        for key in ("StartTime", "EndTime"):
+            if value := params.get(key, "").strip():
+                try:
+                    moment = parse_esa_time(value).timestamp()
+                except EsaTimeError:
+                    raise invalid(key) from None
+                start, end = (moment, end) if key == "StartTime" else (start, moment)
+        if end < start:
+            raise SimError(
+                400, "InvalidEndTime.Mismatch", "The specified EndTime is earlier than the StartTime."
+            )
+        interval = int_param(params, "Interval", default=plan.interval)
+        slice_len = int_param(params, "SliceLen", default=plan.slice_len)
+        if not 1 <= interval <= self.limits.max_interval:
+            raise invalid("Interval", f"It must be between 1 and {self.limits.max_interval}.")
+        if not 1 <= slice_len <= self.limits.max_slice_len:
+            raise invalid("SliceLen", f"It must be between 1 and {self.limits.max_slice_len}.")
+        plan.start_time, plan.end_time, plan.interval, plan.slice_len = start, end, interval, slice_len
+        if plan.state == "active" and not plan.fired_since_start:
+            plan.next_batch_at = max(self.now(), start)
+        self._save(job_id, progress, plans)
+        return self._plan_answer(plan, job_id, time_format=iso_china_ms)
+
+    def delete_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
+        plan_id = id_param(params)
+        self._plan_row(plan_id)
+        self.db.execute("DELETE FROM plans WHERE id = ?", (plan_id,))
+        return {}
+
+    def start_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
+        plan_id = id_param(params)
+        job_id, progress, plans, plan = self._plan_in(plan_id)
+        if plan.state == "stopped":
+            plan.state = "active"
+            plan.fired_since_start = False
+            plan.next_batch_at = max(self.now(), plan.start_time)
+            self._save(job_id, progress, plans)
+        return self._plan_answer(plan, job_id, time_format=iso_china_ms)
+
+    def stop_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
+        plan_id = id_param(params)
+        job_id, progress, plans, plan = self._plan_in(plan_id)
+        if plan.state == "active":
+            # Progress so far is kept (it is in the job's cursor); the plan pauses.
+            plan.state = "stopped"
+            plan.next_batch_at = None
+            self._save(job_id, progress, plans)
+        return self._plan_answer(plan, job_id, time_format=iso_china_ms)
+
+
+def failed_execution(plan_id: str, job_id: str, execution: object) -> Answer:
+    fields = execution if isinstance(execution, dict) else {}
+    return {
+        "Id": plan_id,
+        "JobId": job_id,
+        "StartTime": str(fields.get("StartTime", "")),
+        "EndTime": str(fields.get("EndTime", "")),
+        "Interval": fields.get("Interval") if isinstance(fields.get("Interval"), int) else 0,
+        "SliceLen": fields.get("SliceLen") if isinstance(fields.get("SliceLen"), int) else 0,
+        "Status": "failed",
+        "AliUid": ALI_UID,
+    }
