@@ -492,3 +492,27 @@ def test_an_operator_checks_a_file_then_creates_the_job_in_a_browser(
     page.reload()
     expect(page.get_by_role("link", name="<b>Browser</b> job")).to_be_visible()
     page.screenshot(path=str(tmp_path / "site.png"), full_page=True)
+
+
+def test_a_form_whose_create_failed_sends_nothing_again_until_submitted_anew(
+    site: Site, browser: Client
+) -> None:
+    # One token rule for every create form: once its create has finished, the token is spent.
+    Operation.objects.create(
+        kind="job_create",
+        status="failed",
+        target_esa_id=TOKEN,
+        target_label="Spring sale",
+        site=site,
+        error_code="InvalidJob.JobCountOfSiteFull",
+        error_message="The site has too many jobs.",
+    )
+    page = _post(browser, _form(urls_text="https://example.com/a")).content.decode()
+    assert "This form was sent before and its job was not created (InvalidJob.JobCountOfSiteFull" in page
+    assert Operation.objects.count() == 1
+    assert "https://example.com/a" in page  # what was typed stays
+    token = page.split('name="form_token" value="')[1][:24]
+    assert token != TOKEN  # a new token: sending again is a deliberate second submit
+    again = _post(browser, _form(form_token=token, urls_text="https://example.com/a"))
+    assert again["HX-Redirect"] == reverse("site-detail", args=[EXAMPLE])
+    assert Operation.objects.filter(target_esa_id=token, status="pending").exists()
