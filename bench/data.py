@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.prefetch.models import (
     Job,
     Operation,
@@ -177,7 +178,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     user = User.objects.create_superuser("bench", "bench@example.com", "bench-password-not-secret")
 
     big_site = Site.objects.create(
-        esa_id=190007158391808,
+        esa_id=DEMO_SITE_ID,
         name="bench.example.com",
         status="active",
         plan_name="enterprise",
@@ -193,7 +194,11 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
 
     poll_site = Site.objects.create(
-        esa_id=190007158391809, name="poll.example.net", status="active", plan_name="basic", synced_at=now
+        esa_id=SEED_SITES[1].site_id,
+        name="poll.example.net",
+        status="active",
+        plan_name="basic",
+        synced_at=now,
     )
     small_job = _poll_job(
         site=poll_site, name="Ten plans", plan_count=10, ids=ids, rng=rng, now=now, user=user

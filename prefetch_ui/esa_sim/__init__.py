@@ -8,5 +8,14 @@ from __future__ import annotations
 
 from .actions import Limits
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
+from .store import DEMO_SITE_ID, SEED_SITES
 
-__all__ = ["DEMO_ACCESS_KEY_ID", "DEMO_ACCESS_KEY_SECRET", "EsaSimulator", "Limits", "SimConfig"]
+__all__ = [
+    "DEMO_ACCESS_KEY_ID",
+    "DEMO_ACCESS_KEY_SECRET",
+    "DEMO_SITE_ID",
+    "SEED_SITES",
+    "EsaSimulator",
+    "Limits",
+    "SimConfig",
+]

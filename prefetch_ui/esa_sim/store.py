@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SEED_SITES", "SimClock", "Store"]
+__all__ = ["DEMO_SITE_ID", "SEED_SITES", "SimClock", "Store"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +58,8 @@ SEED_SITES: tuple[SeedSite, ...] = (
     SeedSite(190007158391809, "shop.example.net", "standard", "overseas"),
     SeedSite(190007158391810, "static.example.org", "basic", "domestic"),
 )
+# example.com, the seeded site that tests and the benchmark put their jobs on.
+DEMO_SITE_ID = SEED_SITES[0].site_id
 
 
 class SimClock:

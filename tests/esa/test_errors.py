@@ -18,9 +18,9 @@ from prefetch_ui.esa import (
     PlanSpec,
 )
 from prefetch_ui.esa.errors import api_error_from_response
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 
-SITE = 190007158391808
 MISSING_ID = "0" * 24
 
 
@@ -45,7 +45,9 @@ def test_invalid_parameter_errors(esa_client: EsaClient) -> None:
     error = _raised(lambda: esa_client.get_scheduled_preload_job("not-an-object-id"))
     assert isinstance(error, EsaInvalidParameterError)
     assert (error.status, error.code) == (400, "InvalidParameter.ObjectId")
-    job = esa_client.create_scheduled_preload_job(site_id=SITE, name="j", urls=["https://example.com/"])
+    job = esa_client.create_scheduled_preload_job(
+        site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"]
+    )
     now = datetime.now(UTC)
     plan = esa_client.create_scheduled_preload_executions(
         job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)]
@@ -56,13 +58,13 @@ def test_invalid_parameter_errors(esa_client: EsaClient) -> None:
     assert error.code == "InvalidEndTime.Mismatch"
     error = _raised(
         lambda: esa_client.call(
-            "CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "textBox"}
+            "CreateScheduledPreloadJob", {"SiteId": DEMO_SITE_ID, "Name": "x", "InsertWay": "textBox"}
         )
     )
     assert error.code == "MissingUrlList"
     error = _raised(
         lambda: esa_client.call(
-            "CreateScheduledPreloadJob", {"SiteId": SITE, "Name": "x", "InsertWay": "oss"}
+            "CreateScheduledPreloadJob", {"SiteId": DEMO_SITE_ID, "Name": "x", "InsertWay": "oss"}
         )
     )
     assert error.code == "MissingOssUrl"

@@ -16,10 +16,8 @@ from prefetch_ui.esa import (
     EsaTransportError,
     RetryPolicy,
 )
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.testing import running_simulator
-
-SITE = 190007158391808
 
 
 class SleepRecorder:
@@ -53,9 +51,9 @@ def test_throttled_create_is_resent_and_lands_once(tmp_path: Path) -> None:
         with sim.client(retry=retry) as client:
             client.list_sites()
             job = client.create_scheduled_preload_job(
-                site_id=SITE, name="once", urls=["https://example.com/"]
+                site_id=DEMO_SITE_ID, name="once", urls=["https://example.com/"]
             )
-            jobs = client.list_scheduled_preload_jobs(site_id=SITE).items
+            jobs = client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items
         codes = [call["code"] for call in sim.calls("CreateScheduledPreloadJob")]
     assert codes[:-1] and set(codes[:-1]) == {"TooManyRequests"} and codes[-1] == ""
     assert [found.id for found in jobs] == [job.id]
@@ -69,7 +67,7 @@ def test_faults_are_retried_with_backoff_until_success(tmp_path: Path) -> None:
         with sim.client(retry=retry, sleep=sleep) as client:
             for index in range(6):
                 client.create_scheduled_preload_job(
-                    site_id=SITE, name=f"job{index}", urls=["https://example.com/"]
+                    site_id=DEMO_SITE_ID, name=f"job{index}", urls=["https://example.com/"]
                 )
         calls = sim.calls("CreateScheduledPreloadJob")
     assert {call["code"] for call in calls} == {"", "ServiceUnavailable"}
@@ -102,13 +100,17 @@ def test_an_ambiguous_create_is_never_resent(tmp_path: Path) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", ambiguous_fault_rate=1.0)
     with running_simulator(config) as sim:
         with sim.client() as client, pytest.raises(EsaAmbiguousResultError) as caught:
-            client.create_scheduled_preload_job(site_id=SITE, name="maybe", urls=["https://example.com/"])
+            client.create_scheduled_preload_job(
+                site_id=DEMO_SITE_ID, name="maybe", urls=["https://example.com/"]
+            )
         assert isinstance(caught.value.__cause__, EsaServerError)
         assert "list before trying again" in str(caught.value)
         assert len(sim.calls("CreateScheduledPreloadJob")) == 1
     # The 500 hid a success: the job exists, exactly once.
     with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3")) as sim, sim.client() as client:
-        assert [job.name for job in client.list_scheduled_preload_jobs(site_id=SITE).items] == ["maybe"]
+        assert [job.name for job in client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items] == [
+            "maybe"
+        ]
 
 
 def test_an_ambiguous_read_or_stop_is_retried(tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def test_connection_refused_is_retried_even_for_a_create() -> None:
         ) as client,
         pytest.raises(EsaTransportError) as caught,
     ):
-        client.create_scheduled_preload_job(site_id=SITE, name="x", urls=["https://example.com/"])
+        client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="x", urls=["https://example.com/"])
     assert not isinstance(caught.value, EsaAmbiguousResultError)
     assert len(sleep.waits) == 2
 
@@ -147,7 +149,9 @@ def test_a_read_timeout_makes_a_create_ambiguous(tmp_path: Path) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", latency_ms=300)
     with running_simulator(config) as sim:
         with sim.client(timeout=0.1) as client, pytest.raises(EsaAmbiguousResultError):
-            client.create_scheduled_preload_job(site_id=SITE, name="slow", urls=["https://example.com/"])
+            client.create_scheduled_preload_job(
+                site_id=DEMO_SITE_ID, name="slow", urls=["https://example.com/"]
+            )
         time.sleep(0.4)
         assert len(sim.calls("CreateScheduledPreloadJob")) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefetch_ui.esa import EsaClient
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.demo import seed_demo
 from prefetch_ui.esa_sim.testing import ManualClock, running_simulator
 
@@ -45,7 +45,7 @@ def test_demo_jobs_have_realistic_urls_and_progress(tmp_path: Path) -> None:
         seed_demo(client)
         clock.forward(60)
 
-        jobs = {job.name: job for job in client.iter_scheduled_preload_jobs(site_id=190007158391808)}
+        jobs = {job.name: job for job in client.iter_scheduled_preload_jobs(site_id=DEMO_SITE_ID)}
         assert (jobs["Homepage assets"].url_count, jobs["Homepage assets"].error_info) == (600, "")
         # Seven batches of 5 (at +0 s … +60 s) out of 600.
         assert jobs["Homepage assets"].url_submitted == 35

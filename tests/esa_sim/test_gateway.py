@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from prefetch_ui.esa.auth import AcsV3Auth
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
 
 HEADERS = {"x-acs-action": "ListSites", "x-acs-version": "2024-09-10"}
@@ -112,8 +112,8 @@ def test_parameters_are_accepted_in_the_query_or_the_body_over_get_or_post(
 
 def test_job_total_count_is_a_string_on_the_wire(sim: RunningSimulator) -> None:
     with sim.client() as client:
-        client.create_scheduled_preload_job(site_id=190007158391808, name="j", urls=["https://example.com/"])
-        answer = client.call("ListScheduledPreloadJobs", {"SiteId": 190007158391808})
+        client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"])
+        answer = client.call("ListScheduledPreloadJobs", {"SiteId": DEMO_SITE_ID})
     assert answer["TotalCount"] == "1"
     assert answer["Jobs"][0]["ExecutionCount"] == 0
 

@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from prefetch_ui.esa import EsaClient, EsaNotFoundError, PlanSpec
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, running_simulator, simulator_process
 
-SITE = 190007158391808  # example.com
 URLS = [f"https://example.com/asset/{index}.js" for index in range(38)] + [
     "https://cdn.example.com/logo.png",
     "https://other.org/not-ours.css",
@@ -36,7 +35,7 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
         running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3", speed=600)) as sim,
         sim.client() as client,
     ):
-        job = client.create_scheduled_preload_job(site_id=SITE, name="Spring sale", urls=URLS)
+        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Spring sale", urls=URLS)
         assert (job.url_count, job.url_submitted, job.insert_way) == (40, 0, "textBox")
         assert "invalid domain:other.org" in job.error_info
         assert set(job.domains.split(",")) == {"example.com", "cdn.example.com"}
@@ -56,7 +55,7 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
         parked, runner = result.succeeded
         assert parked.status == "waiting"
 
-        jobs = client.list_scheduled_preload_jobs(site_id=SITE)
+        jobs = client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID)
         assert [(found.id, found.execution_count) for found in jobs.items] == [(job.id, 2)]
         assert jobs.total_count == 1
 
@@ -93,7 +92,7 @@ def test_stop_keeps_progress_and_start_resumes(tmp_path: Path) -> None:
         running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
         sim.client() as client,
     ):
-        job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
+        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
         start = datetime.fromtimestamp(clock.now, UTC)
         (plan,) = client.create_scheduled_preload_executions(
             job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 10)]
@@ -116,7 +115,7 @@ def test_plans_of_one_job_continue_where_the_previous_left_off(tmp_path: Path) -
         running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
         sim.client() as client,
     ):
-        job = client.create_scheduled_preload_job(site_id=SITE, name="j", urls=URLS)
+        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
         t0 = datetime.fromtimestamp(clock.now, UTC)
         first, second = client.create_scheduled_preload_executions(
             job.id,
@@ -137,7 +136,7 @@ def test_state_survives_a_restart_and_catches_up(tmp_path: Path) -> None:
     clock = ManualClock()
     config = SimConfig(state_path=tmp_path / "s.sqlite3")
     with running_simulator(config, real_time=clock) as sim, sim.client() as client:
-        job = client.create_scheduled_preload_job(site_id=SITE, name="persistent", urls=URLS)
+        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="persistent", urls=URLS)
         start = datetime.fromtimestamp(clock.now, UTC)
         client.create_scheduled_preload_executions(
             job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 5)]
@@ -155,7 +154,7 @@ def test_the_server_runs_as_its_own_process_with_keys_from_the_environment(tmp_p
             endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret"
         ) as client:
             assert len(client.list_sites().items) == 3
-            job = client.create_scheduled_preload_job(site_id=SITE, name="p", urls=URLS)
+            job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="p", urls=URLS)
         assert "process-secret" not in httpx.get(f"{url}/_sim/calls").text
     with (
         simulator_process(tmp_path / "p.sqlite3", env=env) as url,
@@ -174,13 +173,15 @@ def test_job_limits_and_domains(tmp_path: Path) -> None:
     limited = replace(config, limits=Limits(max_jobs_per_site=2))
     with running_simulator(limited) as sim, sim.client() as client:
         for name in ("a", "b"):
-            client.create_scheduled_preload_job(site_id=SITE, name=name, urls=URLS)
+            client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name=name, urls=URLS)
         with pytest.raises(EsaInvalidParameterError) as caught:
-            client.create_scheduled_preload_job(site_id=SITE, name="c", urls=URLS)
+            client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="c", urls=URLS)
         assert caught.value.code == "InvalidJob.JobCountOfSiteFull"
         # Another site is not affected, and its own domain rules apply.
         other = client.create_scheduled_preload_job(
-            site_id=190007158391809, name="shop", urls=["https://shop.example.net/x", "https://example.com/y"]
+            site_id=SEED_SITES[1].site_id,
+            name="shop",
+            urls=["https://shop.example.net/x", "https://example.com/y"],
         )
         assert other.error_info == "invalid domain:example.com"
-        assert len(client.list_scheduled_preload_jobs(site_id=SITE).items) == 2
+        assert len(client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items) == 2

@@ -14,10 +14,8 @@ from alibabacloud_esa20240910.client import Client as SdkClient
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
-
-SITE = 190007158391808
 
 
 def _sdk(sim: RunningSimulator, secret: str | None = None) -> SdkClient:
@@ -49,7 +47,7 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
 
     created = sdk.create_scheduled_preload_job(
         esa_models.CreateScheduledPreloadJobRequest(
-            site_id=SITE,
+            site_id=DEMO_SITE_ID,
             name="SDK job ✓ a&b=c",
             insert_way="textBox",
             url_list="\n".join(f"https://example.com/{index}" for index in range(20)),
@@ -87,7 +85,9 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
     assert "end time is before start time" in batch.failed_messages[0]
     parked, runner = (plan.id for plan in batch.success_executions)
 
-    jobs = sdk.list_scheduled_preload_jobs(esa_models.ListScheduledPreloadJobsRequest(site_id=SITE)).body
+    jobs = sdk.list_scheduled_preload_jobs(
+        esa_models.ListScheduledPreloadJobsRequest(site_id=DEMO_SITE_ID)
+    ).body
     assert jobs.total_count == "1" and jobs.jobs[0].id == created.id
 
     stopped = sdk.stop_scheduled_preload_execution(
@@ -161,14 +161,16 @@ def test_the_sdk_sees_business_errors_with_their_codes(fast_sim: RunningSimulato
         ),
         (
             lambda: sdk.create_scheduled_preload_job(
-                esa_models.CreateScheduledPreloadJobRequest(site_id=SITE, name="x", insert_way="textBox")
+                esa_models.CreateScheduledPreloadJobRequest(
+                    site_id=DEMO_SITE_ID, name="x", insert_way="textBox"
+                )
             ),
             "MissingUrlList",
             400,
         ),
         (
             lambda: sdk.create_scheduled_preload_job(
-                esa_models.CreateScheduledPreloadJobRequest(site_id=SITE, name="x", insert_way="oss")
+                esa_models.CreateScheduledPreloadJobRequest(site_id=DEMO_SITE_ID, name="x", insert_way="oss")
             ),
             "MissingOssUrl",
             400,

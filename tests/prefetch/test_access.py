@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ PLAN_ID = "6650bbbbbbbbbbbbbbbbbbbb"
 @pytest.fixture
 def mirrored() -> Plan:
     now = timezone.now()
-    site = Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=now)
+    site = Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=now)
     job = Job.objects.create(esa_id=JOB_ID, site=site, name="Homepage", url_count=10, synced_at=now)
     return Plan.objects.create(
         esa_id=PLAN_ID,
@@ -41,7 +42,7 @@ def _mutating_urls(failed_operation: Operation) -> list[str]:
         reverse("plan-edit", args=[PLAN_ID]),
         reverse("job-action", args=[JOB_ID, "reset"]),
         reverse("job-action", args=[JOB_ID, "delete"]),
-        reverse("site-stop-all", args=[190007158391808]),
+        reverse("site-stop-all", args=[DEMO_SITE_ID]),
         reverse("operation-retry", args=[failed_operation.pk]),
     ]
 
@@ -61,7 +62,7 @@ def failed_operation(mirrored: Plan) -> Operation:
 
 def test_anonymous_users_are_sent_to_log_in(mirrored: Plan, failed_operation: Operation) -> None:
     anonymous = Client()
-    for url in ["/", reverse("site-detail", args=[190007158391808]), reverse("job-detail", args=[JOB_ID])]:
+    for url in ["/", reverse("site-detail", args=[DEMO_SITE_ID]), reverse("job-detail", args=[JOB_ID])]:
         response = anonymous.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     for url in _mutating_urls(failed_operation):
@@ -82,7 +83,7 @@ def test_read_only_users_see_everything_and_may_do_nothing(
     main = page.content.split(b"<main")[1]  # the header's log-out button is not an action
     for forbidden in (b"hx-post", b"Stop all", b"<button"):
         assert forbidden not in main
-    site_page = browser.get(reverse("site-detail", args=[190007158391808]))
+    site_page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID]))
     assert b"Stop all plans" not in site_page.content
     for url in _mutating_urls(failed_operation):
         assert browser.post(url, HTTP_HX_REQUEST="true").status_code == 403, url

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.tasks import esa_sync_task
 
@@ -31,7 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-EXAMPLE = 190007158391808
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,9 @@ def _log_in(browser: Browser, live_server: LiveServer, username: str, password: 
 @pytest.fixture
 def running_job(esa: EsaClient) -> tuple[str, str]:
     job = esa.create_scheduled_preload_job(
-        site_id=EXAMPLE, name="Spring sale", urls=[f"https://example.com/p/{index}" for index in range(400)]
+        site_id=DEMO_SITE_ID,
+        name="Spring sale",
+        urls=[f"https://example.com/p/{index}" for index in range(400)],
     )
     start = datetime.now(UTC).replace(microsecond=0)
     (plan,) = esa.create_scheduled_preload_executions(
@@ -144,7 +146,7 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
     tmp_path: Path,
 ) -> None:
     job = esa.create_scheduled_preload_job(
-        site_id=EXAMPLE,
+        site_id=DEMO_SITE_ID,
         name="Summer launch",
         # More than the two typed rows submit (610 + 1,820), so the generator has some left to plan.
         urls=[f"https://example.com/s/{index}" for index in range(5_000)],

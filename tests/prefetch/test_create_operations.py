@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa_sim import Limits, SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, Limits, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
 from prefetch_ui.prefetch.services.creates import job_create_request, plans_create_request
@@ -20,7 +20,6 @@ from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLE = 190007158391808
 URLS = [f"https://example.com/{index}" for index in range(30)]
 
 
@@ -31,7 +30,7 @@ def _spec(hours: int, interval: int = 60, slice_len: int = 10) -> PlanSpec:
 
 def _site(client: EsaClient) -> Site:
     esa_sync(client=client)
-    return Site.objects.get(esa_id=EXAMPLE)
+    return Site.objects.get(esa_id=DEMO_SITE_ID)
 
 
 def test_a_job_is_created_once_and_mirrored(esa: EsaClient, sim: RunningSimulator, operator: User) -> None:
@@ -70,7 +69,9 @@ def test_a_lost_answer_to_a_job_create_is_looked_up_not_resent(tmp_path: Path, o
         operation.refresh_from_db()
         assert (operation.status, operation.attempts) == ("succeeded", 2)
         assert len(sim.calls("CreateScheduledPreloadJob")) == 1
-        assert [job.name for job in client.list_scheduled_preload_jobs(site_id=EXAMPLE).items] == ["Once"]
+        assert [job.name for job in client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items] == [
+            "Once"
+        ]
         assert Job.objects.get(name="Once").esa_id == operation.result["job_esa_id"]
 
 
@@ -80,7 +81,7 @@ def test_a_batch_with_a_refused_plan_keeps_the_others_and_never_resends_them(
     config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=2))
     with running_simulator(config) as sim, sim.client() as client:
         site = _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
         esa_sync(client=client)
         job = Job.objects.get(esa_id=esa_job.id)
         operation, _ = plans_create_request(
@@ -116,7 +117,7 @@ def test_a_lost_answer_to_a_batch_is_matched_to_its_rows_not_resent(tmp_path: Pa
     )
     with running_simulator(config) as sim, sim.client() as client:
         _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
         esa_sync(client=client)
         job = Job.objects.get(esa_id=esa_job.id)
         operation, _ = plans_create_request(
@@ -142,12 +143,12 @@ def test_the_site_page_shows_a_job_being_created_then_the_job(
     )
     browser = Client()
     browser.force_login(operator)
-    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" in page
     assert "“Fresh &lt;b&gt;job&lt;/b&gt;”" in page  # a name is text, never markup
     assert 'hx-trigger="every 5s"' in page  # the table polls until the job is there
     operation_execute(operation_id=operation.pk, client=esa)
-    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" not in page
     assert 'data-job="' in page and "Fresh &lt;b&gt;job&lt;/b&gt;</a>" in page
 
@@ -156,7 +157,7 @@ def test_the_site_page_shows_a_job_being_created_then_the_job(
     Operation.objects.filter(pk=failing.pk).update(
         status="failed", error_code="InvalidJob.JobCountOfSiteFull", error_message="The maximum number…"
     )
-    page = browser.get(reverse("site-detail", args=[EXAMPLE])).content.decode()
+    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "not created: <strong>InvalidJob.JobCountOfSiteFull</strong>" in page
 
 
@@ -164,7 +165,7 @@ def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(tmp_path: 
     config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=1))
     with running_simulator(config) as sim, sim.client() as client:
         _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=EXAMPLE, name="j", urls=URLS)
+        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
         esa_sync(client=client)
         job = Job.objects.get(esa_id=esa_job.id)
         operation, _ = plans_create_request(

@@ -12,13 +12,12 @@ from django.test import Client
 from django.urls import reverse
 
 from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Operation, Plan
 from prefetch_ui.prefetch.tasks import esa_sync_task
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-EXAMPLE = 190007158391808
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 20) -> None:
@@ -31,7 +30,7 @@ def _eventually(check: Callable[[], bool], timeout: float = 20) -> None:
 
 def test_pressing_stop_on_a_running_plan(esa: EsaClient, sim: RunningSimulator, operator: User) -> None:
     job = esa.create_scheduled_preload_job(
-        site_id=EXAMPLE, name="Homepage", urls=[f"https://example.com/{index}" for index in range(300)]
+        site_id=DEMO_SITE_ID, name="Homepage", urls=[f"https://example.com/{index}" for index in range(300)]
     )
     start = datetime.now(UTC).replace(microsecond=0)
     (plan,) = esa.create_scheduled_preload_executions(

@@ -19,6 +19,7 @@ from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Job, Operation, Site
 from prefetch_ui.prefetch.services.operations import operation_execute
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLE = 190007158391808
 HTMX = {"HX-Request": "true"}
 TOKEN = "0123456789abcdef01234567"
 PNG = (
@@ -39,7 +39,7 @@ PNG = (
 
 @pytest.fixture
 def site() -> Site:
-    return Site.objects.create(esa_id=EXAMPLE, name="example.com", synced_at=timezone.now())
+    return Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=timezone.now())
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def browser(operator: User) -> Client:
 
 
 def _url(query: str = "") -> str:
-    return reverse("job-new", args=[EXAMPLE]) + query
+    return reverse("job-new", args=[DEMO_SITE_ID]) + query
 
 
 def _form(**fields: object) -> dict[str, object]:
@@ -79,7 +79,7 @@ def test_the_form_carries_a_fresh_token_and_offers_three_sources(site: Site, bro
 def test_the_site_page_links_to_the_form_for_operators_only(
     site: Site, browser: Client, viewer: User
 ) -> None:
-    site_url = reverse("site-detail", args=[EXAMPLE])
+    site_url = reverse("site-detail", args=[DEMO_SITE_ID])
     assert _url() in browser.get(site_url).content.decode()
     reader = Client()
     reader.force_login(viewer)
@@ -335,7 +335,7 @@ def test_a_valid_list_creates_one_job_with_the_valid_urls_only(
         ]
     )
     response = _post(browser, _form(name="Spring <b>sale</b>", urls_text=typed))
-    site_url = reverse("site-detail", args=[EXAMPLE])
+    site_url = reverse("site-detail", args=[DEMO_SITE_ID])
     assert response.status_code == 200
     assert response["HX-Redirect"] == site_url
     operation = Operation.objects.get()
@@ -359,7 +359,7 @@ def test_a_valid_list_creates_one_job_with_the_valid_urls_only(
     assert call["params"]["UrlList"].split("\n") == valid
     assert (call["params"]["Name"], call["params"]["InsertWay"]) == ("Spring <b>sale</b>", "textBox")
     job = Job.objects.get()
-    assert (job.name, job.url_count, job.site.esa_id) == ("Spring <b>sale</b>", 2, EXAMPLE)
+    assert (job.name, job.url_count, job.site.esa_id) == ("Spring <b>sale</b>", 2, DEMO_SITE_ID)
     operation.refresh_from_db()
     assert (operation.status, operation.job) == ("succeeded", job)
 
@@ -377,7 +377,7 @@ def test_an_uploaded_file_creates_a_job(browser: Client, esa: EsaClient, sim: Ru
     esa_sync(client=esa)
     data = b"\xef\xbb\xbfhttps://example.com/a.js\r\nhttps://example.com/b c.css\r\n"
     response = _post(browser, _form(source="file", url_file=_file(data)), htmx=False)
-    assert (response.status_code, response["Location"]) == (302, reverse("site-detail", args=[EXAMPLE]))
+    assert (response.status_code, response["Location"]) == (302, reverse("site-detail", args=[DEMO_SITE_ID]))
     operation_execute(operation_id=Operation.objects.get().pk, client=esa)
     (call,) = sim.calls("CreateScheduledPreloadJob")
     assert call["params"]["UrlList"] == "https://example.com/a.js\nhttps://example.com/b%20c.css"
@@ -388,7 +388,7 @@ def test_an_oss_url_creates_a_job(browser: Client, esa: EsaClient, sim: RunningS
     esa_sync(client=esa)
     oss = "https://bucket.oss-cn-hangzhou.aliyuncs.com/urls.txt"
     response = _post(browser, _form(source="oss", oss_url=oss, urls_text="ignored: another source is chosen"))
-    assert response["HX-Redirect"] == reverse("site-detail", args=[EXAMPLE])
+    assert response["HX-Redirect"] == reverse("site-detail", args=[DEMO_SITE_ID])
     operation = Operation.objects.get()
     assert operation.params == {"name": "Spring sale", "oss_url": oss}
     operation_execute(operation_id=operation.pk, client=esa)
@@ -456,7 +456,7 @@ def test_an_operator_checks_a_file_then_creates_the_job_in_a_browser(
     page.fill("input[name=username]", "olga")
     page.fill("input[name=password]", "operator-pass-123")
     page.click("button[type=submit]")
-    page.goto(f"{live_server.url}{reverse('site-detail', args=[EXAMPLE])}")
+    page.goto(f"{live_server.url}{reverse('site-detail', args=[DEMO_SITE_ID])}")
     page.get_by_test_id("new-job").click()
     expect(page.get_by_role("heading", name="New job on example.com")).to_be_visible()
 
@@ -486,7 +486,7 @@ def test_an_operator_checks_a_file_then_creates_the_job_in_a_browser(
 
     page.fill("input[name=name]", "<b>Browser</b> job")
     page.get_by_test_id("create").click()
-    page.wait_for_url(f"{live_server.url}{reverse('site-detail', args=[EXAMPLE])}")
+    page.wait_for_url(f"{live_server.url}{reverse('site-detail', args=[DEMO_SITE_ID])}")
     expect(page.locator(".messages")).to_contain_text("Creating job “<b>Browser</b> job” with 2 URLs")
     _eventually(lambda: Job.objects.filter(name="<b>Browser</b> job").exists())
     page.reload()
@@ -514,5 +514,5 @@ def test_a_form_whose_create_failed_sends_nothing_again_until_submitted_anew(
     token = page.split('name="form_token" value="')[1][:24]
     assert token != TOKEN  # a new token: sending again is a deliberate second submit
     again = _post(browser, _form(form_token=token, urls_text="https://example.com/a"))
-    assert again["HX-Redirect"] == reverse("site-detail", args=[EXAMPLE])
+    assert again["HX-Redirect"] == reverse("site-detail", args=[DEMO_SITE_ID])
     assert Operation.objects.filter(target_esa_id=token, status="pending").exists()

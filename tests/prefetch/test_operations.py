@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, Plan
 from prefetch_ui.prefetch.services import operations
@@ -22,7 +23,6 @@ from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLE = 190007158391808
 HTMX = {"HX-Request": "true"}
 
 
@@ -30,7 +30,7 @@ HTMX = {"HX-Request": "true"}
 def plan(esa: EsaClient) -> Plan:
     """A running plan, mirrored."""
     job = esa.create_scheduled_preload_job(
-        site_id=EXAMPLE, name="Homepage", urls=[f"https://example.com/{index}" for index in range(500)]
+        site_id=DEMO_SITE_ID, name="Homepage", urls=[f"https://example.com/{index}" for index in range(500)]
     )
     start = datetime.now(UTC).replace(microsecond=0)
     esa.create_scheduled_preload_executions(job.id, [PlanSpec(start, start + timedelta(hours=2), 60, 5)])
@@ -172,14 +172,14 @@ def test_reset_and_delete_a_job(plan: Plan, operator: User, esa: EsaClient, sim:
 def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator: User) -> None:
     for name in ("one", "two"):
         job = esa.create_scheduled_preload_job(
-            site_id=EXAMPLE, name=name, urls=["https://example.com/x"] * 50
+            site_id=DEMO_SITE_ID, name=name, urls=["https://example.com/x"] * 50
         )
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
         esa.create_scheduled_preload_executions(
             job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 1)] * 2
         )
     esa_sync(client=esa)
-    response = _as(operator).post(reverse("site-stop-all", args=[EXAMPLE]))
+    response = _as(operator).post(reverse("site-stop-all", args=[DEMO_SITE_ID]))
     assert response.status_code == 302
     assert Operation.objects.filter(kind="plan_stop").count() == 4
 

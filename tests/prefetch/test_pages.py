@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def browser(operator: User) -> Client:
 
 @pytest.fixture
 def site() -> Site:
-    return Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=timezone.now())
+    return Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=timezone.now())
 
 
 def _job(site: Site, *, submitted: int, statuses: list[str], error_info: str = "") -> Job:
@@ -117,7 +118,7 @@ def test_a_site_whose_sync_failed_shows_the_error_on_the_sites_page(site: Site, 
 @pytest.mark.parametrize(
     ("url_name", "args", "element_id", "query"),
     [
-        ("site-detail", [190007158391808], "jobs-table", "?name=Autumn&page=1"),
+        ("site-detail", [DEMO_SITE_ID], "jobs-table", "?name=Autumn&page=1"),
         ("job-detail", [JOB_ID], "job-live", ""),
         ("home", [], "sites-table", ""),
     ],

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django import Settings
 
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +24,7 @@ JOB_ID = "6650cccccccccccccccccccc"
 @pytest.fixture
 def job() -> Job:
     now = timezone.now()
-    site = Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=now)
+    site = Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=now)
     return Job.objects.create(
         esa_id=JOB_ID, site=site, name="Sale", url_count=1_000, url_submitted=100, synced_at=now
     )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from pytest_django import Settings
 
 from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.planning.local_time import LocalTimeError, local_to_utc
 from prefetch_ui.prefetch.models import Operation, Plan
@@ -35,7 +36,7 @@ def test_local_times_become_utc_and_dst_edges_are_refused() -> None:
 
 @pytest.fixture
 def plan(esa: EsaClient) -> Plan:
-    job = esa.create_scheduled_preload_job(site_id=190007158391808, name="j", urls=["https://example.com/a"])
+    job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/a"])
     start = datetime(2030, 1, 1, tzinfo=UTC)
     esa.create_scheduled_preload_executions(job.id, [PlanSpec(start, start + timedelta(hours=2), 60, 10)])
     esa_sync(client=esa)

@@ -10,14 +10,13 @@ import pytest
 from pytest_django import Settings
 
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.prefetch.models import Job, Plan, Site
 from prefetch_ui.prefetch.services.sync import esa_sync
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLE = 190007158391808
 URLS = [f"https://example.com/page/{index}" for index in range(100)]
 
 
@@ -27,11 +26,11 @@ def _window(hours_from_now: float, length_hours: float = 2) -> tuple[datetime, d
 
 
 def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
-    running_job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="running", urls=URLS)
+    running_job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="running", urls=URLS)
     (running_plan,) = esa.create_scheduled_preload_executions(
         running_job.id, [PlanSpec(*_window(0), interval=60, slice_len=10)]
     ).succeeded
-    doomed = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="doomed", urls=URLS)
+    doomed = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="doomed", urls=URLS)
     esa.create_scheduled_preload_executions(doomed.id, [PlanSpec(*_window(5), interval=60, slice_len=10)])
 
     esa_sync(client=esa)
@@ -53,7 +52,7 @@ def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
     # Changes made outside prefetch_ui, as in the ESA console:
     esa.stop_scheduled_preload_execution(running_plan.id)
     esa.delete_scheduled_preload_job(doomed.id)
-    newcomer = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="newcomer", urls=URLS[:5])
+    newcomer = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="newcomer", urls=URLS[:5])
     (new_plan,) = esa.create_scheduled_preload_executions(
         newcomer.id, [PlanSpec(*_window(1), interval=30, slice_len=5)]
     ).succeeded
@@ -66,7 +65,7 @@ def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
 
 
 def test_plans_added_outside_to_a_settled_job_appear(esa: EsaClient) -> None:
-    job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name="settled", urls=URLS)
+    job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="settled", urls=URLS)
     (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(3), 60, 10)]).succeeded
     esa.stop_scheduled_preload_execution(plan.id)
     esa_sync(client=esa)
@@ -91,7 +90,7 @@ def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
     settings.PREFETCH_SYNC_JOB_PAGE_SIZE = 2
     active = []
     for index in range(5):
-        job = esa.create_scheduled_preload_job(site_id=EXAMPLE, name=f"job {index}", urls=URLS)
+        job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name=f"job {index}", urls=URLS)
         (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(2), 60, 10)]).succeeded
         if index < 2:
             active.append(job.id)
@@ -108,13 +107,13 @@ def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
     assert Job.objects.count() == 5
 
 
-SHOP = 190007158391809
+SHOP = SEED_SITES[1].site_id  # shop.example.net
 
 
 def test_a_site_esa_refuses_keeps_its_error_and_the_others_sync(tmp_path: Path) -> None:
     state = tmp_path / "sim.sqlite3"
     with running_simulator(SimConfig(state_path=state)) as sim, sim.client() as client:
-        client.create_scheduled_preload_job(site_id=EXAMPLE, name="on example", urls=URLS)
+        client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="on example", urls=URLS)
         client.create_scheduled_preload_job(site_id=SHOP, name="on shop", urls=["https://shop.example.net/a"])
     with running_simulator(SimConfig(state_path=state, denied_sites=frozenset({SHOP}))) as sim:
         with sim.client() as client:
@@ -125,7 +124,7 @@ def test_a_site_esa_refuses_keeps_its_error_and_the_others_sync(tmp_path: Path) 
         assert "RequestId" in shop.sync_error and shop.sync_error_at is not None
         # The sites after the refused one (by name) are synced all the same.
         assert set(Job.objects.values_list("name", flat=True)) == {"on example"}
-        assert Site.objects.get(esa_id=EXAMPLE).sync_error == ""
+        assert Site.objects.get(esa_id=DEMO_SITE_ID).sync_error == ""
         assert Site.objects.get(name="static.example.org").synced_at is not None
     with running_simulator(SimConfig(state_path=state)) as sim, sim.client() as client:
         assert esa_sync(client=client).site_errors == 0
@@ -136,7 +135,7 @@ def test_a_site_esa_refuses_keeps_its_error_and_the_others_sync(tmp_path: Path) 
 def test_a_time_esa_sends_in_a_shape_the_client_refuses_fails_that_site_only(tmp_path: Path) -> None:
     with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3")) as sim:
         with sim.client() as client:
-            client.create_scheduled_preload_job(site_id=EXAMPLE, name="fine", urls=URLS)
+            client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="fine", urls=URLS)
             client.create_scheduled_preload_job(site_id=SHOP, name="odd", urls=["https://shop.example.net/a"])
 
         simulator = httpx.WSGITransport(app=sim.simulator)
