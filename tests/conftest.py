@@ -1,13 +1,30 @@
+"""Fixtures shared by the tests: the ESA simulator, a real Redis and Celery worker, users, Chromium.
+
+Helpers that are plain functions live in modules of their own: `tests.polling` (`eventually`) and
+`tests.accounts` (who logs in, and how a browser page does).
+"""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from playwright.sync_api import Browser, Page, sync_playwright
+from pytest_django import Settings
 
+from prefetch_ui.celery import app as celery_app
+from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
+from tests.accounts import OPERATOR, VIEWER, Login
+
+# -- the ESA simulator ------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -22,3 +39,139 @@ def esa_client(sim: RunningSimulator) -> Iterator[EsaClient]:
     """Our ESA client, pointed at `sim` with its key pair and short retry waits."""
     with sim.client() as esa:
         yield esa
+
+
+@pytest.fixture
+def esa(settings: Settings, sim: RunningSimulator) -> Iterator[EsaClient]:
+    """The simulator is ESA for the dashboard (settings) and for the test (this client)."""
+    settings.ESA_ENDPOINT = sim.url
+    settings.ESA_ACCESS_KEY_ID = sim.access_key_id
+    settings.ESA_ACCESS_KEY_SECRET = sim.access_key_secret
+    with sim.client() as client:
+        yield client
+
+
+# -- Redis and Celery -------------------------------------------------------------------------------
+
+
+def _use_broker(url: str) -> None:
+    """Point the Celery app at another broker, dropping pooled connections to the old one."""
+    celery_app.conf.update(broker_url=url, result_backend=url)
+    # Celery caches both pools on first use; clearing them is what its own after-fork hook does.
+    vars(celery_app)["_pool"] = None
+    vars(celery_app.amqp)["_producer_pool"] = None
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the whole session, and the Celery app publishing to it."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        _use_broker(url)
+        yield url
+
+
+# pytest-django's ways into the test database, besides the django_db marker.
+_DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_go_to_redis(request: pytest.FixtureRequest) -> None:
+    """Any test that can reach the database may dispatch a Celery task (services enqueue on commit):
+    it publishes to the session's real Redis, never to a fake or an eager call. Tests that cannot
+    (the pure esa/, esa_sim/ and planning/ ones) start no Redis."""
+    if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("broker")
+
+
+@pytest.fixture
+def switch_broker(broker: str) -> Iterator[Callable[[str], None]]:
+    """Lets a test point Celery at another broker; the session's Redis is restored after."""
+    yield _use_broker
+    _use_broker(broker)
+
+
+@pytest.fixture
+def celery_worker(broker: str) -> Iterator[None]:
+    """A real Celery worker consuming from the real Redis, in a thread of this process."""
+    with start_worker(
+        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
+    ):
+        yield
+
+
+# -- people -----------------------------------------------------------------------------------------
+
+
+def _user(login: Login, *groups: str) -> User:
+    user = User.objects.create_user(login.username, password=login.password)
+    user.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in groups))
+    return user
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """Someone in the operators group: may start, stop, edit, create and delete."""
+    return _user(OPERATOR, OPERATORS_GROUP)
+
+
+@pytest.fixture
+def viewer(db: None) -> User:
+    """Someone in no group: may see everything and change nothing."""
+    return _user(VIEWER)
+
+
+@pytest.fixture
+def operator_client(operator: User) -> Client:
+    """Django's test client with the operator's session."""
+    return _client(operator)
+
+
+@pytest.fixture
+def viewer_client(viewer: User) -> Client:
+    """Django's test client with the viewer's session."""
+    return _client(viewer)
+
+
+# -- a real browser ---------------------------------------------------------------------------------
+
+# Debian's Chromium: Playwright cannot download its own browsers on this network.
+CHROMIUM = "/usr/bin/chromium"
+# Without these, Chromium reaches for Google's hosts, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium driven by Playwright, for the tests of one module."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+        # around it are ordinary blocking calls, which Django would otherwise refuse.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Page]:
+    """A page in a browser context of its own: no cookies or storage from another test."""
+    context = chromium.new_context()
+    yield context.new_page()
+    context.close()

@@ -73,29 +73,27 @@ def test_anonymous_users_are_sent_to_log_in(mirrored: Plan, failed_operation: Op
 
 
 def test_read_only_users_see_everything_and_may_do_nothing(
-    mirrored: Plan, failed_operation: Operation, viewer: User
+    mirrored: Plan, failed_operation: Operation, viewer_client: Client
 ) -> None:
-    browser = Client()
-    browser.force_login(viewer)
-    page = browser.get(reverse("job-detail", args=[JOB_ID]))
+    page = viewer_client.get(reverse("job-detail", args=[JOB_ID]))
     assert page.status_code == 200
     assert b"Homepage" in page.content
     main = page.content.split(b"<main")[1]  # the header's log-out button is not an action
     for forbidden in (b"hx-post", b"Stop all", b"<button"):
         assert forbidden not in main
-    site_page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID]))
+    site_page = viewer_client.get(reverse("site-detail", args=[DEMO_SITE_ID]))
     assert b"Stop all plans" not in site_page.content
     for url in _mutating_urls(failed_operation):
-        assert browser.post(url, HTTP_HX_REQUEST="true").status_code == 403, url
+        assert viewer_client.post(url, HTTP_HX_REQUEST="true").status_code == 403, url
     assert Operation.objects.count() == 1
 
 
-def test_operators_may_act_on_every_url(mirrored: Plan, failed_operation: Operation, operator: User) -> None:
-    browser = Client()
-    browser.force_login(operator)
-    assert b"hx-post" in browser.get(reverse("job-detail", args=[JOB_ID])).content
+def test_operators_may_act_on_every_url(
+    mirrored: Plan, failed_operation: Operation, operator_client: Client
+) -> None:
+    assert b"hx-post" in operator_client.get(reverse("job-detail", args=[JOB_ID])).content
     for url in _mutating_urls(failed_operation):
-        assert browser.post(url, HTTP_HX_REQUEST="true").status_code in (200, 302), url
+        assert operator_client.post(url, HTTP_HX_REQUEST="true").status_code in (200, 302), url
 
 
 def test_a_post_without_the_csrf_token_is_refused(mirrored: Plan, operator: User) -> None:
@@ -111,12 +109,10 @@ def test_a_post_without_the_csrf_token_is_refused(mirrored: Plan, operator: User
     assert Operation.objects.count() == 1
 
 
-def test_unknown_actions_and_targets_are_404_not_500(mirrored: Plan, operator: User) -> None:
-    browser = Client()
-    browser.force_login(operator)
-    assert browser.post(reverse("plan-action", args=[PLAN_ID, "explode"])).status_code == 404
-    assert browser.post(reverse("plan-action", args=["0" * 24, "stop"])).status_code == 404
-    assert browser.get(reverse("job-detail", args=["nope"])).status_code == 404
-    assert browser.get(reverse("site-detail", args=[1])).status_code == 404
-    assert browser.get(reverse("plan-action", args=[PLAN_ID, "stop"])).status_code == 405
+def test_unknown_actions_and_targets_are_404_not_500(mirrored: Plan, operator_client: Client) -> None:
+    assert operator_client.post(reverse("plan-action", args=[PLAN_ID, "explode"])).status_code == 404
+    assert operator_client.post(reverse("plan-action", args=["0" * 24, "stop"])).status_code == 404
+    assert operator_client.get(reverse("job-detail", args=["nope"])).status_code == 404
+    assert operator_client.get(reverse("site-detail", args=[1])).status_code == 404
+    assert operator_client.get(reverse("plan-action", args=[PLAN_ID, "stop"])).status_code == 405
     assert not Operation.objects.filter(kind="plan_stop", status="pending").exists()

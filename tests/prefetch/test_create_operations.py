@@ -135,20 +135,18 @@ def test_a_lost_answer_to_a_batch_is_matched_to_its_rows_not_resent(tmp_path: Pa
 
 
 def test_the_site_page_shows_a_job_being_created_then_the_job(
-    esa: EsaClient, sim: RunningSimulator, operator: User
+    esa: EsaClient, sim: RunningSimulator, operator: User, operator_client: Client
 ) -> None:
     site = _site(esa)
     operation, _ = job_create_request(
         user=operator, site=site, form_token="e" * 24, name="Fresh <b>job</b>", urls=URLS
     )
-    browser = Client()
-    browser.force_login(operator)
-    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
+    page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" in page
     assert "“Fresh &lt;b&gt;job&lt;/b&gt;”" in page  # a name is text, never markup
     assert 'hx-trigger="every 5s"' in page  # the table polls until the job is there
     operation_execute(operation_id=operation.pk, client=esa)
-    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
+    page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" not in page
     assert 'data-job="' in page and "Fresh &lt;b&gt;job&lt;/b&gt;</a>" in page
 
@@ -157,11 +155,13 @@ def test_the_site_page_shows_a_job_being_created_then_the_job(
     Operation.objects.filter(pk=failing.pk).update(
         status="failed", error_code="InvalidJob.JobCountOfSiteFull", error_message="The maximum number…"
     )
-    page = browser.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
+    page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "not created: <strong>InvalidJob.JobCountOfSiteFull</strong>" in page
 
 
-def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(tmp_path: Path, operator: User) -> None:
+def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(
+    tmp_path: Path, operator: User, operator_client: Client
+) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=1))
     with running_simulator(config) as sim, sim.client() as client:
         _site(client)
@@ -172,12 +172,10 @@ def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(tmp_path: 
             user=operator, job=job, form_token="7" * 24, plans={"r1": _spec(0), "r2": _spec(5, 120, 3)}
         )
         operation_execute(operation_id=operation.pk, client=client)
-    browser = Client()
-    browser.force_login(operator)
-    job_page = browser.get(reverse("job-detail", args=[job.esa_id])).content.decode()
+    job_page = operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
     fix_url = f"{reverse('plan-builder', args=[job.esa_id])}?fix={operation.pk}"
     assert fix_url in job_page
-    builder = browser.get(fix_url).content.decode()
+    builder = operator_client.get(fix_url).content.decode()
     assert builder.count('name="row"') == 1  # only the refused plan; the created one is not offered again
     assert 'value="120"' in builder and 'value="3"' in builder
     assert "ESA refused it: execution id:" in builder

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
@@ -16,19 +13,14 @@ from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Operation, Plan
 from prefetch_ui.prefetch.tasks import esa_sync_task
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail("the condition never became true")
-        time.sleep(0.1)
-
-
-def test_pressing_stop_on_a_running_plan(esa: EsaClient, sim: RunningSimulator, operator: User) -> None:
+def test_pressing_stop_on_a_running_plan(
+    esa: EsaClient, sim: RunningSimulator, operator_client: Client
+) -> None:
     job = esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="Homepage", urls=[f"https://example.com/{index}" for index in range(300)]
     )
@@ -39,24 +31,22 @@ def test_pressing_stop_on_a_running_plan(esa: EsaClient, sim: RunningSimulator, 
 
     # The sync runs in the worker, as beat would have it.
     esa_sync_task.delay()
-    _eventually(lambda: Plan.objects.filter(esa_id=plan.id, status="running").exists())
+    eventually(lambda: Plan.objects.filter(esa_id=plan.id, status="running").exists())
 
-    browser = Client()
-    browser.force_login(operator)
-    page = browser.get(reverse("job-detail", args=[job.id]))
+    page = operator_client.get(reverse("job-detail", args=[job.id]))
     assert b"running" in page.content
     assert b'hx-trigger="every 2s, job-changed from:body"' in page.content  # unfinished: it polls
 
-    clicked = browser.post(reverse("plan-action", args=[plan.id, "stop"]), HTTP_HX_REQUEST="true")
+    clicked = operator_client.post(reverse("plan-action", args=[plan.id, "stop"]), HTTP_HX_REQUEST="true")
     assert "Stopping…" in clicked.content.decode()
 
-    _eventually(lambda: Operation.objects.filter(status="succeeded").exists())
+    eventually(lambda: Operation.objects.filter(status="succeeded").exists())
     (stop_call,) = sim.calls("StopScheduledPreloadExecution")
     assert stop_call["params"] == {"Id": plan.id}
     operation = Operation.objects.get()
     assert operation.request_id == stop_call["request_id"]
 
-    poll = browser.get(reverse("job-detail", args=[job.id]) + "?poll=1", HTTP_HX_REQUEST="true")
+    poll = operator_client.get(reverse("job-detail", args=[job.id]) + "?poll=1", HTTP_HX_REQUEST="true")
     assert b'data-testid="plan-status">stopped' in poll.content
     assert poll.status_code == 286  # everything is terminal: htmx stops polling
     assert b"every 2s" not in poll.content  # and the region it sends no longer asks to

@@ -38,21 +38,14 @@ def plan(esa: EsaClient) -> Plan:
     return Plan.objects.select_related("job__site").get(job__esa_id=job.id)
 
 
-def _as(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_second_click_joins_the_first(
-    plan: Plan, operator: User, sim: RunningSimulator, esa: EsaClient, broker: str
+    plan: Plan, operator_client: Client, sim: RunningSimulator, esa: EsaClient, broker: str
 ) -> None:
     queue = redis.Redis.from_url(broker)
     queue.flushdb()
-    browser = _as(operator)
     url = reverse("plan-action", args=[plan.esa_id, "stop"])
-    first = browser.post(url, headers=HTMX)
-    second = browser.post(url, headers=HTMX)
+    first = operator_client.post(url, headers=HTMX)
+    second = operator_client.post(url, headers=HTMX)
     assert first.status_code == second.status_code == 200
     assert "Stopping…" in second.content.decode()  # shown in place of the buttons
     assert queue.llen("celery") == 1  # one task message reached the broker
@@ -68,7 +61,7 @@ def test_a_second_click_joins_the_first(
 
 def test_a_dispatch_lost_while_redis_is_down_is_sent_by_the_sweep(
     plan: Plan,
-    operator: User,
+    operator_client: Client,
     sim: RunningSimulator,
     esa: EsaClient,
     tmp_path: Path,
@@ -77,7 +70,7 @@ def test_a_dispatch_lost_while_redis_is_down_is_sent_by_the_sweep(
     with redis_server(tmp_path) as doomed_redis:
         switch_broker(doomed_redis)
     # Redis is gone: the click is recorded all the same, and the page answers at once.
-    response = _as(operator).post(reverse("plan-action", args=[plan.esa_id, "stop"]), headers=HTMX)
+    response = operator_client.post(reverse("plan-action", args=[plan.esa_id, "stop"]), headers=HTMX)
     assert response.status_code == 200
     operation = Operation.objects.get()
     assert (operation.status, operation.dispatched_at) == ("pending", None)
@@ -110,20 +103,20 @@ def test_a_worker_lost_mid_call_is_resumed_by_the_sweep(plan: Plan, operator: Us
 
 
 def test_an_esa_error_shows_on_the_row_with_a_retry_button(
-    plan: Plan, operator: User, esa: EsaClient
+    plan: Plan, operator: User, operator_client: Client, esa: EsaClient
 ) -> None:
     esa.delete_scheduled_preload_execution(plan.esa_id)  # gone in ESA, still in the mirror
     operation, _ = operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plan)
     operation_execute(operation_id=operation.pk, client=esa)
     operation.refresh_from_db()
     assert (operation.status, operation.error_code) == ("failed", "InvalidExecution.NotFound")
-    page = _as(operator).get(reverse("job-detail", args=[plan.job.esa_id])).content.decode()
+    page = operator_client.get(reverse("job-detail", args=[plan.job.esa_id])).content.decode()
     row = page[page.index(f'data-plan="{plan.esa_id}"') :].split("</tr>")[0]
     assert "InvalidExecution.NotFound" in row
     assert operation.request_id in row
     assert reverse("operation-retry", args=[operation.pk]) in row
 
-    retried = _as(operator).post(reverse("operation-retry", args=[operation.pk]), headers=HTMX)
+    retried = operator_client.post(reverse("operation-retry", args=[operation.pk]), headers=HTMX)
     assert retried.status_code == 200
     assert Operation.objects.filter(status="pending", kind="plan_stop").count() == 1
 
@@ -169,7 +162,7 @@ def test_reset_and_delete_a_job(plan: Plan, operator: User, esa: EsaClient, sim:
     assert [call["params"]["Id"] for call in sim.calls("DeleteScheduledPreloadJob")] == [job.esa_id]
 
 
-def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator: User) -> None:
+def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator_client: Client) -> None:
     for name in ("one", "two"):
         job = esa.create_scheduled_preload_job(
             site_id=DEMO_SITE_ID, name=name, urls=["https://example.com/x"] * 50
@@ -179,7 +172,7 @@ def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator
             job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 1)] * 2
         )
     esa_sync(client=esa)
-    response = _as(operator).post(reverse("site-stop-all", args=[DEMO_SITE_ID]))
+    response = operator_client.post(reverse("site-stop-all", args=[DEMO_SITE_ID]))
     assert response.status_code == 302
     assert Operation.objects.filter(kind="plan_stop").count() == 4
 

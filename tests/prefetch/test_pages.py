@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,13 +18,6 @@ pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
 JOB_ID = "6650aaaaaaaaaaaaaaaaaaaa"
-
-
-@pytest.fixture
-def browser(operator: User) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
 
 
 @pytest.fixture
@@ -65,31 +57,33 @@ def _hx_get(page: str, element_id: str) -> str:
 
 
 def test_a_job_finished_with_urls_never_sent_says_so_and_offers_to_schedule_them(
-    site: Site, browser: Client
+    site: Site, operator_client: Client
 ) -> None:
     _job(site, submitted=270, statuses=["finished", "finished"])
-    page = browser.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
     assert "30 URLs never sent: no plan of this job will submit them." in page
     assert f'href="{reverse("plan-builder", args=[JOB_ID])}" data-testid="schedule-rest"' in page
     assert 'data-state="unsent"' in page  # the bar is not drawn as a success
-    site_page = browser.get(reverse("site-detail", args=[site.esa_id])).content.decode()
+    site_page = operator_client.get(reverse("site-detail", args=[site.esa_id])).content.decode()
     assert "30 unsent" in site_page
 
 
-def test_a_failed_plan_shows_why_and_its_job_does_not_look_done(site: Site, browser: Client) -> None:
+def test_a_failed_plan_shows_why_and_its_job_does_not_look_done(site: Site, operator_client: Client) -> None:
     _job(site, submitted=120, statuses=["failed"], error_info="QuotaExcess")
-    page = browser.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
     assert re.search(r'data-testid="plan-failure">\s*QuotaExcess', page)
     assert 'data-state="failed"' in page
 
 
-def test_a_job_with_every_url_sent_is_done(site: Site, browser: Client) -> None:
+def test_a_job_with_every_url_sent_is_done(site: Site, operator_client: Client) -> None:
     _job(site, submitted=300, statuses=["finished"])
-    page = browser.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
     assert 'data-state="done"' in page and "never sent" not in page
 
 
-def test_plans_are_told_apart_and_operations_named_by_what_they_touch(site: Site, browser: Client) -> None:
+def test_plans_are_told_apart_and_operations_named_by_what_they_touch(
+    site: Site, operator_client: Client
+) -> None:
     job = _job(site, submitted=0, statuses=["waiting"])
     Operation.objects.create(
         kind="job_create",
@@ -99,18 +93,20 @@ def test_plans_are_told_apart_and_operations_named_by_what_they_touch(site: Site
         job=job,
         site=site,
     )
-    page = browser.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
     assert 'title="6650bbbbbbbbbbbbbbbbbb00" data-testid="plan-id">6650bbbb</code>' in page
     assert 'Create job <span class="muted">Autumn catalogue</span>' in page
     assert "f2d144a8" not in page
 
 
-def test_a_site_whose_sync_failed_shows_the_error_on_the_sites_page(site: Site, browser: Client) -> None:
+def test_a_site_whose_sync_failed_shows_the_error_on_the_sites_page(
+    site: Site, operator_client: Client
+) -> None:
     Site.objects.filter(pk=site.pk).update(
         sync_error="InvalidUid.PermissionDenied: You are not authorized (RequestId 1-2-3)",
         sync_error_at=timezone.now(),
     )
-    page = browser.get(reverse("home")).content.decode()
+    page = operator_client.get(reverse("home")).content.decode()
     assert "The last sync could not read this site" in page
     assert "InvalidUid.PermissionDenied: You are not authorized (RequestId 1-2-3)" in page
 
@@ -124,12 +120,12 @@ def test_a_site_whose_sync_failed_shows_the_error_on_the_sites_page(site: Site, 
     ],
 )
 def test_a_poll_asks_for_the_same_url_every_time(
-    site: Site, browser: Client, url_name: str, args: list[object], element_id: str, query: str
+    site: Site, operator_client: Client, url_name: str, args: list[object], element_id: str, query: str
 ) -> None:
     _job(site, submitted=0, statuses=["running"])
-    first = _hx_get(browser.get(reverse(url_name, args=args) + query).content.decode(), element_id)
+    first = _hx_get(operator_client.get(reverse(url_name, args=args) + query).content.decode(), element_id)
     url = first
     for _ in range(3):
-        url = _hx_get(browser.get(url, headers=HTMX).content.decode(), element_id)
+        url = _hx_get(operator_client.get(url, headers=HTMX).content.decode(), element_id)
     assert url == first
     assert url.count("poll=1") == 1

@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -30,13 +29,6 @@ def job() -> Job:
     )
 
 
-@pytest.fixture
-def browser(operator: User) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
 def _future(days: int = 10, hour: int = 9) -> str:
     moment = (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0)
     return moment.strftime("%Y-%m-%dT%H:%M")
@@ -54,35 +46,37 @@ def _row(start: str, end: str, interval: str = "60", slice_len: str = "10") -> d
     return {"start": start, "end": end, "interval": interval, "slice_len": slice_len}
 
 
-def _post(browser: Client, data: dict[str, object]) -> str:
-    response = browser.post(reverse("plan-builder", args=[JOB_ID]), data, headers=HTMX)
+def _post(client: Client, data: dict[str, object]) -> str:
+    response = client.post(reverse("plan-builder", args=[JOB_ID]), data, headers=HTMX)
     assert response.status_code == 200
     return response.content.decode()
 
 
-def test_the_builder_starts_with_one_row_in_the_display_zone(job: Job, browser: Client) -> None:
-    page = browser.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
+def test_the_builder_starts_with_one_row_in_the_display_zone(job: Job, operator_client: Client) -> None:
+    page = operator_client.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
     assert page.count('name="row"') == 1
     assert "Start (Asia/Shanghai)" in page
     assert "900 of 1000 URLs still to prefetch" in page
 
 
-def test_add_duplicate_and_remove_keep_what_was_typed(job: Job, browser: Client) -> None:
+def test_add_duplicate_and_remove_keep_what_was_typed(job: Job, operator_client: Client) -> None:
     typed = {"a1": _row(_future(), _future(11), "45", "7")}
-    added = _post(browser, _form(typed, action="add"))
+    added = _post(operator_client, _form(typed, action="add"))
     assert added.count('name="row"') == 2
     assert 'value="45"' in added and 'value="7"' in added  # row 1 kept; row 2 follows its pace
-    duplicated = _post(browser, _form(typed, action="duplicate:a1"))
+    duplicated = _post(operator_client, _form(typed, action="duplicate:a1"))
     assert duplicated.count('value="45"') == 2
     assert duplicated.count(f'value="{_future()}"') == 2
-    removed = _post(browser, _form(typed | {"b2": _row(_future(20), _future(21))}, action="remove:a1"))
+    removed = _post(
+        operator_client, _form(typed | {"b2": _row(_future(20), _future(21))}, action="remove:a1")
+    )
     assert removed.count('name="row"') == 1
     assert 'value="45"' not in removed
 
 
-def test_the_generator_fills_rows(job: Job, browser: Client) -> None:
+def test_the_generator_fills_rows(job: Job, operator_client: Client) -> None:
     page = _post(
-        browser,
+        operator_client,
         _form(
             {},
             action="generate",
@@ -97,9 +91,9 @@ def test_the_generator_fills_rows(job: Job, browser: Client) -> None:
     assert page.count('value="5"') == 3  # 300 URLs each over ~60 batch times → 5 a batch
 
 
-def test_the_generator_explains_an_impossible_request(job: Job, browser: Client) -> None:
+def test_the_generator_explains_an_impossible_request(job: Job, operator_client: Client) -> None:
     page = _post(
-        browser,
+        operator_client,
         _form(
             {},
             action="generate",
@@ -113,7 +107,7 @@ def test_the_generator_explains_an_impossible_request(job: Job, browser: Client)
     assert "after the deadline" in page
 
 
-def test_the_preview_counts_and_warns(job: Job, browser: Client) -> None:
+def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None:
     # The job's waiting plan overlaps the row, starting half-way through it: for an hour it takes
     # 1 URL a minute from the same list, and leaves the row all it asks for.
     waiting_from = datetime.fromisoformat(_future(10, 9)).replace(tzinfo=UTC) + timedelta(minutes=30)
@@ -128,7 +122,7 @@ def test_the_preview_counts_and_warns(job: Job, browser: Client) -> None:
         synced_at=timezone.now(),
     )
     rows = {"a1": _row(_future(10, 9), _future(10, 10), "60", "5")}
-    page = browser.post(
+    page = operator_client.post(
         reverse("plan-builder-preview", args=[JOB_ID]), _form(rows), headers=HTMX
     ).content.decode()
     assert "<td>305</td><td>61</td>" in page.replace("\n", "").replace(" ", "")  # 61 batches of 5 URLs
@@ -137,18 +131,18 @@ def test_the_preview_counts_and_warns(job: Job, browser: Client) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_submitting_creates_one_operation_with_utc_times(job: Job, browser: Client) -> None:
+def test_submitting_creates_one_operation_with_utc_times(job: Job, operator_client: Client) -> None:
     rows = {
         "a1": _row("2031-03-01T09:00", "2031-03-01T10:00"),
         "b2": _row("2031-03-02T09:00", "2031-03-02T10:00"),
     }
-    response = browser.post(
+    response = operator_client.post(
         reverse("plan-builder", args=[JOB_ID]),
         _form(rows, zone="Asia/Shanghai", action="submit"),
         headers=HTMX,
     )
     assert response["HX-Redirect"] == reverse("job-detail", args=[JOB_ID])
-    again = browser.post(
+    again = operator_client.post(
         reverse("plan-builder", args=[JOB_ID]),
         _form(rows, zone="Asia/Shanghai", action="submit"),
         headers=HTMX,
@@ -202,28 +196,29 @@ PAST = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     ],
 )
 def test_bad_rows_get_a_specific_message_and_nothing_is_sent(
-    job: Job, browser: Client, rows: dict[str, dict[str, str]], zone: str, message: str
+    job: Job, operator_client: Client, rows: dict[str, dict[str, str]], zone: str, message: str
 ) -> None:
-    page = _post(browser, _form(rows, zone=zone, action="submit"))
+    page = _post(operator_client, _form(rows, zone=zone, action="submit"))
     assert message in page
     assert "<script>alert(1)</script>" not in page
     assert not Operation.objects.exists()
 
 
-def test_read_only_users_cannot_use_the_builder(job: Job, viewer: User) -> None:
-    client = Client()
-    client.force_login(viewer)
-    assert client.get(reverse("plan-builder", args=[JOB_ID])).status_code == 403
-    assert client.post(reverse("plan-builder", args=[JOB_ID]), _form({}, action="submit")).status_code == 403
-    assert client.post(reverse("plan-builder-preview", args=[JOB_ID]), _form({})).status_code == 403
+def test_read_only_users_cannot_use_the_builder(job: Job, viewer_client: Client) -> None:
+    assert viewer_client.get(reverse("plan-builder", args=[JOB_ID])).status_code == 403
+    assert (
+        viewer_client.post(reverse("plan-builder", args=[JOB_ID]), _form({}, action="submit")).status_code
+        == 403
+    )
+    assert viewer_client.post(reverse("plan-builder-preview", args=[JOB_ID]), _form({})).status_code == 403
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_already_sent_is_not_sent_again_from_the_same_form(job: Job, browser: Client) -> None:
+def test_a_batch_already_sent_is_not_sent_again_from_the_same_form(job: Job, operator_client: Client) -> None:
     rows = {"a1": _row("2031-03-01T09:00", "2031-03-01T10:00")}
-    browser.post(reverse("plan-builder", args=[JOB_ID]), _form(rows, action="submit"), headers=HTMX)
+    operator_client.post(reverse("plan-builder", args=[JOB_ID]), _form(rows, action="submit"), headers=HTMX)
     Operation.objects.update(status="succeeded")  # the worker has done it
-    page = _post(browser, _form(rows, action="submit"))
+    page = _post(operator_client, _form(rows, action="submit"))
     assert "This batch was already sent to ESA" in page
     assert Operation.objects.count() == 1
 
@@ -270,17 +265,17 @@ def test_a_batch_already_sent_is_not_sent_again_from_the_same_form(job: Job, bro
     ],
 )
 def test_extreme_values_get_a_message_not_a_500(
-    job: Job, browser: Client, data: dict[str, object], message: str
+    job: Job, operator_client: Client, data: dict[str, object], message: str
 ) -> None:
-    assert message in _post(browser, data)
-    preview = browser.post(reverse("plan-builder-preview", args=[JOB_ID]), data, headers=HTMX)
+    assert message in _post(operator_client, data)
+    preview = operator_client.post(reverse("plan-builder-preview", args=[JOB_ID]), data, headers=HTMX)
     assert preview.status_code == 200
     assert not Operation.objects.exists()
 
 
-def test_a_fix_link_with_an_odd_id_shows_an_empty_builder(job: Job, browser: Client) -> None:
+def test_a_fix_link_with_an_odd_id_shows_an_empty_builder(job: Job, operator_client: Client) -> None:
     for odd in ("²", "-1", "99999999999999999999999", "abc"):
-        response = browser.get(reverse("plan-builder", args=[JOB_ID]) + f"?fix={odd}")
+        response = operator_client.get(reverse("plan-builder", args=[JOB_ID]) + f"?fix={odd}")
         assert response.status_code == 200
         assert response.content.decode().count('name="row"') == 1
 
@@ -297,21 +292,21 @@ def _rows(count: int, *, day: int = 10) -> dict[str, dict[str, str]]:
     }
 
 
-def test_a_batch_over_the_row_limit_is_refused_whole_never_trimmed(job: Job, browser: Client) -> None:
-    page = _post(browser, _form(_rows(51), action="submit"))
+def test_a_batch_over_the_row_limit_is_refused_whole_never_trimmed(job: Job, operator_client: Client) -> None:
+    page = _post(operator_client, _form(_rows(51), action="submit"))
     assert page.count('name="row"') == 51  # every row typed is still there
     assert "A batch holds at most 50 plans and this one would have 51: remove 1" in page
     assert not Operation.objects.exists()
 
 
-def test_adding_past_the_row_limit_says_so_and_adds_nothing(job: Job, browser: Client) -> None:
-    page = _post(browser, _form(_rows(50), action="add"))
+def test_adding_past_the_row_limit_says_so_and_adds_nothing(job: Job, operator_client: Client) -> None:
+    page = _post(operator_client, _form(_rows(50), action="add"))
     assert page.count('name="row"') == 50
     assert "A batch holds at most 50 plans and this one would have 51" in page
 
 
 def test_a_batch_that_would_take_the_job_past_its_plan_limit_is_refused(
-    job: Job, browser: Client, settings: Settings
+    job: Job, operator_client: Client, settings: Settings
 ) -> None:
     settings.PREFETCH_MAX_PLANS_PER_JOB = 3
     for index in range(2):
@@ -323,7 +318,7 @@ def test_a_batch_that_would_take_the_job_past_its_plan_limit_is_refused(
             status="finished",
             synced_at=timezone.now(),
         )
-    page = _post(browser, _form(_rows(2), action="submit"))
+    page = _post(operator_client, _form(_rows(2), action="submit"))
     assert "This job has 2 plans and ESA takes at most 3 a job: there is room for 1 more" in page
     assert not Operation.objects.exists()
 
@@ -332,24 +327,30 @@ def test_a_batch_that_would_take_the_job_past_its_plan_limit_is_refused(
     "typed",
     ["2031-03-01T09:00Z", "2031-03-01T09:00+08:00", "2031-03-01T09:00 tomorrow", "2031-03-01T09:00:00.5"],
 )
-def test_a_time_with_anything_after_it_is_refused_not_cut(job: Job, browser: Client, typed: str) -> None:
-    page = _post(browser, _form({"a1": _row(typed, "2031-03-01T10:00")}, action="submit"))
+def test_a_time_with_anything_after_it_is_refused_not_cut(
+    job: Job, operator_client: Client, typed: str
+) -> None:
+    page = _post(operator_client, _form({"a1": _row(typed, "2031-03-01T10:00")}, action="submit"))
     assert "Start is not a date and time (YYYY-MM-DD HH:MM). You typed" in page
     assert not Operation.objects.exists()
 
 
-def test_switching_the_zone_keeps_the_instants_and_only_in_the_builder(job: Job, browser: Client) -> None:
+def test_switching_the_zone_keeps_the_instants_and_only_in_the_builder(
+    job: Job, operator_client: Client
+) -> None:
     data = _form({"a1": _row("2031-06-01T09:00", "2031-06-01T10:30")}, zone="UTC", action="zone")
     data |= {"rows_zone": "Europe/London", "gen_start": "2031-06-02T12:00"}
-    page = _post(browser, data)
+    page = _post(operator_client, data)
     # 09:00 in London (UTC+1 in June) is 08:00 UTC: the same instant, shown in the new zone.
     assert 'value="2031-06-01T08:00"' in page and 'value="2031-06-01T09:30"' in page
     assert 'value="2031-06-02T11:00"' in page  # the generator's times move too
     assert "converted from Europe/London" in page
-    assert "display_zone" not in browser.session  # other pages keep the operator's zone
+    assert "display_zone" not in operator_client.session  # other pages keep the operator's zone
 
 
-def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(job: Job, browser: Client) -> None:
+def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(
+    job: Job, operator_client: Client
+) -> None:
     # 900 URLs remain. A waiting plan will submit 10 a minute for 31 minutes (310),
     # the typed row 10 a minute for 10 minutes (100).
     start = datetime.fromisoformat(_future(5, 0)).replace(tzinfo=UTC)
@@ -365,11 +366,11 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(job: Job,
     )
     assert (
         "the job's open plans will submit 310"
-        in browser.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
+        in operator_client.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
     )
     typed = {"a1": _row(_future(6, 0), _future(6, 0).replace("T00:00", "T00:09"))}
     page = _post(
-        browser,
+        operator_client,
         _form(
             typed,
             action="generate",
@@ -383,7 +384,7 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(job: Job,
     # One plan of 60 URLs a minute for the 490 left: 9 batches, the last 8 minutes after its start.
     assert page.count('name="row"') == 2
     assert 'value="60"' in page
-    preview_page = browser.post(
+    preview_page = operator_client.post(
         reverse("plan-builder-preview", args=[JOB_ID]), _form(typed), headers=HTMX
     ).content.decode()
     assert "The batch submits <strong>100</strong> of 900 remaining URLs" in preview_page

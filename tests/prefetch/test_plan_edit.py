@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from pytest_django import Settings
@@ -43,15 +42,8 @@ def plan(esa: EsaClient) -> Plan:
     return Plan.objects.select_related("job").get(job__esa_id=job.id)
 
 
-@pytest.fixture
-def browser(operator: User) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
-def test_the_form_shows_the_plan_in_the_display_zone(plan: Plan, browser: Client) -> None:
-    page = browser.get(
+def test_the_form_shows_the_plan_in_the_display_zone(plan: Plan, operator_client: Client) -> None:
+    page = operator_client.get(
         reverse("plan-edit", args=[plan.esa_id]), headers={"HX-Request": "true"}
     ).content.decode()
     assert 'value="2030-01-01T08:00"' in page  # 00:00 UTC is 08:00 in Asia/Shanghai
@@ -60,10 +52,10 @@ def test_the_form_shows_the_plan_in_the_display_zone(plan: Plan, browser: Client
 
 @pytest.mark.django_db(transaction=True)
 def test_an_update_reaches_esa_in_utc(
-    plan: Plan, browser: Client, esa: EsaClient, sim: RunningSimulator, settings: Settings
+    plan: Plan, operator_client: Client, esa: EsaClient, sim: RunningSimulator, settings: Settings
 ) -> None:
     settings.PREFETCH_DISPLAY_TIME_ZONE = "America/New_York"
-    response = browser.post(
+    response = operator_client.post(
         reverse("plan-edit", args=[plan.esa_id]),
         {
             "start_time": "2030-06-01T09:30",
@@ -106,7 +98,7 @@ def test_an_update_reaches_esa_in_utc(
     ],
 )
 def test_bad_input_gets_a_specific_message_and_changes_nothing(
-    plan: Plan, browser: Client, settings: Settings, zone: str, fields: dict[str, str], message: str
+    plan: Plan, operator_client: Client, settings: Settings, zone: str, fields: dict[str, str], message: str
 ) -> None:
     settings.PREFETCH_DISPLAY_TIME_ZONE = zone
     data = {
@@ -115,7 +107,7 @@ def test_bad_input_gets_a_specific_message_and_changes_nothing(
         "interval": "60",
         "slice_len": "10",
     }
-    response = browser.post(
+    response = operator_client.post(
         reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
@@ -123,16 +115,14 @@ def test_bad_input_gets_a_specific_message_and_changes_nothing(
     assert not Operation.objects.exists()
 
 
-def test_read_only_users_cannot_edit(plan: Plan, viewer: User) -> None:
-    client = Client()
-    client.force_login(viewer)
+def test_read_only_users_cannot_edit(plan: Plan, viewer_client: Client) -> None:
     url = reverse("plan-edit", args=[plan.esa_id])
-    assert client.get(url).status_code == 403
-    assert client.post(url, {"interval": "60"}).status_code == 403
+    assert viewer_client.get(url).status_code == 403
+    assert viewer_client.post(url, {"interval": "60"}).status_code == 403
     assert not Operation.objects.exists()
 
 
-def test_a_second_edit_while_one_is_under_way_says_so(plan: Plan, browser: Client) -> None:
+def test_a_second_edit_while_one_is_under_way_says_so(plan: Plan, operator_client: Client) -> None:
     data = {
         "start_time": "2030-06-01T09:30",
         "end_time": "2030-06-01T18:00",
@@ -140,56 +130,58 @@ def test_a_second_edit_while_one_is_under_way_says_so(plan: Plan, browser: Clien
         "slice_len": "25",
     }
     url = reverse("plan-edit", args=[plan.esa_id])
-    assert browser.post(url, data, headers={"HX-Request": "true"})["HX-Trigger"] == "job-changed"
-    second = browser.post(url, data | {"interval": "300"}, headers={"HX-Request": "true"})
+    assert operator_client.post(url, data, headers={"HX-Request": "true"})["HX-Trigger"] == "job-changed"
+    second = operator_client.post(url, data | {"interval": "300"}, headers={"HX-Request": "true"})
     assert "An update of this plan is under way" in second.content.decode()
     assert Operation.objects.count() == 1
 
 
-def test_a_year_out_of_range_is_refused(plan: Plan, browser: Client) -> None:
+def test_a_year_out_of_range_is_refused(plan: Plan, operator_client: Client) -> None:
     data = {
         "start_time": "0001-01-01T00:00",
         "end_time": "2030-06-01T18:00",
         "interval": "60",
         "slice_len": "5",
     }
-    response = browser.post(reverse("plan-edit", args=[plan.esa_id]), data, headers={"HX-Request": "true"})
+    response = operator_client.post(
+        reverse("plan-edit", args=[plan.esa_id]), data, headers={"HX-Request": "true"}
+    )
     assert "out of range" in response.content.decode()
     assert not Operation.objects.exists()
 
 
-def _edit(browser: Client, plan: Plan, **fields: str) -> str:
+def _edit(client: Client, plan: Plan, **fields: str) -> str:
     data = {
         "start_time": "2030-01-01T08:00",
         "end_time": "2030-01-01T10:00",
         "interval": "60",
         "slice_len": "10",
     }
-    response = browser.post(
+    response = client.post(
         reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
     )
     assert response.status_code == 200
     return response.content.decode()
 
 
-def test_a_new_start_in_the_past_is_refused_as_in_the_builder(plan: Plan, browser: Client) -> None:
-    page = _edit(browser, plan, start_time="2020-01-01T08:00")
+def test_a_new_start_in_the_past_is_refused_as_in_the_builder(plan: Plan, operator_client: Client) -> None:
+    page = _edit(operator_client, plan, start_time="2020-01-01T08:00")
     assert "The start is in the past (2020-01-01 08:00 Asia/Shanghai); ESA would run it at once." in page
     assert not Operation.objects.exists()
 
 
-def test_a_start_left_as_it_is_may_be_in_the_past(plan: Plan, browser: Client) -> None:
+def test_a_start_left_as_it_is_may_be_in_the_past(plan: Plan, operator_client: Client) -> None:
     Plan.objects.filter(pk=plan.pk).update(start_time=datetime(2020, 1, 1, tzinfo=UTC), status="running")
-    _edit(browser, plan, start_time="2020-01-01T08:00", end_time="2030-01-01T10:00")
+    _edit(operator_client, plan, start_time="2020-01-01T08:00", end_time="2030-01-01T10:00")
     assert Operation.objects.get(kind="plan_update").params["start_time"] == "2020-01-01T00:00:00+00:00"
 
 
-def test_saving_a_plan_deleted_meanwhile_says_so_in_place(plan: Plan, browser: Client) -> None:
+def test_saving_a_plan_deleted_meanwhile_says_so_in_place(plan: Plan, operator_client: Client) -> None:
     esa_id = plan.esa_id
     plan.delete()
-    page = _edit(browser, plan)
+    page = _edit(operator_client, plan)
     assert 'data-testid="plan-gone"' in page and esa_id in page
     assert "Your changes were not saved" in page
     assert "<html" not in page  # a fragment for the editor, not a page that replaces the job page
-    assert browser.post(reverse("plan-edit", args=[esa_id]), {}).status_code == 404
+    assert operator_client.post(reverse("plan-edit", args=[esa_id]), {}).status_code == 404
     assert not Operation.objects.exists()
