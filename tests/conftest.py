@@ -1,7 +1,8 @@
 """Fixtures shared by the tests: the ESA simulator, a real Redis and Celery worker, users, Chromium.
 
-Helpers that are plain functions live in modules of their own: `tests.polling` (`eventually`) and
-`tests.accounts` (who logs in, and how a browser page does).
+Helpers that are plain functions live in modules of their own: `tests.polling` (`eventually`),
+`tests.accounts` (who logs in, and how a browser page does) and `tests.mounted_esa` (the simulator
+without a socket).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pytest_django import Settings
 from prefetch_ui.celery import app as celery_app
 from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
-from prefetch_ui.esa_sim import SimConfig
+from prefetch_ui.esa_sim import EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
 from tests.accounts import OPERATOR, VIEWER, Login
+from tests.mounted_esa import mounted_client, mounted_simulator
 
 # -- the ESA simulator ------------------------------------------------------------------------------
 
@@ -38,6 +40,20 @@ def sim(tmp_path: Path) -> Iterator[RunningSimulator]:
 def esa_client(sim: RunningSimulator) -> Iterator[EsaClient]:
     """Our ESA client, pointed at `sim` with its key pair and short retry waits."""
     with sim.client() as esa:
+        yield esa
+
+
+@pytest.fixture
+def mounted_sim(tmp_path: Path) -> Iterator[EsaSimulator]:
+    """A fresh simulator called in this thread, without a socket (see `tests.mounted_esa`)."""
+    with mounted_simulator(SimConfig(state_path=tmp_path / "mounted.sqlite3")) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def wsgi_esa_client(mounted_sim: EsaSimulator) -> Iterator[EsaClient]:
+    """Our ESA client on `mounted_sim` through httpx's WSGI transport, for request/answer tests."""
+    with mounted_client(mounted_sim) as esa:
         yield esa
 
 

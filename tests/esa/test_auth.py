@@ -10,8 +10,7 @@ from alibabacloud_tea_openapi.utils import Utils as SdkUtils
 
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa.auth import EMPTY_SHA256, AcsV3Auth, canonical_request, sign, string_to_sign
-from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.esa_sim import DEMO_SITE_ID, EsaSimulator
 
 VECTOR_HEADERS = {
     "accept": "application/json",
@@ -98,25 +97,29 @@ def test_every_attempt_gets_a_fresh_nonce() -> None:
         "*'()!",
     ],
 )
-def test_tricky_values_arrive_byte_for_byte(esa_client: EsaClient, value: str) -> None:
+def test_tricky_values_arrive_byte_for_byte(wsgi_esa_client: EsaClient, value: str) -> None:
     # POST: Name travels in the form body, and comes back in the job.
-    job = esa_client.create_scheduled_preload_job(
+    job = wsgi_esa_client.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name=f"job {value}", urls=["https://example.com/a"]
     )
-    assert esa_client.get_scheduled_preload_job(job.id).name == f"job {value}".strip()
+    assert wsgi_esa_client.get_scheduled_preload_job(job.id).name == f"job {value}".strip()
     # GET: SiteName travels in the signed query string; a signature error would raise.
-    assert esa_client.list_sites(site_name=value).items == []
+    assert wsgi_esa_client.list_sites(site_name=value).items == []
 
 
-def test_arrays_travel_as_one_compact_json_field(esa_client: EsaClient, sim: RunningSimulator) -> None:
+def test_arrays_travel_as_one_compact_json_field(
+    wsgi_esa_client: EsaClient, mounted_sim: EsaSimulator
+) -> None:
     from prefetch_ui.esa import PlanSpec
 
-    job = esa_client.create_scheduled_preload_job(
+    job = wsgi_esa_client.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"]
     )
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    esa_client.create_scheduled_preload_executions(job.id, [PlanSpec(start, start.replace(hour=1), 30, 10)])
-    (call,) = sim.calls("CreateScheduledPreloadExecutions")
+    wsgi_esa_client.create_scheduled_preload_executions(
+        job.id, [PlanSpec(start, start.replace(hour=1), 30, 10)]
+    )
+    (call,) = mounted_sim.calls("CreateScheduledPreloadExecutions")
     assert call["params"]["Executions"] == (
         '[{"EndTime":"2030-01-01T01:00:00Z","Interval":30,"SliceLen":10,"StartTime":"2030-01-01T00:00:00Z"}]'
     )

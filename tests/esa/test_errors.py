@@ -30,40 +30,42 @@ def _raised(call: object) -> EsaApiError:
     return caught.value
 
 
-def test_not_found_errors(esa_client: EsaClient) -> None:
-    error = _raised(lambda: esa_client.get_scheduled_preload_job(MISSING_ID))
+def test_not_found_errors(wsgi_esa_client: EsaClient) -> None:
+    error = _raised(lambda: wsgi_esa_client.get_scheduled_preload_job(MISSING_ID))
     assert isinstance(error, EsaNotFoundError)
     assert (error.status, error.code) == (404, "InvalidJob.NotFound")
     assert len(error.request_id) == 36
     assert "does not exist" in error.message
-    error = _raised(lambda: esa_client.stop_scheduled_preload_execution(MISSING_ID))
+    error = _raised(lambda: wsgi_esa_client.stop_scheduled_preload_execution(MISSING_ID))
     assert isinstance(error, EsaNotFoundError)
     assert error.code == "InvalidExecution.NotFound"
 
 
-def test_invalid_parameter_errors(esa_client: EsaClient) -> None:
-    error = _raised(lambda: esa_client.get_scheduled_preload_job("not-an-object-id"))
+def test_invalid_parameter_errors(wsgi_esa_client: EsaClient) -> None:
+    error = _raised(lambda: wsgi_esa_client.get_scheduled_preload_job("not-an-object-id"))
     assert isinstance(error, EsaInvalidParameterError)
     assert (error.status, error.code) == (400, "InvalidParameter.ObjectId")
-    job = esa_client.create_scheduled_preload_job(
+    job = wsgi_esa_client.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"]
     )
     now = datetime.now(UTC)
-    plan = esa_client.create_scheduled_preload_executions(
+    plan = wsgi_esa_client.create_scheduled_preload_executions(
         job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)]
     )
     backwards = PlanSpec(now, now - timedelta(hours=1), 60, 1)
-    error = _raised(lambda: esa_client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards))
+    error = _raised(
+        lambda: wsgi_esa_client.update_scheduled_preload_execution(plan.succeeded[0].id, backwards)
+    )
     assert isinstance(error, EsaInvalidParameterError)
     assert error.code == "InvalidEndTime.Mismatch"
     error = _raised(
-        lambda: esa_client.call(
+        lambda: wsgi_esa_client.call(
             "CreateScheduledPreloadJob", {"SiteId": DEMO_SITE_ID, "Name": "x", "InsertWay": "textBox"}
         )
     )
     assert error.code == "MissingUrlList"
     error = _raised(
-        lambda: esa_client.call(
+        lambda: wsgi_esa_client.call(
             "CreateScheduledPreloadJob", {"SiteId": DEMO_SITE_ID, "Name": "x", "InsertWay": "oss"}
         )
     )
@@ -71,6 +73,7 @@ def test_invalid_parameter_errors(esa_client: EsaClient) -> None:
 
 
 def test_auth_errors(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
+    # Over a real socket, here and below: the secret must not show in the transport's logs either.
     caplog.set_level(logging.DEBUG)
     with sim.client(access_key_secret="the-wrong-secret-4711") as wrong:
         error = _raised(wrong.list_sites)
@@ -86,19 +89,20 @@ def test_auth_errors(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) ->
         assert sim.access_key_secret not in text
 
 
-def test_the_secret_never_shows(sim: RunningSimulator, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_secret_never_shows(
+    sim: RunningSimulator, esa_client: EsaClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
-    with sim.client() as esa_client:
-        esa_client.list_sites()
-        with pytest.raises(EsaNotFoundError) as caught:
-            esa_client.get_scheduled_preload_job(MISSING_ID)
-        shown = [
-            caplog.text,
-            repr(esa_client),
-            repr(esa_client._http.auth),
-            str(caught.value),
-            repr(caught.value),
-        ]
+    esa_client.list_sites()
+    with pytest.raises(EsaNotFoundError) as caught:
+        esa_client.get_scheduled_preload_job(MISSING_ID)
+    shown = [
+        caplog.text,
+        repr(esa_client),
+        repr(esa_client._http.auth),
+        str(caught.value),
+        repr(caught.value),
+    ]
     assert all(sim.access_key_secret not in text for text in shown)
 
 

@@ -1,4 +1,8 @@
-"""Retries, driven by the simulator's own throttle and fault options (no mocks of our code)."""
+"""Retries, driven by the simulator's own throttle and fault options (no mocks of our code).
+
+Answers that ask for a retry come from the simulator called in-process (`mounted_client`); a refused
+connection and a read timeout need a real socket.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from prefetch_ui.esa import (
 )
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.testing import running_simulator
+from tests.mounted_esa import mounted_client, mounted_simulator
 
 
 class SleepRecorder:
@@ -32,13 +37,13 @@ class SleepRecorder:
 
 
 def test_throttling_is_retried_after_the_time_esa_asks_for(tmp_path: Path) -> None:
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as sim:
+    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as simulator:
         sleep = SleepRecorder()
         retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=2.0, total_timeout=10.0)
-        with sim.client(retry=retry, sleep=sleep) as client:
+        with mounted_client(simulator, retry=retry, sleep=sleep) as client:
             client.list_sites()
             client.list_sites()  # throttled once, then served
-        statuses = [call["code"] or "ok" for call in sim.calls("ListSites")]
+        statuses = [call["code"] or "ok" for call in simulator.calls("ListSites")]
     assert statuses[0] == "ok" and statuses[-1] == "ok"
     assert "TooManyRequests" in statuses
     # The wait honoured x-acs-retry-after (up to a second), not the 10 ms base backoff.
@@ -46,30 +51,30 @@ def test_throttling_is_retried_after_the_time_esa_asks_for(tmp_path: Path) -> No
 
 
 def test_throttled_create_is_resent_and_lands_once(tmp_path: Path) -> None:
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as sim:
+    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as simulator:
         retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=2.0, total_timeout=10.0)
-        with sim.client(retry=retry) as client:
+        with mounted_client(simulator, retry=retry) as client:
             client.list_sites()
             job = client.create_scheduled_preload_job(
                 site_id=DEMO_SITE_ID, name="once", urls=["https://example.com/"]
             )
             jobs = client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items
-        codes = [call["code"] for call in sim.calls("CreateScheduledPreloadJob")]
+        codes = [call["code"] for call in simulator.calls("CreateScheduledPreloadJob")]
     assert codes[:-1] and set(codes[:-1]) == {"TooManyRequests"} and codes[-1] == ""
     assert [found.id for found in jobs] == [job.id]
 
 
 def test_faults_are_retried_with_backoff_until_success(tmp_path: Path) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=0.5, seed=7)
-    with running_simulator(config) as sim:
+    with mounted_simulator(config) as simulator:
         sleep = SleepRecorder()
         retry = RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05, total_timeout=10.0)
-        with sim.client(retry=retry, sleep=sleep) as client:
+        with mounted_client(simulator, retry=retry, sleep=sleep) as client:
             for index in range(6):
                 client.create_scheduled_preload_job(
                     site_id=DEMO_SITE_ID, name=f"job{index}", urls=["https://example.com/"]
                 )
-        calls = sim.calls("CreateScheduledPreloadJob")
+        calls = simulator.calls("CreateScheduledPreloadJob")
     assert {call["code"] for call in calls} == {"", "ServiceUnavailable"}
     # A 503 is refused before processing, so resending a create is safe: six jobs, not more.
     assert sum(call["code"] == "" for call in calls) == 6
@@ -78,19 +83,19 @@ def test_faults_are_retried_with_backoff_until_success(tmp_path: Path) -> None:
 
 
 def test_retries_are_bounded_in_count(tmp_path: Path) -> None:
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=1.0)) as sim:
+    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=1.0)) as simulator:
         retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, total_timeout=10.0)
-        with sim.client(retry=retry) as client, pytest.raises(EsaServerError) as caught:
+        with mounted_client(simulator, retry=retry) as client, pytest.raises(EsaServerError) as caught:
             client.list_sites()
         assert caught.value.code == "ServiceUnavailable"
-        assert len(sim.calls("ListSites")) == 3
+        assert len(simulator.calls("ListSites")) == 3
 
 
 def test_retries_are_bounded_in_total_time(tmp_path: Path) -> None:
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=1.0)) as sim:
+    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=1.0)) as simulator:
         sleep = SleepRecorder()
         retry = RetryPolicy(max_attempts=100, base_delay=0.1, max_delay=0.1, total_timeout=0.35)
-        with sim.client(retry=retry, sleep=sleep) as client, pytest.raises(EsaServerError):
+        with mounted_client(simulator, retry=retry, sleep=sleep) as client, pytest.raises(EsaServerError):
             client.list_sites()
     assert sum(sleep.waits) <= 0.35
     assert 2 <= len(sleep.waits) < 10
@@ -98,16 +103,19 @@ def test_retries_are_bounded_in_total_time(tmp_path: Path) -> None:
 
 def test_an_ambiguous_create_is_never_resent(tmp_path: Path) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", ambiguous_fault_rate=1.0)
-    with running_simulator(config) as sim:
-        with sim.client() as client, pytest.raises(EsaAmbiguousResultError) as caught:
+    with mounted_simulator(config) as simulator:
+        with mounted_client(simulator) as client, pytest.raises(EsaAmbiguousResultError) as caught:
             client.create_scheduled_preload_job(
                 site_id=DEMO_SITE_ID, name="maybe", urls=["https://example.com/"]
             )
         assert isinstance(caught.value.__cause__, EsaServerError)
         assert "list before trying again" in str(caught.value)
-        assert len(sim.calls("CreateScheduledPreloadJob")) == 1
+        assert len(simulator.calls("CreateScheduledPreloadJob")) == 1
     # The 500 hid a success: the job exists, exactly once.
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3")) as sim, sim.client() as client:
+    with (
+        mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3")) as simulator,
+        mounted_client(simulator) as client,
+    ):
         assert [job.name for job in client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items] == [
             "maybe"
         ]
@@ -115,10 +123,10 @@ def test_an_ambiguous_create_is_never_resent(tmp_path: Path) -> None:
 
 def test_an_ambiguous_read_or_stop_is_retried(tmp_path: Path) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", ambiguous_fault_rate=1.0)
-    with running_simulator(config) as sim:
-        with sim.client() as client, pytest.raises(EsaServerError):
+    with mounted_simulator(config) as simulator:
+        with mounted_client(simulator) as client, pytest.raises(EsaServerError):
             client.list_sites()
-        assert len(sim.calls("ListSites")) == 4
+        assert len(simulator.calls("ListSites")) == 4
 
 
 def _closed_port() -> int:
@@ -157,9 +165,9 @@ def test_a_read_timeout_makes_a_create_ambiguous(tmp_path: Path) -> None:
 
 
 def test_throttled_error_carries_retry_after(tmp_path: Path) -> None:
-    with running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as sim:
+    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as simulator:
         retry = RetryPolicy(max_attempts=1)
-        with sim.client(retry=retry) as client:
+        with mounted_client(simulator, retry=retry) as client:
             client.list_sites()
             with pytest.raises(EsaThrottledError) as caught:
                 client.list_sites()
