@@ -21,7 +21,7 @@ from prefetch_ui.celery import app as celery_app
 from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import EsaSimulator, SimConfig
-from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
 from tests.accounts import OPERATOR, VIEWER, Login
 from tests.mounted_esa import mounted_client, mounted_simulator
@@ -44,6 +44,27 @@ def esa_client(sim: RunningSimulator) -> Iterator[EsaClient]:
 
 
 @pytest.fixture
+def fast_sim(tmp_path: Path) -> Iterator[RunningSimulator]:
+    """A simulator at 600x: a simulated minute passes in a tenth of a real second."""
+    with running_simulator(SimConfig(state_path=tmp_path / "fast.sqlite3", speed=600)) as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Wall-clock time for `clocked_esa_client` that moves only with `clock.forward(seconds)`."""
+    return ManualClock()
+
+
+@pytest.fixture
+def clocked_esa_client(tmp_path: Path, clock: ManualClock) -> Iterator[EsaClient]:
+    """Our ESA client on a simulator whose timeline moves only when the test moves `clock`."""
+    config = SimConfig(state_path=tmp_path / "clocked.sqlite3")
+    with running_simulator(config, real_time=clock) as running, running.client() as esa:
+        yield esa
+
+
+@pytest.fixture
 def mounted_sim(tmp_path: Path) -> Iterator[EsaSimulator]:
     """A fresh simulator called in this thread, without a socket (see `tests.mounted_esa`)."""
     with mounted_simulator(SimConfig(state_path=tmp_path / "mounted.sqlite3")) as simulator:
@@ -58,13 +79,12 @@ def wsgi_esa_client(mounted_sim: EsaSimulator) -> Iterator[EsaClient]:
 
 
 @pytest.fixture
-def esa(settings: Settings, sim: RunningSimulator) -> Iterator[EsaClient]:
+def esa(settings: Settings, sim: RunningSimulator, esa_client: EsaClient) -> EsaClient:
     """The simulator is ESA for the dashboard (settings) and for the test (this client)."""
     settings.ESA_ENDPOINT = sim.url
     settings.ESA_ACCESS_KEY_ID = sim.access_key_id
     settings.ESA_ACCESS_KEY_SECRET = sim.access_key_secret
-    with sim.client() as client:
-        yield client
+    return esa_client
 
 
 # -- Redis and Celery -------------------------------------------------------------------------------

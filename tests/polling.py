@@ -9,7 +9,7 @@ import pytest
 
 
 def eventually[T](
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     *,
     timeout: float = 20,
     interval: float = 0.1,
@@ -20,8 +20,9 @@ def eventually[T](
     `failure` is the message, or makes it when the time is up (say, from the latest output).
     """
     deadline = time.monotonic() + timeout
-    while not (answer := check()):
+    while True:
+        if answer := check():
+            return answer
         if time.monotonic() > deadline:
             pytest.fail(failure if isinstance(failure, str) else failure())
         time.sleep(interval)
-    return answer

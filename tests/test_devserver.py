@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_SECRET
+from tests.polling import eventually
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SITE_NAMES = ("example.com", "shop.example.net", "static.example.org")
@@ -70,16 +70,21 @@ class Output:
         return "".join(self.lines)
 
     def wait_for_banner(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def banner() -> str:
             text = self.text
             if BANNER_END in text:
                 start = text.rindex("prefetch_ui is running at")
                 return text[start : text.index(BANNER_END, start) + len(BANNER_END)]
             if self._process.poll() is not None:
-                break
-            time.sleep(0.2)
-        pytest.fail(f"no banner within {timeout:.0f} s; output:\n{self.text[-5000:]}")
+                pytest.fail(f"the dev server exited before its banner; output:\n{text[-5000:]}")
+            return ""
+
+        return eventually(
+            banner,
+            timeout=timeout,
+            interval=0.2,
+            failure=lambda: f"no banner within {timeout:.0f} s; output:\n{self.text[-5000:]}",
+        )
 
 
 @pytest.fixture
@@ -149,12 +154,18 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it_all(
     with httpx.Client(base_url=f"http://127.0.0.1:{ports['web']}", timeout=10) as client:
         logged_in = _log_in(client, "admin", admin[1])
         assert (logged_in.status_code, logged_in.headers["location"]) == (302, "/")
+
         # The worker and beat fill the mirror from the simulator within a few sync periods.
-        deadline = time.monotonic() + 30
-        home = client.get("/")
-        while not all(name in home.text for name in SITE_NAMES) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        def home_listing_every_site() -> httpx.Response | None:
             home = client.get("/")
+            return home if all(name in home.text for name in SITE_NAMES) else None
+
+        home = eventually(
+            home_listing_every_site,
+            timeout=30,
+            interval=0.5,
+            failure=lambda: f"not every site listed within 30 s:\n{client.get('/').text}",
+        )
         assert home.status_code == 200
         assert all(name in home.text for name in SITE_NAMES), home.text
     with httpx.Client(base_url=f"http://127.0.0.1:{ports['web']}", timeout=10) as client:

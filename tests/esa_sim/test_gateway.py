@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa.auth import AcsV3Auth
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
@@ -110,10 +111,9 @@ def test_parameters_are_accepted_in_the_query_or_the_body_over_get_or_post(
     assert [site["SiteName"] for site in response.json()["Sites"]] == ["shop.example.net"]
 
 
-def test_job_total_count_is_a_string_on_the_wire(sim: RunningSimulator) -> None:
-    with sim.client() as client:
-        client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"])
-        answer = client.call("ListScheduledPreloadJobs", {"SiteId": DEMO_SITE_ID})
+def test_job_total_count_is_a_string_on_the_wire(esa_client: EsaClient) -> None:
+    esa_client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=["https://example.com/"])
+    answer = esa_client.call("ListScheduledPreloadJobs", {"SiteId": DEMO_SITE_ID})
     assert answer["TotalCount"] == "1"
     assert answer["Jobs"][0]["ExecutionCount"] == 0
 

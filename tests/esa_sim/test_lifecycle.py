@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 
 from prefetch_ui.esa import EsaClient, EsaNotFoundError, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
-from prefetch_ui.esa_sim.testing import ManualClock, running_simulator, simulator_process
+from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator, simulator_process
+from tests.polling import eventually
 
 URLS = [f"https://example.com/asset/{index}.js" for index in range(38)] + [
     "https://cdn.example.com/logo.png",
@@ -19,22 +19,12 @@ URLS = [f"https://example.com/asset/{index}.js" for index in range(38)] + [
 ]
 
 
-def _wait_for(client: EsaClient, job_id: str, plan_id: str, status: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        plans = {plan.id: plan for plan in client.list_scheduled_preload_executions(job_id).items}
-        if plans[plan_id].status == status:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"plan {plan_id} never became {status}")
+def _plan_status(client: EsaClient, job_id: str, plan_id: str) -> str:
+    return {plan.id: plan.status for plan in client.list_scheduled_preload_executions(job_id).items}[plan_id]
 
 
-def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
-    # 600x: a simulated minute passes in a tenth of a real second.
-    with (
-        running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3", speed=600)) as sim,
-        sim.client() as client,
-    ):
+def test_full_life_cycle_at_high_speed(fast_sim: RunningSimulator) -> None:
+    with fast_sim.client() as client:
         job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Spring sale", urls=URLS)
         assert (job.url_count, job.url_submitted, job.insert_way) == (40, 0, "textBox")
         assert "invalid domain:other.org" in job.error_info
@@ -70,7 +60,11 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
             20,
         )
 
-        _wait_for(client, job.id, runner.id, "finished")
+        eventually(
+            lambda: _plan_status(client, job.id, runner.id) == "finished",
+            interval=0.05,
+            failure=f"plan {runner.id} never became finished",
+        )
         done = client.get_scheduled_preload_job(job.id)
         assert (done.url_submitted, done.task_submitted) == (40, 39)
 
@@ -86,54 +80,47 @@ def test_full_life_cycle_at_high_speed(tmp_path: Path) -> None:
             client.list_scheduled_preload_executions(job.id)
 
 
-def test_stop_keeps_progress_and_start_resumes(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with (
-        running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
-        sim.client() as client,
-    ):
-        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-        start = datetime.fromtimestamp(clock.now, UTC)
-        (plan,) = client.create_scheduled_preload_executions(
-            job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 10)]
-        ).succeeded
-        clock.forward(125)  # batches at +0, +60, +120
-        assert client.get_scheduled_preload_job(job.id).url_submitted == 30
-        assert client.stop_scheduled_preload_execution(plan.id).status == "stopped"
-        clock.forward(300)
-        assert client.get_scheduled_preload_job(job.id).url_submitted == 30
-        assert client.start_scheduled_preload_execution(plan.id).status == "waiting"
-        clock.forward(1)
-        assert client.get_scheduled_preload_job(job.id).url_submitted == 40
-        (running,) = client.list_scheduled_preload_executions(job.id).items
-        assert running.status == "finished"  # all 40 URLs are out
+def test_stop_keeps_progress_and_start_resumes(clock: ManualClock, clocked_esa_client: EsaClient) -> None:
+    job = clocked_esa_client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
+    start = datetime.fromtimestamp(clock.now, UTC)
+    (plan,) = clocked_esa_client.create_scheduled_preload_executions(
+        job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 10)]
+    ).succeeded
+    clock.forward(125)  # batches at +0, +60, +120
+    assert clocked_esa_client.get_scheduled_preload_job(job.id).url_submitted == 30
+    assert clocked_esa_client.stop_scheduled_preload_execution(plan.id).status == "stopped"
+    clock.forward(300)
+    assert clocked_esa_client.get_scheduled_preload_job(job.id).url_submitted == 30
+    assert clocked_esa_client.start_scheduled_preload_execution(plan.id).status == "waiting"
+    clock.forward(1)
+    assert clocked_esa_client.get_scheduled_preload_job(job.id).url_submitted == 40
+    (running,) = clocked_esa_client.list_scheduled_preload_executions(job.id).items
+    assert running.status == "finished"  # all 40 URLs are out
 
 
-def test_plans_of_one_job_continue_where_the_previous_left_off(tmp_path: Path) -> None:
-    clock = ManualClock()
-    with (
-        running_simulator(SimConfig(state_path=tmp_path / "s.sqlite3"), real_time=clock) as sim,
-        sim.client() as client,
-    ):
-        job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-        t0 = datetime.fromtimestamp(clock.now, UTC)
-        first, second = client.create_scheduled_preload_executions(
-            job.id,
-            [
-                PlanSpec(t0, t0 + timedelta(seconds=90), 60, 10),  # two batches: 20 URLs
-                PlanSpec(t0 + timedelta(minutes=5), t0 + timedelta(hours=1), 60, 15),
-            ],
-        ).succeeded
-        clock.forward(200)
-        statuses = {plan.id: plan.status for plan in client.list_scheduled_preload_executions(job.id).items}
-        assert statuses == {first.id: "finished", second.id: "waiting"}
-        assert client.get_scheduled_preload_job(job.id).url_submitted == 20
-        clock.forward(100)  # the second plan's first batch, at +300
-        assert client.get_scheduled_preload_job(job.id).url_submitted == 35
+def test_plans_of_one_job_continue_where_the_previous_left_off(
+    clock: ManualClock, clocked_esa_client: EsaClient
+) -> None:
+    job = clocked_esa_client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
+    t0 = datetime.fromtimestamp(clock.now, UTC)
+    first, second = clocked_esa_client.create_scheduled_preload_executions(
+        job.id,
+        [
+            PlanSpec(t0, t0 + timedelta(seconds=90), 60, 10),  # two batches: 20 URLs
+            PlanSpec(t0 + timedelta(minutes=5), t0 + timedelta(hours=1), 60, 15),
+        ],
+    ).succeeded
+    clock.forward(200)
+    statuses = {
+        plan.id: plan.status for plan in clocked_esa_client.list_scheduled_preload_executions(job.id).items
+    }
+    assert statuses == {first.id: "finished", second.id: "waiting"}
+    assert clocked_esa_client.get_scheduled_preload_job(job.id).url_submitted == 20
+    clock.forward(100)  # the second plan's first batch, at +300
+    assert clocked_esa_client.get_scheduled_preload_job(job.id).url_submitted == 35
 
 
-def test_state_survives_a_restart_and_catches_up(tmp_path: Path) -> None:
-    clock = ManualClock()
+def test_state_survives_a_restart_and_catches_up(tmp_path: Path, clock: ManualClock) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3")
     with running_simulator(config, real_time=clock) as sim, sim.client() as client:
         job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="persistent", urls=URLS)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alibabacloud_esa20240910 import models as esa_models
@@ -14,8 +12,9 @@ from alibabacloud_esa20240910.client import Client as SdkClient
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
-from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
-from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+from prefetch_ui.esa_sim import DEMO_SITE_ID
+from prefetch_ui.esa_sim.testing import RunningSimulator
+from tests.polling import eventually
 
 
 def _sdk(sim: RunningSimulator, secret: str | None = None) -> SdkClient:
@@ -28,12 +27,6 @@ def _sdk(sim: RunningSimulator, secret: str | None = None) -> SdkClient:
         connect_timeout=5_000,
     )
     return SdkClient(config)
-
-
-@pytest.fixture
-def fast_sim(tmp_path: Path) -> Iterator[RunningSimulator]:
-    with running_simulator(SimConfig(state_path=tmp_path / "sdk.sqlite3", speed=600)) as running:
-        yield running
 
 
 def _iso(moment: datetime) -> str:
@@ -109,15 +102,15 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
     ).body
     assert (updated.interval, updated.slice_len) == (120, 20)
 
-    deadline = time.monotonic() + 20
-    while True:
+    def runner_status() -> str:
         plans = sdk.list_scheduled_preload_executions(
             esa_models.ListScheduledPreloadExecutionsRequest(id=created.id)
         ).body
-        if {plan.id: plan.status for plan in plans.executions}[runner] == "finished":
-            break
-        assert time.monotonic() < deadline, "the running plan never finished"
-        time.sleep(0.05)
+        return str({plan.id: plan.status for plan in plans.executions}[runner])
+
+    eventually(
+        lambda: runner_status() == "finished", interval=0.05, failure="the running plan never finished"
+    )
     job = sdk.get_scheduled_preload_job(esa_models.GetScheduledPreloadJobRequest(id=created.id)).body
     assert (job.url_submitted, job.task_submitted) == (20, 20)
 
