@@ -1,4 +1,8 @@
-"""The data the benchmarks read: a big site, two jobs to poll, a superuser. Bulk-created, seeded."""
+"""The data the benchmarks read: a big site, two jobs to poll, a superuser. Bulk-created, seeded.
+
+Rows come from the tests' factories (tests/factories.py), which know what a valid row needs and
+number the ESA ids; `build()` makes them unsaved, so the thousands go in with `bulk_create`.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from prefetch_ui.prefetch.models import (
     PlanStatus,
     Site,
 )
+from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
 _PLAN_STATUS_WEIGHTS = {
@@ -45,30 +50,18 @@ class BenchData:
     large_job_plans: int
 
 
-class _Ids:
-    """ESA-looking ids: 24 hex digits for jobs and plans, unique across the run."""
-
-    def __init__(self) -> None:
-        self._next = 0x66A0_0000_0000_0000_0000_0000
-
-    def take(self) -> str:
-        self._next += 1
-        return f"{self._next:024x}"
-
-
 def _plan_status(rng: random.Random) -> PlanStatus:
     statuses = list(_PLAN_STATUS_WEIGHTS)
     return rng.choices(statuses, weights=list(_PLAN_STATUS_WEIGHTS.values()))[0]
 
 
-def _plans(*, job: Job, count: int, ids: _Ids, rng: random.Random, now: datetime) -> list[Plan]:
+def _plans(*, job: Job, count: int, rng: random.Random, now: datetime) -> list[Plan]:
     created = job.esa_created_at or now
     plans = []
     for index in range(count):
         start = created + timedelta(hours=index)
         plans.append(
-            Plan(
-                esa_id=ids.take(),
+            PlanFactory.build(
                 job=job,
                 start_time=start,
                 end_time=start + timedelta(hours=rng.choice([1, 6, 24])),
@@ -81,12 +74,11 @@ def _plans(*, job: Job, count: int, ids: _Ids, rng: random.Random, now: datetime
     return plans
 
 
-def _job(*, site: Site, index: int, ids: _Ids, rng: random.Random, now: datetime) -> Job:
+def _job(*, site: Site, index: int, rng: random.Random, now: datetime) -> Job:
     url_count = rng.randint(100, 50_000)
     done = rng.random() < 0.8
     url_submitted = url_count if done else rng.randint(0, url_count)
-    return Job(
-        esa_id=ids.take(),
+    return JobFactory.build(
         site=site,
         name=f"Prefetch batch {index:05d}",
         insert_way="textBox",
@@ -113,14 +105,11 @@ def _operations(*, plans: list[Plan], job: Job, user: User, rng: random.Random) 
         )
         failed = status == OperationStatus.FAILED
         operations.append(
-            Operation(
+            OperationFactory.build(
                 kind=rng.choice([OperationKind.PLAN_STOP, OperationKind.PLAN_START]),
                 status=status,
                 requested_by=user,
-                target_esa_id=plan.esa_id,
                 target_label=f"{job.name} plan",
-                site=job.site,
-                job=job,
                 plan=plan,
                 attempts=1 if status != OperationStatus.PENDING else 0,
                 request_id="" if status == OperationStatus.PENDING else f"BENCH-{plan.esa_id[-8:]}",
@@ -129,13 +118,12 @@ def _operations(*, plans: list[Plan], job: Job, user: User, rng: random.Random) 
             )
         )
     operations.append(
-        Operation(
+        OperationFactory.build(
             kind=OperationKind.JOB_RESET,
             status=OperationStatus.SUCCEEDED,
             requested_by=user,
-            target_esa_id=job.esa_id,
             target_label=job.name,
-            site=job.site,
+            plan=None,
             job=job,
             attempts=1,
             request_id=f"BENCH-{job.esa_id[-8:]}",
@@ -145,11 +133,10 @@ def _operations(*, plans: list[Plan], job: Job, user: User, rng: random.Random) 
 
 
 def _poll_job(
-    *, site: Site, name: str, plan_count: int, ids: _Ids, rng: random.Random, now: datetime, user: User
+    *, site: Site, name: str, plan_count: int, rng: random.Random, now: datetime, user: User
 ) -> Job:
     """A job that is still going, so its poll fragment answers 200 and keeps polling."""
-    job = Job.objects.create(
-        esa_id=ids.take(),
+    job = JobFactory.create(
         site=site,
         name=name,
         insert_way="textBox",
@@ -162,7 +149,7 @@ def _poll_job(
         synced_at=now,
         plans_synced_at=now,
     )
-    plans = _plans(job=job, count=plan_count, ids=ids, rng=rng, now=now)
+    plans = _plans(job=job, count=plan_count, rng=rng, now=now)
     plans[0].status = PlanStatus.RUNNING
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
     plans = list(job.plans.all())
@@ -173,11 +160,10 @@ def _poll_job(
 def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int = 20261121) -> BenchData:
     """Fill an empty database; the same seed gives the same rows, so runs compare."""
     rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not security
-    ids = _Ids()
     now = timezone.now()
     user = User.objects.create_superuser("bench", "bench@example.com", "bench-password-not-secret")
 
-    big_site = Site.objects.create(
+    big_site = SiteFactory.create(
         esa_id=DEMO_SITE_ID,
         name="bench.example.com",
         status="active",
@@ -185,26 +171,24 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         synced_at=now,
     )
     Job.objects.bulk_create(
-        [_job(site=big_site, index=index, ids=ids, rng=rng, now=now) for index in range(jobs)],
+        [_job(site=big_site, index=index, rng=rng, now=now) for index in range(jobs)],
         batch_size=_BATCH,
     )
     plans: list[Plan] = []
     for job in Job.objects.filter(site=big_site).iterator(chunk_size=_BATCH):
-        plans.extend(_plans(job=job, count=plans_per_job, ids=ids, rng=rng, now=now))
+        plans.extend(_plans(job=job, count=plans_per_job, rng=rng, now=now))
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
 
-    poll_site = Site.objects.create(
+    poll_site = SiteFactory.create(
         esa_id=SEED_SITES[1].site_id,
         name="poll.example.net",
         status="active",
         plan_name="basic",
         synced_at=now,
     )
-    small_job = _poll_job(
-        site=poll_site, name="Ten plans", plan_count=10, ids=ids, rng=rng, now=now, user=user
-    )
+    small_job = _poll_job(site=poll_site, name="Ten plans", plan_count=10, rng=rng, now=now, user=user)
     large_job = _poll_job(
-        site=poll_site, name="A thousand plans", plan_count=1_000, ids=ids, rng=rng, now=now, user=user
+        site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
     return BenchData(
         user=user,

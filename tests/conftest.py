@@ -1,8 +1,8 @@
 """Fixtures shared by the tests: the ESA simulator, a real Redis and Celery worker, users, Chromium.
 
 Helpers that are plain functions live in modules of their own: `tests.polling` (`eventually`),
-`tests.accounts` (who logs in, and how a browser page does) and `tests.mounted_esa` (the simulator
-without a socket).
+`tests.accounts` (who logs in, and how a browser page does), `tests.mounted_esa` (the simulator
+without a socket) and `tests.factories` (mirror rows: sites, jobs, plans, operations).
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from prefetch_ui.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
+from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
 from tests.accounts import OPERATOR, VIEWER, Login
+from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
 
 # -- the ESA simulator ------------------------------------------------------------------------------
@@ -85,6 +87,12 @@ def esa(settings: Settings, sim: RunningSimulator, esa_client: EsaClient) -> Esa
     settings.ESA_ACCESS_KEY_ID = sim.access_key_id
     settings.ESA_ACCESS_KEY_SECRET = sim.access_key_secret
     return esa_client
+
+
+@pytest.fixture
+def site(db: None) -> Site:
+    """The seeded example.com as the mirror holds it after a sync, without its jobs."""
+    return SiteFactory.create()
 
 
 # -- Redis and Celery -------------------------------------------------------------------------------

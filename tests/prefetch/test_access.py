@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+from prefetch_ui.prefetch.models import Operation, Plan
+from tests.factories import JobFactory, OperationFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +21,14 @@ PLAN_ID = "6650bbbbbbbbbbbbbbbbbbbb"
 @pytest.fixture
 def mirrored() -> Plan:
     now = timezone.now()
-    site = Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=now)
-    job = Job.objects.create(esa_id=JOB_ID, site=site, name="Homepage", url_count=10, synced_at=now)
-    return Plan.objects.create(
+    return PlanFactory.create(
         esa_id=PLAN_ID,
-        job=job,
+        job=JobFactory.create(esa_id=JOB_ID, name="Homepage", url_count=10),
         start_time=now,
         end_time=now,
         interval=60,
         slice_len=5,
         status="running",
-        synced_at=now,
     )
 
 
@@ -49,14 +47,8 @@ def _mutating_urls(failed_operation: Operation) -> list[str]:
 
 @pytest.fixture
 def failed_operation(mirrored: Plan) -> Operation:
-    return Operation.objects.create(
-        kind="plan_stop",
-        status="failed",
-        target_esa_id=PLAN_ID,
-        plan=mirrored,
-        job=mirrored.job,
-        site=mirrored.job.site,
-        error_code="InvalidExecution.NotFound",
+    return OperationFactory.create(
+        kind="plan_stop", status="failed", plan=mirrored, error_code="InvalidExecution.NotFound"
     )
 
 

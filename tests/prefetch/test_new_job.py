@@ -8,7 +8,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from pytest_django import Settings
 
 from prefetch_ui.esa import EsaClient
@@ -17,6 +16,7 @@ from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.models import Job, Operation, Site
 from prefetch_ui.prefetch.services.operations import operation_execute
 from prefetch_ui.prefetch.services.sync import esa_sync
+from tests.factories import OperationFactory
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -29,11 +29,6 @@ TOKEN = "0123456789abcdef01234567"
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 )
-
-
-@pytest.fixture
-def site() -> Site:
-    return Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=timezone.now())
 
 
 def _url(query: str = "") -> str:
@@ -409,11 +404,12 @@ def test_a_form_whose_create_failed_sends_nothing_again_until_submitted_anew(
     site: Site, operator_client: Client
 ) -> None:
     # One token rule for every create form: once its create has finished, the token is spent.
-    Operation.objects.create(
+    OperationFactory.create(
         kind="job_create",
         status="failed",
         target_esa_id=TOKEN,
         target_label="Spring sale",
+        plan=None,
         site=site,
         error_code="InvalidJob.JobCountOfSiteFull",
         error_message="The site has too many jobs.",

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+from prefetch_ui.prefetch.models import Job, Site
+from tests.factories import JobFactory, OperationFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,24 +21,18 @@ HTMX = {"HX-Request": "true"}
 JOB_ID = "6650aaaaaaaaaaaaaaaaaaaa"
 
 
-@pytest.fixture
-def site() -> Site:
-    return Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=timezone.now())
-
-
 def _job(site: Site, *, submitted: int, statuses: list[str], error_info: str = "") -> Job:
     now = timezone.now()
-    job = Job.objects.create(
+    job = JobFactory.create(
         esa_id=JOB_ID,
         site=site,
         name="Autumn catalogue",
         url_count=300,
         url_submitted=submitted,
         error_info=error_info,
-        synced_at=now,
     )
     for index, status in enumerate(statuses):
-        Plan.objects.create(
+        PlanFactory.create(
             esa_id=f"6650bbbbbbbbbbbbbbbbbb{index:02d}",
             job=job,
             start_time=now - timedelta(hours=2),
@@ -45,7 +40,6 @@ def _job(site: Site, *, submitted: int, statuses: list[str], error_info: str = "
             interval=60,
             slice_len=5,
             status=status,
-            synced_at=now,
         )
     return job
 
@@ -85,11 +79,12 @@ def test_plans_are_told_apart_and_operations_named_by_what_they_touch(
     site: Site, operator_client: Client
 ) -> None:
     job = _job(site, submitted=0, statuses=["waiting"])
-    Operation.objects.create(
+    OperationFactory.create(
         kind="job_create",
         status="succeeded",
         target_esa_id="f2d144a8" * 3,
         target_label=job.name,
+        plan=None,
         job=job,
         site=site,
     )

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from pytest_django import Settings
 
-from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import Job, Operation, Plan, Site
+from prefetch_ui.prefetch.models import Job, Operation
+from tests.factories import JobFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +21,7 @@ JOB_ID = "6650cccccccccccccccccccc"
 
 @pytest.fixture
 def job() -> Job:
-    now = timezone.now()
-    site = Site.objects.create(esa_id=DEMO_SITE_ID, name="example.com", synced_at=now)
-    return Job.objects.create(
-        esa_id=JOB_ID, site=site, name="Sale", url_count=1_000, url_submitted=100, synced_at=now
-    )
+    return JobFactory.create(esa_id=JOB_ID, name="Sale", url_count=1_000, url_submitted=100)
 
 
 def _future(days: int = 10, hour: int = 9) -> str:
@@ -111,7 +106,7 @@ def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None
     # The job's waiting plan overlaps the row, starting half-way through it: for an hour it takes
     # 1 URL a minute from the same list, and leaves the row all it asks for.
     waiting_from = datetime.fromisoformat(_future(10, 9)).replace(tzinfo=UTC) + timedelta(minutes=30)
-    Plan.objects.create(
+    PlanFactory.create(
         esa_id="6650dddddddddddddddddddd",
         job=job,
         start_time=waiting_from,
@@ -119,7 +114,6 @@ def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None
         interval=60,
         slice_len=1,
         status="waiting",
-        synced_at=timezone.now(),
     )
     rows = {"a1": _row(_future(10, 9), _future(10, 10), "60", "5")}
     page = operator_client.post(
@@ -310,13 +304,13 @@ def test_a_batch_that_would_take_the_job_past_its_plan_limit_is_refused(
 ) -> None:
     settings.PREFETCH_MAX_PLANS_PER_JOB = 3
     for index in range(2):
-        Plan.objects.create(
+        PlanFactory.create(
             esa_id=f"6650eeeeeeeeeeeeeeeeeee{index}",
             job=job,
+            start_time=None,  # and so no end either
             interval=60,
             slice_len=10,
             status="finished",
-            synced_at=timezone.now(),
         )
     page = _post(operator_client, _form(_rows(2), action="submit"))
     assert "This job has 2 plans and ESA takes at most 3 a job: there is room for 1 more" in page
@@ -354,7 +348,7 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(
     # 900 URLs remain. A waiting plan will submit 10 a minute for 31 minutes (310),
     # the typed row 10 a minute for 10 minutes (100).
     start = datetime.fromisoformat(_future(5, 0)).replace(tzinfo=UTC)
-    Plan.objects.create(
+    PlanFactory.create(
         esa_id="6650ffffffffffffffffffff",
         job=job,
         start_time=start,
@@ -362,7 +356,6 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(
         interval=60,
         slice_len=10,
         status="waiting",
-        synced_at=timezone.now(),
     )
     assert (
         "the job's open plans will submit 310"

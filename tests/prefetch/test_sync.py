@@ -14,6 +14,7 @@ from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.prefetch.models import Job, Plan, Site
 from prefetch_ui.prefetch.services.sync import esa_sync
+from tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def test_plans_added_outside_to_a_settled_job_appear(esa: EsaClient) -> None:
 
 def test_a_site_removed_from_esa_disappears(esa: EsaClient) -> None:
     esa_sync(client=esa)
-    Site.objects.create(esa_id=1, name="gone.example", synced_at=datetime.now(UTC))
+    SiteFactory.create(esa_id=1, name="gone.example")
     esa_sync(client=esa)
     assert not Site.objects.filter(esa_id=1).exists()
 
