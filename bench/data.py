@@ -14,15 +14,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
-from prefetch_ui.prefetch.models import (
-    Job,
-    Operation,
-    OperationKind,
-    OperationStatus,
-    Plan,
-    PlanStatus,
-    Site,
-)
+from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.

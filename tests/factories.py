@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Model
 from django.utils import timezone
 from factory.declarations import LazyAttribute, LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
@@ -23,26 +24,33 @@ def _esa_ids(first: int) -> Sequence:
     return Sequence(lambda number: f"{first + number:024x}")
 
 
-class SiteFactory(DjangoModelFactory[Site]):
+class _MirrorFactory[M: Model](DjangoModelFactory[M]):
+    """A row as the sync writes it: read from ESA just now."""
+
+    class Meta:
+        abstract = True
+
+    synced_at = LazyFunction(timezone.now)
+
+
+class SiteFactory(_MirrorFactory[Site]):
     class Meta:
         model = Site
 
     esa_id = DEMO_SITE_ID
     name = "example.com"
-    synced_at = LazyFunction(timezone.now)
 
 
-class JobFactory(DjangoModelFactory[Job]):
+class JobFactory(_MirrorFactory[Job]):
     class Meta:
         model = Job
 
     esa_id = _esa_ids(0x66A0_0000_0000_0000_0000_0000)
     site = SubFactory(SiteFactory)
     name = Sequence(lambda number: f"Job {number}")
-    synced_at = LazyFunction(timezone.now)
 
 
-class PlanFactory(DjangoModelFactory[Plan]):
+class PlanFactory(_MirrorFactory[Plan]):
     class Meta:
         model = Plan
 
@@ -53,7 +61,6 @@ class PlanFactory(DjangoModelFactory[Plan]):
     interval = 60
     slice_len = 10
     status = PlanStatus.WAITING
-    synced_at = LazyFunction(timezone.now)
 
 
 class OperationFactory(DjangoModelFactory[Operation]):

@@ -128,23 +128,27 @@ def test_finish_by_respects_the_rate_and_the_deadline() -> None:
     assert result.left_over == 0
 
 
-def test_finish_by_says_when_the_deadline_cannot_be_met() -> None:
-    with pytest.raises(GeneratorError, match="ends 1 h 00 min after the deadline"):
+@pytest.mark.parametrize(
+    ("remaining_urls", "deadline", "max_urls_per_minute", "interval", "message"),
+    [
+        pytest.param(
+            6_000, T0 + timedelta(minutes=59), 50, 60, "ends 1 h 00 min after the deadline", id="too slow"
+        ),
+        pytest.param(
+            10, T0 + timedelta(hours=1), 1, 30, "interval of at least 60 s", id="interval too short"
+        ),
+    ],
+)
+def test_finish_by_says_when_the_deadline_cannot_be_met(
+    remaining_urls: int, deadline: datetime, max_urls_per_minute: int, interval: int, message: str
+) -> None:
+    with pytest.raises(GeneratorError, match=message):
         finish_by(
-            remaining_urls=6_000,
+            remaining_urls=remaining_urls,
             start=T0,
-            deadline=T0 + timedelta(minutes=59),
-            max_urls_per_minute=50,
-            interval=60,
-            max_slice_len=1_000,
-        )
-    with pytest.raises(GeneratorError, match="interval of at least 60 s"):
-        finish_by(
-            remaining_urls=10,
-            start=T0,
-            deadline=T0 + timedelta(hours=1),
-            max_urls_per_minute=1,
-            interval=30,
+            deadline=deadline,
+            max_urls_per_minute=max_urls_per_minute,
+            interval=interval,
             max_slice_len=1_000,
         )
 

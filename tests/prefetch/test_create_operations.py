@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +35,26 @@ def _site(client: EsaClient) -> Site:
     return Site.objects.get(esa_id=DEMO_SITE_ID)
 
 
+@contextmanager
+def _answers_lost(tmp_path: Path, action: str) -> Iterator[tuple[RunningSimulator, EsaClient]]:
+    """A simulator that carries out `action` and then answers 500, as if the answer were lost."""
+    config = SimConfig(
+        state_path=tmp_path / "s.sqlite3",
+        ambiguous_fault_rate=1.0,
+        ambiguous_fault_actions=frozenset({action}),
+    )
+    with running_simulator(config) as sim, sim.client() as client:
+        yield sim, client
+
+
+def _mirrored_job(client: EsaClient) -> Job:
+    """A job created in ESA on the synced example.com, and synced in turn."""
+    _site(client)
+    esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
+    esa_sync(client=client)
+    return Job.objects.get(esa_id=esa_job.id)
+
+
 def test_a_job_is_created_once_and_mirrored(esa: EsaClient, sim: RunningSimulator, operator: User) -> None:
     site = _site(esa)
     operation, created = job_create_request(
@@ -51,12 +73,7 @@ def test_a_job_is_created_once_and_mirrored(esa: EsaClient, sim: RunningSimulato
 
 
 def test_a_lost_answer_to_a_job_create_is_looked_up_not_resent(tmp_path: Path, operator: User) -> None:
-    config = SimConfig(
-        state_path=tmp_path / "s.sqlite3",
-        ambiguous_fault_rate=1.0,
-        ambiguous_fault_actions=frozenset({"CreateScheduledPreloadJob"}),
-    )
-    with running_simulator(config) as sim, sim.client() as client:
+    with _answers_lost(tmp_path, "CreateScheduledPreloadJob") as (sim, client):
         site = _site(client)
         operation, _ = job_create_request(
             user=operator, site=site, form_token="b" * 24, name="Once", urls=URLS
@@ -80,10 +97,7 @@ def test_a_batch_with_a_refused_plan_keeps_the_others_and_never_resends_them(
 ) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=2))
     with running_simulator(config) as sim, sim.client() as client:
-        site = _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-        esa_sync(client=client)
-        job = Job.objects.get(esa_id=esa_job.id)
+        job = _mirrored_job(client)
         operation, _ = plans_create_request(
             user=operator,
             job=job,
@@ -105,21 +119,13 @@ def test_a_batch_with_a_refused_plan_keeps_the_others_and_never_resends_them(
             rows["r2"]["plan_id"],
         }
         (call,) = sim.calls("CreateScheduledPreloadExecutions")
-        assert call["params"]["Id"] == esa_job.id
-        assert site.pk
+        assert call["params"]["Id"] == job.esa_id
+        assert job.site.pk
 
 
 def test_a_lost_answer_to_a_batch_is_matched_to_its_rows_not_resent(tmp_path: Path, operator: User) -> None:
-    config = SimConfig(
-        state_path=tmp_path / "s.sqlite3",
-        ambiguous_fault_rate=1.0,
-        ambiguous_fault_actions=frozenset({"CreateScheduledPreloadExecutions"}),
-    )
-    with running_simulator(config) as sim, sim.client() as client:
-        _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-        esa_sync(client=client)
-        job = Job.objects.get(esa_id=esa_job.id)
+    with _answers_lost(tmp_path, "CreateScheduledPreloadExecutions") as (sim, client):
+        job = _mirrored_job(client)
         operation, _ = plans_create_request(
             user=operator, job=job, form_token="d" * 24, plans={"r1": _spec(0), "r2": _spec(2, 30, 5)}
         )
@@ -164,10 +170,7 @@ def test_refused_rows_come_back_to_the_builder_alone_with_esas_reason(
 ) -> None:
     config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=1))
     with running_simulator(config) as sim, sim.client() as client:
-        _site(client)
-        esa_job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-        esa_sync(client=client)
-        job = Job.objects.get(esa_id=esa_job.id)
+        job = _mirrored_job(client)
         operation, _ = plans_create_request(
             user=operator, job=job, form_token="7" * 24, plans={"r1": _spec(0), "r2": _spec(5, 120, 3)}
         )

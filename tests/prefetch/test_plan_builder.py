@@ -41,8 +41,31 @@ def _row(start: str, end: str, interval: str = "60", slice_len: str = "10") -> d
     return {"start": start, "end": end, "interval": interval, "slice_len": slice_len}
 
 
-def _post(client: Client, data: dict[str, object]) -> str:
-    response = client.post(reverse("plan-builder", args=[JOB_ID]), data, headers=HTMX)
+def _generate(
+    mode: str, *, interval: str = "60", rows: dict[str, dict[str, str]] | None = None, **fields: str
+) -> dict[str, object]:
+    """The generator asked for plans, `spread` or `finish_by`: `start=` becomes `gen_start`, and so on."""
+    generator = {f"gen_{name}": value for name, value in fields.items()}
+    return _form(rows or {}, action="generate", gen_mode=mode, gen_interval=interval, **generator)
+
+
+def _waiting_plan(job: Job, esa_id: str, start: datetime, length: timedelta, *, slice_len: int) -> None:
+    """A plan of the job's that ESA has yet to start: `slice_len` URLs a minute from `start`."""
+    PlanFactory.create(
+        esa_id=esa_id,
+        job=job,
+        start_time=start,
+        end_time=start + length,
+        interval=60,
+        slice_len=slice_len,
+        status="waiting",
+    )
+
+
+def _post(client: Client, data: dict[str, object], *, preview: bool = False) -> str:
+    """The builder's answer to an htmx POST (to the preview with `preview`), which must be a 200."""
+    url = reverse("plan-builder-preview" if preview else "plan-builder", args=[JOB_ID])
+    response = client.post(url, data, headers=HTMX)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -70,34 +93,14 @@ def test_add_duplicate_and_remove_keep_what_was_typed(job: Job, operator_client:
 
 
 def test_the_generator_fills_rows(job: Job, operator_client: Client) -> None:
-    page = _post(
-        operator_client,
-        _form(
-            {},
-            action="generate",
-            gen_mode="spread",
-            gen_start=_future(3, 0),
-            gen_end=_future(3, 3),
-            gen_plans="3",
-            gen_interval="60",
-        ),
-    )
+    page = _post(operator_client, _generate("spread", start=_future(3, 0), end=_future(3, 3), plans="3"))
     assert page.count('name="row"') == 3
     assert page.count('value="5"') == 3  # 300 URLs each over ~60 batch times → 5 a batch
 
 
 def test_the_generator_explains_an_impossible_request(job: Job, operator_client: Client) -> None:
     page = _post(
-        operator_client,
-        _form(
-            {},
-            action="generate",
-            gen_mode="finish_by",
-            gen_start=_future(3, 0),
-            gen_deadline=_future(3, 1),
-            gen_rate="1",
-            gen_interval="60",
-        ),
+        operator_client, _generate("finish_by", start=_future(3, 0), deadline=_future(3, 1), rate="1")
     )
     assert "after the deadline" in page
 
@@ -106,19 +109,9 @@ def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None
     # The job's waiting plan overlaps the row, starting half-way through it: for an hour it takes
     # 1 URL a minute from the same list, and leaves the row all it asks for.
     waiting_from = datetime.fromisoformat(_future(10, 9)).replace(tzinfo=UTC) + timedelta(minutes=30)
-    PlanFactory.create(
-        esa_id="6650dddddddddddddddddddd",
-        job=job,
-        start_time=waiting_from,
-        end_time=waiting_from + timedelta(hours=1),
-        interval=60,
-        slice_len=1,
-        status="waiting",
-    )
+    _waiting_plan(job, "6650dddddddddddddddddddd", waiting_from, timedelta(hours=1), slice_len=1)
     rows = {"a1": _row(_future(10, 9), _future(10, 10), "60", "5")}
-    page = operator_client.post(
-        reverse("plan-builder-preview", args=[JOB_ID]), _form(rows), headers=HTMX
-    ).content.decode()
+    page = _post(operator_client, _form(rows), preview=True)
     assert "<td>305</td><td>61</td>" in page.replace("\n", "").replace(" ", "")  # 61 batches of 5 URLs
     assert "Overlaps plan 6650dddd… of “Sale” (waiting) on this site." in page
     assert re.search(r"would not be submitted", page)
@@ -233,26 +226,22 @@ def test_a_batch_already_sent_is_not_sent_again_from_the_same_form(job: Job, ope
             "out of range",
         ),
         (
-            _form(
-                {},
-                action="generate",
-                gen_mode="finish_by",
-                gen_start="2031-01-01T00:00",
-                gen_deadline="2031-01-02T00:00",
-                gen_rate="10",
-                gen_interval="1000000000000000",
+            _generate(
+                "finish_by",
+                start="2031-01-01T00:00",
+                deadline="2031-01-02T00:00",
+                rate="10",
+                interval="1000000000000000",
             ),
             "whole number below 1,000,000,000",
         ),
         (
-            _form(
-                {},
-                action="generate",
-                gen_mode="spread",
-                gen_start="2031-01-01T00:00",
-                gen_end="2031-01-02T00:00",
-                gen_plans="2",
-                gen_interval="999999",
+            _generate(
+                "spread",
+                start="2031-01-01T00:00",
+                end="2031-01-02T00:00",
+                plans="2",
+                interval="999999",
             ),
             "at most 86400 seconds",
         ),
@@ -262,8 +251,7 @@ def test_extreme_values_get_a_message_not_a_500(
     job: Job, operator_client: Client, data: dict[str, object], message: str
 ) -> None:
     assert message in _post(operator_client, data)
-    preview = operator_client.post(reverse("plan-builder-preview", args=[JOB_ID]), data, headers=HTMX)
-    assert preview.status_code == 200
+    _post(operator_client, data, preview=True)  # a 200 too
     assert not Operation.objects.exists()
 
 
@@ -348,15 +336,7 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(
     # 900 URLs remain. A waiting plan will submit 10 a minute for 31 minutes (310),
     # the typed row 10 a minute for 10 minutes (100).
     start = datetime.fromisoformat(_future(5, 0)).replace(tzinfo=UTC)
-    PlanFactory.create(
-        esa_id="6650ffffffffffffffffffff",
-        job=job,
-        start_time=start,
-        end_time=start + timedelta(minutes=30),
-        interval=60,
-        slice_len=10,
-        status="waiting",
-    )
+    _waiting_plan(job, "6650ffffffffffffffffffff", start, timedelta(minutes=30), slice_len=10)
     assert (
         "the job's open plans will submit 310"
         in operator_client.get(reverse("plan-builder", args=[JOB_ID])).content.decode()
@@ -364,20 +344,10 @@ def test_the_generator_plans_only_what_open_plans_and_typed_rows_leave(
     typed = {"a1": _row(_future(6, 0), _future(6, 0).replace("T00:00", "T00:09"))}
     page = _post(
         operator_client,
-        _form(
-            typed,
-            action="generate",
-            gen_mode="finish_by",
-            gen_start=_future(7, 0),
-            gen_deadline=_future(8, 0),
-            gen_rate="60",
-            gen_interval="60",
-        ),
+        _generate("finish_by", start=_future(7, 0), deadline=_future(8, 0), rate="60", rows=typed),
     )
     # One plan of 60 URLs a minute for the 490 left: 9 batches, the last 8 minutes after its start.
     assert page.count('name="row"') == 2
     assert 'value="60"' in page
-    preview_page = operator_client.post(
-        reverse("plan-builder-preview", args=[JOB_ID]), _form(typed), headers=HTMX
-    ).content.decode()
+    preview_page = _post(operator_client, _form(typed), preview=True)
     assert "The batch submits <strong>100</strong> of 900 remaining URLs" in preview_page

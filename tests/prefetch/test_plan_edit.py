@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +19,12 @@ from prefetch_ui.prefetch.models import Operation, Plan
 from prefetch_ui.prefetch.services.operations import operation_execute
 from prefetch_ui.prefetch.services.sync import esa_sync
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as Response
+
 pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -42,10 +48,25 @@ def plan(esa: EsaClient) -> Plan:
     return Plan.objects.select_related("job").get(job__esa_id=job.id)
 
 
+def _fields(start: str, end: str, interval: str, slice_len: str) -> dict[str, str]:
+    return {"start_time": start, "end_time": end, "interval": interval, "slice_len": slice_len}
+
+
+# The plan as it is (2030-01-01 00:00 to 02:00 UTC) in the default display zone, Asia/Shanghai.
+AS_IT_IS = _fields("2030-01-01T08:00", "2030-01-01T10:00", "60", "10")
+# A valid change of every field.
+CHANGED = _fields("2030-06-01T09:30", "2030-06-01T18:00", "120", "25")
+
+
+def _edit(client: Client, plan: Plan, data: dict[str, str]) -> Response:
+    """The editor's htmx POST; it answers 200, with the form again or a fragment saying what happened."""
+    response = client.post(reverse("plan-edit", args=[plan.esa_id]), data, headers=HTMX)
+    assert response.status_code == 200
+    return response
+
+
 def test_the_form_shows_the_plan_in_the_display_zone(plan: Plan, operator_client: Client) -> None:
-    page = operator_client.get(
-        reverse("plan-edit", args=[plan.esa_id]), headers={"HX-Request": "true"}
-    ).content.decode()
+    page = operator_client.get(reverse("plan-edit", args=[plan.esa_id]), headers=HTMX).content.decode()
     assert 'value="2030-01-01T08:00"' in page  # 00:00 UTC is 08:00 in Asia/Shanghai
     assert "(Asia/Shanghai)" in page
 
@@ -55,16 +76,7 @@ def test_an_update_reaches_esa_in_utc(
     plan: Plan, operator_client: Client, esa: EsaClient, sim: RunningSimulator, settings: Settings
 ) -> None:
     settings.PREFETCH_DISPLAY_TIME_ZONE = "America/New_York"
-    response = operator_client.post(
-        reverse("plan-edit", args=[plan.esa_id]),
-        {
-            "start_time": "2030-06-01T09:30",
-            "end_time": "2030-06-01T18:00",
-            "interval": "120",
-            "slice_len": "25",
-        },
-        headers={"HX-Request": "true"},
-    )
+    response = _edit(operator_client, plan, CHANGED)
     assert response.status_code == 200
     assert response["HX-Trigger"] == "job-changed"
     operation = Operation.objects.get(kind="plan_update")
@@ -101,15 +113,8 @@ def test_bad_input_gets_a_specific_message_and_changes_nothing(
     plan: Plan, operator_client: Client, settings: Settings, zone: str, fields: dict[str, str], message: str
 ) -> None:
     settings.PREFETCH_DISPLAY_TIME_ZONE = zone
-    data = {
-        "start_time": "2030-01-01T00:00",
-        "end_time": "2030-12-01T00:00",
-        "interval": "60",
-        "slice_len": "10",
-    }
-    response = operator_client.post(
-        reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
-    )
+    data = _fields("2030-01-01T00:00", "2030-12-01T00:00", "60", "10") | fields
+    response = _edit(operator_client, plan, data)
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Operation.objects.exists()
@@ -123,63 +128,36 @@ def test_read_only_users_cannot_edit(plan: Plan, viewer_client: Client) -> None:
 
 
 def test_a_second_edit_while_one_is_under_way_says_so(plan: Plan, operator_client: Client) -> None:
-    data = {
-        "start_time": "2030-06-01T09:30",
-        "end_time": "2030-06-01T18:00",
-        "interval": "120",
-        "slice_len": "25",
-    }
-    url = reverse("plan-edit", args=[plan.esa_id])
-    assert operator_client.post(url, data, headers={"HX-Request": "true"})["HX-Trigger"] == "job-changed"
-    second = operator_client.post(url, data | {"interval": "300"}, headers={"HX-Request": "true"})
+    assert _edit(operator_client, plan, CHANGED)["HX-Trigger"] == "job-changed"
+    second = _edit(operator_client, plan, CHANGED | {"interval": "300"})
     assert "An update of this plan is under way" in second.content.decode()
     assert Operation.objects.count() == 1
 
 
 def test_a_year_out_of_range_is_refused(plan: Plan, operator_client: Client) -> None:
-    data = {
-        "start_time": "0001-01-01T00:00",
-        "end_time": "2030-06-01T18:00",
-        "interval": "60",
-        "slice_len": "5",
-    }
-    response = operator_client.post(
-        reverse("plan-edit", args=[plan.esa_id]), data, headers={"HX-Request": "true"}
-    )
+    response = _edit(operator_client, plan, _fields("0001-01-01T00:00", "2030-06-01T18:00", "60", "5"))
     assert "out of range" in response.content.decode()
     assert not Operation.objects.exists()
 
 
-def _edit(client: Client, plan: Plan, **fields: str) -> str:
-    data = {
-        "start_time": "2030-01-01T08:00",
-        "end_time": "2030-01-01T10:00",
-        "interval": "60",
-        "slice_len": "10",
-    }
-    response = client.post(
-        reverse("plan-edit", args=[plan.esa_id]), data | fields, headers={"HX-Request": "true"}
-    )
-    assert response.status_code == 200
-    return response.content.decode()
-
-
 def test_a_new_start_in_the_past_is_refused_as_in_the_builder(plan: Plan, operator_client: Client) -> None:
-    page = _edit(operator_client, plan, start_time="2020-01-01T08:00")
+    page = _edit(operator_client, plan, AS_IT_IS | {"start_time": "2020-01-01T08:00"}).content.decode()
     assert "The start is in the past (2020-01-01 08:00 Asia/Shanghai); ESA would run it at once." in page
     assert not Operation.objects.exists()
 
 
 def test_a_start_left_as_it_is_may_be_in_the_past(plan: Plan, operator_client: Client) -> None:
     Plan.objects.filter(pk=plan.pk).update(start_time=datetime(2020, 1, 1, tzinfo=UTC), status="running")
-    _edit(operator_client, plan, start_time="2020-01-01T08:00", end_time="2030-01-01T10:00")
+    _edit(
+        operator_client, plan, AS_IT_IS | {"start_time": "2020-01-01T08:00", "end_time": "2030-01-01T10:00"}
+    )
     assert Operation.objects.get(kind="plan_update").params["start_time"] == "2020-01-01T00:00:00+00:00"
 
 
 def test_saving_a_plan_deleted_meanwhile_says_so_in_place(plan: Plan, operator_client: Client) -> None:
     esa_id = plan.esa_id
     plan.delete()
-    page = _edit(operator_client, plan)
+    page = _edit(operator_client, plan, AS_IT_IS).content.decode()
     assert 'data-testid="plan-gone"' in page and esa_id in page
     assert "Your changes were not saved" in page
     assert "<html" not in page  # a fragment for the editor, not a page that replaces the job page
