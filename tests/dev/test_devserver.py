@@ -19,7 +19,7 @@ import pytest
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_SECRET
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
 SITE_NAMES = ("example.com", "shop.example.net", "static.example.org")
 BANNER_END = "Ctrl-C stops everything."
 
@@ -90,7 +90,7 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, d
         "ESA_SIM_PORT": str(ports["sim"]),
     }
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "prefetch_ui.devserver", "--port", str(ports["web"])],
+        [sys.executable, "-m", "prefetch_ui.dev.devserver", "--port", str(ports["web"])],
         cwd=REPO_DIR,
         env=env,
         stdin=subprocess.DEVNULL,
