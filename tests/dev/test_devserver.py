@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from prefetch_ui.dev.ports import free_port
+from prefetch_ui.dev.processes import terminate
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_SECRET
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -103,13 +104,8 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, d
         yield process, output, ports
     finally:
         if process.poll() is None:
-            # SIGTERM, not SIGKILL: the dev server must get the chance to stop its children.
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            # SIGTERM first: the dev server must get the chance to stop its children.
+            terminate(process, grace=30)
 
 
 def _log_in(client: httpx.Client, username: str, password: str) -> httpx.Response:
