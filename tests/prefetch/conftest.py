@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
-from prefetch_ui.embedded_redis import redis_server
+from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
