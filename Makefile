@@ -77,7 +77,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 run: $(STAMP)
-	$(VENV_PYTHON) -m prefetch_ui.devserver
+	$(VENV_PYTHON) -m prefetch_ui.dev.devserver
 
 # Not part of `make test`: timings are reported as ratios, never asserted. Fails only when the
 # job poll fragment's query count grows with its plans. ARGS="--rounds 20" for a quicker run.

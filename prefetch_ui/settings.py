@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "prefetch_ui.core",
     "prefetch_ui.prefetch",
+    # Dev-only: no models or URLs; installed so that manage.py finds create_dev_logins (make run).
+    "prefetch_ui.dev",
 ]
 
 MIDDLEWARE = [

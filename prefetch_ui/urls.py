@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the SVG.
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("prefetch_ui.core.urls")),
     path("", include("prefetch_ui.prefetch.urls")),

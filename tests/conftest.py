@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
-from prefetch_ui.embedded_redis import redis_server
+from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator

@@ -101,8 +101,11 @@ class Plan(models.Model):
 
     @property
     def short_id(self) -> str:
-        """The first 8 characters of ESA's id: enough to tell a job's plans apart on a page."""
-        return self.esa_id[:8]
+        """The last 8 characters of ESA's id: enough to tell a job's plans apart on a page.
+
+        Not the first 8: ESA's ids begin with their creation second, which a batch shares.
+        """
+        return self.esa_id[-8:]
 
     @property
     def is_unfinished(self) -> bool:

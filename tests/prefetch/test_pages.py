@@ -89,7 +89,7 @@ def test_plans_are_told_apart_and_operations_named_by_what_they_touch(
         site=site,
     )
     page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
-    assert 'title="6650bbbbbbbbbbbbbbbbbb00" data-testid="plan-id">6650bbbb</code>' in page
+    assert 'title="6650bbbbbbbbbbbbbbbbbb00" data-testid="plan-id">…bbbbbb00</code>' in page
     assert 'Create job <span class="muted">Autumn catalogue</span>' in page
     assert "f2d144a8" not in page
 

