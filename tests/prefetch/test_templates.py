@@ -61,3 +61,17 @@ def test_a_missing_page_has_the_layout_too(operator: User) -> None:
     response = browser.get("/sites/1/")
     assert response.status_code == 404
     assert 'class="topbar"' in response.content.decode() and "Nothing here" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_as_served_carry_no_inline_style_or_script(operator: User) -> None:
+    site = Site.objects.create(esa_id=190007158391808, name="example.com", synced_at=timezone.now())
+    browser = Client()
+    browser.force_login(operator)
+    for url in ("/", reverse("site-detail", args=[site.esa_id]), reverse("job-new", args=[site.esa_id])):
+        page = browser.get(url).content.decode()
+        assert not _INLINE.findall(page), url
+        assert not _INLINE_SCRIPT.search(page), url
+        assert "<style" not in page, url
+        # htmx would add its own <style> element for its indicators unless told not to.
+        assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page
