@@ -41,6 +41,7 @@ def long_job() -> tuple[str, list[str]]:
 
 def _fits(page: Page) -> None:
     """Nothing makes the page scroll sideways, and the top bar spans it."""
+    assert page.locator("style").count() == 0  # htmx adds none either (htmx-config in _base.html)
     width = page.evaluate("window.innerWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert page.locator("header.topbar").bounding_box()["width"] == width  # type: ignore[index]

@@ -52,3 +52,14 @@ def test_a_missing_page_has_the_layout_too(operator_client: Client) -> None:
     response = operator_client.get("/sites/1/")
     assert response.status_code == 404
     assert 'class="topbar"' in response.content.decode() and "Nothing here" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_as_served_carry_no_inline_style_or_script(site: Site, operator_client: Client) -> None:
+    for url in ("/", reverse("site-detail", args=[site.esa_id]), reverse("job-new", args=[site.esa_id])):
+        page = operator_client.get(url).content.decode()
+        assert not _INLINE.findall(page), url
+        assert not _INLINE_SCRIPT.search(page), url
+        assert "<style" not in page, url
+        # htmx would add its own <style> element for its indicators unless told not to.
+        assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page
