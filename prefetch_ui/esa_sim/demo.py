@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 from prefetch_ui.esa import EsaClient, PlanSpec
 
+from .store import SEED_SITES
+
 __all__ = ["seed_demo"]
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_COM = 190007158391808
-SHOP_EXAMPLE_NET = 190007158391809
+EXAMPLE_COM = SEED_SITES[0].site_id
+SHOP_EXAMPLE_NET = SEED_SITES[1].site_id
 
 
 @dataclass(frozen=True, slots=True)
