@@ -36,11 +36,14 @@ def job_state(job: Job, plan_counts: dict[str, int]) -> str:
     """One word for where a job stands, for its badge and progress bar.
 
     `running` or `waiting` while a plan will still submit; then `done` when every URL went out,
-    `failed` when a plan failed, and `unsent` when the plans finished or stopped with URLs left.
+    `failed` when a plan failed (or ESA took no URL at all and said why in ErrorInfo), and
+    `unsent` when the plans finished or stopped with URLs left.
     """
     for status in (PlanStatus.RUNNING, PlanStatus.WAITING):
         if plan_counts.get(status):
             return str(status)
+    if not job.url_count and job.error_info:
+        return "failed"
     if not job_remaining_urls(job):
         return "done"
     return "failed" if plan_counts.get(PlanStatus.FAILED) else "unsent"

@@ -124,3 +124,10 @@ def test_a_poll_asks_for_the_same_url_every_time(
         url = _hx_get(operator_client.get(url, headers=HTMX).content.decode(), element_id)
     assert url == first
     assert url.count("poll=1") == 1
+
+
+def test_a_job_esa_took_no_url_of_is_failed_not_done(site: Site, operator_client: Client) -> None:
+    job = _job(site, submitted=0, statuses=[], error_info="OtherErrors:oss object not readable")
+    Job.objects.filter(pk=job.pk).update(url_count=0)
+    page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
+    assert 'data-state="failed"' in page
