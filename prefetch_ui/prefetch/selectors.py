@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -47,6 +48,13 @@ def job_state(job: Job, plan_counts: dict[str, int]) -> str:
     if not job_remaining_urls(job):
         return "done"
     return "failed" if plan_counts.get(PlanStatus.FAILED) else "unsent"
+
+
+def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
+    """URLs no plan of the job will submit any more: it settled with them left (0 while one will)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
+        return 0
+    return job_remaining_urls(job)
 
 
 def site_list() -> QuerySet[Site]:
@@ -98,8 +106,7 @@ class JobRow:
 
     @property
     def unsent(self) -> int:
-        """URLs no plan will submit any more: the job settled with them left."""
-        return 0 if self.unfinished else job_remaining_urls(self.job)
+        return job_unsent(self.job, self.plan_counts)
 
 
 def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
@@ -153,6 +160,7 @@ class JobDetail:
     plan_rows: list[PlanRow]
     operations: list[Operation]
     job_operation: Operation | None
+    plan_counts: dict[str, int]
 
     @property
     def unfinished(self) -> bool:
@@ -161,22 +169,12 @@ class JobDetail:
         )
 
     @property
-    def plan_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self.plan_rows:
-            counts[row.plan.status] = counts.get(row.plan.status, 0) + 1
-        return counts
-
-    @property
     def state(self) -> str:
         return job_state(self.job, self.plan_counts)
 
     @property
     def unsent(self) -> int:
-        """URLs no plan will submit any more: the job settled with them left."""
-        if any(row.plan.is_unfinished for row in self.plan_rows):
-            return 0
-        return job_remaining_urls(self.job)
+        return job_unsent(self.job, self.plan_counts)
 
 
 def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int = 10) -> JobDetail:
@@ -207,7 +205,13 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
                 finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
             )
         )
-    return JobDetail(job=job, plan_rows=rows, operations=operations, job_operation=job_operation)
+    return JobDetail(
+        job=job,
+        plan_rows=rows,
+        operations=operations,
+        job_operation=job_operation,
+        plan_counts=dict(Counter(plan.status for plan in plans)),
+    )
 
 
 def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
@@ -298,6 +302,7 @@ __all__ = [
     "job_remaining_urls",
     "job_rows",
     "job_state",
+    "job_unsent",
     "plan_eta",
     "plans_create_refused_rows",
     "site_job_creations",

@@ -136,19 +136,14 @@ def _following_row(form: BuilderForm, *, now: datetime) -> BuilderRow:
 def _render(
     request: HtmxHttpRequest, job: Job, form: BuilderForm, generator: PlanGeneratorForm, **errors: str
 ) -> HttpResponse:
-    remaining = selectors.job_remaining_urls(job)
-    scheduled = preview(
-        (), remaining_urls=remaining, now=timezone.now(), scheduled=selectors.job_open_plan_drafts(job)
-    ).scheduled_urls
-    context = {
-        "job": job,
-        "form": form,
-        "generator": generator,
-        "remaining": remaining,
-        "scheduled": scheduled,
-        "unscheduled": remaining - scheduled,
-        **errors,
-    }
+    context: dict[str, object] = {"job": job, "form": form, "generator": generator, **errors}
+    if not request.htmx:
+        # The hint above the builder is only in the whole page, not in the fragment htmx swaps.
+        remaining = selectors.job_remaining_urls(job)
+        scheduled = preview(
+            (), remaining_urls=remaining, now=timezone.now(), scheduled=selectors.job_open_plan_drafts(job)
+        ).scheduled_urls
+        context |= {"remaining": remaining, "scheduled": scheduled, "unscheduled": remaining - scheduled}
     response = render_page(request, "prefetch/plan_builder.html", context, fragment="builder")
     if request.htmx:
         # After the swap settles: a plain HX-Trigger fires before it, and the preview would read the old rows.
