@@ -59,10 +59,16 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def clocked_esa_client(tmp_path: Path, clock: ManualClock) -> Iterator[EsaClient]:
-    """Our ESA client on a simulator whose timeline moves only when the test moves `clock`."""
-    config = SimConfig(state_path=tmp_path / "clocked.sqlite3")
-    with running_simulator(config, real_time=clock) as running, running.client() as esa:
+def clocked_sim(tmp_path: Path, clock: ManualClock) -> Iterator[RunningSimulator]:
+    """A simulator whose timeline moves only when the test moves `clock`."""
+    with running_simulator(SimConfig(state_path=tmp_path / "clocked.sqlite3"), real_time=clock) as running:
+        yield running
+
+
+@pytest.fixture
+def clocked_esa_client(clocked_sim: RunningSimulator) -> Iterator[EsaClient]:
+    """Our ESA client on `clocked_sim`."""
+    with clocked_sim.client() as esa:
         yield esa
 
 

@@ -75,6 +75,8 @@ class SimConfig:
     # Sites the key may list but not act on, as a RAM policy limited to some sites does: every call
     # naming one (its SiteId, or a job or plan of it) is refused with InvalidUid.PermissionDenied.
     denied_sites: frozenset[int] = frozenset()
+    # Site statuses set at start-up (ESA's `pending`, `offline`...): plans run only on `active` sites.
+    site_statuses: Mapping[int, str] = field(default_factory=dict)
     host_id: str = "esa.cn-hangzhou.aliyuncs.com"
 
     def __repr__(self) -> str:
@@ -110,6 +112,20 @@ class EsaSimulator:
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)  # noqa: S311 - fault injection, not a secret
         self._recent: collections.deque[float] = collections.deque()
+        for site_id, status in config.site_statuses.items():
+            self.set_site_status(site_id, status)
+
+    def set_site_status(self, site_id: int, status: str) -> None:
+        """Change a site's status, as ESA's console would (activating it, pausing it)."""
+        with self._lock:
+            db = self.store.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self.backend.set_site_status(site_id, status)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self) -> None:
         self.store.close()

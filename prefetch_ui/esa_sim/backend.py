@@ -105,11 +105,39 @@ class BackendCore:
         )
 
     def _advanced(self, job_id: str) -> tuple[JobProgress, list[PlanProgress]]:
-        """The job's progress brought up to now, and saved."""
-        progress, plans = self._load(self._job_row(job_id))
-        advance(progress, plans, self.now())
-        self._save(job_id, progress, plans)
+        """The job's progress brought up to now, and saved.
+
+        Only on an `active` site: elsewhere no batch goes out, so a waiting plan stays waiting.
+        """
+        job = self._job_row(job_id)
+        progress, plans = self._load(job)
+        if self._site_status(job["site_id"]) == "active":
+            advance(progress, plans, self.now())
+            self._save(job_id, progress, plans)
         return progress, plans
+
+    def _site_status(self, site_id: int) -> str:
+        row = self.db.execute("SELECT status FROM sites WHERE site_id = ?", (site_id,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def set_site_status(self, site_id: int, status: str) -> None:
+        """Change a site's status, as ESA does when a site is paused, moved or activated.
+
+        Batches due while the site was not active are not made up for afterwards: plans carry on
+        from the moment it turns active again.
+        """
+        if self._site_status(site_id) == status:
+            return
+        job_ids = [row[0] for row in self.db.execute("SELECT id FROM jobs WHERE site_id = ?", (site_id,))]
+        for job_id in job_ids:
+            self._advanced(job_id)  # up to now, under the old status
+        self.db.execute("UPDATE sites SET status = ? WHERE site_id = ?", (status, site_id))
+        if status == "active":
+            self.db.execute(
+                "UPDATE plans SET next_batch_at = MAX(next_batch_at, ?) WHERE state = 'active' AND"
+                " next_batch_at IS NOT NULL AND job_id IN (SELECT id FROM jobs WHERE site_id = ?)",
+                (self.now(), site_id),
+            )
 
     # -- rendering ------------------------------------------------------------------------
 

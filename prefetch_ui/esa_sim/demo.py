@@ -1,9 +1,10 @@
 """A demo estate for a fresh simulator, so the dashboard's first screen has something to show.
 
 Everything goes through the real API with an `EsaClient`, as the dashboard itself would: jobs on
-two of the seeded sites whose plans cover every status at speed 1 (waiting, running, finished
-within seconds, failed on a foreign domain, stopped by hand). A simulator that already has a job
-anywhere is left alone, so restarting `make run` never seeds twice.
+three of the seeded sites whose plans cover every status at speed 1 (waiting, running, finished
+within seconds, failed on a foreign domain, stopped by hand, and waiting on a site that is not
+active yet). A simulator that already has a job anywhere is left alone, so restarting `make run`
+never seeds twice.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 EXAMPLE_COM = SEED_SITES[0].site_id
 SHOP_EXAMPLE_NET = SEED_SITES[1].site_id
+BETA_EXAMPLE_IO = next(site.site_id for site in SEED_SITES if site.status != "active")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,13 @@ def _demo_jobs() -> list[_DemoJob]:
                 _DemoPlan(timedelta(0), 6 * hour, interval=30, slice_len=2),
                 _DemoPlan(8 * hour, 10 * hour, interval=30, slice_len=20),
             ),
+        ),
+        _DemoJob(
+            BETA_EXAMPLE_IO,
+            "Beta launch warm-up",
+            # The site is `pending`: ESA runs no plan of it, so this one waits past its start.
+            _numbered("https://beta.example.io/app/bundle-{n:02d}.js", 30),
+            (_DemoPlan(timedelta(0), 2 * hour, interval=60, slice_len=10),),
         ),
     ]
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from prefetch_ui.esa.times import EsaTimeError, parse_esa_time
 
 from .backend import BackendCore
-from .engine import PlanProgress
+from .engine import PlanProgress, display_status
 from .wire import ALI_UID, Answer, SimError, id_param, int_param, invalid, iso_china_ms, missing, object_id
 
 __all__ = ["PlanActions"]
@@ -143,21 +143,33 @@ class PlanActions(BackendCore):
     def start_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
         plan_id = id_param(params)
         job_id, progress, plans, plan = self._plan_in(plan_id)
-        if plan.state == "stopped":
-            plan.state = "active"
-            plan.fired_since_start = False
-            plan.next_batch_at = max(self.now(), plan.start_time)
-            self._save(job_id, progress, plans)
+        if plan.state != "stopped":
+            raise SimError(
+                400,
+                "OperationDenied.ExecutionNotStopped",
+                f"The execution plan is {display_status(plan)}: only a stopped plan can be started.",
+            )
+        plan.state = "active"
+        plan.fired_since_start = False
+        plan.next_batch_at = max(self.now(), plan.start_time)
+        self._save(job_id, progress, plans)
         return self._plan_answer(plan, job_id, time_format=iso_china_ms)
 
     def stop_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
         plan_id = id_param(params)
         job_id, progress, plans, plan = self._plan_in(plan_id)
-        if plan.state == "active":
-            # Progress so far is kept (it is in the job's cursor); the plan pauses.
-            plan.state = "stopped"
-            plan.next_batch_at = None
-            self._save(job_id, progress, plans)
+        # ESA stops only a running plan (REFERENCE.md): a waiting plan stays armed, a settled one
+        # stays as it is. The code is ours; ESA does not publish its own.
+        if display_status(plan) != "running":
+            raise SimError(
+                400,
+                "OperationDenied.ExecutionNotRunning",
+                f"The execution plan is {display_status(plan)}: only a running plan can be stopped.",
+            )
+        # Progress so far is kept (it is in the job's cursor); the plan pauses.
+        plan.state = "stopped"
+        plan.next_batch_at = None
+        self._save(job_id, progress, plans)
         return self._plan_answer(plan, job_id, time_format=iso_china_ms)
 
 

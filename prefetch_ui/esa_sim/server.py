@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SITE_ID",
         help="answer 403 InvalidUid.PermissionDenied to every call about this site (repeatable)",
     )
+    parser.add_argument(
+        "--site-status",
+        type=_site_status,
+        action="append",
+        default=[],
+        metavar="SITE_ID=STATUS",
+        help="set a site's status at start-up, e.g. 190007158391808=offline; plans run only on active sites",
+    )
     defaults = Limits()
     parser.add_argument("--max-jobs-per-site", type=int, default=defaults.max_jobs_per_site)
     parser.add_argument("--max-urls-per-job", type=int, default=defaults.max_urls_per_job)
@@ -73,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-interval", type=int, default=defaults.max_interval)
     parser.add_argument("--max-slice-len", type=int, default=defaults.max_slice_len)
     return parser
+
+
+def _site_status(value: str) -> tuple[int, str]:
+    site_id, sep, status = value.partition("=")
+    if not sep or not site_id.strip().isdigit() or not status.strip():
+        raise argparse.ArgumentTypeError(f"expected SITE_ID=STATUS, got {value!r}")
+    return int(site_id), status.strip()
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -94,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         latency_ms=args.latency_ms,
         seed=args.seed,
         denied_sites=frozenset(args.deny_site),
+        site_statuses=dict(args.site_status),
         limits=Limits(
             max_jobs_per_site=args.max_jobs_per_site,
             max_urls_per_job=args.max_urls_per_job,

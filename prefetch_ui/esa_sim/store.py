@@ -51,12 +51,15 @@ class SeedSite:
     site_name: str
     plan_name: str
     coverage: str
+    # ESA's site Status: only on an `active` site do plans run (`pending`: its DNS is not set up yet).
+    status: str = "active"
 
 
 SEED_SITES: tuple[SeedSite, ...] = (
     SeedSite(190007158391808, "example.com", "enterprise", "global"),
     SeedSite(190007158391809, "shop.example.net", "standard", "overseas"),
     SeedSite(190007158391810, "static.example.org", "basic", "domestic"),
+    SeedSite(190007158391811, "beta.example.io", "basic", "global", status="pending"),
 )
 # example.com, the seeded site that tests and the benchmark put their jobs on.
 DEMO_SITE_ID = SEED_SITES[0].site_id
@@ -122,8 +125,8 @@ class Store:
         with self.db:
             for site in SEED_SITES:
                 self.db.execute(
-                    "INSERT INTO sites VALUES (?, ?, 'active', 'NS', ?, ?, ?)",
-                    (site.site_id, site.site_name, site.coverage, site.plan_name, created),
+                    "INSERT INTO sites VALUES (?, ?, ?, 'NS', ?, ?, ?)",
+                    (site.site_id, site.site_name, site.status, site.coverage, site.plan_name, created),
                 )
 
     def next_seq(self, table: str) -> int:

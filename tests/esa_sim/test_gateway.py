@@ -11,7 +11,7 @@ import pytest
 
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa.auth import AcsV3Auth
-from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
 
 HEADERS = {"x-acs-action": "ListSites", "x-acs-version": "2024-09-10"}
@@ -36,7 +36,7 @@ def _error(response: httpx.Response) -> tuple[int, str]:
 def test_a_signed_request_is_answered(sim: RunningSimulator) -> None:
     response = _send(sim, _signed(sim))
     assert response.status_code == 200
-    assert response.json()["TotalCount"] == 3
+    assert response.json()["TotalCount"] == len(SEED_SITES)
 
 
 def test_unsigned_and_malformed_requests_are_incomplete(sim: RunningSimulator) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prefetch_ui.esa import EsaClient, EsaNotFoundError, PlanSpec
+from prefetch_ui.esa import EsaApiError, EsaClient, EsaNotFoundError, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator, simulator_process
 from tests.polling import eventually
@@ -49,8 +49,11 @@ def test_full_life_cycle_at_high_speed(fast_sim: RunningSimulator) -> None:
         assert [(found.id, found.execution_count) for found in jobs.items] == [(job.id, 2)]
         assert jobs.total_count == 1
 
-        assert client.stop_scheduled_preload_execution(parked.id).status == "stopped"
-        assert client.start_scheduled_preload_execution(parked.id).status == "waiting"
+        # ESA stops only running plans, and starts only stopped ones.
+        with pytest.raises(EsaApiError, match=r"OperationDenied\.ExecutionNotRunning.*waiting"):
+            client.stop_scheduled_preload_execution(parked.id)
+        with pytest.raises(EsaApiError, match=r"OperationDenied\.ExecutionNotStopped.*waiting"):
+            client.start_scheduled_preload_execution(parked.id)
         moved = PlanSpec(later + timedelta(days=1), later + timedelta(days=2), 120, 20)
         updated = client.update_scheduled_preload_execution(parked.id, moved)
         assert (updated.start_time, updated.end_time, updated.interval, updated.slice_len) == (
@@ -140,7 +143,7 @@ def test_the_server_runs_as_its_own_process_with_keys_from_the_environment(tmp_p
         with EsaClient(
             endpoint=url, access_key_id="LTAIprocessKey", access_key_secret="process-secret"
         ) as client:
-            assert len(client.list_sites().items) == 3
+            assert len(client.list_sites().items) == len(SEED_SITES)
             job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="p", urls=URLS)
         assert "process-secret" not in httpx.get(f"{url}/_sim/calls").text
     with (
@@ -172,3 +175,57 @@ def test_job_limits_and_domains(tmp_path: Path) -> None:
         )
         assert other.error_info == "invalid domain:example.com"
         assert len(client.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).items) == 2
+
+
+def test_stop_refuses_every_plan_that_is_not_running(
+    clock: ManualClock, clocked_esa_client: EsaClient
+) -> None:
+    esa = clocked_esa_client
+    job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS[:10])
+    now = datetime.fromtimestamp(clock.now, UTC)
+    waiting, finishing = esa.create_scheduled_preload_executions(
+        job.id,
+        [PlanSpec(now + timedelta(hours=1), now + timedelta(hours=2), 60, 10), PlanSpec(now, now, 60, 10)],
+    ).succeeded
+    clock.forward(1)
+    statuses = {plan.id: plan.status for plan in esa.list_scheduled_preload_executions(job.id).items}
+    assert statuses == {waiting.id: "waiting", finishing.id: "finished"}
+    for plan_id, status in statuses.items():
+        with pytest.raises(EsaApiError) as refused:
+            esa.stop_scheduled_preload_execution(plan_id)
+        assert (refused.value.status, refused.value.code) == (400, "OperationDenied.ExecutionNotRunning")
+        assert f"The execution plan is {status}" in refused.value.message
+    # Nothing changed: the waiting plan still fires when its start comes.
+    assert {plan.id: plan.status for plan in esa.list_scheduled_preload_executions(job.id).items} == statuses
+
+
+def test_plans_of_a_site_that_is_not_active_never_leave_waiting(
+    clock: ManualClock, clocked_sim: RunningSimulator, clocked_esa_client: EsaClient
+) -> None:
+    esa = clocked_esa_client
+    pending = next(site for site in SEED_SITES if site.status != "active")
+    assert {site.site_id: site.status for site in esa.list_sites().items}[pending.site_id] == "pending"
+    urls = [f"https://{pending.site_name}/{n}.js" for n in range(100)]
+    job = esa.create_scheduled_preload_job(site_id=pending.site_id, name="beta", urls=urls)
+    now = datetime.fromtimestamp(clock.now, UTC)
+    (plan,) = esa.create_scheduled_preload_executions(
+        job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 10)]
+    ).succeeded
+    clock.forward(600)
+    (listed,) = esa.list_scheduled_preload_executions(job.id).items
+    assert listed.status == "waiting" and esa.get_scheduled_preload_job(job.id).url_submitted == 0
+    with pytest.raises(EsaApiError, match="ExecutionNotRunning"):
+        esa.stop_scheduled_preload_execution(plan.id)
+
+    # Activated, the plan runs from then on: the ten minutes it waited are not made up at once.
+    clocked_sim.simulator.set_site_status(pending.site_id, "active")
+    clock.forward(1)
+    assert esa.get_scheduled_preload_job(job.id).url_submitted == 10
+    assert esa.stop_scheduled_preload_execution(plan.id).status == "stopped"
+
+
+def test_site_statuses_can_be_set_at_start_up(tmp_path: Path) -> None:
+    config = SimConfig(state_path=tmp_path / "s.sqlite3", site_statuses={DEMO_SITE_ID: "offline"})
+    with running_simulator(config) as sim, sim.client() as client:
+        statuses = {site.site_id: site.status for site in client.list_sites().items}
+    assert statuses[DEMO_SITE_ID] == "offline"

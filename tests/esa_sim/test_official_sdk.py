@@ -12,7 +12,7 @@ from alibabacloud_esa20240910.client import Client as SdkClient
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
-from prefetch_ui.esa_sim import DEMO_SITE_ID
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from tests.polling import eventually
 
@@ -36,7 +36,11 @@ def _iso(moment: datetime) -> str:
 def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None:
     sdk = _sdk(fast_sim)
     sites = sdk.list_sites(esa_models.ListSitesRequest(page_size=50)).body
-    assert sites.total_count == 3 and sites.sites[0].site_name == "example.com" and sites.request_id
+    assert (
+        sites.total_count == len(SEED_SITES)
+        and sites.sites[0].site_name == "example.com"
+        and sites.request_id
+    )
 
     created = sdk.create_scheduled_preload_job(
         esa_models.CreateScheduledPreloadJobRequest(
@@ -83,14 +87,14 @@ def test_the_sdk_drives_the_whole_life_cycle(fast_sim: RunningSimulator) -> None
     ).body
     assert jobs.total_count == "1" and jobs.jobs[0].id == created.id
 
-    stopped = sdk.stop_scheduled_preload_execution(
-        esa_models.StopScheduledPreloadExecutionRequest(id=parked)
-    ).body
-    assert stopped.status == "stopped" and stopped.start_time.endswith("+08:00")
-    started = sdk.start_scheduled_preload_execution(
-        esa_models.StartScheduledPreloadExecutionRequest(id=parked)
-    ).body
-    assert started.status == "waiting"
+    # The parked plan is waiting: ESA stops only running plans and starts only stopped ones, and the
+    # SDK sees the refusal as any other business error.
+    with pytest.raises(AlibabaCloudException) as refused_stop:
+        sdk.stop_scheduled_preload_execution(esa_models.StopScheduledPreloadExecutionRequest(id=parked))
+    assert getattr(refused_stop.value, "code", None) == "OperationDenied.ExecutionNotRunning"
+    with pytest.raises(AlibabaCloudException) as refused_start:
+        sdk.start_scheduled_preload_execution(esa_models.StartScheduledPreloadExecutionRequest(id=parked))
+    assert getattr(refused_start.value, "code", None) == "OperationDenied.ExecutionNotStopped"
     updated = sdk.update_scheduled_preload_execution(
         esa_models.UpdateScheduledPreloadExecutionRequest(
             id=parked,

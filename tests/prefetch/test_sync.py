@@ -35,11 +35,9 @@ def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
     esa.create_scheduled_preload_executions(doomed.id, [PlanSpec(*_window(5), interval=60, slice_len=10)])
 
     esa_sync(client=esa)
-    assert sorted(Site.objects.values_list("name", flat=True)) == [
-        "example.com",
-        "shop.example.net",
-        "static.example.org",
-    ]
+    assert sorted(Site.objects.values_list("name", flat=True)) == sorted(
+        site.site_name for site in SEED_SITES
+    )
     assert set(Job.objects.values_list("name", flat=True)) == {"running", "doomed"}
     mirrored = Plan.objects.get(esa_id=running_plan.id)
     assert (mirrored.status, mirrored.interval, mirrored.slice_len, mirrored.job.esa_id) == (
@@ -67,7 +65,8 @@ def test_sync_adds_updates_and_removes(esa: EsaClient) -> None:
 
 def test_plans_added_outside_to_a_settled_job_appear(esa: EsaClient) -> None:
     job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="settled", urls=URLS)
-    (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(3), 60, 10)]).succeeded
+    # Running from now, then stopped (ESA stops only a running plan).
+    (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(0), 60, 10)]).succeeded
     esa.stop_scheduled_preload_execution(plan.id)
     esa_sync(client=esa)
     (added,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(4), 60, 10)]).succeeded
@@ -92,18 +91,21 @@ def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
     active = []
     for index in range(5):
         job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name=f"job {index}", urls=URLS)
-        (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*_window(2), 60, 10)]).succeeded
+        # The ones to settle run from now, so that they can be stopped.
+        window = _window(2 if index < 2 else 0)
+        (plan,) = esa.create_scheduled_preload_executions(job.id, [PlanSpec(*window, 60, 10)]).succeeded
         if index < 2:
             active.append(job.id)
         else:
             esa.stop_scheduled_preload_execution(plan.id)  # settled: nothing will change by itself
 
     first = esa_sync(client=esa)
-    # 1 ListSites + 3 job pages of example.com + 1 page each for the two other sites, + every job once.
-    assert first.esa_calls == 1 + 3 + 2 + 5
+    other_sites = len(SEED_SITES) - 1
+    # 1 ListSites + 3 job pages of example.com + 1 page for each other site, + every job once.
+    assert first.esa_calls == 1 + 3 + other_sites + 5
     second = esa_sync(client=esa)
     # Now only the two jobs with a waiting plan are read again.
-    assert second.esa_calls == 1 + 3 + 2 + len(active)
+    assert second.esa_calls == 1 + 3 + other_sites + len(active)
     assert second.jobs == 5
     assert Job.objects.count() == 5
 
