@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 django_stubs_ext.monkeypatch()
 
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "prefetch_ui.core",
     "prefetch_ui.prefetch",
+    "prefetch_ui.incidents",
     # Dev-only: no models or URLs; installed so that manage.py finds create_dev_logins (make run).
     "prefetch_ui.dev",
 ]
@@ -104,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "prefetch_ui.incidents.context_processors.incident_banner",
             ],
         },
     },
@@ -201,6 +204,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_IGNORE_RESULT = True
+# Incident work (holds, resumes) has its own queue: a hold never waits behind a backlog of routine
+# operations. Every worker consumes both queues unless started with -Q.
+CELERY_TASK_QUEUES = (Queue("incidents"), Queue("celery"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
+# ESA calls wait on the network, not the CPU: threads, so that one process runs many at once (and
+# beats once in Redis for all of them, see prefetch_ui/core/workers.py).
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = int(env_float("CELERY_WORKER_CONCURRENCY", 8))
 
 # --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ------------------------------
 
@@ -209,6 +221,11 @@ ESA_ENDPOINT = os.environ.get("ESA_ENDPOINT", "http://127.0.0.1:9910")
 ESA_ACCESS_KEY_ID = os.environ.get("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
 ESA_ACCESS_KEY_SECRET = os.environ.get("ESA_ACCESS_KEY_SECRET", "SimulatorDemoSecret-not-for-production")
 ESA_TIMEOUT = env_float("ESA_TIMEOUT", 10.0)
+# ESA calls per second from all workers together (prefetch_ui/esa_budget.py; 0: no budget). ESA does
+# not publish its per-account limit; 50 is the figure the incident goals are written against.
+PREFETCH_ESA_CALLS_PER_SECOND = int(env_float("PREFETCH_ESA_CALLS_PER_SECOND", 50))
+# The budget's window is a second plus this, so that network jitter never lets ESA see more in one.
+PREFETCH_ESA_BUDGET_MARGIN_MS = int(env_float("PREFETCH_ESA_BUDGET_MARGIN_MS", 30))
 
 PREFETCH_DISPLAY_TIME_ZONE = os.environ.get("PREFETCH_DISPLAY_TIME_ZONE", "Asia/Shanghai")
 try:
@@ -242,7 +259,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
 
+# --- Incidents: holds and resumes (prefetch_ui/incidents) ------------------------------------------
+
+# How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not
+# publish how far ahead a plan may start; a year is the most plausible bound that is surely "never".
+PREFETCH_HOLD_PARK_DAYS = int(env_float("PREFETCH_HOLD_PARK_DAYS", 365))
+# Drainers (tasks carrying out an incident's ESA calls) per incident, across all workers.
+PREFETCH_INCIDENT_DRAINERS = int(env_float("PREFETCH_INCIDENT_DRAINERS", 4))
+# A plan rescheduled by a resume (its window passed during the hold) starts this long after the click.
+PREFETCH_RESCHEDULE_LEAD_SECONDS = int(env_float("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60))
+# Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
+PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 2.0)
+
 CELERY_BEAT_SCHEDULE = {
+    "incidents-sweep": {
+        "task": "prefetch_ui.incidents.tasks.incidents_sweep_task",
+        "schedule": PREFETCH_INCIDENT_SWEEP_PERIOD,
+        "options": {"expires": PREFETCH_INCIDENT_SWEEP_PERIOD, "queue": "incidents"},
+    },
     "esa-sync": {
         "task": "prefetch_ui.prefetch.tasks.esa_sync_task",
         "schedule": PREFETCH_SYNC_PERIOD,

@@ -19,4 +19,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("prefetch_ui.core.urls")),
     path("", include("prefetch_ui.prefetch.urls")),
+    path("", include("prefetch_ui.incidents.urls")),
 ]

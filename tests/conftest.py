@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -107,6 +108,7 @@ def site(db: None) -> Site:
 def _use_broker(url: str) -> None:
     """Point the Celery app at another broker, dropping pooled connections to the old one."""
     celery_app.conf.update(broker_url=url, result_backend=url)
+    settings.REDIS_URL = url  # the ESA call budget and the worker heartbeats live there too
     # Celery caches both pools on first use; clearing them is what its own after-fork hook does.
     vars(celery_app)["_pool"] = None
     vars(celery_app.amqp)["_producer_pool"] = None
@@ -144,7 +146,7 @@ def switch_broker(broker: str) -> Iterator[Callable[[str], None]]:
 
 @pytest.fixture
 def celery_worker(broker: str) -> Iterator[None]:
-    """A real Celery worker consuming from the real Redis, in a thread of this process."""
+    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process."""
     with start_worker(
         celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
     ):

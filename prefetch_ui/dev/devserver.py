@@ -195,7 +195,8 @@ def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
     passwords = read_logins(logins_file)
 
     celery = [sys.executable, "-m", "celery", "-A", "prefetch_ui"]
-    supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
+    # Both queues (incidents first), a pool of threads: see CELERY_TASK_QUEUES and CELERY_WORKER_POOL.
+    supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--queues", "incidents,celery"])
     schedule = str(state_dir / "celerybeat-schedule")
     supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule])
     supervisor.start("web", [sys.executable, manage, "runserver", f"127.0.0.1:{args.port}", "--noreload"])

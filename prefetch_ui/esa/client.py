@@ -87,12 +87,16 @@ class EsaClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "prefetch-ui",
+        rate_gate: Callable[[], None] | None = None,
     ) -> None:
         if "://" not in endpoint:
             endpoint = f"https://{endpoint}"
         self.endpoint = endpoint.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Called before every send, retries included: blocks until a call may go out (a budget shared
+        # with other processes); raises EsaTransportError when it cannot tell.
+        self._rate_gate = rate_gate
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._http = httpx.Client(
             base_url=self.endpoint,
@@ -125,6 +129,8 @@ class EsaClient:
         attempt = 0
         while True:
             attempt += 1
+            if self._rate_gate is not None:
+                self._rate_gate()
             failure = self._attempt(action, method, params)
             if isinstance(failure, dict):
                 return failure

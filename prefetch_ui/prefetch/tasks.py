@@ -32,8 +32,13 @@ def operation_sweep_task() -> None:
 @shared_task(ignore_result=True, expires=60)
 def esa_sync_task() -> None:
     """Refresh the local mirror of ESA."""
+    # The sync reads held sites fully and holds what started there since (see prefetch_ui.incidents).
+    from prefetch_ui.incidents.selectors import held_site_watch
+    from prefetch_ui.incidents.services.holds import holds_enforce
+
     with esa_client_from_settings() as client:
-        report = esa_sync(client=client)
+        report = esa_sync(client=client, watched=held_site_watch())
+    holds_enforce()
     logger.info(
         "ESA sync: %d calls, %d sites (%d failed), %d jobs (%d removed), %d plan listings",
         report.esa_calls,

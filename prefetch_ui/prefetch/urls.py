@@ -8,7 +8,6 @@ urlpatterns = [
     path("", sites.site_list, name="home"),
     path("display-zone/", preferences.display_zone_set, name="display-zone"),
     path("sites/<int:site_esa_id>/", sites.site_detail, name="site-detail"),
-    path("sites/<int:site_esa_id>/stop-all/", sites.site_stop, name="site-stop-all"),
     path("sites/<int:site_esa_id>/jobs/new/", new_job.job_new, name="job-new"),
     path("jobs/<str:job_esa_id>/", jobs.job_detail, name="job-detail"),
     path("jobs/<str:job_esa_id>/plans/new/", plan_builder.plan_builder, name="plan-builder"),

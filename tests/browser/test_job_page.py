@@ -101,4 +101,4 @@ def test_a_read_only_user_sees_no_buttons(
         re.compile("running|waiting"), timeout=15_000
     )
     expect(page.locator("main button")).to_have_count(0)
-    expect(page.get_by_text("Stop all plans")).to_have_count(0)
+    expect(page.get_by_text("Hold all prefetch")).to_have_count(0)

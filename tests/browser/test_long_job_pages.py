@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import Operation, Plan
+from prefetch_ui.incidents.models import Incident
+from prefetch_ui.prefetch.models import Plan
 from tests.accounts import OPERATOR, log_in
 from tests.factories import JobFactory, PlanFactory
 
@@ -70,26 +71,15 @@ def test_pages_fit_a_phone_and_the_plan_editor_comes_into_view(
     expect(editor).to_have_count(0)
 
 
-def test_stop_all_asks_with_a_count_before_anything_is_sent(
+def test_holding_a_site_names_what_will_happen_before_anything_is_sent(
     page: Page, live_server: LiveServer, operator: User, long_job: tuple[str, list[str]]
 ) -> None:
     log_in(page, live_server.url, OPERATOR)
     page.goto(f"{live_server.url}/sites/{DEMO_SITE_ID}/")
-    asked: list[str] = []
-
-    def answer(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.dismiss() if len(asked) == 1 else dialog.accept()
-
-    page.on("dialog", answer)
-    stop_all = page.get_by_role("button", name="Stop all plans on this site")
-    stop_all.click()
-    expect(page.get_by_test_id("new-job")).to_be_visible()
-    assert asked == [
-        "Stop 60 waiting or running plans on example.com? Each gets a stop operation of its own; "
-        "finished, failed and stopped plans are not touched."
-    ]
-    assert not Operation.objects.exists()  # dismissed: nothing was sent
-    stop_all.click()
-    expect(page.get_by_text("Stopping 60 waiting or running plan(s) on example.com.")).to_be_visible()
-    assert Operation.objects.filter(kind="plan_stop").count() == 60
+    page.get_by_test_id("hold-site").click()
+    expect(page.get_by_test_id("hold-waiting")).to_contain_text("60 waiting plans will be held")
+    expect(page.get_by_test_id("hold-running")).to_contain_text("0 running plans will be stopped")
+    expect(page.get_by_test_id("hold-confirm")).to_have_text("Hold 60 plans on example.com")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_test_id("hold-site")).to_be_visible()
+    assert not Incident.objects.exists()  # cancelled: nothing was sent

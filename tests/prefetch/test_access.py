@@ -40,7 +40,8 @@ def _mutating_urls(failed_operation: Operation) -> list[str]:
         reverse("plan-edit", args=[PLAN_ID]),
         reverse("job-action", args=[JOB_ID, "reset"]),
         reverse("job-action", args=[JOB_ID, "delete"]),
-        reverse("site-stop-all", args=[DEMO_SITE_ID]),
+        reverse("hold-new") + f"?site={DEMO_SITE_ID}",
+        reverse("hold-new"),
         reverse("operation-retry", args=[failed_operation.pk]),
     ]
 
@@ -71,10 +72,12 @@ def test_read_only_users_see_everything_and_may_do_nothing(
     assert page.status_code == 200
     assert b"Homepage" in page.content
     main = page.content.split(b"<main")[1]  # the header's log-out button is not an action
-    for forbidden in (b"hx-post", b"Stop all", b"<button"):
+    for forbidden in (b"hx-post", b"Hold all", b"<button"):
         assert forbidden not in main
     site_page = viewer_client.get(reverse("site-detail", args=[DEMO_SITE_ID]))
-    assert b"Stop all plans" not in site_page.content
+    assert b"Hold all prefetch" not in site_page.content
+    assert b"Hold all prefetch" not in viewer_client.get(reverse("home")).content
+    assert viewer_client.get(reverse("hold-new")).status_code == 403
     for url in _mutating_urls(failed_operation):
         assert viewer_client.post(url, HTTP_HX_REQUEST="true").status_code == 403, url
     assert Operation.objects.count() == 1

@@ -162,21 +162,6 @@ def test_reset_and_delete_a_job(plan: Plan, operator: User, esa: EsaClient, sim:
     assert [call["params"]["Id"] for call in sim.calls("DeleteScheduledPreloadJob")] == [job.esa_id]
 
 
-def test_stop_all_on_a_site_stops_every_unfinished_plan(esa: EsaClient, operator_client: Client) -> None:
-    for name in ("one", "two"):
-        job = esa.create_scheduled_preload_job(
-            site_id=DEMO_SITE_ID, name=name, urls=["https://example.com/x"] * 50
-        )
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-        esa.create_scheduled_preload_executions(
-            job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 1)] * 2
-        )
-    esa_sync(client=esa)
-    response = operator_client.post(reverse("site-stop-all", args=[DEMO_SITE_ID]))
-    assert response.status_code == 302
-    assert Operation.objects.filter(kind="plan_stop").count() == 4
-
-
 def test_an_operation_that_keeps_losing_its_worker_fails_instead_of_looping(
     plan: Plan, operator: User
 ) -> None:

@@ -32,7 +32,6 @@ from prefetch_ui.esa import Plan as EsaPlan
 
 from ..models import (
     ACTIVE_OPERATION_STATUSES,
-    UNFINISHED_PLAN_STATUSES,
     Job,
     Operation,
     OperationKind,
@@ -137,14 +136,6 @@ def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, boo
     return operation_request(
         user=user, kind=OperationKind(operation.kind), target=target, params=operation.params
     )
-
-
-def site_stop_all(*, user: User, site: Site) -> list[Operation]:
-    """Stop every waiting or running plan of a site (ESA has no 'stop all')."""
-    plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related(
-        "job__site"
-    )
-    return [operation_request(user=user, kind=OperationKind.PLAN_STOP, target=plan)[0] for plan in plans]
 
 
 def operation_dispatch(*, operation_id: int) -> bool:

@@ -149,14 +149,18 @@ def _every_page[T](fetch: Callable[[int], Page[T]], report: SyncReport) -> tuple
         number += 1
 
 
-def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
+def esa_sync(
+    *, client: EsaClient, now: datetime | None = None, watched: Callable[[Site], bool] = lambda site: False
+) -> SyncReport:
     """One cycle of the mirror: all sites, all their job pages, the plans of jobs that may change.
 
     A job's plans are re-read when it has an unfinished plan, when ESA's plan count differs from
     ours, when its progress moved, or when they were last read more than
     `PREFETCH_SETTLED_JOB_RESYNC` seconds ago; so a cycle costs sites + job pages + active jobs.
     A site whose own calls fail (a permission refused, an answer we cannot read) keeps the error
-    on its row for the sites page, and the cycle goes on with the other sites.
+    on its row for the sites page, and the cycle goes on with the other sites. On a `watched` site
+    (one under a hold) every job's plans are read, settled or not: a plan started in the console
+    changes no count we could notice.
     """
     now = now or timezone.now()
     report = SyncReport()
@@ -171,7 +175,7 @@ def esa_sync(*, client: EsaClient, now: datetime | None = None) -> SyncReport:
     report.sites = len(esa_sites)
     for site in Site.objects.all():
         try:
-            _sync_site_jobs(client=client, site=site, now=now, report=report)
+            _sync_site_jobs(client=client, site=site, now=now, report=report, watched=watched(site))
         except _ESA_WIDE_ERRORS:
             raise
         except (EsaError, EsaTimeError) as error:
@@ -194,7 +198,9 @@ def _describe(error: Exception) -> str:
     return f"{code}: {message}" + (f" (RequestId {request_id})" if request_id else "")
 
 
-def _sync_site_jobs(*, client: EsaClient, site: Site, now: datetime, report: SyncReport) -> None:
+def _sync_site_jobs(
+    *, client: EsaClient, site: Site, now: datetime, report: SyncReport, watched: bool = False
+) -> None:
     listed, total = _every_page(
         lambda number: client.list_scheduled_preload_jobs(
             site_id=site.esa_id, page_number=number, page_size=settings.PREFETCH_SYNC_JOB_PAGE_SIZE
@@ -225,7 +231,8 @@ def _sync_site_jobs(*, client: EsaClient, site: Site, now: datetime, report: Syn
     for esa_job in esa_jobs.values():
         known = before.get(esa_job.id)
         if (
-            known is None
+            watched
+            or known is None
             or known.plans_synced_at is None
             or known.plans_synced_at < settled_before
             or esa_job.id in unfinished

@@ -1,21 +1,18 @@
-"""The sites list, a site's page with its jobs, and stopping everything on a site."""
+"""The sites list, and a site's page with its jobs (holding a site is in prefetch_ui.incidents)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from .. import selectors
 from ..models import Site
-from ..permissions import can_operate, require_operator
-from ..services.operations import site_stop_all
-from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, safe_next, stop_polling_when_done
+from ..permissions import can_operate
+from .htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
 
 JOBS_PER_PAGE = 50
 
@@ -24,7 +21,12 @@ JOBS_PER_PAGE = 50
 def site_list(request: HtmxHttpRequest) -> HttpResponse:
     sites = list(selectors.site_list())
     unfinished = any(site.plans_waiting or site.plans_running for site in sites)  # type: ignore[attr-defined]
-    context = {"sites": sites, "unfinished": unfinished, "poll_query": poll_query(request)}
+    context = {
+        "sites": sites,
+        "unfinished": unfinished,
+        "poll_query": poll_query(request),
+        "can_operate": can_operate(request.user),
+    }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
 
@@ -75,13 +77,3 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     }
     response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
-
-
-@require_POST
-def site_stop(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
-    """Stop every waiting or running plan on the site, one operation each."""
-    require_operator(request)
-    site = get_object_or_404(Site, esa_id=site_esa_id)
-    stopping = site_stop_all(user=request.user, site=site)
-    messages.info(request, f"Stopping {len(stopping)} waiting or running plan(s) on {site.name}.")
-    return redirect_to(request, safe_next(request, reverse("site-detail", args=[site.esa_id])))

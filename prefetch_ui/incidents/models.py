@@ -1,0 +1,180 @@
+"""Incidents: a hold of all prefetch on one site or on every site, and its resume.
+
+ESA has no "stop all", and it stops only *running* plans. A hold therefore stops each running plan
+and parks each waiting one (moves its window out of reach with UpdateScheduledPreloadExecution),
+remembering every plan's original state, so that the resume puts back exactly what was held.
+
+Each plan touched is a `HeldPlan`: the record of what was done to it and the unit of work that
+workers carry out (pending → claimed → done | failed), first for the hold, then for the resume.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from prefetch_ui.prefetch.models import Plan, Site
+
+
+class IncidentStatus(models.TextChoices):
+    HOLDING = "holding", "Holding"  # the hold is being applied
+    HELD = "held", "Held"  # every plan of the scope is held
+    RESUMING = "resuming", "Resuming"
+    RESUMED = "resumed", "Resumed"
+
+
+# While an incident is in one of these, its scope is held: the sync holds whatever starts there.
+HOLD_ACTIVE_STATUSES = (IncidentStatus.HOLDING, IncidentStatus.HELD)
+OPEN_INCIDENT_STATUSES = (IncidentStatus.HOLDING, IncidentStatus.HELD, IncidentStatus.RESUMING)
+
+
+class Incident(models.Model):
+    # None: every site.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="incidents")
+    reason = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.HOLDING, db_index=True
+    )
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="incidents_held"
+    )
+    held_at = models.DateTimeField(auto_now_add=True)
+    # When the plans to hold were listed (a worker does it after the click), and when the last one was.
+    planned_at = models.DateTimeField(null=True, blank=True)
+    hold_done_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="incidents_resumed",
+    )
+    resume_requested_at = models.DateTimeField(null=True, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-held_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"incident #{self.pk}: hold of {self.scope_label} ({self.status})"
+
+    @property
+    def scope_label(self) -> str:
+        return self.site.name if self.site is not None else "every site"
+
+    @property
+    def hold_is_active(self) -> bool:
+        return self.status in HOLD_ACTIVE_STATUSES
+
+    @property
+    def phase(self) -> str:
+        return "resume" if self.status in (IncidentStatus.RESUMING, IncidentStatus.RESUMED) else "hold"
+
+
+class HoldAction(models.TextChoices):
+    STOP = "stop", "Stop"  # running: StopScheduledPreloadExecution
+    PARK = "park", "Park"  # waiting: move the window out of reach
+
+
+class HoldOutcome(models.TextChoices):
+    STOPPED = "stopped", "Stopped"
+    PARKED = "parked", "Held (window moved)"
+    ALREADY_FINISHED = "already_finished", "Already finished"
+    ALREADY_STOPPED = "already_stopped", "Already stopped by someone else"
+    GONE = "gone", "Deleted in ESA"
+    REFUSED = "refused", "Refused by ESA"
+
+
+# Outcomes after which the plan is held by this incident, and the resume has something to put back.
+HELD_OUTCOMES = (HoldOutcome.STOPPED, HoldOutcome.PARKED)
+
+
+class ResumeAction(models.TextChoices):
+    START = "start", "Start"  # stopped by the hold: StartScheduledPreloadExecution
+    RESTORE = "restore", "Restore its window"
+    RESCHEDULE = "reschedule", "Reschedule from now"
+    LEAVE = "leave", "Leave alone"
+
+
+class ResumeOutcome(models.TextChoices):
+    STARTED = "started", "Started"
+    RESTORED = "restored", "Window restored"
+    RESCHEDULED = "rescheduled", "Rescheduled from now"
+    LEFT_ALONE = "left_alone", "Left alone"
+    GONE = "gone", "Deleted in ESA"
+    REFUSED = "refused", "Refused by ESA"
+
+
+class StepState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CLAIMED = "claimed", "In progress"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+UNSETTLED_STEP_STATES = (StepState.PENDING, StepState.CLAIMED)
+
+
+class FoundBy(models.TextChoices):
+    HOLD = "hold", "the hold"
+    SYNC = "sync", "the sync, during the hold"
+
+
+class HeldPlan(models.Model):
+    """One plan an incident touched: its original state, what the hold and the resume did to it."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="held_plans")
+    plan = models.ForeignKey(Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="holds")
+    plan_esa_id = models.CharField(max_length=24)
+    job_esa_id = models.CharField(max_length=24)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="held_plans")
+    label = models.CharField(max_length=255)
+    found_by = models.CharField(max_length=8, choices=FoundBy.choices, default=FoundBy.HOLD)
+    # The plan as it was before the hold touched it.
+    original_status = models.CharField(max_length=16)
+    original_start = models.DateTimeField(null=True)
+    original_end = models.DateTimeField(null=True)
+    interval = models.PositiveIntegerField()
+    slice_len = models.PositiveIntegerField()
+    # The hold.
+    hold_action = models.CharField(max_length=8, choices=HoldAction.choices)
+    hold_outcome = models.CharField(max_length=20, choices=HoldOutcome.choices, blank=True)
+    parked_start = models.DateTimeField(null=True, blank=True)
+    parked_end = models.DateTimeField(null=True, blank=True)
+    # Times the sync found it running or unparked again during the hold, and held it again.
+    rehold_count = models.PositiveIntegerField(default=0)
+    # The resume.
+    resume_action = models.CharField(max_length=12, choices=ResumeAction.choices, blank=True)
+    resume_outcome = models.CharField(max_length=12, choices=ResumeOutcome.choices, blank=True)
+    resume_note = models.CharField(max_length=255, blank=True)
+    # The unit of work of the current phase (hold, then resume).
+    state = models.CharField(
+        max_length=8, choices=StepState.choices, default=StepState.PENDING, db_index=True
+    )
+    # Lower goes first: running plans (submitting now), then waiting ones by start time.
+    priority = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(max_length=128, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # The ESA calls made for this plan, oldest first: {"action", "request_id", "code", "at"}.
+    calls = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "original_start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "plan_esa_id"], name="one_held_plan_per_incident_and_plan"
+            )
+        ]
+        indexes = [models.Index(fields=["incident", "state", "priority"])]
+
+    def __str__(self) -> str:
+        return f"{self.label} in incident #{self.incident_id}"
+
+    @property
+    def is_held(self) -> bool:
+        return self.hold_outcome in HELD_OUTCOMES

@@ -1,0 +1,105 @@
+"""Reads of the incidents subsystem: what pages show and what the sync needs to know."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from django.db.models import Count, Q, QuerySet
+
+from prefetch_ui.core.workers import live_workers
+from prefetch_ui.prefetch.models import Site
+
+from .models import (
+    HOLD_ACTIVE_STATUSES,
+    OPEN_INCIDENT_STATUSES,
+    HeldPlan,
+    HoldOutcome,
+    Incident,
+    ResumeOutcome,
+    StepState,
+)
+from .services.steps import INCIDENTS_QUEUE
+
+FAILURES_SHOWN = 100
+
+
+def held_site_watch() -> Callable[[Site], bool]:
+    """For the sync: whether a site is under an active hold (its plans are then all read)."""
+    scopes = set(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).values_list("site_id", flat=True))
+    if None in scopes:
+        return lambda site: True
+    return lambda site: site.pk in scopes
+
+
+def open_incidents() -> list[Incident]:
+    """Incidents whose hold is active or being lifted: the banner on every page names them."""
+    return list(Incident.objects.filter(status__in=OPEN_INCIDENT_STATUSES).select_related("site", "held_by"))
+
+
+def incident_list() -> QuerySet[Incident]:
+    return Incident.objects.select_related("site", "held_by", "resumed_by").annotate(
+        plan_total=Count("held_plans"),
+        plan_failed=Count("held_plans", filter=Q(held_plans__state=StepState.FAILED)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentProgress:
+    phase: str  # "hold" or "resume"
+    total: int  # steps of this phase
+    settled: int  # done or failed
+    failed: int
+    outcomes: dict[str, int]  # outcome label -> count, for this phase
+    found_by_sync: int
+    reholds: int
+
+    @property
+    def unsettled(self) -> int:
+        return self.total - self.settled
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else round(100 * self.settled / self.total)
+
+
+def incident_progress(incident: Incident) -> IncidentProgress:
+    steps = HeldPlan.objects.filter(incident=incident)
+    phase = incident.phase
+    outcome_field = "hold_outcome" if phase == "hold" else "resume_outcome"
+    labels = dict(HoldOutcome.choices if phase == "hold" else ResumeOutcome.choices)
+    if phase == "resume":
+        steps = steps.exclude(resume_action="")
+    counts = steps.aggregate(
+        total=Count("pk"),
+        settled=Count("pk", filter=Q(state__in=(StepState.DONE, StepState.FAILED))),
+        failed=Count("pk", filter=Q(state=StepState.FAILED)),
+        found_by_sync=Count("pk", filter=Q(found_by="sync")),
+        reholds=Count("pk", filter=Q(rehold_count__gt=0)),
+    )
+    outcomes = {
+        labels.get(row[outcome_field], row[outcome_field]): row["n"]
+        for row in steps.exclude(**{outcome_field: ""})
+        .values(outcome_field)
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    return IncidentProgress(phase=phase, outcomes=outcomes, **counts)
+
+
+def incident_failures(incident: Incident) -> list[HeldPlan]:
+    return list(HeldPlan.objects.filter(incident=incident, state=StepState.FAILED)[:FAILURES_SHOWN])
+
+
+def incident_held_plans(incident: Incident) -> QuerySet[HeldPlan]:
+    return HeldPlan.objects.filter(incident=incident).select_related("plan")
+
+
+def incident_workers_consuming() -> int | None:
+    """How many live worker processes consume the incidents queue; None when Redis cannot say."""
+    try:
+        workers = live_workers()
+    except redis.RedisError:
+        return None
+    return sum(1 for worker in workers.values() if INCIDENTS_QUEUE in worker.get("queues", []))

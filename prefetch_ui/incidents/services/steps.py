@@ -1,0 +1,419 @@
+"""The work of an incident: one step per held plan, carried out by drainers in the workers.
+
+The database is the queue. A drainer (a Celery task on the `incidents` queue) claims the next
+pending step with a conditional update, makes its ESA calls, records the outcome and claims the
+next, until none is left; several drainers, in one or many worker processes, share the steps. A
+claim names its worker process; a process that stops beating (`prefetch_ui.core.workers`) loses
+its claims, which go back to pending at once, so a killed worker delays nothing but the plan it
+was on. Every ESA call draws on the shared budget (`prefetch_ui.esa_budget`) through the client.
+
+Which call a step makes follows ESA's rules (REFERENCE.md): Stop applies only to a running plan, so
+a waiting plan is held by moving its window `PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a
+call, the step reads the plan's real state and acts on that, not on the refusal's code, which ESA
+does not publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from prefetch_ui.core.workers import live_workers, worker_id
+from prefetch_ui.esa import (
+    EsaApiError,
+    EsaClient,
+    EsaError,
+    EsaNotFoundError,
+    EsaServerError,
+    EsaThrottledError,
+    EsaTransportError,
+    PlanSpec,
+)
+from prefetch_ui.esa import Plan as EsaPlan
+from prefetch_ui.prefetch.services.sync import plan_update
+
+from ..models import (
+    UNSETTLED_STEP_STATES,
+    HeldPlan,
+    HoldAction,
+    HoldOutcome,
+    Incident,
+    IncidentStatus,
+    ResumeAction,
+    ResumeOutcome,
+    StepState,
+)
+
+logger = logging.getLogger(__name__)
+
+INCIDENTS_QUEUE = "incidents"
+MAX_STEP_ATTEMPTS = 6
+# A claim older than this is taken back even from a live worker (a drainer that died by a bug).
+CLAIM_TIMEOUT = timedelta(minutes=5)
+_TRANSIENT = (EsaThrottledError, EsaServerError, EsaTransportError)
+_CLAIM_CANDIDATES = 8
+
+
+class _Calls:
+    """The ESA calls one step makes, for its record."""
+
+    def __init__(self, held: HeldPlan) -> None:
+        self.log: list[dict[str, Any]] = list(held.calls)
+
+    def made(self, action: str, answer: EsaPlan | None = None, error: EsaError | None = None) -> None:
+        self.log.append(
+            {
+                "action": action,
+                "request_id": getattr(answer, "request_id", "") or getattr(error, "request_id", ""),
+                "code": getattr(error, "code", "") if error else "OK",
+                "at": timezone.now().isoformat(),
+            }
+        )
+
+
+def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
+    try:
+        answer = send()
+    except EsaError as error:
+        calls.made(action, error=error)
+        raise
+    calls.made(action, answer)
+    plan_update(plan=answer, now=timezone.now())
+    return answer
+
+
+def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None:
+    """The plan as ESA has it now (None: deleted), read from its job's listing."""
+    try:
+        listing = client.list_scheduled_preload_executions(held.job_esa_id)
+    except EsaNotFoundError as error:
+        calls.made("ListScheduledPreloadExecutions", error=error)
+        return None
+    calls.made("ListScheduledPreloadExecutions", None)
+    calls.log[-1]["request_id"] = listing.request_id
+    for plan in listing.items:
+        if plan.id == held.plan_esa_id:
+            plan_update(plan=plan, now=timezone.now())
+            return plan
+    return None
+
+
+# -- the hold ----------------------------------------------------------------------------------
+
+
+def park_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
+    """Where a waiting plan's window goes while held: out of reach, with its own length."""
+    start = (now + timedelta(days=settings.PREFETCH_HOLD_PARK_DAYS)).replace(microsecond=0)
+    length = timedelta(0)
+    if held.original_start and held.original_end and held.original_end > held.original_start:
+        length = held.original_end - held.original_start
+    return start, start + length
+
+
+def _hold(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
+    plan_id = held.plan_esa_id
+    fields: dict[str, object] = {}
+    action = held.hold_action
+    parked: tuple[datetime, datetime] | None = None
+    for _ in range(3):  # a plan can change state under us; act on what ESA says it is now
+        try:
+            if action == HoldAction.STOP:
+                _call(
+                    calls,
+                    "StopScheduledPreloadExecution",
+                    lambda: client.stop_scheduled_preload_execution(plan_id),
+                )
+                return fields | {"hold_outcome": HoldOutcome.STOPPED}
+            parked = parked or park_window(held, timezone.now())
+            answer = _call(
+                calls,
+                "UpdateScheduledPreloadExecution",
+                lambda: client.update_scheduled_preload_execution(plan_id, _spec(held, parked)),  # noqa: B023
+            )
+            fields |= {"parked_start": parked[0], "parked_end": parked[1]}
+            if answer.status != "running":
+                return fields | {"hold_outcome": HoldOutcome.PARKED}
+            # It fired before its window moved: a running plan keeps going until stopped.
+            action = HoldAction.STOP
+        except EsaNotFoundError:
+            return fields | {"hold_outcome": HoldOutcome.GONE}
+        except _TRANSIENT:
+            raise
+        except EsaApiError:
+            # Refused: find out what the plan is now, and do what that state needs.
+            current = _current(client, held, calls)
+            if current is None:
+                return fields | {"hold_outcome": HoldOutcome.GONE}
+            if current.status in ("finished", "failed"):
+                return fields | {"hold_outcome": HoldOutcome.ALREADY_FINISHED}
+            if current.status == "stopped":
+                # Stopped by an earlier attempt of ours whose answer was lost, most likely: held.
+                return fields | {"hold_outcome": HoldOutcome.STOPPED}
+            if current.status == "running":
+                action = HoldAction.STOP
+            elif action == HoldAction.STOP:  # waiting: ESA cannot stop it, so park it
+                action = HoldAction.PARK
+            else:
+                raise
+    raise EsaTransportError(f"plan {plan_id} kept changing state while being held")
+
+
+def _spec(held: HeldPlan, window: tuple[datetime, datetime]) -> PlanSpec:
+    """The plan with another window, and its own rate."""
+    return PlanSpec(
+        start_time=window[0], end_time=window[1], interval=held.interval, slice_len=held.slice_len
+    )
+
+
+# -- the resume --------------------------------------------------------------------------------
+
+
+def reschedule_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
+    """A passed window moved to start shortly after now, with its original length and rate."""
+    start = (now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS)).replace(microsecond=0)
+    length = timedelta(0)
+    if held.original_start and held.original_end and held.original_end > held.original_start:
+        length = held.original_end - held.original_start
+    return start, start + length
+
+
+def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
+    plan_id = held.plan_esa_id
+    action = held.resume_action
+    needs_start = held.hold_outcome == HoldOutcome.STOPPED
+    outcome = {
+        ResumeAction.START: ResumeOutcome.STARTED,
+        ResumeAction.RESTORE: ResumeOutcome.RESTORED,
+        ResumeAction.RESCHEDULE: ResumeOutcome.RESCHEDULED,
+    }[ResumeAction(action)]
+    try:
+        if action in (ResumeAction.RESTORE, ResumeAction.RESCHEDULE):
+            now = timezone.now()
+            if action == ResumeAction.RESCHEDULE:
+                window = reschedule_window(held, now)
+            else:
+                window = (held.original_start or now, held.original_end or now)
+            spec = _spec(held, window)
+            answer = _call(
+                calls,
+                "UpdateScheduledPreloadExecution",
+                lambda: client.update_scheduled_preload_execution(plan_id, spec),
+            )
+            needs_start = needs_start and answer.status == "stopped"
+        if needs_start:
+            _call(
+                calls,
+                "StartScheduledPreloadExecution",
+                lambda: client.start_scheduled_preload_execution(plan_id),
+            )
+        return {"resume_outcome": outcome}
+    except EsaNotFoundError:
+        return {"resume_outcome": ResumeOutcome.GONE}
+    except _TRANSIENT:
+        raise
+    except EsaApiError:
+        current = _current(client, held, calls)
+        if current is None:
+            return {"resume_outcome": ResumeOutcome.GONE}
+        if action == ResumeAction.START and current.status in ("waiting", "running"):
+            # Started already (an earlier attempt of ours, or someone else): nothing to put back.
+            return {"resume_outcome": ResumeOutcome.STARTED}
+        raise
+
+
+# -- claiming and carrying out ---------------------------------------------------------------
+
+
+def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
+    while True:
+        candidates = list(
+            HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING)
+            .order_by("priority", "original_start", "id")
+            .values_list("pk", flat=True)[:_CLAIM_CANDIDATES]
+        )
+        if not candidates:
+            return None
+        for pk in candidates:
+            claimed = HeldPlan.objects.filter(pk=pk, state=StepState.PENDING).update(
+                state=StepState.CLAIMED,
+                claimed_by=worker,
+                claimed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+            )
+            if claimed:
+                return HeldPlan.objects.select_related("incident").get(pk=pk)
+
+
+def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
+    """Make the step's ESA calls and record the outcome; a transient failure goes back to pending."""
+    calls = _Calls(held)
+    fields: dict[str, object]
+    try:
+        if held.incident.phase == "resume":
+            fields = _resume(held, client, calls)
+        else:
+            fields = _hold(held, client, calls)
+    except EsaError as error:
+        transient = isinstance(error, _TRANSIENT) and held.attempts < MAX_STEP_ATTEMPTS
+        fields = {
+            "state": StepState.PENDING if transient else StepState.FAILED,
+            "error_code": getattr(error, "code", "") or type(error).__name__,
+            "error_message": (getattr(error, "message", "") or str(error))[:2000],
+            "request_id": getattr(error, "request_id", ""),
+        }
+        if not transient and held.incident.phase == "hold":
+            fields["hold_outcome"] = HoldOutcome.REFUSED
+        elif not transient:
+            fields["resume_outcome"] = ResumeOutcome.REFUSED
+    except Exception as error:  # a bug or the database: recorded, never left claimed
+        logger.exception("incident step %s failed unexpectedly", held.pk)
+        fields = {
+            "state": StepState.FAILED,
+            "error_code": type(error).__name__,
+            "error_message": str(error)[:2000],
+        }
+    else:
+        last = calls.log[-1] if calls.log else {}
+        fields |= {
+            "state": StepState.DONE,
+            "error_code": "",
+            "error_message": "",
+            "request_id": last.get("request_id", ""),
+        }
+    HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
+        **fields, calls=calls.log, claimed_by="", claimed_at=None
+    )
+
+
+def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:
+    """Claims of worker processes that stopped beating (or of a stuck drainer) go back to pending."""
+    now = now or timezone.now()
+    claimed = HeldPlan.objects.filter(state=StepState.CLAIMED)
+    if incident_id is not None:
+        claimed = claimed.filter(incident_id=incident_id)
+    try:
+        alive = set(live_workers())
+    except redis.RedisError:
+        alive = None  # cannot tell who is alive: only the timeout applies
+    lost = Q(claimed_at__lt=now - CLAIM_TIMEOUT)
+    if alive is not None:
+        lost |= ~Q(claimed_by__in=alive)
+    return claimed.filter(lost).update(state=StepState.PENDING, claimed_by="", claimed_at=None)
+
+
+def incident_settle(incident_id: int) -> None:
+    """Once no step of the current phase is left, the hold is in place (or the resume done)."""
+    if HeldPlan.objects.filter(incident_id=incident_id, state__in=UNSETTLED_STEP_STATES).exists():
+        return
+    now = timezone.now()
+    Incident.objects.filter(pk=incident_id, status=IncidentStatus.HOLDING, planned_at__isnull=False).update(
+        status=IncidentStatus.HELD, hold_done_at=now
+    )
+    Incident.objects.filter(pk=incident_id, status=IncidentStatus.RESUMING).update(
+        status=IncidentStatus.RESUMED, resumed_at=now
+    )
+
+
+def incident_drain(*, incident_id: int, client: EsaClient) -> int:
+    """Carry out the incident's pending steps until none is left; returns how many this drainer did."""
+    worker = worker_id()
+    done = 0
+    with drainer_registered(incident_id, worker):
+        while True:
+            held = _claim_next(incident_id, worker)
+            if held is None:
+                if lost_claims_release(incident_id):
+                    continue
+                break
+            step_execute(held, client, worker)
+            done += 1
+    incident_settle(incident_id)
+    return done
+
+
+# -- drainers: how many run, and sending more ------------------------------------------------
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _drainers_key(incident_id: int) -> str:
+    return f"prefetch:incident-drainers:{incident_id}"
+
+
+class drainer_registered:
+    """While a drainer runs, it is listed in Redis under its worker process."""
+
+    def __init__(self, incident_id: int, worker: str) -> None:
+        self.key, self.field, self.worker = _drainers_key(incident_id), uuid.uuid4().hex, worker
+
+    def __enter__(self) -> None:
+        try:
+            connection = _redis()
+            connection.hset(self.key, self.field, self.worker)
+            connection.expire(self.key, 3600)
+        except redis.RedisError:
+            pass
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(redis.RedisError):
+            _redis().hdel(self.key, self.field)
+
+
+def drainers_dispatch(incident_id: int) -> int:
+    """Send drainers until `PREFETCH_INCIDENT_DRAINERS` are running or queued; returns how many sent."""
+    from ..tasks import incident_drain_task
+
+    wanted = settings.PREFETCH_INCIDENT_DRAINERS
+    try:
+        connection = _redis()
+        alive = set(live_workers())
+        registered = connection.hgetall(_drainers_key(incident_id))
+        dead = [field for field, worker in registered.items() if _text(worker) not in alive]
+        if dead:
+            connection.hdel(_drainers_key(incident_id), *dead)
+        running = len(registered) - len(dead)
+        queued = int(connection.llen(INCIDENTS_QUEUE))
+    except redis.RedisError:
+        running = queued = 0
+    sent = 0
+    for _ in range(max(0, wanted - running - queued)):
+        try:
+            incident_drain_task.apply_async((incident_id,), queue=INCIDENTS_QUEUE)
+        except Exception:  # the broker's errors (kombu, redis, socket) have no common base
+            logger.warning(
+                "could not send a drainer for incident %s; the sweep will", incident_id, exc_info=True
+            )
+            break
+        sent += 1
+    return sent
+
+
+def steps_retry_failed(incident: Incident) -> int:
+    """Send the failed steps of the current phase again."""
+    failed = HeldPlan.objects.filter(incident=incident, state=StepState.FAILED)
+    if incident.phase == "hold":
+        outcome = {"hold_outcome": ""}
+    else:  # a plan whose hold failed has nothing to resume
+        outcome, failed = {"resume_outcome": ""}, failed.exclude(resume_action="")
+    count = failed.update(state=StepState.PENDING, attempts=0, error_code="", error_message="", **outcome)
+    if count:
+        if incident.status == IncidentStatus.HELD:
+            Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.HOLDING, hold_done_at=None)
+        elif incident.status == IncidentStatus.RESUMED:
+            Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.RESUMING, resumed_at=None)
+    return count
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,117 @@
+"""Incident pages: hold (with its confirmation), the incident's live progress, retry, resume."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from prefetch_ui.prefetch.models import Site
+from prefetch_ui.prefetch.permissions import can_operate, require_operator
+from prefetch_ui.prefetch.views.htmx import (
+    HtmxHttpRequest,
+    poll_query,
+    redirect_to,
+    render_page,
+    stop_polling_when_done,
+)
+
+from . import selectors
+from .forms import HoldForm, ResumeForm
+from .models import Incident, IncidentStatus
+from .services.holds import hold_preview, hold_request
+from .services.resumes import IncidentStateError, resume_preview, resume_request
+from .services.steps import steps_retry_failed
+
+PLANS_PER_PAGE = 100
+
+
+def _scope(request: HtmxHttpRequest) -> Site | None:
+    """The site a hold is about (`site` = its ESA id), or None for every site."""
+    raw = request.GET.get("site") or request.POST.get("site") or ""
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("No such site.")
+    return get_object_or_404(Site, esa_id=int(raw))
+
+
+@require_GET
+def incident_list(request: HtmxHttpRequest) -> HttpResponse:
+    page = Paginator(selectors.incident_list(), 50).get_page(request.GET.get("page"))
+    return render_page(
+        request, "incidents/incident_list.html", {"page": page, "can_operate": can_operate(request.user)}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def hold_new(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: what a hold of the scope will do, with counts; POST: hold it."""
+    require_operator(request)
+    site = _scope(request)
+    form = HoldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        incident, created = hold_request(user=request.user, site=site, reason=form.cleaned_data["reason"])
+        if not created:
+            messages.info(request, f"{incident.scope_label} is already held by incident #{incident.pk}.")
+        return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
+    context = {"site": site, "preview": hold_preview(site), "form": form}
+    return render_page(request, "incidents/hold_confirm.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
+    incident = get_object_or_404(
+        Incident.objects.select_related("site", "held_by", "resumed_by"), pk=incident_id
+    )
+    progress = selectors.incident_progress(incident)
+    working = incident.status in (IncidentStatus.HOLDING, IncidentStatus.RESUMING)
+    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "incident": incident,
+        "progress": progress,
+        "failures": selectors.incident_failures(incident),
+        "page": page,
+        "working": working,
+        # Only asked while there is work to do: "no worker" matters only then.
+        "workers": selectors.incident_workers_consuming() if working else None,
+        "poll_query": poll_query(request, page=page.number),
+        "can_operate": can_operate(request.user),
+    }
+    response = render_page(request, "incidents/incident_detail.html", context, fragment="incident-live")
+    return stop_polling_when_done(request, response, unfinished=working)
+
+
+@require_POST
+def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
+    require_operator(request)
+    incident = get_object_or_404(Incident, pk=incident_id)
+    count = steps_retry_failed(incident)
+    if count:
+        from .services.steps import drainers_dispatch
+
+        drainers_dispatch(incident.pk)
+    messages.info(request, f"Sending {count} failed plan(s) of incident #{incident.pk} again.")
+    return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
+
+
+@require_http_methods(["GET", "POST"])
+def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
+    """GET: what the resume will do to each held plan; POST: resume."""
+    require_operator(request)
+    incident = get_object_or_404(Incident.objects.select_related("site"), pk=incident_id)
+    form = ResumeForm(request.POST or None, initial={"reschedule": request.GET.get("reschedule", "1") != "0"})
+    if request.method == "POST" and form.is_valid():
+        try:
+            resume_request(user=request.user, incident=incident, reschedule=form.cleaned_data["reschedule"])
+        except IncidentStateError as error:
+            messages.error(request, str(error))
+        return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
+    reschedule = bool(form["reschedule"].value())
+    context = {"incident": incident, "preview": resume_preview(incident, reschedule=reschedule), "form": form}
+    return render_page(request, "incidents/resume_confirm.html", context)
