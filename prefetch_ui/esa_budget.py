@@ -18,12 +18,13 @@ Waiting for the budget is backoff, never failure; only when Redis cannot be reac
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from functools import cache
 
 import redis
-from pyrate_limiter import Limiter, Rate, RedisBucket
+from pyrate_limiter import Rate, RateItem, RedisBucket
 
 from prefetch_ui.esa import EsaTransportError
 
@@ -50,35 +51,46 @@ class EsaCallBudget:
         self.window_ms = 1000 + max(0, margin_ms)
         self.key = key
         self._redis_url = redis_url
-        self._limiter: Limiter | None = None
-        self._build_lock = threading.Lock()
+        self._bucket: RedisBucket | None = None
+        # The bucket keeps the last failing rate between put() and waiting(): one thread at a time.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"EsaCallBudget({self.calls_per_second} calls per {self.window_ms} ms)"
 
-    def _built(self) -> Limiter:
-        with self._build_lock:
-            if self._limiter is None:
-                connection = redis.Redis.from_url(self._redis_url, socket_timeout=5, socket_connect_timeout=2)
-                bucket = RedisBucket.init([Rate(self.calls_per_second, self.window_ms)], connection, self.key)
-                # The library sleeps buffer_ms past the computed wait; a few ms keep the pipe full.
-                self._limiter = Limiter(bucket, buffer_ms=3)
-            return self._limiter
+    def _built(self) -> RedisBucket:
+        if self._bucket is None:
+            connection = redis.Redis.from_url(self._redis_url, socket_timeout=5, socket_connect_timeout=2)
+            self._bucket = RedisBucket.init(
+                [Rate(self.calls_per_second, self.window_ms)], connection, self.key
+            )
+        return self._bucket
+
+    def _try(self) -> int:
+        """Take one call from the budget: 0 when taken, else the milliseconds until one may be free.
+
+        Each try is stamped with the clock as it is now. (pyrate-limiter's own blocking Limiter
+        re-tries with the first stamp plus its sleeps, which lags the clock, so its window misses
+        calls other processes made meanwhile: we measured 12 calls in a second on a budget of 10.)
+        """
+        with self._lock:
+            bucket = self._built()
+            item = RateItem(self.key, time.time_ns() // 1_000_000)  # the bucket's own clock, in ms
+            if bucket.put(item):
+                return 0
+            wait = bucket.waiting(item)
+            return max(1, wait if isinstance(wait, int) else 1)
 
     def acquire(self) -> None:
         started = time.monotonic()
         redis_lost_at: float | None = None
         while True:
             try:
-                limiter = self._built()
-                remaining = max(0.0, _MAX_WAIT_SECONDS - (time.monotonic() - started))
-                if limiter.try_acquire(self.key, blocking=True, timeout=remaining):
-                    return
-                raise EsaTransportError(f"no ESA call budget within {_MAX_WAIT_SECONDS:.0f} s ({self})")
+                wait_ms = self._try()
             except redis.RedisError as error:
                 # Includes NOSCRIPT after a Redis restart: build the bucket (and its script) again.
-                with self._build_lock:
-                    self._limiter = None
+                with self._lock:
+                    self._bucket = None
                 redis_lost_at = redis_lost_at or time.monotonic()
                 if time.monotonic() - redis_lost_at > _REDIS_PATIENCE:
                     raise EsaTransportError(
@@ -86,6 +98,13 @@ class EsaCallBudget:
                     ) from error
                 logger.warning("ESA call budget: Redis unavailable (%s); waiting", error)
                 time.sleep(_REDIS_PAUSE)
+                continue
+            if not wait_ms:
+                return
+            if time.monotonic() - started > _MAX_WAIT_SECONDS:
+                raise EsaTransportError(f"no ESA call budget within {_MAX_WAIT_SECONDS:.0f} s ({self})")
+            # Waiters spread over a few milliseconds, so that they do not all ask at the same instant.
+            time.sleep(wait_ms / 1000 + random.uniform(0, 0.005))  # noqa: S311 - jitter
 
 
 @cache

@@ -103,3 +103,19 @@ def incident_workers_consuming() -> int | None:
     except redis.RedisError:
         return None
     return sum(1 for worker in workers.values() if INCIDENTS_QUEUE in worker.get("queues", []))
+
+
+def hold_refusal(site: Site) -> str:
+    """Why the dashboard will not start, reset, edit or add plans on `site` now ("" if it will)."""
+    incident = (
+        Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES)
+        .filter(Q(site__isnull=True) | Q(site=site))
+        .select_related("site")
+        .first()
+    )
+    if incident is None:
+        return ""
+    return (
+        f"{site.name} is held by incident #{incident.pk} (hold of {incident.scope_label}): "
+        "nothing that sends URLs can start until it is resumed."
+    )

@@ -85,6 +85,7 @@ def test_a_hold_stops_running_plans_parks_waiting_ones_and_resume_puts_back_exac
     assert response.status_code == 302 and response["Location"] == reverse(
         "incident-detail", args=[incident.pk]
     )
+    assert incident.site is not None and incident.held_by is not None
     assert (incident.reason, incident.site.esa_id, incident.held_by.username) == (
         "origin 5xx at 40%",
         DEMO_SITE_ID,

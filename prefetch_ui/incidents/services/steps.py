@@ -66,8 +66,9 @@ _CLAIM_CANDIDATES = 8
 class _Calls:
     """The ESA calls one step makes, for its record."""
 
-    def __init__(self, held: HeldPlan) -> None:
+    def __init__(self, held: HeldPlan, worker: str) -> None:
         self.log: list[dict[str, Any]] = list(held.calls)
+        self.worker = worker
 
     def made(self, action: str, answer: EsaPlan | None = None, error: EsaError | None = None) -> None:
         self.log.append(
@@ -76,6 +77,7 @@ class _Calls:
                 "request_id": getattr(answer, "request_id", "") or getattr(error, "request_id", ""),
                 "code": getattr(error, "code", "") if error else "OK",
                 "at": timezone.now().isoformat(),
+                "worker": self.worker,
             }
         )
 
@@ -255,7 +257,7 @@ def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
 
 def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
     """Make the step's ESA calls and record the outcome; a transient failure goes back to pending."""
-    calls = _Calls(held)
+    calls = _Calls(held, worker)
     fields: dict[str, object]
     try:
         if held.incident.phase == "resume":

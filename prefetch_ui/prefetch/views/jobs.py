@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.local_time import utc_to_local_input
 
 from .. import selectors
@@ -29,12 +30,17 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 }
 
 
+# What would make a held site send URLs again (see prefetch_ui.incidents).
+_SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
+
+
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """The job page, or with htmx its live region (what a poll and every button swap in)."""
     detail = selectors.job_detail(job=job)
     context = {
         "job": job,
         "detail": detail,
+        "hold_refusal": hold_refusal(job.site),
         "can_operate": can_operate(request.user),
         "poll_query": poll_query(request),
     }
@@ -68,6 +74,9 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
         subject = get_object_or_404(Plan.objects.select_related("job__site"), esa_id=esa_id)
     else:
         subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
+    site = subject.job.site if isinstance(subject, Plan) else subject.site
+    if kind in _SENDING_KINDS and (refusal := hold_refusal(site)):
+        return HttpResponse(refusal, status=409, content_type="text/plain")
     operations.operation_request(user=request.user, kind=kind, target=subject)
     return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
 
@@ -123,6 +132,8 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         )
     else:
         form = PlanWindowForm(request.POST, current_start=plan.start_time, now=now)
+        if refusal := hold_refusal(plan.job.site):
+            form.add_error(None, refusal)
         if form.is_valid():
             _, created = operations.operation_request(
                 user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()

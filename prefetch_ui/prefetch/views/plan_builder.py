@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
 
 from .. import selectors
@@ -58,7 +59,7 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     elif action == "generate":
         errors["generator_error"] = _generate(job, form, generator, plans_on_job=plans_on_job, now=now)
     elif action == "submit":
-        errors["submit_error"] = _submit_error(form, plans_on_job=plans_on_job)
+        errors["submit_error"] = hold_refusal(job.site) or _submit_error(form, plans_on_job=plans_on_job)
         if not errors["submit_error"]:
             try:
                 plans_create_request(
