@@ -269,7 +269,7 @@ PREFETCH_INCIDENT_DRAINERS = int(env_float("PREFETCH_INCIDENT_DRAINERS", 4))
 # A plan rescheduled by a resume (its window passed during the hold) starts this long after the click.
 PREFETCH_RESCHEDULE_LEAD_SECONDS = int(env_float("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60))
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
-PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 2.0)
+PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
 
 CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {

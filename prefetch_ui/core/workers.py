@@ -25,8 +25,8 @@ __all__ = ["ALIVE_SECONDS", "live_workers", "worker_id"]
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "prefetch:worker:"
-BEAT_SECONDS = 1.0
-ALIVE_SECONDS = 5
+BEAT_SECONDS = 0.5
+ALIVE_SECONDS = 3
 
 _stop = threading.Event()
 _thread: threading.Thread | None = None
