@@ -1,0 +1,536 @@
+"""Benchmark a hold of 1,000 plans against the real stack, as ratios to the physical limit N / QPS.
+
+    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill] [--verbose]
+
+The stack is the product's: the ESA simulator as a process at `--max-qps 50`, an embedded Redis,
+two Celery worker processes (thread pool, both queues) and beat, on a throwaway SQLite database.
+ESA allows 50 calls a second and a hold makes at least one call per plan, so holding N plans
+cannot take less than N / 50 seconds: that is the limit every duration is divided by.
+
+Each run starts from a fresh simulator, database and Redis. It creates jobs of 100 plans each on
+example.com (most start now and are running once listed, one in ten starts in an hour and stays
+waiting), fills the mirror with one sync, starts the workers and beat, then clicks *Hold* as an
+operator (POST /incidents/hold/ through Django's test client) and waits for the incident to be
+`held`. The simulator's call log dates every call; the hold's last call minus the click, over the
+limit, is the figure. Runs:
+
+- normal: goal ≤ 1.15x;
+- faults: the simulator answers 5% of calls 503 (`--fault-rate 0.05`); goal ≤ 1.3x;
+- kill: once half the plans are settled, the worker holding the most claims is SIGKILLed and
+  started again at once; goal: the last call of the hold within 15 s of the restart;
+- kill-worst (only when asked for, `--runs kill-worst`): the same, but the second worker starts
+  only once the first has taken every drainer, so the kill stops all of them.
+
+In every run no plan may still be able to submit URLs afterwards (running, or waiting to start
+within 30 days: parked plans start a year ahead), and no plan's hold may fail. The sync is kept
+out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call after
+the click is the hold's. Exit status: 1 when a goal is missed, 2 when the harness could not run;
+the last line sums up the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import platform
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import redis
+
+from bench.stack import Stack
+from prefetch_ui.dev.embedded_redis import redis_server
+from prefetch_ui.dev.processes import Stopping
+from prefetch_ui.esa import EsaClient, EsaError, PlanSpec
+from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_SITE_ID
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+QPS = 50  # the simulator's --max-qps and the product's ESA call budget: the figure the goals are against
+PLANS_PER_JOB = 100  # the simulator's (and ESA's presumed) most plans per job
+WAITING_EVERY = 10  # one plan in ten starts in an hour and stays waiting
+URLS_PER_JOB = 5_000  # a URL a minute per running plan: far more than a run submits
+ABLE_WITHIN = timedelta(days=30)  # a waiting plan starting sooner could still submit URLs
+HOLD_ACTIONS = frozenset(
+    {"StopScheduledPreloadExecution", "UpdateScheduledPreloadExecution", "ListScheduledPreloadExecutions"}
+)
+SYNC_ACTIONS = frozenset({"ListSites", "ListScheduledPreloadJobs"})
+HOLD_TIMEOUT = 120.0  # seconds after the click: past this, the run is reported as not finished
+RESTART_GOAL = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    name: str
+    fault_rate: float = 0.0
+    kill: bool = False
+    # The second worker starts only once the first took every drainer: the kill then stops them all.
+    crowd: bool = False
+    goal: float | None = None  # click → last hold call, over the limit
+
+
+RUNS = {
+    "normal": RunSpec("normal", goal=1.15),
+    "faults": RunSpec("faults", fault_rate=0.05, goal=1.3),
+    "kill": RunSpec("kill", kill=True),
+    # Not run by default: the worst case of "kill", for a closer look (see the README).
+    "kill-worst": RunSpec("kill-worst", kill=True, crowd=True),
+}
+DEFAULT_RUNS = ("normal", "faults", "kill")
+
+
+class HarnessError(Exception):
+    """The benchmark could not measure what it measures (not a missed goal)."""
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What one run measured; times are seconds, wall clock (the simulator's log uses the same)."""
+
+    spec: RunSpec
+    limit: float  # plans / QPS
+    plans: int = 0  # steps the hold listed
+    running: int = 0  # running when the click came, per ESA
+    waiting: int = 0
+    click_ms: float = 0.0
+    held: bool = False
+    click_to_first: float | None = None
+    click_to_last: float | None = None
+    restart_to_last: float | None = None
+    kill_note: str = ""
+    calls: Counter[str] = field(default_factory=Counter)  # the hold's calls by answer: ok, 400 code, 503
+    longest_gap: float = 0.0
+    sync_calls: int = 0
+    statuses_after: Counter[str] = field(default_factory=Counter)  # per ESA, once held
+    still_able: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.click_to_last is None else self.click_to_last / self.limit
+
+    def misses(self) -> list[str]:
+        """The goals this run missed, each said in a few words."""
+        missed = []
+        name = self.spec.name
+        if not self.held:
+            missed.append(f"{name}: the hold did not finish within {HOLD_TIMEOUT:.0f} s of the click")
+        if self.plans != self.running + self.waiting:
+            missed.append(f"{name}: the hold listed {self.plans} plans, not {self.running + self.waiting}")
+        if self.spec.goal is not None and self.ratio is not None and self.ratio > self.spec.goal:
+            missed.append(f"{name}: click → last hold call {self.ratio:.2f}x > {self.spec.goal}x")
+        if self.spec.kill and (self.restart_to_last is None or self.restart_to_last > RESTART_GOAL):
+            shown = "never" if self.restart_to_last is None else f"{self.restart_to_last:.1f} s"
+            missed.append(f"{name}: restart → last hold call {shown} > {RESTART_GOAL:.0f} s")
+        if self.still_able:
+            missed.append(f"{name}: {len(self.still_able)} plan(s) still able to submit URLs")
+        if self.failed:
+            missed.append(f"{name}: {len(self.failed)} plan(s) whose hold failed")
+        return missed
+
+
+# -- the environment ---------------------------------------------------------------------------
+
+
+def _configure(work_dir: Path, redis_url: str) -> None:
+    """Settings for this process and the children, before Django reads them: production-like."""
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "prefetch_ui.settings",
+            "DATABASE_URL": f"sqlite:///{work_dir / 'db.sqlite3'}",
+            "REDIS_URL": redis_url,
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
+            "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_ALLOWED_HOSTS": "testserver",
+            "DJANGO_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            # Every ESA call after the click is then the hold's (beat's sweeps still run).
+            "PREFETCH_SYNC_PERIOD": "3600",
+            "PREFETCH_ESA_CALLS_PER_SECOND": str(QPS),
+            "ESA_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
+            "ESA_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
+        }
+    )
+
+
+def _esa(endpoint: str) -> EsaClient:
+    """A client without the shared budget: the setup and the checks are not the product's calls."""
+    return EsaClient(
+        endpoint=endpoint, access_key_id=DEMO_ACCESS_KEY_ID, access_key_secret=DEMO_ACCESS_KEY_SECRET
+    )
+
+
+@contextmanager
+def _stack(log_path: Path, *, echo: bool) -> Iterator[Stack]:
+    with log_path.open("w", encoding="utf-8") as log:
+        stack = Stack(cwd=REPO_DIR, log=log, echo=echo)
+        try:
+            yield stack
+        finally:
+            stack.stop_children()
+
+
+# -- one run -----------------------------------------------------------------------------------
+
+
+def _estate_create(esa: EsaClient, plans: int) -> list[str]:
+    """Jobs of 100 plans on example.com, one call to create each job and one for its plans."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    job_ids = []
+    for index in range((plans + PLANS_PER_JOB - 1) // PLANS_PER_JOB):
+        count = min(PLANS_PER_JOB, plans - index * PLANS_PER_JOB)
+        urls = [f"https://example.com/bench/{index}/asset-{number}.js" for number in range(URLS_PER_JOB)]
+        job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name=f"bench {index}", urls=urls)
+        specs = [
+            PlanSpec(now + timedelta(hours=1), now + timedelta(hours=7), 60, 1)
+            if number % WAITING_EVERY == WAITING_EVERY - 1
+            else PlanSpec(now, now + timedelta(hours=6), 60, 1)
+            for number in range(count)
+        ]
+        created = esa.create_scheduled_preload_executions(job.id, specs)
+        if created.success_count != count:
+            raise HarnessError(
+                f"ESA created {created.success_count} of {count} plans: {created.failed_messages}"
+            )
+        job_ids.append(job.id)
+    return job_ids
+
+
+def _statuses(esa: EsaClient, job_ids: list[str]) -> tuple[Counter[str], list[str]]:
+    """Every plan's status per ESA, and those that could still submit URLs (running, or starting soon)."""
+    soon = datetime.now(UTC) + ABLE_WITHIN
+    statuses: Counter[str] = Counter()
+    able = []
+    for job_id in job_ids:
+        for plan in esa.list_scheduled_preload_executions(job_id).items:
+            statuses[plan.status] += 1
+            starts_soon = plan.start_time is None or plan.start_time < soon
+            if plan.status == "running" or (plan.status == "waiting" and starts_soon):
+                start = "?" if plan.start_time is None else f"{plan.start_time:%Y-%m-%d %H:%M}"
+                able.append(f"{plan.id} ({plan.status}, starts {start})")
+    return statuses, able
+
+
+def _workers_alive(count: int) -> bool:
+    from prefetch_ui.core.workers import live_workers
+
+    try:
+        return len(live_workers()) >= count
+    except redis.RedisError:
+        return False
+
+
+def _incidents_queue_empty() -> bool:
+    from django.conf import settings
+
+    from prefetch_ui.incidents.services.steps import INCIDENTS_QUEUE
+
+    return int(redis.Redis.from_url(settings.REDIS_URL).llen(INCIDENTS_QUEUE)) == 0
+
+
+def _claims_by_pid(incident_id: int) -> Counter[int]:
+    from prefetch_ui.incidents.models import HeldPlan, StepState
+
+    claimers = HeldPlan.objects.filter(incident_id=incident_id, state=StepState.CLAIMED).values_list(
+        "claimed_by", flat=True
+    )
+    return Counter(int(claimer.rsplit(":", 1)[1]) for claimer in claimers if ":" in claimer)
+
+
+def _wait_for_hold(stack: Stack, result: RunResult, incident_id: int, click_at: float) -> float | None:
+    """Poll the database until the incident is held; in a kill run, kill and restart a worker half-way.
+
+    Returns when the worker was restarted (wall clock), if it was.
+    """
+    from prefetch_ui.incidents.models import HeldPlan, Incident, IncidentStatus, StepState
+
+    restarted_at = None
+    while time.time() - click_at < HOLD_TIMEOUT:
+        incident = Incident.objects.only("status", "planned_at").get(pk=incident_id)
+        if incident.status == IncidentStatus.HELD:
+            result.held = True
+            break
+        if "worker2" not in stack.workers and incident.planned_at is not None and _incidents_queue_empty():
+            stack.start_worker("worker2")  # worker1 has taken every drainer
+        if result.spec.kill and restarted_at is None and incident.planned_at is not None:
+            steps = HeldPlan.objects.filter(incident_id=incident_id)
+            settled = steps.filter(state__in=(StepState.DONE, StepState.FAILED)).count()
+            total = steps.count()
+            if total and settled * 2 >= total:
+                claims = _claims_by_pid(incident_id)
+                name = max(stack.workers, key=lambda worker: claims[stack.workers[worker].process.pid])
+                held_claims = claims[stack.workers[name].process.pid]
+                killed_at = time.time()
+                stack.kill_worker(name)
+                stack.start_worker(name)
+                restarted_at = time.time()
+                result.kill_note = (
+                    f"{name} killed {killed_at - click_at:.1f} s after the click, with {settled}/{total}"
+                    f" plans settled and {held_claims} claimed by it; restarted at once"
+                )
+        stack.check()
+        time.sleep(0.1)
+    return restarted_at
+
+
+def _measure_calls(result: RunResult, calls: list[dict[str, Any]], click_at: float) -> list[float]:
+    """The hold's calls from the simulator's log: how they were answered, and when."""
+    after = [call for call in calls if call["at"] >= click_at]
+    hold = [call for call in after if call["action"] in HOLD_ACTIONS]
+    result.sync_calls = sum(1 for call in after if call["action"] in SYNC_ACTIONS)
+    for call in hold:
+        result.calls["ok" if call["status"] < 400 else f"{call['status']} {call['code']}"] += 1
+    times = sorted(call["at"] for call in hold)
+    if times:
+        result.click_to_first = times[0] - click_at
+        result.click_to_last = times[-1] - click_at
+        result.longest_gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    return times
+
+
+def run_once(
+    spec: RunSpec, *, plans: int, user: User, run_dir: Path, redis_url: str, echo: bool
+) -> RunResult:
+    from django.core.management import call_command
+    from django.test import Client
+    from django.urls import reverse
+
+    from prefetch_ui.incidents.models import HeldPlan, Incident, StepState
+    from prefetch_ui.prefetch.services.sync import esa_sync
+
+    # The simulator's state and call log stay there after the run, for a look at where time went.
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    result = RunResult(spec=spec, limit=plans / QPS)
+    with _stack(run_dir / "processes.log", echo=echo) as stack:
+        sim_args = ["--max-qps", str(QPS)]
+        if spec.fault_rate:
+            sim_args += ["--fault-rate", str(spec.fault_rate), "--seed", "1"]
+        endpoint = stack.start_simulator(run_dir / "esa-sim.sqlite3", *sim_args)
+        os.environ["ESA_ENDPOINT"] = endpoint
+        with _esa(endpoint) as esa:
+            started = time.perf_counter()
+            job_ids = _estate_create(esa, plans)
+            # The simulator moves plans on when they are read: listed once, those due are running.
+            before, _ = _statuses(esa, job_ids)
+            result.running, result.waiting = before["running"], before["waiting"]
+            report = esa_sync(client=esa)
+            if report.site_errors:
+                raise HarnessError(f"the sync failed on {report.site_errors} site(s)")
+            stack.say(
+                f"estate: {dict(before)} in {len(job_ids)} jobs, mirror synced"
+                f" ({time.perf_counter() - started:.1f} s)"
+            )
+
+        stack.start_worker("worker1")
+        if not spec.crowd:
+            stack.start_worker("worker2")
+        stack.wait_for("the workers' heartbeats", lambda: _workers_alive(len(stack.workers)), timeout=60)
+        stack.start_beat(run_dir / "celerybeat-schedule")
+
+        client = Client()
+        client.force_login(user)
+        # What the operator sees first: the confirmation, with the counts of plans it will touch.
+        confirm = client.get(reverse("hold-new"), {"site": str(DEMO_SITE_ID)})
+        if confirm.status_code != 200:
+            raise HarnessError(f"the hold's confirmation answered {confirm.status_code}")
+        click_at = time.time()
+        clicked = time.perf_counter()
+        response = client.post(reverse("hold-new"), {"site": str(DEMO_SITE_ID), "reason": "bench-incident"})
+        result.click_ms = (time.perf_counter() - clicked) * 1000
+        if response.status_code != 302:
+            raise HarnessError(f"the hold answered {response.status_code}, not a redirect")
+        incident = Incident.objects.latest("pk")
+        restarted_at = _wait_for_hold(stack, result, incident.pk, click_at)
+
+        calls = httpx.get(f"{endpoint}/_sim/calls", timeout=30).json()["Calls"]
+        times = _measure_calls(result, calls, click_at)
+        if restarted_at is not None and times:
+            result.restart_to_last = times[-1] - restarted_at
+        steps = HeldPlan.objects.filter(incident=incident)
+        result.plans = steps.count()
+        result.outcomes = Counter(steps.values_list("hold_outcome", flat=True))
+        result.failed = [
+            f"{held.label}: {held.error_code} {held.error_message[:120]} (RequestId {held.request_id})"
+            for held in steps.filter(state=StepState.FAILED)
+        ]
+        with _esa(endpoint) as esa:
+            result.statuses_after, result.still_able = _statuses(esa, job_ids)
+
+    # A fresh database and Redis for the next run (the simulator's state was its own file).
+    call_command("flush", interactive=False, verbosity=0)
+    redis.Redis.from_url(redis_url).flushall()
+    return result
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def _seconds(value: float | None, limit: float) -> str:
+    return "-" if value is None else f"{value:.1f} s = {value / limit:.2f}x"
+
+
+def _report(results: list[RunResult]) -> None:
+    first = results[0]
+    print(
+        f"\nlimit: {first.running + first.waiting:,} plans / {QPS} calls a second = {first.limit:.1f} s;"
+        " ratios are over it"
+    )
+    rows: list[tuple[str, list[str]]] = [
+        ("plans: running + waiting", [f"{r.running} + {r.waiting}" for r in results]),
+        ("click response", [f"{r.click_ms:.0f} ms = {r.click_ms / 1000 / r.limit:.4f}x" for r in results]),
+        ("click → first hold call", [_seconds(r.click_to_first, r.limit) for r in results]),
+        ("click → last hold call", [_seconds(r.click_to_last, r.limit) for r in results]),
+        ("  goal", [f"≤ {r.spec.goal}x" if r.spec.goal else "-" for r in results]),
+        (
+            "restart → last hold call",
+            [f"{r.restart_to_last:.1f} s" if r.restart_to_last is not None else "-" for r in results],
+        ),
+        ("  goal", [f"≤ {RESTART_GOAL:.0f} s" if r.spec.kill else "-" for r in results]),
+        ("hold calls", [", ".join(f"{n} {k}" for k, n in r.calls.most_common()) for r in results]),
+        ("longest pause between calls", [f"{r.longest_gap:.2f} s" for r in results]),
+        (
+            "outcomes",
+            [", ".join(f"{n} {k or '(none)'}" for k, n in r.outcomes.most_common()) for r in results],
+        ),
+        ("failed holds", [str(len(r.failed)) for r in results]),
+        (
+            "ESA statuses after",
+            [", ".join(f"{n} {k}" for k, n in r.statuses_after.most_common()) for r in results],
+        ),
+        ("still able to submit URLs", [f"{len(r.still_able)} (must be 0)" for r in results]),
+    ]
+    label_width = max(len(label) for label, _ in rows)
+    widths = [max(len(r.spec.name), *(len(cells[i]) for _, cells in rows)) for i, r in enumerate(results)]
+    print(
+        f"{'':<{label_width}}  "
+        + "  ".join(f"{r.spec.name:<{w}}" for r, w in zip(results, widths, strict=True))
+    )
+    for label, cells in rows:
+        print(
+            f"{label:<{label_width}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))
+        )
+    print(
+        f"(the click in {results[0].spec.name} includes this process's first connection to the broker,"
+        " as a web process's first click does; parked plans wait a year ahead)"
+    )
+    for result in results:
+        if result.kill_note:
+            print(f"{result.spec.name}: {result.kill_note}")
+        if result.sync_calls:
+            print(f"{result.spec.name}: warning: {result.sync_calls} sync call(s) during the hold")
+        for line in result.failed[:10]:
+            print(f"{result.spec.name}: failed: {line}")
+        for line in result.still_able[:10]:
+            print(f"{result.spec.name}: still able: {line}")
+
+
+def _summary(results: list[RunResult], missed: list[str]) -> str:
+    parts = []
+    for r in results:
+        ratio = "not held" if r.ratio is None else f"{r.ratio:.2f}x"
+        goal = f" (≤ {r.spec.goal}x)" if r.spec.goal else ""
+        restart = (
+            f", {r.restart_to_last:.1f} s after restart (≤ 15 s)" if r.restart_to_last is not None else ""
+        )
+        parts.append(
+            f"{r.spec.name} {ratio}{goal}{restart}, click {r.click_ms:.0f} ms, able {len(r.still_able)}"
+            f", failed {len(r.failed)}"
+        )
+    verdict = "all goals met" if not missed else f"{len(missed)} goal(s) missed"
+    return f"bench-incident: {'; '.join(parts)} — {verdict}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.incident", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plans", type=int, default=1000, help="plans to hold (1000)")
+    parser.add_argument(
+        "--runs",
+        default=",".join(DEFAULT_RUNS),
+        help=f"comma-separated, of {', '.join(RUNS)} (default {','.join(DEFAULT_RUNS)})",
+    )
+    parser.add_argument(
+        "--logs", type=Path, default=REPO_DIR / "var" / "bench-incident", help="processes' logs"
+    )
+    parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
+    options = parser.parse_args(argv)
+    names = [name.strip() for name in options.runs.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in RUNS]:
+        parser.error(f"unknown run(s): {', '.join(unknown)}")
+    if options.plans < 1:
+        parser.error("--plans must be positive")
+
+    results: list[RunResult] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="prefetch-bench-incident-") as work,
+        redis_server(Path(work)) as redis_url,
+    ):
+        _configure(Path(work), redis_url)
+        import django
+
+        django.setup()
+        # The setup and the checks are throttled now and then, and retry: not worth a line each.
+        logging.getLogger("prefetch_ui.esa").setLevel(logging.WARNING)
+        from django.contrib.auth.models import User
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(
+            f"Python {platform.python_version()}, Django {django.get_version()},"
+            f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        print(
+            "the sync is kept out of the runs (PREFETCH_SYNC_PERIOD=3600 for workers and beat);"
+            f" the processes' logs and the simulator's state go to {options.logs}/<run>/"
+        )
+        for name in names:
+            user = User.objects.create_superuser("bench", password=None)
+            try:
+                result = run_once(
+                    RUNS[name],
+                    plans=options.plans,
+                    user=user,
+                    run_dir=options.logs / name,
+                    redis_url=redis_url,
+                    echo=options.verbose,
+                )
+            except (HarnessError, Stopping, EsaError, httpx.HTTPError) as error:
+                print(
+                    f"error: run {name}: {error} (see {options.logs / name}/processes.log)", file=sys.stderr
+                )
+                return 2
+            print(
+                f"{name}: {'held' if result.held else 'NOT held'}, ratio "
+                f"{'-' if result.ratio is None else f'{result.ratio:.2f}x'}",
+                flush=True,
+            )
+            results.append(result)
+
+    _report(results)
+    missed = [miss for result in results for miss in result.misses()]
+    for miss in missed:
+        print(f"MISSED: {miss}")
+    print(_summary(results, missed))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
