@@ -66,7 +66,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy prefetch_ui tests
+	$(VENV)/bin/mypy prefetch_ui tests bench
 
 test: $(STAMP) $(CHROMIUM)
 	$(MAKE) --no-print-directory lint
