@@ -66,11 +66,6 @@ def site_list() -> QuerySet[Site]:
     return Site.objects.annotate(job_count=Count("jobs", distinct=True), **plan_counts).order_by("name")
 
 
-def site_open_plan_count(site: Site) -> int:
-    """How many of the site's plans are waiting or running: what "stop all" would touch."""
-    return Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).count()
-
-
 def site_job_list(
     *, site: Site, name: str = "", created_from: date | None = None, created_to: date | None = None
 ) -> QuerySet[Job]:
@@ -309,6 +304,5 @@ __all__ = [
     "site_job_list",
     "site_list",
     "site_of_deleted_job",
-    "site_open_plan_count",
     "site_open_plan_windows",
 ]

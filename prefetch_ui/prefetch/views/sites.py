@@ -72,7 +72,6 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         "unfinished": unfinished,
         "query": filters.urlencode(),
         "poll_query": poll_query(request, page=page.number),
-        "open_plans": selectors.site_open_plan_count(site),
         "can_operate": can_operate(request.user),
     }
     response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
