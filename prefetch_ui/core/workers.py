@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-__all__ = ["ALIVE_SECONDS", "live_workers", "worker_id"]
+__all__ = ["ALIVE_SECONDS", "live_workers", "redis_connection", "worker_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _redis() -> redis.Redis:
+def redis_connection() -> redis.Redis:
+    """A connection to the project's Redis (settings.REDIS_URL), with short timeouts."""
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -47,7 +48,7 @@ def live_workers() -> dict[str, dict[str, Any]]:
 
     Raises redis.RedisError when Redis cannot be reached: the caller cannot tell then.
     """
-    connection = _redis()
+    connection = redis_connection()
     try:
         keys = list(connection.scan_iter(match=f"{KEY_PREFIX}*", count=500))
         values = connection.mget(keys) if keys else []
@@ -62,7 +63,7 @@ def live_workers() -> dict[str, dict[str, Any]]:
 
 def _beat() -> None:
     key = KEY_PREFIX + worker_id()
-    connection = _redis()
+    connection = redis_connection()
     while not _stop.is_set():
         try:
             payload = json.dumps({"queues": _queues, "at": time.time()})

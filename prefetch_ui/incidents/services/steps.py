@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from prefetch_ui.core.workers import live_workers, worker_id
+from prefetch_ui.core.workers import live_workers, redis_connection, worker_id
 from prefetch_ui.esa import (
     EsaApiError,
     EsaClient,
@@ -115,10 +115,13 @@ def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None
 def park_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
     """Where a waiting plan's window goes while held: out of reach, with its own length."""
     start = (now + timedelta(days=settings.PREFETCH_HOLD_PARK_DAYS)).replace(microsecond=0)
-    length = timedelta(0)
+    return start, start + _window_length(held)
+
+
+def _window_length(held: HeldPlan) -> timedelta:
     if held.original_start and held.original_end and held.original_end > held.original_start:
-        length = held.original_end - held.original_start
-    return start, start + length
+        return held.original_end - held.original_start
+    return timedelta(0)
 
 
 def _hold(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
@@ -182,10 +185,7 @@ def _spec(held: HeldPlan, window: tuple[datetime, datetime]) -> PlanSpec:
 def reschedule_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
     """A passed window moved to start shortly after now, with its original length and rate."""
     start = (now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS)).replace(microsecond=0)
-    length = timedelta(0)
-    if held.original_start and held.original_end and held.original_end > held.original_start:
-        length = held.original_end - held.original_start
-    return start, start + length
+    return start, start + _window_length(held)
 
 
 def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
@@ -345,10 +345,6 @@ def incident_drain(*, incident_id: int, client: EsaClient) -> int:
 # -- drainers: how many run, and sending more ------------------------------------------------
 
 
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-
-
 def _drainers_key(incident_id: int) -> str:
     return f"prefetch:incident-drainers:{incident_id}"
 
@@ -361,7 +357,7 @@ class drainer_registered:
 
     def __enter__(self) -> None:
         try:
-            connection = _redis()
+            connection = redis_connection()
             connection.hset(self.key, self.field, self.worker)
             connection.expire(self.key, 3600)
         except redis.RedisError:
@@ -369,7 +365,7 @@ class drainer_registered:
 
     def __exit__(self, *exc_info: object) -> None:
         with contextlib.suppress(redis.RedisError):
-            _redis().hdel(self.key, self.field)
+            redis_connection().hdel(self.key, self.field)
 
 
 def drainers_dispatch(incident_id: int) -> int:
@@ -378,7 +374,7 @@ def drainers_dispatch(incident_id: int) -> int:
 
     wanted = settings.PREFETCH_INCIDENT_DRAINERS
     try:
-        connection = _redis()
+        connection = redis_connection()
         alive = set(live_workers())
         registered = connection.hgetall(_drainers_key(incident_id))
         dead = [field for field, worker in registered.items() if _text(worker) not in alive]
