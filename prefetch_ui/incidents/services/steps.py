@@ -70,11 +70,11 @@ class _Calls:
         self.log: list[dict[str, Any]] = list(held.calls)
         self.worker = worker
 
-    def made(self, action: str, answer: EsaPlan | None = None, error: EsaError | None = None) -> None:
+    def made(self, action: str, *, request_id: str = "", error: EsaError | None = None) -> None:
         self.log.append(
             {
                 "action": action,
-                "request_id": getattr(answer, "request_id", "") or getattr(error, "request_id", ""),
+                "request_id": request_id or getattr(error, "request_id", ""),
                 "code": getattr(error, "code", "") if error else "OK",
                 "at": timezone.now().isoformat(),
                 "worker": self.worker,
@@ -88,7 +88,7 @@ def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
     except EsaError as error:
         calls.made(action, error=error)
         raise
-    calls.made(action, answer)
+    calls.made(action, request_id=answer.request_id)
     plan_update(plan=answer, now=timezone.now())
     return answer
 
@@ -100,8 +100,7 @@ def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None
     except EsaNotFoundError as error:
         calls.made("ListScheduledPreloadExecutions", error=error)
         return None
-    calls.made("ListScheduledPreloadExecutions", None)
-    calls.log[-1]["request_id"] = listing.request_id
+    calls.made("ListScheduledPreloadExecutions", request_id=listing.request_id)
     for plan in listing.items:
         if plan.id == held.plan_esa_id:
             plan_update(plan=plan, now=timezone.now())
