@@ -92,10 +92,6 @@ def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     require_operator(request)
     incident = get_object_or_404(Incident, pk=incident_id)
     count = steps_retry_failed(incident)
-    if count:
-        from .services.steps import drainers_dispatch
-
-        drainers_dispatch(incident.pk)
     messages.info(request, f"Sending {count} failed plan(s) of incident #{incident.pk} again.")
     return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
 

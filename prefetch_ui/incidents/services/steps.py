@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -397,18 +398,22 @@ def drainers_dispatch(incident_id: int) -> int:
 
 
 def steps_retry_failed(incident: Incident) -> int:
-    """Send the failed steps of the current phase again."""
+    """Send the failed steps of the current phase again (drainers go once committed); returns how many."""
     failed = HeldPlan.objects.filter(incident=incident, state=StepState.FAILED)
     if incident.phase == "hold":
         outcome = {"hold_outcome": ""}
     else:  # a plan whose hold failed has nothing to resume
         outcome, failed = {"resume_outcome": ""}, failed.exclude(resume_action="")
-    count = failed.update(state=StepState.PENDING, attempts=0, error_code="", error_message="", **outcome)
-    if count:
+    with transaction.atomic():
+        count = failed.update(state=StepState.PENDING, attempts=0, error_code="", error_message="", **outcome)
+        if not count:
+            return 0
         if incident.status == IncidentStatus.HELD:
             Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.HOLDING, hold_done_at=None)
         elif incident.status == IncidentStatus.RESUMED:
             Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.RESUMING, resumed_at=None)
+        incident_id = incident.pk
+        transaction.on_commit(lambda: drainers_dispatch(incident_id))
     return count
 
 
