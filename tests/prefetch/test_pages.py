@@ -131,3 +131,14 @@ def test_a_job_esa_took_no_url_of_is_failed_not_done(site: Site, operator_client
     Job.objects.filter(pk=job.pk).update(url_count=0)
     page = operator_client.get(reverse("job-detail", args=[JOB_ID])).content.decode()
     assert 'data-state="failed"' in page
+
+
+def test_a_long_site_page_is_paginated_keeping_its_filter(site: Site, viewer_client: Client) -> None:
+    JobFactory.create_batch(51, site=site, name="Nightly warm-up")
+    first = viewer_client.get(reverse("site-detail", args=[site.esa_id]) + "?name=Nightly").content.decode()
+    assert "Page 1 of 2 (51 jobs)" in first
+    assert 'href="?name=Nightly&page=2">Older' in first
+    second = viewer_client.get(
+        reverse("site-detail", args=[site.esa_id]) + "?name=Nightly&page=2"
+    ).content.decode()
+    assert "Page 2 of 2 (51 jobs)" in second and 'page=1">‹ Newer</a>' in second
