@@ -141,4 +141,4 @@ def test_a_long_site_page_is_paginated_keeping_its_filter(site: Site, viewer_cli
     second = viewer_client.get(
         reverse("site-detail", args=[site.esa_id]) + "?name=Nightly&page=2"
     ).content.decode()
-    assert "Page 2 of 2 (51 jobs)" in second and 'page=1">‹ Newer</a>' in second
+    assert "Page 2 of 2 (51 jobs)" in second and 'href="?name=Nightly&page=1">' in second
