@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "prefetch_ui.core",
     "prefetch_ui.prefetch",
     "prefetch_ui.incidents",
+    "prefetch_ui.reviews",
     # Dev-only: no models or URLs; installed so that manage.py finds create_dev_logins (make run).
     "prefetch_ui.dev",
 ]

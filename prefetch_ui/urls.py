@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("prefetch_ui.core.urls")),
     path("", include("prefetch_ui.prefetch.urls")),
     path("", include("prefetch_ui.incidents.urls")),
+    path("", include("prefetch_ui.reviews.urls")),
 ]
