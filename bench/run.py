@@ -1,4 +1,4 @@
-"""Benchmark the job poll fragment and the site page, as ratios to a trivial view timed in the same run.
+"""Benchmark the poll fragments and pages, as ratios to a trivial view timed in the same run.
 
     .venv/bin/python -m bench.run [--rounds 50] [--warmup 5]
 
@@ -84,6 +84,7 @@ def _configure(database_dir: Path) -> None:
 def _scenarios(data: BenchData) -> list[Scenario]:
     from bench.urls import BASELINE_PATH
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
+    from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 
     site = f"/sites/{data.big_site_esa_id}/"
     live, jobs_table = 'id="job-live"', 'id="jobs-table"'
@@ -127,6 +128,25 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             page,
             must_repeat=("data-job=", JOBS_PER_PAGE),
         ),
+        # The team lead's pages (issue 9), over the same estate: both sites, every job and plan.
+        Scenario(
+            "overview",
+            "/overview/",
+            {},
+            200,
+            'id="overview-live"',
+            must_repeat=("data-site-review=", 2),
+        ),
+        Scenario("overview poll fragment", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page),
+        Scenario(
+            "timeline, last 6 h and next 18 h",
+            "/timeline/",
+            {},
+            200,
+            'id="timeline-live"',
+            must_repeat=('class="lane-label"', LANES_PER_PAGE),
+        ),
+        Scenario("audit log, first page", "/audit/", {}, 200, 'data-testid="audit-log"'),
     ]
 
 

@@ -272,6 +272,12 @@ PREFETCH_RESCHEDULE_LEAD_SECONDS = int(env_float("PREFETCH_RESCHEDULE_LEAD_SECON
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
 PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
 
+# --- Reviews: the team lead's pages (prefetch_ui/reviews) --------------------------------------------
+
+# A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
+# a plan within seconds of its start on an active site, so minutes mean something keeps it waiting.
+PREFETCH_LATE_AFTER_SECONDS = int(env_float("PREFETCH_LATE_AFTER_SECONDS", 300))
+
 CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {
         "task": "prefetch_ui.incidents.tasks.incidents_sweep_task",

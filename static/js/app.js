@@ -44,4 +44,22 @@
     var field = panel.querySelector("input:not([type=hidden]), select, textarea");
     if (field) field.focus({ preventScroll: true });
   });
+
+  // A polled region marked data-keep-open (the overview): the <details> a reader opened stay open
+  // when htmx swaps in the fresh copy, which arrives with every <details> closed.
+  var keptOpen = [];
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var region = event.detail && event.detail.target;
+    if (!region || !region.hasAttribute || !region.hasAttribute("data-keep-open")) return;
+    keptOpen = Array.prototype.map.call(region.querySelectorAll("details[open][id]"), function (details) {
+      return details.id;
+    });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    keptOpen.forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details) details.open = true;
+    });
+    keptOpen = [];
+  });
 })();

@@ -1,9 +1,34 @@
+"""The overview: where prefetch stands on every site, needs-attention first."""
+
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
+from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
+
+from ..forms.overview import OverviewFilterForm
+from ..selectors.overview import site_reviews, sort_by_attention
 
 
+@require_GET
 def overview(request: HtmxHttpRequest) -> HttpResponse:
-    return HttpResponse("todo")
+    form = OverviewFilterForm(request.GET)
+    if not form.is_valid():
+        return render_page(request, "reviews/overview.html", {"form": form, "reviews": []}, status=400)
+    site = form.cleaned_data["site"]
+    reviews = site_reviews(site_ids=None if site is None else [site])
+    if form.cleaned_data["sort"] == "attention":
+        reviews = sort_by_attention(reviews)
+    if form.cleaned_data["attention"]:
+        reviews = [review for review in reviews if review.flags]
+    unfinished = any(review.unfinished for review in reviews)
+    context = {
+        "form": form,
+        "reviews": reviews,
+        "unfinished": unfinished,
+        "poll_query": poll_query(request),
+        "export_query": request.GET.urlencode(),
+    }
+    response = render_page(request, "reviews/overview.html", context, fragment="overview-live")
+    return stop_polling_when_done(request, response, unfinished=unfinished)

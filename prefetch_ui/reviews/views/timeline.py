@@ -1,9 +1,43 @@
+"""The timeline: plans over a window as lanes of bars, and the origin load forecast."""
+
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
+from prefetch_ui.prefetch.display_zone import display_zone
+from prefetch_ui.prefetch.models import Site
+from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
+
+from ..forms.timeline import SPAN_LABELS, TimelineFilterForm
+from ..selectors.timeline import timeline as timeline_of
+
+TEMPLATE = "reviews/timeline.html"
 
 
+@require_GET
 def timeline(request: HtmxHttpRequest) -> HttpResponse:
-    return HttpResponse("todo")
+    now = timezone.now()
+    form = TimelineFilterForm(request.GET, now=now)
+    context: dict[str, object] = {"form": form, "spans": SPAN_LABELS}
+    if not form.is_valid():
+        return render_page(request, TEMPLATE, context, status=400)
+    start, end = form.cleaned_data["window"]
+    site_id = form.cleaned_data["site"]
+    site = None if site_id is None else Site.objects.get(esa_id=site_id)
+    picture = timeline_of(
+        start=start, end=end, now=now, zone=display_zone(), site=site, page_number=request.GET.get("page")
+    )
+    query = request.GET.copy()
+    for key in ("page", "poll"):
+        query.pop(key, None)
+    context |= {
+        "timeline": picture,
+        "page": picture.page,
+        "window_inputs": form.window_inputs(),
+        "query": query.urlencode(),
+        "poll_query": poll_query(request, page=picture.page.number),
+    }
+    response = render_page(request, TEMPLATE, context, fragment="timeline-live")
+    return stop_polling_when_done(request, response, unfinished=picture.unfinished)

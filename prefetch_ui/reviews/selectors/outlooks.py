@@ -1,0 +1,120 @@
+"""A job's outlook as a team lead reads it: done, finishing by when, held, or short of plans; and the
+flags that put it first on the overview (failed, late, held, stalled).
+
+The arithmetic is `prefetch_ui.planning.forecast`; this module turns mirror rows into its inputs
+and its answers into words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from prefetch_ui.incidents.models import Incident
+from prefetch_ui.planning.forecast import JobOutlook, ScheduledPlan, job_outlook
+from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.selectors import job_remaining_urls, job_state
+
+# The flags, in the order the overview ranks them.
+ATTENTION_FLAGS = ("held", "failed", "late", "stalled")
+FLAG_HINTS = {
+    "held": "an incident holds this site: nothing is sent until it is resumed",
+    "failed": "a plan failed, or ESA took none of the job's URLs",
+    "late": "a plan is still waiting well after its start time: ESA has not started it",
+    "stalled": "URLs are left that no scheduled plan will submit",
+}
+
+
+def late_cutoff(now: datetime) -> datetime:
+    """A waiting plan that should have started before this is late (ESA starts plans within seconds)."""
+    return now - timedelta(seconds=settings.PREFETCH_LATE_AFTER_SECONDS)
+
+
+def scheduled_plans(plans: Iterable[Plan]) -> list[ScheduledPlan]:
+    """The plans that will still fire (waiting or running, with a window), as the forecast takes them.
+
+    Stopped, finished and failed plans send nothing more; a plan parked by a hold is waiting with
+    its window moved far ahead, so it counts only from there.
+    """
+    return [
+        ScheduledPlan(
+            plan.start_time, plan.end_time, plan.interval, plan.slice_len, plan.status == PlanStatus.RUNNING
+        )
+        for plan in plans
+        if plan.status in UNFINISHED_PLAN_STATUSES and plan.start_time and plan.end_time
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class JobReview:
+    """A job on the overview: its progress, plans by status, outlook and what needs attention."""
+
+    job: Job
+    plan_counts: dict[str, int]
+    outlook: JobOutlook
+    late_plans: int
+    hold: Incident | None
+
+    @property
+    def state(self) -> str:
+        return job_state(self.job, self.plan_counts)
+
+    @property
+    def remaining(self) -> int:
+        return job_remaining_urls(self.job)
+
+    @property
+    def flags(self) -> list[str]:
+        flags = []
+        if self.hold is not None:
+            flags.append("held")
+        if self.plan_counts.get(PlanStatus.FAILED) or self.state == "failed":
+            flags.append("failed")
+        if self.late_plans and self.hold is None:
+            flags.append("late")
+        # While held, URLs without a plan are the hold's doing, not a stall.
+        if self.outlook.unscheduled and self.hold is None:
+            flags.append("stalled")
+        return flags
+
+    @property
+    def unfinished(self) -> bool:
+        return any(self.plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES)
+
+    @property
+    def estimate(self) -> str:
+        """One phrase for the completion column: "done", "held", "finishes", or "will not finish"."""
+        if self.hold is not None and self.remaining:
+            return "held"
+        if not self.remaining:
+            return "done"
+        return "finishes" if self.outlook.will_finish else "will not finish"
+
+
+def job_review(*, job: Job, plans: list[Plan], now: datetime, hold: Incident | None = None) -> JobReview:
+    """A job's review from its plans (all of them, any status)."""
+    counts: dict[str, int] = {}
+    for plan in plans:
+        counts[plan.status] = counts.get(plan.status, 0) + 1
+    cutoff = late_cutoff(now)
+    late = sum(
+        1
+        for plan in plans
+        if plan.status == PlanStatus.WAITING and plan.start_time is not None and plan.start_time < cutoff
+    )
+    outlook = job_outlook(remaining_urls=job_remaining_urls(job), plans=scheduled_plans(plans), now=now)
+    return JobReview(job=job, plan_counts=counts, outlook=outlook, late_plans=late, hold=hold)
+
+
+def hold_of(site: Site, holds: Iterable[Incident]) -> Incident | None:
+    """The active hold that covers `site` (its own, else one of every site), if any."""
+    every_site = None
+    for incident in holds:
+        if incident.site_id == site.pk:
+            return incident
+        if incident.site_id is None:
+            every_site = every_site or incident
+    return every_site

@@ -1,0 +1,237 @@
+"""The overview: every site with its totals, and the jobs in play on it, needs-attention first.
+
+Six queries whatever the number of sites, jobs and plans: sites with their URL totals, plans
+counted by site and status, jobs in play counted by site, the jobs in play shown (at most
+`JOBS_PER_SITE` a site, ranked in SQL), their plans, and the active holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
+from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
+
+from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, late_cutoff
+
+# Jobs shown under one site; the site page has them all.
+JOBS_PER_SITE = 50
+# Jobs read at a time for the jobs CSV.
+EXPORT_CHUNK = 500
+
+
+@dataclass(slots=True)
+class SiteReview:
+    """A site on the overview: URL and plan totals, its hold, and its jobs in play."""
+
+    site: Site
+    job_count: int
+    url_count: int
+    url_submitted: int
+    plan_counts: dict[str, int]
+    late_plans: int
+    jobs_in_play: int
+    hold: Incident | None
+    jobs: list[JobReview] = field(default_factory=list)
+
+    @property
+    def jobs_done(self) -> int:
+        return self.job_count - self.jobs_in_play
+
+    @property
+    def jobs_not_shown(self) -> int:
+        return self.jobs_in_play - len(self.jobs)
+
+    @property
+    def progress_percent(self) -> int:
+        return min(100, round(100 * self.url_submitted / self.url_count)) if self.url_count else 0
+
+    @property
+    def flags(self) -> list[str]:
+        found = {flag for job in self.jobs for flag in job.flags}
+        if self.hold is not None:
+            found.add("held")
+        if self.plan_counts.get(PlanStatus.FAILED):
+            found.add("failed")
+        if self.late_plans and self.hold is None:
+            found.add("late")
+        return [flag for flag in ATTENTION_FLAGS if flag in found]
+
+    @property
+    def attention(self) -> tuple[int, ...]:
+        """Higher needs a look sooner: held, then failed, late and stalled jobs, by how many."""
+        return (
+            int(self.hold is not None),
+            *(sum(1 for job in self.jobs if flag in job.flags) for flag in ATTENTION_FLAGS[1:]),
+            int(bool(self.plan_counts.get(PlanStatus.FAILED))),
+            int(bool(self.late_plans)),
+        )
+
+    @property
+    def finishes_at(self) -> datetime | None:
+        """When the last job shown will have submitted its URLs (None when none is on its way)."""
+        moments = [job.outlook.finishes_at for job in self.jobs if job.outlook.finishes_at is not None]
+        return max(moments) if moments else None
+
+    @property
+    def unscheduled(self) -> int:
+        """URLs of the jobs shown that no plan will submit (not counting held sites' jobs)."""
+        return sum(job.outlook.unscheduled for job in self.jobs if job.hold is None)
+
+    @property
+    def unfinished(self) -> bool:
+        return any(self.plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES)
+
+
+def _in_play() -> Q:
+    """Jobs a lead still has to think about: a plan will still send or has failed, URLs are left, or
+    ESA refused the job outright. A job whose URLs all went out with no failure is done."""
+    live_or_failed = Plan.objects.filter(
+        job=OuterRef("pk"), status__in=(*UNFINISHED_PLAN_STATUSES, PlanStatus.FAILED)
+    )
+    return (
+        Q(Exists(live_or_failed)) | Q(url_submitted__lt=F("url_count")) | (Q(url_count=0) & ~Q(error_info=""))
+    )
+
+
+def _ranked_jobs(sites: list[int], now: datetime) -> QuerySet[Job]:
+    """The jobs in play on `sites`, at most JOBS_PER_SITE each: failed first, then late, then open."""
+    failed = Exists(Plan.objects.filter(job=OuterRef("pk"), status=PlanStatus.FAILED))
+    late = Exists(
+        Plan.objects.filter(job=OuterRef("pk"), status=PlanStatus.WAITING, start_time__lt=late_cutoff(now))
+    )
+    open_plans = Exists(Plan.objects.filter(job=OuterRef("pk"), status__in=UNFINISHED_PLAN_STATUSES))
+    ranked = (
+        Job.objects.filter(site_id__in=sites)
+        .filter(_in_play())
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("site_id"),
+                order_by=[
+                    failed.desc(),
+                    late.desc(),
+                    (~open_plans).desc(),  # settled with URLs left: stalled
+                    F("esa_created_at").desc(nulls_last=True),
+                    F("id").desc(),
+                ],
+            )
+        )
+        .filter(rank__lte=JOBS_PER_SITE)
+    )
+    return ranked.order_by("site_id", "rank")
+
+
+def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = None) -> list[SiteReview]:
+    """Every site (or those of `site_ids`, ESA ids) with its totals and its jobs in play, by name."""
+    now = now or timezone.now()
+    sites_query = Site.objects.all()
+    if site_ids is not None:
+        sites_query = sites_query.filter(esa_id__in=site_ids)
+    sites = list(
+        sites_query.annotate(
+            job_count=Count("jobs"),
+            url_count=Coalesce(Sum("jobs__url_count"), Value(0)),
+            url_submitted=Coalesce(Sum("jobs__url_submitted"), Value(0)),
+        ).order_by("name")
+    )
+    by_pk = {site.pk: site for site in sites}
+    plan_counts: dict[int, dict[str, int]] = {pk: {} for pk in by_pk}
+    late_plans: dict[int, int] = dict.fromkeys(by_pk, 0)
+    cutoff = late_cutoff(now)
+    for site_id, status, count, late in (
+        Plan.objects.filter(job__site_id__in=by_pk)
+        .values_list("job__site_id", "status")
+        .annotate(
+            count=Count("id"),
+            late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=cutoff)),
+        )
+        .order_by()
+    ):
+        plan_counts[site_id][status] = count
+        late_plans[site_id] += late
+    in_play = dict(
+        Job.objects.filter(site_id__in=by_pk)
+        .filter(_in_play())
+        .values_list("site_id")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by"))
+    reviews = {
+        site.pk: SiteReview(
+            site=site,
+            job_count=site.job_count,
+            url_count=site.url_count,
+            url_submitted=site.url_submitted,
+            plan_counts=plan_counts[site.pk],
+            late_plans=late_plans[site.pk],
+            jobs_in_play=in_play.get(site.pk, 0),
+            hold=hold_of(site, holds),
+        )
+        for site in sites
+    }
+    jobs = list(_ranked_jobs(list(by_pk), now))
+    plans: dict[int, list[Plan]] = {job.pk: [] for job in jobs}
+    for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by("start_time", "id"):
+        plans[plan.job_id].append(plan)
+    for job in jobs:
+        review = reviews[job.site_id]
+        review.jobs.append(job_review(job=job, plans=plans[job.pk], now=now, hold=review.hold))
+    for review in reviews.values():
+        # Stable: within the same flags, SQL's order (failed, late, settled, newest) stays.
+        review.jobs.sort(key=lambda job: tuple(flag not in job.flags for flag in ATTENTION_FLAGS))
+    return list(reviews.values())
+
+
+def job_reviews(*, now: datetime | None = None, site_ids: list[int] | None = None) -> Iterator[JobReview]:
+    """Every job (of `site_ids`, ESA ids), reviewed, by site name then newest first (the jobs CSV).
+
+    Read `EXPORT_CHUNK` jobs at a time with their plans: memory stays flat for any number of jobs.
+    """
+    now = now or timezone.now()
+    holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
+    jobs = Job.objects.select_related("site").order_by("site__name", "site_id", "-esa_created_at", "-id")
+    if site_ids is not None:
+        jobs = jobs.filter(site__esa_id__in=site_ids)
+    for chunk in _chunks(jobs.iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):
+        plans: dict[int, list[Plan]] = {job.pk: [] for job in chunk}
+        for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by("start_time", "id"):
+            plans[plan.job_id].append(plan)
+        for job in chunk:
+            yield job_review(job=job, plans=plans[job.pk], now=now, hold=hold_of(job.site, holds))
+
+
+def _chunks(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:
+    chunk: list[Job] = []
+    for job in jobs:
+        chunk.append(job)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def sort_by_attention(reviews: list[SiteReview]) -> list[SiteReview]:
+    """Needs-attention first (held, failed, late, stalled, by how many jobs), then by name."""
+    return sorted(reviews, key=lambda review: tuple(-n for n in review.attention))
+
+
+__all__ = ["JOBS_PER_SITE", "SiteReview", "job_reviews", "site_reviews", "sort_by_attention"]

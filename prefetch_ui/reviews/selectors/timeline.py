@@ -1,0 +1,217 @@
+"""The timeline: plans over a window as lanes of bars (a lane per job, grouped by site), and the origin
+load forecast: URLs a minute that the scheduled plans will send to each site until the window ends.
+
+The lanes are paginated (`LANES_PER_PAGE` jobs); the forecast covers every site in the filter,
+whatever page is shown. Six queries whatever the numbers: jobs in the window (count and page), their
+plans, the holds, and the plans that will still send.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
+from prefetch_ui.planning.forecast import LoadSeries, job_load
+from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, Site
+from prefetch_ui.prefetch.selectors import job_remaining_urls
+
+from ..charts import Axis, LoadChart, load_chart
+from .outlooks import hold_of, scheduled_plans
+
+LANES_PER_PAGE = 40
+# Vertical layout of the lanes picture, in px.
+AXIS_HEIGHT = 28
+SITE_ROW = 26
+LANE_LABEL = 16
+BAR_HEIGHT = 14
+LANE_GAP = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBar:
+    plan: Plan
+    x: float  # percent
+    width: float  # percent
+
+    @property
+    def urls_per_minute(self) -> float:
+        return round(self.plan.slice_len * 60 / self.plan.interval, 1) if self.plan.interval else 0
+
+
+@dataclass(slots=True)
+class Lane:
+    job: Job
+    label_y: int
+    bar_y: int
+    bars: list[TimelineBar] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SiteGroup:
+    site: Site
+    hold: Incident | None
+    label_y: int
+    lanes: list[Lane] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SiteLoad:
+    """What prefetch will send to one site's origin from now until the window's end."""
+
+    site: Site
+    series: LoadSeries
+    chart: LoadChart
+
+    @property
+    def peak(self) -> tuple[datetime, int] | None:
+        return self.series.peak
+
+    @property
+    def total(self) -> int:
+        return self.series.total
+
+
+@dataclass(slots=True)
+class Timeline:
+    axis: Axis
+    now: datetime
+    page: Page[Job]
+    groups: list[SiteGroup]
+    height: int
+    loads: list[SiteLoad]
+    # Every site's load together (None with fewer than two sites sending).
+    total_load: SiteLoad | None
+
+    @property
+    def now_x(self) -> float | None:
+        return self.axis.x(self.now) if self.axis.contains(self.now) else None
+
+    @property
+    def bar_count(self) -> int:
+        return sum(len(lane.bars) for group in self.groups for lane in group.lanes)
+
+    @property
+    def unfinished(self) -> bool:
+        """Anything shown can still change: a plan waiting or running, or load still to come."""
+        shown = any(
+            bar.plan.status in UNFINISHED_PLAN_STATUSES
+            for group in self.groups
+            for lane in group.lanes
+            for bar in lane.bars
+        )
+        return shown or any(load.total for load in self.loads)
+
+
+def _in_window(start: datetime, end: datetime) -> Q:
+    return Q(start_time__lte=end, end_time__gte=start)
+
+
+def timeline_jobs(*, start: datetime, end: datetime, site: Site | None = None) -> QuerySet[Job]:
+    """Jobs with a plan whose window meets [start, end], by site name then newest first."""
+    jobs = Job.objects.filter(Exists(Plan.objects.filter(_in_window(start, end), job=OuterRef("pk"))))
+    if site is not None:
+        jobs = jobs.filter(site=site)
+    return jobs.select_related("site").order_by("site__name", "site_id", "-esa_created_at", "-id")
+
+
+def timeline_plans(*, start: datetime, end: datetime, site: Site | None = None) -> QuerySet[Plan]:
+    """Plans whose window meets [start, end] (the plans CSV): by site, job and start."""
+    plans = Plan.objects.filter(_in_window(start, end))
+    if site is not None:
+        plans = plans.filter(job__site=site)
+    return plans.select_related("job__site").order_by(
+        "job__site__name", "job__esa_created_at", "start_time", "id"
+    )
+
+
+def timeline(
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    zone: ZoneInfo,
+    site: Site | None = None,
+    page_number: str | int | None = None,
+) -> Timeline:
+    """The lanes of one page of jobs over [start, end], and every site's forecast load until `end`."""
+    axis = Axis(start, end, zone)
+    page = Paginator(timeline_jobs(start=start, end=end, site=site), LANES_PER_PAGE).get_page(page_number)
+    jobs = list(page.object_list)
+    holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
+    plans: dict[int, list[Plan]] = defaultdict(list)
+    for plan in Plan.objects.filter(_in_window(start, end), job_id__in=[job.pk for job in jobs]).order_by(
+        "start_time", "id"
+    ):
+        plans[plan.job_id].append(plan)
+    groups: list[SiteGroup] = []
+    y = AXIS_HEIGHT
+    for job in jobs:
+        if not groups or groups[-1].site.pk != job.site_id:
+            groups.append(SiteGroup(site=job.site, hold=hold_of(job.site, holds), label_y=y + SITE_ROW - 8))
+            y += SITE_ROW
+        lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL)
+        for plan in plans[job.pk]:
+            if plan.start_time is None or plan.end_time is None:  # never: _in_window needs both
+                continue
+            span = axis.span(plan.start_time, plan.end_time)
+            if span is not None:
+                lane.bars.append(TimelineBar(plan, *span))
+        groups[-1].lanes.append(lane)
+        y += LANE_LABEL + BAR_HEIGHT + LANE_GAP
+    loads, total = _loads(axis=axis, now=now, site=site)
+    return Timeline(axis=axis, now=now, page=page, groups=groups, height=y, loads=loads, total_load=total)
+
+
+def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLoad], SiteLoad | None]:
+    """Per site, the URLs a minute its scheduled plans will send from now until the window's end."""
+    if axis.end <= now:
+        return [], None
+    plans = Plan.objects.filter(
+        status__in=UNFINISHED_PLAN_STATUSES, end_time__gte=now, start_time__lte=axis.end
+    ).select_related("job__site")
+    if site is not None:
+        plans = plans.filter(job__site=site)
+    by_job: dict[int, list[Plan]] = defaultdict(list)
+    for plan in plans:
+        by_job[plan.job_id].append(plan)
+    start = now.replace(second=0, microsecond=0)
+    sites: dict[int, Site] = {}
+    series: dict[int, LoadSeries] = {}
+    for job_plans in by_job.values():
+        job = job_plans[0].job
+        load = job_load(
+            remaining_urls=job_remaining_urls(job), plans=scheduled_plans(job_plans), now=now, until=axis.end
+        )
+        sites[job.site_id] = job.site
+        series.setdefault(job.site_id, LoadSeries(start)).add(load)
+    loads = [
+        SiteLoad(sites[site_id], one, load_chart(axis=axis, start=start, urls_per_minute=one.urls))
+        for site_id, one in sorted(series.items(), key=lambda item: sites[item[0]].name)
+        if one.total
+    ]
+    if len(loads) < 2:
+        return loads, None
+    every = LoadSeries(start)
+    for site_load in loads:
+        every.add(site_load.series)
+    every_site = Site(name="every site")
+    return loads, SiteLoad(every_site, every, load_chart(axis=axis, start=start, urls_per_minute=every.urls))
+
+
+__all__ = [
+    "LANES_PER_PAGE",
+    "Lane",
+    "SiteGroup",
+    "SiteLoad",
+    "Timeline",
+    "TimelineBar",
+    "timeline",
+    "timeline_jobs",
+    "timeline_plans",
+]
