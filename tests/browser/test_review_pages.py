@@ -3,12 +3,14 @@
 The overview, the timeline and the audit log over an estate with something in every state
 (`tests.review_estate`): what each page says about it, its filters, its CSV read back, its
 pictures at 1400 px and at phone width, and what it says when there is nothing to show.
-Screenshots go to /tmp/shots for a person to look at; no assertion reads them.
+With PREFETCH_SHOTS_DIR set, each page is also saved there as a PNG at both widths, for a person to
+look at; no assertion reads them.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,7 +34,8 @@ from tests.review_estate import SHOP_SITE_ID, ReviewEstate, review_estate_create
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path("/tmp/shots")  # noqa: S108 -- pictures for a person to look at, nothing reads them back
+# Where to save the pages as pictures for a person (PREFETCH_SHOTS_DIR), if anywhere; nothing reads them.
+SHOTS = Path(os.environ["PREFETCH_SHOTS_DIR"]) if os.environ.get("PREFETCH_SHOTS_DIR") else None
 WIDE, PHONE = 1400, 390
 # The timeline's default window: 6 hours before the minute of now, 18 after.
 BEFORE, AFTER = timedelta(hours=6), timedelta(hours=18)
@@ -48,10 +51,12 @@ def estate(viewer: User, operator: User) -> ReviewEstate:
 
 
 def _shot(page: Page, name: str, width: int, *, prepare: Callable[[], None] | None = None) -> None:
-    """Save the page at `width` as /tmp/shots/<name>-<width>.png (for people, not for the test)."""
+    """Show the page at `width`; with SHOTS, save it as <name>-<width>.png (for people, not the test)."""
     page.set_viewport_size({"width": width, "height": 900})
     if prepare is not None:
         prepare()
+    if SHOTS is None:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}-{width}.png", full_page=True)
 
@@ -452,3 +457,19 @@ def test_a_viewer_filters_the_audit_log_and_downloads_what_it_shows(
     expect(entries).to_have_count(0)
     expect(log).to_contain_text("No operations or incidents match these filters.")
     _shot(page, "audit-empty", PHONE)
+
+
+def test_a_site_opened_on_the_overview_stays_open_when_the_page_polls(
+    page: Page, live_server: LiveServer, estate: ReviewEstate
+) -> None:
+    log_in(page, live_server.url, VIEWER)
+    page.goto(f"{live_server.url}/overview/")
+    example = page.locator(f'details[data-site-review="{DEMO_SITE_ID}"]')
+    example.locator("summary").click()
+    expect(example).to_have_attribute("open", "")
+    # Plans are running, so the page polls (every 10 s) and swaps in a fresh copy of the sites.
+    with page.expect_response(lambda response: "/overview/?poll=1" in response.url, timeout=20_000):
+        pass
+    page.wait_for_timeout(300)  # the swap and its settling
+    expect(example).to_have_attribute("open", "")
+    expect(page.locator(f'details[data-site-review="{SHOP_SITE_ID}"]')).not_to_have_attribute("open", "")

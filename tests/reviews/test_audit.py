@@ -303,9 +303,9 @@ def test_an_empty_log_says_what_will_appear_there(viewer_client: Client) -> None
     [
         ({"kind": "xyz"}, "“xyz” is not a kind of action."),
         ({"result": "exploded"}, "“exploded” is not a result: choose pending, running, succeeded, failed."),
-        ({"site": "abc"}, "Site “abc” is not an ESA site id (a number)."),
-        ({"site": "424242"}, "No site has the ESA id 424242."),
-        ({"site": "9" * 40}, "No site has the ESA id " + "9" * 40 + "."),
+        ({"site": "abc"}, "“abc” is not a site this dashboard knows."),
+        ({"site": "424242"}, "“424242” is not a site this dashboard knows."),
+        ({"site": "9" * 40}, "“" + "9" * 40 + "” is not a site this dashboard knows."),
         ({"who": "mallory"}, "There is no user “mallory”."),
         ({"since": "yesterday"}, "From is not a date and time (YYYY-MM-DD HH:MM). You typed “yesterday”."),
         ({"until": "2026-02-30T10:00"}, "To is not a date and time that exists: “2026-02-30T10:00”."),

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import IncidentStatus
-from prefetch_ui.prefetch.models import Plan, Site
+from prefetch_ui.prefetch.models import Plan
 from prefetch_ui.reviews.selectors.overview import JOBS_PER_SITE, site_reviews, sort_by_attention
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 from tests.review_estate import ReviewEstate, review_estate_create
@@ -133,19 +133,6 @@ def test_filters_narrow_the_sites_and_bad_ones_say_why(estate: ReviewEstate, vie
         response = viewer_client.get(reverse("overview"), bad)
         assert response.status_code == 400
         assert message in response.content.decode()
-
-
-def test_a_poll_that_finds_everything_settled_stops_polling(site: Site, viewer_client: Client) -> None:
-    now = timezone.now()
-    PlanFactory.create(
-        job=JobFactory.create(site=site, url_count=10, url_submitted=10),
-        status="finished",
-        start_time=now - timedelta(hours=2),
-        end_time=now - timedelta(hours=1),
-    )
-    response = viewer_client.get(reverse("overview"), {"poll": "1"}, headers=HTMX)
-    assert response.status_code == 286
-    assert "<html" not in response.content.decode()
 
 
 def _queries(client: Client) -> int:

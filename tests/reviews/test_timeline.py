@@ -169,19 +169,6 @@ def test_a_bad_window_or_site_says_what_is_wrong(
     assert csv.status_code == 400 and message in csv.content.decode()
 
 
-def test_a_poll_with_nothing_unfinished_stops(site: object, viewer_client: Client) -> None:
-    now = timezone.now()
-    PlanFactory.create(
-        job=JobFactory.create(site=site, url_count=10, url_submitted=10),
-        status="finished",
-        start_time=now - timedelta(hours=2),
-        end_time=now - timedelta(hours=1),
-    )
-    response = viewer_client.get(reverse("timeline"), {"poll": "1"}, headers=HTMX)
-    assert response.status_code == 286
-    assert 'id="timeline-live"' in response.content.decode()
-
-
 def _queries(client: Client) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(reverse("timeline")).status_code == 200

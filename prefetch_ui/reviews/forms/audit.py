@@ -10,12 +10,10 @@ from django.contrib.auth.models import User
 
 from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input
 from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.models import Site
 
 from ..selectors.audit import AUDIT_KINDS, AUDIT_RESULTS, AuditFilters, audit_actor_names
+from .fields import SiteField
 
-# An ESA site id is a positive 64-bit integer; a longer string of digits cannot name one.
-_MAX_SITE_ID_DIGITS = 19
 _MAX_USERNAME_LENGTH = 150  # Django's User.username
 
 
@@ -48,12 +46,7 @@ class AuditFilterForm(forms.Form):
         choices=_choices("any result", AUDIT_RESULTS),
         error_messages={"invalid_choice": f"“%(value)s” is not a result: choose {', '.join(AUDIT_RESULTS)}."},
     )
-    site = forms.CharField(
-        label="Site",
-        required=False,
-        error_messages={"null_characters_not_allowed": "Site contains a NUL character: pick a site."},
-        widget=forms.Select(),
-    )
+    site = SiteField()
     since = forms.CharField(
         label="From",
         required=False,
@@ -80,13 +73,6 @@ class AuditFilterForm(forms.Form):
             actors.append(asked)
         self.fields["who"].widget.attrs.pop("maxlength", None)  # CharField adds it; a <select> has none
         self.fields["who"].widget.choices = [("", "anyone"), *((name, name) for name in actors)]
-        self.fields["site"].widget.choices = [
-            ("", "every site"),
-            *(
-                (str(esa_id), name)
-                for esa_id, name in Site.objects.order_by("name").values_list("esa_id", "name")
-            ),
-        ]
 
     def clean_who(self) -> User | None:
         username: str = self.cleaned_data["who"]
@@ -96,17 +82,6 @@ class AuditFilterForm(forms.Form):
         if user is None:
             raise forms.ValidationError(f"There is no user “{username}”.")
         return user
-
-    def clean_site(self) -> Site | None:
-        raw: str = self.cleaned_data["site"].strip()
-        if not raw:
-            return None
-        if not (raw.isascii() and raw.isdigit()):
-            raise forms.ValidationError(f"Site “{raw[:40]}” is not an ESA site id (a number).")
-        site = Site.objects.filter(esa_id=int(raw)).first() if len(raw) <= _MAX_SITE_ID_DIGITS else None
-        if site is None:
-            raise forms.ValidationError(f"No site has the ESA id {raw[:40]}.")
-        return site
 
     def _moment(self, field: str) -> datetime | None:
         text: str = self.cleaned_data[field]

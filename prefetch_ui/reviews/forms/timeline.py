@@ -9,7 +9,7 @@ from django import forms
 from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input, utc_to_local_input
 from prefetch_ui.prefetch.display_zone import display_zone
 
-from .overview import SiteChoiceField
+from .fields import SiteField
 
 # Preset windows: (hours before now, hours after now).
 SPANS: dict[str, tuple[int, int]] = {
@@ -40,7 +40,7 @@ class TimelineFilterForm(forms.Form):
     end = forms.CharField(
         required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    site = SiteChoiceField()
+    site = SiteField()
 
     def __init__(self, *args: object, now: datetime, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

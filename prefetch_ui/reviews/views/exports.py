@@ -8,7 +8,6 @@ from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpRespo
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.selectors import STATUS_ORDER
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
 
@@ -71,7 +70,7 @@ def jobs_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     site, attention_only = form.cleaned_data["site"], form.cleaned_data["attention"]
 
     def rows() -> Iterator[list[object]]:
-        for review in job_reviews(site_ids=None if site is None else [site]):
+        for review in job_reviews(site_ids=None if site is None else [site.esa_id]):
             if attention_only and not review.flags:
                 continue
             job = review.job
@@ -102,8 +101,7 @@ def plans_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     if not form.is_valid():
         return _errors(form)
     start, end = form.cleaned_data["window"]
-    site_id = form.cleaned_data["site"]
-    site = None if site_id is None else Site.objects.get(esa_id=site_id)
+    site = form.cleaned_data["site"]
 
     def rows() -> Iterator[list[object]]:
         for plan in timeline_plans(start=start, end=end, site=site).iterator(chunk_size=2000):

@@ -17,7 +17,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render_page(request, "reviews/overview.html", {"form": form, "reviews": []}, status=400)
     site = form.cleaned_data["site"]
-    reviews = site_reviews(site_ids=None if site is None else [site])
+    reviews = site_reviews(site_ids=None if site is None else [site.esa_id])
     if form.cleaned_data["sort"] == "attention":
         reviews = sort_by_attention(reviews)
     if form.cleaned_data["attention"]:

@@ -7,7 +7,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
 
 from ..forms.timeline import SPAN_LABELS, TimelineFilterForm
@@ -24,8 +23,7 @@ def timeline(request: HtmxHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render_page(request, TEMPLATE, context, status=400)
     start, end = form.cleaned_data["window"]
-    site_id = form.cleaned_data["site"]
-    site = None if site_id is None else Site.objects.get(esa_id=site_id)
+    site = form.cleaned_data["site"]
     picture = timeline_of(
         start=start, end=end, now=now, zone=display_zone(), site=site, page_number=request.GET.get("page")
     )
