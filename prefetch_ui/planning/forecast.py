@@ -208,11 +208,11 @@ def job_load(
         if sequence.interval >= 60:
             # At most one batch a minute: walk the batches.
             for index in range(sequence.fired_before(offset), fired):
-                series.urls[math.floor((sequence.time_of(index) - offset) / 60)] += sequence.size
+                series.urls[_minute(sequence.time_of(index), offset)] += sequence.size
             continue
         # Several batches a minute: walk the minutes, counting each minute's batches.
-        first_minute = max(0, math.floor((sequence.first - offset) / 60))
-        last_minute = min(minutes - 1, math.floor((sequence.time_of(max(0, fired - 1)) - offset) / 60))
+        first_minute = max(0, _minute(sequence.first, offset))
+        last_minute = min(minutes - 1, _minute(sequence.time_of(max(0, fired - 1)), offset))
         for minute in range(first_minute, last_minute + 1):
             begin = offset + 60 * minute
             count = sequence.fired_before(min(begin + 60, stop)) - sequence.fired_before(begin)
@@ -220,5 +220,14 @@ def job_load(
     if last is not None and last < horizon:
         # The batch (or simultaneous batches) at the last time take whatever is left, no more.
         before = sum(sequence.size * sequence.fired_before(last) for sequence in sequences)
-        series.urls[math.floor((last - offset) / 60)] += remaining_urls - before
+        series.urls[_minute(last, offset)] += remaining_urls - before
     return series
+
+
+def _minute(moment: float, offset: float) -> int:
+    """The minute of the series a batch time falls in; one on a minute's first instant belongs to it.
+
+    The tolerance matters: times are seconds from a `now` with microseconds, so a batch on a whole
+    minute can come out a hair before it (59.99999999999 s) and would land in the minute before.
+    """
+    return math.floor((moment - offset + _EPSILON) / 60)
