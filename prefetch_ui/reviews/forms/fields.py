@@ -26,6 +26,13 @@ class SiteField(forms.ChoiceField):
         super().__init__(choices=_site_choices, required=False, label="Site", **kwargs)
         self.error_messages["invalid_choice"] = "“%(value)s” is not a site this dashboard knows."
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SiteField:
+        # Each form gets its own copy of the field: read the sites once for it, then both the
+        # check and the <select> use that list (a callable would be read for each).
+        field = super().__deepcopy__(memo)
+        field.choices = _site_choices()
+        return field
+
     def clean(self, value: Any) -> Site | None:
         esa_id = super().clean(value)
         return Site.objects.get(esa_id=int(esa_id)) if esa_id else None
