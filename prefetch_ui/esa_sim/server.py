@@ -14,8 +14,13 @@ from types import FrameType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import httpx
+
+from prefetch_ui.esa import EsaClient
+
 from .actions import Limits
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
+from .demo import seed_demo
 
 __all__ = ["SimServer", "build_parser", "main", "serve_in_thread"]
 
@@ -58,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
     parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="add the demo estate (jobs and plans in every state) when the simulator has no job yet",
+    )
     parser.add_argument(
         "--deny-site",
         type=int,
@@ -120,6 +130,16 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     )
 
 
+def _seed_demo(simulator: EsaSimulator, config: SimConfig) -> None:
+    """The demo estate, created through the simulator's own gateway (signed like any client's call)."""
+    key_id, secret = next(iter(config.access_keys.items()))
+    transport = httpx.WSGITransport(app=simulator)
+    with EsaClient(
+        endpoint="http://esa-sim.local", access_key_id=key_id, access_key_secret=secret, transport=transport
+    ) as client:
+        seed_demo(client)
+
+
 def serve_in_thread(simulator: EsaSimulator, host: str = "127.0.0.1", port: int = 0) -> tuple[SimServer, str]:
     """Start serving on a background thread; returns the server and its base URL."""
     server = make_server(host, port, simulator, server_class=SimServer, handler_class=_QuietHandler)
@@ -130,8 +150,11 @@ def serve_in_thread(simulator: EsaSimulator, host: str = "127.0.0.1", port: int 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s esa-sim %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # --demo's own calls: one line each otherwise
     config = config_from_args(args)
     simulator = EsaSimulator(config)
+    if args.demo:
+        _seed_demo(simulator, config)
     server = make_server(args.host, args.port, simulator, server_class=SimServer, handler_class=_QuietHandler)
 
     def stop(signum: int, frame: FrameType | None) -> None:
