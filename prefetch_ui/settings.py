@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -277,6 +278,21 @@ PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0
 # A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
 # a plan within seconds of its start on an active site, so minutes mean something keeps it waiting.
 PREFETCH_LATE_AFTER_SECONDS = int(env_float("PREFETCH_LATE_AFTER_SECONDS", 300))
+
+# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) ----------------------------------------------
+
+# A scraper is let in when it sends `Authorization: Bearer <token>` with this token, or when it
+# connects directly (no proxy header) from one of these networks. Empty token: no token accepted;
+# empty list: no network. By default only this machine may scrape.
+PREFETCH_METRICS_TOKEN = os.environ.get("PREFETCH_METRICS_TOKEN", "")
+PREFETCH_METRICS_ALLOWED_NETWORKS = env_list("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+for _network in PREFETCH_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PREFETCH_METRICS_ALLOWED_NETWORKS: not a network (CIDR): {_network!r}"
+        ) from None
 
 CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {
