@@ -261,6 +261,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
 
+# --- Readiness (/readyz, prefetch_ui/core/readiness.py) ---------------------------------------------
+
+# Each check's time box, seconds: a dependency that does not answer within it fails as "no answer".
+PREFETCH_READY_TIMEOUT = env_float("PREFETCH_READY_TIMEOUT", 2.0)
+# Workers beat every 0.5 s and count as dead after 3 s (prefetch_ui/core/workers.py); 10 s lets a
+# worker restart without the deployment turning unready.
+PREFETCH_READY_WORKER_MAX_AGE = env_float("PREFETCH_READY_WORKER_MAX_AGE", 10.0)
+# A sync starts every PREFETCH_SYNC_PERIOD seconds; a large estate takes a few periods per cycle,
+# so the mirror counts as stale after 20 periods, and never sooner than a minute.
+PREFETCH_READY_SYNC_MAX_AGE = env_float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0, 20 * PREFETCH_SYNC_PERIOD))
+
 # --- Incidents: holds and resumes (prefetch_ui/incidents) ------------------------------------------
 
 # How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not

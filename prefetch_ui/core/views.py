@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from .metrics_collector import metrics_exposition
+from .readiness import readiness_checks
 
 # Headers a reverse proxy adds: behind one, REMOTE_ADDR is the proxy's address, not the scraper's.
 _FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
@@ -18,8 +19,26 @@ _FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"
 @login_not_required
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness probe for load balancers and compose; deliberately touches neither the database nor Redis."""
+    """Liveness: the process is up and answers. Deliberately touches neither the database nor Redis,
+    so that a dependency's outage never gets a healthy web process restarted."""
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@require_safe
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when the database, Redis, a worker and the sync are all fit, else 503 naming
+    each failing check and why (see `readiness.py`)."""
+    results = readiness_checks()
+    failing = [f"{result.name}: {result.detail}" for result in results if not result.ok]
+    body: dict[str, object] = {
+        "status": "failing" if failing else "ok",
+        "checks": {result.name: {"ok": result.ok, "detail": result.detail} for result in results},
+    }
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)
 
 
 @login_not_required
