@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tempfile
@@ -79,6 +80,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, a redirect or a refusal too, carries its X-Request-ID, and every log line
+    # of the request (and of the tasks it dispatches) its request_id.
+    "prefetch_ui.core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from gunicorn itself, compressed and cached: no separate server in the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -167,14 +171,27 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Production logs are JSON lines (one object a line: time, level, logger, message, request_id,
+# exception); development keeps plain text. Celery workers log with this too (prefetch_ui/core/logs.py).
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {
+            "()": "prefetch_ui.core.logs.RequestIdFilter",
+            "missing": "-" if LOG_FORMAT == "plain" else None,
+        },
+    },
     "formatters": {
-        "plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+        "plain": {"format": "{asctime} {levelname} {name} [{request_id}]: {message}", "style": "{"},
+        "json": {"()": "prefetch_ui.core.logs.JsonLogFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
@@ -263,6 +280,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
 
+# --- Readiness (/readyz, prefetch_ui/core/readiness.py) ---------------------------------------------
+
+# Each check's time box, seconds: a dependency that does not answer within it fails as "no answer".
+PREFETCH_READY_TIMEOUT = env_float("PREFETCH_READY_TIMEOUT", 2.0)
+# Workers beat every 0.5 s and count as dead after 3 s (prefetch_ui/core/workers.py); 10 s lets a
+# worker restart without the deployment turning unready.
+PREFETCH_READY_WORKER_MAX_AGE = env_float("PREFETCH_READY_WORKER_MAX_AGE", 10.0)
+# A sync starts every PREFETCH_SYNC_PERIOD seconds; a large estate takes a few periods per cycle,
+# so the mirror counts as stale after 20 periods, and never sooner than a minute.
+PREFETCH_READY_SYNC_MAX_AGE = env_float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0, 20 * PREFETCH_SYNC_PERIOD))
+
 # --- Incidents: holds and resumes (prefetch_ui/incidents) ------------------------------------------
 
 # How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not
@@ -280,6 +308,21 @@ PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0
 # A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
 # a plan within seconds of its start on an active site, so minutes mean something keeps it waiting.
 PREFETCH_LATE_AFTER_SECONDS = int(env_float("PREFETCH_LATE_AFTER_SECONDS", 300))
+
+# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) ----------------------------------------------
+
+# A scraper is let in when it sends `Authorization: Bearer <token>` with this token, or when it
+# connects directly (no proxy header) from one of these networks. Empty token: no token accepted;
+# empty list: no network. By default only this machine may scrape.
+PREFETCH_METRICS_TOKEN = os.environ.get("PREFETCH_METRICS_TOKEN", "")
+PREFETCH_METRICS_ALLOWED_NETWORKS = env_list("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+for _network in PREFETCH_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"PREFETCH_METRICS_ALLOWED_NETWORKS: not a network (CIDR): {_network!r}"
+        ) from None
 
 CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """Site-wide pages: the home page and the health check."""
+    """Site-wide plumbing: health, readiness and metrics endpoints, worker heartbeats, request ids in logs."""
 
     name = "prefetch_ui.core"
     label = "core"
@@ -12,6 +12,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Every Celery worker process keeps a heartbeat in Redis while it runs.
+        from .logs import connect_log_signals
         from .workers import connect_worker_signals
 
         connect_worker_signals()
+        # Request ids from web requests into the tasks they dispatch; workers log as the web does.
+        connect_log_signals()

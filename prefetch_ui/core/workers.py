@@ -20,11 +20,14 @@ from typing import Any
 import redis
 from django.conf import settings
 
-__all__ = ["ALIVE_SECONDS", "live_workers", "redis_connection", "worker_id"]
+__all__ = ["ALIVE_SECONDS", "LAST_BEAT_KEY", "live_workers", "redis_connection", "worker_id"]
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "prefetch:worker:"
+# The time of the latest heartbeat of any worker (epoch seconds), kept after the workers are gone, so
+# that /readyz can say how long there has been none.
+LAST_BEAT_KEY = "prefetch:workers:last-beat"
 BEAT_SECONDS = 0.5
 ALIVE_SECONDS = 3
 
@@ -66,8 +69,11 @@ def _beat() -> None:
     connection = redis_connection()
     while not _stop.is_set():
         try:
-            payload = json.dumps({"queues": _queues, "at": time.time()})
-            connection.set(key, payload, ex=ALIVE_SECONDS)
+            now = time.time()
+            beat = connection.pipeline(transaction=False)
+            beat.set(key, json.dumps({"queues": _queues, "at": now}), ex=ALIVE_SECONDS)
+            beat.set(LAST_BEAT_KEY, repr(now))
+            beat.execute()
         except redis.RedisError as error:
             logger.warning("worker heartbeat: Redis unavailable (%s)", error)
         _stop.wait(BEAT_SECONDS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import API_VERSION, EsaClient, RetryPolicy
+from .client import API_VERSION, CallObserver, EsaClient, RetryPolicy
 from .errors import (
     EsaAmbiguousResultError,
     EsaApiError,
@@ -20,6 +20,7 @@ from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
 
 __all__ = [
     "API_VERSION",
+    "CallObserver",
     "CreatePlansResult",
     "EsaAmbiguousResultError",
     "EsaApiError",

@@ -27,6 +27,7 @@ import httpx
 from .auth import AcsV3Auth, percent_encode
 from .errors import (
     EsaAmbiguousResultError,
+    EsaApiError,
     EsaError,
     EsaResponseError,
     EsaServerError,
@@ -37,7 +38,7 @@ from .errors import (
 from .times import format_esa_time, to_epoch_ms
 from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
 
-__all__ = ["API_VERSION", "EsaClient", "RetryPolicy"]
+__all__ = ["API_VERSION", "CallObserver", "EsaClient", "RetryPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ _READ_PREFIXES: Final = ("Get", "List", "Describe")
 _NOT_PROCESSED_STATUS: Final = 503
 
 Params = Mapping[str, object]
+# Told of every request sent, retries included: (action, answer code, seconds on the wire). The code
+# is ESA's error Code, "OK" for a success, "HTTP<status>" for an answer that is not ESA's JSON, and
+# "ConnectionFailed" / "NoAnswer" when the request never left or its answer was lost.
+CallObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,7 @@ class EsaClient:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "prefetch-ui",
         rate_gate: Callable[[], None] | None = None,
+        on_call: CallObserver | None = None,
     ) -> None:
         if "://" not in endpoint:
             endpoint = f"https://{endpoint}"
@@ -97,6 +103,9 @@ class EsaClient:
         # Called before every send, retries included: blocks until a call may go out (a budget shared
         # with other processes); raises EsaTransportError when it cannot tell.
         self._rate_gate = rate_gate
+        # Metrics (see CallObserver); it must never fail or slow a call, and is guarded here in case.
+        self._on_call = on_call
+        self._observer_failed = False
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._http = httpx.Client(
             base_url=self.endpoint,
@@ -131,7 +140,9 @@ class EsaClient:
             attempt += 1
             if self._rate_gate is not None:
                 self._rate_gate()
+            sent = time.monotonic()
             failure = self._attempt(action, method, params)
+            self._observe(action, failure, time.monotonic() - sent)
             if isinstance(failure, dict):
                 return failure
             if is_create and not failure.landed_surely_not:
@@ -151,6 +162,17 @@ class EsaClient:
                 "ESA %s attempt %d failed (%s); retrying in %.2fs", action, attempt, failure.error, delay
             )
             self._sleep(delay)
+
+    def _observe(self, action: str, outcome: dict[str, Any] | _Failure, seconds: float) -> None:
+        if self._on_call is None:
+            return
+        try:
+            self._on_call(action, _answer_code(outcome), seconds)
+        except Exception:
+            # A call that ESA answered must not fail for its metrics (a create would look ambiguous).
+            if not self._observer_failed:
+                self._observer_failed = True
+                logger.exception("the ESA call observer failed; its later failures are not logged")
 
     def _attempt(self, action: str, method: str, params: Params) -> dict[str, Any] | _Failure:
         encoded = {key: _encode_value(value) for key, value in params.items()}
@@ -378,6 +400,18 @@ class EsaClient:
         """Pause a plan; its progress is kept."""
         answer = self.call("StopScheduledPreloadExecution", {"Id": plan_id})
         return Plan.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+
+def _answer_code(outcome: dict[str, Any] | _Failure) -> str:
+    """What one request got back, as the CallObserver is told."""
+    if isinstance(outcome, dict):
+        return "OK"
+    error = outcome.error
+    if isinstance(error, EsaApiError):
+        return error.code
+    if isinstance(error, EsaResponseError):
+        return f"HTTP{error.status}"
+    return "ConnectionFailed" if outcome.landed_surely_not else "NoAnswer"
 
 
 def _encode_value(value: object) -> str:

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from prefetch_ui.core.metrics import sync_observed
 from prefetch_ui.esa_settings import esa_client_from_settings
 
 from .services.operations import operation_execute, operation_sweep
@@ -36,9 +37,11 @@ def esa_sync_task() -> None:
     from prefetch_ui.incidents.selectors import held_site_watch
     from prefetch_ui.incidents.services.holds import holds_enforce
 
-    with esa_client_from_settings() as client:
-        report = esa_sync(client=client, watched=held_site_watch())
-    holds_enforce()
+    # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of /readyz.
+    with sync_observed():
+        with esa_client_from_settings() as client:
+            report = esa_sync(client=client, watched=held_site_watch())
+        holds_enforce()
     logger.info(
         "ESA sync: %d calls, %d sites (%d failed), %d jobs (%d removed), %d plan listings",
         report.esa_calls,

@@ -121,6 +121,14 @@ def operation_record(
             return active.get(), False
         operation_id = operation.pk
         transaction.on_commit(lambda: operation_dispatch(operation_id=operation_id))
+    logger.info(
+        "operation %s requested: %s on %s by %s",
+        operation_id,
+        kind,
+        target_key,
+        user.get_username() or "-",
+        extra={"operation_id": operation_id, "operation_kind": str(kind)},
+    )
     return operation, True
 
 
@@ -220,6 +228,15 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
     # Only this worker's claim: if the sweep handed the operation to another, that one decides.
     Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING, started_at=now).update(
         **outcome
+    )
+    logger.info(
+        "operation %s (%s on %s): %s %s",
+        operation_id,
+        operation.kind,
+        operation.target_esa_id,
+        outcome["status"],
+        outcome.get("error_code") or f"RequestId {outcome.get('request_id') or '-'}",
+        extra={"operation_id": operation_id, "operation_kind": operation.kind},
     )
     operation.refresh_from_db()
     return operation
