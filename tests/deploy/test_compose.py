@@ -12,6 +12,7 @@ and what works here drift apart (a command, a variable, a healthcheck), this tes
 from __future__ import annotations
 
 import os
+import socket
 import re
 import subprocess
 import sys
@@ -179,8 +180,10 @@ def test_the_compose_files_services_run_and_a_stop_goes_through_the_web_to_esa(s
     assert {"web", "worker", "beat", "redis", "postgres", "esa-sim"} <= set(services)
     assert services["esa-sim"].profiles == ["sim"]
     assert not services["web"].profiles and not services["worker"].profiles
-    # The PostgreSQL stand-in answers the healthcheck the file gives the postgres service.
+    # The PostgreSQL stand-in answers the healthcheck the file gives the postgres service, and the
+    # worker answers its own (a Celery ping to this host's worker).
     assert _healthy(services["postgres"], extra=_pg_isready_target(services))
+    assert _healthy(services["worker"], extra={"HOSTNAME": socket.gethostname()})
 
     # The first operator, as the README says: createsuperuser in the web container.
     made = subprocess.run(  # noqa: S603 - fixed arguments
