@@ -12,8 +12,8 @@ and what works here drift apart (a command, a variable, a healthcheck), this tes
 from __future__ import annotations
 
 import os
-import socket
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
