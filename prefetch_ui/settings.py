@@ -48,14 +48,43 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
 
 
+def env_secret(name: str) -> str:
+    """A secret from the environment variable `name`, or from the file that `<name>_FILE` names (how
+    Docker and Kubernetes hand out secrets). One trailing newline of the file is dropped. A file that
+    cannot be read or is empty, or a variable and a file that disagree, stop the start-up: guessing
+    which credential was meant would fail later and further from the cause. "" when neither is set.
+    Error messages name the variable and the file, never the value."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if not path:
+        return value
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ImproperlyConfigured(
+            f"{name}_FILE names a file that cannot be read: {path} ({reason})"
+        ) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ImproperlyConfigured(f"{name}_FILE names an empty file: {path}")
+    if value and value != text:
+        raise ImproperlyConfigured(
+            f"{name} and {name}_FILE are both set, to different values: set only one of them"
+        )
+    return text
+
+
 # --- Django core -----------------------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-_secret_key = os.environ.get("DJANGO_SECRET_KEY", "")
+_secret_key = env_secret("DJANGO_SECRET_KEY")
 if not _secret_key:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is false"
+        )
     # A fresh key per process: dev sessions do not survive a restart, and no key is ever committed.
     _secret_key = "django-insecure-dev-" + secrets.token_urlsafe(50)
 SECRET_KEY = _secret_key
@@ -220,7 +249,8 @@ CELERY_WORKER_CONCURRENCY = int(env_float("CELERY_WORKER_CONCURRENCY", 8))
 # The default endpoint is the bundled simulator (`python -m prefetch_ui.esa_sim`), with its demo key pair.
 ESA_ENDPOINT = os.environ.get("ESA_ENDPOINT", "http://127.0.0.1:9910")
 ESA_ACCESS_KEY_ID = os.environ.get("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
-ESA_ACCESS_KEY_SECRET = os.environ.get("ESA_ACCESS_KEY_SECRET", "SimulatorDemoSecret-not-for-production")
+# From the variable or from a file (ESA_ACCESS_KEY_SECRET_FILE, for Docker and Kubernetes secrets).
+ESA_ACCESS_KEY_SECRET = env_secret("ESA_ACCESS_KEY_SECRET") or "SimulatorDemoSecret-not-for-production"
 ESA_TIMEOUT = env_float("ESA_TIMEOUT", 10.0)
 # ESA calls per second from all workers together (prefetch_ui/esa_budget.py; 0: no budget). ESA does
 # not publish its per-account limit; 50 is the figure the incident goals are written against.
