@@ -131,6 +131,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Every page needs a login unless its view says otherwise (login, healthz).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Cache-Control: private, no-store on whatever a logged-in user is sent.
+    "prefetch_ui.core.cache_control.PrivateResponsesMiddleware",
     # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
     "prefetch_ui.prefetch.display_zone.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

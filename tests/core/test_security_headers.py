@@ -1,8 +1,10 @@
-"""Headers every response carries for the browser: the Content-Security-Policy."""
+"""Headers for the browser and the caches on the way: the Content-Security-Policy on every response,
+and Cache-Control on those for a logged-in user."""
 
 from __future__ import annotations
 
 import pytest
+from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
@@ -34,3 +36,31 @@ def test_every_kind_of_response_carries_the_policy(
     ]
 
     assert policies == [POLICY] * len(policies)
+
+
+# -- Cache-Control --------------------------------------------------------------------------------------
+
+
+def _cache_control(response: HttpResponseBase) -> set[str]:
+    return {part.strip() for part in response.get("Cache-Control", "").split(",") if part.strip()}
+
+
+def test_whatever_a_logged_in_user_is_sent_no_shared_cache_keeps(operator_client: Client, site: Site) -> None:
+    site_page = reverse("site-detail", args=[site.esa_id])
+    responses = [
+        operator_client.get("/"),
+        operator_client.get(site_page),
+        operator_client.get(site_page, headers={"HX-Request": "true"}),  # a polled fragment
+        operator_client.get(reverse("audit-csv")),  # a download
+        operator_client.get("/sites/1/"),  # a 404 too
+    ]
+
+    for response in responses:
+        assert {"private", "no-store"} <= _cache_control(response), response
+        assert "public" not in _cache_control(response)
+
+
+def test_anonymous_responses_are_left_to_their_views(client: Client) -> None:
+    # The probes say nothing about caching; Django's login view says never to cache it.
+    assert _cache_control(client.get("/healthz")) == set()
+    assert {"private", "no-store", "no-cache"} <= _cache_control(client.get(reverse("login")))
