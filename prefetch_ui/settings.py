@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -113,7 +114,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Counts failed logins and refuses logins past the limit (prefetch_ui/logins/throttle.py).
+    "axes",
     "prefetch_ui.core",
+    "prefetch_ui.logins",
     "prefetch_ui.prefetch",
     "prefetch_ui.incidents",
     "prefetch_ui.reviews",
@@ -138,6 +142,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: turns a refused login into prefetch_ui.logins.throttle.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "prefetch_ui.urls"
@@ -196,6 +202,44 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) --------
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked. It needs the
+    # request, which every login form passes; tests log in with force_login, which bypasses backends.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures that lock an account (from any address) or an address (for any account), and for how long
+# after the last of them.
+PREFETCH_LOGIN_FAILURE_LIMIT = int(env_float("PREFETCH_LOGIN_FAILURE_LIMIT", 5))
+PREFETCH_LOGIN_COOLOFF_MINUTES = env_float("PREFETCH_LOGIN_COOLOFF_MINUTES", 15)
+if PREFETCH_LOGIN_FAILURE_LIMIT < 1 or PREFETCH_LOGIN_COOLOFF_MINUTES <= 0:
+    raise ImproperlyConfigured(
+        "PREFETCH_LOGIN_FAILURE_LIMIT must be at least 1 and PREFETCH_LOGIN_COOLOFF_MINUTES more than 0"
+    )
+# Behind proxies: the header they set or append the client's address to (X-Real-IP, X-Forwarded-For)
+# and how many of them append to it. Unset, the peer's address is the client's.
+PREFETCH_CLIENT_IP_HEADER = os.environ.get("PREFETCH_CLIENT_IP_HEADER", "").strip()
+PREFETCH_TRUSTED_PROXY_COUNT = int(env_float("PREFETCH_TRUSTED_PROXY_COUNT", 1))
+if PREFETCH_TRUSTED_PROXY_COUNT < 1:
+    raise ImproperlyConfigured("PREFETCH_TRUSTED_PROXY_COUNT must be at least 1")
+
+# In the database (axes' default handler, named for the reader): shared by every web process.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = PREFETCH_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=PREFETCH_LOGIN_COOLOFF_MINUTES)
+# Each alone locks: the account whatever the address, the address whatever the account.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A try during a lockout is refused without being counted: the lockout ends when the page said.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success forgives only the account's failures from that address (throttle.forgive_own_failures).
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "prefetch_ui.logins.throttle.client_ip_address"
+AXES_LOCKOUT_CALLABLE = "prefetch_ui.logins.throttle.lockout_response"
+# No start-up banner in every process's log; failures and lockouts are still logged (as warnings).
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 # Stored and computed in UTC; shown to people in PREFETCH_DISPLAY_TIME_ZONE.
