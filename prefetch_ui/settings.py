@@ -203,6 +203,39 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- E-mail: only to send password-reset links ------------------------------------------------------
+
+# Password reset mails a link: its pages (and the login page's link to them) exist only when there is a
+# mail server to send it (prefetch_ui/logins/views.py answers 404 otherwise).
+_email_host = os.environ.get("DJANGO_EMAIL_HOST", "").strip()
+PREFETCH_PASSWORD_RESET = bool(_email_host)
+if _email_host:
+    # Implicit TLS (usually port 465), or else STARTTLS (587, the default): never in clear.
+    _email_use_ssl = env_bool("DJANGO_EMAIL_USE_SSL", False)
+    _email_use_tls = env_bool("DJANGO_EMAIL_USE_TLS", not _email_use_ssl)
+    if _email_use_ssl and _email_use_tls:
+        raise ImproperlyConfigured("DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS cannot both be true")
+    # Django 6.1's MAILERS (its EMAIL_HOST and kin are deprecated). Left undefined without e-mail:
+    # nothing then sends any, and an empty MAILERS would only draw a warning from the checks.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": int(env_float("DJANGO_EMAIL_PORT", 465 if _email_use_ssl else 587)),
+                "username": os.environ.get("DJANGO_EMAIL_HOST_USER", ""),
+                # From the variable or from a file (DJANGO_EMAIL_HOST_PASSWORD_FILE), as the other secrets.
+                "password": env_secret("DJANGO_EMAIL_HOST_PASSWORD"),
+                "use_tls": _email_use_tls,
+                "use_ssl": _email_use_ssl,
+                "timeout": 10,
+            },
+        }
+    }
+    DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "").strip()
+    if not DEFAULT_FROM_EMAIL:
+        raise ImproperlyConfigured("DJANGO_DEFAULT_FROM_EMAIL must be set when DJANGO_EMAIL_HOST is")
+
 # --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) --------
 
 AUTHENTICATION_BACKENDS = [

@@ -86,6 +86,7 @@ def lockout_response(
         "form": AuthenticationForm(request, initial={"username": username}),
         "next": next_url,
         "lockout_minutes": lockout_minutes_left(request, credentials),
+        "password_reset": settings.PREFETCH_PASSWORD_RESET,
     }
     return render(request, "registration/login.html", context, status=LOCKED_OUT_STATUS)
 
