@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 PYENV_ROOT ?= $(HOME)/.pyenv
 PYTHON ?=
 
-.PHONY: help venv install lint typecheck test fmt run bench bench-incident clean
+.PHONY: help venv install lint typecheck check-deploy test fmt run bench bench-incident clean
 
 help:
 	@echo "make test       lint, typecheck and run the tests (sets up $(VENV) first)"
@@ -22,6 +22,7 @@ help:
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make typecheck  mypy"
+	@echo "make check-deploy  manage.py check --deploy with production settings; fails on any warning"
 	@echo "make install    (re)install the project into $(VENV) when pyproject.toml changed"
 	@echo "make clean      remove $(VENV), caches and collected static files"
 
@@ -68,9 +69,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy prefetch_ui tests bench
 
+# Django's deployment checks against the settings production gets from the environment (debug off, a
+# real key, a host name; everything else at its default): any warning fails. The key is random per run;
+# no database or Redis is needed.
+check-deploy: $(STAMP)
+	DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=prefetch.example.com \
+	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
+
 test: $(STAMP) $(CHROMIUM)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory check-deploy
 	$(VENV)/bin/pytest
 
 fmt: $(STAMP)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from kombu import Queue
 
 django_stubs_ext.monkeypatch()
@@ -49,14 +52,55 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
 
 
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER from `Header` (meaning `Header: https`) or `Header: value`."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition(":")
+    header, value = header.strip(), value.strip() or "https"
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(f"{name} must be a header name such as X-Forwarded-Proto, got {raw!r}")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
+def env_secret(name: str) -> str:
+    """A secret from the environment variable `name`, or from the file that `<name>_FILE` names (how
+    Docker and Kubernetes hand out secrets). One trailing newline of the file is dropped. A file that
+    cannot be read or is empty, or a variable and a file that disagree, stop the start-up: guessing
+    which credential was meant would fail later and further from the cause. "" when neither is set.
+    Error messages name the variable and the file, never the value."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if not path:
+        return value
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ImproperlyConfigured(
+            f"{name}_FILE names a file that cannot be read: {path} ({reason})"
+        ) from None
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ImproperlyConfigured(f"{name}_FILE names an empty file: {path}")
+    if value and value != text:
+        raise ImproperlyConfigured(
+            f"{name} and {name}_FILE are both set, to different values: set only one of them"
+        )
+    return text
+
+
 # --- Django core -----------------------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-_secret_key = os.environ.get("DJANGO_SECRET_KEY", "")
+_secret_key = env_secret("DJANGO_SECRET_KEY")
 if not _secret_key:
     if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is false"
+        )
     # A fresh key per process: dev sessions do not survive a restart, and no key is ever committed.
     _secret_key = "django-insecure-dev-" + secrets.token_urlsafe(50)
 SECRET_KEY = _secret_key
@@ -71,7 +115,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Counts failed logins and refuses logins past the limit (prefetch_ui/logins/throttle.py).
+    "axes",
     "prefetch_ui.core",
+    "prefetch_ui.logins",
     "prefetch_ui.prefetch",
     "prefetch_ui.incidents",
     "prefetch_ui.reviews",
@@ -86,17 +133,23 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files from gunicorn itself, compressed and cached: no separate server in the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The Content-Security-Policy header (SECURE_CSP below) on every response.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Every page needs a login unless its view says otherwise (login, healthz).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Cache-Control: private, no-store on whatever a logged-in user is sent.
+    "prefetch_ui.core.cache_control.PrivateResponsesMiddleware",
     # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
     "prefetch_ui.prefetch.display_zone.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: turns a refused login into prefetch_ui.logins.throttle.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "prefetch_ui.urls"
@@ -156,6 +209,77 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- E-mail: only to send password-reset links ------------------------------------------------------
+
+# Password reset mails a link: its pages (and the login page's link to them) exist only when there is a
+# mail server to send it (prefetch_ui/logins/views.py answers 404 otherwise).
+_email_host = os.environ.get("DJANGO_EMAIL_HOST", "").strip()
+PREFETCH_PASSWORD_RESET = bool(_email_host)
+if _email_host:
+    # Implicit TLS (usually port 465), or else STARTTLS (587, the default): never in clear.
+    _email_use_ssl = env_bool("DJANGO_EMAIL_USE_SSL", False)
+    _email_use_tls = env_bool("DJANGO_EMAIL_USE_TLS", not _email_use_ssl)
+    if _email_use_ssl and _email_use_tls:
+        raise ImproperlyConfigured("DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS cannot both be true")
+    # Django 6.1's MAILERS (its EMAIL_HOST and kin are deprecated). Left undefined without e-mail:
+    # nothing then sends any, and an empty MAILERS would only draw a warning from the checks.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": int(env_float("DJANGO_EMAIL_PORT", 465 if _email_use_ssl else 587)),
+                "username": os.environ.get("DJANGO_EMAIL_HOST_USER", ""),
+                # From the variable or from a file (DJANGO_EMAIL_HOST_PASSWORD_FILE), as the other secrets.
+                "password": env_secret("DJANGO_EMAIL_HOST_PASSWORD"),
+                "use_tls": _email_use_tls,
+                "use_ssl": _email_use_ssl,
+                "timeout": 10,
+            },
+        }
+    }
+    DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "").strip()
+    if not DEFAULT_FROM_EMAIL:
+        raise ImproperlyConfigured("DJANGO_DEFAULT_FROM_EMAIL must be set when DJANGO_EMAIL_HOST is")
+
+# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) --------
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked. It needs the
+    # request, which every login form passes; tests log in with force_login, which bypasses backends.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures that lock an account (from any address) or an address (for any account), and for how long
+# after the last of them.
+PREFETCH_LOGIN_FAILURE_LIMIT = int(env_float("PREFETCH_LOGIN_FAILURE_LIMIT", 5))
+PREFETCH_LOGIN_COOLOFF_MINUTES = env_float("PREFETCH_LOGIN_COOLOFF_MINUTES", 15)
+if PREFETCH_LOGIN_FAILURE_LIMIT < 1 or PREFETCH_LOGIN_COOLOFF_MINUTES <= 0:
+    raise ImproperlyConfigured(
+        "PREFETCH_LOGIN_FAILURE_LIMIT must be at least 1 and PREFETCH_LOGIN_COOLOFF_MINUTES more than 0"
+    )
+# Behind proxies: the header they set or append the client's address to (X-Real-IP, X-Forwarded-For)
+# and how many of them append to it. Unset, the peer's address is the client's.
+PREFETCH_CLIENT_IP_HEADER = os.environ.get("PREFETCH_CLIENT_IP_HEADER", "").strip()
+PREFETCH_TRUSTED_PROXY_COUNT = int(env_float("PREFETCH_TRUSTED_PROXY_COUNT", 1))
+if PREFETCH_TRUSTED_PROXY_COUNT < 1:
+    raise ImproperlyConfigured("PREFETCH_TRUSTED_PROXY_COUNT must be at least 1")
+
+# In the database (axes' default handler, named for the reader): shared by every web process.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = PREFETCH_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=PREFETCH_LOGIN_COOLOFF_MINUTES)
+# Each alone locks: the account whatever the address, the address whatever the account.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A try during a lockout is refused without being counted: the lockout ends when the page said.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success forgives only the account's failures from that address (throttle.forgive_own_failures).
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "prefetch_ui.logins.throttle.client_ip_address"
+AXES_LOCKOUT_CALLABLE = "prefetch_ui.logins.throttle.lockout_response"
+# No start-up banner in every process's log; failures and lockouts are still logged (as warnings).
+AXES_VERBOSE = False
+
 LANGUAGE_CODE = "en-us"
 # Stored and computed in UTC; shown to people in PREFETCH_DISPLAY_TIME_ZONE.
 TIME_ZONE = "UTC"
@@ -167,7 +291,39 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where collectstatic puts the files WhiteNoise serves (the image: /app/staticfiles).
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "var" / "static")
 
+# --- Content-Security-Policy (README: Production) ----------------------------------------------------
+
+# Scripts, styles, images and fetches from this origin only, nothing inline: the pages carry no inline
+# script, style or event handler (static/js/app.js wires everything by data- attributes), htmx runs
+# without eval (templates/_base.html), and neither has Django's admin as we use it. No nonce, then: the
+# header is the same on every response. No plugins, <base>, frames of us, or forms posted elsewhere.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+
+# --- HTTPS (README: Production) ---------------------------------------------------------------------
+
+# Behind a proxy that terminates TLS, Django sees plain HTTP; this header, which the proxy sets on every
+# request (overwriting any the client sent), says whether the client's request was HTTPS. Unset, a
+# client could claim HTTPS by sending it.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+# Origins (https://host[:port]) besides the request's own host from which forms may be posted: only
+# needed when the proxy changes the host name or port the browser sees.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # The probes are called over plain HTTP from inside the network (compose healthchecks, Kubernetes
+    # probes, Prometheus), never by a browser: a redirect to HTTPS would only break them.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    # Sent only on HTTPS responses. A year, the subdomains of the dashboard's host included, and the
+    # preload flag, which lets the registrable domain serving it be submitted to browsers' preload lists.
+    SECURE_HSTS_SECONDS = int(env_float("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
@@ -240,7 +396,8 @@ CELERY_WORKER_CONCURRENCY = int(env_float("CELERY_WORKER_CONCURRENCY", 8))
 # The default endpoint is the bundled simulator (`python -m prefetch_ui.esa_sim`), with its demo key pair.
 ESA_ENDPOINT = os.environ.get("ESA_ENDPOINT", "http://127.0.0.1:9910")
 ESA_ACCESS_KEY_ID = os.environ.get("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
-ESA_ACCESS_KEY_SECRET = os.environ.get("ESA_ACCESS_KEY_SECRET", "SimulatorDemoSecret-not-for-production")
+# From the variable or from a file (ESA_ACCESS_KEY_SECRET_FILE, for Docker and Kubernetes secrets).
+ESA_ACCESS_KEY_SECRET = env_secret("ESA_ACCESS_KEY_SECRET") or "SimulatorDemoSecret-not-for-production"
 ESA_TIMEOUT = env_float("ESA_TIMEOUT", 10.0)
 # ESA calls per second from all workers together (prefetch_ui/esa_budget.py; 0: no budget). ESA does
 # not publish its per-account limit; 50 is the figure the incident goals are written against.

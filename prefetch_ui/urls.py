@@ -16,7 +16,7 @@ urlpatterns = [
         "favicon.ico",
         login_not_required(RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
     ),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("prefetch_ui.logins.urls")),
     path("", include("prefetch_ui.core.urls")),
     path("", include("prefetch_ui.prefetch.urls")),
     path("", include("prefetch_ui.incidents.urls")),

@@ -3,6 +3,7 @@ one confirmation mechanism, a favicon, and error pages in the dashboard's own la
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def test_no_inline_script_or_style(template: Path) -> None:
     text = template.read_text()
     assert not _INLINE.findall(text), f"{template.name}: inline handler or style"
     assert not _INLINE_SCRIPT.search(text), f"{template.name}: inline <script>"
+    assert not re.search(r"<style\b", text, re.IGNORECASE), f"{template.name}: inline <style>"
     assert "confirm(" not in text, f"{template.name}: confirm() instead of hx-confirm"
 
 
@@ -61,5 +63,12 @@ def test_pages_as_served_carry_no_inline_style_or_script(site: Site, operator_cl
         assert not _INLINE.findall(page), url
         assert not _INLINE_SCRIPT.search(page), url
         assert "<style" not in page, url
-        # htmx would add its own <style> element for its indicators unless told not to.
-        assert """<meta name="htmx-config" content='{"includeIndicatorStyles": false}'>""" in page
+        # htmx would add its own <style> element for its indicators unless told not to, and evaluate
+        # expressions (which the policy refuses: no 'unsafe-eval').
+        config = re.search(r"""<meta name="htmx-config" content='([^']*)'>""", page)
+        assert config is not None, url
+        assert json.loads(config.group(1)) == {
+            "includeIndicatorStyles": False,
+            "allowEval": False,
+            "allowScriptTags": False,
+        }
