@@ -40,9 +40,11 @@ def test_what_it_cannot_read_or_a_required_variable_missing_is_an_error(text: st
         interpolate(text, ENVIRONMENT)
 
 
-def test_the_project_file_needs_its_secrets_and_gives_each_service_a_command() -> None:
-    with pytest.raises(ComposeError, match="DJANGO_SECRET_KEY: set DJANGO_SECRET_KEY"):
-        load_services({})
+def test_the_project_file_needs_its_settings_and_gives_each_service_a_command() -> None:
+    with pytest.raises(ComposeError, match="POSTGRES_PASSWORD: set POSTGRES_PASSWORD"):
+        load_services({"ESA_ACCESS_KEY_ID": "id"})
+    with pytest.raises(ComposeError, match="ESA_ACCESS_KEY_ID: set ESA_ACCESS_KEY_ID"):
+        load_services({"POSTGRES_PASSWORD": "pw"})
     services = load_services(
         {
             "DJANGO_SECRET_KEY": "x" * 50,
