@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A parameter sent twice is refused, never read by its last value (prefetch_ui/core/parameters.py).
+    "prefetch_ui.core.parameters.OneValuePerParameterMiddleware",
 ]
 
 ROOT_URLCONF = "prefetch_ui.urls"

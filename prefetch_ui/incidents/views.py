@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from prefetch_ui.core.parameters import page_number, repeatable
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import can_operate, require_operator
 from prefetch_ui.prefetch.views.htmx import (
@@ -49,7 +50,7 @@ def _scope(request: HtmxHttpRequest) -> Site | None:
 
 @require_GET
 def incident_list(request: HtmxHttpRequest) -> HttpResponse:
-    page = Paginator(selectors.incident_list(), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.incident_list(), 50).get_page(page_number(request))
     return render_page(
         request, "incidents/incident_list.html", {"page": page, "can_operate": can_operate(request.user)}
     )
@@ -78,9 +79,7 @@ def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     )
     progress = selectors.incident_progress(incident)
     working = incident.status in (IncidentStatus.HOLDING, IncidentStatus.RESUMING)
-    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(page_number(request))
     context = {
         "incident": incident,
         "progress": progress,
@@ -110,6 +109,8 @@ def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
 
 
+# The preview's checkbox follows a hidden "0" of the same name: unticked sends 0, ticked 0 then 1.
+@repeatable("reschedule")
 @require_http_methods(["GET", "POST"])
 def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     """GET: what the resume will do to each held plan; POST: resume."""
