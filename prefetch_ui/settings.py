@@ -148,6 +148,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A parameter sent twice is refused, never read by its last value (prefetch_ui/core/parameters.py).
+    "prefetch_ui.core.parameters.OneValuePerParameterMiddleware",
     # Last, as axes asks: turns a refused login into prefetch_ui.logins.throttle.lockout_response.
     "axes.middleware.AxesMiddleware",
 ]

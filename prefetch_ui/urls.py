@@ -9,6 +9,10 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
+# Refusals that say what was wrong (prefetch_ui.core.views), not Django's bare "Bad Request (400)".
+handler400 = "prefetch_ui.core.views.bad_request"
+handler404 = "prefetch_ui.core.views.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the page links: send them to the SVG.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from prefetch_ui.core.parameters import page_number, repeatable
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import can_operate, require_operator
 from prefetch_ui.prefetch.views.htmx import (
@@ -30,18 +32,25 @@ PLANS_PER_PAGE = 100
 
 
 def _scope(request: HtmxHttpRequest) -> Site | None:
-    """The site a hold is about (`site` = its ESA id), or None for every site."""
-    raw = request.GET.get("site") or request.POST.get("site") or ""
+    """The site a hold is about (`site` = its ESA id, in the address or the form), or None for every site."""
+    named = {raw for raw in (request.GET.get("site", ""), request.POST.get("site", "")) if raw}
+    if len(named) > 1:
+        raise BadRequest(
+            "The address and the form name two different sites: hold one at a time. Nothing was held."
+        )
+    raw = named.pop() if named else ""
     if not raw:
         return None
-    if not raw.isdigit():
-        raise Http404("No such site.")
-    return get_object_or_404(Site, esa_id=int(raw))
+    # ASCII digits only: "²" and "١٢٣" are digits to str.isdigit() but not ids (int("²") raises).
+    site = Site.objects.filter(esa_id=int(raw)).first() if raw.isascii() and raw.isdigit() else None
+    if site is None:
+        raise Http404(f"There is no site “{raw[:40]}” on this dashboard.")
+    return site
 
 
 @require_GET
 def incident_list(request: HtmxHttpRequest) -> HttpResponse:
-    page = Paginator(selectors.incident_list(), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.incident_list(), 50).get_page(page_number(request))
     return render_page(
         request, "incidents/incident_list.html", {"page": page, "can_operate": can_operate(request.user)}
     )
@@ -52,7 +61,8 @@ def hold_new(request: HtmxHttpRequest) -> HttpResponse:
     """GET: what a hold of the scope will do, with counts; POST: hold it."""
     require_operator(request)
     site = _scope(request)
-    form = HoldForm(request.POST or None)
+    # A POST is a hold even with an empty form (the reason is optional): never a page in its place.
+    form = HoldForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         incident, created = hold_request(user=request.user, site=site, reason=form.cleaned_data["reason"])
         if not created:
@@ -69,9 +79,7 @@ def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     )
     progress = selectors.incident_progress(incident)
     working = incident.status in (IncidentStatus.HOLDING, IncidentStatus.RESUMING)
-    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(page_number(request))
     context = {
         "incident": incident,
         "progress": progress,
@@ -92,16 +100,27 @@ def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     require_operator(request)
     incident = get_object_or_404(Incident, pk=incident_id)
     count = steps_retry_failed(incident)
-    messages.info(request, f"Sending {count} failed plan(s) of incident #{incident.pk} again.")
+    if count:
+        messages.info(request, f"Sending {count} failed plan(s) of incident #{incident.pk} again.")
+    else:
+        messages.error(
+            request, f"Incident #{incident.pk} has no failed plans to send again; nothing was sent."
+        )
     return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
 
 
+# The preview's checkbox follows a hidden "0" of the same name: unticked sends 0, ticked 0 then 1.
+@repeatable("reschedule")
 @require_http_methods(["GET", "POST"])
 def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     """GET: what the resume will do to each held plan; POST: resume."""
     require_operator(request)
     incident = get_object_or_404(Incident.objects.select_related("site"), pk=incident_id)
-    form = ResumeForm(request.POST or None, initial={"reschedule": request.GET.get("reschedule", "1") != "0"})
+    form = ResumeForm(
+        # An unticked checkbox sends nothing: an empty POST is a resume without rescheduling.
+        request.POST if request.method == "POST" else None,
+        initial={"reschedule": request.GET.get("reschedule", "1") != "0"},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             resume_request(user=request.user, incident=incident, reschedule=form.cleaned_data["reschedule"])

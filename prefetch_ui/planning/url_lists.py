@@ -186,6 +186,10 @@ def _normalize(text: str, *, max_length: int) -> tuple[str, str]:
         # Otherwise the general path below says precisely what is wrong.
     if control := _CONTROL.search(text):
         raise ValueError(f"Not a URL: it contains a control character (U+{ord(control.group()):04X}).")
+    if "\ufffd" in text:
+        # What a decoder leaves of bytes that were not UTF-8 (a form sent in another encoding):
+        # percent-encoded, it would be a different URL from the one meant.
+        raise ValueError("Not a URL: it contains U+FFFD (�), what is left of bytes that were not UTF-8 text.")
     scheme_match = _SCHEME.match(text)
     # "C:\…" is a Windows path and "example.com:8080/…" a host and port: neither names a scheme.
     if scheme_match is None or len(scheme_match.group(1)) == 1 or "." in scheme_match.group(1):

@@ -77,6 +77,10 @@ def test_an_internationalised_site_domain_matches_its_punycode() -> None:
         ("https://user:secret@example.com/a", "Not a URL to prefetch: it holds a user name or password."),
         ("https://example.com/a\x07", "Not a URL: it contains a control character (U+0007)."),
         (
+            "https://example.com/caf\ufffd.js",
+            "Not a URL: it contains U+FFFD (\ufffd), what is left of bytes that were not UTF-8 text.",
+        ),
+        (
             "https://example.com/a https://example.com/b",
             "Not a URL: this line holds more than one URL; put one URL per line.",
         ),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import BadRequest
 
 from prefetch_ui.esa import PlanSpec
 from prefetch_ui.planning.local_time import (
@@ -188,7 +189,11 @@ class BuilderForm:
     def from_post(
         cls, data: Mapping[str, str], row_ids: list[str], *, now: datetime | None = None
     ) -> BuilderForm:
-        """The builder as posted, every row checked; no row is ever dropped."""
+        """The builder as posted, every row checked; no row is ever dropped.
+
+        A row id the builder never makes, or one listed twice, is refused (BadRequest): its row
+        would otherwise be left out, or read once for two, without a word.
+        """
         zone_name = data.get("zone", "").strip()[:64]
         form = cls(zone_name, [], form_token_or_new(data.get("form_token", "")))
         if form.zone is None:
@@ -199,8 +204,13 @@ class BuilderForm:
             form.moved_from_zone = data["rows_zone"]
         seen: set[str] = set()
         for row_id in row_ids:
-            if not _ROW_ID.match(row_id) or row_id in seen:
-                continue
+            if not _ROW_ID.fullmatch(row_id):
+                raise BadRequest(
+                    f"Row “{row_id[:40]}” is not a row this builder made: open Add plans again. "
+                    "Nothing was sent."
+                )
+            if row_id in seen:
+                raise BadRequest(f"Row “{row_id}” was sent twice: open Add plans again. Nothing was sent.")
             seen.add(row_id)
             row = BuilderRow(
                 row_id,

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from prefetch_ui.core.parameters import repeatable
 from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
 
@@ -21,6 +22,7 @@ from ..services.creates import FormAlreadySentError, plans_create_request
 from .htmx import HtmxHttpRequest, redirect_to, render_page
 
 
+@repeatable("row")  # the ids of the rows, in order
 @require_http_methods(["GET", "POST"])
 def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """GET: an empty builder (or the refused rows of a batch, `?fix=<operation>`); POST: act on it.
@@ -152,6 +154,7 @@ def _render(
     return response
 
 
+@repeatable("row")
 @require_POST
 def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """The live preview of what the rows would do, for the rows that are valid."""

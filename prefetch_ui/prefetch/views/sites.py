@@ -9,6 +9,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from prefetch_ui.core.parameters import page_number
+
 from .. import selectors
 from ..models import Site
 from ..permissions import can_operate
@@ -52,8 +54,12 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         )
         if raw and parsed is None
     ]
+    if "\x00" in name:
+        # No job name holds one, and PostgreSQL refuses a query that does (a 500, not an empty list).
+        filter_errors.append("Name contains a NUL character; it was ignored.")
+        name = ""
     jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))
     rows = selectors.job_rows(page.object_list)
     creations = selectors.site_job_creations(site)
     unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)

@@ -137,7 +137,7 @@ def timeline(
     now: datetime,
     zone: ZoneInfo,
     site: Site | None = None,
-    page_number: str | int | None = None,
+    page_number: int = 1,
 ) -> Timeline:
     """The lanes of one page of jobs over [start, end], and every site's forecast load until `end`."""
     axis = Axis(start, end, zone)

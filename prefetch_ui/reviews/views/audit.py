@@ -8,6 +8,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from prefetch_ui.core.parameters import page_number
 from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, render_page
 
@@ -33,7 +34,7 @@ def audit_log(request: HtmxHttpRequest) -> HttpResponse:
         # No rows: a list filtered by some of what was asked would pass for an answer to all of it.
         return render_page(request, "reviews/audit.html", context | {"page": None, "rows": []}, status=400)
     filters = form.filters()
-    page = Paginator(audit_entries(filters), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(audit_entries(filters), ENTRIES_PER_PAGE).get_page(page_number(request))
     context |= {"page": page, "rows": audit_rows(page.object_list), "narrowed": filters.narrowed}
     return render_page(request, "reviews/audit.html", context)
 

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from prefetch_ui.core.parameters import page_number
 from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
 
@@ -25,7 +26,7 @@ def timeline(request: HtmxHttpRequest) -> HttpResponse:
     start, end = form.cleaned_data["window"]
     site = form.cleaned_data["site"]
     picture = timeline_of(
-        start=start, end=end, now=now, zone=display_zone(), site=site, page_number=request.GET.get("page")
+        start=start, end=end, now=now, zone=display_zone(), site=site, page_number=page_number(request)
     )
     query = request.GET.copy()
     for key in ("page", "poll"):
