@@ -149,7 +149,9 @@ def _held_plan(incident: Incident, plan: Plan, found_by: FoundBy) -> HeldPlan:
 def hold_prepare(incident_id: int) -> int:
     """List the plans the hold must touch, as steps, and send drainers. Idempotent."""
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().select_related("site").get(pk=incident_id)
+        # Only the incident's row: its site is on the nullable side of an outer join (None: every
+        # site), which PostgreSQL refuses to lock.
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("site").get(pk=incident_id)
         if incident.planned_at is not None or incident.status != IncidentStatus.HOLDING:
             return 0
         plans = (
