@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import worker_ready
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
@@ -25,6 +26,7 @@ from psycopg import sql
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
+from prefetch_ui.core.workers import heartbeat_stop
 from prefetch_ui.dev.embedded_postgres import postgres_server
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
@@ -154,11 +156,19 @@ def switch_broker(broker: str) -> Iterator[Callable[[str], None]]:
 
 @pytest.fixture
 def celery_worker(broker: str) -> Iterator[None]:
-    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process."""
+    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process,
+    beating in Redis as a worker process does: without a heartbeat its drainers' claims look lost,
+    and one drainer hands another's step, still under way, to a third (the same ESA call twice)."""
     with start_worker(
         celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
-    ):
-        yield
+    ) as worker:
+        # `celery worker` sends worker_ready (prefetch_ui.core.workers starts the heartbeat on it);
+        # the embedded test worker does not.
+        worker_ready.send(sender=worker)
+        try:
+            yield
+        finally:
+            heartbeat_stop()
 
 
 # -- PostgreSQL databases of a test's own ------------------------------------------------------------
