@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from prefetch_ui.prefetch.models import Plan, Site
+from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, Site
 
 
 class IncidentStatus(models.TextChoices):
@@ -158,9 +158,9 @@ class HeldPlan(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # The ESA calls made for this plan, oldest first: {"action", "request_id", "code", "at"}.
     calls = models.JSONField(default=list, blank=True)
-    error_code = models.CharField(max_length=128, blank=True)
+    error_code = models.CharField(max_length=ESA_CODE_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
-    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
+    request_id = models.CharField("ESA RequestId", max_length=ESA_REQUEST_ID_LENGTH, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

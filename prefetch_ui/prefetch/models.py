@@ -132,6 +132,11 @@ class OperationStatus(models.TextChoices):
 
 ACTIVE_OPERATION_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
 
+# The columns that keep ESA's error code and RequestId (here and on an incident's steps). ESA's are far
+# shorter, but one that is not must be cut before it is written: PostgreSQL refuses what SQLite keeps.
+ESA_CODE_LENGTH = 128
+ESA_REQUEST_ID_LENGTH = 64
+
 
 class Operation(models.Model):
     """An action an operator asked for: the audit record and the outbox of the ESA call.
@@ -164,8 +169,8 @@ class Operation(models.Model):
     # the plan created or ESA's reason for refusing it.
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
-    error_code = models.CharField(max_length=128, blank=True)
+    request_id = models.CharField("ESA RequestId", max_length=ESA_REQUEST_ID_LENGTH, blank=True)
+    error_code = models.CharField(max_length=ESA_CODE_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
