@@ -120,6 +120,10 @@ class FoundBy(models.TextChoices):
     SYNC = "sync", "the sync, during the hold"
 
 
+# Lower priority first (running plans: they submit URLs now), then by start, an unknown one last.
+STEPS_IN_ORDER = ("priority", models.F("original_start").asc(nulls_last=True), "id")
+
+
 class HeldPlan(models.Model):
     """One plan an incident touched: its original state, what the hold and the resume did to it."""
 
@@ -164,7 +168,7 @@ class HeldPlan(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["priority", "original_start", "id"]
+        ordering = STEPS_IN_ORDER
         constraints = [
             models.UniqueConstraint(
                 fields=["incident", "plan_esa_id"], name="one_held_plan_per_incident_and_plan"

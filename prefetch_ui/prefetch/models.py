@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+
+# Unknown times (ESA left one out) sort last, on every database: by default SQLite puts NULL first in
+# ascending order and PostgreSQL last, and the other way round in descending order.
+JOBS_NEWEST_FIRST = (F("esa_created_at").desc(nulls_last=True), F("id").desc())
+PLANS_IN_TIME_ORDER = (F("start_time").asc(nulls_last=True), F("id").asc())
 
 
 class Site(models.Model):
@@ -56,7 +61,7 @@ class Job(models.Model):
     plans_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-esa_created_at", "-id"]
+        ordering = JOBS_NEWEST_FIRST
         indexes = [models.Index(fields=["site", "-esa_created_at"]), models.Index(fields=["site", "name"])]
 
     def __str__(self) -> str:
@@ -94,7 +99,7 @@ class Plan(models.Model):
     synced_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["start_time", "id"]
+        ordering = PLANS_IN_TIME_ORDER
 
     def __str__(self) -> str:
         return f"plan {self.esa_id}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
@@ -77,7 +77,9 @@ def hold_covering(site: Site | None) -> Incident | None:
     open_holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
     if site is None:
         return open_holds.filter(site__isnull=True).first()
-    return open_holds.filter(Q(site__isnull=True) | Q(site=site)).order_by("site_id").first()
+    # The site's own hold before one of every site (NULL sorts first on SQLite, last on PostgreSQL).
+    own_first = F("site_id").asc(nulls_last=True)
+    return open_holds.filter(Q(site__isnull=True) | Q(site=site)).order_by(own_first).first()
 
 
 def hold_preview(site: Site | None) -> HoldPreview:

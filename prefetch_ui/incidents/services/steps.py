@@ -44,6 +44,7 @@ from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH
 from prefetch_ui.prefetch.services.sync import plan_update
 
 from ..models import (
+    STEPS_IN_ORDER,
     UNSETTLED_STEP_STATES,
     HeldPlan,
     HoldAction,
@@ -240,7 +241,7 @@ def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
     while True:
         candidates = list(
             HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING)
-            .order_by("priority", "original_start", "id")
+            .order_by(*STEPS_IN_ORDER)
             .values_list("pk", flat=True)[:_CLAIM_CANDIDATES]
         )
         if not candidates:
