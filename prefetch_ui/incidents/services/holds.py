@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -108,6 +108,7 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
     Returns the incident and whether it is new: a scope already held joins the incident holding it.
     """
     with transaction.atomic():
+        _wait_for_other_hold_requests()
         if existing := hold_covering(site):
             return existing, False
         incident = Incident.objects.create(
@@ -116,6 +117,23 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
         incident_id = incident.pk
         transaction.on_commit(lambda: prepare_dispatch(incident_id))
     return incident, True
+
+
+# Names the lock below among the database's advisory locks (any number nothing else takes).
+_HOLD_REQUESTS_LOCK = 7_001
+
+
+def _wait_for_other_hold_requests() -> None:
+    """Until this transaction ends, no other hold request gets past this point.
+
+    Two clicks at once must not both find no hold covering their scope and both start one. SQLite
+    runs one writing transaction at a time (settings: IMMEDIATE) and needs nothing more; PostgreSQL
+    runs them side by side, so the requests queue on a transaction-scoped advisory lock (no row to
+    lock stands for "a scope"; holding every site's row would wait on the sync, and deadlock with it).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_HOLD_REQUESTS_LOCK])
 
 
 def prepare_dispatch(incident_id: int) -> None:
