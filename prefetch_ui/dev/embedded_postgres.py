@@ -201,6 +201,9 @@ def postgres_server(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own process group: a terminal's Ctrl-C interrupts the tests, which then clean
+                # up against a server still running; this block stops it after them.
+                process_group=0,
                 **user.popen_args(),
             )
         _wait_until_ready(bin_dir, root, port, user, process, log_path, timeout)
@@ -266,18 +269,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"PostgreSQL ready at {_without_password(url)} in {time.monotonic() - started:.1f} s")
         child = subprocess.Popen(command, env=os.environ | {"DATABASE_URL": url})  # noqa: S603
 
-        # A terminal's Ctrl-C reaches the command (and the server: one process group) directly, as
-        # with any child of a shell: this process waits for the command, then cleans up. A SIGTERM
-        # or SIGHUP sent to this process alone (a CI timeout) is passed on, and ends the run alike.
-        # Handlers, not SIG_IGN: the command was started with the default dispositions.
+        # A terminal's Ctrl-C reaches the command directly, as with any child of a shell: this
+        # process waits for it, then stops the server. A SIGTERM or SIGHUP sent to this process
+        # alone (a CI timeout) is passed on, and ends the run alike. Handlers, not SIG_IGN: the
+        # command was started with the default dispositions.
         def forward(signum: int, frame: FrameType | None) -> None:
             if child.poll() is None and signum != signal.SIGINT:
                 child.send_signal(signum)
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, forward)
+        # Nothing is printed after the command's own last line (pytest's summary, which CI reads).
         code = child.wait()
-        _say("stopping PostgreSQL")
     return code if code >= 0 else 128 - code
 
 
