@@ -264,6 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command:
         parser.error("no command given")
 
+    # Until the command runs, a SIGTERM or SIGHUP ends the start-up through the clean-up below (by
+    # default they would end this process there and then, leaving the server behind).
+    def give_up(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, give_up)
     started = time.monotonic()
     with postgres_server(port=args.port) as url:
         _say(f"PostgreSQL ready at {_without_password(url)} in {time.monotonic() - started:.1f} s")
