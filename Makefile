@@ -12,10 +12,12 @@ STAMP := $(VENV)/.installed
 PYENV_ROOT ?= $(HOME)/.pyenv
 PYTHON ?=
 
-.PHONY: help venv install lint typecheck check-deploy test fmt run bench bench-incident clean
+.PHONY: help venv install postgres lint typecheck check-deploy test test-sqlite test-postgres fmt run bench bench-incident clean
 
 help:
-	@echo "make test       lint, typecheck and run the tests (sets up $(VENV) first)"
+	@echo "make test       lint, typecheck, then the tests on SQLite and on a throwaway PostgreSQL (sets up $(VENV) first)"
+	@echo "make test-sqlite    the tests on SQLite only (PYTEST_ARGS=... to pick some)"
+	@echo "make test-postgres  the tests on a throwaway PostgreSQL only (PYTEST_ARGS=... to pick some)"
 	@echo "make run        start the simulator, Redis, worker, beat and web"
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 plans against the real stack; exits 1 when a goal is missed"
@@ -62,6 +64,17 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null
 
+# The second test run starts its own PostgreSQL cluster (prefetch_ui/dev/embedded_postgres.py) from
+# the server binaries of Debian's `postgresql` package, installed here when there are none. Debian's
+# package also creates a cluster of its own, which the tests never use.
+POSTGRES_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb))
+postgres:
+ifeq ($(POSTGRES_INITDB),)
+	@command -v apt-get >/dev/null || { echo "error: no PostgreSQL server (initdb) found; install PostgreSQL" >&2; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+endif
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -77,11 +90,21 @@ check-deploy: $(STAMP)
 	DJANGO_SECRET_KEY="$$($(VENV_PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 		$(VENV_PYTHON) manage.py check --deploy --fail-level WARNING
 
-test: $(STAMP) $(CHROMIUM)
+# The whole suite twice: on SQLite, then on a PostgreSQL cluster started for the run and deleted after
+# it. The first failure stops make, so the last pytest summary printed is the one that failed.
+test: $(STAMP) $(CHROMIUM) postgres
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory check-deploy
-	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+PYTEST_ARGS ?=
+test-sqlite: $(STAMP) $(CHROMIUM)
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP) $(CHROMIUM) postgres
+	$(VENV_PYTHON) -m prefetch_ui.dev.embedded_postgres -- $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

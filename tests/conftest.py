@@ -1,24 +1,33 @@
-"""Fixtures shared by the tests: the ESA simulator, a real Redis and Celery worker, users, Chromium.
+"""Fixtures shared by the tests: the ESA simulator, a real Redis and Celery worker, PostgreSQL databases
+of their own, users, Chromium.
 
 Helpers that are plain functions live in modules of their own: `tests.polling` (`eventually`),
 `tests.accounts` (who logs in, and how a browser page does), `tests.mounted_esa` (the simulator
-without a socket) and `tests.factories` (mirror rows: sites, jobs, plans, operations).
+without a socket), `tests.factories` (mirror rows: sites, jobs, plans, operations) and
+`tests.databases` (which database this run is on, and its URL for a process a test starts).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import worker_ready
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
+from psycopg import sql
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
+from prefetch_ui.core.workers import heartbeat_stop
+from prefetch_ui.dev.embedded_postgres import postgres_server
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import EsaSimulator, SimConfig
@@ -26,6 +35,7 @@ from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_s
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
 from tests.accounts import OPERATOR, VIEWER, Login
+from tests.databases import database_url
 from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
 
@@ -146,11 +156,47 @@ def switch_broker(broker: str) -> Iterator[Callable[[str], None]]:
 
 @pytest.fixture
 def celery_worker(broker: str) -> Iterator[None]:
-    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process."""
+    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process,
+    beating in Redis as a worker process does: without a heartbeat its drainers' claims look lost,
+    and one drainer hands another's step, still under way, to a third (the same ESA call twice)."""
     with start_worker(
         celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
-    ):
-        yield
+    ) as worker:
+        # `celery worker` sends worker_ready (prefetch_ui.core.workers starts the heartbeat on it);
+        # the embedded test worker does not.
+        worker_ready.send(sender=worker)
+        try:
+            yield
+        finally:
+            heartbeat_stop()
+
+
+# -- PostgreSQL databases of a test's own ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server on which a test may create databases, as a superuser's URL (of a database
+    that is not for the tests' own use): this run's server when the run is on PostgreSQL (as in the
+    second run of `make test`), else a throwaway one started for the session."""
+    configured = settings.DATABASES["default"]
+    if configured["ENGINE"] == "django.db.backends.postgresql":
+        yield database_url(configured | {"NAME": "postgres"})
+    else:
+        with postgres_server() as url:
+            yield url
+
+
+@pytest.fixture
+def postgres_database_url(postgres_server_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test alone, as a DATABASE_URL (for processes it
+    starts: `manage.py migrate`, the web server, workers); dropped afterwards, connections or not."""
+    name = f"scratch_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield urlsplit(postgres_server_url)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 # -- people -----------------------------------------------------------------------------------------

@@ -239,7 +239,7 @@ CASES = [
             "get",
             "/sites/{site}/",
             200,
-            "Name contains a NUL character; it was ignored.",
+            "The name contains a NUL character; it was ignored.",
             {"name": "sale\x00"},
         ),
         id="site filter: NUL in the name",

@@ -207,7 +207,7 @@ class EsaClient:
 
     def _read_response(self, action: str, response: httpx.Response) -> dict[str, Any] | _Failure:
         try:
-            payload = response.json()
+            payload = _without_nul(response.json())
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
@@ -412,6 +412,21 @@ def _answer_code(outcome: dict[str, Any] | _Failure) -> str:
     if isinstance(error, EsaResponseError):
         return f"HTTP{error.status}"
     return "ConnectionFailed" if outcome.landed_surely_not else "NoAnswer"
+
+
+def _without_nul(value: Any) -> Any:
+    """ESA's answer with every NUL (U+0000) in its text replaced by U+FFFD.
+
+    No text of ESA's means a NUL, and whatever keeps the text refuses it (PostgreSQL does, in text
+    and in JSON); the replacement character shows where one was, in a name, an error, an id.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def _encode_value(value: object) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from prefetch_ui.prefetch.models import Plan, Site
+from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, Site
 
 
 class IncidentStatus(models.TextChoices):
@@ -120,6 +120,10 @@ class FoundBy(models.TextChoices):
     SYNC = "sync", "the sync, during the hold"
 
 
+# Lower priority first (running plans: they submit URLs now), then by start, an unknown one last.
+STEPS_IN_ORDER = ("priority", models.F("original_start").asc(nulls_last=True), "id")
+
+
 class HeldPlan(models.Model):
     """One plan an incident touched: its original state, what the hold and the resume did to it."""
 
@@ -158,13 +162,13 @@ class HeldPlan(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # The ESA calls made for this plan, oldest first: {"action", "request_id", "code", "at"}.
     calls = models.JSONField(default=list, blank=True)
-    error_code = models.CharField(max_length=128, blank=True)
+    error_code = models.CharField(max_length=ESA_CODE_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
-    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
+    request_id = models.CharField("ESA RequestId", max_length=ESA_REQUEST_ID_LENGTH, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["priority", "original_start", "id"]
+        ordering = STEPS_IN_ORDER
         constraints = [
             models.UniqueConstraint(
                 fields=["incident", "plan_esa_id"], name="one_held_plan_per_incident_and_plan"

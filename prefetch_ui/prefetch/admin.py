@@ -6,13 +6,21 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from .models import Job, Operation, Plan, Site
 
 
 class ReadOnlyAdmin[M: Model](admin.ModelAdmin[M]):
     """Rows written by the sync or by tasks: changing them here would be overwritten or lie."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # A filter's value goes into the query as it is, and PostgreSQL refuses a NUL in text.
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            return HttpResponseBadRequest("A filter or search of this list contains a NUL character.")
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+
+# Unknown times (ESA left one out) sort last, on every database: by default SQLite puts NULL first in
+# ascending order and PostgreSQL last, and the other way round in descending order.
+JOBS_NEWEST_FIRST = (F("esa_created_at").desc(nulls_last=True), F("id").desc())
+PLANS_IN_TIME_ORDER = (F("start_time").asc(nulls_last=True), F("id").asc())
 
 
 class Site(models.Model):
@@ -56,7 +61,7 @@ class Job(models.Model):
     plans_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-esa_created_at", "-id"]
+        ordering = JOBS_NEWEST_FIRST
         indexes = [models.Index(fields=["site", "-esa_created_at"]), models.Index(fields=["site", "name"])]
 
     def __str__(self) -> str:
@@ -94,7 +99,7 @@ class Plan(models.Model):
     synced_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["start_time", "id"]
+        ordering = PLANS_IN_TIME_ORDER
 
     def __str__(self) -> str:
         return f"plan {self.esa_id}"
@@ -132,6 +137,11 @@ class OperationStatus(models.TextChoices):
 
 ACTIVE_OPERATION_STATUSES = (OperationStatus.PENDING, OperationStatus.RUNNING)
 
+# The columns that keep ESA's error code and RequestId (here and on an incident's steps). ESA's are far
+# shorter, but one that is not must be cut before it is written: PostgreSQL refuses what SQLite keeps.
+ESA_CODE_LENGTH = 128
+ESA_REQUEST_ID_LENGTH = 64
+
 
 class Operation(models.Model):
     """An action an operator asked for: the audit record and the outbox of the ESA call.
@@ -164,8 +174,8 @@ class Operation(models.Model):
     # the plan created or ESA's reason for refusing it.
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    request_id = models.CharField("ESA RequestId", max_length=64, blank=True)
-    error_code = models.CharField(max_length=128, blank=True)
+    request_id = models.CharField("ESA RequestId", max_length=ESA_REQUEST_ID_LENGTH, blank=True)
+    error_code = models.CharField(max_length=ESA_CODE_LENGTH, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,7 @@ from prefetch_ui.planning.plan_math import PlanDraft, Window
 
 from .models import (
     ACTIVE_OPERATION_STATUSES,
+    JOBS_NEWEST_FIRST,
     UNFINISHED_PLAN_STATUSES,
     Job,
     Operation,
@@ -81,7 +82,7 @@ def site_job_list(
         jobs = jobs.filter(esa_created_at__date__gte=created_from)
     if created_to:
         jobs = jobs.filter(esa_created_at__date__lte=created_to)
-    return jobs.order_by("-esa_created_at", "-id")
+    return jobs.order_by(*JOBS_NEWEST_FIRST)
 
 
 @dataclass(frozen=True, slots=True)

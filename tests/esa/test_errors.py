@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from prefetch_ui.esa import (
@@ -128,3 +129,28 @@ def test_error_mapping(
     )
     assert type(error) is expected
     assert (error.status, error.code, error.request_id) == (status, code, "r")
+
+
+def test_a_nul_in_esa_s_text_comes_out_as_the_replacement_character() -> None:
+    """No text of ESA's means a NUL, and PostgreSQL refuses one wherever the dashboard keeps text."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["x-acs-action"] == "ListSites":
+            site = {"SiteId": DEMO_SITE_ID, "SiteName": "example.com\x00", "Status": "act\x00ive"}
+            return httpx.Response(200, json={"Sites": [site], "TotalCount": 1, "RequestId": "r\x00"})
+        return httpx.Response(400, json={"Code": "Bad\x00Code", "Message": "no\x00pe", "RequestId": "r\x00"})
+
+    with EsaClient(
+        endpoint="http://esa.test",
+        access_key_id="id",
+        access_key_secret="secret",
+        transport=httpx.MockTransport(answer),
+    ) as esa:
+        page = esa.list_sites()
+        error = _raised(lambda: esa.get_scheduled_preload_job(MISSING_ID))
+    assert (page.items[0].site_name, page.items[0].status, page.request_id) == (
+        "example.com\ufffd",
+        "act\ufffdive",
+        "r\ufffd",
+    )
+    assert (error.code, error.message, error.request_id) == ("Bad\ufffdCode", "no\ufffdpe", "r\ufffd")

@@ -65,6 +65,10 @@ def test_the_preview_counts_what_a_hold_would_do_and_a_second_hold_joins_the_fir
     assert set(HeldPlan.objects.filter(incident=everywhere).values_list("site_id", flat=True)) == {other.pk}
     # A site hold while every site is held joins the everywhere hold.
     assert hold_request(user=operator, site=other, reason="")[0] == everywhere
+    # ... unless the site has its own, on every database (SQLite sorts the every-site hold's NULL
+    # site first, PostgreSQL last).
+    assert hold_request(user=operator, site=site, reason="")[0] == incident
+    assert hold_preview(site).held_by == incident
 
 
 def _held(site: Site, operator: User) -> tuple[Incident, dict[str, Plan]]:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -27,6 +26,7 @@ from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.incidents.models import HeldPlan, Incident
 from prefetch_ui.incidents.services.holds import incidents_sweep
 from prefetch_ui.prefetch.services.sync import esa_sync
+from tests.databases import database_url
 from tests.esa.test_call_budget import most_in_any_second
 from tests.polling import eventually
 
@@ -39,7 +39,7 @@ CALLS_PER_SECOND = 10
 def worker_process(sim: RunningSimulator, broker: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`celery worker` as production runs it, on this test's database, Redis and simulator."""
     env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": broker,
         "ESA_ENDPOINT": sim.url,
         "ESA_ACCESS_KEY_ID": sim.access_key_id,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from django.contrib.auth.models import User
@@ -183,3 +184,21 @@ def test_an_unexpected_error_is_recorded_not_left_running(plan: Plan, operator: 
     operation.refresh_from_db()
     assert operation.status == "failed"
     assert operation.error_code in ("KeyError", "EsaTimeError")
+
+
+def test_an_esa_error_longer_than_its_columns_is_recorded_cut(plan: Plan, operator: User) -> None:
+    """PostgreSQL refuses what does not fit a column (SQLite keeps it): the failure is recorded anyway."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"Code": "Odd." + "C" * 200, "Message": "no", "RequestId": "R" * 100})
+
+    operation, _ = operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plan)
+    with EsaClient(
+        endpoint="http://esa.test",
+        access_key_id="id",
+        access_key_secret="secret",
+        transport=httpx.MockTransport(refuse),
+    ) as client:
+        done = operation_execute(operation_id=operation.pk, client=client)
+    assert done is not None
+    assert (done.status, done.error_code, done.request_id) == ("failed", ("Odd." + "C" * 200)[:128], "R" * 64)

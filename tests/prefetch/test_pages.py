@@ -4,7 +4,7 @@ that ask for the same URL every time."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -142,3 +142,25 @@ def test_a_long_site_page_is_paginated_keeping_its_filter(site: Site, viewer_cli
         reverse("site-detail", args=[site.esa_id]) + "?name=Nightly&page=2"
     ).content.decode()
     assert "Page 2 of 2 (51 jobs)" in second and 'href="?name=Nightly&page=1">' in second
+
+
+def test_the_site_page_filters_read_days_in_the_operator_s_zone_and_names_in_any_case(
+    site: Site, viewer_client: Client
+) -> None:
+    """The same on SQLite and PostgreSQL (whose server runs in a zone of its own in the tests)."""
+    march_1 = datetime(2026, 3, 1, tzinfo=UTC)
+    JobFactory.create(site=site, name="Late EVENING warm-up", esa_created_at=march_1 + timedelta(hours=15))
+    JobFactory.create(site=site, name="After midnight", esa_created_at=march_1 + timedelta(hours=17.5))
+    url = reverse("site-detail", args=[site.esa_id])
+
+    def names(query: dict[str, str]) -> set[str]:
+        page = viewer_client.get(url, query).content.decode()
+        return {name for name in ("Late EVENING warm-up", "After midnight") if name in page}
+
+    # Asia/Shanghai by default: 15:00 UTC is 23:00 on 1 March there, 17:30 UTC is 01:30 on the 2nd.
+    assert names({"created_from": "2026-03-02"}) == {"After midnight"}
+    assert names({"created_to": "2026-03-01"}) == {"Late EVENING warm-up"}
+    assert names({"name": "evening"}) == {"Late EVENING warm-up"}
+    viewer_client.post(reverse("display-zone"), {"zone": "UTC"})
+    assert names({"created_from": "2026-03-02"}) == set()
+    assert names({"created_to": "2026-03-01"}) == {"Late EVENING warm-up", "After midnight"}

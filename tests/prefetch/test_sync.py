@@ -164,3 +164,54 @@ def test_a_time_esa_sends_in_a_shape_the_client_refuses_fails_that_site_only(tmp
             assert esa_sync(client=client).site_errors == 1
     assert "cannot read" in Site.objects.get(esa_id=SHOP).sync_error
     assert set(Job.objects.values_list("name", flat=True)) == {"fine"}
+
+
+def test_values_a_database_could_not_keep_as_esa_sends_them(tmp_path: Path) -> None:
+    """PostgreSQL refuses a NUL in text, text longer than its column and numbers out of its range,
+    which SQLite all keeps: the mirror holds the same on both, and the sync never crashes on them."""
+    static = SEED_SITES[2].site_id
+    with running_simulator(SimConfig(state_path=tmp_path / "sim.sqlite3")) as sim:
+        with sim.client() as client:
+            created = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="job", urls=URLS)
+            client.create_scheduled_preload_executions(created.id, [PlanSpec(*_window(1), 60, 10)])
+            client.create_scheduled_preload_job(site_id=SHOP, name="job", urls=["https://shop.example.net/a"])
+            client.create_scheduled_preload_job(
+                site_id=static, name="job", urls=["https://static.example.org/a"]
+            )
+        simulator = httpx.WSGITransport(app=sim.simulator)
+
+        def odd_values(request: httpx.Request) -> httpx.Response:
+            response = simulator.handle_request(request)
+            response.read()
+            body = response.json()
+            action = request.headers["x-acs-action"]
+            if action == "ListSites":
+                body["Sites"][0]["PlanName"] = "p" * 300
+            elif action == "ListScheduledPreloadJobs" and f"SiteId={DEMO_SITE_ID}" in str(request.url):
+                body["Jobs"][0] |= {"Name": "Spring\x00sale " + "x" * 300, "ErrorInfo": "bad\x00host"}
+            elif action == "ListScheduledPreloadJobs" and f"SiteId={SHOP}" in str(request.url):
+                body["Jobs"][0]["UrlCount"] = 2**31  # more than an integer column holds
+            elif action == "ListScheduledPreloadJobs" and f"SiteId={static}" in str(request.url):
+                body["Jobs"][0]["Id"] += "-and-then-some"  # an id longer than its column
+            elif action == "ListScheduledPreloadExecutions":
+                body["Executions"] = [plan | {"Status": "waiting\x00"} for plan in body["Executions"]]
+            return httpx.Response(response.status_code, json=body)
+
+        with EsaClient(
+            endpoint="http://esa.test",
+            access_key_id=sim.access_key_id,
+            access_key_secret=sim.access_key_secret,
+            transport=httpx.MockTransport(odd_values),
+        ) as client:
+            report = esa_sync(client=client)
+    assert report.site_errors == 2
+    job = Job.objects.get(site__esa_id=DEMO_SITE_ID)
+    assert job.name == "Spring\ufffdsale " + "x" * 242 + "…" and len(job.name) == 255
+    assert job.error_info == "bad\ufffdhost"
+    assert list(job.plans.values_list("status", flat=True)) == ["waiting\ufffd"]
+    assert all(len(site.plan_name) <= 64 for site in Site.objects.all())
+    assert "…" in "".join(Site.objects.values_list("plan_name", flat=True))
+    for site_id, what in ((SHOP, "url_count of 2147483648"), (static, "esa_id of 38 characters")):
+        error = Site.objects.get(esa_id=site_id).sync_error
+        assert what in error and "cannot store it" in error, error
+    assert not Job.objects.filter(site__esa_id__in=(SHOP, static)).exists()

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
@@ -77,7 +77,9 @@ def hold_covering(site: Site | None) -> Incident | None:
     open_holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
     if site is None:
         return open_holds.filter(site__isnull=True).first()
-    return open_holds.filter(Q(site__isnull=True) | Q(site=site)).order_by("site_id").first()
+    # The site's own hold before one of every site (NULL sorts first on SQLite, last on PostgreSQL).
+    own_first = F("site_id").asc(nulls_last=True)
+    return open_holds.filter(Q(site__isnull=True) | Q(site=site)).order_by(own_first).first()
 
 
 def hold_preview(site: Site | None) -> HoldPreview:
@@ -106,6 +108,7 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
     Returns the incident and whether it is new: a scope already held joins the incident holding it.
     """
     with transaction.atomic():
+        _wait_for_other_hold_requests()
         if existing := hold_covering(site):
             return existing, False
         incident = Incident.objects.create(
@@ -114,6 +117,23 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
         incident_id = incident.pk
         transaction.on_commit(lambda: prepare_dispatch(incident_id))
     return incident, True
+
+
+# Names the lock below among the database's advisory locks (any number nothing else takes).
+_HOLD_REQUESTS_LOCK = 7_001
+
+
+def _wait_for_other_hold_requests() -> None:
+    """Until this transaction ends, no other hold request gets past this point.
+
+    Two clicks at once must not both find no hold covering their scope and both start one. SQLite
+    runs one writing transaction at a time (settings: IMMEDIATE) and needs nothing more; PostgreSQL
+    runs them side by side, so the requests queue on a transaction-scoped advisory lock (no row to
+    lock stands for "a scope"; holding every site's row would wait on the sync, and deadlock with it).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_HOLD_REQUESTS_LOCK])
 
 
 def prepare_dispatch(incident_id: int) -> None:
@@ -149,7 +169,9 @@ def _held_plan(incident: Incident, plan: Plan, found_by: FoundBy) -> HeldPlan:
 def hold_prepare(incident_id: int) -> int:
     """List the plans the hold must touch, as steps, and send drainers. Idempotent."""
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().select_related("site").get(pk=incident_id)
+        # Only the incident's row: its site is on the nullable side of an outer join (None: every
+        # site), which PostgreSQL refuses to lock.
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("site").get(pk=incident_id)
         if incident.planned_at is not None or incident.status != IncidentStatus.HOLDING:
             return 0
         plans = (

@@ -40,9 +40,11 @@ from prefetch_ui.esa import (
     PlanSpec,
 )
 from prefetch_ui.esa import Plan as EsaPlan
+from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH
 from prefetch_ui.prefetch.services.sync import plan_update
 
 from ..models import (
+    STEPS_IN_ORDER,
     UNSETTLED_STEP_STATES,
     HeldPlan,
     HoldAction,
@@ -239,7 +241,7 @@ def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
     while True:
         candidates = list(
             HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING)
-            .order_by("priority", "original_start", "id")
+            .order_by(*STEPS_IN_ORDER)
             .values_list("pk", flat=True)[:_CLAIM_CANDIDATES]
         )
         if not candidates:
@@ -268,9 +270,9 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
         transient = isinstance(error, _TRANSIENT) and held.attempts < MAX_STEP_ATTEMPTS
         fields = {
             "state": StepState.PENDING if transient else StepState.FAILED,
-            "error_code": getattr(error, "code", "") or type(error).__name__,
+            "error_code": (getattr(error, "code", "") or type(error).__name__)[:ESA_CODE_LENGTH],
             "error_message": (getattr(error, "message", "") or str(error))[:2000],
-            "request_id": getattr(error, "request_id", ""),
+            "request_id": getattr(error, "request_id", "")[:ESA_REQUEST_ID_LENGTH],
         }
         if not transient and held.incident.phase == "hold":
             fields["hold_outcome"] = HoldOutcome.REFUSED
@@ -289,7 +291,7 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
             "state": StepState.DONE,
             "error_code": "",
             "error_message": "",
-            "request_id": last.get("request_id", ""),
+            "request_id": last.get("request_id", "")[:ESA_REQUEST_ID_LENGTH],
         }
     HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
         **fields, calls=calls.log, claimed_by="", claimed_at=None

@@ -11,6 +11,8 @@ from typing import Self
 
 from prefetch_ui.esa import EsaError
 
+from ..models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH
+
 
 class OperationOutcomeError(Exception):
     """An operation that did not succeed: `code`, `message` and ESA's `request_id` (if any)."""
@@ -28,7 +30,11 @@ class OperationOutcomeError(Exception):
 
     def fields(self) -> dict[str, object]:
         """The operation's error columns."""
-        return {"error_code": self.code, "error_message": self.message[:2000], "request_id": self.request_id}
+        return {
+            "error_code": self.code[:ESA_CODE_LENGTH],
+            "error_message": self.message[:2000],
+            "request_id": self.request_id[:ESA_REQUEST_ID_LENGTH],
+        }
 
 
 class OperationFailedError(OperationOutcomeError):

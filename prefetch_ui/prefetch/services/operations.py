@@ -32,6 +32,7 @@ from prefetch_ui.esa import Plan as EsaPlan
 
 from ..models import (
     ACTIVE_OPERATION_STATUSES,
+    ESA_REQUEST_ID_LENGTH,
     Job,
     Operation,
     OperationKind,
@@ -220,7 +221,7 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
     else:
         outcome = {
             "status": OperationStatus.SUCCEEDED,
-            "request_id": request_id,
+            "request_id": request_id[:ESA_REQUEST_ID_LENGTH],
             "error_code": "",
             "error_message": "",
             "finished_at": timezone.now(),

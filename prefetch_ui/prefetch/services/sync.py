@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import Model
 from django.utils import timezone
 
 from prefetch_ui.esa import (
@@ -87,15 +89,48 @@ class SyncReport:
     site_errors: int = 0
 
 
-def _values(esa_object: object, fields: dict[str, str]) -> dict[str, object]:
-    return {field: getattr(esa_object, attribute) for field, attribute in fields.items()}
+class UnstorableValueError(ValueError):
+    """A value from ESA that its mirror column cannot hold without changing what it says: an id longer
+    than the column, a number out of the column's range."""
+
+
+def _values(esa_object: object, model: type[Model], fields: dict[str, str]) -> dict[str, object]:
+    return {name: _fitted(model, name, getattr(esa_object, attribute)) for name, attribute in fields.items()}
+
+
+def _fitted(model: type[Model], name: str, value: object) -> object:
+    """`value` as the column `model.name` can hold it, on every database alike.
+
+    SQLite keeps any text and any 64-bit number in any column; PostgreSQL refuses what does not fit
+    (a NUL never reaches here: the ESA client replaces it). Text too long for its column is cut, with
+    an ellipsis, unless the column identifies something (an ESA id): that, and a number out of range,
+    raise UnstorableValueError, which fails the sync of that site alone.
+    """
+    field = model._meta.get_field(name)
+    if isinstance(value, str):
+        limit = getattr(field, "max_length", None)
+        if limit is None or len(value) <= limit:
+            return value
+        if getattr(field, "unique", False):
+            raise UnstorableValueError(
+                f"ESA sent a {model.__name__.lower()} {name} of {len(value)} characters (at most {limit}"
+                f" fit): {value[:40]!r}{'…' if len(value) > 40 else ''}"
+            )
+        return value[: limit - 1] + "…"
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = BaseDatabaseOperations.integer_field_ranges.get(field.get_internal_type(), (None, None))
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise UnstorableValueError(
+                f"ESA sent a {model.__name__.lower()} {name} of {value}, outside {low}..{high}"
+            )
+    return value
 
 
 def _upsert[M: (Site, Job, Plan)](
     model: type[M], fields: dict[str, str], esa_objects: Iterable[object], now: datetime, **links: object
 ) -> None:
     """Insert or update mirror rows from ESA objects, keyed by ESA id."""
-    rows = [model(**_values(item, fields), **links, synced_at=now) for item in esa_objects]
+    rows = [model(**_values(item, model, fields), **links, synced_at=now) for item in esa_objects]
     if rows:
         model.objects.bulk_create(
             rows,
@@ -118,7 +153,7 @@ def plans_upsert(*, job: Job, plans: Iterable[EsaPlan], now: datetime) -> None:
 
 def plan_update(*, plan: EsaPlan, now: datetime) -> None:
     """Write ESA's answer about one plan (after a start, stop or update) into its mirror row."""
-    values = _values(plan, PLAN_FIELDS)
+    values = _values(plan, Plan, PLAN_FIELDS)
     del values["esa_id"]
     Plan.objects.filter(esa_id=plan.id).update(**values, synced_at=now)
 
@@ -178,7 +213,7 @@ def esa_sync(
             _sync_site_jobs(client=client, site=site, now=now, report=report, watched=watched(site))
         except _ESA_WIDE_ERRORS:
             raise
-        except (EsaError, EsaTimeError) as error:
+        except (EsaError, EsaTimeError, UnstorableValueError) as error:
             report.site_errors += 1
             logger.warning("ESA sync of site %s (%s) failed: %s", site.esa_id, site.name, error)
             Site.objects.filter(pk=site.pk).update(sync_error=_describe(error)[:2000], sync_error_at=now)
@@ -192,6 +227,8 @@ def _describe(error: Exception) -> str:
     """What the sites page says about a failed site sync: ESA's code, message and RequestId."""
     if isinstance(error, EsaTimeError):
         return f"ESA sent a time this dashboard cannot read: {error}"
+    if isinstance(error, UnstorableValueError):
+        return f"{error}; this dashboard cannot store it"
     code = getattr(error, "code", "") or type(error).__name__
     request_id = getattr(error, "request_id", "")
     message = getattr(error, "message", str(error))

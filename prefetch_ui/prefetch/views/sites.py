@@ -55,8 +55,8 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         if raw and parsed is None
     ]
     if "\x00" in name:
-        # No job name holds one, and PostgreSQL refuses a query that does (a 500, not an empty list).
-        filter_errors.append("Name contains a NUL character; it was ignored.")
+        # No job name holds one, and PostgreSQL refuses it in a query.
+        filter_errors.insert(0, "The name contains a NUL character; it was ignored.")
         name = ""
     jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))

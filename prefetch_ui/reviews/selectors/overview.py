@@ -26,7 +26,15 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
-from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.models import (
+    JOBS_NEWEST_FIRST,
+    PLANS_IN_TIME_ORDER,
+    UNFINISHED_PLAN_STATUSES,
+    Job,
+    Plan,
+    PlanStatus,
+    Site,
+)
 
 from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, late_cutoff
 
@@ -128,8 +136,7 @@ def _ranked_jobs(sites: list[int], now: datetime) -> QuerySet[Job]:
                     failed.desc(),
                     late.desc(),
                     (~open_plans).desc(),  # settled with URLs left: stalled
-                    F("esa_created_at").desc(nulls_last=True),
-                    F("id").desc(),
+                    *JOBS_NEWEST_FIRST,
                 ],
             )
         )
@@ -189,7 +196,7 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
     }
     jobs = list(_ranked_jobs(list(by_pk), now))
     plans: dict[int, list[Plan]] = {job.pk: [] for job in jobs}
-    for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by("start_time", "id"):
+    for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by(*PLANS_IN_TIME_ORDER):
         plans[plan.job_id].append(plan)
     for job in jobs:
         review = reviews[job.site_id]
@@ -207,12 +214,12 @@ def job_reviews(*, now: datetime | None = None, site_ids: list[int] | None = Non
     """
     now = now or timezone.now()
     holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
-    jobs = Job.objects.select_related("site").order_by("site__name", "site_id", "-esa_created_at", "-id")
+    jobs = Job.objects.select_related("site").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
     if site_ids is not None:
         jobs = jobs.filter(site__esa_id__in=site_ids)
     for chunk in _chunks(jobs.iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):
         plans: dict[int, list[Plan]] = {job.pk: [] for job in chunk}
-        for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by("start_time", "id"):
+        for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by(*PLANS_IN_TIME_ORDER):
             plans[plan.job_id].append(plan)
         for job in chunk:
             yield job_review(job=job, plans=plans[job.pk], now=now, hold=hold_of(job.site, holds))

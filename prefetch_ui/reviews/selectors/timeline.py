@@ -14,11 +14,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
 from prefetch_ui.planning.forecast import LoadSeries, job_load
-from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, Site
+from prefetch_ui.prefetch.models import (
+    JOBS_NEWEST_FIRST,
+    PLANS_IN_TIME_ORDER,
+    UNFINISHED_PLAN_STATUSES,
+    Job,
+    Plan,
+    Site,
+)
 from prefetch_ui.prefetch.selectors import job_remaining_urls
 
 from ..charts import Axis, LoadChart, load_chart
@@ -117,7 +124,7 @@ def timeline_jobs(*, start: datetime, end: datetime, site: Site | None = None) -
     jobs = Job.objects.filter(Exists(Plan.objects.filter(_in_window(start, end), job=OuterRef("pk"))))
     if site is not None:
         jobs = jobs.filter(site=site)
-    return jobs.select_related("site").order_by("site__name", "site_id", "-esa_created_at", "-id")
+    return jobs.select_related("site").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
 
 
 def timeline_plans(*, start: datetime, end: datetime, site: Site | None = None) -> QuerySet[Plan]:
@@ -126,7 +133,7 @@ def timeline_plans(*, start: datetime, end: datetime, site: Site | None = None) 
     if site is not None:
         plans = plans.filter(job__site=site)
     return plans.select_related("job__site").order_by(
-        "job__site__name", "job__esa_created_at", "start_time", "id"
+        "job__site__name", F("job__esa_created_at").asc(nulls_last=True), *PLANS_IN_TIME_ORDER
     )
 
 
@@ -146,7 +153,7 @@ def timeline(
     holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
     plans: dict[int, list[Plan]] = defaultdict(list)
     for plan in Plan.objects.filter(_in_window(start, end), job_id__in=[job.pk for job in jobs]).order_by(
-        "start_time", "id"
+        *PLANS_IN_TIME_ORDER
     ):
         plans[plan.job_id].append(plan)
     groups: list[SiteGroup] = []
