@@ -110,15 +110,13 @@ def test_plain_http_is_sent_to_https(client: Client) -> None:
     assert "Strict-Transport-Security" not in response  # never on plain HTTP
 
 
-@pytest.mark.usefixtures("production_https")
+@pytest.mark.usefixtures("production_https", "db")
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_the_probes_stay_on_plain_http(client: Client, path: str) -> None:
     response = client.get(path)
 
-    # /readyz and /metrics may not exist in this tree yet: what matters is that no redirect comes.
-    assert response.status_code != 301
-    if path == "/healthz":
-        assert response.status_code == 200
+    # Answered over plain HTTP (200, or 503 from /readyz with nothing running): never redirected.
+    assert response.status_code in (200, 503)
 
 
 @pytest.mark.usefixtures("production_https")

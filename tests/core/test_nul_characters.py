@@ -160,6 +160,16 @@ def _routes(estate: ReviewEstate, incident: Incident, failed: Operation) -> list
         Route("audit-csv", reverse("audit-csv")),
         Route("jobs-csv", reverse("jobs-csv")),
         Route("plans-csv", reverse("plans-csv")),
+        Route("readyz", reverse("readyz")),
+        Route("metrics", reverse("metrics")),
+        # The account pages (prefetch_ui/logins): password reset answers 404 without e-mail set up.
+        Route("login", reverse("login")),
+        Route("password_change", reverse("password_change")),
+        Route("password_change_done", reverse("password_change_done")),
+        Route("password_reset", reverse("password_reset")),
+        Route("password_reset_done", reverse("password_reset_done")),
+        Route("password_reset_confirm", reverse("password_reset_confirm", args=["MQ", "set-password"])),
+        Route("password_reset_complete", reverse("password_reset_complete")),
     ]
 
 
@@ -186,9 +196,13 @@ class Probe:
         except Exception as error:  # a server error, re-raised by the test client
             self.failures.append(f"{where}: {type(error).__name__}: {error}")
             return ""
-        if response.status_code >= 500:
+        # /readyz answers 503 by design when nothing runs (no worker here): that is its answer, not a fault.
+        unready = response.status_code == 503 and url.startswith(reverse("readyz"))
+        if response.status_code >= 500 and not unready:
             self.failures.append(f"{where}: {response.status_code}")
-        if response.status_code == 302 and response["Location"].startswith(reverse("login")):
+        # The login wall's redirect carries ?next=; a form sent back to the login page by its own
+        # `next` (the zone picker on an account page) is not a logout.
+        if response.status_code == 302 and response["Location"].startswith(reverse("login") + "?"):
             self.failures.append(f"{where}: logged out")
         streamed = getattr(response, "streaming_content", None)
         if streamed is not None:
@@ -242,8 +256,12 @@ def estate(operator: User) -> tuple[ReviewEstate, Incident, Operation]:
     return estate, incident, failed
 
 
+# Takes no input, and posting it would end the probe's session for every route after it.
+NOT_PROBED = frozenset({"logout"})
+
+
 def test_every_route_of_ours_is_probed(estate: tuple[ReviewEstate, Incident, Operation]) -> None:
-    assert {route.name for route in _routes(*estate)} == _our_routes()
+    assert {route.name for route in _routes(*estate)} == _our_routes() - NOT_PROBED
 
 
 def test_a_nul_anywhere_gets_a_4xx_or_a_message_never_a_500(
