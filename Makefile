@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 PYENV_ROOT ?= $(HOME)/.pyenv
 PYTHON ?=
 
-.PHONY: help venv install lint typecheck check-deploy test fmt run bench bench-incident chaos clean
+.PHONY: help venv install lint typecheck check-deploy test fmt run bench bench-incident chaos load clean
 
 help:
 	@echo "make test       lint, typecheck and run the tests (sets up $(VENV) first)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 plans against the real stack; exits 1 when a goal is missed"
 	@echo "make chaos      hold 500 plans through five faults (worker killed, Redis, ESA); exits 1 on a miss"
+	@echo "make load       50 polls a second on gunicorn while the sync runs: p50/p95/p99; exits 1 on a miss"
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make typecheck  mypy"
@@ -107,6 +108,11 @@ bench-incident: $(STAMP)
 # Exits 1 when a goal is missed. ARGS="--scenarios kill,redis-restart" for a quicker look.
 chaos: $(STAMP)
 	$(VENV_PYTHON) -m bench.chaos $(ARGS)
+
+# Not part of `make test`: polls at 50 a second on gunicorn (2 workers, production settings) for 60 s
+# per target while the sync runs. Exits 1 when p95 > 50 ms or a poll fails. ARGS="--seconds 20".
+load: $(STAMP)
+	$(VENV_PYTHON) -m bench.load $(ARGS)
 
 # Keeps var/db.sqlite3: the dev database is data, not a build product.
 clean:
