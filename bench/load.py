@@ -16,7 +16,8 @@ second for `--seconds` seconds on a fixed schedule, whatever the answers (so a s
 queueing, not as fewer requests), as htmx polls them: a logged-in session, `HX-Request: true`,
 `?poll=1`. Targets: the job poll fragment of 1,000 plans, the site page's jobs table of 10,000 jobs,
 the overview's fragment. Each request may take 10 s in all; every answer but 200 or 286 (stop polling),
-and every timeout or connection error, is an error. Goals: p95 ≤ 50 ms and no error, per target.
+and every timeout or connection error, is an error, as is a poll not sent because 200 are
+already waiting (the client's bound). Goals: p95 ≤ 50 ms and no error, per target.
 Exit status: 1 when a goal is missed, 2 when the harness could not run.
 """
 
@@ -51,6 +52,10 @@ SYNC_PERIOD = 3.0
 JOB_PAGE = 500  # the sync reads a site's jobs 500 to a page
 HTMX = {"HX-Request": "true"}
 OK_STATUSES = frozenset({200, 286})
+# At most this many polls waiting for an answer; beyond it a poll counts as an error without being
+# sent. It bounds the client too: httpx's pool slows down with every request queued in it, and a
+# generator that falls behind its schedule would offer less load than it says.
+MAX_IN_FLIGHT = 200
 
 
 @dataclass(slots=True)
@@ -65,6 +70,7 @@ class Target:
     statuses: Counter[int] = field(default_factory=Counter)
     sent: int = 0
     late_ms: float = 0.0  # how far behind its schedule the generator sent its latest request, at worst
+    alone_ms: float = 0.0  # one request with nothing else asked of gunicorn (the last warm-up's)
 
     def quantile_ms(self, q: int) -> float | None:
         if len(self.latencies) < 2:
@@ -162,19 +168,23 @@ async def _poll(client: httpx.AsyncClient, target: Target) -> None:
 async def _load(web: str, cookies: dict[str, str], target: Target, *, rate: float, seconds: float) -> None:
     """`rate` requests a second for `seconds` seconds, on schedule; waits for the last answer."""
     count = int(rate * seconds)
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=50)
     async with httpx.AsyncClient(
         base_url=web, cookies=cookies, timeout=REQUEST_TIMEOUT, limits=limits
     ) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         for index in range(count):
             due = start + index / rate
             await asyncio.sleep(max(0.0, due - loop.time()))
             target.late_ms = max(target.late_ms, (loop.time() - due) * 1000)
-            tasks.append(asyncio.create_task(_poll(client, target)))
             target.sent += 1
+            tasks = [task for task in tasks if not task.done()]
+            if len(tasks) >= MAX_IN_FLIGHT:
+                target.errors[f"not sent: {MAX_IN_FLIGHT} waiting"] += 1
+                continue
+            tasks.append(asyncio.create_task(_poll(client, target)))
         await asyncio.gather(*tasks)
 
 
@@ -214,7 +224,8 @@ def _report(targets: list[Target], *, rate: float, seconds: float) -> None:
         ratio = "-" if p95 is None else f"{p95 / GOAL_P95_MS:.1f}x the goal"
         statuses = ", ".join(f"{n}x {status}" for status, n in sorted(target.statuses.items()))
         print(
-            f"{target.name}: p95 = {ratio}; answers {statuses or 'none'};"
+            f"{target.name}: p95 = {ratio}; alone it takes {target.alone_ms:.0f} ms;"
+            f" answers {statuses or 'none'};"
             f" the generator was at worst {target.late_ms:.0f} ms behind its schedule"
         )
 
@@ -305,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Each page a few times, unhurried: it answers what the load expects, and gunicorn's
                 # workers have their imports and the first queries behind them.
                 for _ in range(3):
+                    alone = time.perf_counter()
                     answer = httpx.get(
                         f"{web}{target.path}", params={"poll": "1"}, headers=HTMX, cookies=cookies, timeout=60
                     )
@@ -312,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                     answer.status_code == 200 and target.must_contain not in answer.text
                 ):
                     raise Stopping(f"{target.name} answered {answer.status_code} without the fragment", 2)
+                target.alone_ms = (time.perf_counter() - alone) * 1000
                 asyncio.run(_load(web, cookies, target, rate=options.rate, seconds=options.seconds))
                 stack.check()  # gunicorn and the stand-in must still be running
                 stack.stop_child("web", grace=2)
