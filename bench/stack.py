@@ -1,4 +1,4 @@
-"""The live stack a benchmark runs against: the ESA simulator, Celery workers and beat, as processes.
+"""The live stack a benchmark runs against: the ESA simulator, Redis, Celery workers and beat, gunicorn.
 
 Built on the devserver's supervisor (`prefetch_ui.dev.processes`), so each part runs in its own
 process group and is stopped as `make run` stops it; the parts' output goes to a log file instead
@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
+from prefetch_ui.dev.embedded_redis import redis_server_command
 from prefetch_ui.dev.processes import STOP_GRACE_SECONDS, Child, Stopping, Supervisor
 
 __all__ = ["Stack"]
@@ -41,9 +45,18 @@ class Stack(Supervisor):
             if self._echo:
                 print(line, flush=True)
 
-    def start_simulator(self, state: Path, *args: str, timeout: float = 20) -> str:
-        """`python -m prefetch_ui.esa_sim` on a free port; returns its endpoint once it answers."""
-        command = [sys.executable, "-m", "prefetch_ui.esa_sim", "--port", "0", "--state", str(state), *args]
+    def start_simulator(self, state: Path, *args: str, port: int = 0, timeout: float = 20) -> str:
+        """`python -m prefetch_ui.esa_sim` on `port` (0: a free one); returns its endpoint once it answers."""
+        command = [
+            sys.executable,
+            "-m",
+            "prefetch_ui.esa_sim",
+            "--port",
+            str(port),
+            "--state",
+            str(state),
+            *args,
+        ]
         sim = self.start("esa-sim", command, ready_pattern=_LISTENING)
         self.wait_for("the ESA simulator", lambda: sim.ready_match is not None, timeout=timeout)
         if sim.ready_match is None:  # for mypy: wait_for has returned
@@ -67,6 +80,50 @@ class Stack(Supervisor):
             ready_pattern=_BEAT_STARTED,
         )
         self.wait_for("Celery beat", lambda: beat.ready_match is not None, timeout=timeout)
+
+    def start_redis(self, port: int, directory: Path, *, appendonly: bool, timeout: float = 10) -> Child:
+        """redis-server on loopback `port`, as a child named `redis`; returns once it accepts connections.
+
+        With `appendonly`, a redis-server started again on the same directory has the same data.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        child = self.start("redis", redis_server_command(port, directory, appendonly=appendonly))
+
+        def accepts() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                return False
+            return True
+
+        self.wait_for("redis-server", accepts, timeout=timeout)
+        return child
+
+    def start_web(self, port: int, *, workers: int = 2, timeout: float = 60) -> str:
+        """gunicorn with the project's WSGI app on loopback `port`; returns its URL once /healthz answers."""
+        command = [
+            *(sys.executable, "-m", "gunicorn", "prefetch_ui.wsgi:application"),
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+        ]
+        self.start("web", command)
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self.wait_for("gunicorn", answers, timeout=timeout)
+        return url
+
+    def stop_child(self, name: str, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop one child (SIGTERM, then SIGKILL after `grace`); its exit is not a death check() reports."""
+        child = next(child for child in self.children if child.name == name)
+        self.children.remove(child)
+        child.stop(grace)
+        self.workers.pop(name, None)
+        self.say(f"{name} (pid {child.process.pid}) stopped")
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker, as the OOM killer or a lost machine would: no shutdown, no clean-up."""

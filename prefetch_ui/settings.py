@@ -363,6 +363,9 @@ LOGGING = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with a fix that keeps a worker alive through a Redis restart
+# (prefetch_ui/core/broker.py says what it fixes, and when to remove it).
+CELERY_BROKER_TRANSPORT = "prefetch_ui.core.broker:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 # Tasks are idempotent, so a message is acknowledged only after it ran: a crashed worker's task is redone.
 CELERY_TASK_ACKS_LATE = True

