@@ -83,6 +83,7 @@ def _configure(database_dir: Path) -> None:
 
 def _scenarios(data: BenchData) -> list[Scenario]:
     from bench.urls import BASELINE_PATH
+    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 
@@ -109,7 +110,7 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             200,
             live,
             page,
-            must_repeat=("data-plan=", data.large_job_plans),
+            must_repeat=("data-plan=", min(PLANS_PER_PAGE, data.large_job_plans)),
         ),
         Scenario(
             f"site page, {data.big_site_jobs:,} jobs",

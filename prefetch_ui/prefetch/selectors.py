@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -149,19 +150,31 @@ def plan_eta(*, job: Job, plan: Plan, now: datetime) -> datetime | None:
     return now + timedelta(seconds=max(0, batches - 1) * plan.interval)
 
 
+PLANS_PER_PAGE = 100
+
+
 @dataclass(frozen=True, slots=True)
 class JobDetail:
+    """A job's page: one page of its plans (of one status, if asked), its counts and operations."""
+
     job: Job
     plan_rows: list[PlanRow]
+    page: Page[Plan]
+    status: str  # the plans shown are of this status; "" for all
     operations: list[Operation]
     job_operation: Operation | None
     plan_counts: dict[str, int]
+    # Something will still change by itself: a plan that will submit, or an operation under way.
+    unfinished: bool
 
     @property
-    def unfinished(self) -> bool:
-        return any(row.plan.is_unfinished or row.busy for row in self.plan_rows) or any(
-            operation.is_active for operation in self.operations
-        )
+    def plan_total(self) -> int:
+        return sum(self.plan_counts.values())
+
+    @property
+    def status_counts(self) -> list[tuple[str, int]]:
+        """(status, plans) for each status some plan is in, in the usual order: the filter's links."""
+        return [(status, self.plan_counts[status]) for status in STATUS_ORDER if self.plan_counts.get(status)]
 
     @property
     def state(self) -> str:
@@ -172,25 +185,21 @@ class JobDetail:
         return job_unsent(self.job, self.plan_counts)
 
 
-def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int = 10) -> JobDetail:
-    """A job's plans, each with its latest operation, and the job's recent operations.
+def job_plans(*, job: Job, status: str = "") -> QuerySet[Plan]:
+    """The job's plans in the page's order (start time), of one status if given."""
+    plans = Plan.objects.filter(job=job).order_by("start_time", "id")
+    return plans.filter(status=status) if status else plans
 
-    Three queries whatever the number of plans: plans, their latest operations, the job's.
-    """
-    now = now or timezone.now()
+
+def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow]:
+    """These plans of `job` as its page shows them, each with its latest operation: two queries."""
     newest = Operation.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    plans = list(job.plans.annotate(latest_operation_id=Subquery(newest)))
+    annotated = list(plans.annotate(latest_operation_id=Subquery(newest)))
     latest = Operation.objects.in_bulk(
-        [plan.latest_operation_id for plan in plans if plan.latest_operation_id]
+        [plan.latest_operation_id for plan in annotated if plan.latest_operation_id]
     )
-    operations = list(
-        Operation.objects.filter(job=job)
-        .select_related("requested_by")
-        .order_by("-created_at", "-id")[:operations_shown]
-    )
-    job_operation = next((op for op in operations if op.plan_id is None), None)
     rows = []
-    for plan in plans:
+    for plan in annotated:
         eta = plan_eta(job=job, plan=plan, now=now)
         rows.append(
             PlanRow(
@@ -200,13 +209,59 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
                 finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
             )
         )
+    return rows
+
+
+def job_detail(
+    *,
+    job: Job,
+    page_number: str | int | None = None,
+    status: str = "",
+    now: datetime | None = None,
+    operations_shown: int = 10,
+) -> JobDetail:
+    """One page of a job's plans (`PLANS_PER_PAGE`), each with its latest operation, the plan
+    counts by status and the job's recent operations: a fixed number of queries whatever the
+    number of plans."""
+    now = now or timezone.now()
+    counts = dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+    total = counts.get(status, 0) if status else sum(counts.values())
+    page = _CountedPaginator(job_plans(job=job, status=status), PLANS_PER_PAGE, total).get_page(page_number)
+    operations = list(
+        Operation.objects.filter(job=job)
+        .select_related("requested_by")
+        .order_by("-created_at", "-id")[:operations_shown]
+    )
     return JobDetail(
         job=job,
-        plan_rows=rows,
+        plan_rows=plan_rows(job=job, plans=cast("QuerySet[Plan]", page.object_list), now=now),
+        page=page,
+        status=status,
         operations=operations,
-        job_operation=job_operation,
-        plan_counts=dict(Counter(plan.status for plan in plans)),
+        job_operation=next((op for op in operations if op.plan_id is None), None),
+        plan_counts=counts,
+        unfinished=job_unfinished(job=job, plan_counts=counts),
     )
+
+
+def job_unfinished(*, job: Job, plan_counts: dict[str, int]) -> bool:
+    """Whether anything on the job's page will still change by itself: a plan that will submit,
+    or an operation on the job or one of its plans under way (one query, only if no plan will)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
+        return True
+    return Operation.objects.filter(job=job, status__in=ACTIVE_OPERATION_STATUSES).exists()
+
+
+class _CountedPaginator(Paginator[Plan]):
+    """A paginator told its count: the page's counts by status already say it, no COUNT query."""
+
+    def __init__(self, object_list: QuerySet[Plan], per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
 
 
 def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
@@ -288,17 +343,21 @@ def site_of_deleted_job(job_esa_id: str) -> Site | None:
 
 
 __all__ = [
+    "PLANS_PER_PAGE",
     "JobDetail",
     "JobRow",
     "PlanRow",
     "RefusedRow",
     "job_detail",
     "job_open_plan_drafts",
+    "job_plans",
     "job_remaining_urls",
     "job_rows",
     "job_state",
+    "job_unfinished",
     "job_unsent",
     "plan_eta",
+    "plan_rows",
     "plans_create_refused_rows",
     "site_job_creations",
     "site_job_list",

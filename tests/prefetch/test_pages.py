@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import Job, Site
+from prefetch_ui.prefetch.models import Job, Plan, Site
 from tests.factories import JobFactory, OperationFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +142,33 @@ def test_a_long_site_page_is_paginated_keeping_its_filter(site: Site, viewer_cli
         reverse("site-detail", args=[site.esa_id]) + "?name=Nightly&page=2"
     ).content.decode()
     assert "Page 2 of 2 (51 jobs)" in second and 'href="?name=Nightly&page=1">' in second
+
+
+def test_a_long_job_shows_its_plans_a_page_at_a_time_and_by_status(site: Site, viewer_client: Client) -> None:
+    job = JobFactory.create(esa_id=JOB_ID, site=site, url_count=1000)
+    start = timezone.now()
+    Plan.objects.bulk_create(
+        PlanFactory.build(
+            job=job,
+            esa_id=f"6650cccccccccccccccc{index:04d}",
+            start_time=start + timedelta(hours=index),
+            end_time=start + timedelta(hours=index + 1),
+            status="running" if index % 10 == 0 else "waiting",
+        )
+        for index in range(250)
+    )
+    url = reverse("job-detail", args=[JOB_ID])
+    first = viewer_client.get(url).content.decode()
+    assert first.count("data-plan=") == 100  # never the whole list
+    assert "Page 1 of 3 (250 plans)" in first
+    assert 'data-plan="6650cccccccccccccccc0000"' in first  # in start order
+    assert ">25 running</a>" in first and ">225 waiting</a>" in first
+    last = viewer_client.get(url, {"page": 3}).content.decode()
+    assert last.count("data-plan=") == 50 and 'data-plan="6650cccccccccccccccc0249"' in last
+
+    running = viewer_client.get(url, {"status": "running"}).content.decode()
+    assert running.count("data-plan=") == 25 and "Page 1 of" not in running  # one page: no pager
+    assert 'data-plan="6650cccccccccccccccc0001"' not in running
+    # The poll asks for the same page of the same list.
+    assert "status=running&amp;page=1&amp;poll=1" in running
+    assert viewer_client.get(url, {"status": "gone"}).content.decode().count("data-plan=") == 100

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse
+from urllib.parse import urlsplit
+
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +19,7 @@ from ..forms import PlanWindowForm
 from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
 from ..services import operations
-from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, stop_polling_when_done
+from .htmx import POLL_PARAMETER, HtmxHttpRequest, redirect_to, render_page, stop_polling_when_done
 
 # What each button asks of its target, by the kind of target and the action named in its URL.
 _ACTIONS: dict[str, dict[str, OperationKind]] = {
@@ -34,15 +36,32 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 
 
+def _plan_list(request: HtmxHttpRequest) -> tuple[str | None, str]:
+    """Which page of plans, of which status ("": all), the operator is looking at: the request's
+    own query, or for a button's POST, that of the page it was clicked on."""
+    query = request.GET
+    if request.method == "POST" and request.htmx and request.htmx.current_url:
+        query = QueryDict(urlsplit(request.htmx.current_url).query)
+    status = query.get("status", "")
+    return query.get("page"), status if status in selectors.STATUS_ORDER else ""
+
+
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """The job page, or with htmx its live region (what a poll and every button swap in)."""
-    detail = selectors.job_detail(job=job)
+    page_number, status = _plan_list(request)
+    detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+    filters = QueryDict(mutable=True)
+    if status:
+        filters["status"] = status
+    poll = filters.copy()
+    poll.update({"page": str(detail.page.number), POLL_PARAMETER: "1"})
     context = {
         "job": job,
         "detail": detail,
         "hold_refusal": hold_refusal(job.site),
         "can_operate": can_operate(request.user),
-        "poll_query": poll_query(request),
+        "query": filters.urlencode(),
+        "poll_query": poll.urlencode(),
     }
     response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
     return stop_polling_when_done(request, response, unfinished=detail.unfinished)
