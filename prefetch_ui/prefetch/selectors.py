@@ -159,7 +159,7 @@ class JobDetail:
 
     job: Job
     plan_rows: list[PlanRow]
-    page: Page[Plan]
+    page: Page[Plan] | None  # None in `job_changes`: its rows are only those that changed
     status: str  # the plans shown are of this status; "" for all
     operations: list[Operation]
     job_operation: Operation | None
@@ -218,7 +218,6 @@ def job_detail(
     page_number: str | int | None = None,
     status: str = "",
     now: datetime | None = None,
-    operations_shown: int = 10,
 ) -> JobDetail:
     """One page of a job's plans (`PLANS_PER_PAGE`), each with its latest operation, the plan
     counts by status and the job's recent operations: a fixed number of queries whatever the
@@ -227,11 +226,7 @@ def job_detail(
     counts = dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
     total = counts.get(status, 0) if status else sum(counts.values())
     page = _CountedPaginator(job_plans(job=job, status=status), PLANS_PER_PAGE, total).get_page(page_number)
-    operations = list(
-        Operation.objects.filter(job=job)
-        .select_related("requested_by")
-        .order_by("-created_at", "-id")[:operations_shown]
-    )
+    operations = _recent_operations(job)
     return JobDetail(
         job=job,
         plan_rows=plan_rows(job=job, plans=cast("QuerySet[Plan]", page.object_list), now=now),
@@ -242,6 +237,36 @@ def job_detail(
         plan_counts=counts,
         unfinished=job_unfinished(job=job, plan_counts=counts),
     )
+
+
+def job_changes(
+    *, job: Job, since: int, page_number: int, status: str = "", now: datetime | None = None
+) -> JobDetail:
+    """What changed on one page of a job's plans since version `since`, for a poll of a page
+    whose list kept its shape (`job.layout_version` and, when filtered by status,
+    `job.statuses_version` not after `since`): the rows of that page stamped after it, with the
+    counts and operations as `job_detail` reads them. A fixed number of queries."""
+    now = now or timezone.now()
+    counts = dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+    offset = (max(page_number, 1) - 1) * PLANS_PER_PAGE
+    page_ids = job_plans(job=job, status=status).values("pk")[offset : offset + PLANS_PER_PAGE]
+    changed = job_plans(job=job, status=status).filter(version__gt=since, pk__in=page_ids)
+    operations = _recent_operations(job)
+    return JobDetail(
+        job=job,
+        plan_rows=plan_rows(job=job, plans=changed, now=now),
+        page=None,
+        status=status,
+        operations=operations,
+        job_operation=next((op for op in operations if op.plan_id is None), None),
+        plan_counts=counts,
+        unfinished=job_unfinished(job=job, plan_counts=counts),
+    )
+
+
+def _recent_operations(job: Job, shown: int = 10) -> list[Operation]:
+    operations = Operation.objects.filter(job=job).select_related("requested_by")
+    return list(operations.order_by("-created_at", "-id")[:shown])
 
 
 def job_unfinished(*, job: Job, plan_counts: dict[str, int]) -> bool:
@@ -348,6 +373,7 @@ __all__ = [
     "JobRow",
     "PlanRow",
     "RefusedRow",
+    "job_changes",
     "job_detail",
     "job_open_plan_drafts",
     "job_plans",

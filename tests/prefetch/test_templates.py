@@ -26,6 +26,8 @@ def test_no_inline_script_or_style(template: Path) -> None:
     assert not _INLINE.findall(text), f"{template.name}: inline handler or style"
     assert not _INLINE_SCRIPT.search(text), f"{template.name}: inline <script>"
     assert "confirm(" not in text, f"{template.name}: confirm() instead of hx-confirm"
+    # {# … #} is one line only: one spread over lines is not a comment but text on the page.
+    assert not re.search(r"\{#(?:(?!#\}).)*\n", text, re.DOTALL), f"{template.name}: a {{# #}} on lines"
 
 
 @pytest.mark.django_db

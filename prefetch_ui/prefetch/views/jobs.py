@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.local_time import utc_to_local_input
@@ -19,7 +19,16 @@ from ..forms import PlanWindowForm
 from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
 from ..services import operations
-from .htmx import POLL_PARAMETER, HtmxHttpRequest, redirect_to, render_page, stop_polling_when_done
+from .htmx import (
+    POLL_PARAMETER,
+    VERSION_PARAMETER,
+    HtmxHttpRequest,
+    nothing_changed,
+    poll_version,
+    redirect_to,
+    render_page,
+    stop_polling_when_done,
+)
 
 # What each button asks of its target, by the kind of target and the action named in its URL.
 _ACTIONS: dict[str, dict[str, OperationKind]] = {
@@ -47,14 +56,28 @@ def _plan_list(request: HtmxHttpRequest) -> tuple[str | None, str]:
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
-    """The job page, or with htmx its live region (what a poll and every button swap in)."""
+    """The job page, or with htmx its live region (what every button swaps in); for a poll, 204
+    when nothing changed since the version it shows, only what changed when its list of plans
+    kept its shape (`job-changes`, swapped out of band), else the whole region."""
     page_number, status = _plan_list(request)
-    detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+    since = poll_version(request)
+    if since == job.version:
+        return nothing_changed()
+    reshaped = since is None or not job.layout_version <= since < job.version
+    if status and since is not None and job.statuses_version > since:
+        reshaped = True  # a plan may have come into or left the list of one status
+    if reshaped:
+        detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+        page = detail.page.number if detail.page else 1
+    else:
+        page = int(page_number) if page_number and page_number.isdigit() else 1
+        detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
     filters = QueryDict(mutable=True)
     if status:
         filters["status"] = status
     poll = filters.copy()
-    poll.update({"page": str(detail.page.number), POLL_PARAMETER: "1"})
+    # The version read with the job, before its rows: a change after it is sent again, never missed.
+    poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
     context = {
         "job": job,
         "detail": detail,
@@ -62,8 +85,15 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         "can_operate": can_operate(request.user),
         "query": filters.urlencode(),
         "poll_query": poll.urlencode(),
+        "oob": not reshaped,
     }
-    response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
+    if reshaped:
+        response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
+        if since is not None or request.GET.get(POLL_PARAMETER):
+            # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
+            response = reswap(retarget(response, "#job-live"), "outerHTML")
+    else:
+        response = render(request, "prefetch/job_detail.html#job-changes", context)
     return stop_polling_when_done(request, response, unfinished=detail.unfinished)
 
 
@@ -103,6 +133,7 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
 def _after_action(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """With htmx, the job's live region as it is now (showing "Stopping…"); else back to the page."""
     if request.htmx:
+        job.refresh_from_db()  # the version the action took: its poll then asks from there
         return _job_live(request, job)
     return redirect_to(request, reverse("job-detail", args=[job.esa_id]))
 
