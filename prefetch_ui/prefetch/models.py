@@ -74,6 +74,11 @@ class Job(models.Model):
     layout_version = models.PositiveBigIntegerField(default=0)
     # ... at the last change of a plan's status: a list filtered by status may then gain or lose rows.
     statuses_version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of the job's own fields (its progress, ErrorInfo): its facts, and the
+    # rows that show them (a running plan's ETA, a failed plan's ErrorInfo).
+    row_version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of an operation on the job or one of its plans.
+    operations_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-esa_created_at", "-id"]
@@ -117,8 +122,12 @@ class Plan(models.Model):
 
     class Meta:
         ordering = ["start_time", "id"]
-        # A page of a job's plans, in order, without sorting them all.
-        indexes = [models.Index(fields=["job", "start_time", "id"])]
+        indexes = [
+            # A page of a job's plans, in order, without sorting them all.
+            models.Index(fields=["job", "start_time", "id"]),
+            # A job's plans changed since a version, without reading them all.
+            models.Index(fields=["job", "version"]),
+        ]
 
     def __str__(self) -> str:
         return f"plan {self.esa_id}"

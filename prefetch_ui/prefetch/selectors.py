@@ -155,17 +155,22 @@ PLANS_PER_PAGE = 100
 
 @dataclass(frozen=True, slots=True)
 class JobDetail:
-    """A job's page: one page of its plans (of one status, if asked), its counts and operations."""
+    """A job's page: one page of its plans (of one status, if asked), its counts and operations;
+    or, from `job_changes`, only the parts of it that changed."""
 
     job: Job
     plan_rows: list[PlanRow]
-    page: Page[Plan] | None  # None in `job_changes`: its rows are only those that changed
+    page: Page[Plan] | None  # None from `job_changes`: its rows are only those that changed
     status: str  # the plans shown are of this status; "" for all
     operations: list[Operation]
-    job_operation: Operation | None
+    job_operation: Operation | None  # the latest operation on the job itself
     plan_counts: dict[str, int]
     # Something will still change by itself: a plan that will submit, or an operation under way.
     unfinished: bool
+    # From `job_changes`: whether the facts and counts, and the operations, changed (else they
+    # were not read: `plan_counts` and `operations` are empty).
+    facts_changed: bool = True
+    operations_changed: bool = True
 
     @property
     def plan_total(self) -> int:
@@ -223,17 +228,16 @@ def job_detail(
     counts by status and the job's recent operations: a fixed number of queries whatever the
     number of plans."""
     now = now or timezone.now()
-    counts = dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+    counts = _plan_counts(job)
     total = counts.get(status, 0) if status else sum(counts.values())
     page = _CountedPaginator(job_plans(job=job, status=status), PLANS_PER_PAGE, total).get_page(page_number)
-    operations = _recent_operations(job)
     return JobDetail(
         job=job,
         plan_rows=plan_rows(job=job, plans=cast("QuerySet[Plan]", page.object_list), now=now),
         page=page,
         status=status,
-        operations=operations,
-        job_operation=next((op for op in operations if op.plan_id is None), None),
+        operations=_recent_operations(job),
+        job_operation=_latest_job_operation(job),
         plan_counts=counts,
         unfinished=job_unfinished(job=job, plan_counts=counts),
     )
@@ -242,31 +246,52 @@ def job_detail(
 def job_changes(
     *, job: Job, since: int, page_number: int, status: str = "", now: datetime | None = None
 ) -> JobDetail:
-    """What changed on one page of a job's plans since version `since`, for a poll of a page
+    """What changed since version `since` on one page of a job's plans, for a poll of a page
     whose list kept its shape (`job.layout_version` and, when filtered by status,
-    `job.statuses_version` not after `since`): the rows of that page stamped after it, with the
-    counts and operations as `job_detail` reads them. A fixed number of queries."""
+    `job.statuses_version` not after `since`): the rows of that page stamped after it (and, when
+    the job's own fields changed, those that show them: running and failed plans); the facts and
+    counts only if a status, the job or an operation changed; the operations only if one did.
+    Reads only what it sends: one query for a plan's row alone."""
     now = now or timezone.now()
-    counts = dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+    statuses_changed = job.statuses_version > since
+    job_changed = job.row_version > since
+    operations_changed = job.operations_version > since
+    facts_changed = statuses_changed or job_changed or operations_changed
+    counts = _plan_counts(job) if facts_changed else {}
     offset = (max(page_number, 1) - 1) * PLANS_PER_PAGE
     page_ids = job_plans(job=job, status=status).values("pk")[offset : offset + PLANS_PER_PAGE]
-    changed = job_plans(job=job, status=status).filter(version__gt=since, pk__in=page_ids)
-    operations = _recent_operations(job)
+    changed = Q(version__gt=since)
+    if job_changed:
+        changed |= Q(status__in=[PlanStatus.RUNNING, PlanStatus.FAILED])
+    plans = job_plans(job=job, status=status).filter(changed, pk__in=page_ids)
     return JobDetail(
         job=job,
-        plan_rows=plan_rows(job=job, plans=changed, now=now),
+        plan_rows=plan_rows(job=job, plans=plans, now=now),
         page=None,
         status=status,
-        operations=operations,
-        job_operation=next((op for op in operations if op.plan_id is None), None),
+        operations=_recent_operations(job) if operations_changed else [],
+        job_operation=_latest_job_operation(job) if facts_changed else None,
         plan_counts=counts,
-        unfinished=job_unfinished(job=job, plan_counts=counts),
+        # With no status and no operation changed, it is as unfinished as the page that polls.
+        unfinished=job_unfinished(job=job, plan_counts=counts)
+        if statuses_changed or operations_changed
+        else True,
+        facts_changed=facts_changed,
+        operations_changed=operations_changed,
     )
+
+
+def _plan_counts(job: Job) -> dict[str, int]:
+    return dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
 
 
 def _recent_operations(job: Job, shown: int = 10) -> list[Operation]:
     operations = Operation.objects.filter(job=job).select_related("requested_by")
     return list(operations.order_by("-created_at", "-id")[:shown])
+
+
+def _latest_job_operation(job: Job) -> Operation | None:
+    return Operation.objects.filter(job=job, plan__isnull=True).order_by("-created_at", "-id").first()
 
 
 def job_unfinished(*, job: Job, plan_counts: dict[str, int]) -> bool:

@@ -74,6 +74,7 @@ def test_what_esa_changed_is_stamped_on_its_rows_and_only_on_them(wsgi_esa_clien
     version, layout, statuses = after[job.id]
     assert (version, statuses) == (site.version, site.version)
     assert layout == before[job.id][1]  # the list of plans kept its shape
+    assert Job.objects.get(esa_id=job.id).row_version < version  # and the job's own fields did not move
     assert site.layout_version == before[str(DEMO_SITE_ID)][1]  # and so did the site's list of jobs
 
     # A plan added reshapes the job's list; a job added reshapes the site's.
@@ -101,6 +102,7 @@ def test_an_operation_is_stamped_on_its_plan_and_job_as_it_moves(
     stamps.append(Plan.objects.get().version)
     assert stamps[0] < stamps[1] == Job.objects.get().version == Site.objects.get(esa_id=DEMO_SITE_ID).version
     assert Plan.objects.get().status == "stopped"
+    assert Job.objects.get().operations_version == stamps[1]
 
 
 def test_a_hold_and_its_resume_change_every_row_of_the_scope(site: Site, operator: User) -> None:

@@ -8,15 +8,18 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
+from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
-from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.models import Job, OperationKind, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
-from prefetch_ui.prefetch.services.sync import plan_forget, plan_update
+from prefetch_ui.prefetch.services.operations import operation_request
+from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_forget, plan_update
 from tests.factories import JobFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +130,49 @@ def test_a_poll_from_a_page_that_said_no_version_gets_the_whole_region(
     response = operator_client.get(reverse("job-detail", args=[job.esa_id]), {"poll": "1"}, headers=HTMX)
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#job-live"
     assert response.content.decode().count("data-plan=") == PLANS_PER_PAGE
+
+
+def test_each_part_of_the_page_is_sent_only_when_it_changed(
+    job: Job, operator: User, operator_client: Client
+) -> None:
+    url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
+    plans = _plans(job)
+
+    # A plan's batch size: its row, nothing else.
+    _esa_says(plans[9], slice_len=50)
+    body = operator_client.get(url, headers=HTMX).content.decode()
+    assert _oob_ids(body) == ["job-poll", f"plan-{plans[9].esa_id}"]
+
+    # The job's progress: the facts and the running plan's row (its ETA).
+    url = _poll_url(body)
+    mirror = Job.objects.select_related("site").get(pk=job.pk)
+    jobs_upsert(
+        site=mirror.site,
+        jobs=[
+            EsaJob(
+                id=job.esa_id, site_id=mirror.site.esa_id, name=mirror.name, url_count=1500, url_submitted=40
+            )
+        ],
+        now=timezone.now(),
+    )
+    body = operator_client.get(url, headers=HTMX).content.decode()
+    assert _oob_ids(body) == ["job-poll", "job-facts", "plan-filter", f"plan-{plans[0].esa_id}"]
+    assert "40 / 1500" in body
+
+    # An operation on a plan: its row ("Stopping…"), the facts and the operations.
+    url = _poll_url(body)
+    operation_request(user=operator, kind=OperationKind.PLAN_STOP, target=plans[0])
+    body = operator_client.get(url, headers=HTMX).content.decode()
+    assert _oob_ids(body) == [
+        "job-poll",
+        "job-facts",
+        "plan-filter",
+        f"plan-{plans[0].esa_id}",
+        "job-operations",
+    ]
+    assert "Stopping…" in body
+
+
+def _oob_ids(body: str) -> list[str]:
+    """The ids of the elements an answer swaps out of band, in order."""
+    return re.findall(r'<\w+ [^>]*?id="([\w-]+)"[^>]*hx-swap-oob="true"', body)

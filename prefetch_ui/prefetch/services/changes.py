@@ -3,9 +3,10 @@ with one query, and be sent only the rows that did.
 
 Each site counts its changes (`Site.version`). A transaction that changes what a page shows
 takes the site's next version first, then stamps it on the rows it writes: the plans
-(`Plan.version`), their job (`Job.version`, and `Job.layout_version` / `Job.statuses_version`
-when the list of plans changed shape or a plan changed status) and, when the site page's list
-of jobs changed shape, the site (`Site.layout_version`). Taking the version is an UPDATE of the
+(`Plan.version`), their job (`Job.version`, and the job's other versions for the part of its
+page that changed: the list of plans' shape, a plan's status, the job's own fields, an
+operation) and, when the site page's list of jobs changed shape, the site
+(`Site.layout_version`). Taking the version is an UPDATE of the
 site's row, which holds that row until the transaction ends: a second writer of the same site
 waits, so versions are handed out in the order their transactions commit, and a reader who saw
 version v has seen every row stamped v or less. Every writer takes it before touching the rows
@@ -35,29 +36,16 @@ def site_version_next(site_id: int) -> int:
 
 
 @transaction.atomic
-def change_record(
-    *,
-    site_id: int,
-    job_ids: Collection[int] = (),
-    plan_ids: Collection[int] = (),
-    relaid_job_ids: Collection[int] = (),
-    site_relaid: bool = False,
-) -> int:
-    """Stamp the site's next version on rows whose display changed although they did not.
-
-    For what a page shows beside the mirror's own fields: an operation on a plan (`plan_ids`,
-    with its job in `job_ids`) or on a job, a job being created on the site (`site_relaid`),
-    a hold that changes every row of some jobs (`relaid_job_ids`). Call it in the transaction
-    that writes the change, before writing it. Returns the version.
-    """
+def operation_changes(*, site_id: int, job_id: int | None, plan_id: int | None, job_creation: bool) -> int:
+    """An operation was asked for or moved on: its plan's row, its job's page (the facts and the
+    operations) and, for a job being created, the site page's list show it. Call it first in the
+    transaction that writes the operation's row. Returns the version."""
     version = site_version_next(site_id)
-    if plan_ids:
-        Plan.objects.filter(pk__in=plan_ids).update(version=version)
-    if relaid_job_ids:
-        Job.objects.filter(pk__in=relaid_job_ids).update(version=version, layout_version=version)
-    if job_ids:
-        Job.objects.filter(pk__in=set(job_ids) - set(relaid_job_ids)).update(version=version)
-    if site_relaid:
+    if plan_id is not None:
+        Plan.objects.filter(pk=plan_id).update(version=version)
+    if job_id is not None:
+        Job.objects.filter(pk=job_id).update(version=version, operations_version=version)
+    if job_creation:
         Site.objects.filter(pk=site_id).update(layout_version=version)
     return version
 
@@ -70,4 +58,4 @@ def hold_scope_changed(*, site_ids: Collection[int]) -> None:
         Job.objects.filter(site_id=site_id).update(version=version, layout_version=version)
 
 
-__all__ = ["change_record", "hold_scope_changed", "site_version_next"]
+__all__ = ["hold_scope_changed", "operation_changes", "site_version_next"]

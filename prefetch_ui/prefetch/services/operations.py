@@ -39,7 +39,7 @@ from ..models import (
     Plan,
     Site,
 )
-from .changes import change_record
+from .changes import operation_changes
 from .errors import OperationFailedError, RetryLaterError
 from .sync import job_forget, jobs_upsert, plan_forget, plan_update
 
@@ -105,12 +105,11 @@ def operation_record(
     with transaction.atomic():
         if existing := active.first():
             return existing, False
-        # Its plan's row, its job's page and, for a job being created, the site page show it.
-        change_record(
+        operation_changes(
             site_id=site.pk,
-            job_ids=[job.pk] if job else [],
-            plan_ids=[plan.pk] if plan else [],
-            site_relaid=kind == OperationKind.JOB_CREATE,
+            job_id=job.pk if job else None,
+            plan_id=plan.pk if plan else None,
+            job_creation=kind == OperationKind.JOB_CREATE,
         )
         try:
             with transaction.atomic():
@@ -252,11 +251,11 @@ def _operation_write(operation: Operation, where: QuerySet[Operation], **fields:
     if operation.site_id is None:
         return where.filter(pk=operation.pk).update(**fields)
     with transaction.atomic():
-        change_record(
+        operation_changes(
             site_id=operation.site_id,
-            job_ids=[operation.job_id] if operation.job_id else [],
-            plan_ids=[operation.plan_id] if operation.plan_id else [],
-            site_relaid=operation.kind == OperationKind.JOB_CREATE,
+            job_id=operation.job_id,
+            plan_id=operation.plan_id,
+            job_creation=operation.kind == OperationKind.JOB_CREATE,
         )
         return where.filter(pk=operation.pk).update(**fields)
 

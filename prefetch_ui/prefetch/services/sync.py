@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
@@ -111,11 +112,11 @@ def _upsert[M: (Site, Job, Plan)](
     esa_objects: Iterable[object],
     now: datetime,
     *,
-    version: int | None = None,
+    stamp: Mapping[str, int] = MappingProxyType({}),
     **links: object,
 ) -> None:
-    """Insert or update mirror rows from ESA objects, keyed by ESA id, stamped with `version`."""
-    stamp: dict[str, int] = {} if version is None else {"version": version}
+    """Insert or update mirror rows from ESA objects, keyed by ESA id, with the change versions
+    in `stamp` (field -> version)."""
     rows = [model(**_values(item, fields), **links, **stamp, synced_at=now) for item in esa_objects]
     if rows:
         model.objects.bulk_create(
@@ -149,7 +150,7 @@ def _jobs_write(
         return
     with transaction.atomic():
         version = site_version_next(site.pk)
-        _upsert(Job, JOB_FIELDS, changed, now, version=version, site=site)
+        _upsert(Job, JOB_FIELDS, changed, now, stamp={"version": version, "row_version": version}, site=site)
         if removed:
             Job.objects.filter(pk__in=removed).delete()
         if removed or any(job.id not in mirror for job in changed):
@@ -190,7 +191,7 @@ def _plans_write(
     with transaction.atomic():
         if changed or removed:
             version = site_version_next(job.site_id)
-            _upsert(Plan, PLAN_FIELDS, changed, now, version=version, job=job)
+            _upsert(Plan, PLAN_FIELDS, changed, now, stamp={"version": version}, job=job)
             if removed:
                 Plan.objects.filter(pk__in=removed).delete()
             stamp["version"] = version

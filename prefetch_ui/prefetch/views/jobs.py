@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from prefetch_ui.incidents.selectors import hold_refusal
+from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 
 from .. import selectors
@@ -66,12 +66,21 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     reshaped = since is None or not job.layout_version <= since < job.version
     if status and since is not None and job.statuses_version > since:
         reshaped = True  # a plan may have come into or left the list of one status
+    operator = can_operate(request.user)
+    refusal, held = "", False
     if reshaped:
         detail = selectors.job_detail(job=job, page_number=page_number, status=status)
         page = detail.page.number if detail.page else 1
+        refusal = hold_refusal(job.site)
+        held = bool(refusal)
     else:
         page = int(page_number) if page_number and page_number.isdigit() else 1
         detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
+        if detail.facts_changed:
+            refusal = hold_refusal(job.site)
+            held = bool(refusal)
+        elif detail.plan_rows and operator:
+            held = site_held(job.site_id)  # which buttons the rows offer
     filters = QueryDict(mutable=True)
     if status:
         filters["status"] = status
@@ -81,15 +90,16 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     context = {
         "job": job,
         "detail": detail,
-        "hold_refusal": hold_refusal(job.site),
-        "can_operate": can_operate(request.user),
+        "hold_refusal": refusal,
+        "held": held,
+        "can_operate": operator,
         "query": filters.urlencode(),
         "poll_query": poll.urlencode(),
         "oob": not reshaped,
     }
     if reshaped:
         response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
-        if since is not None or request.GET.get(POLL_PARAMETER):
+        if request.GET.get(POLL_PARAMETER):
             # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
             response = reswap(retarget(response, "#job-live"), "outerHTML")
     else:
@@ -99,7 +109,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 
 @require_GET
 def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
-    job = Job.objects.select_related("site").filter(esa_id=job_esa_id).first()
+    # The job alone (no site, no order): a poll that finds nothing changed needs no more.
+    job = Job.objects.filter(esa_id=job_esa_id).order_by().first()
     if job is not None:
         return _job_live(request, job)
     if request.htmx:
