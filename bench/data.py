@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.services.sync import plan_update
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
@@ -40,6 +42,8 @@ class BenchData:
     small_job_plans: int
     large_job_esa_id: str
     large_job_plans: int
+    # The large job's change version, and the one before it: since then one plan changed.
+    large_job_version: int
 
 
 def _plan_status(rng: random.Random) -> PlanStatus:
@@ -182,6 +186,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     large_job = _poll_job(
         site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
+    large_job_version = _one_plan_changes(large_job, now=now)
     return BenchData(
         user=user,
         big_site_esa_id=big_site.esa_id,
@@ -191,4 +196,25 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         small_job_plans=10,
         large_job_esa_id=large_job.esa_id,
         large_job_plans=1_000,
+        large_job_version=large_job_version,
     )
+
+
+def _one_plan_changes(job: Job, *, now: datetime) -> int:
+    """ESA changed one plan on the first page of `job` (its batch size), as the sync writes it;
+    returns the job's version after."""
+    plan = job.plans.order_by("start_time", "id")[4]
+    plan_update(
+        plan=EsaPlan(
+            id=plan.esa_id,
+            job_id=job.esa_id,
+            start_time=plan.start_time,
+            end_time=plan.end_time,
+            interval=plan.interval,
+            slice_len=plan.slice_len + 1,
+            status=plan.status,
+        ),
+        now=now,
+    )
+    job.refresh_from_db()
+    return job.version
