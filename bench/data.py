@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import plan_update
+from prefetch_ui.prefetch.services.sync import JOB_FIELDS, jobs_upsert, plan_update
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
@@ -44,6 +45,9 @@ class BenchData:
     large_job_plans: int
     # The large job's change version, and the one before it: since then one plan changed.
     large_job_version: int
+    # The big site's change version, and the one before it: since then one job (on its first
+    # page) changed.
+    big_site_version: int
 
 
 def _plan_status(rng: random.Random) -> PlanStatus:
@@ -174,6 +178,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     for job in Job.objects.filter(site=big_site).iterator(chunk_size=_BATCH):
         plans.extend(_plans(job=job, count=plans_per_job, rng=rng, now=now))
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
+    big_site_version = _one_job_changes(big_site, now=now)
 
     poll_site = SiteFactory.create(
         esa_id=SEED_SITES[1].site_id,
@@ -197,7 +202,20 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         large_job_esa_id=large_job.esa_id,
         large_job_plans=1_000,
         large_job_version=large_job_version,
+        big_site_version=big_site_version,
     )
+
+
+def _one_job_changes(site: Site, *, now: datetime) -> int:
+    """ESA moved the progress of one job on the first page of `site`, as the sync writes it;
+    returns the site's version after."""
+    first_page = Job.objects.filter(site=site).order_by("-esa_created_at", "-id")[:50]
+    job = next(job for job in first_page if job.url_submitted < job.url_count)
+    values = {attribute: getattr(job, field) for field, attribute in JOB_FIELDS.items()}
+    values["url_submitted"] = values["task_submitted"] = job.url_submitted + 1
+    jobs_upsert(site=site, jobs=[EsaJob(**values, site_id=site.esa_id)], now=now)
+    site.refresh_from_db()
+    return site.version
 
 
 def _one_plan_changes(job: Job, *, now: datetime) -> int:

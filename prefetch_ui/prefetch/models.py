@@ -82,7 +82,12 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-esa_created_at", "-id"]
-        indexes = [models.Index(fields=["site", "-esa_created_at"]), models.Index(fields=["site", "name"])]
+        indexes = [
+            models.Index(fields=["site", "-esa_created_at"]),
+            models.Index(fields=["site", "name"]),
+            # A site's jobs changed since a version, without reading them all.
+            models.Index(fields=["site", "version"]),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -108,16 +108,58 @@ class JobRow:
 def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
     """The given jobs with their plan counts by status, in one query for all of them."""
     jobs = list(jobs)
-    counts: dict[int, dict[str, int]] = {job.pk: {} for job in jobs}
+    counts = _plan_counts_by_job([job.pk for job in jobs])
+    return [JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteJobChanges:
+    """The rows of one page of a site's jobs that changed since a version, and whether anything
+    on that page will still change by itself."""
+
+    rows: list[JobRow]
+    unfinished: bool
+
+
+def site_job_changes(
+    *, site: Site, jobs: QuerySet[Job], since: int, page_number: int, per_page: int
+) -> SiteJobChanges:
+    """The jobs of one page of `jobs` (a `site_job_list`) stamped after version `since`, with
+    their plan counts, for a poll of a site page whose list kept its shape, and whether anything
+    on the page will still change by itself. Reads the changed jobs, and only if there are any,
+    the plan counts of the page's jobs (and, if none of them has a plan to submit, whether a job
+    is being created)."""
+    offset = (max(page_number, 1) - 1) * per_page
+    page_ids = jobs.values("pk")[offset : offset + per_page]
+    changed = list(jobs.filter(version__gt=since, pk__in=page_ids))
+    if not changed:
+        # Its rows and its list as they were: as unfinished as the page that polls.
+        return SiteJobChanges(rows=[], unfinished=True)
+    counts = _plan_counts_by_job(page_ids)
+    unfinished = any(
+        counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_PLAN_STATUSES
+    ) or (
+        Operation.objects.filter(
+            site=site, kind=OperationKind.JOB_CREATE, status__in=ACTIVE_OPERATION_STATUSES
+        ).exists()
+    )
+    return SiteJobChanges(
+        rows=[JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in changed], unfinished=unfinished
+    )
+
+
+def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dict[str, int]]:
+    """Plans by status for each of these jobs, in one query."""
+    counts: dict[int, dict[str, int]] = {}
     grouped = (
-        Plan.objects.filter(job_id__in=counts.keys())
+        Plan.objects.filter(job_id__in=job_ids)
         .values_list("job_id", "status")
         .annotate(count=Count("id"))
         .order_by()
     )
     for job_id, status, count in grouped:
-        counts[job_id][status] = count
-    return [JobRow(job=job, plan_counts=counts[job.pk]) for job in jobs]
+        counts.setdefault(job_id, {})[status] = count
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +440,7 @@ __all__ = [
     "JobRow",
     "PlanRow",
     "RefusedRow",
+    "SiteJobChanges",
     "job_changes",
     "job_detail",
     "job_open_plan_drafts",
@@ -410,6 +453,7 @@ __all__ = [
     "plan_eta",
     "plan_rows",
     "plans_create_refused_rows",
+    "site_job_changes",
     "site_job_creations",
     "site_job_list",
     "site_list",

@@ -110,7 +110,7 @@ def test_a_site_whose_sync_failed_shows_the_error_on_the_sites_page(
 @pytest.mark.parametrize(
     ("url_name", "args", "element_id", "query"),
     [
-        ("site-detail", [DEMO_SITE_ID], "jobs-table", "?name=Autumn&page=1"),
+        ("site-detail", [DEMO_SITE_ID], "jobs-poll", "?name=Autumn&page=1"),
         ("job-detail", [JOB_ID], "job-poll", ""),
         ("home", [], "sites-table", ""),
     ],
@@ -124,6 +124,7 @@ def test_a_poll_asks_for_the_same_url_every_time(
     for _ in range(3):
         # A new version each time (a poll that finds nothing changed gets no answer to read).
         Job.objects.update(version=F("version") + 1)
+        Site.objects.update(version=F("version") + 1)
         url = _hx_get(operator_client.get(url, headers=HTMX).content.decode(), element_id)
     assert re.sub(r"&v=\d+", "", url) == re.sub(r"&v=\d+", "", first)  # the same but for the version
     assert url.count("poll=1") == 1

@@ -153,8 +153,14 @@ def _jobs_write(
         _upsert(Job, JOB_FIELDS, changed, now, stamp={"version": version, "row_version": version}, site=site)
         if removed:
             Job.objects.filter(pk__in=removed).delete()
-        if removed or any(job.id not in mirror for job in changed):
+        if removed or any(_moves(mirror.get(job.id), job) for job in changed):
             Site.objects.filter(pk=site.pk).update(layout_version=version)
+
+
+def _moves(row: Mapping[str, object] | None, job: EsaJob) -> bool:
+    """Whether writing `job` over the mirror's `row` reshapes the site page's list: a new job, or
+    one whose creation time (the order) or name (the filter) changed."""
+    return row is None or row["esa_created_at"] != job.created_at or row["name"] != job.name
 
 
 def plans_upsert(*, job: Job, plans: Iterable[EsaPlan], now: datetime) -> None:
