@@ -4,6 +4,7 @@ changed: its row is replaced in place, the others stay the very same elements.""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -112,3 +113,34 @@ def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
     expect(page.locator(f'tr[data-plan="{plans[140].esa_id}"]')).to_contain_text("300 s", timeout=10_000)
     assert len(page.evaluate(KEPT_ROWS)) == 49
     assert polls.errors == []
+
+
+# The page's visibility as a browser reports it for a tab in the background, or brought back.
+_VISIBILITY = """state => {
+    Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+    Object.defineProperty(document, "hidden", {configurable: true, get: () => state === "hidden"});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_does_not_poll_and_asks_at_once_when_shown(
+    page: Page, live_server: LiveServer, viewer: User, job: Job
+) -> None:
+    log_in(page, live_server.url, VIEWER)
+    sent: list[float] = []  # when each poll left, in seconds
+    page.on("request", lambda request: sent.append(time.monotonic()) if "poll=1" in request.url else None)
+    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    page.wait_for_timeout(2_500)
+    assert sent, "a shown tab polls"
+
+    page.evaluate(_VISIBILITY, "hidden")
+    hidden = time.monotonic()
+    page.wait_for_timeout(5_000)  # two polls' worth
+    assert not [moment for moment in sent if moment > hidden]
+
+    page.evaluate(_VISIBILITY, "visible")
+    shown = time.monotonic()
+    page.wait_for_timeout(2_500)
+    after = [moment - shown for moment in sent if moment > shown]
+    assert after and after[0] < 0.5  # at once, not at the next tick of its timer
+    assert len(after) >= 2  # and on its timer again

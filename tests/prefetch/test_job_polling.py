@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from pytest_django import DjangoAssertNumQueries
+from pytest_django import DjangoAssertNumQueries, Settings
 
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
@@ -176,3 +176,11 @@ def test_each_part_of_the_page_is_sent_only_when_it_changed(
 def _oob_ids(body: str) -> list[str]:
     """The ids of the elements an answer swaps out of band, in order."""
     return re.findall(r'<\w+ [^>]*?id="([\w-]+)"[^>]*hx-swap-oob="true"', body)
+
+
+def test_the_server_sets_how_often_a_page_polls(job: Job, viewer_client: Client, settings: Settings) -> None:
+    page = viewer_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
+    assert 'hx-trigger="every 2s, poll-now, job-changed from:body"' in page
+    settings.PREFETCH_POLL_MIN_SECONDS = 7
+    page = viewer_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
+    assert 'hx-trigger="every 7s, poll-now, job-changed from:body"' in page

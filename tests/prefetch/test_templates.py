@@ -30,6 +30,17 @@ def test_no_inline_script_or_style(template: Path) -> None:
     assert not re.search(r"\{#(?:(?!#\}).)*\n", text, re.DOTALL), f"{template.name}: a {{# #}} on lines"
 
 
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_pages_poll_only_as_often_as_the_server_says_and_not_while_hidden(template: Path) -> None:
+    text = template.read_text()
+    assert not re.search(r"(?<!poll_)every \d", text), (
+        f"{template.name}: an interval of its own, not {{% poll_every %}}"
+    )
+    for match in re.finditer(r"\{% poll_every", text):
+        element = text[text.rindex("<", 0, match.start()) : match.start()]
+        assert "data-poll" in element, f"{template.name}: polls without data-poll (static/js/app.js)"
+
+
 @pytest.mark.django_db
 def test_pages_link_the_favicon_and_favicon_ico_leads_to_it(client: Client, operator_client: Client) -> None:
     assert client.get("/favicon.ico")["Location"] == "/static/favicon.svg"  # even before logging in
