@@ -13,8 +13,11 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.esa import Job as EsaJob
+from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.services.sync import JOB_FIELDS, jobs_upsert, plan_update
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
@@ -40,6 +43,11 @@ class BenchData:
     small_job_plans: int
     large_job_esa_id: str
     large_job_plans: int
+    # The large job's change version, and the one before it: since then one plan changed.
+    large_job_version: int
+    # The big site's change version, and the one before it: since then one job (on its first
+    # page) changed.
+    big_site_version: int
 
 
 def _plan_status(rng: random.Random) -> PlanStatus:
@@ -170,6 +178,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     for job in Job.objects.filter(site=big_site).iterator(chunk_size=_BATCH):
         plans.extend(_plans(job=job, count=plans_per_job, rng=rng, now=now))
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
+    big_site_version = _one_job_changes(big_site, now=now)
 
     poll_site = SiteFactory.create(
         esa_id=SEED_SITES[1].site_id,
@@ -182,6 +191,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     large_job = _poll_job(
         site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
+    large_job_version = _one_plan_changes(large_job, now=now)
     return BenchData(
         user=user,
         big_site_esa_id=big_site.esa_id,
@@ -191,4 +201,38 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         small_job_plans=10,
         large_job_esa_id=large_job.esa_id,
         large_job_plans=1_000,
+        large_job_version=large_job_version,
+        big_site_version=big_site_version,
     )
+
+
+def _one_job_changes(site: Site, *, now: datetime) -> int:
+    """ESA moved the progress of one job on the first page of `site`, as the sync writes it;
+    returns the site's version after."""
+    first_page = Job.objects.filter(site=site).order_by("-esa_created_at", "-id")[:50]
+    job = next(job for job in first_page if job.url_submitted < job.url_count)
+    values = {attribute: getattr(job, field) for field, attribute in JOB_FIELDS.items()}
+    values["url_submitted"] = values["task_submitted"] = job.url_submitted + 1
+    jobs_upsert(site=site, jobs=[EsaJob(**values, site_id=site.esa_id)], now=now)
+    site.refresh_from_db()
+    return site.version
+
+
+def _one_plan_changes(job: Job, *, now: datetime) -> int:
+    """ESA changed one plan on the first page of `job` (its batch size), as the sync writes it;
+    returns the job's version after."""
+    plan = job.plans.order_by("start_time", "id")[4]
+    plan_update(
+        plan=EsaPlan(
+            id=plan.esa_id,
+            job_id=job.esa_id,
+            start_time=plan.start_time,
+            end_time=plan.end_time,
+            interval=plan.interval,
+            slice_len=plan.slice_len + 1,
+            status=plan.status,
+        ),
+        now=now,
+    )
+    job.refresh_from_db()
+    return job.version

@@ -441,6 +441,9 @@ PREFETCH_MAX_URL_LENGTH = int(env_float("PREFETCH_MAX_URL_LENGTH", 2048))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
+# The shortest interval, in seconds, at which any page polls (README: Live pages): each page has
+# its own (2 s for a job, 5 s for a site, more for the overview), never under this one.
+PREFETCH_POLL_MIN_SECONDS = max(1, int(env_float("PREFETCH_POLL_MIN_SECONDS", 2)))
 
 # --- Readiness (/readyz, prefetch_ui/core/readiness.py) ---------------------------------------------
 

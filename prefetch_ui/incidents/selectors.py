@@ -105,6 +105,12 @@ def incident_workers_consuming() -> int | None:
     return sum(1 for worker in workers.values() if INCIDENTS_QUEUE in worker.get("queues", []))
 
 
+def site_held(site_id: int) -> bool:
+    """Whether an active hold covers the site: what `hold_refusal` says, as one cheap query."""
+    covering = Q(site__isnull=True) | Q(site_id=site_id)
+    return Incident.objects.filter(covering, status__in=HOLD_ACTIVE_STATUSES).exists()
+
+
 def hold_refusal(site: Site) -> str:
     """Why the dashboard will not start, reset, edit or add plans on `site` now ("" if it will)."""
     incident = (

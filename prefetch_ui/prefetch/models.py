@@ -3,6 +3,12 @@
 ESA is the source of truth for sites, jobs and plans: the sync writes these rows, nothing else
 does, except a task that has just changed something in ESA and records ESA's answer. Operations are
 ours: each is both the audit trail and the outbox of an action that a Celery worker carries out.
+
+Change versions (`version` and the `*_version` fields) let a polled page ask "has anything I show
+changed since version v?" in one query: each site counts its changes, and every write that
+changes what a page shows stamps the site's next count on the rows it changed (see
+`services.changes`). So a sync writes only the rows ESA changed, and a row's `synced_at` is when
+ESA's values for it were last written, not when they were last read.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ class Site(models.Model):
     # Why the last sync could not read this site's jobs (ESA's code and message), until one can.
     sync_error = models.TextField(blank=True)
     sync_error_at = models.DateTimeField(null=True, blank=True)
+    # The site's change counter: the last version taken by a write to the site, its jobs, their
+    # plans or operations. Jobs and plans carry versions drawn from it, so they compare with it.
+    version = models.PositiveBigIntegerField(default=0)
+    # The version at which the site page's list changed shape: a job added or removed, a job
+    # creation asked for or ended. Until then a poll of the page can swap single rows.
+    layout_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
@@ -59,10 +71,28 @@ class Job(models.Model):
     execution_count = models.PositiveIntegerField(null=True, blank=True)
     synced_at = models.DateTimeField()
     plans_synced_at = models.DateTimeField(null=True, blank=True)
+    # The site's version at the last change of anything the job's page or its row on the site page
+    # shows: the job, a plan, an operation on either, a hold of its site.
+    version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of the shape of the job page's list of plans (a plan added, deleted or
+    # moved in the order) or of every row at once (a hold of its site starts or ends).
+    layout_version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of a plan's status: a list filtered by status may then gain or lose rows.
+    statuses_version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of the job's own fields (its progress, ErrorInfo): its facts, and the
+    # rows that show them (a running plan's ETA, a failed plan's ErrorInfo).
+    row_version = models.PositiveBigIntegerField(default=0)
+    # ... at the last change of an operation on the job or one of its plans.
+    operations_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = JOBS_NEWEST_FIRST
-        indexes = [models.Index(fields=["site", "-esa_created_at"]), models.Index(fields=["site", "name"])]
+        indexes = [
+            models.Index(fields=["site", "-esa_created_at"]),
+            models.Index(fields=["site", "name"]),
+            # A site's jobs changed since a version, without reading them all.
+            models.Index(fields=["site", "version"]),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -97,9 +127,17 @@ class Plan(models.Model):
     status = models.CharField(max_length=16, choices=PlanStatus.choices, db_index=True)
     ali_uid = models.CharField(max_length=32, blank=True)
     synced_at = models.DateTimeField()
+    # The site's version at the last change of what the plan's row shows (the plan, its operation).
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = PLANS_IN_TIME_ORDER
+        indexes = [
+            # A page of a job's plans, in order, without sorting them all.
+            models.Index(fields=["job", "start_time", "id"]),
+            # A job's plans changed since a version, without reading them all.
+            models.Index(fields=["job", "version"]),
+        ]
 
     def __str__(self) -> str:
         return f"plan {self.esa_id}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -108,16 +109,58 @@ class JobRow:
 def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
     """The given jobs with their plan counts by status, in one query for all of them."""
     jobs = list(jobs)
-    counts: dict[int, dict[str, int]] = {job.pk: {} for job in jobs}
+    counts = _plan_counts_by_job([job.pk for job in jobs])
+    return [JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteJobChanges:
+    """The rows of one page of a site's jobs that changed since a version, and whether anything
+    on that page will still change by itself."""
+
+    rows: list[JobRow]
+    unfinished: bool
+
+
+def site_job_changes(
+    *, site: Site, jobs: QuerySet[Job], since: int, page_number: int, per_page: int
+) -> SiteJobChanges:
+    """The jobs of one page of `jobs` (a `site_job_list`) stamped after version `since`, with
+    their plan counts, for a poll of a site page whose list kept its shape, and whether anything
+    on the page will still change by itself. Reads the changed jobs, and only if there are any,
+    the plan counts of the page's jobs (and, if none of them has a plan to submit, whether a job
+    is being created)."""
+    offset = (max(page_number, 1) - 1) * per_page
+    page_ids = jobs.values("pk")[offset : offset + per_page]
+    changed = list(jobs.filter(version__gt=since, pk__in=page_ids))
+    if not changed:
+        # Its rows and its list as they were: as unfinished as the page that polls.
+        return SiteJobChanges(rows=[], unfinished=True)
+    counts = _plan_counts_by_job(page_ids)
+    unfinished = any(
+        counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_PLAN_STATUSES
+    ) or (
+        Operation.objects.filter(
+            site=site, kind=OperationKind.JOB_CREATE, status__in=ACTIVE_OPERATION_STATUSES
+        ).exists()
+    )
+    return SiteJobChanges(
+        rows=[JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in changed], unfinished=unfinished
+    )
+
+
+def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dict[str, int]]:
+    """Plans by status for each of these jobs, in one query."""
+    counts: dict[int, dict[str, int]] = {}
     grouped = (
-        Plan.objects.filter(job_id__in=counts.keys())
+        Plan.objects.filter(job_id__in=job_ids)
         .values_list("job_id", "status")
         .annotate(count=Count("id"))
         .order_by()
     )
     for job_id, status, count in grouped:
-        counts[job_id][status] = count
-    return [JobRow(job=job, plan_counts=counts[job.pk]) for job in jobs]
+        counts.setdefault(job_id, {})[status] = count
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,19 +193,36 @@ def plan_eta(*, job: Job, plan: Plan, now: datetime) -> datetime | None:
     return now + timedelta(seconds=max(0, batches - 1) * plan.interval)
 
 
+PLANS_PER_PAGE = 100
+
+
 @dataclass(frozen=True, slots=True)
 class JobDetail:
+    """A job's page: one page of its plans (of one status, if asked), its counts and operations;
+    or, from `job_changes`, only the parts of it that changed."""
+
     job: Job
     plan_rows: list[PlanRow]
+    page: Page[Plan] | None  # None from `job_changes`: its rows are only those that changed
+    status: str  # the plans shown are of this status; "" for all
     operations: list[Operation]
-    job_operation: Operation | None
+    job_operation: Operation | None  # the latest operation on the job itself
     plan_counts: dict[str, int]
+    # Something will still change by itself: a plan that will submit, or an operation under way.
+    unfinished: bool
+    # From `job_changes`: whether the facts and counts, and the operations, changed (else they
+    # were not read: `plan_counts` and `operations` are empty).
+    facts_changed: bool = True
+    operations_changed: bool = True
 
     @property
-    def unfinished(self) -> bool:
-        return any(row.plan.is_unfinished or row.busy for row in self.plan_rows) or any(
-            operation.is_active for operation in self.operations
-        )
+    def plan_total(self) -> int:
+        return sum(self.plan_counts.values())
+
+    @property
+    def status_counts(self) -> list[tuple[str, int]]:
+        """(status, plans) for each status some plan is in, in the usual order: the filter's links."""
+        return [(status, self.plan_counts[status]) for status in STATUS_ORDER if self.plan_counts.get(status)]
 
     @property
     def state(self) -> str:
@@ -173,25 +233,21 @@ class JobDetail:
         return job_unsent(self.job, self.plan_counts)
 
 
-def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int = 10) -> JobDetail:
-    """A job's plans, each with its latest operation, and the job's recent operations.
+def job_plans(*, job: Job, status: str = "") -> QuerySet[Plan]:
+    """The job's plans in the page's order (start time), of one status if given."""
+    plans = Plan.objects.filter(job=job).order_by("start_time", "id")
+    return plans.filter(status=status) if status else plans
 
-    Three queries whatever the number of plans: plans, their latest operations, the job's.
-    """
-    now = now or timezone.now()
+
+def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow]:
+    """These plans of `job` as its page shows them, each with its latest operation: two queries."""
     newest = Operation.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    plans = list(job.plans.annotate(latest_operation_id=Subquery(newest)))
+    annotated = list(plans.annotate(latest_operation_id=Subquery(newest)))
     latest = Operation.objects.in_bulk(
-        [plan.latest_operation_id for plan in plans if plan.latest_operation_id]
+        [plan.latest_operation_id for plan in annotated if plan.latest_operation_id]
     )
-    operations = list(
-        Operation.objects.filter(job=job)
-        .select_related("requested_by")
-        .order_by("-created_at", "-id")[:operations_shown]
-    )
-    job_operation = next((op for op in operations if op.plan_id is None), None)
     rows = []
-    for plan in plans:
+    for plan in annotated:
         eta = plan_eta(job=job, plan=plan, now=now)
         rows.append(
             PlanRow(
@@ -201,13 +257,104 @@ def job_detail(*, job: Job, now: datetime | None = None, operations_shown: int =
                 finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
             )
         )
+    return rows
+
+
+def job_detail(
+    *,
+    job: Job,
+    page_number: str | int | None = None,
+    status: str = "",
+    now: datetime | None = None,
+) -> JobDetail:
+    """One page of a job's plans (`PLANS_PER_PAGE`), each with its latest operation, the plan
+    counts by status and the job's recent operations: a fixed number of queries whatever the
+    number of plans."""
+    now = now or timezone.now()
+    counts = _plan_counts(job)
+    total = counts.get(status, 0) if status else sum(counts.values())
+    page = _CountedPaginator(job_plans(job=job, status=status), PLANS_PER_PAGE, total).get_page(page_number)
     return JobDetail(
         job=job,
-        plan_rows=rows,
-        operations=operations,
-        job_operation=job_operation,
-        plan_counts=dict(Counter(plan.status for plan in plans)),
+        plan_rows=plan_rows(job=job, plans=cast("QuerySet[Plan]", page.object_list), now=now),
+        page=page,
+        status=status,
+        operations=_recent_operations(job),
+        job_operation=_latest_job_operation(job),
+        plan_counts=counts,
+        unfinished=job_unfinished(job=job, plan_counts=counts),
     )
+
+
+def job_changes(
+    *, job: Job, since: int, page_number: int, status: str = "", now: datetime | None = None
+) -> JobDetail:
+    """What changed since version `since` on one page of a job's plans, for a poll of a page
+    whose list kept its shape (`job.layout_version` and, when filtered by status,
+    `job.statuses_version` not after `since`): the rows of that page stamped after it (and, when
+    the job's own fields changed, those that show them: running and failed plans); the facts and
+    counts only if a status, the job or an operation changed; the operations only if one did.
+    Reads only what it sends: one query for a plan's row alone."""
+    now = now or timezone.now()
+    statuses_changed = job.statuses_version > since
+    job_changed = job.row_version > since
+    operations_changed = job.operations_version > since
+    facts_changed = statuses_changed or job_changed or operations_changed
+    counts = _plan_counts(job) if facts_changed else {}
+    offset = (max(page_number, 1) - 1) * PLANS_PER_PAGE
+    page_ids = job_plans(job=job, status=status).values("pk")[offset : offset + PLANS_PER_PAGE]
+    changed = Q(version__gt=since)
+    if job_changed:
+        changed |= Q(status__in=[PlanStatus.RUNNING, PlanStatus.FAILED])
+    plans = job_plans(job=job, status=status).filter(changed, pk__in=page_ids)
+    return JobDetail(
+        job=job,
+        plan_rows=plan_rows(job=job, plans=plans, now=now),
+        page=None,
+        status=status,
+        operations=_recent_operations(job) if operations_changed else [],
+        job_operation=_latest_job_operation(job) if facts_changed else None,
+        plan_counts=counts,
+        # With no status and no operation changed, it is as unfinished as the page that polls.
+        unfinished=job_unfinished(job=job, plan_counts=counts)
+        if statuses_changed or operations_changed
+        else True,
+        facts_changed=facts_changed,
+        operations_changed=operations_changed,
+    )
+
+
+def _plan_counts(job: Job) -> dict[str, int]:
+    return dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+
+
+def _recent_operations(job: Job, shown: int = 10) -> list[Operation]:
+    operations = Operation.objects.filter(job=job).select_related("requested_by")
+    return list(operations.order_by("-created_at", "-id")[:shown])
+
+
+def _latest_job_operation(job: Job) -> Operation | None:
+    return Operation.objects.filter(job=job, plan__isnull=True).order_by("-created_at", "-id").first()
+
+
+def job_unfinished(*, job: Job, plan_counts: dict[str, int]) -> bool:
+    """Whether anything on the job's page will still change by itself: a plan that will submit,
+    or an operation on the job or one of its plans under way (one query, only if no plan will)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
+        return True
+    return Operation.objects.filter(job=job, status__in=ACTIVE_OPERATION_STATUSES).exists()
+
+
+class _CountedPaginator(Paginator[Plan]):
+    """A paginator told its count: the page's counts by status already say it, no COUNT query."""
+
+    def __init__(self, object_list: QuerySet[Plan], per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @property
+    def count(self) -> int:
+        return self._known_count
 
 
 def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
@@ -289,18 +436,25 @@ def site_of_deleted_job(job_esa_id: str) -> Site | None:
 
 
 __all__ = [
+    "PLANS_PER_PAGE",
     "JobDetail",
     "JobRow",
     "PlanRow",
     "RefusedRow",
+    "SiteJobChanges",
+    "job_changes",
     "job_detail",
     "job_open_plan_drafts",
+    "job_plans",
     "job_remaining_urls",
     "job_rows",
     "job_state",
+    "job_unfinished",
     "job_unsent",
     "plan_eta",
+    "plan_rows",
     "plans_create_refused_rows",
+    "site_job_changes",
     "site_job_creations",
     "site_job_list",
     "site_list",

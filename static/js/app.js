@@ -45,6 +45,31 @@
     if (field) field.focus({ preventScroll: true });
   });
 
+  // Polled elements (marked data-poll; their trigger comes from the poll_every template tag) do
+  // not poll while their tab is hidden: htmx's timer keeps ticking, but no request leaves. Shown
+  // again, each asks at once (the "poll-now" event in its trigger), then on its timer as before.
+  // Done here, not with a trigger filter, which htmx would have to eval.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (document.visibilityState === "hidden" && elt && elt.hasAttribute && elt.hasAttribute("data-poll")) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible" || !window.htmx) return;
+    document.querySelectorAll("[data-poll]").forEach(function (elt) {
+      window.htmx.trigger(elt, "poll-now");
+    });
+  });
+  // A poll answered 286 has stopped for good (nothing left on the page can change by itself):
+  // showing the tab again must not ask once more.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail || {};
+    if (detail.xhr && detail.xhr.status === 286 && detail.elt && detail.elt.removeAttribute) {
+      detail.elt.removeAttribute("data-poll");
+    }
+  });
+
   // A polled region marked data-keep-open (the overview): the <details> a reader opened stay open
   // when htmx swaps in the fresh copy, which arrives with every <details> closed.
   var keptOpen = [];

@@ -150,7 +150,7 @@ def test_the_site_page_shows_a_job_being_created_then_the_job(
     page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" in page
     assert "“Fresh &lt;b&gt;job&lt;/b&gt;”" in page  # a name is text, never markup
-    assert 'hx-trigger="every 5s"' in page  # the table polls until the job is there
+    assert 'hx-trigger="every 5s, poll-now"' in page  # the table polls until the job is there
     operation_execute(operation_id=operation.pk, client=esa)
     page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert "Creating…" not in page

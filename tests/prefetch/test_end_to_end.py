@@ -35,7 +35,7 @@ def test_pressing_stop_on_a_running_plan(
 
     page = operator_client.get(reverse("job-detail", args=[job.id]))
     assert b"running" in page.content
-    assert b'hx-trigger="every 2s, job-changed from:body"' in page.content  # unfinished: it polls
+    assert b'hx-trigger="every 2s, poll-now, job-changed from:body"' in page.content  # unfinished: it polls
 
     clicked = operator_client.post(reverse("plan-action", args=[plan.id, "stop"]), HTTP_HX_REQUEST="true")
     assert "Stopping…" in clicked.content.decode()

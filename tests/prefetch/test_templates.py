@@ -28,6 +28,19 @@ def test_no_inline_script_or_style(template: Path) -> None:
     assert not _INLINE_SCRIPT.search(text), f"{template.name}: inline <script>"
     assert not re.search(r"<style\b", text, re.IGNORECASE), f"{template.name}: inline <style>"
     assert "confirm(" not in text, f"{template.name}: confirm() instead of hx-confirm"
+    # {# … #} is one line only: one spread over lines is not a comment but text on the page.
+    assert not re.search(r"\{#(?:(?!#\}).)*\n", text, re.DOTALL), f"{template.name}: a {{# #}} on lines"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_pages_poll_only_as_often_as_the_server_says_and_not_while_hidden(template: Path) -> None:
+    text = template.read_text()
+    assert not re.search(r"(?<!poll_)every \d", text), (
+        f"{template.name}: an interval of its own, not {{% poll_every %}}"
+    )
+    for match in re.finditer(r"\{% poll_every", text):
+        element = text[text.rindex("<", 0, match.start()) : match.start()]
+        assert "data-poll" in element, f"{template.name}: polls without data-poll (static/js/app.js)"
 
 
 @pytest.mark.django_db

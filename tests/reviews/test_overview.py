@@ -115,7 +115,7 @@ def test_the_page_shows_flags_estimates_and_holds_to_a_viewer(
     assert 'data-flag="late"' in page and 'data-flag="stalled"' in page
     assert "InvalidDomain: invalid domain:test.com" in page
     assert "Estimated finish (Asia/Shanghai)" in page and "+08:00" in page
-    assert 'hx-trigger="every 10s"' in page  # plans are running: it polls
+    assert 'hx-trigger="every 10s, poll-now"' in page  # plans are running: it polls
 
 
 def test_filters_narrow_the_sites_and_bad_ones_say_why(estate: ReviewEstate, viewer_client: Client) -> None:

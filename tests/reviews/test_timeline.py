@@ -135,7 +135,7 @@ def test_the_page_draws_bars_and_the_now_line_and_polls_while_plans_run(
     assert page.count('class="tl-bar ') == 9
     assert f'data-plan="{estate.plans["failed"].esa_id}" data-status="failed"' in page
     assert 'Peak <strong data-testid="load-peak">' in page
-    assert 'hx-trigger="every 15s"' in page
+    assert 'hx-trigger="every 15s, poll-now"' in page
     assert "From (Asia/Shanghai)" in page and "+08:00" in page
 
 

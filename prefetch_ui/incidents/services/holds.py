@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.services.changes import hold_scope_changed
 
 from ..models import (
     HOLD_ACTIVE_STATUSES,
@@ -72,6 +73,11 @@ def held_plan_ids(*, besides: Incident | None = None) -> QuerySet[HeldPlan, Any]
     return held.values("plan_esa_id")
 
 
+def scope_site_ids(site: Site | None) -> list[int]:
+    """The sites a hold of `site` (None: every site) covers."""
+    return [site.pk] if site is not None else list(Site.objects.values_list("pk", flat=True))
+
+
 def hold_covering(site: Site | None) -> Incident | None:
     """The open incident that already holds all of `site` (or of every site), if any."""
     open_holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
@@ -114,6 +120,8 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
         incident = Incident.objects.create(
             site=site, reason=reason.strip(), held_by_id=user.pk if user.is_authenticated else None
         )
+        # Every job page of the scope stops offering Start, Edit, Reset and Add plans.
+        hold_scope_changed(site_ids=scope_site_ids(site))
         incident_id = incident.pk
         transaction.on_commit(lambda: prepare_dispatch(incident_id))
     return incident, True

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import PlanStatus
+from prefetch_ui.prefetch.services.changes import hold_scope_changed
 
 from ..models import (
     HELD_OUTCOMES,
@@ -27,6 +28,7 @@ from ..models import (
     ResumeOutcome,
     StepState,
 )
+from .holds import scope_site_ids
 from .steps import drainers_dispatch, incident_settle
 
 User = AbstractBaseUser | AnonymousUser
@@ -154,6 +156,8 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
             ],
             batch_size=1000,
         )
+        # The hold no longer refuses anything: every job page of the scope offers its buttons again.
+        hold_scope_changed(site_ids=scope_site_ids(incident.site))
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.RESUMING,
             resumed_by_id=user.pk if user.is_authenticated else None,

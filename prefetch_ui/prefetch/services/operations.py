@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from prefetch_ui.esa import (
@@ -40,8 +40,9 @@ from ..models import (
     Plan,
     Site,
 )
+from .changes import operation_changes
 from .errors import OperationFailedError, RetryLaterError
-from .sync import jobs_upsert, plan_update
+from .sync import job_forget, jobs_upsert, plan_forget, plan_update
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ def operation_record(
     with transaction.atomic():
         if existing := active.first():
             return existing, False
+        operation_changes(
+            site_id=site.pk,
+            job_id=job.pk if job else None,
+            plan_id=plan.pk if plan else None,
+            job_creation=kind == OperationKind.JOB_CREATE,
+        )
         try:
             with transaction.atomic():
                 operation = Operation.objects.create(
@@ -171,14 +178,19 @@ def operation_sweep(
     now = now or timezone.now()
     send = dispatch or (lambda operation_id: operation_dispatch(operation_id=operation_id))
     stale = Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - RUNNING_STALE_AFTER)
-    # One that keeps killing its worker does not loop forever.
-    stale.filter(attempts__gte=MAX_OPERATION_ATTEMPTS).update(
-        status=OperationStatus.FAILED,
-        error_code="WorkerLost",
-        error_message=f"No worker finished it in {MAX_OPERATION_ATTEMPTS} attempts.",
-        finished_at=now,
-    )
-    stale.update(status=OperationStatus.PENDING, dispatched_at=None)
+    for operation in stale.only("pk", "kind", "site_id", "job_id", "plan_id", "attempts"):
+        if operation.attempts >= MAX_OPERATION_ATTEMPTS:
+            # One that keeps killing its worker does not loop forever.
+            _operation_write(
+                operation,
+                stale,
+                status=OperationStatus.FAILED,
+                error_code="WorkerLost",
+                error_message=f"No worker finished it in {MAX_OPERATION_ATTEMPTS} attempts.",
+                finished_at=now,
+            )
+        else:
+            _operation_write(operation, stale, status=OperationStatus.PENDING, dispatched_at=None)
     lost = Operation.objects.filter(status=OperationStatus.PENDING).filter(
         Q(dispatched_at__isnull=True, created_at__lt=now - UNDISPATCHED_AFTER)
         | Q(dispatched_at__lt=now - REDISPATCH_AFTER)
@@ -192,12 +204,19 @@ def operation_sweep(
 def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | None:
     """Carry out one operation against ESA and record the outcome. Safe to run twice."""
     now = timezone.now()
-    claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
-        status=OperationStatus.RUNNING, started_at=now, attempts=F("attempts") + 1
+    operation = Operation.objects.select_related("site", "job", "plan").filter(pk=operation_id).first()
+    if operation is None or operation.status != OperationStatus.PENDING:
+        return None  # done, or another worker has it
+    claimed = _operation_write(
+        operation,
+        Operation.objects.filter(status=OperationStatus.PENDING),
+        status=OperationStatus.RUNNING,
+        started_at=now,
+        attempts=F("attempts") + 1,
     )
     if not claimed:
-        return None  # done, or another worker has it
-    operation = Operation.objects.select_related("site", "job", "plan").get(pk=operation_id)
+        return None  # another worker was quicker
+    operation.refresh_from_db(fields=["status", "started_at", "attempts"])
     try:
         try:
             request_id = _handler(operation.kind)(operation, client)
@@ -227,8 +246,8 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
             "finished_at": timezone.now(),
         }
     # Only this worker's claim: if the sweep handed the operation to another, that one decides.
-    Operation.objects.filter(pk=operation_id, status=OperationStatus.RUNNING, started_at=now).update(
-        **outcome
+    _operation_write(
+        operation, Operation.objects.filter(status=OperationStatus.RUNNING, started_at=now), **outcome
     )
     logger.info(
         "operation %s (%s on %s): %s %s",
@@ -241,6 +260,22 @@ def operation_execute(*, operation_id: int, client: EsaClient) -> Operation | No
     )
     operation.refresh_from_db()
     return operation
+
+
+def _operation_write(operation: Operation, where: QuerySet[Operation], **fields: object) -> int:
+    """Update the operation's row if it is still in `where` (a conditional update), as a change of
+    what pages show: its plan's row and its job's page (the site page for a job being created)
+    hear of it. One transaction, which takes the site's change version first as every writer does."""
+    if operation.site_id is None:
+        return where.filter(pk=operation.pk).update(**fields)
+    with transaction.atomic():
+        operation_changes(
+            site_id=operation.site_id,
+            job_id=operation.job_id,
+            plan_id=operation.plan_id,
+            job_creation=operation.kind == OperationKind.JOB_CREATE,
+        )
+        return where.filter(pk=operation.pk).update(**fields)
 
 
 def _retry_or_fail(operation: Operation, fields: dict[str, object]) -> dict[str, object]:
@@ -273,7 +308,7 @@ def _plan_changed(call: Callable[[EsaClient, Operation], EsaPlan]) -> Handler:
     return handle
 
 
-def _deleted[M: (Plan, Job)](model: type[M], delete: Callable[[EsaClient, str], str]) -> Handler:
+def _deleted(delete: Callable[[EsaClient, str], str], forget: Callable[..., None]) -> Handler:
     """A delete handler; deleting what is already gone has done its job (a retried delete)."""
 
     def handle(operation: Operation, client: EsaClient) -> str:
@@ -281,7 +316,7 @@ def _deleted[M: (Plan, Job)](model: type[M], delete: Callable[[EsaClient, str], 
             request_id = delete(client, operation.target_esa_id)
         except EsaNotFoundError as error:
             request_id = error.request_id
-        model.objects.filter(esa_id=operation.target_esa_id).delete()
+        forget(esa_id=operation.target_esa_id)
         return request_id
 
     return handle
@@ -309,9 +344,9 @@ _HANDLERS: dict[str, Handler] = {
             operation.target_esa_id, _plan_spec(operation.params)
         )
     ),
-    OperationKind.PLAN_DELETE: _deleted(Plan, EsaClient.delete_scheduled_preload_execution),
+    OperationKind.PLAN_DELETE: _deleted(EsaClient.delete_scheduled_preload_execution, plan_forget),
     OperationKind.JOB_RESET: _job_reset,
-    OperationKind.JOB_DELETE: _deleted(Job, EsaClient.delete_scheduled_preload_job),
+    OperationKind.JOB_DELETE: _deleted(EsaClient.delete_scheduled_preload_job, job_forget),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
+from django.conf import settings
 
 from prefetch_ui.planning.local_time import zone_named
 from prefetch_ui.prefetch.display_zone import display_zone
@@ -46,3 +47,12 @@ def zone_label() -> str:
 def zone_choices() -> list[str]:
     """The zones offered to pick from: the active one first, then common ones."""
     return display_zone_choices()
+
+
+@register.simple_tag
+def poll_every(seconds: int) -> str:
+    """A polled element's htmx trigger: every `seconds`, never under PREFETCH_POLL_MIN_SECONDS
+    (the server decides how often pages poll), and at once on `poll-now`, which static/js/app.js
+    sends when a hidden tab, whose polls it holds back, is shown again. Mark the element
+    `data-poll` for that."""
+    return f"every {max(seconds, settings.PREFETCH_POLL_MIN_SECONDS)}s, poll-now"

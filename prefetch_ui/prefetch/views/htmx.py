@@ -1,9 +1,11 @@
 """The htmx plumbing every page shares: one request type, page-or-fragment rendering, polling
-that stops when nothing is left to watch, and redirects that work with and without htmx."""
+that answers "nothing changed" cheaply and stops when nothing is left to watch, and redirects
+that work with and without htmx."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -13,6 +15,8 @@ from django_htmx.middleware import HtmxDetails
 
 # The query parameter a polling fragment adds to its URL, so a poll can be told from a page load.
 POLL_PARAMETER = "poll"
+# ... and the change version of what the page shows (see prefetch_ui.prefetch.services.changes).
+VERSION_PARAMETER = "v"
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -39,6 +43,21 @@ def stop_polling_when_done(
     if request.htmx and request.GET.get(POLL_PARAMETER) and not unfinished:
         response.status_code = HttpResponseStopPolling.status_code
     return response
+
+
+def poll_version(request: HtmxHttpRequest) -> int | None:
+    """The change version a poll says its page shows; None for anything else (a page load, a
+    button, a poll from a page that said no version)."""
+    if not (request.htmx and request.GET.get(POLL_PARAMETER)):
+        return None
+    raw = request.GET.get(VERSION_PARAMETER, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+def nothing_changed() -> HttpResponse:
+    """A poll's answer when nothing it shows changed: 204, for which htmx swaps nothing, and no
+    body. The page keeps polling: it still shows something unfinished, or it would not poll."""
+    return HttpResponse(status=HTTPStatus.NO_CONTENT)
 
 
 def poll_query(request: HttpRequest, **changes: object) -> str:

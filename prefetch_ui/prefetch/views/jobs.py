@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse
+from urllib.parse import urlsplit
+
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from prefetch_ui.incidents.selectors import hold_refusal
+from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 
 from .. import selectors
@@ -17,7 +19,16 @@ from ..forms import PlanWindowForm
 from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
 from ..services import operations
-from .htmx import HtmxHttpRequest, poll_query, redirect_to, render_page, stop_polling_when_done
+from .htmx import (
+    POLL_PARAMETER,
+    VERSION_PARAMETER,
+    HtmxHttpRequest,
+    nothing_changed,
+    poll_version,
+    redirect_to,
+    render_page,
+    stop_polling_when_done,
+)
 
 # What each button asks of its target, by the kind of target and the action named in its URL.
 _ACTIONS: dict[str, dict[str, OperationKind]] = {
@@ -34,23 +45,72 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 
 
+def _plan_list(request: HtmxHttpRequest) -> tuple[str | None, str]:
+    """Which page of plans, of which status ("": all), the operator is looking at: the request's
+    own query, or for a button's POST, that of the page it was clicked on."""
+    query = request.GET
+    if request.method == "POST" and request.htmx and request.htmx.current_url:
+        query = QueryDict(urlsplit(request.htmx.current_url).query)
+    status = query.get("status", "")
+    return query.get("page"), status if status in selectors.STATUS_ORDER else ""
+
+
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
-    """The job page, or with htmx its live region (what a poll and every button swap in)."""
-    detail = selectors.job_detail(job=job)
+    """The job page, or with htmx its live region (what every button swaps in); for a poll, 204
+    when nothing changed since the version it shows, only what changed when its list of plans
+    kept its shape (`job-changes`, swapped out of band), else the whole region."""
+    page_number, status = _plan_list(request)
+    since = poll_version(request)
+    if since == job.version:
+        return nothing_changed()
+    reshaped = since is None or not job.layout_version <= since < job.version
+    if status and since is not None and job.statuses_version > since:
+        reshaped = True  # a plan may have come into or left the list of one status
+    operator = can_operate(request.user)
+    refusal, held = "", False
+    if reshaped:
+        detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+        page = detail.page.number if detail.page else 1
+        refusal = hold_refusal(job.site)
+        held = bool(refusal)
+    else:
+        page = int(page_number) if page_number and page_number.isdigit() else 1
+        detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
+        if detail.facts_changed:
+            refusal = hold_refusal(job.site)
+            held = bool(refusal)
+        elif detail.plan_rows and operator:
+            held = site_held(job.site_id)  # which buttons the rows offer
+    filters = QueryDict(mutable=True)
+    if status:
+        filters["status"] = status
+    poll = filters.copy()
+    # The version read with the job, before its rows: a change after it is sent again, never missed.
+    poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
     context = {
         "job": job,
         "detail": detail,
-        "hold_refusal": hold_refusal(job.site),
-        "can_operate": can_operate(request.user),
-        "poll_query": poll_query(request),
+        "hold_refusal": refusal,
+        "held": held,
+        "can_operate": operator,
+        "query": filters.urlencode(),
+        "poll_query": poll.urlencode(),
+        "oob": not reshaped,
     }
-    response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
+    if reshaped:
+        response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
+        if request.GET.get(POLL_PARAMETER):
+            # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
+            response = reswap(retarget(response, "#job-live"), "outerHTML")
+    else:
+        response = render(request, "prefetch/job_detail.html#job-changes", context)
     return stop_polling_when_done(request, response, unfinished=detail.unfinished)
 
 
 @require_GET
 def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
-    job = Job.objects.select_related("site").filter(esa_id=job_esa_id).first()
+    # The job alone (no site, no order): a poll that finds nothing changed needs no more.
+    job = Job.objects.filter(esa_id=job_esa_id).order_by().first()
     if job is not None:
         return _job_live(request, job)
     if request.htmx:
@@ -84,6 +144,7 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
 def _after_action(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """With htmx, the job's live region as it is now (showing "Stopping…"); else back to the page."""
     if request.htmx:
+        job.refresh_from_db()  # the version the action took: its poll then asks from there
         return _job_live(request, job)
     return redirect_to(request, reverse("job-detail", args=[job.esa_id]))
 

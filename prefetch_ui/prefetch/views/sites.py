@@ -6,15 +6,25 @@ from datetime import date
 
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
+from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number
 
 from .. import selectors
 from ..models import Site
 from ..permissions import can_operate
-from .htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
+from .htmx import (
+    POLL_PARAMETER,
+    VERSION_PARAMETER,
+    HtmxHttpRequest,
+    nothing_changed,
+    poll_query,
+    poll_version,
+    render_page,
+    stop_polling_when_done,
+)
 
 JOBS_PER_PAGE = 50
 
@@ -42,10 +52,39 @@ def _date_param(value: str) -> date | None:
 
 @require_GET
 def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
+    """A site's jobs, a page at a time; for a poll, 204 when nothing changed since the version it
+    shows, only the rows of its page that changed when the list kept its shape (swapped out of
+    band), else the whole table."""
     site = get_object_or_404(Site, esa_id=site_esa_id)
+    since = poll_version(request)
+    if since == site.version:
+        return nothing_changed()
     name = request.GET.get("name", "").strip()[:255]
     created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
     created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
+    name_has_nul = "\x00" in name
+    if name_has_nul:
+        # No job name holds one, and PostgreSQL refuses it in a query.
+        name = ""
+    jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
+    filters = request.GET.copy()
+    for key in ("page", POLL_PARAMETER, VERSION_PARAMETER):
+        filters.pop(key, None)
+    if since is not None and site.layout_version <= since < site.version:
+        number = page_number(request)
+        changes = selectors.site_job_changes(
+            site=site, jobs=jobs, since=since, page_number=number, per_page=JOBS_PER_PAGE
+        )
+        context = {
+            "site": site,
+            "rows": changes.rows,
+            "unfinished": changes.unfinished,
+            "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}),
+            "oob": True,
+        }
+        response = render(request, "prefetch/site_detail.html#jobs-changes", context)
+        return stop_polling_when_done(request, response, unfinished=changes.unfinished)
+
     filter_errors = [
         f"{label} “{raw}” is not a date (YYYY-MM-DD); it was ignored."
         for label, raw, parsed in (
@@ -54,18 +93,12 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         )
         if raw and parsed is None
     ]
-    if "\x00" in name:
-        # No job name holds one, and PostgreSQL refuses it in a query.
+    if name_has_nul:
         filter_errors.insert(0, "The name contains a NUL character; it was ignored.")
-        name = ""
-    jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))
     rows = selectors.job_rows(page.object_list)
     creations = selectors.site_job_creations(site)
     unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)
-    filters = request.GET.copy()
-    for key in ("page", "poll"):
-        filters.pop(key, None)
     context = {
         "site": site,
         "page": page,
@@ -77,8 +110,12 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         "filter_errors": filter_errors,
         "unfinished": unfinished,
         "query": filters.urlencode(),
-        "poll_query": poll_query(request, page=page.number),
+        # The version read with the site, before its jobs: a change after it is sent again.
+        "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}),
         "can_operate": can_operate(request.user),
     }
     response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
+    if request.htmx and request.GET.get(POLL_PARAMETER):
+        # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole table.
+        response = reswap(retarget(response, "#jobs-table"), "outerHTML")
     return stop_polling_when_done(request, response, unfinished=unfinished)

@@ -1,0 +1,146 @@
+"""In a real browser (Debian's Chromium driven by Playwright): a job page of 150 plans polls for
+what changed. Nothing changed: the page is left alone and the answers carry nothing. A plan
+changed: its row is replaced in place, the others stay the very same elements."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.sync_api import ConsoleMessage, Page, Response, expect
+from pytest_django.live_server_helper import LiveServer
+
+from prefetch_ui.esa import Plan as EsaPlan
+from prefetch_ui.prefetch.models import Job, Plan, PlanStatus
+from prefetch_ui.prefetch.services.sync import plan_update
+from tests.accounts import VIEWER, log_in
+from tests.factories import JobFactory, PlanFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Marks every plan row of the page as it is now: a row swapped in later is a new element, unmarked.
+MARK_ROWS = "document.querySelectorAll('tr[data-plan]').forEach(row => { row.dataset.kept = 'yes'; })"
+KEPT_ROWS = "Array.from(document.querySelectorAll('tr[data-plan][data-kept]')).map(row => row.dataset.plan)"
+
+
+@pytest.fixture
+def job() -> Job:
+    """A running job of 150 plans on example.com (two pages), straight in the mirror."""
+    job = JobFactory.create(name="Big catalogue", url_count=15_000, url_submitted=100)
+    start = timezone.now()
+    Plan.objects.bulk_create(
+        PlanFactory.build(
+            job=job,
+            start_time=start + timedelta(hours=index),
+            status=PlanStatus.RUNNING if index == 0 else PlanStatus.WAITING,
+        )
+        for index in range(150)
+    )
+    return job
+
+
+def _esa_says(plan: Plan, **changes: object) -> None:
+    """ESA's answer about the plan differs from the mirror's, as a sync or an operation writes it."""
+    fields = {
+        name: getattr(plan, name) for name in ("start_time", "end_time", "interval", "slice_len", "status")
+    }
+    plan_update(
+        plan=EsaPlan(id=plan.esa_id, job_id=plan.job.esa_id, **(fields | changes)), now=timezone.now()
+    )
+
+
+class _Polls:
+    """The poll answers a page receives, and the errors its console shows."""
+
+    def __init__(self, page: Page) -> None:
+        self.answers: list[tuple[int, int]] = []
+        self.errors: list[str] = []
+        page.on("response", self._response)
+        page.on("console", self._console)
+
+    def _response(self, response: Response) -> None:
+        if "poll=1" in response.url:
+            self.answers.append((response.status, len(response.body())))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+
+def test_a_poll_that_finds_nothing_changed_leaves_the_page_alone(
+    page: Page, live_server: LiveServer, viewer: User, job: Job
+) -> None:
+    log_in(page, live_server.url, VIEWER)
+    polls = _Polls(page)
+    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    page.evaluate(MARK_ROWS)
+    page.wait_for_timeout(5_000)  # two polls or more, every 2 s
+    assert len(polls.answers) >= 2
+    assert set(polls.answers) == {(204, 0)}
+    assert len(page.evaluate(KEPT_ROWS)) == 100
+    assert polls.errors == []
+
+
+def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
+    page: Page, live_server: LiveServer, viewer: User, job: Job
+) -> None:
+    log_in(page, live_server.url, VIEWER)
+    polls = _Polls(page)
+    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    page.evaluate(MARK_ROWS)
+    plans = list(Plan.objects.filter(job=job).order_by("start_time", "id"))
+    _esa_says(plans[7], status=PlanStatus.STOPPED)
+    _esa_says(plans[130], status=PlanStatus.STOPPED)  # on page 2: nothing to swap here
+
+    row = page.locator(f'tr[data-plan="{plans[7].esa_id}"]')
+    expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=10_000)
+    kept = page.evaluate(KEPT_ROWS)
+    assert plans[7].esa_id not in kept and len(kept) == 99  # only its row was swapped
+    expect(page.get_by_test_id("plan-filter")).to_contain_text("2 stopped")
+    assert max(size for status, size in polls.answers if status == 200) < 10_000  # a row, not the table
+    page.wait_for_timeout(2_500)  # the next poll asks from the new version: nothing more
+    assert polls.answers[-1] == (204, 0)
+    assert polls.errors == []
+
+    # Page 2 polls for its own rows.
+    page.get_by_role("link", name="Later").click()
+    expect(page.locator("tr[data-plan]")).to_have_count(50)
+    page.evaluate(MARK_ROWS)
+    _esa_says(plans[140], interval=300)
+    expect(page.locator(f'tr[data-plan="{plans[140].esa_id}"]')).to_contain_text("300 s", timeout=10_000)
+    assert len(page.evaluate(KEPT_ROWS)) == 49
+    assert polls.errors == []
+
+
+# The page's visibility as a browser reports it for a tab in the background, or brought back.
+_VISIBILITY = """state => {
+    Object.defineProperty(document, "visibilityState", {configurable: true, get: () => state});
+    Object.defineProperty(document, "hidden", {configurable: true, get: () => state === "hidden"});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_a_hidden_tab_does_not_poll_and_asks_at_once_when_shown(
+    page: Page, live_server: LiveServer, viewer: User, job: Job
+) -> None:
+    log_in(page, live_server.url, VIEWER)
+    sent: list[float] = []  # when each poll left, in seconds
+    page.on("request", lambda request: sent.append(time.monotonic()) if "poll=1" in request.url else None)
+    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    page.wait_for_timeout(2_500)
+    assert sent, "a shown tab polls"
+
+    page.evaluate(_VISIBILITY, "hidden")
+    hidden = time.monotonic()
+    page.wait_for_timeout(5_000)  # two polls' worth
+    assert not [moment for moment in sent if moment > hidden]
+
+    page.evaluate(_VISIBILITY, "visible")
+    shown = time.monotonic()
+    page.wait_for_timeout(2_500)
+    after = [moment - shown for moment in sent if moment > shown]
+    assert after and after[0] < 0.5  # at once, not at the next tick of its timer
+    assert len(after) >= 2  # and on its timer again
