@@ -295,11 +295,11 @@ def run_once(
             settled, total = _step_counts(incident_id)
             planned = Incident.objects.filter(pk=incident_id, planned_at__isnull=False).exists()
             if fault is not None and fault.down_at is None and planned and total and settled * 2 >= total:
-                fault.begin()
+                after = time.time() - click_at
                 result.fault_note = (
-                    f"{scenario.fault} {fault.down_at - click_at:.1f} s after the click,"  # type: ignore[operator]
-                    f" {settled}/{total} settled"
+                    f"{scenario.fault} {after:.1f} s after the click, {settled}/{total} settled"
                 )
+                fault.begin()
             if fault is not None and fault.due():
                 fault.end()
             if planned and total and settled == total and (fault is None or fault.up_at is not None):
