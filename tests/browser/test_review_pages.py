@@ -166,9 +166,9 @@ def test_a_viewer_reads_the_overview_filters_it_and_downloads_its_jobs(
     expect(rows["late"].locator("[data-estimate]")).to_have_attribute("data-estimate", "finishes")
     for key in ("short", "paused"):
         expect(rows[key].locator("[data-estimate]")).to_have_attribute("data-estimate", "will-not-finish")
-    # 300 URLs, 5 a minute, the window closing in 10 minutes: 10 or 11 batches, 245 or 250 without.
+    # 300 URLs, 5 a minute, the window closing in 10 minutes: 11 batches at most, fewer as minutes pass.
     expect(rows["short"].locator("[data-estimate]")).to_have_text(
-        re.compile(r"^Will not finish: (245|250) URLs have no plan$")
+        re.compile(r"^Will not finish: (245|250|255|260) URLs have no plan$")
     )
     assert set(_flags(example.locator("summary"))) >= {"failed", "late", "stalled"}
 
@@ -197,7 +197,8 @@ def test_a_viewer_reads_the_overview_filters_it_and_downloads_its_jobs(
     finish = _moment(by_job[jobs["running"].name]["estimated_finish"])
     assert estate.now + timedelta(minutes=58) <= finish <= estate.now + timedelta(minutes=61)
     assert by_job[jobs["short"].name]["estimated_finish"] == ""
-    assert by_job[jobs["short"].name]["urls_without_plan"] in ("245", "250")
+    # A batch time fewer for each minute the page comes after the data (a loaded machine: up to 3).
+    assert by_job[jobs["short"].name]["urls_without_plan"] in ("245", "250", "255", "260")
     assert by_job[jobs["held"].name]["held_by_incident"] == str(estate.hold.pk)
     assert by_job[jobs["running"].name]["urls_remaining"] == "600"
     assert {row["site_id"] for row in csv_rows} == {str(DEMO_SITE_ID), str(SHOP_SITE_ID)}
