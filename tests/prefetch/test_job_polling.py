@@ -184,3 +184,13 @@ def test_the_server_sets_how_often_a_page_polls(job: Job, viewer_client: Client,
     settings.PREFETCH_POLL_MIN_SECONDS = 7
     page = viewer_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
     assert 'hx-trigger="every 7s, poll-now, job-changed from:body"' in page
+
+
+@pytest.mark.parametrize("page", ["²", "abc", "99999999999"])
+def test_a_poll_with_a_page_that_is_no_whole_number_reads_the_first_page(
+    job: Job, operator_client: Client, page: str
+) -> None:
+    url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
+    _esa_says(_plans(job)[3], interval=120)
+    response = operator_client.get(url.replace("page=1", f"page={page}"), headers=HTMX)
+    assert response.status_code == 200  # "²" passed str.isdigit() and made int() raise: a 500

@@ -74,7 +74,9 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         refusal = hold_refusal(job.site)
         held = bool(refusal)
     else:
-        page = int(page_number) if page_number and page_number.isdigit() else 1
+        # ASCII digits only: "²".isdigit() is true, and int("²") raises (a 500).
+        digits = page_number is not None and page_number.isascii() and page_number.isdigit()
+        page = int(page_number) if digits and page_number and len(page_number) < 9 else 1
         detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
         if detail.facts_changed:
             refusal = hold_refusal(job.site)
