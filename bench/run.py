@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,9 @@ class Scenario:
     must_repeat: tuple[str, int] | None = None
     # The most its median may be, as a multiple of the baseline's median (issue 11).
     goal: float | None = None
+    # Makes the path just before each request (untimed), for a poll whose token moves with the
+    # clock: the overview's and the timeline's change every minute.
+    fresh_path: Callable[[], str] | None = None
     queries: int = 0
     size: int = 0  # bytes of the answer's body
     timings: list[float] = field(default_factory=list)
@@ -90,8 +94,10 @@ def _configure(database_dir: Path) -> None:
 
 
 def _scenarios(data: BenchData) -> list[Scenario]:
+    from django.utils import timezone
+
     from bench.urls import BASELINE_PATH
-    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
+    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, sites_version
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 
@@ -184,7 +190,15 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             'id="overview-live"',
             must_repeat=("data-site-review=", 2),
         ),
-        Scenario("overview poll fragment", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page),
+        Scenario("overview poll, whole region", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page),
+        Scenario(
+            "overview poll, nothing changed",
+            "/overview/?poll=1&v=",
+            HTMX,
+            204,
+            "",
+            fresh_path=lambda: f"/overview/?poll=1&v={sites_version(now=timezone.now())}",
+        ),
         Scenario(
             "timeline, last 6 h and next 18 h",
             "/timeline/",
@@ -193,6 +207,14 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             'id="timeline-live"',
             must_repeat=('class="lane-label"', LANES_PER_PAGE),
         ),
+        Scenario(
+            "timeline poll, nothing changed",
+            "/timeline/?page=1&poll=1&v=",
+            HTMX,
+            204,
+            "",
+            fresh_path=lambda: f"/timeline/?page=1&poll=1&v={sites_version(now=timezone.now())}",
+        ),
         Scenario("audit log, first page", "/audit/", {}, 200, 'data-testid="audit-log"'),
     ]
 
@@ -200,6 +222,11 @@ def _scenarios(data: BenchData) -> list[Scenario]:
 def _request(client: Client, scenario: Scenario) -> tuple[int, str]:
     response = client.get(scenario.path, headers=scenario.headers)
     return response.status_code, response.content.decode()
+
+
+def _refresh(scenario: Scenario) -> None:
+    if scenario.fresh_path is not None:
+        scenario.path = scenario.fresh_path()
 
 
 def _check(scenario: Scenario, status: int, body: str) -> None:
@@ -224,6 +251,7 @@ def _count_queries(client: Client, scenario: Scenario) -> list[str]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    _refresh(scenario)
     with CaptureQueriesContext(connection) as captured:
         status, body = _request(client, scenario)
     _check(scenario, status, body)
@@ -241,6 +269,7 @@ def _time(client: Client, scenarios: list[Scenario], *, rounds: int, warmup: int
     try:
         for round_index in range(warmup + rounds):
             for scenario in scenarios:
+                _refresh(scenario)
                 gc.collect()
                 started = time.perf_counter()
                 status, _ = _request(client, scenario)

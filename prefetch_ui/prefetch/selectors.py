@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -57,6 +58,18 @@ def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
     if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
         return 0
     return job_remaining_urls(job)
+
+
+def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
+    """One token for a page that shows several sites together (all, or `site_ids`): a short digest
+    of their change versions, so it changes when anything on any of them does, and a site comes
+    or goes. With `now`, it also changes every minute, for a page that shows times relative to it
+    ("in 59 minutes", late, the now-line). One query; read it before the page's data."""
+    versions = Site.objects.order_by("pk").values_list("pk", "version")
+    if site_ids is not None:
+        versions = versions.filter(pk__in=site_ids)
+    digest = hashlib.blake2b(repr(list(versions)).encode(), digest_size=8).hexdigest()
+    return digest if now is None else f"{digest}-{int(now.timestamp()) // 60}"
 
 
 def site_list() -> QuerySet[Site]:
@@ -460,4 +473,5 @@ __all__ = [
     "site_list",
     "site_of_deleted_job",
     "site_open_plan_windows",
+    "sites_version",
 ]

@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import F
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.prefetch.models import OperationKind, OperationStatus, Plan, PlanStatus
+from prefetch_ui.prefetch.models import OperationKind, OperationStatus, Plan, PlanStatus, Site
 from tests.accounts import VIEWER, log_in
 from tests.factories import OperationFactory
 from tests.review_estate import SHOP_SITE_ID, ReviewEstate, review_estate_create
@@ -468,8 +469,15 @@ def test_a_site_opened_on_the_overview_stays_open_when_the_page_polls(
     example = page.locator(f'details[data-site-review="{DEMO_SITE_ID}"]')
     example.locator("summary").click()
     expect(example).to_have_attribute("open", "")
-    # Plans are running, so the page polls (every 10 s) and swaps in a fresh copy of the sites.
-    with page.expect_response(lambda response: "/overview/?poll=1" in response.url, timeout=20_000):
+    # Plans are running, so the page polls (every 10 s); something changed on a site (as any write
+    # there takes its next version), so the poll swaps in a fresh copy of the sites.
+    Site.objects.filter(esa_id=DEMO_SITE_ID).update(version=F("version") + 1)
+    with page.expect_response(
+        lambda response: (
+            "/overview/?" in response.url and "poll=1" in response.url and response.status == 200
+        ),
+        timeout=20_000,
+    ):
         pass
     page.wait_for_timeout(300)  # the swap and its settling
     expect(example).to_have_attribute("open", "")

@@ -126,7 +126,7 @@ def test_a_poll_asks_for_the_same_url_every_time(
         Job.objects.update(version=F("version") + 1)
         Site.objects.update(version=F("version") + 1)
         url = _hx_get(operator_client.get(url, headers=HTMX).content.decode(), element_id)
-    assert re.sub(r"&v=\d+", "", url) == re.sub(r"&v=\d+", "", first)  # the same but for the version
+    assert re.sub(r"v=\w+", "", url) == re.sub(r"v=\w+", "", first)  # the same but for the version
     assert url.count("poll=1") == 1
 
 

@@ -54,6 +54,14 @@ def poll_version(request: HtmxHttpRequest) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
+def poll_token(request: HtmxHttpRequest) -> str | None:
+    """The change token a poll says its page shows (`sites_version` and the like), as it came;
+    None for anything else."""
+    if not (request.htmx and request.GET.get(POLL_PARAMETER)):
+        return None
+    return request.GET.get(VERSION_PARAMETER) or None
+
+
 def nothing_changed() -> HttpResponse:
     """A poll's answer when nothing it shows changed: 204, for which htmx swaps nothing, and no
     body. The page keeps polling: it still shows something unfinished, or it would not poll."""

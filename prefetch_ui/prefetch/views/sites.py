@@ -21,6 +21,7 @@ from .htmx import (
     HtmxHttpRequest,
     nothing_changed,
     poll_query,
+    poll_token,
     poll_version,
     render_page,
     stop_polling_when_done,
@@ -31,12 +32,16 @@ JOBS_PER_PAGE = 50
 
 @require_GET
 def site_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Every site with its counts; for a poll, 204 when no site changed since the token it shows."""
+    version = selectors.sites_version()
+    if poll_token(request) == version:
+        return nothing_changed()
     sites = list(selectors.site_list())
     unfinished = any(site.plans_waiting or site.plans_running for site in sites)  # type: ignore[attr-defined]
     context = {
         "sites": sites,
         "unfinished": unfinished,
-        "poll_query": poll_query(request),
+        "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "can_operate": can_operate(request.user),
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
+from prefetch_ui.prefetch.selectors import sites_version
+from prefetch_ui.prefetch.views.htmx import (
+    VERSION_PARAMETER,
+    HtmxHttpRequest,
+    nothing_changed,
+    poll_query,
+    poll_token,
+    render_page,
+    stop_polling_when_done,
+)
 
 from ..forms.overview import OverviewFilterForm
 from ..selectors.overview import site_reviews, sort_by_attention
@@ -17,6 +27,11 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render_page(request, "reviews/overview.html", {"form": form, "reviews": []}, status=400)
     site = form.cleaned_data["site"]
+    # Read before the reviews: a change meanwhile shows at the next poll. Relative times
+    # ("in 59 minutes", late) move with the clock: a new minute is a change too.
+    version = sites_version(site_ids=None if site is None else [site.pk], now=timezone.now())
+    if poll_token(request) == version:
+        return nothing_changed()
     reviews = site_reviews(site_ids=None if site is None else [site.esa_id])
     if form.cleaned_data["sort"] == "attention":
         reviews = sort_by_attention(reviews)
@@ -27,7 +42,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "form": form,
         "reviews": reviews,
         "unfinished": unfinished,
-        "poll_query": poll_query(request),
+        "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "export_query": request.GET.urlencode(),
     }
     response = render_page(request, "reviews/overview.html", context, fragment="overview-live")

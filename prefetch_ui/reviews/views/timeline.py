@@ -8,7 +8,16 @@ from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, poll_query, render_page, stop_polling_when_done
+from prefetch_ui.prefetch.selectors import sites_version
+from prefetch_ui.prefetch.views.htmx import (
+    VERSION_PARAMETER,
+    HtmxHttpRequest,
+    nothing_changed,
+    poll_query,
+    poll_token,
+    render_page,
+    stop_polling_when_done,
+)
 
 from ..forms.timeline import SPAN_LABELS, TimelineFilterForm
 from ..selectors.timeline import timeline as timeline_of
@@ -25,6 +34,11 @@ def timeline(request: HtmxHttpRequest) -> HttpResponse:
         return render_page(request, TEMPLATE, context, status=400)
     start, end = form.cleaned_data["window"]
     site = form.cleaned_data["site"]
+    # Read before the picture: a change meanwhile shows at the next poll. The now-line and the
+    # default window move with the clock: a new minute is a change too.
+    version = sites_version(site_ids=None if site is None else [site.pk], now=now)
+    if poll_token(request) == version:
+        return nothing_changed()
     picture = timeline_of(
         start=start, end=end, now=now, zone=display_zone(), site=site, page_number=page_number(request)
     )
@@ -36,7 +50,7 @@ def timeline(request: HtmxHttpRequest) -> HttpResponse:
         "page": picture.page,
         "window_inputs": form.window_inputs(),
         "query": query.urlencode(),
-        "poll_query": poll_query(request, page=picture.page.number),
+        "poll_query": poll_query(request, page=picture.page.number, **{VERSION_PARAMETER: version}),
     }
     response = render_page(request, TEMPLATE, context, fragment="timeline-live")
     return stop_polling_when_done(request, response, unfinished=picture.unfinished)
