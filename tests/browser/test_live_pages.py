@@ -1,6 +1,7 @@
-"""In a real browser (Debian's Chromium driven by Playwright): a job page of 150 plans polls for
-what changed. Nothing changed: the page is left alone and the answers carry nothing. A plan
-changed: its row is replaced in place, the others stay the very same elements."""
+"""In a real browser (Debian's Chromium driven by Playwright): a job page of 150 plans and a site
+page of 60 jobs poll for what changed. Nothing changed: the page is left alone and the answers
+carry nothing. A plan or a job changed: its row is replaced in place, the others stay the very
+same elements. A hidden tab does not poll."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 from pytest_django.live_server_helper import LiveServer
 
+from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
-from prefetch_ui.prefetch.models import Job, Plan, PlanStatus
-from prefetch_ui.prefetch.services.sync import plan_update
+from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_update
 from tests.accounts import VIEWER, log_in
 from tests.factories import JobFactory, PlanFactory
 
@@ -24,6 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Marks every plan row of the page as it is now: a row swapped in later is a new element, unmarked.
 MARK_ROWS = "document.querySelectorAll('tr[data-plan]').forEach(row => { row.dataset.kept = 'yes'; })"
 KEPT_ROWS = "Array.from(document.querySelectorAll('tr[data-plan][data-kept]')).map(row => row.dataset.plan)"
+# ... and every job row of a site page.
+MARK_JOB_ROWS = "document.querySelectorAll('tr[data-job]').forEach(row => { row.dataset.kept = 'yes'; })"
+KEPT_JOB_ROWS = "Array.from(document.querySelectorAll('tr[data-job][data-kept]')).map(row => row.dataset.job)"
 
 
 @pytest.fixture
@@ -144,3 +149,38 @@ def test_a_hidden_tab_does_not_poll_and_asks_at_once_when_shown(
     after = [moment - shown for moment in sent if moment > shown]
     assert after and after[0] < 0.5  # at once, not at the next tick of its timer
     assert len(after) >= 2  # and on its timer again
+
+
+def test_a_job_whose_progress_moved_is_replaced_in_place_on_the_site_page(
+    page: Page, live_server: LiveServer, viewer: User, site: Site
+) -> None:
+    now = timezone.now()
+    jobs = [
+        JobFactory.create(
+            site=site,
+            name=f"Batch {index}",
+            url_count=100,
+            url_submitted=10,
+            esa_created_at=now - timedelta(minutes=index),
+        )
+        for index in range(60)
+    ]
+    Plan.objects.bulk_create(PlanFactory.build(job=job, status=PlanStatus.RUNNING) for job in jobs)
+    log_in(page, live_server.url, VIEWER)
+    polls = _Polls(page)
+    page.goto(f"{live_server.url}/sites/{site.esa_id}/")
+    page.evaluate(MARK_JOB_ROWS)
+    moved = jobs[4]
+    esa_job = EsaJob(
+        id=moved.esa_id,
+        site_id=site.esa_id,
+        name=moved.name,
+        url_count=100,
+        url_submitted=60,
+        created_at=moved.esa_created_at,
+    )
+    jobs_upsert(site=site, jobs=[esa_job], now=timezone.now())
+    expect(page.locator(f'tr[data-job="{moved.esa_id}"]')).to_contain_text("60 / 100", timeout=12_000)
+    kept = page.evaluate(KEPT_JOB_ROWS)
+    assert moved.esa_id not in kept and len(kept) == 49
+    assert polls.errors == []
