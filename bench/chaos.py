@@ -409,14 +409,6 @@ def main(argv: list[str] | None = None) -> int:
     redis_port = free_port()
     with tempfile.TemporaryDirectory(prefix="prefetch-chaos-") as work:
         _configure(Path(work), f"redis://127.0.0.1:{redis_port}/0")
-        # The click goes through gunicorn over plain HTTP on loopback.
-        os.environ.update(
-            {
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
-                "DJANGO_SECURE_SSL_REDIRECT": "false",
-                "DJANGO_SECURE_COOKIES": "false",
-            }
-        )
         import django
 
         django.setup()

@@ -35,7 +35,6 @@ import itertools
 import logging
 import os
 import platform
-import secrets
 import shutil
 import sqlite3
 import sys
@@ -52,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
-from bench.stack import Stack
+from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.processes import Stopping
 from prefetch_ui.esa import EsaClient, EsaError, PlanSpec
@@ -151,23 +150,15 @@ class RunResult:
 
 def _configure(work_dir: Path, redis_url: str) -> None:
     """Settings for this process and the children, before Django reads them: production-like."""
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "prefetch_ui.settings",
-            "DATABASE_URL": f"sqlite:///{work_dir / 'db.sqlite3'}",
-            "REDIS_URL": redis_url,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
-            "DJANGO_SECURE_COOKIES": "false",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "DJANGO_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            # Every ESA call after the click is then the hold's (beat's sweeps still run).
-            "PREFETCH_SYNC_PERIOD": "3600",
-            "PREFETCH_ESA_CALLS_PER_SECOND": str(QPS),
-            "ESA_ACCESS_KEY_ID": DEMO_ACCESS_KEY_ID,
-            "ESA_ACCESS_KEY_SECRET": DEMO_ACCESS_KEY_SECRET,
-        }
+    production_settings(
+        work_dir,
+        redis_url=redis_url,
+        log_level="INFO",
+        # Every ESA call after the click is then the hold's (beat's sweeps still run).
+        PREFETCH_SYNC_PERIOD="3600",
+        PREFETCH_ESA_CALLS_PER_SECOND=str(QPS),
+        ESA_ACCESS_KEY_ID=DEMO_ACCESS_KEY_ID,
+        ESA_ACCESS_KEY_SECRET=DEMO_ACCESS_KEY_SECRET,
     )
 
 

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import platform
-import secrets
 import sqlite3
 import statistics
 import sys
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.stack import Stack
+from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.dev.processes import Stopping
@@ -188,23 +187,6 @@ async def _load(web: str, cookies: dict[str, str], target: Target, *, rate: floa
         await asyncio.gather(*tasks)
 
 
-def _configure(work_dir: Path, redis_url: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "prefetch_ui.settings",
-            "DATABASE_URL": f"sqlite:///{work_dir / 'load.sqlite3'}",
-            "REDIS_URL": redis_url,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "load-" + secrets.token_urlsafe(40),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DJANGO_SECURE_COOKIES": "false",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-
-
 def _report(targets: list[Target], *, rate: float, seconds: float) -> None:
     print(
         f"\n{rate:g} polls a second for {seconds:g} s per target; goals: p95 ≤ {GOAL_P95_MS:.0f} ms, 0 errors"
@@ -253,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_server(Path(work)) as redis_url,
         (options.logs / "processes.log").open("w", encoding="utf-8") as log,
     ):
-        _configure(Path(work), redis_url)
+        production_settings(Path(work), redis_url=redis_url)
         import django
 
         django.setup()

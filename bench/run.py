@@ -21,7 +21,6 @@ import argparse
 import gc
 import os
 import platform
-import secrets
 import sqlite3
 import statistics
 import sys
@@ -42,6 +41,8 @@ if TYPE_CHECKING:
 if __package__ in (None, ""):
     # Run as `python bench/run.py`: make the repository root importable, for `bench.urls`.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stack import production_settings
 
 HTMX = {"HX-Request": "true"}
 # Statements shown per request when the query counts differ: enough to spot the repeated one.
@@ -80,17 +81,6 @@ class Scenario:
 
 class BenchFailure(Exception):
     """A page answered something other than what the scenario measures."""
-
-
-def _configure(database_dir: Path) -> None:
-    """Production-like settings (DEBUG off) on a throwaway database, before Django reads them."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "prefetch_ui.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{database_dir / 'bench.sqlite3'}"
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ["DJANGO_SECRET_KEY"] = "bench-" + secrets.token_urlsafe(40)
-    os.environ["DJANGO_SECURE_COOKIES"] = "false"
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    os.environ["DJANGO_LOG_LEVEL"] = "WARNING"
 
 
 def _scenarios(data: BenchData) -> list[Scenario]:
@@ -316,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 2 and --warmup not negative")
 
     with tempfile.TemporaryDirectory(prefix="prefetch-bench-") as database_dir:
-        _configure(Path(database_dir))
+        production_settings(Path(database_dir))
         import django
 
         django.setup()

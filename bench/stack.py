@@ -9,7 +9,9 @@ can be read beside the simulator's call log.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import secrets
 import signal
 import socket
 import sys
@@ -22,10 +24,36 @@ import httpx
 from prefetch_ui.dev.embedded_redis import redis_server_command
 from prefetch_ui.dev.processes import STOP_GRACE_SECONDS, Child, Stopping, Supervisor
 
-__all__ = ["Stack"]
+__all__ = ["Stack", "production_settings"]
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 _BEAT_STARTED = re.compile(r"beat: Starting")
+
+
+def production_settings(
+    work_dir: Path, *, redis_url: str = "", log_level: str = "WARNING", **extra: str
+) -> None:
+    """Production settings (DEBUG off, a secret key of its own) for this process and the children a
+    benchmark starts, before Django reads them: a throwaway SQLite database and static folder in
+    `work_dir`, plain HTTP on loopback (no HTTPS redirect, no secure-only cookies), and `extra`."""
+    static = work_dir / "static"
+    static.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns of a missing folder on every start
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "prefetch_ui.settings",
+            "DATABASE_URL": f"sqlite:///{work_dir / 'db.sqlite3'}",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SECURE_COOKIES": "false",
+            "DJANGO_STATIC_ROOT": str(static),
+            "DJANGO_LOG_LEVEL": log_level,
+            "PYTHONUNBUFFERED": "1",
+            **({"REDIS_URL": redis_url} if redis_url else {}),
+            **extra,
+        }
+    )
 
 
 class Stack(Supervisor):
