@@ -133,6 +133,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files from gunicorn itself, compressed and cached: no separate server in the stack.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages and poll answers compressed for browsers that ask (a region redrawn for a poll is about
+    # a tenth the bytes). Django's own, with its BREACH mitigation (random padding, since 4.2).
+    "django.middleware.gzip.GZipMiddleware",
     # The Content-Security-Policy header (SECURE_CSP below) on every response.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -363,6 +366,21 @@ LOGGING = {
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+
+# Polled pages that show many sites at once (the overview, the timeline) draw each change once for
+# every viewer and keep the answer in Redis, shared by the web processes, for 2 minutes
+# (prefetch_ui.prefetch.views.htmx.shared_poll_answer). Short socket timeouts: without Redis a
+# poll draws its own answer rather than wait.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "poll-answers": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "prefetch-ui",
+        "TIMEOUT": 120,
+        "OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+    },
+}
 # kombu's Redis transport with a fix that keeps a worker alive through a Redis restart
 # (prefetch_ui/core/broker.py says what it fixes, and when to remove it).
 CELERY_BROKER_TRANSPORT = "prefetch_ui.core.broker:Transport"

@@ -20,6 +20,7 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import worker_ready
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import caches
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg import sql
@@ -34,6 +35,7 @@ from prefetch_ui.esa_sim import EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
+from prefetch_ui.prefetch.views.htmx import POLL_ANSWERS_CACHE
 from tests.accounts import OPERATOR, VIEWER, Login
 from tests.databases import database_url
 from tests.factories import SiteFactory
@@ -145,6 +147,24 @@ def _tasks_go_to_redis(request: pytest.FixtureRequest) -> None:
     (the pure esa/, esa_sim/ and planning/ ones) start no Redis."""
     if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
         request.getfixturevalue("broker")
+
+
+@pytest.fixture(autouse=True)
+def _poll_answers_in_redis(request: pytest.FixtureRequest, settings: Settings) -> None:
+    """Poll answers drawn for every viewer (`shared_poll_answer`) are kept in the session's real
+    Redis, as in production, but in a database of their own emptied before each test: one test's
+    change token can be another's, since the database is rolled back and ids and versions repeat."""
+    if not (request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames)):
+        return
+    broker = urlsplit(request.getfixturevalue("broker"))
+    settings.CACHES = {
+        **settings.CACHES,
+        POLL_ANSWERS_CACHE: {
+            **settings.CACHES[POLL_ANSWERS_CACHE],
+            "LOCATION": broker._replace(path="/1").geturl(),
+        },
+    }
+    caches[POLL_ANSWERS_CACHE].clear()
 
 
 @pytest.fixture

@@ -4,19 +4,34 @@ that work with and without htmx."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
+from redis.exceptions import RedisError
 
 # The query parameter a polling fragment adds to its URL, so a poll can be told from a page load.
 POLL_PARAMETER = "poll"
 # ... and the change version of what the page shows (see prefetch_ui.prefetch.services.changes).
 VERSION_PARAMETER = "v"
+
+
+logger = logging.getLogger(__name__)
+
+# The cache (settings.CACHES) that keeps answers drawn for every viewer (`shared_poll_answer`).
+POLL_ANSWERS_CACHE = "poll-answers"
+# How long a process may take to draw an answer before another may draw it too (seconds).
+_DRAWING_SECONDS = 10
+# What an unreachable cache raises (Django's Redis cache lets redis-py's errors through).
+_CACHE_ERRORS = (RedisError, OSError)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -66,6 +81,69 @@ def nothing_changed() -> HttpResponse:
     """A poll's answer when nothing it shows changed: 204, for which htmx swaps nothing, and no
     body. The page keeps polling: it still shows something unfinished, or it would not poll."""
     return HttpResponse(status=HTTPStatus.NO_CONTENT)
+
+
+def shared_poll_answer(
+    request: HtmxHttpRequest, token: str, build: Callable[[], HttpResponse], *, variant: str = ""
+) -> HttpResponse:
+    """A poll's answer for a page whose whole region is the same for every viewer who asks it with
+    the same query (`variant`: what else it depends on, such as the display zone): drawn once per
+    change token `token` by whichever web process is asked first, and then served to every other
+    tab from the shared cache. That is what keeps a page that many operators and leads have open
+    during an incident (the overview, the timeline) cheap when what it shows changes: one drawing
+    per change, not one per tab.
+
+    While one process is drawing an answer, another asked for it answers 204 (nothing changed):
+    that tab keeps what it shows and gets the new answer at its next poll, instead of drawing it
+    again or waiting. Without the cache (Redis unreachable) every poll draws its own answer.
+    Anything but a poll, and answers other than 200/286, are drawn and never kept."""
+    if not request.GET.get(POLL_PARAMETER):
+        return build()
+    query = sorted(
+        (key, value)
+        for key, values in request.GET.lists()
+        if key not in (POLL_PARAMETER, VERSION_PARAMETER)
+        for value in values
+    )
+    digest = hashlib.blake2b(repr((request.path, query, token, variant)).encode(), digest_size=16)
+    key = f"answer:{digest.hexdigest()}"
+    cache = caches[POLL_ANSWERS_CACHE]
+    try:
+        kept = cache.get(key)
+        if kept is not None:
+            status, content_type, content = kept
+            return HttpResponse(content, status=status, content_type=content_type)
+        drawing = cache.add(f"{key}:drawing", 1, timeout=_DRAWING_SECONDS)
+    except _CACHE_ERRORS as error:  # the cache is a saving, never a reason a page fails
+        _cache_unreachable(error)
+        return build()
+    if not drawing:
+        return nothing_changed()
+    try:
+        response = build()
+        if response.status_code in (HTTPStatus.OK, HttpResponseStopPolling.status_code):
+            _quietly(cache.set, key, (response.status_code, response["Content-Type"], response.content))
+    finally:
+        _quietly(cache.delete, f"{key}:drawing")
+    return response
+
+
+def _quietly(call: Callable[..., object], *args: object) -> None:
+    try:
+        call(*args)
+    except _CACHE_ERRORS as error:
+        _cache_unreachable(error)
+
+
+_cache_unreachable_said = 0.0
+
+
+def _cache_unreachable(error: Exception) -> None:
+    """Say so once a minute per process, not on every poll (/readyz reports Redis too)."""
+    global _cache_unreachable_said
+    if time.monotonic() - _cache_unreachable_said >= 60 or not _cache_unreachable_said:
+        _cache_unreachable_said = time.monotonic()
+        logger.warning("poll answers are drawn for each tab: their cache is unreachable (%s)", error)
 
 
 def poll_query(request: HttpRequest, **changes: object) -> str:

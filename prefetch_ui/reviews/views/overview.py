@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.selectors import sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
@@ -14,6 +15,7 @@ from prefetch_ui.prefetch.views.htmx import (
     poll_query,
     poll_token,
     render_page,
+    shared_poll_answer,
     stop_polling_when_done,
 )
 
@@ -32,6 +34,13 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     version = sites_version(site_ids=None if site is None else [site.pk], now=timezone.now())
     if poll_token(request) == version:
         return nothing_changed()
+    return shared_poll_answer(
+        request, version, lambda: _overview_drawn(request, form, version), variant=display_zone().key
+    )
+
+
+def _overview_drawn(request: HtmxHttpRequest, form: OverviewFilterForm, version: str) -> HttpResponse:
+    site = form.cleaned_data["site"]
     reviews = site_reviews(site_ids=None if site is None else [site.esa_id])
     if form.cleaned_data["sort"] == "attention":
         reviews = sort_by_attention(reviews)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -16,6 +18,7 @@ from prefetch_ui.prefetch.views.htmx import (
     poll_query,
     poll_token,
     render_page,
+    shared_poll_answer,
     stop_polling_when_done,
 )
 
@@ -29,23 +32,37 @@ TEMPLATE = "reviews/timeline.html"
 def timeline(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     form = TimelineFilterForm(request.GET, now=now)
-    context: dict[str, object] = {"form": form, "spans": SPAN_LABELS}
     if not form.is_valid():
-        return render_page(request, TEMPLATE, context, status=400)
-    start, end = form.cleaned_data["window"]
+        return render_page(request, TEMPLATE, {"form": form, "spans": SPAN_LABELS}, status=400)
     site = form.cleaned_data["site"]
     # Read before the picture: a change meanwhile shows at the next poll. The now-line and the
     # default window move with the clock: a new minute is a change too.
     version = sites_version(site_ids=None if site is None else [site.pk], now=now)
     if poll_token(request) == version:
         return nothing_changed()
+    return shared_poll_answer(
+        request, version, lambda: _timeline_drawn(request, form, version, now=now), variant=display_zone().key
+    )
+
+
+def _timeline_drawn(
+    request: HtmxHttpRequest, form: TimelineFilterForm, version: str, *, now: datetime
+) -> HttpResponse:
+    start, end = form.cleaned_data["window"]
     picture = timeline_of(
-        start=start, end=end, now=now, zone=display_zone(), site=site, page_number=page_number(request)
+        start=start,
+        end=end,
+        now=now,
+        zone=display_zone(),
+        site=form.cleaned_data["site"],
+        page_number=page_number(request),
     )
     query = request.GET.copy()
     for key in ("page", "poll"):
         query.pop(key, None)
-    context |= {
+    context = {
+        "form": form,
+        "spans": SPAN_LABELS,
         "timeline": picture,
         "page": picture.page,
         "window_inputs": form.window_inputs(),
