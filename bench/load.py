@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import os
 import platform
+import re
 import sqlite3
 import statistics
 import sys
@@ -50,11 +52,13 @@ REQUEST_TIMEOUT = 10.0
 SYNC_PERIOD = 3.0
 JOB_PAGE = 500  # the sync reads a site's jobs 500 to a page
 HTMX = {"HX-Request": "true"}
-OK_STATUSES = frozenset({200, 286})
+OK_STATUSES = frozenset({200, 204, 286})
 # At most this many polls waiting for an answer; beyond it a poll counts as an error without being
 # sent. It bounds the client too: httpx's pool slows down with every request queued in it, and a
 # generator that falls behind its schedule would offer less load than it says.
 MAX_IN_FLIGHT = 200
+_POLL_EVERY = re.compile(r'hx-trigger="[^"]*every (\d+)s')
+_POLL_URL = re.compile(r'hx-get="([^"]*[?&](?:amp;)?poll=1[^"]*)"')
 
 
 @dataclass(slots=True)
@@ -64,12 +68,21 @@ class Target:
     name: str
     path: str
     must_contain: str
+    every: float = 0.0  # seconds between one tab's polls, as the page asks (read from its answer)
+    tabs: list[str] = field(default_factory=list)  # each open tab's poll URL, as its last answer set it
     latencies: list[float] = field(default_factory=list)  # seconds, answered requests
     errors: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     sent: int = 0
     late_ms: float = 0.0  # how far behind its schedule the generator sent its latest request, at worst
     alone_ms: float = 0.0  # one request with nothing else asked of gunicorn (the last warm-up's)
+    received: int = 0  # body bytes as they came over the wire
+    samples: list[tuple[float, int, float]] = field(default_factory=list)  # answered at, status, seconds
+
+    @property
+    def redrawn(self) -> int:
+        """Answers with something to swap in (200), as opposed to 204 (nothing changed) and 286."""
+        return self.statuses[200]
 
     def quantile_ms(self, q: int) -> float | None:
         if len(self.latencies) < 2:
@@ -91,50 +104,58 @@ class Target:
 
 
 def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
-    """Every `period` seconds, upsert the polled job's plans and a page of the big site's jobs."""
+    """Every `period` seconds, through the sync's own writers (which compare with the mirror, write
+    what differs and stamp the site's next change version): the polled job's progress moves and one
+    of its first page's plans changes, and a page of 500 of the big site's jobs moves on."""
     import django
 
     django.setup()
-    from django.db import transaction
     from django.utils import timezone
 
+    from prefetch_ui.esa import Job as EsaJob
+    from prefetch_ui.esa import Plan as EsaPlan
     from prefetch_ui.prefetch.models import Job, Plan
-    from prefetch_ui.prefetch.services.sync import JOB_FIELDS, PLAN_FIELDS
+    from prefetch_ui.prefetch.services.sync import JOB_FIELDS, PLAN_FIELDS, jobs_upsert, plans_upsert
 
-    plan_fields = [name for name in PLAN_FIELDS if name != "esa_id"]
-    job_fields = [name for name in JOB_FIELDS if name != "esa_id"]
+    def esa_job(job: Job, **changes: object) -> EsaJob:
+        values = {attribute: getattr(job, name) for name, attribute in JOB_FIELDS.items()}
+        return EsaJob(**{**values, **changes}, site_id=job.site.esa_id)
+
+    def esa_plan(plan: Plan, job: Job, **changes: object) -> EsaPlan:
+        values = {attribute: getattr(plan, name) for name, attribute in PLAN_FIELDS.items()}
+        return EsaPlan(**{**values, **changes}, job_id=job.esa_id)
+
     cycle = 0
     while True:
         started = time.monotonic()
         now = timezone.now()
-        plans = list(Plan.objects.filter(job__esa_id=job_esa_id))
+        polled = Job.objects.select_related("site").get(esa_id=job_esa_id)
+        submitted = (polled.url_submitted + 10) % (polled.url_count + 1)
+        jobs_upsert(
+            site=polled.site,
+            jobs=[esa_job(polled, url_submitted=submitted, task_submitted=submitted)],
+            now=now,
+        )
+        plans = list(polled.plans.order_by("start_time", "id")[:100])  # the job page's first page
+        moved = plans[cycle % len(plans)]
+        plans_upsert(
+            job=polled, plans=[esa_plan(moved, polled, slice_len=moved.slice_len % 100 + 1)], now=now
+        )
         offset = (cycle * JOB_PAGE) % 10_000
-        jobs = list(Job.objects.filter(site__esa_id=site_esa_id).order_by("pk")[offset : offset + JOB_PAGE])
-        for plan in plans:
-            plan.pk = None  # as the sync builds them: new rows, matched on esa_id
-            plan.synced_at = now
-        for job in jobs:
-            job.pk = None
-            job.synced_at = now
-            if job.url_submitted < job.url_count:
-                job.url_submitted += 1
-        with transaction.atomic():
-            Plan.objects.bulk_create(
-                plans,
-                update_conflicts=True,
-                unique_fields=["esa_id"],
-                update_fields=[*plan_fields, "job", "synced_at"],
-                batch_size=500,
-            )
-            Job.objects.bulk_create(
-                jobs,
-                update_conflicts=True,
-                unique_fields=["esa_id"],
-                update_fields=[*job_fields, "site", "synced_at"],
-                batch_size=500,
-            )
+        jobs = list(
+            Job.objects.filter(site__esa_id=site_esa_id)
+            .select_related("site")
+            .order_by("pk")[offset : offset + JOB_PAGE]
+        )
+        if jobs:
+            moving = [
+                esa_job(job, url_submitted=job.url_submitted + 1)
+                for job in jobs
+                if job.url_submitted < job.url_count
+            ]
+            jobs_upsert(site=jobs[0].site, jobs=moving, now=now)
         took = time.monotonic() - started
-        print(f"mirror written: {len(plans)} plans, {len(jobs)} jobs in {took * 1000:.0f} ms", flush=True)
+        print(f"mirror written: 1 job and 1 plan, {len(jobs)} jobs read in {took * 1000:.0f} ms", flush=True)
         cycle += 1
         time.sleep(max(0.0, period - took))
 
@@ -142,12 +163,18 @@ def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
 # -- the load ---------------------------------------------------------------------------------------
 
 
-async def _poll(client: httpx.AsyncClient, target: Target) -> None:
+def poll_url_of(body: str) -> str | None:
+    """The URL the answer's polling element asks next (`hx-get` with `poll=1`), as htmx reads it."""
+    found = _POLL_URL.search(body)
+    return html.unescape(found.group(1)) if found else None
+
+
+async def _poll(client: httpx.AsyncClient, target: Target, tab: int) -> None:
     started = time.perf_counter()
     try:
         # httpx's timeout bounds each step (connect, each read); this bounds the whole request.
         async with asyncio.timeout(REQUEST_TIMEOUT):
-            response = await client.get(target.path, params={"poll": "1"}, headers=HTMX)
+            response = await client.get(target.tabs[tab], headers=HTMX)
     except (TimeoutError, httpx.TimeoutException):
         target.errors["timeout"] += 1
         return
@@ -156,16 +183,23 @@ async def _poll(client: httpx.AsyncClient, target: Target) -> None:
         return
     elapsed = time.perf_counter() - started
     target.statuses[response.status_code] += 1
+    target.received += response.num_bytes_downloaded  # as sent: compressed when gzip
     if response.status_code not in OK_STATUSES:
         target.errors[f"HTTP {response.status_code}"] += 1
-    elif response.status_code == 200 and target.must_contain not in response.text:
-        target.errors["unexpected answer"] += 1
-    else:
-        target.latencies.append(elapsed)
+        return
+    if response.status_code == 200:
+        if target.must_contain not in response.text:
+            target.errors["unexpected answer"] += 1
+            return
+        # As htmx does: the swapped-in polling element says what the next poll asks.
+        target.tabs[tab] = poll_url_of(response.text) or target.tabs[tab]
+    target.latencies.append(elapsed)
+    target.samples.append((time.time(), response.status_code, elapsed))
 
 
 async def _load(web: str, cookies: dict[str, str], target: Target, *, rate: float, seconds: float) -> None:
-    """`rate` requests a second for `seconds` seconds, on schedule; waits for the last answer."""
+    """`rate` requests a second for `seconds` seconds, on schedule, each from the next open tab in
+    turn (so each tab polls every `target.every` seconds); waits for the last answer."""
     count = int(rate * seconds)
     limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=50)
     async with httpx.AsyncClient(
@@ -183,7 +217,7 @@ async def _load(web: str, cookies: dict[str, str], target: Target, *, rate: floa
             if len(tasks) >= MAX_IN_FLIGHT:
                 target.errors[f"not sent: {MAX_IN_FLIGHT} waiting"] += 1
                 continue
-            tasks.append(asyncio.create_task(_poll(client, target)))
+            tasks.append(asyncio.create_task(_poll(client, target, index % len(target.tabs))))
         await asyncio.gather(*tasks)
 
 
@@ -206,8 +240,9 @@ def _report(targets: list[Target], *, rate: float, seconds: float) -> None:
         ratio = "-" if p95 is None else f"{p95 / GOAL_P95_MS:.1f}x the goal"
         statuses = ", ".join(f"{n}x {status}" for status, n in sorted(target.statuses.items()))
         print(
-            f"{target.name}: p95 = {ratio}; alone it takes {target.alone_ms:.0f} ms;"
-            f" answers {statuses or 'none'};"
+            f"{target.name}: p95 = {ratio}; {len(target.tabs)} tabs polling every {target.every:g} s;"
+            f" answers {statuses or 'none'} ({target.received / seconds / 1024:.0f} KB/s in all);"
+            f" a whole region alone takes {target.alone_ms:.0f} ms;"
             f" the generator was at worst {target.late_ms:.0f} ms behind its schedule"
         )
 
@@ -220,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (2)")
     parser.add_argument("--logs", type=Path, default=REPO_DIR / "var" / "load", help="processes' logs")
     parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
+    parser.add_argument(
+        "--samples", type=Path, help="write every answer (target, unix time, status, ms) to this CSV"
+    )
     # The stand-in for the sync runs as a child of this command: `--write-mirror JOB SITE`.
     parser.add_argument("--write-mirror", nargs=2, metavar=("JOB", "SITE"), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
@@ -257,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
             "job": Target(
                 f"job poll fragment, {data.large_job_plans:,} plans",
                 f"/jobs/{data.large_job_esa_id}/",
-                'id="job-live"',
+                'id="job-poll"',
             ),
             "site": Target(
                 f"site jobs table, {data.big_site_jobs:,} jobs",
                 f"/sites/{data.big_site_esa_id}/",
-                'id="jobs-table"',
+                'id="jobs-poll"',
             ),
             "overview": Target("overview poll fragment", "/overview/", 'id="overview-live"'),
         }
@@ -295,18 +333,29 @@ def main(argv: list[str] | None = None) -> int:
                 # A fresh gunicorn per target: an overloaded one would still be working through the
                 # previous target's backlog (it answers requests whose client has given up).
                 web = stack.start_web(free_port(), workers=options.web_workers)
-                # Each page a few times, unhurried: it answers what the load expects, and gunicorn's
-                # workers have their imports and the first queries behind them.
+                # Each region a few times, unhurried, as a page load's first poll asks it (no
+                # version): it answers what the load expects, and gunicorn's workers have their
+                # imports and the first queries behind them.
                 for _ in range(3):
                     alone = time.perf_counter()
                     answer = httpx.get(
                         f"{web}{target.path}", params={"poll": "1"}, headers=HTMX, cookies=cookies, timeout=60
                     )
-                if answer.status_code not in OK_STATUSES or (
-                    answer.status_code == 200 and target.must_contain not in answer.text
-                ):
-                    raise Stopping(f"{target.name} answered {answer.status_code} without the fragment", 2)
                 target.alone_ms = (time.perf_counter() - alone) * 1000
+                poll_url = poll_url_of(answer.text)
+                trigger = _POLL_EVERY.search(answer.text)
+                if (
+                    answer.status_code != 200
+                    or target.must_contain not in answer.text
+                    or not poll_url
+                    or not trigger
+                ):
+                    raise Stopping(
+                        f"{target.name} answered {answer.status_code} without its polling element", 2
+                    )
+                # The tabs open on the page, each polling as often as the page asks: together, the rate.
+                target.every = float(trigger.group(1))
+                target.tabs = [poll_url] * max(1, round(options.rate * target.every))
                 asyncio.run(_load(web, cookies, target, rate=options.rate, seconds=options.seconds))
                 stack.check()  # gunicorn and the stand-in must still be running
                 stack.stop_child("web", grace=2)
@@ -325,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the stand-in for the sync wrote the mirror {cycles} times (every {SYNC_PERIOD:g} s)")
 
     _report(targets, rate=options.rate, seconds=options.seconds)
+    if options.samples:
+        with options.samples.open("w", encoding="utf-8") as samples:
+            samples.write("target,answered_at,status,ms\n")
+            for target in targets:
+                for at, status, took in target.samples:
+                    samples.write(f"{target.name.split()[0]},{at:.3f},{status},{took * 1000:.1f}\n")
     missed = [miss for target in targets for miss in target.misses()]
     for miss in missed:
         print(f"MISSED: {miss}")
