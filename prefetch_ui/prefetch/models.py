@@ -137,6 +137,9 @@ class Plan(models.Model):
             models.Index(fields=["job", "start_time", "id"]),
             # A job's plans changed since a version, without reading them all.
             models.Index(fields=["job", "version"]),
+            # Whether a job has a plan of some status (failed, unfinished): the overview asks it
+            # of every job of a site, and a job's page filters its plans by status.
+            models.Index(fields=["job", "status"]),
         ]
 
     def __str__(self) -> str:

@@ -105,8 +105,24 @@ def job_review(*, job: Job, plans: list[Plan], now: datetime, hold: Incident | N
         for plan in plans
         if plan.status == PlanStatus.WAITING and plan.start_time is not None and plan.start_time < cutoff
     )
-    outlook = job_outlook(remaining_urls=job_remaining_urls(job), plans=scheduled_plans(plans), now=now)
-    return JobReview(job=job, plan_counts=counts, outlook=outlook, late_plans=late, hold=hold)
+    return job_review_of(
+        job=job, plan_counts=counts, late_plans=late, scheduled=scheduled_plans(plans), now=now, hold=hold
+    )
+
+
+def job_review_of(
+    *,
+    job: Job,
+    plan_counts: dict[str, int],
+    late_plans: int,
+    scheduled: list[ScheduledPlan],
+    now: datetime,
+    hold: Incident | None = None,
+) -> JobReview:
+    """A job's review from its plans counted by status, its late ones, and those that will still
+    fire (`scheduled_plans`): what a page of many jobs reads in SQL instead of every plan."""
+    outlook = job_outlook(remaining_urls=job_remaining_urls(job), plans=scheduled, now=now)
+    return JobReview(job=job, plan_counts=plan_counts, outlook=outlook, late_plans=late_plans, hold=hold)
 
 
 def hold_of(site: Site, holds: Iterable[Incident]) -> Incident | None:

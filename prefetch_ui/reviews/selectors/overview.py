@@ -1,8 +1,9 @@
 """The overview: every site with its totals, and the jobs in play on it, needs-attention first.
 
-Six queries whatever the number of sites, jobs and plans: sites with their URL totals, plans
-counted by site and status, jobs in play counted by site, the jobs in play shown (at most
-`JOBS_PER_SITE` a site, ranked in SQL), their plans, and the active holds.
+Seven queries whatever the number of sites, jobs and plans: sites with their URL totals, plans
+counted by site and status, jobs in play counted by site, the active holds, the jobs in play shown
+(at most `JOBS_PER_SITE` a site, ranked in SQL), their plans counted by status, and the fields of
+those of their plans that will still fire.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
+from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.prefetch.models import (
     JOBS_NEWEST_FIRST,
     PLANS_IN_TIME_ORDER,
@@ -36,7 +38,7 @@ from prefetch_ui.prefetch.models import (
     Site,
 )
 
-from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, late_cutoff
+from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, job_review_of, late_cutoff
 
 # Jobs shown under one site; the site page has them all.
 JOBS_PER_SITE = 50
@@ -195,16 +197,58 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
         for site in sites
     }
     jobs = list(_ranked_jobs(list(by_pk), now))
-    plans: dict[int, list[Plan]] = {job.pk: [] for job in jobs}
-    for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by(*PLANS_IN_TIME_ORDER):
-        plans[plan.job_id].append(plan)
-    for job in jobs:
-        review = reviews[job.site_id]
-        review.jobs.append(job_review(job=job, plans=plans[job.pk], now=now, hold=review.hold))
+    for reviewed in _job_reviews(jobs, now=now, holds=reviews):
+        reviews[reviewed.job.site_id].jobs.append(reviewed)
     for review in reviews.values():
         # Stable: within the same flags, SQL's order (failed, late, settled, newest) stays.
         review.jobs.sort(key=lambda job: tuple(flag not in job.flags for flag in ATTENTION_FLAGS))
     return list(reviews.values())
+
+
+def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]) -> list[JobReview]:
+    """The reviews of `jobs` in two queries, whatever their plans: plans counted by job and status
+    (and the late ones), and the fields of those that will still fire, for the forecast. A job of
+    1,000 plans, most of them done, costs a few rows, not 1,000 model instances."""
+    pks = [job.pk for job in jobs]
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
+    late: dict[int, int] = dict.fromkeys(pks, 0)
+    for job_id, status, count, late_count in (
+        Plan.objects.filter(job_id__in=pks)
+        .values_list("job_id", "status")
+        .annotate(
+            count=Count("id"),
+            late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=late_cutoff(now))),
+        )
+        .order_by()
+    ):
+        counts[job_id][status] = count
+        late[job_id] += late_count
+    scheduled: dict[int, list[ScheduledPlan]] = {pk: [] for pk in pks}
+    for job_id, start, end, interval, slice_len, status in (
+        Plan.objects.filter(
+            job_id__in=pks,
+            status__in=UNFINISHED_PLAN_STATUSES,
+            start_time__isnull=False,
+            end_time__isnull=False,
+        )
+        .order_by(*PLANS_IN_TIME_ORDER)
+        .values_list("job_id", "start_time", "end_time", "interval", "slice_len", "status")
+    ):
+        if start is not None and end is not None:  # as the filter says; for the types
+            scheduled[job_id].append(
+                ScheduledPlan(start, end, interval, slice_len, status == PlanStatus.RUNNING)
+            )
+    return [
+        job_review_of(
+            job=job,
+            plan_counts=counts[job.pk],
+            late_plans=late[job.pk],
+            scheduled=scheduled[job.pk],
+            now=now,
+            hold=holds[job.site_id].hold,
+        )
+        for job in jobs
+    ]
 
 
 def job_reviews(*, now: datetime | None = None, site_ids: list[int] | None = None) -> Iterator[JobReview]:
