@@ -67,31 +67,40 @@ def _redis(timeout: float) -> str:
     return "answers PING"
 
 
-def _seconds_since(raw: bytes | None) -> float | None:
-    # Clocks of different machines differ a little: a heartbeat "from the future" is fresh.
-    return None if raw is None else max(0.0, time.time() - float(raw))
+def _age(key: str, threshold: float, timeout: float, *, never: str, stale: str) -> float:
+    """Seconds since the time stamped in Redis at `key`, if within `threshold`; else NotReady with
+    `never` (nothing stamped) or `stale` (formatted with `age`), each followed by the threshold."""
+    with _redis_client(timeout) as connection:
+        raw = connection.get(key)
+    if raw is None:
+        raise NotReady(f"{never} (threshold {threshold:g} s)")
+    # Clocks of different machines differ a little: a time stamped "in the future" is fresh.
+    age = max(0.0, time.time() - float(raw))
+    if age > threshold:
+        raise NotReady(f"{stale.format(age=age)} (threshold {threshold:g} s)")
+    return age
 
 
 def _worker(timeout: float) -> str:
-    threshold = settings.PREFETCH_READY_WORKER_MAX_AGE
-    with _redis_client(timeout) as connection:
-        age = _seconds_since(connection.get(LAST_BEAT_KEY))
-    if age is None:
-        raise NotReady(f"no worker heartbeat recorded (threshold {threshold:g} s)")
-    if age > threshold:
-        raise NotReady(f"no heartbeat in {age:.0f} s (threshold {threshold:g} s)")
+    age = _age(
+        LAST_BEAT_KEY,
+        settings.PREFETCH_READY_WORKER_MAX_AGE,
+        timeout,
+        never="no worker heartbeat recorded",
+        stale="no heartbeat in {age:.0f} s",
+    )
     alive = len(live_workers())
     return f"{alive} worker process{'' if alive == 1 else 'es'} alive, last heartbeat {age:.1f} s ago"
 
 
 def _sync(timeout: float) -> str:
-    threshold = settings.PREFETCH_READY_SYNC_MAX_AGE
-    with _redis_client(timeout) as connection:
-        age = _seconds_since(connection.get(SYNC_LAST_SUCCESS_KEY))
-    if age is None:
-        raise NotReady(f"no successful sync recorded: never (threshold {threshold:g} s)")
-    if age > threshold:
-        raise NotReady(f"last success {age:.0f} s ago (threshold {threshold:g} s)")
+    age = _age(
+        SYNC_LAST_SUCCESS_KEY,
+        settings.PREFETCH_READY_SYNC_MAX_AGE,
+        timeout,
+        never="no successful sync recorded: never",
+        stale="last success {age:.0f} s ago",
+    )
     return f"last success {age:.1f} s ago"
 
 
