@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -22,6 +21,7 @@ from prefetch_ui.prefetch.models import Plan, Site
 from prefetch_ui.prefetch.services.sync import plan_update
 from prefetch_ui.prefetch.views import htmx
 from prefetch_ui.prefetch.views.htmx import POLL_ANSWERS_CACHE
+from prefetch_ui.reviews.selectors.overview import site_reviews
 from prefetch_ui.reviews.views import overview as overview_views
 from tests.factories import JobFactory, PlanFactory
 
@@ -145,17 +145,18 @@ def test_a_tab_polling_while_another_process_draws_the_change_keeps_what_it_show
     plan = _running_plan(site)
     url = _poll_url(viewer_client.get(reverse("overview")).content.decode(), "overview-live")
     _plan_changes(plan)
-    asked_meanwhile: list[HttpResponse] = []
-    drawing = overview_views.site_reviews
+    asked_meanwhile: list[tuple[int, bytes]] = []
+    drawing = site_reviews
 
     def slow_drawing(**kwargs: Any) -> Any:
-        asked_meanwhile.append(operator_client.get(url, headers=HTMX))  # as if from another process
+        answer = operator_client.get(url, headers=HTMX)  # as if from another process
+        asked_meanwhile.append((answer.status_code, answer.content))
         return drawing(**kwargs)
 
     monkeypatch.setattr(overview_views, "site_reviews", slow_drawing)
     assert viewer_client.get(url, headers=HTMX).status_code == 200
     # Nothing new to swap yet (204, not a second drawing, not a wait); the next poll has it.
-    assert [(answer.status_code, answer.content) for answer in asked_meanwhile] == [(204, b"")]
+    assert asked_meanwhile == [(204, b"")]
     again = operator_client.get(url, headers=HTMX)
     assert again.status_code == 200 and 'id="overview-live"' in again.content.decode()
     assert len(asked_meanwhile) == 1  # served from Redis: nothing drawn the second time
