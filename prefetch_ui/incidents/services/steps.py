@@ -263,6 +263,8 @@ def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
                 ):
                     claimed = pk
                     break
+            else:
+                transaction.set_rollback(True)  # taken by other drainers: nothing changed
         if claimed is not None:
             return HeldPlan.objects.select_related("incident").get(pk=claimed)
 
@@ -305,9 +307,10 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
         }
     with transaction.atomic():
         version = incident_version_next(held.incident_id)
-        HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
+        if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
             **fields, calls=calls.log, claimed_by="", claimed_at=None, version=version
-        )
+        ):
+            transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
 
 
 def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:
@@ -433,6 +436,7 @@ def steps_retry_failed(incident: Incident) -> int:
             state=StepState.PENDING, attempts=0, error_code="", error_message="", version=version, **outcome
         )
         if not count:
+            transaction.set_rollback(True)  # nothing changed: nor does the incident's version
             return 0
         if incident.status == IncidentStatus.HELD:
             Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.HOLDING, hold_done_at=None)
