@@ -16,6 +16,14 @@ from django.utils import timezone
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
+from prefetch_ui.incidents.models import (
+    HeldPlan,
+    HoldAction,
+    HoldOutcome,
+    Incident,
+    IncidentStatus,
+    ResumeAction,
+)
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.services.sync import JOB_FIELDS, jobs_upsert, plan_update
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
@@ -48,6 +56,9 @@ class BenchData:
     # The big site's change version, and the one before it: since then one job (on its first
     # page) changed.
     big_site_version: int
+    # An incident resuming the large job's plans, none of them resumed yet: its page polls.
+    incident_id: int
+    incident_plans: int
 
 
 def _plan_status(rng: random.Random) -> PlanStatus:
@@ -192,6 +203,7 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
     large_job_version = _one_plan_changes(large_job, now=now)
+    incident_id = _resuming_incident(large_job, user=user, now=now)
     return BenchData(
         user=user,
         big_site_esa_id=big_site.esa_id,
@@ -203,7 +215,48 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         large_job_plans=1_000,
         large_job_version=large_job_version,
         big_site_version=big_site_version,
+        incident_id=incident_id,
+        incident_plans=1_000,
     )
+
+
+def _resuming_incident(job: Job, *, user: User, now: datetime) -> int:
+    """An incident whose hold of `job`'s plans is being lifted, none of them resumed yet: its
+    page polls. Resuming, not holding: the job and site pages, the overview and the timeline show
+    no hold, and measure what they did before; only a whole page's banner names it."""
+    incident = Incident.objects.create(
+        site=job.site,
+        status=IncidentStatus.RESUMING,
+        held_by=user,
+        planned_at=now,
+        hold_done_at=now,
+        resumed_by=user,
+        resume_requested_at=now,
+    )
+    HeldPlan.objects.bulk_create(
+        (
+            HeldPlan(
+                incident=incident,
+                plan=plan,
+                plan_esa_id=plan.esa_id,
+                job_esa_id=job.esa_id,
+                site_id=job.site_id,
+                label=f"{job.name} / plan …{plan.short_id}",
+                original_status=plan.status,
+                original_start=plan.start_time,
+                original_end=plan.end_time,
+                interval=plan.interval,
+                slice_len=plan.slice_len,
+                hold_action=HoldAction.PARK,
+                hold_outcome=HoldOutcome.PARKED,
+                resume_action=ResumeAction.RESTORE,
+                priority=1,
+            )
+            for plan in job.plans.all()
+        ),
+        batch_size=_BATCH,
+    )
+    return incident.pk
 
 
 def _one_job_changes(site: Site, *, now: datetime) -> int:

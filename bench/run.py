@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.run [--rounds 50] [--warmup 5]
 
 A throwaway SQLite database in a temporary folder gets a site with 10,000 jobs and two jobs with 10
-and 1,000 plans, one plan of which has just changed. A logged-in superuser requests each page
-through Django's test client (the whole middleware stack, the view and its template, no network).
+and 1,000 plans, one plan of which has just changed, and an incident resuming those 1,000 plans. A
+logged-in superuser requests each page through Django's test client (the whole middleware stack,
+the view and its template, no network).
 Rounds are interleaved, one request of every scenario per round, so a slow spell of the machine
 weighs on all of them alike.
 
@@ -87,11 +88,13 @@ def _scenarios(data: BenchData) -> list[Scenario]:
     from django.utils import timezone
 
     from bench.urls import BASELINE_PATH
+    from prefetch_ui.incidents.views import PLANS_PER_PAGE as INCIDENT_PLANS_PER_PAGE
     from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, sites_version
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 
     site = f"/sites/{data.big_site_esa_id}/"
+    incident = f"/incidents/{data.incident_id}/"
     live, jobs_table = 'id="job-live"', 'id="jobs-table"'
     # A fragment must come without the page around it.
     page = "<html"
@@ -206,7 +209,34 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             fresh_path=lambda: f"/timeline/?page=1&poll=1&v={sites_version(now=timezone.now())}",
         ),
         Scenario("audit log, first page", "/audit/", {}, 200, 'data-testid="audit-log"'),
+        # The incident page (everyone has it open during an incident), polled every second.
+        Scenario(
+            f"incident poll, {data.incident_plans:,} plans, whole region",
+            f"{incident}?page=1&poll=1",
+            HTMX,
+            200,
+            'id="incident-live"',
+            page,
+            must_repeat=("data-held-plan=", min(INCIDENT_PLANS_PER_PAGE, data.incident_plans)),
+        ),
+        Scenario(
+            f"incident poll, {data.incident_plans:,} plans, nothing changed",
+            f"{incident}?page=1&poll=1&v=",
+            HTMX,
+            204,
+            "",
+            # Its token says what the page says of the workers too, which Redis answers.
+            fresh_path=lambda: f"{incident}?page=1&poll=1&v={_incident_token(data.incident_id)}",
+        ),
     ]
+
+
+def _incident_token(incident_id: int) -> str:
+    from prefetch_ui.incidents import selectors
+    from prefetch_ui.incidents.models import Incident
+
+    incident = Incident.objects.get(pk=incident_id)
+    return selectors.incident_token(incident, workers=selectors.incident_workers_consuming())
 
 
 def _request(client: Client, scenario: Scenario) -> tuple[int, str]:

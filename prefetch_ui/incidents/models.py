@@ -51,6 +51,11 @@ class Incident(models.Model):
     )
     resume_requested_at = models.DateTimeField(null=True, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
+    # Change versions of the incident's page (services/changes.py): `version` counts every change
+    # it shows; `layout_version` is the last that changes it as a whole (its status or phase, its
+    # list of plans' shape). A step's row carries the version that last changed it.
+    version = models.PositiveBigIntegerField(default=0)
+    layout_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-held_at", "-id"]
@@ -166,6 +171,8 @@ class HeldPlan(models.Model):
     error_message = models.TextField(blank=True)
     request_id = models.CharField("ESA RequestId", max_length=ESA_REQUEST_ID_LENGTH, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The incident's change version that last changed this row (services/changes.py).
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = STEPS_IN_ORDER
@@ -174,7 +181,11 @@ class HeldPlan(models.Model):
                 fields=["incident", "plan_esa_id"], name="one_held_plan_per_incident_and_plan"
             )
         ]
-        indexes = [models.Index(fields=["incident", "state", "priority"])]
+        indexes = [
+            models.Index(fields=["incident", "state", "priority"]),
+            # A poll's "rows changed since version v" of one incident.
+            models.Index(fields=["incident", "version"], name="held_plan_incident_version"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} in incident #{self.incident_id}"

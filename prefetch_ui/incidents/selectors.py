@@ -96,6 +96,31 @@ def incident_held_plans(incident: Incident) -> QuerySet[HeldPlan]:
     return HeldPlan.objects.filter(incident=incident).select_related("plan")
 
 
+def incident_token(incident: Incident, *, workers: int | None) -> str:
+    """The change token of an incident's page: its change version (services/changes.py), and what
+    the page says of the workers (`workers`: `incident_workers_consuming`, None when not asked or
+    unknown), which Redis says, not a stamp. Read the incident before the page's data: a change
+    in between is then sent again, never missed."""
+    seen = "unknown" if workers is None else "none" if workers == 0 else "some"
+    return f"{incident.version}-{seen}"
+
+
+def incident_token_version(token: str | None) -> int | None:
+    """The change version in a token from `incident_token`; None for anything else."""
+    number = (token or "").partition("-")[0]
+    return int(number) if number.isascii() and number.isdigit() and len(number) <= 18 else None
+
+
+def incident_changed_rows(
+    *, incident: Incident, since: int, page_number: int, per_page: int
+) -> list[HeldPlan]:
+    """The steps of one page of the incident's plans stamped after version `since`, for a poll of
+    a page whose list kept its shape (`incident.layout_version` not after `since`)."""
+    offset = (max(page_number, 1) - 1) * per_page
+    page_ids = HeldPlan.objects.filter(incident=incident).values("pk")[offset : offset + per_page]
+    return list(incident_held_plans(incident).filter(version__gt=since, pk__in=page_ids))
+
+
 def incident_workers_consuming() -> int | None:
     """How many live worker processes consume the incidents queue; None when Redis cannot say."""
     try:

@@ -6,16 +6,21 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number, repeatable
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.prefetch.permissions import can_operate, require_operator
 from prefetch_ui.prefetch.views.htmx import (
+    POLL_PARAMETER,
+    VERSION_PARAMETER,
     HtmxHttpRequest,
+    nothing_changed,
     poll_query,
+    poll_token,
     redirect_to,
     render_page,
     stop_polling_when_done,
@@ -74,24 +79,47 @@ def hold_new(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
+    """The incident's page, or with htmx its live region; for a poll, 204 when nothing changed
+    since the token it shows, the progress and the rows of its page that changed when the list
+    kept its shape (swapped out of band), else the whole region; 286 once nothing is working."""
+    # The incident first: its version is read before the data it describes.
     incident = get_object_or_404(
         Incident.objects.select_related("site", "held_by", "resumed_by"), pk=incident_id
     )
-    progress = selectors.incident_progress(incident)
     working = incident.status in (IncidentStatus.HOLDING, IncidentStatus.RESUMING)
-    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(page_number(request))
+    # Only asked while there is work to do: "no worker" matters only then.
+    workers = selectors.incident_workers_consuming() if working else None
+    token = selectors.incident_token(incident, workers=workers)
+    shown = poll_token(request)
+    if working and shown == token:
+        return nothing_changed()
+    since = selectors.incident_token_version(shown)
+    whole = since is None or not incident.layout_version <= since < incident.version
     context = {
         "incident": incident,
-        "progress": progress,
+        "progress": selectors.incident_progress(incident),
         "failures": selectors.incident_failures(incident),
-        "page": page,
         "working": working,
-        # Only asked while there is work to do: "no worker" matters only then.
-        "workers": selectors.incident_workers_consuming() if working else None,
-        "poll_query": poll_query(request, page=page.number),
+        "workers": workers,
         "can_operate": can_operate(request.user),
+        "oob": not whole,
     }
+    if not whole:
+        number = page_number(request)
+        context["rows"] = selectors.incident_changed_rows(
+            incident=incident, since=since or 0, page_number=number, per_page=PLANS_PER_PAGE
+        )
+        context["poll_query"] = poll_query(request, page=number, **{VERSION_PARAMETER: token})
+        response = render(request, "incidents/incident_detail.html#incident-changes", context)
+        return stop_polling_when_done(request, response, unfinished=working)
+    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(page_number(request))
+    context["page"] = page
+    context["rows"] = page.object_list
+    context["poll_query"] = poll_query(request, page=page.number, **{VERSION_PARAMETER: token})
     response = render_page(request, "incidents/incident_detail.html", context, fragment="incident-live")
+    if request.htmx and request.GET.get(POLL_PARAMETER):
+        # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
+        response = reswap(retarget(response, "#incident-live"), "outerHTML")
     return stop_polling_when_done(request, response, unfinished=working)
 
 

@@ -32,6 +32,7 @@ from ..models import (
     IncidentStatus,
     StepState,
 )
+from .changes import incident_version_next
 from .steps import drainers_dispatch, incident_settle, lost_claims_release
 
 logger = logging.getLogger(__name__)
@@ -188,7 +189,11 @@ def hold_prepare(incident_id: int) -> int:
             .exclude(esa_id__in=held_plan_ids())
             .select_related("job")
         )
+        # The page lists its plans (it said they were being listed): drawn again as a whole.
+        version = incident_version_next(incident_id, whole=True)
         steps = [_held_plan(incident, plan, FoundBy.HOLD) for plan in plans.iterator(chunk_size=2000)]
+        for step in steps:
+            step.version = version
         HeldPlan.objects.bulk_create(steps, batch_size=1000, ignore_conflicts=True)
         Incident.objects.filter(pk=incident_id).update(planned_at=timezone.now())
         transaction.on_commit(lambda: _after_planning(incident_id))
@@ -231,8 +236,14 @@ def _enforce(incident: Incident) -> int:
     if not new and not again:
         return 0
     with transaction.atomic():
+        # Rows added, and the incident holding again: its page is drawn again as a whole.
+        version = incident_version_next(incident.pk, whole=True)
+        for held in (*new, *again):
+            held.version = version
         HeldPlan.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-        HeldPlan.objects.bulk_update(again, ["hold_action", "state", "attempts", "rehold_count", "plan"])
+        HeldPlan.objects.bulk_update(
+            again, ["hold_action", "state", "attempts", "rehold_count", "plan", "version"]
+        )
         Incident.objects.filter(pk=incident.pk, status=IncidentStatus.HELD).update(
             status=IncidentStatus.HOLDING, hold_done_at=None
         )

@@ -28,6 +28,7 @@ from ..models import (
     ResumeOutcome,
     StepState,
 )
+from .changes import incident_version_next
 from .holds import scope_site_ids
 from .steps import drainers_dispatch, incident_settle
 
@@ -132,12 +133,15 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
                 f"The hold of incident #{incident.pk} is still being applied; "
                 "resume it once every plan is held."
             )
+        # Another phase: the incident's page is drawn again as a whole.
+        version = incident_version_next(incident.pk, whole=True)
         preview = resume_preview(incident, reschedule=reschedule)
         changed: list[HeldPlan] = []
         for line in preview.lines:
             held = line.held
             held.resume_action, held.resume_note = line.action, line.note[:255]
             held.attempts, held.error_code, held.error_message = 0, "", ""
+            held.version = version
             if line.action == ResumeAction.LEAVE:
                 held.state, held.resume_outcome = StepState.DONE, ResumeOutcome.LEFT_ALONE
             else:
@@ -153,6 +157,7 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
                 "error_message",
                 "state",
                 "resume_outcome",
+                "version",
             ],
             batch_size=1000,
         )

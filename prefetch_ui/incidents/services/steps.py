@@ -55,6 +55,7 @@ from ..models import (
     ResumeOutcome,
     StepState,
 )
+from .changes import incident_redrawn, incident_version_next
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,8 @@ def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, objec
 # -- claiming and carrying out ---------------------------------------------------------------
 
 
-def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
+def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
+    """Claim the incident's next pending step for `worker` (None: none is left); the drainers' loop."""
     while True:
         candidates = list(
             HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING)
@@ -246,15 +248,25 @@ def _claim_next(incident_id: int, worker: str) -> HeldPlan | None:
         )
         if not candidates:
             return None
-        for pk in candidates:
-            claimed = HeldPlan.objects.filter(pk=pk, state=StepState.PENDING).update(
-                state=StepState.CLAIMED,
-                claimed_by=worker,
-                claimed_at=timezone.now(),
-                attempts=F("attempts") + 1,
-            )
-            if claimed:
-                return HeldPlan.objects.select_related("incident").get(pk=pk)
+        with transaction.atomic():
+            # The incident's row first, as every writer of its steps takes it: the page shows the
+            # step "In progress". Drainers claim one at a time, so they rarely race for a candidate.
+            version = incident_version_next(incident_id)
+            claimed = None
+            for pk in candidates:
+                if HeldPlan.objects.filter(pk=pk, state=StepState.PENDING).update(
+                    state=StepState.CLAIMED,
+                    claimed_by=worker,
+                    claimed_at=timezone.now(),
+                    attempts=F("attempts") + 1,
+                    version=version,
+                ):
+                    claimed = pk
+                    break
+            else:
+                transaction.set_rollback(True)  # taken by other drainers: nothing changed
+        if claimed is not None:
+            return HeldPlan.objects.select_related("incident").get(pk=claimed)
 
 
 def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
@@ -293,9 +305,12 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
             "error_message": "",
             "request_id": last.get("request_id", "")[:ESA_REQUEST_ID_LENGTH],
         }
-    HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
-        **fields, calls=calls.log, claimed_by="", claimed_at=None
-    )
+    with transaction.atomic():
+        version = incident_version_next(held.incident_id)
+        if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
+            **fields, calls=calls.log, claimed_by="", claimed_at=None, version=version
+        ):
+            transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
 
 
 def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:
@@ -311,7 +326,15 @@ def lost_claims_release(incident_id: int | None = None, *, now: datetime | None 
     lost = Q(claimed_at__lt=now - CLAIM_TIMEOUT)
     if alive is not None:
         lost |= ~Q(claimed_by__in=alive)
-    return claimed.filter(lost).update(state=StepState.PENDING, claimed_by="", claimed_at=None)
+    released = 0
+    incident_ids = claimed.filter(lost).values_list("incident_id", flat=True).distinct().order_by()
+    for each in sorted(incident_ids):
+        with transaction.atomic():
+            version = incident_version_next(each)
+            released += claimed.filter(lost, incident_id=each).update(
+                state=StepState.PENDING, claimed_by="", claimed_at=None, version=version
+            )
+    return released
 
 
 def incident_settle(incident_id: int) -> None:
@@ -320,10 +343,10 @@ def incident_settle(incident_id: int) -> None:
         return
     now = timezone.now()
     Incident.objects.filter(pk=incident_id, status=IncidentStatus.HOLDING, planned_at__isnull=False).update(
-        status=IncidentStatus.HELD, hold_done_at=now
+        status=IncidentStatus.HELD, hold_done_at=now, **incident_redrawn()
     )
     Incident.objects.filter(pk=incident_id, status=IncidentStatus.RESUMING).update(
-        status=IncidentStatus.RESUMED, resumed_at=now
+        status=IncidentStatus.RESUMED, resumed_at=now, **incident_redrawn()
     )
 
 
@@ -333,7 +356,7 @@ def incident_drain(*, incident_id: int, client: EsaClient) -> int:
     done = 0
     with drainer_registered(incident_id, worker):
         while True:
-            held = _claim_next(incident_id, worker)
+            held = step_claim(incident_id, worker)
             if held is None:
                 if lost_claims_release(incident_id):
                     continue
@@ -407,8 +430,13 @@ def steps_retry_failed(incident: Incident) -> int:
     else:  # a plan whose hold failed has nothing to resume
         outcome, failed = {"resume_outcome": ""}, failed.exclude(resume_action="")
     with transaction.atomic():
-        count = failed.update(state=StepState.PENDING, attempts=0, error_code="", error_message="", **outcome)
+        # The incident holds or resumes again: its page is drawn again as a whole.
+        version = incident_version_next(incident.pk, whole=True)
+        count = failed.update(
+            state=StepState.PENDING, attempts=0, error_code="", error_message="", version=version, **outcome
+        )
         if not count:
+            transaction.set_rollback(True)  # nothing changed: nor does the incident's version
             return 0
         if incident.status == IncidentStatus.HELD:
             Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.HOLDING, hold_done_at=None)
