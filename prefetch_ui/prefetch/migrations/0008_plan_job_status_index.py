@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('prefetch', '0007_merge_versions_and_time_order'),
+        ("prefetch", "0007_merge_versions_and_time_order"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='plan',
-            index=models.Index(fields=['job', 'status'], name='prefetch_pl_job_id_a1b308_idx'),
+            model_name="plan",
+            index=models.Index(fields=["job", "status"], name="prefetch_pl_job_id_a1b308_idx"),
         ),
     ]
