@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import os
 import platform
 import sqlite3
@@ -44,6 +45,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import production_settings
+from prefetch_ui.dev.embedded_redis import redis_server
 
 HTMX = {"HX-Request": "true"}
 # Statements shown per request when the query counts differ: enough to spot the repeated one.
@@ -92,6 +94,9 @@ def _scenarios(data: BenchData) -> list[Scenario]:
     from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, sites_version
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
+
+    # A query no tab asked before (an unknown parameter changes nothing drawn): no answer kept.
+    drawings = itertools.count()
 
     site = f"/sites/{data.big_site_esa_id}/"
     incident = f"/incidents/{data.incident_id}/"
@@ -183,7 +188,19 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             'id="overview-live"',
             must_repeat=("data-site-review=", 2),
         ),
-        Scenario("overview poll, whole region", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page),
+        # A change: drawn by the first tab to ask, and as every other tab gets it, from Redis.
+        Scenario(
+            "overview poll, a change, drawn",
+            "/overview/?poll=1",
+            HTMX,
+            200,
+            'id="overview-live"',
+            page,
+            fresh_path=lambda: f"/overview/?poll=1&drawing={next(drawings)}",
+        ),
+        Scenario(
+            "overview poll, a change, from Redis", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page
+        ),
         Scenario(
             "overview poll, nothing changed",
             "/overview/?poll=1&v=",
@@ -207,6 +224,9 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             204,
             "",
             fresh_path=lambda: f"/timeline/?page=1&poll=1&v={sites_version(now=timezone.now())}",
+        ),
+        Scenario(
+            "timeline poll, a change, from Redis", "/timeline/?page=1&poll=1", HTMX, 200, 'id="timeline-live"'
         ),
         Scenario("audit log, first page", "/audit/", {}, 200, 'data-testid="audit-log"'),
         # The incident page (everyone has it open during an incident), polled every second.
@@ -335,8 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     if options.rounds < 2 or options.warmup < 0:
         parser.error("--rounds must be at least 2 and --warmup not negative")
 
-    with tempfile.TemporaryDirectory(prefix="prefetch-bench-") as database_dir:
-        production_settings(Path(database_dir))
+    with (
+        tempfile.TemporaryDirectory(prefix="prefetch-bench-") as database_dir,
+        redis_server(Path(database_dir)) as redis_url,  # the poll answers shared by every tab
+    ):
+        production_settings(Path(database_dir), redis_url=redis_url)
         import django
 
         django.setup()
