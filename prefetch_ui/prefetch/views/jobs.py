@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 
@@ -45,21 +47,28 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 
 
-def _plan_list(request: HtmxHttpRequest) -> tuple[str | None, str]:
+def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
     """Which page of plans, of which status ("": all), the operator is looking at: the request's
     own query, or for a button's POST, that of the page it was clicked on."""
-    query = request.GET
     if request.method == "POST" and request.htmx and request.htmx.current_url:
         query = QueryDict(urlsplit(request.htmx.current_url).query)
+        try:
+            number = page_number(request, query=query)
+        except BadRequest:
+            # The page the button was on was shown, so its `page` was read already. The action is
+            # done by now: a header that says otherwise must not turn it into a refusal.
+            number = 1
+    else:
+        query, number = request.GET, page_number(request)
     status = query.get("status", "")
-    return query.get("page"), status if status in selectors.STATUS_ORDER else ""
+    return number, status if status in selectors.STATUS_ORDER else ""
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """The job page, or with htmx its live region (what every button swaps in); for a poll, 204
     when nothing changed since the version it shows, only what changed when its list of plans
     kept its shape (`job-changes`, swapped out of band), else the whole region."""
-    page_number, status = _plan_list(request)
+    number, status = _plan_list(request)
     since = poll_version(request)
     if since == job.version:
         return nothing_changed()
@@ -69,14 +78,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     operator = can_operate(request.user)
     refusal, held = "", False
     if reshaped:
-        detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+        detail = selectors.job_detail(job=job, page_number=number, status=status)
         page = detail.page.number if detail.page else 1
         refusal = hold_refusal(job.site)
         held = bool(refusal)
     else:
-        # ASCII digits only: "²".isdigit() is true, and int("²") raises (a 500).
-        digits = page_number is not None and page_number.isascii() and page_number.isdigit()
-        page = int(page_number) if digits and page_number and len(page_number) < 9 else 1
+        page = number
         detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
         if detail.facts_changed:
             refusal = hold_refusal(job.site)
