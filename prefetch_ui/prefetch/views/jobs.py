@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from django.core.exceptions import BadRequest
@@ -28,6 +29,7 @@ from .htmx import (
     nothing_changed,
     poll_version,
     redirect_to,
+    refusal,
     render_page,
     stop_polling_when_done,
 )
@@ -76,18 +78,18 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     if status and since is not None and job.statuses_version > since:
         reshaped = True  # a plan may have come into or left the list of one status
     operator = can_operate(request.user)
-    refusal, held = "", False
+    hold, held = "", False
     if reshaped:
         detail = selectors.job_detail(job=job, page_number=number, status=status)
         page = detail.page.number if detail.page else 1
-        refusal = hold_refusal(job.site)
-        held = bool(refusal)
+        hold = hold_refusal(job.site)
+        held = bool(hold)
     else:
         page = number
         detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
         if detail.facts_changed:
-            refusal = hold_refusal(job.site)
-            held = bool(refusal)
+            hold = hold_refusal(job.site)
+            held = bool(hold)
         elif detail.plan_rows and operator:
             held = site_held(job.site_id)  # which buttons the rows offer
     filters = QueryDict(mutable=True)
@@ -99,7 +101,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     context = {
         "job": job,
         "detail": detail,
-        "hold_refusal": refusal,
+        "hold_refusal": hold,
         "held": held,
         "can_operate": operator,
         "query": filters.urlencode(),
@@ -144,8 +146,8 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
     else:
         subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
     site = subject.job.site if isinstance(subject, Plan) else subject.site
-    if kind in _SENDING_KINDS and (refusal := hold_refusal(site)):
-        return HttpResponse(refusal, status=409, content_type="text/plain")
+    if kind in _SENDING_KINDS and (hold := hold_refusal(site)):
+        return refusal(hold, status=HTTPStatus.CONFLICT)
     operations.operation_request(user=request.user, kind=kind, target=subject)
     return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
 
@@ -165,7 +167,7 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
     try:
         operations.operation_retry(user=request.user, operation=operation)
     except ValueError as error:
-        return HttpResponse(str(error).capitalize() + ".", status=409, content_type="text/plain")
+        return refusal(str(error).capitalize() + ".", status=HTTPStatus.CONFLICT)
     if operation.job is None:
         return redirect_to(request, reverse("home"))
     return _after_action(request, operation.job)
@@ -202,8 +204,8 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         )
     else:
         form = PlanWindowForm(request.POST, current_start=plan.start_time, now=now)
-        if refusal := hold_refusal(plan.job.site):
-            form.add_error(None, refusal)
+        if hold := hold_refusal(plan.job.site):
+            form.add_error(None, hold)
         if form.is_valid():
             _, created = operations.operation_request(
                 user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
