@@ -316,6 +316,8 @@ SECURE_CSP = {
 # request (overwriting any the client sent), says whether the client's request was HTTPS. Unset, a
 # client could claim HTTPS by sending it.
 SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+# A stale token gets a sentence saying what to do, to htmx in plain text (the page's notice).
+CSRF_FAILURE_VIEW = "prefetch_ui.core.views.csrf_failure"
 # Origins (https://host[:port]) besides the request's own host from which forms may be posted: only
 # needed when the proxy changes the host name or port the browser sees.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")

@@ -9,8 +9,10 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-# Refusals that say what was wrong (prefetch_ui.core.views), not Django's bare "Bad Request (400)".
+# Refusals that say what was wrong (prefetch_ui.core.views), not Django's bare "Bad Request (400)";
+# to htmx, in plain text for the page's notice.
 handler400 = "prefetch_ui.core.views.bad_request"
+handler403 = "prefetch_ui.core.views.permission_denied"
 handler404 = "prefetch_ui.core.views.not_found"
 
 urlpatterns = [

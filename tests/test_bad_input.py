@@ -252,8 +252,39 @@ CASES = [
         Bad("get", "/sites/{site}/", 400, "Page “abc” is not a page number", {"page": "abc"}),
         id="site page: page=abc",
     ),
+    pytest.param(
+        Bad("get", "/sites/{site}/", 200, "Spring sale", {"page": "9" * 5000}),
+        id="site page: a page of 5,000 digits is past the last, so the last",
+    ),
     # -- a job's page, and what buttons ask of jobs and plans
     pytest.param(Bad("post", "/jobs/{job}/", 405, "Allow: GET"), id="job page: POST instead of GET"),
+    pytest.param(
+        Bad("get", "/jobs/{job}/", 400, "Page “abc” is not a page number", {"page": "abc"}),
+        id="job page: page=abc",
+    ),
+    pytest.param(
+        Bad("get", "/jobs/{job}/", 400, "Page “0” is not a page number", {"page": "0"}),
+        id="job page: page=0",
+    ),
+    pytest.param(
+        Bad("get", "/jobs/{job}/", 400, "Page “²” is not a page number", {"page": "²"}),
+        id="job page: page=² (a digit to str.isdigit(), not to int())",
+    ),
+    pytest.param(
+        Bad(
+            "get",
+            "/jobs/{job}/",
+            400,
+            "Page “-2” is not a page number",
+            {"page": "-2", "poll": "1", "v": "1"},
+            headers=HTMX,
+        ),
+        id="job poll: page=-2",
+    ),
+    pytest.param(
+        Bad("get", "/jobs/{job}/", 200, "Spring sale", {"page": "9" * 5000}),
+        id="job page: a page of 5,000 digits is past the last, so the last",
+    ),
     pytest.param(Bad("get", "/jobs/%00/", 404, NOT_FOUND), id="job id: a NUL byte"),
     pytest.param(Bad("get", "/jobs/" + "a" * 300 + "/", 404, NOT_FOUND), id="job id: 300 characters"),
     pytest.param(Bad("get", "/jobs/..%2F..%2Fetc%2Fpasswd/", 404, NOT_FOUND), id="job id: path traversal"),

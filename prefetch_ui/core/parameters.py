@@ -10,7 +10,9 @@ parameters with `@repeatable(...)`. Django's own views (admin, log in) have rule
 are left alone.
 
 `page` is a whole number from 1; anything else is refused with a 400 that says so, never read as
-page 1. A page past the last one shows the last (a link or a poll that outlived deleted rows).
+page 1. A page past the last one shows the last (a link or a poll that outlived deleted rows); so
+does a number of more digits than any list has pages, read without turning thousands of digits
+into an int (which Python refuses: a 500).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -69,12 +71,18 @@ class OneValuePerParameterMiddleware:
                     )
 
 
-def page_number(request: HttpRequest) -> int:
-    """The page asked for in the query (`page`, 1 when absent); BadRequest when it is not a page number."""
-    raw = request.GET.get("page", "")
+# Past the last page of any list here: a `page` of more digits is read as this (the last page).
+_PAST_EVERY_LAST_PAGE = 10**9
+
+
+def page_number(request: HttpRequest, *, query: QueryDict | None = None) -> int:
+    """The page asked for (`page`, 1 when absent) in the request's query, or in `query`;
+    BadRequest when it is not a page number."""
+    raw = (request.GET if query is None else query).get("page", "")
     if not raw:
         return 1
     # ASCII digits only (an Arabic-Indic digit is one to str.isdigit()); a sign or a fraction is no page.
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+    if not digits:
         raise BadRequest(f"Page “{raw[:40]}” is not a page number: pages are numbered from 1.")
-    return int(raw)
+    return int(digits) if len(digits) <= 9 else _PAST_EVERY_LAST_PAGE

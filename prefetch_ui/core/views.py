@@ -1,4 +1,5 @@
-"""The probe, and the pages that refuse a request: each says what was wrong with it."""
+"""The probe, and the pages that refuse a request: each says what was wrong with it (to htmx, in
+a sentence of plain text, which static/js/app.js shows in the page's notice)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import (
     BadRequest,
     DisallowedHost,
+    PermissionDenied,
     RequestDataTooBig,
     TooManyFieldsSent,
     TooManyFilesSent,
@@ -17,9 +19,12 @@ from django.core.exceptions import (
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
+
+from prefetch_ui.prefetch.views.htmx import asked_by_htmx, refusal
 
 from .metrics_collector import metrics_exposition
 from .readiness import readiness_checks
@@ -94,7 +99,7 @@ def _megabytes(count: int) -> str:
     return f"{count / (1024 * 1024):.3g} MB"
 
 
-def _refusal(exception: Exception) -> tuple[int, str]:
+def _why_refused(exception: Exception) -> tuple[int, str]:
     """The status and the sentence that tell the sender what was wrong with a request Django refused.
 
     Our own refusals (`BadRequest`) say it themselves. Django's own suspicious requests get a
@@ -127,8 +132,38 @@ def _refusal(exception: Exception) -> tuple[int, str]:
 @requires_csrf_token
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400: what was wrong with the request (413 when it was too large), on a page."""
-    status, reason = _refusal(exception)
+    status, reason = _why_refused(exception)
+    if asked_by_htmx(request):
+        return refusal(reason, status=status)
     return render(request, "400.html", {"reason": reason}, status=status)
+
+
+@requires_csrf_token
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler403: a page that says this account may only read; to htmx, the refusal's own sentence."""
+    if asked_by_htmx(request):
+        said = exception.args[0] if isinstance(exception, PermissionDenied) and exception.args else ""
+        reason = said if isinstance(said, str) and said else "This account may not do that."
+        return refusal(f"{reason} Nothing was changed.", status=403)
+    return render(request, "403.html", status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: to htmx, what to do about it (the page's token went stale when the
+    session ended or the account logged in again); else Django's own page."""
+    if asked_by_htmx(request):
+        return refusal(
+            "This page is out of date: the session it was opened in has ended (logged out, or logged "
+            "in again elsewhere). Reload the page and try again. Nothing was changed.",
+            status=403,
+        )
+    return django_csrf_failure(request, reason)
+
+
+_NOTHING_HERE = (
+    "There is no page at this address: the site, job or plan may have been deleted, or the sync "
+    "has not seen it yet."
+)
 
 
 @requires_csrf_token
@@ -136,4 +171,7 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: the page says what was not found when a view said so (an unknown action, a site)."""
     message = exception.args[0] if exception.args else ""
     reason = message if isinstance(exception, Http404) and not isinstance(exception, Resolver404) else ""
-    return render(request, "404.html", {"reason": reason if isinstance(reason, str) else ""}, status=404)
+    reason = reason if isinstance(reason, str) else ""
+    if asked_by_htmx(request):
+        return refusal(f"{reason} {_NOTHING_HERE}" if reason else _NOTHING_HERE, status=404)
+    return render(request, "404.html", {"reason": reason}, status=404)

@@ -87,4 +87,101 @@
     });
     keptOpen = [];
   });
+
+  // -- Refused and failed requests -------------------------------------------------------------
+  // htmx swaps no 4xx/5xx answer and shows nothing when the server cannot be reached: a button
+  // would seem to do nothing. Every such failure is told in the one notice of _base.html: the
+  // server's own sentence when it answered in plain text (prefetch_ui.prefetch.views.htmx.refusal),
+  // else only its status, never an HTML page. A failing poll says once that live updates are
+  // paused (it keeps polling), and that clears itself when a later request succeeds. A refusal
+  // stays until dismissed or replaced by the next one: the operator may have looked away.
+
+  // A poll that hangs would hold back every later one (htmx queues a request behind the one in
+  // flight from the same element), and live updates would stop without a word.
+  var POLL_TIMEOUT_SECONDS = 30;
+  // What is kept of a plain-text answer: a refusal is a sentence or two, not a document.
+  var REASON_MAX_LENGTH = 300;
+  var noticeKind = ""; // what the notice shows: "", "refusal" or "paused"
+  // Live updates were said to be paused and no request has succeeded since: the operator who
+  // dismissed that is not told again at the next failed poll.
+  var pauseTold = false;
+
+  function isPoll(elt) {
+    return Boolean(elt && elt.hasAttribute && elt.hasAttribute("data-poll"));
+  }
+
+  function showNotice(kind, message) {
+    var notice = document.getElementById("request-notice");
+    if (!notice) return;
+    notice.querySelector("[data-notice-text]").textContent = message;
+    notice.setAttribute("data-shown", kind);
+    notice.hidden = false;
+    noticeKind = kind;
+  }
+
+  function clearNotice() {
+    var notice = document.getElementById("request-notice");
+    if (!notice) return;
+    notice.hidden = true;
+    notice.querySelector("[data-notice-text]").textContent = "";
+    notice.removeAttribute("data-shown");
+    noticeKind = "";
+  }
+
+  // The server's own sentence when its answer is plain text; "" for an HTML page or nothing.
+  function serverReason(xhr) {
+    var type = (xhr && xhr.getResponseHeader("Content-Type")) || "";
+    if (type.indexOf("text/plain") !== 0) return "";
+    var reason = (xhr.responseText || "").trim();
+    return reason.length > REASON_MAX_LENGTH ? reason.slice(0, REASON_MAX_LENGTH - 1) + "…" : reason;
+  }
+
+  // elt's request failed: `refused` says so to whoever clicked, `paused` (a clause) to whoever watches.
+  function requestFailed(elt, refused, paused) {
+    if (!isPoll(elt)) {
+      showNotice("refusal", refused);
+    } else if (!noticeKind && !pauseTold) {
+      // Once: the next failed polls (one every few seconds) leave the notice as it is, and a
+      // refusal still shown is not replaced by it.
+      showNotice("paused", "Live updates paused: " + paused + "; retrying.");
+      pauseTold = true;
+    }
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    var status = xhr ? xhr.status : 0;
+    var reason = serverReason(xhr);
+    var refused = reason || (status >= 500
+      ? "The server failed on this request (HTTP " + status + "). Try again in a moment; reload the page to see what was done."
+      : "The server refused this request (HTTP " + status + ").");
+    requestFailed(event.detail.elt, refused, reason.replace(/\.$/, "") || "the server answered HTTP " + status);
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    requestFailed(
+      event.detail.elt,
+      "The server could not be reached, so the request may not have been carried out. Check the connection, reload the page and try again.",
+      "the server cannot be reached"
+    );
+  });
+  document.addEventListener("htmx:timeout", function (event) {
+    requestFailed(
+      event.detail.elt,
+      "The server did not answer in time. Reload the page to see whether the request was carried out.",
+      "the server did not answer within " + POLL_TIMEOUT_SECONDS + " seconds"
+    );
+  });
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (isPoll(event.detail.elt) && !event.detail.timeout) event.detail.timeout = POLL_TIMEOUT_SECONDS * 1000;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    // 2xx (204 and 286 too) and 3xx; a request that never got an answer has status 0.
+    if (!xhr || xhr.status < 200 || xhr.status >= 400) return;
+    pauseTold = false;
+    if (noticeKind === "paused") clearNotice();
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-notice-dismiss]")) clearNotice();
+  });
 })();

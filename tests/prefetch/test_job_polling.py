@@ -186,11 +186,24 @@ def test_the_server_sets_how_often_a_page_polls(job: Job, viewer_client: Client,
     assert 'hx-trigger="every 7s, poll-now, job-changed from:body"' in page
 
 
-@pytest.mark.parametrize("page", ["²", "abc", "99999999999"])
-def test_a_poll_with_a_page_that_is_no_whole_number_reads_the_first_page(
+@pytest.mark.parametrize("page", ["²", "abc", "0", "-1"])
+def test_a_poll_with_a_page_that_is_no_page_number_is_refused(
     job: Job, operator_client: Client, page: str
 ) -> None:
     url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
     _esa_says(_plans(job)[3], interval=120)
     response = operator_client.get(url.replace("page=1", f"page={page}"), headers=HTMX)
-    assert response.status_code == 200  # "²" passed str.isdigit() and made int() raise: a 500
+    # Never read as page 1 ("²" passed str.isdigit() and made int() raise: a 500).
+    assert response.status_code == 400
+    assert f"Page “{page}” is not a page number" in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["3", "99999999999", "9" * 5000])
+def test_a_poll_of_a_page_past_the_last_finds_nothing_changed_on_it(
+    job: Job, operator_client: Client, page: str
+) -> None:
+    url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
+    _esa_says(_plans(job)[3], interval=120)
+    response = operator_client.get(url.replace("page=1", f"page={page}"), headers=HTMX)
+    assert response.status_code == 200
+    assert 'id="plan-' not in response.content.decode()

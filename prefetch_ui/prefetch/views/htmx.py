@@ -1,6 +1,6 @@
 """The htmx plumbing every page shares: one request type, page-or-fragment rendering, polling
-that answers "nothing changed" cheaply and stops when nothing is left to watch, and redirects
-that work with and without htmx."""
+that answers "nothing changed" cheaply and stops when nothing is left to watch, redirects
+that work with and without htmx, and refusals that say why in a sentence."""
 
 from __future__ import annotations
 
@@ -144,6 +144,19 @@ def _cache_unreachable(error: Exception) -> None:
     if time.monotonic() - _cache_unreachable_said >= 60 or not _cache_unreachable_said:
         _cache_unreachable_said = time.monotonic()
         logger.warning("poll answers are drawn for each tab: their cache is unreachable (%s)", error)
+
+
+def asked_by_htmx(request: HttpRequest) -> bool:
+    """Whether htmx sent the request; read from the header, since a request refused before the
+    view (a body too large, a bad CSRF token) never reached HtmxMiddleware."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def refusal(message: str, *, status: int) -> HttpResponse:
+    """A refused request's answer: the reason in a sentence of plain text. htmx swaps no 4xx/5xx
+    answer; static/js/app.js shows this text in the page's notice instead (an HTML body only as
+    "refused, with its status"), so a refusal an htmx request may get says why in plain text."""
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def poll_query(request: HttpRequest, **changes: object) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -11,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 
@@ -26,6 +29,7 @@ from .htmx import (
     nothing_changed,
     poll_version,
     redirect_to,
+    refusal,
     render_page,
     stop_polling_when_done,
 )
@@ -45,21 +49,28 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 
 
-def _plan_list(request: HtmxHttpRequest) -> tuple[str | None, str]:
+def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
     """Which page of plans, of which status ("": all), the operator is looking at: the request's
     own query, or for a button's POST, that of the page it was clicked on."""
-    query = request.GET
     if request.method == "POST" and request.htmx and request.htmx.current_url:
         query = QueryDict(urlsplit(request.htmx.current_url).query)
+        try:
+            number = page_number(request, query=query)
+        except BadRequest:
+            # The page the button was on was shown, so its `page` was read already. The action is
+            # done by now: a header that says otherwise must not turn it into a refusal.
+            number = 1
+    else:
+        query, number = request.GET, page_number(request)
     status = query.get("status", "")
-    return query.get("page"), status if status in selectors.STATUS_ORDER else ""
+    return number, status if status in selectors.STATUS_ORDER else ""
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """The job page, or with htmx its live region (what every button swaps in); for a poll, 204
     when nothing changed since the version it shows, only what changed when its list of plans
     kept its shape (`job-changes`, swapped out of band), else the whole region."""
-    page_number, status = _plan_list(request)
+    number, status = _plan_list(request)
     since = poll_version(request)
     if since == job.version:
         return nothing_changed()
@@ -67,20 +78,18 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     if status and since is not None and job.statuses_version > since:
         reshaped = True  # a plan may have come into or left the list of one status
     operator = can_operate(request.user)
-    refusal, held = "", False
+    hold, held = "", False
     if reshaped:
-        detail = selectors.job_detail(job=job, page_number=page_number, status=status)
+        detail = selectors.job_detail(job=job, page_number=number, status=status)
         page = detail.page.number if detail.page else 1
-        refusal = hold_refusal(job.site)
-        held = bool(refusal)
+        hold = hold_refusal(job.site)
+        held = bool(hold)
     else:
-        # ASCII digits only: "²".isdigit() is true, and int("²") raises (a 500).
-        digits = page_number is not None and page_number.isascii() and page_number.isdigit()
-        page = int(page_number) if digits and page_number and len(page_number) < 9 else 1
+        page = number
         detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
         if detail.facts_changed:
-            refusal = hold_refusal(job.site)
-            held = bool(refusal)
+            hold = hold_refusal(job.site)
+            held = bool(hold)
         elif detail.plan_rows and operator:
             held = site_held(job.site_id)  # which buttons the rows offer
     filters = QueryDict(mutable=True)
@@ -92,7 +101,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     context = {
         "job": job,
         "detail": detail,
-        "hold_refusal": refusal,
+        "hold_refusal": hold,
         "held": held,
         "can_operate": operator,
         "query": filters.urlencode(),
@@ -137,8 +146,8 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
     else:
         subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
     site = subject.job.site if isinstance(subject, Plan) else subject.site
-    if kind in _SENDING_KINDS and (refusal := hold_refusal(site)):
-        return HttpResponse(refusal, status=409, content_type="text/plain")
+    if kind in _SENDING_KINDS and (hold := hold_refusal(site)):
+        return refusal(hold, status=HTTPStatus.CONFLICT)
     operations.operation_request(user=request.user, kind=kind, target=subject)
     return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
 
@@ -158,7 +167,7 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
     try:
         operations.operation_retry(user=request.user, operation=operation)
     except ValueError as error:
-        return HttpResponse(str(error).capitalize() + ".", status=409, content_type="text/plain")
+        return refusal(str(error).capitalize() + ".", status=HTTPStatus.CONFLICT)
     if operation.job is None:
         return redirect_to(request, reverse("home"))
     return _after_action(request, operation.job)
@@ -195,8 +204,8 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         )
     else:
         form = PlanWindowForm(request.POST, current_start=plan.start_time, now=now)
-        if refusal := hold_refusal(plan.job.site):
-            form.add_error(None, refusal)
+        if hold := hold_refusal(plan.job.site):
+            form.add_error(None, hold)
         if form.is_valid():
             _, created = operations.operation_request(
                 user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
