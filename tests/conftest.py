@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import worker_ready
-from django.conf import settings
+from django.conf import UserSettingsHolder, settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import caches
 from django.test import Client
@@ -120,7 +120,14 @@ def site(db: None) -> Site:
 def _use_broker(url: str) -> None:
     """Point the Celery app at another broker, dropping pooled connections to the old one."""
     celery_app.conf.update(broker_url=url, result_backend=url)
-    settings.REDIS_URL = url  # the ESA call budget and the worker heartbeats live there too
+    # The ESA call budget and the worker heartbeats live there too. Set on the settings under any
+    # override open now (a live server's ALLOWED_HOSTS, a test's `settings`), which would take it
+    # back when it closes, leaving the rest of the session on a Redis that is not there.
+    base: object = vars(settings)["_wrapped"]
+    while isinstance(base, UserSettingsHolder):
+        base = base.default_settings
+    setattr(base, "REDIS_URL", url)  # noqa: B010  (any settings object)
+    settings.REDIS_URL = url
     # Celery caches both pools on first use; clearing them is what its own after-fork hook does.
     vars(celery_app)["_pool"] = None
     vars(celery_app.amqp)["_producer_pool"] = None
@@ -150,13 +157,16 @@ def _tasks_go_to_redis(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _poll_answers_in_redis(request: pytest.FixtureRequest, settings: Settings) -> None:
+def _poll_answers_in_redis(request: pytest.FixtureRequest) -> None:
     """Poll answers drawn for every viewer (`shared_poll_answer`) are kept in the session's real
     Redis, as in production, but in a database of their own emptied before each test: one test's
     change token can be another's, since the database is rolled back and ids and versions repeat."""
     if not (request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames)):
         return
+    # The broker first: starting it sets the session's REDIS_URL, which an override of the settings
+    # opened before it (the `settings` fixture's) would take back at the end of this test.
     broker = urlsplit(request.getfixturevalue("broker"))
+    settings: Settings = request.getfixturevalue("settings")
     settings.CACHES = {
         **settings.CACHES,
         POLL_ANSWERS_CACHE: {
