@@ -69,6 +69,8 @@ class Scenario:
     # Makes the path just before each request (untimed), for a poll whose token moves with the
     # clock: the overview's and the timeline's change every minute.
     fresh_path: Callable[[], str] | None = None
+    # Served from the shared poll answers (Redis) once a first request drew it: counted from the second.
+    kept: bool = False
     queries: int = 0
     size: int = 0  # bytes of the answer's body
     timings: list[float] = field(default_factory=list)
@@ -199,7 +201,13 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             fresh_path=lambda: f"/overview/?poll=1&drawing={next(drawings)}",
         ),
         Scenario(
-            "overview poll, a change, from Redis", "/overview/?poll=1", HTMX, 200, 'id="overview-live"', page
+            "overview poll, a change, from Redis",
+            "/overview/?poll=1",
+            HTMX,
+            200,
+            'id="overview-live"',
+            page,
+            kept=True,
         ),
         Scenario(
             "overview poll, nothing changed",
@@ -226,7 +234,12 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             fresh_path=lambda: f"/timeline/?page=1&poll=1&v={sites_version(now=timezone.now())}",
         ),
         Scenario(
-            "timeline poll, a change, from Redis", "/timeline/?page=1&poll=1", HTMX, 200, 'id="timeline-live"'
+            "timeline poll, a change, from Redis",
+            "/timeline/?page=1&poll=1",
+            HTMX,
+            200,
+            'id="timeline-live"',
+            kept=True,
         ),
         Scenario("audit log, first page", "/audit/", {}, 200, 'data-testid="audit-log"'),
         # The incident page (everyone has it open during an incident), polled every second.
@@ -292,6 +305,8 @@ def _count_queries(client: Client, scenario: Scenario) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     _refresh(scenario)
+    if scenario.kept:
+        _request(client, scenario)  # the tab that draws it; the scenario is every other tab
     with CaptureQueriesContext(connection) as captured:
         status, body = _request(client, scenario)
     _check(scenario, status, body)
