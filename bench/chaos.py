@@ -413,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
         django.setup()
         logging.getLogger("prefetch_ui.esa").setLevel(logging.WARNING)
+        logging.getLogger("axes").setLevel(logging.WARNING)  # a line per login, between the figures
         from django.contrib.auth.models import User
         from django.core.management import call_command
 

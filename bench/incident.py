@@ -480,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         # The setup and the checks are throttled now and then, and retry: not worth a line each.
         logging.getLogger("prefetch_ui.esa").setLevel(logging.WARNING)
+        logging.getLogger("axes").setLevel(logging.WARNING)  # a line per login, between the figures
         from django.contrib.auth.models import User
         from django.core.management import call_command
 
