@@ -142,8 +142,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Every page needs a login unless its view says otherwise (login, healthz).
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Every page needs a login unless its view says otherwise (login, healthz); an htmx request
+    # whose session ended is sent to log in as a whole page (prefetch_ui/logins/middleware.py).
+    "prefetch_ui.logins.middleware.LoginRequiredMiddleware",
     # Cache-Control: private, no-store on whatever a logged-in user is sent.
     "prefetch_ui.core.cache_control.PrivateResponsesMiddleware",
     # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
