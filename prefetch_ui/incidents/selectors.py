@@ -39,9 +39,15 @@ def open_incidents() -> list[Incident]:
 
 
 def incident_list() -> QuerySet[Incident]:
-    return Incident.objects.select_related("site", "held_by", "resumed_by").annotate(
-        plan_total=Count("held_plans"),
-        plan_failed=Count("held_plans", filter=Q(held_plans__state=StepState.FAILED)),
+    """Newest first. Said again here: a query that counts (GROUP BY) ignores Meta.ordering, and the
+    list would come in whatever order the database likes, page by page."""
+    return (
+        Incident.objects.select_related("site", "held_by", "resumed_by")
+        .annotate(
+            plan_total=Count("held_plans"),
+            plan_failed=Count("held_plans", filter=Q(held_plans__state=StepState.FAILED)),
+        )
+        .order_by("-held_at", "-id")
     )
 
 

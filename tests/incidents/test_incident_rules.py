@@ -184,3 +184,17 @@ def test_the_banner_names_the_hold_on_every_page(site: Site, operator: User, vie
         assert 'data-testid="hold-banner"' in page, url
         assert "example.com" in page and operator.username in page and "origin 5xx" in page
         assert reverse("incident-detail", args=[incident.pk]) in page
+
+
+def test_the_incidents_list_is_newest_first_page_after_page(
+    operator: User, operator_client: Client, recwarn: pytest.WarningsRecorder
+) -> None:
+    now = timezone.now()
+    for index in range(55):  # 50 a page
+        incident = Incident.objects.create(reason=f"incident {index:02d}", status=IncidentStatus.RESUMED)
+        Incident.objects.filter(pk=incident.pk).update(held_at=now - timedelta(hours=55 - index))
+    first = operator_client.get(reverse("incident-list")).content.decode()
+    second = operator_client.get(reverse("incident-list"), {"page": "2"}).content.decode()
+    assert first.index("incident 54") < first.index("incident 53") < first.index("incident 05")
+    assert "incident 04" in second and "incident 04" not in first and "incident 05" not in second
+    assert not [warning for warning in recwarn if "UnorderedObjectListWarning" in str(warning.category)]
