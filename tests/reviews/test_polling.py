@@ -55,29 +55,12 @@ def test_a_poll_goes_on_while_a_plan_runs_and_stops_once_all_settled(
 def test_a_poll_that_finds_no_site_changed_gets_204_and_a_change_the_region(
     site: Site, viewer_client: Client, page: str, region: str
 ) -> None:
-    now = timezone.now()
-    plan = PlanFactory.create(
-        job=JobFactory.create(site=site, url_count=10, url_submitted=5),
-        status="running",
-        start_time=now - timedelta(hours=2),
-        end_time=now + timedelta(hours=1),
-    )
+    plan = _running_plan(site)
     url = _poll_url(viewer_client.get(reverse(page)).content.decode(), region)
     response = viewer_client.get(url, headers=HTMX)
     assert (response.status_code, response.content) == (204, b"")
 
-    plan_update(
-        plan=EsaPlan(
-            id=plan.esa_id,
-            job_id=plan.job.esa_id,
-            start_time=plan.start_time,
-            end_time=plan.end_time,
-            interval=plan.interval,
-            slice_len=plan.slice_len + 1,
-            status="running",
-        ),
-        now=now,
-    )
+    _plan_changes(plan)
     response = viewer_client.get(url, headers=HTMX)
     assert response.status_code == 200 and f'id="{region}"' in response.content.decode()
     assert viewer_client.get(_poll_url(response.content.decode(), region), headers=HTMX).status_code == 204
