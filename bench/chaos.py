@@ -33,17 +33,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +57,7 @@ from bench.incident import (
     _statuses,
     _workers_alive,
 )
+from bench.report import goals_verdict, machine_line
 from bench.stack import Stack
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.dev.processes import Stopping
@@ -418,13 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        load = os.getloadavg()
-        print(
-            f"Python {platform.python_version()}, Django {django.get_version()},"
-            f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs,"
-            f" load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f},"
-            f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; logs in {options.logs}/<scenario>/"
-        )
+        print(f"{machine_line()}; logs in {options.logs}/<scenario>/")
         for name in names:
             user = User.objects.create_superuser("chaos", password=None)
             try:
@@ -449,12 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _report(results)
     missed = [miss for result in results for miss in result.misses()]
-    for miss in missed:
-        print(f"MISSED: {miss}")
-    print(
-        f"chaos: {len(results)} scenario(s), "
-        + ("all goals met" if not missed else f"{len(missed)} goal(s) missed")
-    )
+    print(f"chaos: {len(results)} scenario(s), {goals_verdict(missed)}")
     return 1 if missed else 0
 
 

@@ -34,9 +34,7 @@ import argparse
 import itertools
 import logging
 import os
-import platform
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -51,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
+from bench.report import goals_verdict, machine_line
 from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.processes import Stopping
@@ -434,7 +433,7 @@ def _report(results: list[RunResult]) -> None:
             print(f"{result.spec.name}: still able: {line}")
 
 
-def _summary(results: list[RunResult], missed: list[str]) -> str:
+def _summary(results: list[RunResult], verdict: str) -> str:
     parts = []
     for r in results:
         ratio = "not held" if r.ratio is None else f"{r.ratio:.2f}x"
@@ -446,7 +445,6 @@ def _summary(results: list[RunResult], missed: list[str]) -> str:
             f"{r.spec.name} {ratio}{goal}{restart}, click {r.click_ms:.0f} ms, able {len(r.still_able)}"
             f", failed {len(r.failed)}"
         )
-    verdict = "all goals met" if not missed else f"{len(missed)} goal(s) missed"
     return f"bench-incident: {'; '.join(parts)} — {verdict}"
 
 
@@ -485,10 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        print(
-            f"Python {platform.python_version()}, Django {django.get_version()},"
-            f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        )
+        print(machine_line())
         print(
             "the sync is kept out of the runs (PREFETCH_SYNC_PERIOD=3600 for workers and beat);"
             f" the processes' logs and the simulator's state go to {options.logs}/<run>/"
@@ -518,9 +513,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _report(results)
     missed = [miss for result in results for miss in result.misses()]
-    for miss in missed:
-        print(f"MISSED: {miss}")
-    print(_summary(results, missed))
+    print(_summary(results, goals_verdict(missed)))
     return 1 if missed else 0
 
 

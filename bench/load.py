@@ -26,21 +26,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
-import os
-import platform
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from bench.report import goals_verdict, machine_line
 from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.ports import free_port
@@ -321,14 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                     *("--write-mirror", data.large_job_esa_id, str(data.big_site_esa_id)),
                 ],
             )
-            load = os.getloadavg()
-            print(
-                f"Python {platform.python_version()}, Django {django.get_version()},"
-                f" SQLite {sqlite3.sqlite_version}, gunicorn {options.web_workers} workers,"
-                f" {os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f},"
-                f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-                flush=True,
-            )
+            print(machine_line(f"gunicorn {options.web_workers} workers"), flush=True)
             for target in targets:
                 # A fresh gunicorn per target: an overloaded one would still be working through the
                 # previous target's backlog (it answers requests whose client has given up).
@@ -381,12 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                 for at, status, took in target.samples:
                     samples.write(f"{target.name.split()[0]},{at:.3f},{status},{took * 1000:.1f}\n")
     missed = [miss for target in targets for miss in target.misses()]
-    for miss in missed:
-        print(f"MISSED: {miss}")
-    print(
-        f"load: {len(targets)} target(s), "
-        + ("all goals met" if not missed else f"{len(missed)} goal(s) missed")
-    )
+    print(f"load: {len(targets)} target(s), {goals_verdict(missed)}")
     return 1 if missed else 0
 
 

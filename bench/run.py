@@ -21,16 +21,12 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import os
-import platform
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +40,7 @@ if __package__ in (None, ""):
     # Run as `python bench/run.py`: make the repository root importable, for `bench.urls`.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.report import machine_line
 from bench.stack import production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 
@@ -393,10 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             f" {data.small_job_plans} and {data.large_job_plans:,} plans"
             f" ({time.perf_counter() - started:.1f} s)"
         )
-        print(
-            f"Python {platform.python_version()}, Django {django.get_version()},"
-            f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        )
+        print(machine_line())
 
         with override_settings(ROOT_URLCONF="bench.urls"):
             client = Client()
