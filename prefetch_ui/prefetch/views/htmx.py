@@ -18,6 +18,8 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 from redis.exceptions import RedisError
 
+from ..display_zone import display_zone
+
 # The query parameter a polling fragment adds to its URL, so a poll can be told from a page load.
 POLL_PARAMETER = "poll"
 # ... and the change version of what the page shows (see prefetch_ui.prefetch.services.changes).
@@ -84,14 +86,14 @@ def nothing_changed() -> HttpResponse:
 
 
 def shared_poll_answer(
-    request: HtmxHttpRequest, token: str, build: Callable[[], HttpResponse], *, variant: str = ""
+    request: HtmxHttpRequest, token: str, build: Callable[[], HttpResponse]
 ) -> HttpResponse:
     """A poll's answer for a page whose whole region is the same for every viewer who asks it with
-    the same query (`variant`: what else it depends on, such as the display zone): drawn once per
-    change token `token` by whichever web process is asked first, and then served to every other
-    tab from the shared cache. That is what keeps a page that many operators and leads have open
-    during an incident (the overview, the timeline) cheap when what it shows changes: one drawing
-    per change, not one per tab.
+    the same query in the same display zone: 204 when the poll shows `token` already (read it
+    before the data it stands for); else drawn once per change token by whichever web process is
+    asked first, and then served to every other tab from the shared cache. That is what keeps a
+    page that many operators and leads have open during an incident (the overview, the timeline)
+    cheap when what it shows changes: one drawing per change, not one per tab.
 
     While one process is drawing an answer, another asked for it answers 204 (nothing changed):
     that tab keeps what it shows and gets the new answer at its next poll, instead of drawing it
@@ -99,13 +101,15 @@ def shared_poll_answer(
     Anything but a poll, and answers other than 200/286, are drawn and never kept."""
     if not request.GET.get(POLL_PARAMETER):
         return build()
+    if poll_token(request) == token:
+        return nothing_changed()
     query = sorted(
         (key, value)
         for key, values in request.GET.lists()
         if key not in (POLL_PARAMETER, VERSION_PARAMETER)
         for value in values
     )
-    digest = hashlib.blake2b(repr((request.path, query, token, variant)).encode(), digest_size=16)
+    digest = hashlib.blake2b(repr((request.path, query, token, display_zone().key)).encode(), digest_size=16)
     key = f"answer:{digest.hexdigest()}"
     cache = caches[POLL_ANSWERS_CACHE]
     try:

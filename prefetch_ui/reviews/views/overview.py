@@ -6,14 +6,11 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.selectors import sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,
-    nothing_changed,
     poll_query,
-    poll_token,
     render_page,
     shared_poll_answer,
     stop_polling_when_done,
@@ -32,11 +29,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     # Read before the reviews: a change meanwhile shows at the next poll. Relative times
     # ("in 59 minutes", late) move with the clock: a new minute is a change too.
     version = sites_version(site_ids=None if site is None else [site.pk], now=timezone.now())
-    if poll_token(request) == version:
-        return nothing_changed()
-    return shared_poll_answer(
-        request, version, lambda: _overview_drawn(request, form, version), variant=display_zone().key
-    )
+    return shared_poll_answer(request, version, lambda: _overview_drawn(request, form, version))
 
 
 def _overview_drawn(request: HtmxHttpRequest, form: OverviewFilterForm, version: str) -> HttpResponse:

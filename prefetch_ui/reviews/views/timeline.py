@@ -14,9 +14,7 @@ from prefetch_ui.prefetch.selectors import sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,
-    nothing_changed,
     poll_query,
-    poll_token,
     render_page,
     shared_poll_answer,
     stop_polling_when_done,
@@ -38,11 +36,7 @@ def timeline(request: HtmxHttpRequest) -> HttpResponse:
     # Read before the picture: a change meanwhile shows at the next poll. The now-line and the
     # default window move with the clock: a new minute is a change too.
     version = sites_version(site_ids=None if site is None else [site.pk], now=now)
-    if poll_token(request) == version:
-        return nothing_changed()
-    return shared_poll_answer(
-        request, version, lambda: _timeline_drawn(request, form, version, now=now), variant=display_zone().key
-    )
+    return shared_poll_answer(request, version, lambda: _timeline_drawn(request, form, version, now=now))
 
 
 def _timeline_drawn(
