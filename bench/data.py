@@ -25,7 +25,7 @@ from prefetch_ui.incidents.models import (
     ResumeAction,
 )
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import JOB_FIELDS, jobs_upsert, plan_update
+from prefetch_ui.prefetch.services.sync import JOB_FIELDS, PLAN_FIELDS, jobs_upsert, plan_update
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
@@ -259,14 +259,29 @@ def _resuming_incident(job: Job, *, user: User, now: datetime) -> int:
     return incident.pk
 
 
+def esa_job_of(job: Job, *, site_esa_id: int, **changes: object) -> EsaJob:
+    """The job as ESA would list it if it held the mirror's row, with `changes` (ESA's names)."""
+    values = {attribute: getattr(job, field) for field, attribute in JOB_FIELDS.items()}
+    return EsaJob(**{**values, **changes}, site_id=site_esa_id)
+
+
+def esa_plan_of(plan: Plan, *, job_esa_id: str, **changes: object) -> EsaPlan:
+    """The plan as ESA would list it if it held the mirror's row, with `changes` (ESA's names)."""
+    values = {attribute: getattr(plan, field) for field, attribute in PLAN_FIELDS.items()}
+    return EsaPlan(**{**values, **changes}, job_id=job_esa_id)
+
+
 def _one_job_changes(site: Site, *, now: datetime) -> int:
     """ESA moved the progress of one job on the first page of `site`, as the sync writes it;
     returns the site's version after."""
     first_page = Job.objects.filter(site=site).order_by("-esa_created_at", "-id")[:50]
     job = next(job for job in first_page if job.url_submitted < job.url_count)
-    values = {attribute: getattr(job, field) for field, attribute in JOB_FIELDS.items()}
-    values["url_submitted"] = values["task_submitted"] = job.url_submitted + 1
-    jobs_upsert(site=site, jobs=[EsaJob(**values, site_id=site.esa_id)], now=now)
+    moved = job.url_submitted + 1
+    jobs_upsert(
+        site=site,
+        jobs=[esa_job_of(job, site_esa_id=site.esa_id, url_submitted=moved, task_submitted=moved)],
+        now=now,
+    )
     site.refresh_from_db()
     return site.version
 
@@ -275,17 +290,6 @@ def _one_plan_changes(job: Job, *, now: datetime) -> int:
     """ESA changed one plan on the first page of `job` (its batch size), as the sync writes it;
     returns the job's version after."""
     plan = job.plans.order_by("start_time", "id")[4]
-    plan_update(
-        plan=EsaPlan(
-            id=plan.esa_id,
-            job_id=job.esa_id,
-            start_time=plan.start_time,
-            end_time=plan.end_time,
-            interval=plan.interval,
-            slice_len=plan.slice_len + 1,
-            status=plan.status,
-        ),
-        now=now,
-    )
+    plan_update(plan=esa_plan_of(plan, job_esa_id=job.esa_id, slice_len=plan.slice_len + 1), now=now)
     job.refresh_from_db()
     return job.version

@@ -109,18 +109,9 @@ def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
     django.setup()
     from django.utils import timezone
 
-    from prefetch_ui.esa import Job as EsaJob
-    from prefetch_ui.esa import Plan as EsaPlan
-    from prefetch_ui.prefetch.models import Job, Plan
-    from prefetch_ui.prefetch.services.sync import JOB_FIELDS, PLAN_FIELDS, jobs_upsert, plans_upsert
-
-    def esa_job(job: Job, **changes: object) -> EsaJob:
-        values = {attribute: getattr(job, name) for name, attribute in JOB_FIELDS.items()}
-        return EsaJob(**{**values, **changes}, site_id=job.site.esa_id)
-
-    def esa_plan(plan: Plan, job: Job, **changes: object) -> EsaPlan:
-        values = {attribute: getattr(plan, name) for name, attribute in PLAN_FIELDS.items()}
-        return EsaPlan(**{**values, **changes}, job_id=job.esa_id)
+    from bench.data import esa_job_of, esa_plan_of
+    from prefetch_ui.prefetch.models import Job
+    from prefetch_ui.prefetch.services.sync import jobs_upsert, plans_upsert
 
     cycle = 0
     while True:
@@ -128,15 +119,16 @@ def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
         now = timezone.now()
         polled = Job.objects.select_related("site").get(esa_id=job_esa_id)
         submitted = (polled.url_submitted + 10) % (polled.url_count + 1)
+        progress = {"url_submitted": submitted, "task_submitted": submitted}
         jobs_upsert(
-            site=polled.site,
-            jobs=[esa_job(polled, url_submitted=submitted, task_submitted=submitted)],
-            now=now,
+            site=polled.site, jobs=[esa_job_of(polled, site_esa_id=polled.site.esa_id, **progress)], now=now
         )
         plans = list(polled.plans.order_by("start_time", "id")[:100])  # the job page's first page
         moved = plans[cycle % len(plans)]
         plans_upsert(
-            job=polled, plans=[esa_plan(moved, polled, slice_len=moved.slice_len % 100 + 1)], now=now
+            job=polled,
+            plans=[esa_plan_of(moved, job_esa_id=polled.esa_id, slice_len=moved.slice_len % 100 + 1)],
+            now=now,
         )
         offset = (cycle * JOB_PAGE) % 10_000
         jobs = list(
@@ -146,7 +138,7 @@ def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
         )
         if jobs:
             moving = [
-                esa_job(job, url_submitted=job.url_submitted + 1)
+                esa_job_of(job, site_esa_id=site_esa_id, url_submitted=job.url_submitted + 1)
                 for job in jobs
                 if job.url_submitted < job.url_count
             ]
