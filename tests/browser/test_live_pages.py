@@ -15,10 +15,10 @@ from playwright.sync_api import ConsoleMessage, Page, Response, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import Job as EsaJob
-from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_update
+from prefetch_ui.prefetch.services.sync import jobs_upsert
 from tests.accounts import VIEWER, log_in
+from tests.esa_changes import esa_says, job_of_plans
 from tests.factories import JobFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,27 +34,7 @@ KEPT_JOB_ROWS = "Array.from(document.querySelectorAll('tr[data-job][data-kept]')
 @pytest.fixture
 def job() -> Job:
     """A running job of 150 plans on example.com (two pages), straight in the mirror."""
-    job = JobFactory.create(name="Big catalogue", url_count=15_000, url_submitted=100)
-    start = timezone.now()
-    Plan.objects.bulk_create(
-        PlanFactory.build(
-            job=job,
-            start_time=start + timedelta(hours=index),
-            status=PlanStatus.RUNNING if index == 0 else PlanStatus.WAITING,
-        )
-        for index in range(150)
-    )
-    return job
-
-
-def _esa_says(plan: Plan, **changes: object) -> None:
-    """ESA's answer about the plan differs from the mirror's, as a sync or an operation writes it."""
-    fields = {
-        name: getattr(plan, name) for name in ("start_time", "end_time", "interval", "slice_len", "status")
-    }
-    plan_update(
-        plan=EsaPlan(id=plan.esa_id, job_id=plan.job.esa_id, **(fields | changes)), now=timezone.now()
-    )
+    return job_of_plans(150, name="Big catalogue", url_count=15_000, url_submitted=100)
 
 
 class _Polls:
@@ -97,8 +77,8 @@ def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
     page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
     page.evaluate(MARK_ROWS)
     plans = list(Plan.objects.filter(job=job).order_by("start_time", "id"))
-    _esa_says(plans[7], status=PlanStatus.STOPPED)
-    _esa_says(plans[130], status=PlanStatus.STOPPED)  # on page 2: nothing to swap here
+    esa_says(plans[7], status=PlanStatus.STOPPED)
+    esa_says(plans[130], status=PlanStatus.STOPPED)  # on page 2: nothing to swap here
 
     row = page.locator(f'tr[data-plan="{plans[7].esa_id}"]')
     expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=10_000)
@@ -114,7 +94,7 @@ def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
     page.get_by_role("link", name="Later").click()
     expect(page.locator("tr[data-plan]")).to_have_count(50)
     page.evaluate(MARK_ROWS)
-    _esa_says(plans[140], interval=300)
+    esa_says(plans[140], interval=300)
     expect(page.locator(f'tr[data-plan="{plans[140].esa_id}"]')).to_contain_text("300 s", timeout=10_000)
     assert len(page.evaluate(KEPT_ROWS)) == 49
     assert polls.errors == []

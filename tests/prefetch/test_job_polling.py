@@ -5,7 +5,6 @@ list that changed shape gets the whole region; and the terminal-state rule (286)
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,12 +14,11 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries, Settings
 
 from prefetch_ui.esa import Job as EsaJob
-from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import Job, OperationKind, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
 from prefetch_ui.prefetch.services.operations import operation_request
-from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_forget, plan_update
-from tests.factories import JobFactory, PlanFactory
+from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_forget
+from tests.esa_changes import esa_says, job_of_plans
 
 pytestmark = pytest.mark.django_db
 
@@ -30,17 +28,7 @@ HTMX = {"HX-Request": "true"}
 @pytest.fixture
 def job(site: Site) -> Job:
     """A running job of 150 plans: two pages, the first plan running, the rest waiting."""
-    job = JobFactory.create(site=site, url_count=1500, url_submitted=10)
-    start = timezone.now()
-    Plan.objects.bulk_create(
-        PlanFactory.build(
-            job=job,
-            start_time=start + timedelta(hours=index),
-            status=PlanStatus.RUNNING if index == 0 else PlanStatus.WAITING,
-        )
-        for index in range(150)
-    )
-    return job
+    return job_of_plans(150, site=site, url_count=1500, url_submitted=10)
 
 
 def _plans(job: Job) -> list[Plan]:
@@ -51,16 +39,6 @@ def _poll_url(region: str) -> str:
     match = re.search(r'id="job-poll"[^>]*hx-get="([^"]+)"', region)
     assert match is not None, "the page does not poll"
     return match.group(1).replace("&amp;", "&")
-
-
-def _esa_says(plan: Plan, **changes: object) -> None:
-    """ESA's answer about the plan (a sync's, or an operation's) differs from the mirror's: so."""
-    fields = {
-        name: getattr(plan, name) for name in ("start_time", "end_time", "interval", "slice_len", "status")
-    }
-    plan_update(
-        plan=EsaPlan(id=plan.esa_id, job_id=plan.job.esa_id, **(fields | changes)), now=timezone.now()
-    )
 
 
 def test_a_poll_that_finds_nothing_changed_gets_204_for_one_query(
@@ -77,8 +55,8 @@ def test_a_poll_gets_only_the_changed_rows_of_its_page_and_the_new_version(
 ) -> None:
     url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
     plans = _plans(job)
-    _esa_says(plans[3], interval=120)
-    _esa_says(plans[120], interval=120)  # on the second page: not this page's business
+    esa_says(plans[3], interval=120)
+    esa_says(plans[120], interval=120)  # on the second page: not this page's business
     response = operator_client.get(url, headers=HTMX)
     body = response.content.decode()
     assert response.status_code == 200 and "HX-Retarget" not in response.headers
@@ -106,10 +84,10 @@ def test_a_list_of_one_status_is_sent_whole_when_a_status_changed(job: Job, oper
     page = operator_client.get(reverse("job-detail", args=[job.esa_id]), {"status": "waiting"})
     url = _poll_url(page.content.decode())
     plans = _plans(job)
-    _esa_says(plans[5], slice_len=20)  # no status changed: its row alone
+    esa_says(plans[5], slice_len=20)  # no status changed: its row alone
     body = operator_client.get(url, headers=HTMX).content.decode()
     assert re.findall(r'<tr id="plan-(\w+)"', body) == [plans[5].esa_id]
-    _esa_says(plans[5], status=PlanStatus.RUNNING)
+    esa_says(plans[5], status=PlanStatus.RUNNING)
     response = operator_client.get(_poll_url(body), headers=HTMX)
     assert response.headers["HX-Retarget"] == "#job-live"
     assert plans[5].esa_id not in response.content.decode()  # it left the list of waiting plans
@@ -118,7 +96,7 @@ def test_a_list_of_one_status_is_sent_whole_when_a_status_changed(job: Job, oper
 def test_the_last_change_of_a_finished_job_stops_the_poll(job: Job, operator_client: Client) -> None:
     url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
     Plan.objects.filter(job=job).exclude(status=PlanStatus.RUNNING).update(status=PlanStatus.FINISHED)
-    _esa_says(_plans(job)[0], status=PlanStatus.FINISHED)
+    esa_says(_plans(job)[0], status=PlanStatus.FINISHED)
     response = operator_client.get(url, headers=HTMX)
     assert response.status_code == 286
     assert "every 2s" not in response.content.decode()  # the new poll element waits for a click only
@@ -139,7 +117,7 @@ def test_each_part_of_the_page_is_sent_only_when_it_changed(
     plans = _plans(job)
 
     # A plan's batch size: its row, nothing else.
-    _esa_says(plans[9], slice_len=50)
+    esa_says(plans[9], slice_len=50)
     body = operator_client.get(url, headers=HTMX).content.decode()
     assert _oob_ids(body) == ["job-poll", f"plan-{plans[9].esa_id}"]
 
@@ -191,7 +169,7 @@ def test_a_poll_with_a_page_that_is_no_page_number_is_refused(
     job: Job, operator_client: Client, page: str
 ) -> None:
     url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
-    _esa_says(_plans(job)[3], interval=120)
+    esa_says(_plans(job)[3], interval=120)
     response = operator_client.get(url.replace("page=1", f"page={page}"), headers=HTMX)
     # Never read as page 1 ("²" passed str.isdigit() and made int() raise: a 500).
     assert response.status_code == 400
@@ -203,7 +181,7 @@ def test_a_poll_of_a_page_past_the_last_finds_nothing_changed_on_it(
     job: Job, operator_client: Client, page: str
 ) -> None:
     url = _poll_url(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
-    _esa_says(_plans(job)[3], interval=120)
+    esa_says(_plans(job)[3], interval=120)
     response = operator_client.get(url.replace("page=1", f"page={page}"), headers=HTMX)
     assert response.status_code == 200
     assert 'id="plan-' not in response.content.decode()

@@ -16,13 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.dev.ports import free_port
-from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import Plan, Site
-from prefetch_ui.prefetch.services.sync import plan_update
 from prefetch_ui.prefetch.views import htmx
 from prefetch_ui.prefetch.views.htmx import POLL_ANSWERS_CACHE
 from prefetch_ui.reviews.selectors.overview import site_reviews
 from prefetch_ui.reviews.views import overview as overview_views
+from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,19 +87,7 @@ def _running_plan(site: Site) -> Plan:
 
 def _plan_changes(plan: Plan) -> None:
     """ESA changed the plan's batch size, as the sync writes it: its site's version moves on."""
-    plan.refresh_from_db()
-    plan_update(
-        plan=EsaPlan(
-            id=plan.esa_id,
-            job_id=plan.job.esa_id,
-            start_time=plan.start_time,
-            end_time=plan.end_time,
-            interval=plan.interval,
-            slice_len=plan.slice_len + 1,
-            status=plan.status,
-        ),
-        now=timezone.now(),
-    )
+    esa_says(plan, slice_len=plan.slice_len + 1)
 
 
 @pytest.mark.parametrize(("page", "region"), [("overview", "overview-live"), ("timeline", "timeline-live")])
