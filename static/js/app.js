@@ -50,8 +50,7 @@
   // again, each asks at once (the "poll-now" event in its trigger), then on its timer as before.
   // Done here, not with a trigger filter, which htmx would have to eval.
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var elt = event.detail && event.detail.elt;
-    if (document.visibilityState === "hidden" && elt && elt.hasAttribute && elt.hasAttribute("data-poll")) {
+    if (document.visibilityState === "hidden" && isPoll(event.detail && event.detail.elt)) {
       event.preventDefault();
     }
   });
