@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, Site
 
@@ -51,6 +52,10 @@ class Incident(models.Model):
     )
     resume_requested_at = models.DateTimeField(null=True, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
+    resume_reason = models.TextField(blank=True)
+    # How the resume paces what it puts back, per site: {site ESA id (str): cap in URLs a minute};
+    # empty: as it was (every plan put back at once, as scheduled).
+    resume_caps = models.JSONField(default=dict, blank=True)
     # Change versions of the incident's page (services/changes.py): `version` counts every change
     # it shows; `layout_version` is the last that changes it as a whole (its status or phase, its
     # list of plans' shape). A step's row carries the version that last changed it.
@@ -92,6 +97,13 @@ class HoldOutcome(models.TextChoices):
 
 # Outcomes after which the plan is held by this incident, and the resume has something to put back.
 HELD_OUTCOMES = (HoldOutcome.STOPPED, HoldOutcome.PARKED)
+# Outcomes after which the incident does not hold the plan: nothing of it to put back.
+NOT_HELD_OUTCOMES = (
+    HoldOutcome.ALREADY_FINISHED,
+    HoldOutcome.ALREADY_STOPPED,
+    HoldOutcome.GONE,
+    HoldOutcome.REFUSED,
+)
 
 
 class ResumeAction(models.TextChoices):
@@ -99,6 +111,8 @@ class ResumeAction(models.TextChoices):
     RESTORE = "restore", "Restore its window"
     RESCHEDULE = "reschedule", "Reschedule from now"
     LEAVE = "leave", "Leave alone"
+    # Another active incident still covers its site: it stays held, now by that incident.
+    PASS = "pass", "Stays held"
 
 
 class ResumeOutcome(models.TextChoices):
@@ -106,6 +120,7 @@ class ResumeOutcome(models.TextChoices):
     RESTORED = "restored", "Window restored"
     RESCHEDULED = "rescheduled", "Rescheduled from now"
     LEFT_ALONE = "left_alone", "Left alone"
+    PASSED = "passed", "Stays held by another incident"
     GONE = "gone", "Deleted in ESA"
     REFUSED = "refused", "Refused by ESA"
 
@@ -123,10 +138,23 @@ UNSETTLED_STEP_STATES = (StepState.PENDING, StepState.CLAIMED)
 class FoundBy(models.TextChoices):
     HOLD = "hold", "the hold"
     SYNC = "sync", "the sync, during the hold"
+    PASSED = "passed", "another incident's resume, which passed it on"
 
 
 # Lower priority first (running plans: they submit URLs now), then by start, an unknown one last.
 STEPS_IN_ORDER = ("priority", models.F("original_start").asc(nulls_last=True), "id")
+
+
+def holding_now() -> Q:
+    """The `HeldPlan` rows whose incident holds their plan now (or is about to: its hold step is
+    under way): the incident is open, the hold did not find the plan settled, deleted or refused,
+    and the resume has not put it back yet (nor passed it to another incident). A plan has at most
+    one such row: holds that overlap pass plans between them instead of holding them twice."""
+    return (
+        Q(incident__status__in=OPEN_INCIDENT_STATUSES, resume_outcome="")
+        & ~Q(hold_outcome__in=NOT_HELD_OUTCOMES)
+        & ~Q(state=StepState.FAILED, hold_outcome="")
+    )
 
 
 class HeldPlan(models.Model):
@@ -156,6 +184,18 @@ class HeldPlan(models.Model):
     resume_action = models.CharField(max_length=12, choices=ResumeAction.choices, blank=True)
     resume_outcome = models.CharField(max_length=12, choices=ResumeOutcome.choices, blank=True)
     resume_note = models.CharField(max_length=255, blank=True)
+    # The window the resume gives the plan (a reschedule, or a ramp's staggered start); None: the
+    # action's own (its original window, or started as it is).
+    resume_start = models.DateTimeField(null=True, blank=True)
+    resume_end = models.DateTimeField(null=True, blank=True)
+    # Holds that overlap: the incident this plan came from (it resumed while this one still
+    # covered the plan's site), and the one it went on to when this incident resumed.
+    passed_from = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    passed_to = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The unit of work of the current phase (hold, then resume).
     state = models.CharField(
         max_length=8, choices=StepState.choices, default=StepState.PENDING, db_index=True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -19,10 +19,28 @@ from .models import (
     Incident,
     ResumeOutcome,
     StepState,
+    holding_now,
 )
 from .services.steps import INCIDENTS_QUEUE
 
 FAILURES_SHOWN = 100
+
+
+def plans_held(*, plan_esa_ids: Iterable[str]) -> dict[str, HeldPlan]:
+    """Which of these plans an open incident holds now, by ESA id: the row says which incident
+    (`held.incident`, its site selected), the plan's original window (`original_start`,
+    `original_end`) and what the hold did (`hold_outcome`; empty while its step is under way)."""
+    ids = list(plan_esa_ids)
+    if not ids:
+        return {}
+    rows = HeldPlan.objects.filter(holding_now(), plan_esa_id__in=ids).select_related("incident__site")
+    return {held.plan_esa_id: held for held in rows}
+
+
+def holding_rows() -> QuerySet[HeldPlan]:
+    """Every `HeldPlan` row that holds its plan now (see `models.holding_now`): for a join or an
+    `Exists` over plans (`plan_esa_id=OuterRef("esa_id")`)."""
+    return HeldPlan.objects.filter(holding_now())
 
 
 def held_site_watch() -> Callable[[Site], bool]:
