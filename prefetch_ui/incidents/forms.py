@@ -22,3 +22,9 @@ class ResumeForm(forms.Form):
         initial=True,
         label="Reschedule plans whose window ended during the hold, from now at the same rate",
     )
+    reason = forms.CharField(
+        required=False,
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. origin healthy for 30 min"}),
+        help_text="Optional; shown on the incident and in the audit log.",
+    )

@@ -154,6 +154,27 @@ def incident_workers_consuming() -> int | None:
     return sum(1 for worker in workers.values() if INCIDENTS_QUEUE in worker.get("queues", []))
 
 
+@dataclass(frozen=True, slots=True)
+class SiteHolds:
+    """The active holds that cover a site: its own, and a hold of every site."""
+
+    own: Incident | None
+    everywhere: Incident | None
+
+    @property
+    def covering(self) -> Incident | None:
+        return self.own or self.everywhere
+
+
+def site_holds(site: Site) -> SiteHolds:
+    active = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
+    holds = list(active.filter(Q(site__isnull=True) | Q(site=site)).order_by("held_at", "pk"))
+    return SiteHolds(
+        own=next((hold for hold in holds if hold.site_id == site.pk), None),
+        everywhere=next((hold for hold in holds if hold.site_id is None), None),
+    )
+
+
 def site_held(site_id: int) -> bool:
     """Whether an active hold covers the site: what `hold_refusal` says, as one cheap query."""
     covering = Q(site__isnull=True) | Q(site_id=site_id)

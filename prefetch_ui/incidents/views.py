@@ -151,7 +151,12 @@ def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            resume_request(user=request.user, incident=incident, reschedule=form.cleaned_data["reschedule"])
+            resume_request(
+                user=request.user,
+                incident=incident,
+                reschedule=form.cleaned_data["reschedule"],
+                reason=form.cleaned_data["reason"],
+            )
         except IncidentStateError as error:
             messages.error(request, str(error))
         return redirect_to(request, reverse("incident-detail", args=[incident.pk]))

@@ -57,18 +57,24 @@ def test_the_preview_counts_what_a_hold_would_do_and_a_second_hold_joins_the_fir
 
     assert hold_prepare(incident.pk) == 2
     assert hold_prepare(incident.pk) == 0  # a redelivered task adds nothing
-    # Every site: the plans the first incident holds are left to it.
+    # Every site: the plans the first incident holds are left to it, and not counted as to touch.
+    assert hold_preview(None).to_touch == 2 and hold_preview(None).held_elsewhere == 2
     everywhere, created = hold_request(user=operator, site=None, reason="")
     assert created
-    assert hold_preview(None).held_elsewhere == 2
     assert hold_prepare(everywhere.pk) == 2
     assert set(HeldPlan.objects.filter(incident=everywhere).values_list("site_id", flat=True)) == {other.pk}
-    # A site hold while every site is held joins the everywhere hold.
-    assert hold_request(user=operator, site=other, reason="")[0] == everywhere
-    # ... unless the site has its own, on every database (SQLite sorts the every-site hold's NULL
-    # site first, PostgreSQL last).
+    # A hold of every site again joins it; a site's own hold joins the site's.
+    assert hold_request(user=operator, site=None, reason="") == (everywhere, False)
     assert hold_request(user=operator, site=site, reason="")[0] == incident
     assert hold_preview(site).held_by == incident
+    # A hold of a site that only the every-site hold covers is a hold of its own: it touches
+    # nothing now (every plan there is held), and keeps the site held if that one resumes first.
+    preview = hold_preview(other)
+    assert (preview.held_by, preview.covered_by) == (None, everywhere)
+    assert (preview.to_touch, preview.held_elsewhere) == (0, 2)
+    own, created = hold_request(user=operator, site=other, reason="")
+    assert created and own not in (everywhere, incident)
+    assert hold_prepare(own.pk) == 0
 
 
 def _held(site: Site, operator: User) -> tuple[Incident, dict[str, Plan]]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db import transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
@@ -33,6 +32,14 @@ from ..models import (
     StepState,
 )
 from .changes import incident_version_next
+from .scopes import (
+    held_plan_ids,
+    hold_changes_serialized,
+    hold_of_scope,
+    resuming_steps_take_over,
+    scope_plans,
+    scope_site_ids,
+)
 from .steps import drainers_dispatch, incident_settle, lost_claims_release
 
 logger = logging.getLogger(__name__)
@@ -44,105 +51,79 @@ UNPLANNED_AFTER = timedelta(seconds=5)
 
 @dataclass(frozen=True, slots=True)
 class HoldPreview:
-    """What a hold of this scope will do, from the mirror, before anything is sent."""
+    """What a hold of this scope will do, from the mirror, before anything is sent.
+
+    Plans another open incident already holds are not the new hold's to touch: they are counted
+    apart (`held_elsewhere`), and pass to the new hold if their incident resumes first.
+    """
 
     running: int  # will be stopped
     waiting: int  # will be parked
     finished: int  # finished or failed: nothing to do
-    stopped: int  # stopped before the hold: left as they are (and not started by the resume)
+    stopped: int  # stopped before the hold (by no incident): left as they are
     held_elsewhere: int  # already held by another open incident
     sites: int
-    held_by: Incident | None  # an open incident that already holds this whole scope
+    held_by: Incident | None  # an active hold of exactly this scope: a hold joins it
+    covered_by: Incident | None  # for a site: a hold of every site that covers it already
 
     @property
     def to_touch(self) -> int:
         return self.running + self.waiting
 
 
-def _scope_plans(site: Site | None) -> QuerySet[Plan]:
-    plans = Plan.objects.all()
-    return plans.filter(job__site=site) if site is not None else plans
-
-
-def held_plan_ids(*, besides: Incident | None = None) -> QuerySet[HeldPlan, Any]:
-    """The ESA ids of the plans an open incident holds, or is about to (other than `besides`)."""
-    held = HeldPlan.objects.filter(incident__status__in=OPEN_INCIDENT_STATUSES).exclude(
-        hold_outcome__in=(HoldOutcome.ALREADY_FINISHED, HoldOutcome.GONE, HoldOutcome.REFUSED)
-    )
-    if besides is not None:
-        held = held.exclude(incident=besides)
-    return held.values("plan_esa_id")
-
-
-def scope_site_ids(site: Site | None) -> list[int]:
-    """The sites a hold of `site` (None: every site) covers."""
-    return [site.pk] if site is not None else list(Site.objects.values_list("pk", flat=True))
-
-
-def hold_covering(site: Site | None) -> Incident | None:
-    """The open incident that already holds all of `site` (or of every site), if any."""
-    open_holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
-    if site is None:
-        return open_holds.filter(site__isnull=True).first()
-    # The site's own hold before one of every site (NULL sorts first on SQLite, last on PostgreSQL).
-    own_first = F("site_id").asc(nulls_last=True)
-    return open_holds.filter(Q(site__isnull=True) | Q(site=site)).order_by(own_first).first()
-
-
 def hold_preview(site: Site | None) -> HoldPreview:
-    plans = _scope_plans(site)
+    plans = scope_plans(site)
+    held = Q(esa_id__in=held_plan_ids())
     counts = plans.aggregate(
-        running=Count("pk", filter=Q(status=PlanStatus.RUNNING)),
-        waiting=Count("pk", filter=Q(status=PlanStatus.WAITING)),
+        running=Count("pk", filter=Q(status=PlanStatus.RUNNING) & ~held),
+        waiting=Count("pk", filter=Q(status=PlanStatus.WAITING) & ~held),
         finished=Count("pk", filter=Q(status__in=(PlanStatus.FINISHED, PlanStatus.FAILED))),
-        stopped=Count("pk", filter=Q(status=PlanStatus.STOPPED)),
+        stopped=Count("pk", filter=Q(status=PlanStatus.STOPPED) & ~held),
+        held_elsewhere=Count("pk", filter=held & ~Q(status__in=(PlanStatus.FINISHED, PlanStatus.FAILED))),
     )
-    held_elsewhere = plans.filter(esa_id__in=held_plan_ids(), status__in=UNFINISHED_PLAN_STATUSES).count()
+    held_by = hold_of_scope(site)
+    covered_by = None
+    if site is not None and held_by is None:
+        covered_by = hold_of_scope(None)
     return HoldPreview(
         running=counts["running"],
         waiting=counts["waiting"],
         finished=counts["finished"],
         stopped=counts["stopped"],
-        held_elsewhere=held_elsewhere,
+        held_elsewhere=counts["held_elsewhere"],
         sites=1 if site is not None else Site.objects.count(),
-        held_by=hold_covering(site),
+        held_by=held_by,
+        covered_by=covered_by,
     )
 
 
 def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Incident, bool]:
     """Record a hold of `site` (None: every site) and send it to the workers once committed.
 
-    Returns the incident and whether it is new: a scope already held joins the incident holding it.
+    Returns the incident and whether it is new: a scope already held as a whole (a site by its own
+    hold, every site by a hold of every site) joins the incident holding it. A site held only as
+    part of a hold of every site gets a hold of its own, which keeps it held if that one resumes
+    first. Plans that incidents being resumed have not put back yet pass to the new hold.
     """
     with transaction.atomic():
-        _wait_for_other_hold_requests()
-        if existing := hold_covering(site):
+        hold_changes_serialized()
+        if existing := hold_of_scope(site):
             return existing, False
         incident = Incident.objects.create(
             site=site, reason=reason.strip(), held_by_id=user.pk if user.is_authenticated else None
         )
         # Every job page of the scope stops offering Start, Edit, Reset and Add plans.
         hold_scope_changed(site_ids=scope_site_ids(site))
+        resumed_from = resuming_steps_take_over(incident=incident)
         incident_id = incident.pk
-        transaction.on_commit(lambda: prepare_dispatch(incident_id))
+
+        def after_commit() -> None:
+            for other in resumed_from:
+                incident_settle(other)
+            prepare_dispatch(incident_id)
+
+        transaction.on_commit(after_commit)
     return incident, True
-
-
-# Names the lock below among the database's advisory locks (any number nothing else takes).
-_HOLD_REQUESTS_LOCK = 7_001
-
-
-def _wait_for_other_hold_requests() -> None:
-    """Until this transaction ends, no other hold request gets past this point.
-
-    Two clicks at once must not both find no hold covering their scope and both start one. SQLite
-    runs one writing transaction at a time (settings: IMMEDIATE) and needs nothing more; PostgreSQL
-    runs them side by side, so the requests queue on a transaction-scoped advisory lock (no row to
-    lock stands for "a scope"; holding every site's row would wait on the sync, and deadlock with it).
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_HOLD_REQUESTS_LOCK])
 
 
 def prepare_dispatch(incident_id: int) -> None:
@@ -184,7 +165,7 @@ def hold_prepare(incident_id: int) -> int:
         if incident.planned_at is not None or incident.status != IncidentStatus.HOLDING:
             return 0
         plans = (
-            _scope_plans(incident.site)
+            scope_plans(incident.site)
             .filter(status__in=UNFINISHED_PLAN_STATUSES)
             .exclude(esa_id__in=held_plan_ids())
             .select_related("job")
@@ -210,16 +191,27 @@ def holds_enforce(*, now: datetime | None = None) -> int:
 
     Called after each sync: a plan created or started in the ESA console, a plan someone moved back
     from where the hold parked it, a settled plan restarted by a job reset. Each is recorded on the
-    incident (found by the sync, or held again).
+    incident (found by the sync, or held again). Where holds overlap, a site's own hold takes what
+    started there before a hold of every site does.
     """
     added = 0
-    for incident in Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES, planned_at__isnull=False):
-        added += _enforce(incident)
+    active = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES, planned_at__isnull=False)
+    for incident in active.order_by(F("site_id").asc(nulls_last=True), "pk"):
+        if _enforce_needed(incident):
+            added += _enforce(incident)
     return added
 
 
-def _enforce(incident: Incident) -> int:
-    scope = _scope_plans(incident.site)
+def _enforce_needed(incident: Incident) -> bool:
+    """A cheap look, without the lock, whether the sync found anything for this incident."""
+    new, again = _escapes(incident)
+    return bool(new or again)
+
+
+def _escapes(incident: Incident) -> tuple[list[HeldPlan], list[HeldPlan]]:
+    """The plans of the scope to hold that no incident holds (new rows) and this incident's own
+    plans that can submit URLs again (rows to hold again)."""
+    scope = scope_plans(incident.site)
     mine = {held.plan_esa_id: held for held in HeldPlan.objects.filter(incident=incident)}
     unfinished = scope.filter(status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
     new: list[HeldPlan] = []
@@ -233,9 +225,17 @@ def _enforce(incident: Incident) -> int:
             held.state, held.attempts, held.rehold_count = StepState.PENDING, 0, held.rehold_count + 1
             held.plan = plan
             again.append(held)
-    if not new and not again:
-        return 0
+    return new, again
+
+
+def _enforce(incident: Incident) -> int:
     with transaction.atomic():
+        # Looked at again under the lock: a resume may have passed a plan to this incident, or a
+        # hold taken it, since the look without it.
+        hold_changes_serialized()
+        new, again = _escapes(incident)
+        if not new and not again:
+            return 0
         # Rows added, and the incident holding again: its page is drawn again as a whole.
         version = incident_version_next(incident.pk, whole=True)
         for held in (*new, *again):

@@ -29,7 +29,7 @@ from ..models import (
     StepState,
 )
 from .changes import incident_version_next
-from .holds import scope_site_ids
+from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note, scope_site_ids
 from .steps import drainers_dispatch, incident_settle
 
 User = AbstractBaseUser | AnonymousUser
@@ -46,6 +46,16 @@ class ResumeLine:
     note: str
     window_passed: bool = False
 
+    stays_with: Incident | None = None  # PASS: the active hold that goes on holding it
+
+
+@dataclass(frozen=True, slots=True)
+class StaysHeld:
+    """Plans that another active hold still covers: they pass to it instead of being put back."""
+
+    incident: Incident
+    count: int
+
 
 @dataclass(slots=True)
 class ResumePreview:
@@ -53,21 +63,39 @@ class ResumePreview:
     not_held: list[HeldPlan]  # finished, deleted or refused during the hold: nothing to put back
     reschedule: bool
     counts: dict[str, int] = field(default_factory=dict)
+    stays_held: list[StaysHeld] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for action in ResumeAction:
             self.counts[action.value] = sum(1 for line in self.lines if line.action == action)
         self.counts["passed"] = sum(1 for line in self.lines if line.window_passed)
+        by_incident: dict[int, StaysHeld] = {}
+        for line in self.lines:
+            if line.stays_with is not None:
+                known = by_incident.get(line.stays_with.pk)
+                count = known.count + 1 if known else 1
+                by_incident[line.stays_with.pk] = StaysHeld(line.stays_with, count)
+        self.stays_held = sorted(by_incident.values(), key=lambda stays: stays.incident.pk)
 
     @property
     def to_send(self) -> int:
-        return sum(1 for line in self.lines if line.action != ResumeAction.LEAVE)
+        """Plans whose resume makes ESA calls: neither left alone nor staying held."""
+        return sum(1 for line in self.lines if line.action not in (ResumeAction.LEAVE, ResumeAction.PASS))
 
 
-def _line(held: HeldPlan, *, now: datetime, reschedule: bool, remaining: dict[str, int]) -> ResumeLine:
+def _line(
+    held: HeldPlan,
+    *,
+    now: datetime,
+    reschedule: bool,
+    remaining: dict[str, int],
+    covering: Incident | None,
+) -> ResumeLine:
     plan = held.plan
     if plan is None:
         return ResumeLine(held, ResumeAction.LEAVE, "deleted meanwhile: nothing to resume")
+    # Where the hold left the plan's window when it moved it (a park; or a stop of a plan someone
+    # had moved out of its park): the resume then gives it back its original window.
     parked = held.parked_start is not None
     expected = PlanStatus.STOPPED if held.hold_outcome == HoldOutcome.STOPPED else PlanStatus.WAITING
     if plan.status != expected or (parked and plan.start_time != held.parked_start):
@@ -76,6 +104,8 @@ def _line(held: HeldPlan, *, now: datetime, reschedule: bool, remaining: dict[st
             ResumeAction.LEAVE,
             f"changed by someone else during the hold (now {plan.status}): left as it is",
         )
+    if covering is not None:
+        return ResumeLine(held, ResumeAction.PASS, pass_note(covering), stays_with=covering)
     put_back = ResumeAction.RESTORE if parked else ResumeAction.START
     if held.original_end is not None and held.original_end <= now:
         urls = remaining.get(held.job_esa_id, 0)
@@ -111,18 +141,28 @@ def resume_preview(
         for held in held_plans
         if held.plan is not None
     }
+    covering: dict[int, Incident | None] = {}
     lines, not_held = [], []
     for held in held_plans:
         if held.hold_outcome in HELD_OUTCOMES and held.state == StepState.DONE:
-            lines.append(_line(held, now=now, reschedule=reschedule, remaining=remaining))
+            if held.site_id not in covering:
+                covering[held.site_id] = hold_covering(held.site_id, besides=incident)
+            line = _line(
+                held, now=now, reschedule=reschedule, remaining=remaining, covering=covering[held.site_id]
+            )
+            lines.append(line)
         else:
             not_held.append(held)
     return ResumePreview(lines=lines, not_held=not_held, reschedule=reschedule)
 
 
-def resume_request(*, user: User, incident: Incident, reschedule: bool) -> ResumePreview:
-    """Start the resume of `incident`: every held plan gets its resume step; returns what was planned."""
+def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: str = "") -> ResumePreview:
+    """Start the resume of `incident`: every held plan gets its resume step; returns what was planned.
+
+    Plans another active hold still covers pass to it (no ESA call): that hold puts them back.
+    """
     with transaction.atomic():
+        hold_changes_serialized()
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.status in (IncidentStatus.RESUMING, IncidentStatus.RESUMED):
             raise IncidentStateError(
@@ -137,6 +177,9 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
         version = incident_version_next(incident.pk, whole=True)
         preview = resume_preview(incident, reschedule=reschedule)
         changed: list[HeldPlan] = []
+        taking_over = {stays.incident.pk: stays.incident for stays in preview.stays_held}
+        # The holds that take plans over list them on their pages: drawn again as a whole.
+        versions = {pk: incident_version_next(pk, whole=True) for pk in sorted(taking_over)}
         for line in preview.lines:
             held = line.held
             held.resume_action, held.resume_note = line.action, line.note[:255]
@@ -144,6 +187,10 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
             held.version = version
             if line.action == ResumeAction.LEAVE:
                 held.state, held.resume_outcome = StepState.DONE, ResumeOutcome.LEFT_ALONE
+            elif line.stays_with is not None:
+                held_plan_pass(held=held, to=line.stays_with, version=versions[line.stays_with.pk])
+                held.state, held.resume_outcome = StepState.DONE, ResumeOutcome.PASSED
+                held.passed_to = line.stays_with
             else:
                 held.state, held.resume_outcome = StepState.PENDING, ""
             changed.append(held)
@@ -157,6 +204,7 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
                 "error_message",
                 "state",
                 "resume_outcome",
+                "passed_to",
                 "version",
             ],
             batch_size=1000,
@@ -167,6 +215,7 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool) -> Resum
             status=IncidentStatus.RESUMING,
             resumed_by_id=user.pk if user.is_authenticated else None,
             resume_requested_at=timezone.now(),
+            resume_reason=reason.strip(),
         )
         incident_id = incident.pk
         transaction.on_commit(lambda: _after_resume_planned(incident_id))

@@ -40,7 +40,7 @@ from prefetch_ui.esa import (
     PlanSpec,
 )
 from prefetch_ui.esa import Plan as EsaPlan
-from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH
+from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, PlanStatus
 from prefetch_ui.prefetch.services.sync import plan_update
 
 from ..models import (
@@ -56,6 +56,7 @@ from ..models import (
     StepState,
 )
 from .changes import incident_redrawn, incident_version_next
+from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,15 @@ def _hold(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]
     for _ in range(3):  # a plan can change state under us; act on what ESA says it is now
         try:
             if action == HoldAction.STOP:
-                _call(
+                stopped = _call(
                     calls,
                     "StopScheduledPreloadExecution",
                     lambda: client.stop_scheduled_preload_execution(plan_id),
                 )
+                if parked or held.parked_start is not None:
+                    # Stopped where it was when it escaped from its park (someone moved its window
+                    # back, in the console): the resume gives it its original window back.
+                    fields |= {"parked_start": stopped.start_time, "parked_end": stopped.end_time}
                 return fields | {"hold_outcome": HoldOutcome.STOPPED}
             parked = parked or park_window(held, timezone.now())
             answer = _call(
@@ -270,7 +275,14 @@ def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
 
 
 def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
-    """Make the step's ESA calls and record the outcome; a transient failure goes back to pending."""
+    """Make the step's ESA calls and record the outcome; a transient failure goes back to pending.
+
+    A resume step first asks whether another hold covers the plan's site now (one may have begun
+    since the resume was asked for): the plan then stays held, by that hold, and nothing is sent.
+    """
+    resuming = held.incident.phase == "resume"
+    if resuming and _passed_on_instead(held, worker):
+        return
     calls = _Calls(held, worker)
     fields: dict[str, object]
     try:
@@ -306,11 +318,68 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
             "request_id": last.get("request_id", "")[:ESA_REQUEST_ID_LENGTH],
         }
     with transaction.atomic():
+        handed_to = None
+        if resuming and fields.get("state") == StepState.DONE and fields.get("resume_outcome") in _PUT_BACK:
+            # Put back in the instant another hold began: that hold holds it again at once.
+            hold_changes_serialized()
+            handed_to = _hand_over_put_back(held)
+            if handed_to is not None:
+                fields["passed_to"] = handed_to
+                fields["resume_note"] = (
+                    f"{held.resume_note}; held again at once by incident #{handed_to.pk}, "
+                    "which began while it was put back"
+                ).lstrip("; ")[:255]
         version = incident_version_next(held.incident_id)
         if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
             **fields, calls=calls.log, claimed_by="", claimed_at=None, version=version
         ):
             transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
+            return
+        if handed_to is not None:
+            to_id = handed_to.pk
+            transaction.on_commit(lambda: drainers_dispatch(to_id))
+
+
+_PUT_BACK = (ResumeOutcome.STARTED, ResumeOutcome.RESTORED, ResumeOutcome.RESCHEDULED)
+
+
+def _passed_on_instead(held: HeldPlan, worker: str) -> bool:
+    """If another hold covers the plan's site now, pass the plan to it instead of putting it back."""
+    with transaction.atomic():
+        hold_changes_serialized()
+        covering = hold_covering(held.site_id, besides=held.incident_id)
+        if covering is None:
+            return False
+        held_plan_pass(held=held, to=covering, version=incident_version_next(covering.pk, whole=True))
+        version = incident_version_next(held.incident_id)
+        if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
+            state=StepState.DONE,
+            resume_action=ResumeAction.PASS,
+            resume_outcome=ResumeOutcome.PASSED,
+            resume_note=pass_note(covering)[:255],
+            passed_to=covering,
+            claimed_by="",
+            claimed_at=None,
+            version=version,
+        ):
+            transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
+        return True
+
+
+def _hand_over_put_back(held: HeldPlan) -> Incident | None:
+    """After a resume step put its plan back: the hold that covers its site now, if any, gets a
+    step to hold it again (the caller holds the lock, in the transaction that records the step)."""
+    covering = hold_covering(held.site_id, besides=held.incident_id)
+    if covering is None:
+        return None
+    status = Plan.objects.filter(esa_id=held.plan_esa_id).values_list("status", flat=True).first()
+    action = HoldAction.STOP if status == PlanStatus.RUNNING else HoldAction.PARK
+    version = incident_version_next(covering.pk, whole=True)
+    held_plan_pass(held=held, to=covering, version=version, pending_hold=action)
+    Incident.objects.filter(pk=covering.pk, status=IncidentStatus.HELD).update(
+        status=IncidentStatus.HOLDING, hold_done_at=None
+    )
+    return covering
 
 
 def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number
+from prefetch_ui.incidents.selectors import site_holds
 
 from .. import selectors
 from ..models import Site
@@ -118,6 +119,7 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         # The version read with the site, before its jobs: a change after it is sent again.
         "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}),
         "can_operate": can_operate(request.user),
+        "holds": site_holds(site),
     }
     response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
     if request.htmx and request.GET.get(POLL_PARAMETER):
