@@ -76,9 +76,9 @@ def synchronous_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     for module in (holds, resumes, steps):
         monkeypatch.setattr(module, "drainers_dispatch", lambda incident_id: 0)
     monkeypatch.setattr(holds, "prepare_dispatch", lambda incident_id: None)
-    with closing(EsaSimulator(SimConfig(state_path=tmp_path / "sim.sqlite3"), real_time=clock)) as sim:
-        with mounted_client(sim) as esa:
-            yield Estate(sim=sim, esa=esa, clock=clock)
+    simulator = EsaSimulator(SimConfig(state_path=tmp_path / "sim.sqlite3"), real_time=clock)
+    with closing(simulator) as sim, mounted_client(sim) as esa:
+        yield Estate(sim=sim, esa=esa, clock=clock)
 
 
 def minutes(count: float) -> timedelta:
