@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from prefetch_ui.incidents.models import Incident
-from prefetch_ui.incidents.services import holds
+from prefetch_ui.incidents.services import holds, scopes
 from prefetch_ui.prefetch.models import Site
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +24,7 @@ def test_two_hold_requests_at_once_start_one_incident(
     site: Site, operator: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     both_looked = threading.Barrier(2)
-    look = holds.hold_of_scope
+    look = scopes.hold_of_scope
 
     def look_then_wait(scope: Site | None) -> Incident | None:
         found = look(scope)
@@ -33,7 +33,7 @@ def test_two_hold_requests_at_once_start_one_incident(
             both_looked.wait(timeout=2)
         return found
 
-    monkeypatch.setattr(holds, "hold_of_scope", look_then_wait)
+    monkeypatch.setattr(scopes, "hold_of_scope", look_then_wait)
     results: list[tuple[Incident, bool]] = []
 
     def click() -> None:
