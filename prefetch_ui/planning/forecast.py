@@ -20,6 +20,7 @@ __all__ = [
     "JobOutlook",
     "LoadSeries",
     "ScheduledPlan",
+    "batch_count",
     "job_load",
     "job_outlook",
     "next_batch_at",
@@ -61,6 +62,17 @@ def next_batch_at(plan: ScheduledPlan, now: datetime) -> datetime | None:
     return first if first <= plan.end else None
 
 
+def batch_count(*, first: datetime, end: datetime, interval: int) -> int:
+    """Batches a plan fires from `first` to `end` (both included), 0 when `first` is after `end`.
+
+    Public so that other planning (the resume's ramp) counts a window's batches exactly as the
+    forecast does, tolerance included, and their figures never disagree by one batch.
+    """
+    if first > end:
+        return 0
+    return math.floor((end - first).total_seconds() / interval + _EPSILON) + 1
+
+
 @dataclass(frozen=True, slots=True)
 class _Sequence:
     """A plan's remaining batch times as numbers: `first + k * interval` for k < count (seconds from now)."""
@@ -92,7 +104,7 @@ def _sequences(plans: Sequence[ScheduledPlan], now: datetime) -> list[_Sequence]
         first = next_batch_at(plan, now)
         if first is None:
             continue
-        count = math.floor((plan.end - first).total_seconds() / plan.interval + _EPSILON) + 1
+        count = batch_count(first=first, end=plan.end, interval=plan.interval)
         sequences.append(_Sequence((first - now).total_seconds(), plan.interval, count, plan.slice_len))
     return sequences
 
