@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django import forms
 
 REASON_MAX_LENGTH = 2000
@@ -16,7 +18,22 @@ class HoldForm(forms.Form):
     )
 
 
+PACE_RAMP = "ramp"
+PACE_AS_IT_WAS = "as_it_was"
+CAP_PREFIX = "cap-"
+CAP_MAX = 1_000_000_000
+
+
 class ResumeForm(forms.Form):
+    pace = forms.ChoiceField(
+        required=False,
+        initial=PACE_RAMP,
+        choices=[
+            (PACE_RAMP, "Ramp: at most the cap below, per site (plans staggered by whole minutes)"),
+            (PACE_AS_IT_WAS, "As it was: every plan put back at once"),
+        ],
+        widget=forms.Select(attrs={"data-autosubmit": ""}),
+    )
     reschedule = forms.BooleanField(
         required=False,
         initial=True,
@@ -28,3 +45,24 @@ class ResumeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. origin healthy for 30 min"}),
         help_text="Optional; shown on the incident and in the audit log.",
     )
+
+
+def resume_caps(data: Mapping[str, str]) -> tuple[dict[int, int], list[str]]:
+    """The ramp's caps a resume form sends, `cap-<site ESA id>` = URLs a minute; and what is wrong
+    with any of them, in words (a cap is a whole number from 1 to a billion)."""
+    caps: dict[int, int] = {}
+    errors: list[str] = []
+    for name, raw in data.items():
+        if not name.startswith(CAP_PREFIX):
+            continue
+        site = name.removeprefix(CAP_PREFIX)
+        value = raw.strip()
+        if not (site.isascii() and site.isdigit() and len(site) <= 18):
+            errors.append(f"“{name[:40]}” names no site: a cap is sent as cap-<site id>.")
+        elif not (value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= CAP_MAX):
+            errors.append(
+                f"The cap “{value[:20]}” is not a whole number of URLs a minute from 1 to {CAP_MAX:,}."
+            )
+        else:
+            caps[int(site)] = int(value)
+    return caps, errors

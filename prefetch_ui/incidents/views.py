@@ -27,10 +27,10 @@ from prefetch_ui.prefetch.views.htmx import (
 )
 
 from . import selectors
-from .forms import HoldForm, ResumeForm
+from .forms import PACE_AS_IT_WAS, PACE_RAMP, HoldForm, ResumeForm, resume_caps
 from .models import Incident, IncidentStatus
 from .services.holds import hold_preview, hold_request
-from .services.resumes import IncidentStateError, resume_preview, resume_request
+from .services.resumes import IncidentStateError, RampRefused, resume_preview, resume_request
 from .services.steps import steps_retry_failed
 
 PLANS_PER_PAGE = 100
@@ -141,25 +141,47 @@ def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
 @repeatable("reschedule")
 @require_http_methods(["GET", "POST"])
 def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
-    """GET: what the resume will do to each held plan; POST: resume."""
+    """GET: what the resume will do to each held plan and to each site's origin (as it was, or
+    under a ramp of the caps given); POST: resume."""
     require_operator(request)
     incident = get_object_or_404(Incident.objects.select_related("site"), pk=incident_id)
+    posted = request.method == "POST"
+    data = request.POST if posted else request.GET
     form = ResumeForm(
         # An unticked checkbox sends nothing: an empty POST is a resume without rescheduling.
-        request.POST if request.method == "POST" else None,
-        initial={"reschedule": request.GET.get("reschedule", "1") != "0"},
+        data if posted else None,
+        initial={
+            "reschedule": data.get("reschedule", "1") != "0",
+            "pace": data.get("pace", PACE_RAMP),
+        },
     )
-    if request.method == "POST" and form.is_valid():
+    caps, errors = resume_caps(data)
+    pace = data.get("pace") or PACE_RAMP
+    if pace not in (PACE_RAMP, PACE_AS_IT_WAS):
+        errors.append(f"“{pace[:20]}” is no way to pace a resume: ramp or as_it_was.")
+        pace = PACE_RAMP
+    valid = posted and form.is_valid()
+    reschedule = form.cleaned_data["reschedule"] if valid else bool(form["reschedule"].value())
+    ramp = caps if pace == PACE_RAMP else None
+    preview = resume_preview(incident, reschedule=reschedule, caps=ramp)
+    shown = {load.site.esa_id for load in preview.loads}
+    errors += [f"No plan of site {site} is put back: it takes no cap." for site in sorted(set(caps) - shown)]
+    if valid and not errors:
         try:
             resume_request(
                 user=request.user,
                 incident=incident,
-                reschedule=form.cleaned_data["reschedule"],
+                reschedule=reschedule,
                 reason=form.cleaned_data["reason"],
+                caps=ramp,
             )
+        except RampRefused as error:
+            errors.append(str(error))
         except IncidentStateError as error:
             messages.error(request, str(error))
-        return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
-    reschedule = bool(form["reschedule"].value())
-    context = {"incident": incident, "preview": resume_preview(incident, reschedule=reschedule), "form": form}
-    return render_page(request, "incidents/resume_confirm.html", context)
+            return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
+        else:
+            return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
+    context = {"incident": incident, "preview": preview, "form": form, "errors": errors, "pace": pace}
+    bad = bool(errors or preview.ramp_errors) or (posted and not valid)
+    return render_page(request, "incidents/resume_confirm.html", context, status=400 if bad else 200)

@@ -125,6 +125,9 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     expect(page.get_by_test_id("resume-restore")).to_contain_text("2 will get their original window back")
     expect(page.get_by_test_id("resume-lines").locator("tr[data-held-plan]")).to_have_count(4)
     assert sim.calls("StartScheduledPreloadExecution") == []  # the preview sends nothing either
+    # As it was: every plan back at once, in its own window (a ramp would move them).
+    page.get_by_label("Pace").select_option("as_it_was")
+    expect(page.get_by_test_id("resume-confirm")).to_have_text("Resume 4 plans as it was")
     page.get_by_test_id("resume-confirm").click()
     page.wait_for_url(f"{live_server.url}/incidents/{incident.pk}/")
     expect(live).to_have_attribute("data-status", "resumed", timeout=WORK_TIMEOUT)

@@ -117,7 +117,9 @@ def test_a_hold_stops_running_plans_parks_waiting_ones_and_resume_puts_back_exac
     assert "<strong>1</strong> stopped by the hold will be started again" in preview
     assert "<strong>2</strong> will get their original window back" in preview
 
-    operator_client.post(reverse("incident-resume", args=[incident.pk]), {"reschedule": "on"})
+    operator_client.post(
+        reverse("incident-resume", args=[incident.pk]), {"reschedule": "on", "pace": "as_it_was"}
+    )
     eventually(lambda: Incident.objects.get().status == "resumed", timeout=20, failure="never resumed")
     after = _plans(esa, job.id)
     assert (after[later.id].start_time, after[later.id].end_time) == (later.start_time, later.end_time)

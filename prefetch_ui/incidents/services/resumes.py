@@ -8,6 +8,7 @@ meanwhile. `resume_request` records that and hands the steps to the same drainer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,8 +30,9 @@ from ..models import (
     StepState,
 )
 from .changes import incident_version_next
+from .pacing import SiteLoad, site_loads
 from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note, scope_site_ids
-from .steps import drainers_dispatch, incident_settle
+from .steps import drainers_dispatch, incident_settle, reschedule_window
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -57,6 +59,10 @@ class StaysHeld:
     count: int
 
 
+class RampRefused(ValueError):
+    """A ramp asked for with a cap it cannot keep; the message names the site and the least cap."""
+
+
 @dataclass(slots=True)
 class ResumePreview:
     lines: list[ResumeLine]
@@ -64,6 +70,9 @@ class ResumePreview:
     reschedule: bool
     counts: dict[str, int] = field(default_factory=dict)
     stays_held: list[StaysHeld] = field(default_factory=list)
+    # Per site: the origin's load before the hold, as it was, and under the ramp (if `ramp`).
+    loads: list[SiteLoad] = field(default_factory=list)
+    ramp: bool = False
 
     def __post_init__(self) -> None:
         for action in ResumeAction:
@@ -76,6 +85,23 @@ class ResumePreview:
                 count = known.count + 1 if known else 1
                 by_incident[line.stays_with.pk] = StaysHeld(line.stays_with, count)
         self.stays_held = sorted(by_incident.values(), key=lambda stays: stays.incident.pk)
+
+    @property
+    def ramp_errors(self) -> list[str]:
+        return [load.error for load in self.loads if load.error]
+
+    def ramped_window(self, line: ResumeLine) -> tuple[datetime, datetime] | None:
+        """The window the ramp gives the line's plan (None: as it was)."""
+        for load in self.loads:
+            if line.held.plan_esa_id in load.windows:
+                return load.windows[line.held.plan_esa_id]
+        return None
+
+    @property
+    def rows(self) -> list[tuple[ResumeLine, tuple[datetime, datetime] | None]]:
+        """Each line with the window the ramp gives its plan, for the page."""
+        windows = {key: window for load in self.loads for key, window in load.windows.items()}
+        return [(line, windows.get(line.held.plan_esa_id)) for line in self.lines]
 
     @property
     def to_send(self) -> int:
@@ -130,11 +156,22 @@ def _line(
 
 
 def resume_preview(
-    incident: Incident, *, reschedule: bool = True, now: datetime | None = None
+    incident: Incident,
+    *,
+    reschedule: bool = True,
+    caps: Mapping[int, int] | None = None,
+    now: datetime | None = None,
 ) -> ResumePreview:
+    """What the resume will do to each held plan, and to each site's origin.
+
+    `caps`: a ramp, site ESA id → URLs a minute (a site not named gets its default: its peak from
+    before the hold); None: every plan put back at once, as it was.
+    """
     now = now or timezone.now()
     held_plans = list(
-        HeldPlan.objects.filter(incident=incident).select_related("plan", "plan__job").order_by("label", "id")
+        HeldPlan.objects.filter(incident=incident)
+        .select_related("plan", "plan__job", "site")
+        .order_by("label", "id")
     )
     remaining = {
         held.job_esa_id: max(0, held.plan.job.url_count - held.plan.job.url_submitted)
@@ -153,13 +190,48 @@ def resume_preview(
             lines.append(line)
         else:
             not_held.append(held)
-    return ResumePreview(lines=lines, not_held=not_held, reschedule=reschedule)
+    sent = [(line.held, window) for line in lines if (window := _window_as_it_was(line, now)) is not None]
+    loads = site_loads(
+        held_at=incident.held_at,
+        held=[line.held for line in lines],
+        sent=sent,
+        remaining_urls=remaining,
+        now=now,
+        caps=caps,
+    )
+    return ResumePreview(
+        lines=lines, not_held=not_held, reschedule=reschedule, loads=loads, ramp=caps is not None
+    )
 
 
-def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: str = "") -> ResumePreview:
+def _window_as_it_was(line: ResumeLine, now: datetime) -> tuple[datetime, datetime] | None:
+    """The window a plan put back gets as it was (None: nothing is put back, or its window is unknown)."""
+    held = line.held
+    if line.action == ResumeAction.RESCHEDULE:
+        return reschedule_window(held, now)
+    if line.action == ResumeAction.RESTORE:
+        window = (held.original_start, held.original_end)
+    elif line.action == ResumeAction.START and held.plan is not None:
+        window = (held.plan.start_time, held.plan.end_time)  # started again where it was stopped
+    else:
+        return None
+    start, end = window
+    return None if start is None or end is None else (start, end)
+
+
+def resume_request(
+    *,
+    user: User,
+    incident: Incident,
+    reschedule: bool,
+    reason: str = "",
+    caps: Mapping[int, int] | None = None,
+) -> ResumePreview:
     """Start the resume of `incident`: every held plan gets its resume step; returns what was planned.
 
-    Plans another active hold still covers pass to it (no ESA call): that hold puts them back.
+    Plans another active hold still covers pass to it (no ESA call): that hold puts them back. With
+    `caps` (see `resume_preview`), each plan put back gets the window the ramp gives it; a cap the
+    ramp cannot keep refuses the resume (RampRefused) and changes nothing.
     """
     with transaction.atomic():
         hold_changes_serialized()
@@ -175,7 +247,9 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: 
             )
         # Another phase: the incident's page is drawn again as a whole.
         version = incident_version_next(incident.pk, whole=True)
-        preview = resume_preview(incident, reschedule=reschedule)
+        preview = resume_preview(incident, reschedule=reschedule, caps=caps)
+        if preview.ramp_errors:
+            raise RampRefused("; ".join(preview.ramp_errors) + ". Nothing was resumed.")
         changed: list[HeldPlan] = []
         taking_over = {stays.incident.pk: stays.incident for stays in preview.stays_held}
         # The holds that take plans over list them on their pages: drawn again as a whole.
@@ -193,6 +267,7 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: 
                 held.passed_to = line.stays_with
             else:
                 held.state, held.resume_outcome = StepState.PENDING, ""
+                held.resume_start, held.resume_end = preview.ramped_window(line) or (None, None)
             changed.append(held)
         HeldPlan.objects.bulk_update(
             changed,
@@ -205,6 +280,8 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: 
                 "state",
                 "resume_outcome",
                 "passed_to",
+                "resume_start",
+                "resume_end",
                 "version",
             ],
             batch_size=1000,
@@ -216,6 +293,7 @@ def resume_request(*, user: User, incident: Incident, reschedule: bool, reason: 
             resumed_by_id=user.pk if user.is_authenticated else None,
             resume_requested_at=timezone.now(),
             resume_reason=reason.strip(),
+            resume_caps={str(load.site.esa_id): load.cap for load in preview.loads if load.cap is not None},
         )
         incident_id = incident.pk
         transaction.on_commit(lambda: _after_resume_planned(incident_id))

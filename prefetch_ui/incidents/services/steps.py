@@ -206,9 +206,11 @@ def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, objec
         ResumeAction.RESCHEDULE: ResumeOutcome.RESCHEDULED,
     }[ResumeAction(action)]
     try:
-        if action in (ResumeAction.RESTORE, ResumeAction.RESCHEDULE):
+        if held.resume_start is not None or action in (ResumeAction.RESTORE, ResumeAction.RESCHEDULE):
             now = timezone.now()
-            if action == ResumeAction.RESCHEDULE:
+            if held.resume_start is not None and held.resume_end is not None:
+                window = (held.resume_start, held.resume_end)  # the ramp's, chosen at the request
+            elif action == ResumeAction.RESCHEDULE:
                 window = reschedule_window(held, now)
             else:
                 window = (held.original_start or now, held.original_end or now)
