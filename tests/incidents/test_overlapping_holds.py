@@ -331,3 +331,109 @@ def test_a_plan_moved_out_of_its_park_and_stopped_by_the_sync_gets_its_original_
     assert (after.start_time, after.end_time) == (original.start_time, original.end_time)
     assert after.status in ("waiting", "running")
     assert HeldPlan.objects.get(plan_esa_id=waiting).resume_outcome == ResumeOutcome.RESTORED
+
+
+def _per_minute(estate: Estate, job_ids: dict[str, str], minutes_count: int) -> dict[str, list[int]]:
+    """URLs each job submits in each of the next whole wall-clock minutes (read just before each
+    minute ends: ESA's batch times are whole seconds, so every batch of the minute is in)."""
+    seconds = estate.clock.now
+    estate.forward(60 - seconds % 60 - 0.5)  # to hh:mm:59.5
+    counts = {name: [] for name in job_ids}  # type: dict[str, list[int]]
+    last = {name: estate.submitted(job) for name, job in job_ids.items()}
+    for _ in range(minutes_count):
+        estate.forward(60)
+        for name, job in job_ids.items():
+            now = estate.submitted(job)
+            counts[name].append(now - last[name])
+            last[name] = now
+    return counts
+
+
+def test_a_ramped_resume_keeps_every_minute_under_the_cap_where_a_resume_as_it_was_bursts(
+    estate: Estate, operator: User, operator_client: Client
+) -> None:
+    """Problem 3: every plan whose window passed during the hold restarted in the same second,
+    and the origin's minute after the resume took 1.4 times its peak from before the hold.
+
+    Two sites with the same four plans (30 URLs a minute each, two at a time as scheduled): one is
+    resumed with the default ramp, the other as it was; the simulator's own counts, minute by minute."""
+    start = estate.now().replace(second=0) + minutes(1)
+    estate.forward((start - estate.now()).total_seconds())
+    jobs: dict[str, str] = {}
+    incidents: dict[str, Incident] = {}
+    for site_id, host in ((DEMO_SITE_ID, "example.com"), (SHOP.site_id, SHOP.site_name)):
+        job = estate.esa.create_scheduled_preload_job(
+            site_id=site_id, name=f"Assets of {host}", urls=[f"https://{host}/a{i}.js" for i in range(1000)]
+        )
+        estate.esa.create_scheduled_preload_executions(
+            job.id, [PlanSpec(start + minutes(k), start + minutes(k + 2), 10, 5) for k in range(4)]
+        )
+        jobs[host] = job.id
+    estate.forward(30)
+    estate.sync()
+    for site_id, host in ((DEMO_SITE_ID, "example.com"), (SHOP.site_id, SHOP.site_name)):
+        incidents[host] = _hold(estate, operator, _site(site_id))
+    estate.forward(300)  # every window passes during the hold
+
+    ramp = resume_preview(incidents["example.com"], reschedule=True, caps={})
+    (load,) = ramp.loads
+    assert load.before is not None and load.as_it_was is not None and load.ramped is not None
+    # Scheduled: two plans at a time (65 in a minute where one's last batch meets two others');
+    # as it was: all four rescheduled to the same second, 120 a minute.
+    cap = load.before[1]
+    assert (cap, load.as_it_was[1], load.default_cap, load.cap) == (65, 120, 65, 65)
+    assert load.ramped[1] <= cap and load.last_start is not None
+    page = operator_client.get(reverse("incident-resume", args=[incidents["example.com"].pk]))
+    body = page.content.decode()
+    assert page.status_code == 200 and f'name="cap-{DEMO_SITE_ID}" value="{cap}"' in body
+
+    example = operator_client.post(
+        reverse("incident-resume", args=[incidents["example.com"].pk]),
+        {"reschedule": "on", "pace": "ramp", f"cap-{DEMO_SITE_ID}": str(cap), "reason": "origin healthy"},
+    )
+    shop = operator_client.post(
+        reverse("incident-resume", args=[incidents[SHOP.site_name].pk]),
+        {"reschedule": "on", "pace": "as_it_was"},
+    )
+    assert (example.status_code, shop.status_code) == (302, 302)
+    estate.drain_all()
+    resumed = Incident.objects.get(pk=incidents["example.com"].pk)
+    assert (resumed.resume_caps, resumed.resume_reason) == ({str(DEMO_SITE_ID): cap}, "origin healthy")
+
+    counts = _per_minute(estate, jobs, 7)
+    assert max(counts["example.com"]) <= cap < max(counts[SHOP.site_name])
+    # Everything the ramp delayed was still sent, and the busiest minute is the one forecast.
+    assert sum(counts["example.com"]) == sum(counts[SHOP.site_name])
+    assert max(counts["example.com"]) == load.ramped[1]
+    assert max(counts[SHOP.site_name]) == load.as_it_was[1]
+
+
+def test_a_cap_below_what_one_plan_sends_is_refused_and_changes_nothing(
+    estate: Estate, operator: User, operator_client: Client
+) -> None:
+    _jobs(estate)
+    incident = _hold(estate, operator, _site(DEMO_SITE_ID))
+    answer = operator_client.post(
+        reverse("incident-resume", args=[incident.pk]),
+        {"reschedule": "on", "pace": "ramp", f"cap-{DEMO_SITE_ID}": "5"},
+    )
+    assert answer.status_code == 400
+    assert "the cap must be at least 12 URLs a minute" in answer.content.decode()
+    for bad, message in (
+        ("abc", "is not a whole number of URLs a minute"),
+        ("0", "is not a whole number of URLs a minute"),
+        ("99999999999", "is not a whole number of URLs a minute"),
+    ):
+        refused = operator_client.post(
+            reverse("incident-resume", args=[incident.pk]), {"pace": "ramp", f"cap-{DEMO_SITE_ID}": bad}
+        )
+        assert refused.status_code == 400 and message in refused.content.decode()
+    unknown = operator_client.post(
+        reverse("incident-resume", args=[incident.pk]), {"pace": "ramp", f"cap-{SHOP.site_id}": "100"}
+    )
+    assert unknown.status_code == 400 and "No plan of site" in unknown.content.decode()
+    pace = operator_client.post(reverse("incident-resume", args=[incident.pk]), {"pace": "fast"})
+    assert pace.status_code == 400 and "is no way to pace a resume" in pace.content.decode()
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.HELD and incident.resume_requested_at is None
+    assert not HeldPlan.objects.exclude(resume_action="").exists()
