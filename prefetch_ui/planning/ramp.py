@@ -7,10 +7,11 @@ its pre-hold peak in the minute after a resume, measured). Moving plans' windows
 (UpdateScheduledPreloadExecution can) spreads that burst out.
 
 The guarantee is on a bound, not on the forecast: in every whole wall-clock minute, the URLs the
-plans could send if their jobs never ran out. The real forecast (with each job's remaining URLs
-shared by its plans, `forecast.job_load`) is never more than that, so it stays under the cap too;
-a bound is what lets plans be placed one at a time, since a job's exhaustion depends on all of
-its plans at once.
+plans could send if the plans of a job did not share its URLs (each plan alone can still send no
+more than its job has left, so its batches past that are not counted). The real forecast (each
+job's remaining URLs shared by its plans, `forecast.job_load`) is never more than that, so it stays
+under the cap too; a bound is what lets plans be placed one at a time, since when a job's URLs run
+out depends on all of its plans at once.
 
 Plans are moved by whole minutes only, so a plan's count of batches in each wall-clock minute (its
 profile) moves with it unchanged and is computed once. Counts are exact in whole microseconds; ESA
@@ -158,9 +159,14 @@ def ramp_windows(
             placed.append((plan, plan.start, plan.end - plan.start, None))  # sends nothing either way
             continue
         profile = None
-        if _remaining(remaining_urls, plan.job) > 0:
+        if (remaining := _remaining(remaining_urls, plan.job)) > 0:
             profile = _profile(
-                first=first, length=length, interval=plan.interval, slice_len=plan.slice_len, base=base
+                first=first,
+                length=length,
+                interval=plan.interval,
+                slice_len=plan.slice_len,
+                remaining=remaining,
+                base=base,
             )
         placed.append((plan, first, length, profile))
 
@@ -210,10 +216,16 @@ class _Profile:
 
 
 def _profile(
-    *, first: datetime, length: timedelta, interval: int, slice_len: int, base: datetime
+    *, first: datetime, length: timedelta, interval: int, slice_len: int, remaining: int, base: datetime
 ) -> _Profile:
-    """The plan's batches per timeline minute, counted rather than listed (as the forecast does)."""
-    count = batch_count(first=first, end=first + length, interval=interval)
+    """The plan's batches per timeline minute, counted rather than listed (as the forecast does).
+
+    Only its first ceil(remaining / slice_len) batches: by then the job has no URLs left, whatever
+    its other plans did, so counting more would delay other plans for load that never comes.
+    """
+    count = min(
+        batch_count(first=first, end=first + length, interval=interval), math.ceil(remaining / slice_len)
+    )
     start_us = (first - base) // _MICROSECOND
     step_us = interval * _SECOND_US
     first_minute = start_us // _MINUTE_US
