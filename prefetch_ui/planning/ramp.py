@@ -92,8 +92,16 @@ def plan_minute_peak(*, interval: int, slice_len: int) -> int:
 
 
 def minimum_cap(*, plans: Sequence[ResumedPlan]) -> int:
-    """The least cap a ramp of these plans accepts: the largest `plan_minute_peak` (0 for no plan)."""
-    return max((plan_minute_peak(interval=p.interval, slice_len=p.slice_len) for p in plans), default=0)
+    """The least cap a ramp of these plans always accepts: the largest `plan_minute_peak` (0 for none).
+
+    (`ramp_windows` only refuses a cap below the peak of a plan that still sends something, so it may
+    accept less when the widest plan's window is over or its job done.)
+    """
+    return max(map(_minute_peak, plans), default=0)
+
+
+def _minute_peak(plan: ResumedPlan) -> int:
+    return plan_minute_peak(interval=plan.interval, slice_len=plan.slice_len)
 
 
 def resume_load(
@@ -170,17 +178,11 @@ def ramp_windows(
             )
         placed.append((plan, first, length, profile))
 
-    sending = [(plan, profile) for plan, _, _, profile in placed if profile is not None]
-    if sending:
-        widest, peak = max(
-            (
-                (plan, plan_minute_peak(interval=plan.interval, slice_len=plan.slice_len))
-                for plan, _ in sending
-            ),
-            key=lambda pair: pair[1],
-        )
-        if peak > cap:
-            raise RampError(minimum_cap=peak, plan_key=widest.key)
+    # Every minute of a profile is within its plan's peak, so under this check every plan fits somewhere.
+    sending = [plan for plan, _, _, profile in placed if profile is not None]
+    widest = max(sending, key=_minute_peak, default=None)
+    if widest is not None and _minute_peak(widest) > cap:
+        raise RampError(minimum_cap=_minute_peak(widest), plan_key=widest.key)
 
     timeline = _Timeline(cap)
     windows: dict[str, tuple[datetime, datetime]] = {}

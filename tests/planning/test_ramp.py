@@ -216,13 +216,14 @@ def test_scheduled_peak_is_0_when_nothing_is_sent() -> None:
 
 @st.composite
 def _resumes(draw: st.DrawFn) -> tuple[list[ResumedPlan], dict[str, int], datetime, datetime]:
-    """Plans of a few jobs, windows before, around and after now, in whole seconds as ESA gives them."""
-    now = NOW + timedelta(seconds=draw(st.integers(0, 59)))
-    epoch = now.replace(second=0) + timedelta(minutes=draw(st.integers(1, 3)))
+    """Plans of a few jobs, windows before, around and after now."""
+    # `now` is the resume's moment, microseconds and all; ESA's times are whole seconds.
+    now = NOW + timedelta(seconds=draw(st.integers(0, 59)), microseconds=draw(st.integers(0, 999_999)))
+    epoch = now.replace(second=0, microsecond=0) + timedelta(minutes=draw(st.integers(1, 3)))
     jobs = ["job-a", "job-b", "job-c"]
     plans = []
     for number in range(draw(st.integers(1, 12))):
-        start = now + timedelta(seconds=draw(st.integers(-3600, 3600)))
+        start = now.replace(microsecond=0) + timedelta(seconds=draw(st.integers(-3600, 3600)))
         plans.append(
             ResumedPlan(
                 key=f"plan-{number:04d}",
@@ -352,8 +353,8 @@ def test_a_cap_the_plans_never_reach_delays_nothing(
 def _engine_minutes(
     plans: Sequence[ResumedPlan], remaining_urls: Mapping[str, int], now: datetime, until: datetime
 ) -> list[int]:
-    """URLs the simulator's engine sends in each minute from now's, second by second (every batch time
-    is a whole second here). A start that has passed fires at once, as in the engine and at ESA."""
+    """URLs the simulator's engine sends in each minute from now's, second by second from now (every
+    batch time is a whole second here, or now). A passed start fires at once, as in the engine and at ESA."""
     jobs: dict[str, tuple[JobProgress, list[PlanProgress]]] = {}
     for seq, plan in enumerate(plans):
         urls = remaining_urls[plan.job]
@@ -371,7 +372,7 @@ def _engine_minutes(
                 next_batch_at=first.timestamp() if first <= plan.end else None,
             )
         )
-    start = now.replace(second=0)
+    start = now.replace(second=0, microsecond=0)
     per_minute = [0] * math.ceil((until - start) / MINUTE)
     for second in range(int((until - now).total_seconds())):
         moment = now + timedelta(seconds=second)
@@ -385,11 +386,11 @@ def _engine_minutes(
 @pytest.mark.parametrize("seed", range(6))
 def test_the_simulators_engine_never_passes_the_cap_with_the_ramped_windows(seed: int) -> None:
     rng = random.Random(seed)
-    now = NOW + timedelta(seconds=rng.randint(0, 59))
-    epoch = now.replace(second=0) + 2 * MINUTE
+    now = NOW + timedelta(seconds=rng.randint(0, 59), microseconds=rng.randint(0, 999_999))
+    epoch = now.replace(second=0, microsecond=0) + 2 * MINUTE
     plans = []
     for number in range(rng.randint(3, 8)):
-        start = now + timedelta(seconds=rng.randint(-1800, 900))
+        start = now.replace(microsecond=0) + timedelta(seconds=rng.randint(-1800, 900))
         plans.append(
             ResumedPlan(
                 f"plan-{number}",
