@@ -280,27 +280,32 @@ class _Timeline:
 
     def place(self, profile: _Profile) -> int:
         """Add the plan at the least shift (whole minutes, >= 0) that keeps every minute within the cap."""
-        shift = 0
-        while (clash := self._clash(profile, shift)) is not None:
-            offset, minute = profile.offsets[clash], profile.first + shift + profile.offsets[clash]
-            past_minute = self._first_room(minute + 1, profile.urls[clash]) - profile.first - offset
-            past_run = shift
-            if self.urls[minute] + profile.run_least[clash] > self.cap:
-                past_run = shift + offset - profile.run_starts[clash] + 1
-            shift = max(past_minute, past_run)
+        loads, cap, first = self.urls, self.cap, profile.first
+        offsets, urls = profile.offsets, profile.urls
+        # The plan's minutes are checked last to first, round and round, until all of them in a row
+        # fit at one shift; a clash moves the shift on and the round goes on from there, rather
+        # than starting over from the last minute.
+        shift, index, fitting = 0, len(offsets) - 1, 0
+        while fitting < len(offsets):
+            minute = first + shift + offsets[index]
+            if minute < len(loads) and loads[minute] + urls[index] > cap:
+                shift = self._past_clash(profile, index, shift)
+                fitting = 0
+                continue
+            fitting += 1
+            index = index - 1 if index else len(offsets) - 1
         self._add(profile, shift)
         return shift
 
-    def _clash(self, profile: _Profile, shift: int) -> int | None:
-        """The last of the plan's minutes that would pass the cap at this shift; None when all fit."""
-        loads, cap, start = self.urls, self.cap, profile.first + shift
-        known = len(loads)
-        offsets, urls = profile.offsets, profile.urls
-        for index in range(len(offsets) - 1, -1, -1):
-            minute = start + offsets[index]
-            if minute < known and loads[minute] + urls[index] > cap:
-                return index
-        return None
+    def _past_clash(self, profile: _Profile, index: int, shift: int) -> int:
+        """The next shift that can work when the plan's minute `index` clashes at this one."""
+        offset = profile.offsets[index]
+        minute = profile.first + shift + offset
+        past_minute = self._first_room(minute + 1, profile.urls[index]) - profile.first - offset
+        past_run = shift
+        if self.urls[minute] + profile.run_least[index] > self.cap:
+            past_run = shift + offset - profile.run_starts[index] + 1
+        return max(past_minute, past_run)
 
     def _first_room(self, minute: int, urls: int) -> int:
         """The first minute from `minute` on that can take `urls` more (past the known ones, all can)."""
