@@ -84,9 +84,9 @@ def test_plans_are_delayed_by_whole_minutes_in_order_of_their_start() -> None:
     )
     # Batches at the epoch and every minute to 30 minutes on: 31 minutes.
     assert ramp.windows["b-first"] == (EPOCH, EPOCH + timedelta(minutes=30))
-    # From the epoch on the minute, after them: 11 minutes.
+    # Passed too, so on a whole minute from the epoch, after b-first's 31: 11 minutes.
     assert ramp.windows["a-second"] == (EPOCH + timedelta(minutes=31), EPOCH + timedelta(minutes=41))
-    # Whole minutes later than it was, so it keeps its seconds: its 3 batches after all 42 minutes.
+    # Moved whole minutes, so it keeps its seconds: its 3 batches after the others' 42 minutes.
     assert ramp.windows["c-later"] == (later.start + timedelta(minutes=37), later.end + timedelta(minutes=37))
     assert ramp.last_start == later.start + timedelta(minutes=37)
     assert ramp.load.urls == [0, 0] + [10] * 45 + [0]  # to a minute past the last window
@@ -202,6 +202,21 @@ def test_resume_load_puts_passed_starts_at_once_and_sums_the_jobs() -> None:
     assert (
         scheduled_peak(plans=plans, remaining_urls={"one": 25, "two": 100}, now=NOW, until=NOW + 5 * MINUTE)
         == 20
+    )
+
+
+def test_scheduled_peak_before_the_hold_is_lower_than_the_burst_of_a_resume() -> None:
+    # As scheduled at the hold's time, the plans fire every 5 minutes a minute apart; put back
+    # as they were after an hour's hold, all three fire in the minute of the resume.
+    hold = NOW - timedelta(hours=1)
+    plans = [
+        _plan(f"p{n}", hold + timedelta(minutes=n), NOW + timedelta(hours=1), interval=300) for n in range(3)
+    ]
+    remaining = {"job": 10_000}
+    before = scheduled_peak(plans=plans, remaining_urls=remaining, now=hold, until=hold + timedelta(hours=1))
+    assert before == 10
+    assert (
+        scheduled_peak(plans=plans, remaining_urls=remaining, now=NOW, until=NOW + timedelta(hours=1)) == 30
     )
 
 
