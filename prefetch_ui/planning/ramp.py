@@ -7,10 +7,11 @@ its pre-hold peak in the minute after a resume, measured). Moving plans' windows
 (UpdateScheduledPreloadExecution can) spreads that burst out.
 
 The guarantee is on a bound, not on the forecast: in every whole wall-clock minute, the URLs the
-plans could send if their jobs never ran out. The real forecast (with each job's remaining URLs
-shared by its plans, `forecast.job_load`) is never more than that, so it stays under the cap too;
-a bound is what lets plans be placed one at a time, since a job's exhaustion depends on all of
-its plans at once.
+plans could send if the plans of a job did not share its URLs (each plan alone can still send no
+more than its job has left, so its batches past that are not counted). The real forecast (each
+job's remaining URLs shared by its plans, `forecast.job_load`) is never more than that, so it stays
+under the cap too; a bound is what lets plans be placed one at a time, since when a job's URLs run
+out depends on all of its plans at once.
 
 Plans are moved by whole minutes only, so a plan's count of batches in each wall-clock minute (its
 profile) moves with it unchanged and is computed once. Counts are exact in whole microseconds; ESA
@@ -91,8 +92,16 @@ def plan_minute_peak(*, interval: int, slice_len: int) -> int:
 
 
 def minimum_cap(*, plans: Sequence[ResumedPlan]) -> int:
-    """The least cap a ramp of these plans accepts: the largest `plan_minute_peak` (0 for no plan)."""
-    return max((plan_minute_peak(interval=p.interval, slice_len=p.slice_len) for p in plans), default=0)
+    """The least cap a ramp of these plans always accepts: the largest `plan_minute_peak` (0 for none).
+
+    (`ramp_windows` only refuses a cap below the peak of a plan that still sends something, so it may
+    accept less when the widest plan's window is over or its job done.)
+    """
+    return max(map(_minute_peak, plans), default=0)
+
+
+def _minute_peak(plan: ResumedPlan) -> int:
+    return plan_minute_peak(interval=plan.interval, slice_len=plan.slice_len)
 
 
 def resume_load(
@@ -158,23 +167,22 @@ def ramp_windows(
             placed.append((plan, plan.start, plan.end - plan.start, None))  # sends nothing either way
             continue
         profile = None
-        if _remaining(remaining_urls, plan.job) > 0:
+        if (remaining := _remaining(remaining_urls, plan.job)) > 0:
             profile = _profile(
-                first=first, length=length, interval=plan.interval, slice_len=plan.slice_len, base=base
+                first=first,
+                length=length,
+                interval=plan.interval,
+                slice_len=plan.slice_len,
+                remaining=remaining,
+                base=base,
             )
         placed.append((plan, first, length, profile))
 
-    sending = [(plan, profile) for plan, _, _, profile in placed if profile is not None]
-    if sending:
-        widest, peak = max(
-            (
-                (plan, plan_minute_peak(interval=plan.interval, slice_len=plan.slice_len))
-                for plan, _ in sending
-            ),
-            key=lambda pair: pair[1],
-        )
-        if peak > cap:
-            raise RampError(minimum_cap=peak, plan_key=widest.key)
+    # Every minute of a profile is within its plan's peak, so under this check every plan fits somewhere.
+    sending = [plan for plan, _, _, profile in placed if profile is not None]
+    widest = max(sending, key=_minute_peak, default=None)
+    if widest is not None and _minute_peak(widest) > cap:
+        raise RampError(minimum_cap=_minute_peak(widest), plan_key=widest.key)
 
     timeline = _Timeline(cap)
     windows: dict[str, tuple[datetime, datetime]] = {}
@@ -210,10 +218,16 @@ class _Profile:
 
 
 def _profile(
-    *, first: datetime, length: timedelta, interval: int, slice_len: int, base: datetime
+    *, first: datetime, length: timedelta, interval: int, slice_len: int, remaining: int, base: datetime
 ) -> _Profile:
-    """The plan's batches per timeline minute, counted rather than listed (as the forecast does)."""
-    count = batch_count(first=first, end=first + length, interval=interval)
+    """The plan's batches per timeline minute, counted rather than listed (as the forecast does).
+
+    Only its first ceil(remaining / slice_len) batches: by then the job has no URLs left, whatever
+    its other plans did, so counting more would delay other plans for load that never comes.
+    """
+    count = min(
+        batch_count(first=first, end=first + length, interval=interval), math.ceil(remaining / slice_len)
+    )
     start_us = (first - base) // _MICROSECOND
     step_us = interval * _SECOND_US
     first_minute = start_us // _MINUTE_US
@@ -266,27 +280,32 @@ class _Timeline:
 
     def place(self, profile: _Profile) -> int:
         """Add the plan at the least shift (whole minutes, >= 0) that keeps every minute within the cap."""
-        shift = 0
-        while (clash := self._clash(profile, shift)) is not None:
-            offset, minute = profile.offsets[clash], profile.first + shift + profile.offsets[clash]
-            past_minute = self._first_room(minute + 1, profile.urls[clash]) - profile.first - offset
-            past_run = shift
-            if self.urls[minute] + profile.run_least[clash] > self.cap:
-                past_run = shift + offset - profile.run_starts[clash] + 1
-            shift = max(past_minute, past_run)
+        loads, cap, first = self.urls, self.cap, profile.first
+        offsets, urls = profile.offsets, profile.urls
+        # The plan's minutes are checked last to first, round and round, until all of them in a row
+        # fit at one shift; a clash moves the shift on and the round goes on from there, rather
+        # than starting over from the last minute.
+        shift, index, fitting = 0, len(offsets) - 1, 0
+        while fitting < len(offsets):
+            minute = first + shift + offsets[index]
+            if minute < len(loads) and loads[minute] + urls[index] > cap:
+                shift = self._past_clash(profile, index, shift)
+                fitting = 0
+                continue
+            fitting += 1
+            index = index - 1 if index else len(offsets) - 1
         self._add(profile, shift)
         return shift
 
-    def _clash(self, profile: _Profile, shift: int) -> int | None:
-        """The last of the plan's minutes that would pass the cap at this shift; None when all fit."""
-        loads, cap, start = self.urls, self.cap, profile.first + shift
-        known = len(loads)
-        offsets, urls = profile.offsets, profile.urls
-        for index in range(len(offsets) - 1, -1, -1):
-            minute = start + offsets[index]
-            if minute < known and loads[minute] + urls[index] > cap:
-                return index
-        return None
+    def _past_clash(self, profile: _Profile, index: int, shift: int) -> int:
+        """The next shift that can work when the plan's minute `index` clashes at this one."""
+        offset = profile.offsets[index]
+        minute = profile.first + shift + offset
+        past_minute = self._first_room(minute + 1, profile.urls[index]) - profile.first - offset
+        past_run = shift
+        if self.urls[minute] + profile.run_least[index] > self.cap:
+            past_run = shift + offset - profile.run_starts[index] + 1
+        return max(past_minute, past_run)
 
     def _first_room(self, minute: int, urls: int) -> int:
         """The first minute from `minute` on that can take `urls` more (past the known ones, all can)."""
