@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .actions import Limits
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
-from .store import DEMO_SITE_ID, SEED_SITES
+from .store import DEMO_SITE_ID, SEED_SITES, SubmittedBatch, submitted_batches
 
 __all__ = [
     "DEMO_ACCESS_KEY_ID",
@@ -18,4 +18,6 @@ __all__ = [
     "EsaSimulator",
     "Limits",
     "SimConfig",
+    "SubmittedBatch",
+    "submitted_batches",
 ]

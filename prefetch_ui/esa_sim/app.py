@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 from prefetch_ui.esa.auth import canonical_request, parse_authorization, sign, string_to_sign
 
 from .actions import ACTIONS, Backend, Limits, SimError
-from .store import Store
+from .store import Store, SubmittedBatch, read_batches
 
 __all__ = ["DEMO_ACCESS_KEY_ID", "DEMO_ACCESS_KEY_SECRET", "EsaSimulator", "SimConfig"]
 
@@ -345,6 +345,17 @@ class EsaSimulator:
             }
             for row in rows
         ]
+
+    def submitted_batches(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> list[SubmittedBatch]:
+        """The batches plans have fired with `since <= at < until` (simulated time), oldest first.
+
+        `advance` is lazy: a batch that was due is recorded, with its scheduled time, on the next read
+        of its job (listing its plans, or any call about it). Read the jobs first to count up to now.
+        """
+        with self._lock:
+            return read_batches(self.store.db, since=since, until=until)
 
     def _debug(self, path: str, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if path == "/_sim/calls":

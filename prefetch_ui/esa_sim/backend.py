@@ -3,6 +3,7 @@ and rendering jobs and plans as ESA's answers show them. The actions build on `B
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,8 +113,20 @@ class BackendCore:
         job = self._job_row(job_id)
         progress, plans = self._load(job)
         if self._site_status(job["site_id"]) == "active":
-            advance(progress, plans, self.now())
+            fired = advance(progress, plans, self.now())
             self._save(job_id, progress, plans)
+            if fired:
+                # One statement for the lot: a catch-up after a long pause can fire many batches.
+                self.db.execute(
+                    "INSERT INTO batches (at, plan_id, job_id, site_id, urls)"
+                    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, ?,"
+                    " json_extract(value, '$[2]') FROM json_each(?)",
+                    (
+                        job_id,
+                        job["site_id"],
+                        json.dumps([[batch.at, batch.plan_id, batch.urls] for batch in fired]),
+                    ),
+                )
         return progress, plans
 
     def _site_status(self, site_id: int) -> str:

@@ -7,7 +7,8 @@ one job continue where the previous one left off. A plan finishes when the job h
 its window has no more batch times; it is `failed` when it submitted URLs but none was valid.
 
 Because a plan's future is fully determined by its fields, `advance` can be called at any time
-for any stretch of time: a simulator that was down catches up on its first read.
+for any stretch of time: a simulator that was down catches up on its first read. It returns the
+batches it fired, each with its scheduled time (not the time of the read that computed it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-__all__ = ["JobProgress", "PlanProgress", "advance", "display_status"]
+__all__ = ["Batch", "JobProgress", "PlanProgress", "advance", "display_status"]
 
 
 @dataclass(slots=True)
@@ -44,6 +45,15 @@ class PlanProgress:
     valid_submitted: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch a plan fired: at its scheduled time, `urls` URLs taken from the job's cursor."""
+
+    plan_id: str
+    at: float  # simulated epoch seconds
+    urls: int
+
+
 def display_status(plan: PlanProgress) -> str:
     """ESA's Status for a plan: active plans are `running` once a batch has gone out."""
     if plan.state == "active":
@@ -56,8 +66,11 @@ def _finish(plan: PlanProgress) -> None:
     plan.next_batch_at = None
 
 
-def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> None:
-    """Fire, in time order, every batch due up to `now`; update job and plans in place."""
+def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> list[Batch]:
+    """Fire, in time order, every batch due up to `now`; update job and plans in place.
+
+    Returns the batches fired, in the order they went out."""
+    fired: list[Batch] = []
     queue: list[tuple[float, int, int]] = []
     for index, plan in enumerate(plans):
         if plan.state != "active":
@@ -82,6 +95,7 @@ def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> None:
         plan.urls_submitted += taken
         plan.valid_submitted += valid
         plan.fired_since_start = True
+        fired.append(Batch(plan_id=plan.id, at=batch_at, urls=taken))
         next_at = batch_at + plan.interval
         if job.cursor >= job.url_count or next_at > plan.end_time:
             _finish(plan)
@@ -89,3 +103,4 @@ def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> None:
         plan.next_batch_at = next_at
         if next_at <= now:
             heapq.heappush(queue, (next_at, plan.seq, index))
+    return fired

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEMO_SITE_ID", "SEED_SITES", "SimClock", "Store"]
+__all__ = ["DEMO_SITE_ID", "SEED_SITES", "SimClock", "Store", "SubmittedBatch", "submitted_batches"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS plans (
 );
 CREATE INDEX IF NOT EXISTS plans_by_job ON plans (job_id, seq);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
+-- Every batch a plan fired, at its scheduled (simulated) time: what ESA submitted, for tests and
+-- benchmarks to check against. Written when `advance` computes it, which may be later than `at`.
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, plan_id TEXT NOT NULL, job_id TEXT NOT NULL,
+    site_id INTEGER NOT NULL, urls INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at);
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL, params TEXT NOT NULL,
     status INTEGER NOT NULL, code TEXT NOT NULL, request_id TEXT NOT NULL
@@ -63,6 +70,47 @@ SEED_SITES: tuple[SeedSite, ...] = (
 )
 # example.com, the seeded site that tests and the benchmark put their jobs on.
 DEMO_SITE_ID = SEED_SITES[0].site_id
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedBatch:
+    """A batch of URLs a plan submitted, at its scheduled simulated time (epoch seconds)."""
+
+    plan_id: str
+    job_id: str
+    site_id: int
+    at: float
+    urls: int
+
+
+def read_batches(
+    db: sqlite3.Connection, *, since: float | None = None, until: float | None = None
+) -> list[SubmittedBatch]:
+    """The batches recorded in `db` with `since <= at < until` (either bound optional), in time order."""
+    rows = db.execute(
+        "SELECT plan_id, job_id, site_id, at, urls FROM batches"
+        " WHERE (:since IS NULL OR at >= :since) AND (:until IS NULL OR at < :until) ORDER BY at, id",
+        {"since": since, "until": until},
+    ).fetchall()
+    return [
+        SubmittedBatch(plan_id=row[0], job_id=row[1], site_id=int(row[2]), at=float(row[3]), urls=int(row[4]))
+        for row in rows
+    ]
+
+
+def submitted_batches(
+    state_path: str | Path, *, since: float | None = None, until: float | None = None
+) -> list[SubmittedBatch]:
+    """The batches recorded in a simulator's state file, read from outside it (another process).
+
+    Only what the simulator has computed: a batch that was due is recorded on the next read of its
+    job (any call that lists or changes it), with its scheduled time.
+    """
+    db = sqlite3.connect(str(state_path))
+    try:
+        return read_batches(db, since=since, until=until)
+    finally:
+        db.close()
 
 
 class SimClock:

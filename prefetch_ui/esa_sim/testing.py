@@ -19,6 +19,7 @@ from prefetch_ui.esa import EsaClient, RetryPolicy
 
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
 from .server import serve_in_thread
+from .store import SubmittedBatch
 
 __all__ = ["FAST_RETRY", "ManualClock", "RunningSimulator", "running_simulator", "simulator_process"]
 
@@ -51,6 +52,11 @@ class RunningSimulator:
 
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         return self.simulator.calls(action)
+
+    def submitted_batches(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> list[SubmittedBatch]:
+        return self.simulator.submitted_batches(since=since, until=until)
 
     def client(
         self,
