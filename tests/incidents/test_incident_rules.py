@@ -19,6 +19,7 @@ from prefetch_ui.incidents.models import (
     IncidentStatus,
     ResumeAction,
     StepState,
+    holding_now,
 )
 from prefetch_ui.incidents.services.holds import hold_prepare, hold_preview, hold_request
 from prefetch_ui.incidents.services.resumes import IncidentStateError, resume_preview, resume_request
@@ -204,3 +205,35 @@ def test_the_incidents_list_is_newest_first_page_after_page(
     assert first.index("incident 54") < first.index("incident 53") < first.index("incident 05")
     assert "incident 04" in second and "incident 04" not in first and "incident 05" not in second
     assert not [warning for warning in recwarn if "UnorderedObjectListWarning" in str(warning.category)]
+
+
+def test_a_plan_passed_to_an_incident_that_had_let_it_go_is_held_by_it_again(
+    site: Site, operator: User
+) -> None:
+    """An every-site hold once found the plan finished (a job reset restarted it since, and the
+    site's own hold held it): when the site's hold resumes first, the plan passes to the every-site
+    hold, whose old row for it now holds it. Nothing is left held by nobody."""
+    own, plans = _held(site, operator)
+    everywhere, _ = hold_request(user=operator, site=None, reason="")
+    hold_prepare(everywhere.pk)
+    plan = plans["running"]
+    HeldPlan.objects.create(
+        incident=everywhere,
+        plan=plan,
+        plan_esa_id=plan.esa_id,
+        job_esa_id=plan.job.esa_id,
+        site=site,
+        label="earlier",
+        original_status="finished",
+        interval=plan.interval,
+        slice_len=plan.slice_len,
+        hold_action="stop",
+        hold_outcome=HoldOutcome.ALREADY_FINISHED,
+        state=StepState.DONE,
+    )
+    Incident.objects.filter(pk=everywhere.pk).update(status=IncidentStatus.HELD)
+
+    resume_request(user=operator, incident=own, reschedule=True)
+    row = HeldPlan.objects.get(incident=everywhere, plan_esa_id=plan.esa_id)
+    assert (row.hold_outcome, row.found_by, row.passed_from_id) == (HoldOutcome.STOPPED, "passed", own.pk)
+    assert HeldPlan.objects.filter(holding_now(), plan_esa_id=plan.esa_id).get() == row

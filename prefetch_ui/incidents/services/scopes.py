@@ -127,7 +127,14 @@ def held_plan_pass(
     else:
         row.hold_action, row.state = pending_hold, StepState.PENDING
         row.priority = 0 if pending_hold == HoldAction.STOP else 1
-    HeldPlan.objects.bulk_create([row], ignore_conflicts=True)
+    existing = HeldPlan.objects.filter(incident=to, plan_esa_id=held.plan_esa_id).first()
+    if existing is None:
+        row.save(force_insert=True)
+    elif not HeldPlan.objects.filter(holding_now(), pk=existing.pk).exists():
+        # `to` met this plan before and let it go (it had finished, or was deleted): it holds it now.
+        row.pk, row.rehold_count, row.calls = existing.pk, existing.rehold_count, existing.calls
+        row.save(force_update=True)
+    # Else `to` holds it already (its own hold listed the plan in the same instant): one row is enough.
 
 
 def pass_note(to: Incident) -> str:
