@@ -10,9 +10,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from prefetch_ui.incidents.models import HeldPlan
+from prefetch_ui.incidents.selectors import holding_rows, plans_held
 from prefetch_ui.planning.plan_math import PlanDraft, Window
 
 from .models import (
@@ -29,6 +31,34 @@ from .models import (
 )
 
 STATUS_ORDER = [status.value for status in PlanStatus]
+# Not an ESA status: a plan an open incident holds now (parked a year ahead, stopped by the hold,
+# or about to be). ESA calls it waiting or stopped, which tells a lead nothing, so pages count it
+# as held, apart from ESA's statuses, and show it at its original window.
+HELD = "held"
+# What pages count plans by and filter them by: ESA's statuses, and held.
+COUNTED_STATUSES = [*STATUS_ORDER, HELD]
+# Counts that will still change by themselves: a held plan goes back when its incident resumes.
+UNFINISHED_COUNTS = (*UNFINISHED_PLAN_STATUSES, HELD)
+
+
+def plan_is_held() -> Exists:
+    """Whether an open incident holds the plan now (`incidents.models.holding_now`), as an
+    expression over plans: to count, filter or annotate them in the same query."""
+    return Exists(holding_rows().filter(plan_esa_id=OuterRef("esa_id")))
+
+
+def plan_counts_by(plans: QuerySet[Plan], field: str) -> dict[Any, dict[str, int]]:
+    """`plans` counted by `field` (a job's or a site's id) and by status, a held plan as `HELD`
+    whatever ESA calls it: one query."""
+    counts: dict[Any, dict[str, int]] = {}
+    grouped = (
+        plans.annotate(held=plan_is_held()).values_list(field, "status", "held").annotate(count=Count("id"))
+    ).order_by()
+    for key, status, held, count in grouped:
+        by_status = counts.setdefault(key, {})
+        counted = HELD if held else status
+        by_status[counted] = by_status.get(counted, 0) + count
+    return counts
 
 
 def job_remaining_urls(job: Job) -> int:
@@ -39,11 +69,12 @@ def job_remaining_urls(job: Job) -> int:
 def job_state(job: Job, plan_counts: dict[str, int]) -> str:
     """One word for where a job stands, for its badge and progress bar.
 
-    `running` or `waiting` while a plan will still submit; then `done` when every URL went out,
+    `running` or `waiting` while a plan will still submit, `held` while an incident holds the
+    plans that would; then `done` when every URL went out,
     `failed` when a plan failed (or ESA took no URL at all and said why in ErrorInfo), and
     `unsent` when the plans finished or stopped with URLs left.
     """
-    for status in (PlanStatus.RUNNING, PlanStatus.WAITING):
+    for status in (PlanStatus.RUNNING, PlanStatus.WAITING, HELD):
         if plan_counts.get(status):
             return str(status)
     if not job.url_count and job.error_info:
@@ -54,8 +85,9 @@ def job_state(job: Job, plan_counts: dict[str, int]) -> str:
 
 
 def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
-    """URLs no plan of the job will submit any more: it settled with them left (0 while one will)."""
-    if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
+    """URLs no plan of the job will submit any more: it settled with them left (0 while one will,
+    or is held to)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_COUNTS):
         return 0
     return job_remaining_urls(job)
 
@@ -73,11 +105,14 @@ def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | No
 
 
 def site_list() -> QuerySet[Site]:
-    """Every site with its job count and plan counts by status."""
+    """Every site with its job count and plan counts by status (`plans_<status>`), held plans
+    counted apart (`plans_held`)."""
+    held = Q(Exists(holding_rows().filter(plan_esa_id=OuterRef("jobs__plans__esa_id"))))
     plan_counts = {
-        f"plans_{status}": Count("jobs__plans", filter=Q(jobs__plans__status=status))
+        f"plans_{status}": Count("jobs__plans", filter=Q(jobs__plans__status=status) & ~held)
         for status in STATUS_ORDER
     }
+    plan_counts[f"plans_{HELD}"] = Count("jobs__plans", filter=held)
     return Site.objects.annotate(job_count=Count("jobs", distinct=True), **plan_counts).order_by("name")
 
 
@@ -108,7 +143,7 @@ class JobRow:
 
     @property
     def unfinished(self) -> bool:
-        return any(self.plan_counts.get(status, 0) for status in UNFINISHED_PLAN_STATUSES)
+        return any(self.plan_counts.get(status, 0) for status in UNFINISHED_COUNTS)
 
     @property
     def state(self) -> str:
@@ -151,7 +186,7 @@ def site_job_changes(
         return SiteJobChanges(rows=[], unfinished=True)
     counts = _plan_counts_by_job(page_ids)
     unfinished = any(
-        counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_PLAN_STATUSES
+        counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_COUNTS
     ) or (
         Operation.objects.filter(
             site=site, kind=OperationKind.JOB_CREATE, status__in=ACTIVE_OPERATION_STATUSES
@@ -163,27 +198,20 @@ def site_job_changes(
 
 
 def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dict[str, int]]:
-    """Plans by status for each of these jobs, in one query."""
-    counts: dict[int, dict[str, int]] = {}
-    grouped = (
-        Plan.objects.filter(job_id__in=job_ids)
-        .values_list("job_id", "status")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
-    for job_id, status, count in grouped:
-        counts.setdefault(job_id, {})[status] = count
-    return counts
+    """Plans by status (held apart) for each of these jobs, in one query."""
+    return plan_counts_by(Plan.objects.filter(job_id__in=job_ids), "job_id")
 
 
 @dataclass(frozen=True, slots=True)
 class PlanRow:
-    """A plan as the job page shows it: with its latest operation and, when running, an ETA."""
+    """A plan as the job page shows it: with its latest operation, when running an ETA, and when
+    an incident holds it, what holds it (its original window, the incident)."""
 
     plan: Plan
     operation: Operation | None
     eta: datetime | None
     finishes_late: bool
+    held: HeldPlan | None = None
 
     @property
     def busy(self) -> bool:
@@ -234,8 +262,11 @@ class JobDetail:
 
     @property
     def status_counts(self) -> list[tuple[str, int]]:
-        """(status, plans) for each status some plan is in, in the usual order: the filter's links."""
-        return [(status, self.plan_counts[status]) for status in STATUS_ORDER if self.plan_counts.get(status)]
+        """(status, plans) for each status some plan is in (held apart), in the usual order: the
+        filter's links."""
+        return [
+            (status, self.plan_counts[status]) for status in COUNTED_STATUSES if self.plan_counts.get(status)
+        ]
 
     @property
     def state(self) -> str:
@@ -247,18 +278,23 @@ class JobDetail:
 
 
 def job_plans(*, job: Job, status: str = "") -> QuerySet[Plan]:
-    """The job's plans in the page's order (start time), of one status if given."""
+    """The job's plans in the page's order (start time), of one status if given: `HELD`, those an
+    incident holds; an ESA status, those of it that no incident holds."""
     plans = Plan.objects.filter(job=job).order_by("start_time", "id")
-    return plans.filter(status=status) if status else plans
+    if status == HELD:
+        return plans.filter(plan_is_held())
+    return plans.filter(~plan_is_held(), status=status) if status else plans
 
 
 def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow]:
-    """These plans of `job` as its page shows them, each with its latest operation: two queries."""
+    """These plans of `job` as its page shows them, each with its latest operation and what holds
+    it: two queries, and a third for the holds when one of them is held."""
     newest = Operation.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    annotated = list(plans.annotate(latest_operation_id=Subquery(newest)))
+    annotated = list(plans.annotate(latest_operation_id=Subquery(newest), held=plan_is_held()))
     latest = Operation.objects.in_bulk(
         [plan.latest_operation_id for plan in annotated if plan.latest_operation_id]
     )
+    holds = plans_held(plan_esa_ids=[plan.esa_id for plan in annotated if plan.held])
     rows = []
     for plan in annotated:
         eta = plan_eta(job=job, plan=plan, now=now)
@@ -268,6 +304,7 @@ def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow
                 operation=latest.get(plan.latest_operation_id),
                 eta=eta,
                 finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
+                held=holds.get(plan.esa_id),
             )
         )
     return rows
@@ -338,7 +375,7 @@ def job_changes(
 
 
 def _plan_counts(job: Job) -> dict[str, int]:
-    return dict(Plan.objects.filter(job=job).values_list("status").annotate(count=Count("id")).order_by())
+    return plan_counts_by(Plan.objects.filter(job=job), "job_id").get(job.pk, {})
 
 
 def _recent_operations(job: Job, shown: int = 10) -> list[Operation]:
@@ -352,8 +389,9 @@ def _latest_job_operation(job: Job) -> Operation | None:
 
 def job_unfinished(*, job: Job, plan_counts: dict[str, int]) -> bool:
     """Whether anything on the job's page will still change by itself: a plan that will submit,
-    or an operation on the job or one of its plans under way (one query, only if no plan will)."""
-    if any(plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES):
+    or is held to; or an operation on the job or one of its plans under way (one query, only if
+    no plan will)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_COUNTS):
         return True
     return Operation.objects.filter(job=job, status__in=ACTIVE_OPERATION_STATUSES).exists()
 
@@ -449,7 +487,10 @@ def site_of_deleted_job(job_esa_id: str) -> Site | None:
 
 
 __all__ = [
+    "COUNTED_STATUSES",
+    "HELD",
     "PLANS_PER_PAGE",
+    "UNFINISHED_COUNTS",
     "JobDetail",
     "JobRow",
     "PlanRow",
@@ -464,7 +505,9 @@ __all__ = [
     "job_state",
     "job_unfinished",
     "job_unsent",
+    "plan_counts_by",
     "plan_eta",
+    "plan_is_held",
     "plan_rows",
     "plans_create_refused_rows",
     "site_job_changes",

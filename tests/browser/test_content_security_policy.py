@@ -133,6 +133,9 @@ def test_every_page_and_htmx_work_under_the_policy(
         "/audit/",
         "/admin/",
         "/admin/prefetch/plan/",
+        "/admin/incidents/incident/",
+        f"/admin/incidents/incident/{estate.hold.pk}/change/",
+        "/admin/incidents/heldplan/",
     ):
         _visit(page, base + path)
         expect(page.locator("h1").first).to_be_visible()

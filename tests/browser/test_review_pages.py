@@ -30,7 +30,8 @@ from pytest_django.live_server_helper import LiveServer
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import OperationKind, OperationStatus, Plan, PlanStatus, Site
 from tests.accounts import VIEWER, log_in
-from tests.factories import OperationFactory
+from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
+from tests.holds import hold_done
 from tests.review_estate import SHOP_SITE_ID, ReviewEstate, review_estate_create
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -350,6 +351,40 @@ def test_an_empty_timeline_window_says_so(page: Page, live_server: LiveServer, e
     _shot(page, "timeline-empty", WIDE)
     _shot(page, "timeline-empty", PHONE)
     _no_horizontal_overflow(page, PHONE)
+
+
+def test_a_held_plan_is_visibly_held_on_the_timeline_and_its_job_page(
+    page: Page, live_server: LiveServer, operator: User, viewer: User
+) -> None:
+    """A plan parked by a hold is drawn hatched where it was meant to run, and its job page says
+    which incident holds it (issue 17, point 4)."""
+    site = SiteFactory.create(status="active")
+    job = JobFactory.create(site=site, name="Winter sale", url_count=100, url_submitted=0)
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=1)
+    plan = PlanFactory.create(
+        job=job, status=PlanStatus.WAITING, start_time=start, end_time=start + WINDOW / 8
+    )
+    incident = hold_done(user=operator, site=site)
+    page.set_viewport_size({"width": WIDE, "height": 900})
+    log_in(page, live_server.url, VIEWER)
+
+    page.goto(f"{live_server.url}/timeline/")
+    bar = page.locator(f'a[data-plan="{plan.esa_id}"]')
+    expect(bar).to_have_attribute("data-status", "held")
+    expect(page.locator("text.lane-label", has_text="Winter sale")).to_be_visible()  # its lane stays
+    rect = bar.locator("rect")
+    assert rect.evaluate("element => getComputedStyle(element).fill") == 'url("#held-hatch")'
+    assert abs(_percent(rect.get_attribute("x")) - 100 * (BEFORE + timedelta(hours=1)) / WINDOW) < 2
+    expect(rect.locator("title")).to_contain_text(f"held by incident #{incident.pk}")
+    _shot(page, "timeline-held", WIDE)
+
+    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    row = page.locator(f'tr[data-plan="{plan.esa_id}"]')
+    expect(row.get_by_test_id("plan-status")).to_have_text("held")
+    expect(row.get_by_test_id("plan-held")).to_contain_text(f"incident #{incident.pk}")
+    expect(row.get_by_test_id("plan-parked")).to_be_visible()
+    row.get_by_role("link", name=f"incident #{incident.pk}").click()
+    page.wait_for_url(f"**/incidents/{incident.pk}/")
 
 
 # -- the audit log --------------------------------------------------------------------------------

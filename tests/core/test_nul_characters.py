@@ -303,7 +303,8 @@ def test_the_admin_and_the_login_page_too(
 
     client.force_login(admin)
     probe = Probe(client)
-    for model in ("prefetch/site", "prefetch/job", "prefetch/plan", "prefetch/operation", "auth/user"):
+    models = ("prefetch/site", "prefetch/job", "prefetch/plan", "prefetch/operation", "auth/user")
+    for model in (*models, "incidents/incident", "incidents/heldplan"):
         changelist = f"/admin/{model}/"
         page = probe.request("get", changelist)
         names = {name for form in _forms(changelist, page).forms for name, _ in form.fields}

@@ -63,7 +63,7 @@ def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
     else:
         query, number = request.GET, page_number(request)
     status = query.get("status", "")
-    return number, status if status in selectors.STATUS_ORDER else ""
+    return number, status if status in selectors.COUNTED_STATUSES else ""
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:

@@ -38,7 +38,7 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
     if poll_token(request) == version:
         return nothing_changed()
     sites = list(selectors.site_list())
-    unfinished = any(site.plans_waiting or site.plans_running for site in sites)  # type: ignore[attr-defined]
+    unfinished = any(site.plans_waiting or site.plans_running or site.plans_held for site in sites)  # type: ignore[attr-defined]
     context = {
         "sites": sites,
         "unfinished": unfinished,

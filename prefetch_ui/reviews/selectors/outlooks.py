@@ -7,7 +7,7 @@ and its answers into words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +16,7 @@ from django.conf import settings
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.planning.forecast import JobOutlook, ScheduledPlan, job_outlook
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.selectors import job_remaining_urls, job_state
+from prefetch_ui.prefetch.selectors import HELD, UNFINISHED_COUNTS, job_remaining_urls, job_state
 
 # The flags, in the order the overview ranks them.
 ATTENTION_FLAGS = ("held", "failed", "late", "stalled")
@@ -82,7 +82,7 @@ class JobReview:
 
     @property
     def unfinished(self) -> bool:
-        return any(self.plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES)
+        return any(self.plan_counts.get(status) for status in UNFINISHED_COUNTS)
 
     @property
     def estimate(self) -> str:
@@ -94,11 +94,20 @@ class JobReview:
         return "finishes" if self.outlook.will_finish else "will not finish"
 
 
-def job_review(*, job: Job, plans: list[Plan], now: datetime, hold: Incident | None = None) -> JobReview:
-    """A job's review from its plans (all of them, any status)."""
+def job_review(
+    *,
+    job: Job,
+    plans: list[Plan],
+    now: datetime,
+    hold: Incident | None = None,
+    held: Collection[str] = (),
+) -> JobReview:
+    """A job's review from its plans (all of them, any status); those of `held` (ESA ids), which an
+    incident holds, counted as held whatever ESA calls them."""
     counts: dict[str, int] = {}
     for plan in plans:
-        counts[plan.status] = counts.get(plan.status, 0) + 1
+        status = HELD if plan.esa_id in held else plan.status
+        counts[status] = counts.get(status, 0) + 1
     cutoff = late_cutoff(now)
     late = sum(
         1

@@ -3,7 +3,8 @@
 Seven queries whatever the number of sites, jobs and plans: sites with their URL totals, plans
 counted by site and status, jobs in play counted by site, the active holds, the jobs in play shown
 (at most `JOBS_PER_SITE` a site, ranked in SQL), their plans counted by status, and the fields of
-those of their plans that will still fire.
+those of their plans that will still fire. A plan an incident holds is counted as "held", whatever
+ESA calls it (waiting, parked a year ahead; or stopped).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from prefetch_ui.prefetch.models import (
     PlanStatus,
     Site,
 )
+from prefetch_ui.prefetch.selectors import HELD, UNFINISHED_COUNTS, plan_is_held
 
 from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, job_review_of, late_cutoff
 
@@ -106,7 +108,7 @@ class SiteReview:
 
     @property
     def unfinished(self) -> bool:
-        return any(self.plan_counts.get(status) for status in UNFINISHED_PLAN_STATUSES)
+        return any(self.plan_counts.get(status) for status in UNFINISHED_COUNTS)
 
 
 def _in_play() -> Q:
@@ -118,6 +120,11 @@ def _in_play() -> Q:
     return (
         Q(Exists(live_or_failed)) | Q(url_submitted__lt=F("url_count")) | (Q(url_count=0) & ~Q(error_info=""))
     )
+
+
+def _count(counts: dict[str, int], status: str, count: int) -> None:
+    """Add `count` plans of `status` ("held" gathers those of several of ESA's)."""
+    counts[status] = counts.get(status, 0) + count
 
 
 def _ranked_jobs(sites: list[int], now: datetime) -> QuerySet[Job]:
@@ -164,16 +171,17 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
     plan_counts: dict[int, dict[str, int]] = {pk: {} for pk in by_pk}
     late_plans: dict[int, int] = dict.fromkeys(by_pk, 0)
     cutoff = late_cutoff(now)
-    for site_id, status, count, late in (
+    for site_id, status, held, count, late in (
         Plan.objects.filter(job__site_id__in=by_pk)
-        .values_list("job__site_id", "status")
+        .annotate(held=plan_is_held())
+        .values_list("job__site_id", "status", "held")
         .annotate(
             count=Count("id"),
             late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=cutoff)),
         )
         .order_by()
     ):
-        plan_counts[site_id][status] = count
+        _count(plan_counts[site_id], HELD if held else status, count)
         late_plans[site_id] += late
     in_play = dict(
         Job.objects.filter(site_id__in=by_pk)
@@ -212,16 +220,17 @@ def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]
     pks = [job.pk for job in jobs]
     counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
     late: dict[int, int] = dict.fromkeys(pks, 0)
-    for job_id, status, count, late_count in (
+    for job_id, status, held, count, late_count in (
         Plan.objects.filter(job_id__in=pks)
-        .values_list("job_id", "status")
+        .annotate(held=plan_is_held())
+        .values_list("job_id", "status", "held")
         .annotate(
             count=Count("id"),
             late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=late_cutoff(now))),
         )
         .order_by()
     ):
-        counts[job_id][status] = count
+        _count(counts[job_id], HELD if held else status, count)
         late[job_id] += late_count
     scheduled: dict[int, list[ScheduledPlan]] = {pk: [] for pk in pks}
     for job_id, start, end, interval, slice_len, status in (
@@ -263,10 +272,17 @@ def job_reviews(*, now: datetime | None = None, site_ids: list[int] | None = Non
         jobs = jobs.filter(site__esa_id__in=site_ids)
     for chunk in _chunks(jobs.iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):
         plans: dict[int, list[Plan]] = {job.pk: [] for job in chunk}
-        for plan in Plan.objects.filter(job_id__in=plans.keys()).order_by(*PLANS_IN_TIME_ORDER):
+        held: set[str] = set()
+        for plan in (
+            Plan.objects.filter(job_id__in=plans.keys())
+            .annotate(held=plan_is_held())
+            .order_by(*PLANS_IN_TIME_ORDER)
+        ):
             plans[plan.job_id].append(plan)
+            if plan.held:
+                held.add(plan.esa_id)
         for job in chunk:
-            yield job_review(job=job, plans=plans[job.pk], now=now, hold=hold_of(job.site, holds))
+            yield job_review(job=job, plans=plans[job.pk], now=now, hold=hold_of(job.site, holds), held=held)
 
 
 def _chunks(jobs: Iterator[Job], size: int) -> Iterator[list[Job]]:

@@ -2,13 +2,16 @@
 load forecast: URLs a minute that the scheduled plans will send to each site until the window ends.
 
 The lanes are paginated (`LANES_PER_PAGE` jobs); the forecast covers every site in the filter,
-whatever page is shown. Six queries whatever the numbers: jobs in the window (count and page), their
-plans, the holds, and the plans that will still send.
+whatever page is shown. Seven queries whatever the numbers: jobs in the window (count and page), their
+plans, the holds, what holds those plans, and the plans that will still send.
+
+A plan an incident holds is drawn at its original window (its parked one is a year ahead), hatched.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,7 +19,8 @@ from zoneinfo import ZoneInfo
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
+from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, HeldPlan, Incident
+from prefetch_ui.incidents.selectors import holding_rows, plans_held
 from prefetch_ui.planning.forecast import LoadSeries, job_load
 from prefetch_ui.prefetch.models import (
     JOBS_NEWEST_FIRST,
@@ -26,7 +30,7 @@ from prefetch_ui.prefetch.models import (
     Plan,
     Site,
 )
-from prefetch_ui.prefetch.selectors import job_remaining_urls
+from prefetch_ui.prefetch.selectors import job_remaining_urls, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart
 from .outlooks import hold_of, scheduled_plans
@@ -45,6 +49,8 @@ class TimelineBar:
     plan: Plan
     x: float  # percent
     width: float  # percent
+    # What holds the plan, when an incident does: the bar is then its original window.
+    held: HeldPlan | None = None
 
     @property
     def urls_per_minute(self) -> float:
@@ -107,7 +113,7 @@ class Timeline:
     def unfinished(self) -> bool:
         """Anything shown can still change: a plan waiting or running, or load still to come."""
         shown = any(
-            bar.plan.status in UNFINISHED_PLAN_STATUSES
+            bar.plan.status in UNFINISHED_PLAN_STATUSES or bar.held is not None  # resumed some day
             for group in self.groups
             for lane in group.lanes
             for bar in lane.bars
@@ -116,7 +122,19 @@ class Timeline:
 
 
 def _in_window(start: datetime, end: datetime) -> Q:
-    return Q(start_time__lte=end, end_time__gte=start)
+    """Plans whose window meets [start, end]: for a plan an incident holds, its original window
+    (the one it was meant to run in; its parked one is a year ahead)."""
+    held_there = holding_rows().filter(
+        plan_esa_id=OuterRef("esa_id"), original_start__lte=end, original_end__gte=start
+    )
+    return (Q(start_time__lte=end, end_time__gte=start) & ~Q(plan_is_held())) | Q(Exists(held_there))
+
+
+def window_of(plan: Plan, held: HeldPlan | None) -> tuple[datetime | None, datetime | None]:
+    """The window a page shows a plan at: its original one while an incident holds it."""
+    if held is not None:
+        return held.original_start, held.original_end
+    return plan.start_time, plan.end_time
 
 
 def timeline_jobs(*, start: datetime, end: datetime, site: Site | None = None) -> QuerySet[Job]:
@@ -137,6 +155,26 @@ def timeline_plans(*, start: datetime, end: datetime, site: Site | None = None) 
     )
 
 
+def timeline_plans_held(
+    *, start: datetime, end: datetime, site: Site | None = None, chunk: int = 2000
+) -> Iterator[tuple[Plan, HeldPlan | None]]:
+    """`timeline_plans`, each with what holds it (None: nothing), `chunk` plans at a time: two
+    queries a chunk, memory flat for any number of plans (the plans CSV)."""
+    batch: list[Plan] = []
+    for plan in timeline_plans(start=start, end=end, site=site).iterator(chunk_size=chunk):
+        batch.append(plan)
+        if len(batch) == chunk:
+            yield from _with_holds(batch)
+            batch = []
+    yield from _with_holds(batch)
+
+
+def _with_holds(plans: list[Plan]) -> Iterator[tuple[Plan, HeldPlan | None]]:
+    holds = plans_held(plan_esa_ids=[plan.esa_id for plan in plans])
+    for plan in plans:
+        yield plan, holds.get(plan.esa_id)
+
+
 def timeline(
     *,
     start: datetime,
@@ -150,25 +188,30 @@ def timeline(
     axis = Axis(start, end, zone)
     page = Paginator(timeline_jobs(start=start, end=end, site=site), LANES_PER_PAGE).get_page(page_number)
     jobs = list(page.object_list)
-    holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
+    site_holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
     plans: dict[int, list[Plan]] = defaultdict(list)
     for plan in Plan.objects.filter(_in_window(start, end), job_id__in=[job.pk for job in jobs]).order_by(
         *PLANS_IN_TIME_ORDER
     ):
         plans[plan.job_id].append(plan)
+    holds = plans_held(plan_esa_ids=[plan.esa_id for job_plans in plans.values() for plan in job_plans])
     groups: list[SiteGroup] = []
     y = AXIS_HEIGHT
     for job in jobs:
         if not groups or groups[-1].site.pk != job.site_id:
-            groups.append(SiteGroup(site=job.site, hold=hold_of(job.site, holds), label_y=y + SITE_ROW - 8))
+            groups.append(
+                SiteGroup(site=job.site, hold=hold_of(job.site, site_holds), label_y=y + SITE_ROW - 8)
+            )
             y += SITE_ROW
         lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL)
         for plan in plans[job.pk]:
-            if plan.start_time is None or plan.end_time is None:  # never: _in_window needs both
+            held = holds.get(plan.esa_id)
+            plan_start, plan_end = window_of(plan, held)
+            if plan_start is None or plan_end is None:  # never: _in_window needs both
                 continue
-            span = axis.span(plan.start_time, plan.end_time)
+            span = axis.span(plan_start, plan_end)
             if span is not None:
-                lane.bars.append(TimelineBar(plan, *span))
+                lane.bars.append(TimelineBar(plan, *span, held=held))
         groups[-1].lanes.append(lane)
         y += LANE_LABEL + BAR_HEIGHT + LANE_GAP
     loads, total = _loads(axis=axis, now=now, site=site)
@@ -221,4 +264,6 @@ __all__ = [
     "timeline",
     "timeline_jobs",
     "timeline_plans",
+    "timeline_plans_held",
+    "window_of",
 ]

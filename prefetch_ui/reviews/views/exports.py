@@ -8,14 +8,14 @@ from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpRespo
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.selectors import STATUS_ORDER
+from prefetch_ui.prefetch.selectors import COUNTED_STATUSES
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
 
 from ..csv_export import csv_response
 from ..forms.overview import OverviewFilterForm
 from ..forms.timeline import TimelineFilterForm
 from ..selectors.overview import job_reviews
-from ..selectors.timeline import timeline_plans
+from ..selectors.timeline import timeline_plans_held, window_of
 
 JOB_COLUMNS = (
     "site",
@@ -27,7 +27,7 @@ JOB_COLUMNS = (
     "urls_submitted",
     "urls_remaining",
     "state",
-    *(f"plans_{status}" for status in STATUS_ORDER),
+    *(f"plans_{status}" for status in COUNTED_STATUSES),  # plans_held: held by an incident
     "estimated_finish",
     "urls_without_plan",
     "needs_attention",
@@ -41,6 +41,11 @@ PLAN_COLUMNS = (
     "job",
     "plan_id",
     "status",
+    # The incident that holds the plan now (empty: none), and the window it is meant to run in:
+    # while held, the one it had before the hold; start_time and end_time are ESA's (parked).
+    "held_by_incident",
+    "original_start_time",
+    "original_end_time",
     "start_time",
     "end_time",
     "interval_seconds",
@@ -84,7 +89,7 @@ def jobs_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
                 job.url_submitted,
                 review.remaining,
                 review.state,
-                *(review.plan_counts.get(status, 0) for status in STATUS_ORDER),
+                *(review.plan_counts.get(status, 0) for status in COUNTED_STATUSES),
                 review.outlook.finishes_at if review.estimate == "finishes" else None,
                 review.outlook.unscheduled,
                 " ".join(review.flags),
@@ -104,7 +109,7 @@ def plans_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     site = form.cleaned_data["site"]
 
     def rows() -> Iterator[list[object]]:
-        for plan in timeline_plans(start=start, end=end, site=site).iterator(chunk_size=2000):
+        for plan, held in timeline_plans_held(start=start, end=end, site=site):
             job = plan.job
             yield [
                 job.site.name,
@@ -113,6 +118,8 @@ def plans_csv(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
                 job.name,
                 plan.esa_id,
                 plan.status,
+                f"incident #{held.incident.pk}" if held else None,
+                *window_of(plan, held),
                 plan.start_time,
                 plan.end_time,
                 plan.interval,
