@@ -225,6 +225,8 @@ class HeldPlan(models.Model):
             models.Index(fields=["incident", "state", "priority"]),
             # A poll's "rows changed since version v" of one incident.
             models.Index(fields=["incident", "version"], name="held_plan_incident_version"),
+            # Whether an incident holds a plan: every page that shows plans asks it of each.
+            models.Index(fields=["plan_esa_id"], name="held_plan_plan_esa_id"),
         ]
 
     def __str__(self) -> str:
