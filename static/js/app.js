@@ -23,6 +23,22 @@
     }
   });
 
+  // A form marked data-preview="<id>" shows what the form of that id will do (the resume's pacing,
+  // whose caps and choices that form sends as they were when the page was drawn). Once a field of
+  // the preview is edited, the confirmation would do something other than what the page shows:
+  // its buttons are disabled, and its note marked data-preview-stale shown, until it is drawn again.
+  document.addEventListener("input", function (event) {
+    var form = event.target.form;
+    var id = form && form.dataset && form.dataset.preview;
+    var confirmation = id && document.getElementById(id);
+    if (!confirmation) return;
+    confirmation.querySelectorAll("button").forEach(function (button) {
+      button.disabled = true;
+    });
+    var note = confirmation.querySelector("[data-preview-stale]");
+    if (note) note.hidden = false;
+  });
+
   // <a data-close="#panel">: with htmx, empty that panel instead of following the link (the plan
   // editor's Cancel); without htmx the link leads back to the page.
   document.addEventListener("click", function (event) {
