@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
@@ -166,14 +168,16 @@ def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     preview = resume_preview(incident, reschedule=reschedule, caps=ramp)
     shown = {load.site.esa_id for load in preview.loads}
     errors += [f"No plan of site {site} is put back: it takes no cap." for site in sorted(set(caps) - shown)]
+    shown_at = _shown_at(data.get("shown_at", ""), errors) if posted else None
     if valid and not errors:
         try:
-            resume_request(
+            resumed = resume_request(
                 user=request.user,
                 incident=incident,
                 reschedule=reschedule,
                 reason=form.cleaned_data["reason"],
                 caps=ramp,
+                shown_at=shown_at,
             )
         except RampRefused as error:
             errors.append(str(error))
@@ -181,7 +185,27 @@ def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
             messages.error(request, str(error))
             return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
         else:
+            if resumed.ramp and shown_at is not None and resumed.now != shown_at:
+                messages.info(
+                    request,
+                    "The ramp you confirmed would have started before its ESA calls were made, so it "
+                    "was laid out again from now, with the same caps: each plan's window is on this page.",
+                )
             return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
     context = {"incident": incident, "preview": preview, "form": form, "errors": errors, "pace": pace}
     bad = bool(errors or preview.ramp_errors) or (posted and not valid)
     return render_page(request, "incidents/resume_confirm.html", context, status=400 if bad else 200)
+
+
+def _shown_at(raw: str, errors: list[str]) -> datetime | None:
+    """When the confirmed preview was laid out (the page sends it back); None when not sent."""
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw[:40])
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or len(raw) > 40:
+        errors.append(f"“{raw[:40]}” is not the time of a preview; nothing was resumed.")
+        return None
+    return moment

@@ -55,16 +55,26 @@ class SiteLoad:
         return len(self.windows)
 
 
+def _fan_out(calls: int) -> timedelta:
+    """How long a resume's ESA calls take at most within the budget (two a plan: move, start)."""
+    return timedelta(seconds=math.ceil(2 * calls / max(1, settings.PREFETCH_ESA_CALLS_PER_SECOND)))
+
+
 def ramp_epoch(*, now: datetime, calls: int) -> datetime:
     """The first whole minute a ramped plan may start: after the resume's calls are all made.
 
     A window that has begun when its call reaches ESA fires at once, whenever that is, so the ramp
     starts after the lead the reschedules have and the time the calls take within the budget.
     """
-    fan_out = math.ceil(2 * calls / max(1, settings.PREFETCH_ESA_CALLS_PER_SECOND))
-    moment = now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS + fan_out)
+    moment = now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS) + _fan_out(calls)
     whole = moment.replace(second=0, microsecond=0)
     return whole if whole == moment else whole + timedelta(minutes=1)
+
+
+def ramp_still_ahead(*, shown_at: datetime, now: datetime, calls: int) -> bool:
+    """Whether a ramp laid out at `shown_at` (the confirmation the operator read) can still be
+    sent as shown: its first start is still ahead of the calls that set it up."""
+    return shown_at <= now and ramp_epoch(now=shown_at, calls=calls) >= now + _fan_out(calls)
 
 
 def _resumed(held: HeldPlan, window: tuple[datetime, datetime]) -> ResumedPlan:

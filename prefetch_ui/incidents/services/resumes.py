@@ -30,7 +30,7 @@ from ..models import (
     StepState,
 )
 from .changes import incident_version_next
-from .pacing import SiteLoad, site_loads
+from .pacing import SiteLoad, ramp_still_ahead, site_loads
 from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note, scope_site_ids
 from .steps import drainers_dispatch, incident_settle, reschedule_window
 
@@ -73,6 +73,8 @@ class ResumePreview:
     # Per site: the origin's load before the hold, as it was, and under the ramp (if `ramp`).
     loads: list[SiteLoad] = field(default_factory=list)
     ramp: bool = False
+    # The moment the preview was laid out for: a confirmation sends it back (see resume_request).
+    now: datetime | None = None
 
     def __post_init__(self) -> None:
         for action in ResumeAction:
@@ -200,7 +202,7 @@ def resume_preview(
         caps=caps,
     )
     return ResumePreview(
-        lines=lines, not_held=not_held, reschedule=reschedule, loads=loads, ramp=caps is not None
+        lines=lines, not_held=not_held, reschedule=reschedule, loads=loads, ramp=caps is not None, now=now
     )
 
 
@@ -226,12 +228,16 @@ def resume_request(
     reschedule: bool,
     reason: str = "",
     caps: Mapping[int, int] | None = None,
+    shown_at: datetime | None = None,
 ) -> ResumePreview:
     """Start the resume of `incident`: every held plan gets its resume step; returns what was planned.
 
     Plans another active hold still covers pass to it (no ESA call): that hold puts them back. With
     `caps` (see `resume_preview`), each plan put back gets the window the ramp gives it; a cap the
-    ramp cannot keep refuses the resume (RampRefused) and changes nothing.
+    ramp cannot keep refuses the resume (RampRefused) and changes nothing. `shown_at`: when the
+    preview the operator confirmed was laid out; its windows are sent exactly as shown while its
+    ramp still starts ahead of the calls, else the ramp is laid out again from now (the returned
+    preview's `now` says which).
     """
     with transaction.atomic():
         hold_changes_serialized()
@@ -247,7 +253,12 @@ def resume_request(
             )
         # Another phase: the incident's page is drawn again as a whole.
         version = incident_version_next(incident.pk, whole=True)
-        preview = resume_preview(incident, reschedule=reschedule, caps=caps)
+        now = timezone.now()
+        if shown_at is not None and caps is not None:
+            calls = HeldPlan.objects.filter(incident=incident).count()
+            if ramp_still_ahead(shown_at=shown_at, now=now, calls=calls):
+                now = shown_at
+        preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=now)
         if preview.ramp_errors:
             raise RampRefused("; ".join(preview.ramp_errors) + ". Nothing was resumed.")
         changed: list[HeldPlan] = []
