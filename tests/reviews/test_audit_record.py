@@ -89,6 +89,10 @@ def test_an_update_records_what_it_changed_and_the_audit_log_and_its_csv_say_it(
     ) in said
     assert "interval" not in said  # only what changed
 
+    # The job's page says it too, by the operation.
+    job_page = viewer_client.get(reverse("job-detail", args=[plan.job.esa_id])).content.decode()
+    assert "batch size 10 → 25" in job_page
+
     (exported,) = _csv(viewer_client)
     assert exported["Changes"] == (
         "window 2030-01-01T08:00:00+08:00 \N{EN DASH} 2030-01-01T10:00:00+08:00 → "
