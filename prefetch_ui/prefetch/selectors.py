@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Collection, Iterable
@@ -10,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BigIntegerField, Count, F, Func, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import (
@@ -18,6 +19,7 @@ from prefetch_ui.incidents.models import (
     UNSETTLED_STEP_STATES,
     HeldPlan,
     HoldOutcome,
+    Incident,
     ResumeOutcome,
 )
 from prefetch_ui.planning.plan_math import PlanDraft, Window
@@ -317,18 +319,71 @@ def job_incident_steps(*, job: Job, shown: int = RECENT_OPERATIONS_SHOWN) -> lis
     return sorted(steps, key=lambda step: step.at, reverse=True)[:shown]
 
 
-def job_incident_steps_token(*, job: Job) -> str:
-    """While an open incident's steps on the job's plans are unsettled, a token that changes when
-    any of them changes ("" when none is): the job page's poll carries it, since a step's outcome
-    is written after ESA's answer reached the mirror (which moved the job's version) and moves
-    no version of the job itself. One query."""
-    steps = HeldPlan.objects.filter(job_esa_id=job.esa_id, incident__status__in=OPEN_INCIDENT_STATUSES)
-    summary = steps.aggregate(
-        unsettled=Count("pk", filter=Q(state__in=UNSETTLED_STEP_STATES)), changed=Max("updated_at")
+def _open_incidents_on(site_id: int | OuterRef) -> QuerySet[Incident]:
+    """The open incidents whose hold covers a site: its own, and those of every site."""
+    return Incident.objects.filter(
+        Q(site_id=site_id) | Q(site__isnull=True), status__in=OPEN_INCIDENT_STATUSES
+    ).order_by()
+
+
+# The job page's steps token is one total over the open incidents on the job's site: each adds its
+# change version, which every write of one of its steps moves (incidents/services/changes.py), and
+# this weight, which no version reaches, so that an incident that opens or closes changes it too.
+_OPEN_INCIDENT_WEIGHT = 10**12
+
+
+def _incidents_total() -> Func:
+    # A plain function, not an aggregate: as a subquery's one column, a total with no GROUP BY.
+    return Func(F("version") + _OPEN_INCIDENT_WEIGHT, function="SUM", output_field=BigIntegerField())
+
+
+def _incidents_digest(job: Job) -> str:
+    """The open incidents on the job's site, as a few digits ("" when there are none): read with
+    the job by `job_to_poll(steps=True)`, else in one query of the incidents."""
+    if hasattr(job, "steps_incidents"):
+        total = job.steps_incidents
+    else:
+        incidents = _open_incidents_on(job.site_id)
+        total = incidents.aggregate(total=Sum(F("version") + _OPEN_INCIDENT_WEIGHT))["total"]
+    return str(int(total)) if total else ""
+
+
+def job_incident_steps_token(*, job: Job, steps_since: str = "") -> str:
+    """While an open incident's step on the job's plans is unsettled, a token that changes when any
+    step of those incidents does ("" when none is): the job page's poll carries it, since a step's
+    outcome is written after ESA's answer reached the mirror (which moved the job's version) and
+    moves no version of the job itself. `steps_since`: the token the page shows. No query for a job
+    from `job_to_poll(steps=True)` whose incidents did not change; else at most two, none of
+    which reads more than the incidents and whether the job has an unsettled step."""
+    digest = _incidents_digest(job)
+    if not digest or digest == steps_since:
+        return digest  # none; or none of their steps changed, so this job's are still unsettled
+    unsettled = HeldPlan.objects.filter(
+        job_esa_id=job.esa_id, incident__status__in=OPEN_INCIDENT_STATUSES, state__in=UNSETTLED_STEP_STATES
     )
-    if not summary["unsettled"] or summary["changed"] is None:
-        return ""
-    return f"{summary['unsettled']}-{int(summary['changed'].timestamp() * 1_000_000)}"
+    return digest if unsettled.exists() else ""
+
+
+def job_incident_steps_unchanged(*, job: Job, steps_since: str) -> bool:
+    """Whether no step of the open incidents on the job's site changed since the page's token
+    (for a job from `job_to_poll(steps=True)`: no query)."""
+    return _incidents_digest(job) == steps_since
+
+
+def job_to_poll(*, job_esa_id: str, steps: bool) -> Job | None:
+    """The job alone (no site, no order): a poll that finds nothing changed needs no more. With
+    `steps` (the page shows unsettled incident steps), also what tells whether those changed
+    (`job_incident_steps_unchanged`), in the same query: a total over the open incidents."""
+    jobs = _jobs_with_incidents_total() if steps else Job.objects.all()
+    return jobs.filter(esa_id=job_esa_id).order_by().first()
+
+
+@functools.cache
+def _jobs_with_incidents_total() -> QuerySet[Job]:
+    # Built once: resolving a subquery costs a poll more than running it (never evaluated itself,
+    # only cloned by `filter`).
+    incidents = _open_incidents_on(OuterRef("site_id")).values(total=_incidents_total())
+    return Job.objects.annotate(steps_incidents=Subquery(incidents))
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +512,7 @@ def job_changes(
     now = now or timezone.now()
     statuses_changed = job.statuses_version > since
     job_changed = job.row_version > since
-    steps_token = job_incident_steps_token(job=job)
+    steps_token = job_incident_steps_token(job=job, steps_since=steps_since)
     operations_changed = job.operations_version > since or steps_token != steps_since
     facts_changed = statuses_changed or job_changed or job.operations_version > since
     counts = _plan_counts(job) if facts_changed else {}
@@ -625,11 +680,13 @@ __all__ = [
     "job_detail",
     "job_incident_steps",
     "job_incident_steps_token",
+    "job_incident_steps_unchanged",
     "job_open_plan_drafts",
     "job_plans",
     "job_remaining_urls",
     "job_rows",
     "job_state",
+    "job_to_poll",
     "job_unfinished",
     "job_unsent",
     "plan_eta",

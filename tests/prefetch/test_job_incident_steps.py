@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
 
 from prefetch_ui.incidents.models import (
     HeldPlan,
@@ -23,6 +24,7 @@ from prefetch_ui.incidents.models import (
     ResumeOutcome,
     StepState,
 )
+from prefetch_ui.incidents.services.changes import incident_version_next
 from prefetch_ui.incidents.services.holds import hold_prepare, hold_request
 from prefetch_ui.prefetch.models import Job, OperationKind, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.services.operations import operation_request
@@ -66,7 +68,9 @@ def _settle(held: HeldPlan) -> None:
         esa_says(plan, start_time=parked, end_time=parked + timedelta(hours=1))
         held.hold_outcome, held.parked_start, held.parked_end = HoldOutcome.PARKED, parked, parked
     held.state = StepState.DONE
-    held.save()
+    with transaction.atomic():  # as the drainer records it: under the incident's next version
+        held.version = incident_version_next(held.incident_id)
+        held.save()
 
 
 def _held(site: Site, operator: User) -> Incident:
@@ -191,7 +195,9 @@ def test_the_poll_brings_a_step_in_even_when_its_outcome_is_written_after_the_mi
 
     # Its outcome, which moves no version of the job: the operations, out of band, with the step.
     held.hold_outcome, held.state = HoldOutcome.STOPPED, StepState.DONE
-    held.save()
+    with transaction.atomic():
+        held.version = incident_version_next(incident.pk)
+        held.save()
     response = viewer_client.get(url, headers=HTMX)
     body = response.content.decode()
     assert response.status_code in (200, 286) and "HX-Retarget" not in response.headers
@@ -200,3 +206,15 @@ def test_the_poll_brings_a_step_in_even_when_its_outcome_is_written_after_the_mi
     url = _poll_url(body)
     assert "steps=" not in url  # settled: the poll is back to one query for the job
     assert viewer_client.get(url, headers=HTMX).status_code == 204
+
+
+def test_a_poll_that_finds_no_step_changed_still_gets_204_for_one_query(
+    site: Site, operator: User, viewer_client: Client, django_assert_num_queries: DjangoAssertNumQueries
+) -> None:
+    job = _job(site)
+    _hold(site, operator)
+    url = _poll_url(_page(viewer_client, job))
+    assert "steps=" in url
+    with django_assert_num_queries(3):  # the session, the user, the job with its steps' token
+        response = viewer_client.get(url, headers=HTMX)
+    assert (response.status_code, response.content) == (204, b"")

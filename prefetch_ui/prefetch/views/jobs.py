@@ -76,7 +76,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     since = poll_version(request)
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
     if since == job.version and (
-        not steps_since or selectors.job_incident_steps_token(job=job) == steps_since
+        not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since)
     ):
         return nothing_changed()
     reshaped = since is None or not job.layout_version <= since <= job.version
@@ -129,8 +129,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 
 @require_GET
 def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
-    # The job alone (no site, no order): a poll that finds nothing changed needs no more.
-    job = Job.objects.filter(esa_id=job_esa_id).order_by().first()
+    steps = bool(poll_version(request) is not None and request.GET.get(STEPS_PARAMETER))
+    job = selectors.job_to_poll(job_esa_id=job_esa_id, steps=steps)
     if job is not None:
         return _job_live(request, job)
     if request.htmx:
