@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
+from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.incidents.models import (
     HeldPlan,
     HoldOutcome,
@@ -26,8 +28,10 @@ from prefetch_ui.incidents.models import (
 )
 from prefetch_ui.incidents.services.changes import incident_version_next
 from prefetch_ui.incidents.services.holds import hold_prepare, hold_request
+from prefetch_ui.incidents.services.steps import step_claim, step_execute
 from prefetch_ui.prefetch.models import Job, OperationKind, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.services.operations import operation_request
+from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory
 
@@ -218,3 +222,46 @@ def test_a_poll_that_finds_no_step_changed_still_gets_204_for_one_query(
     with django_assert_num_queries(3):  # the session, the user, the job with its steps' token
         response = viewer_client.get(url, headers=HTMX)
     assert (response.status_code, response.content) == (204, b"")
+
+
+def test_a_hold_s_steps_carried_out_against_esa_reach_an_open_job_page_by_its_poll(
+    esa: EsaClient, operator: User, viewer_client: Client
+) -> None:
+    now = timezone.now().replace(microsecond=0)
+    created = esa.create_scheduled_preload_job(
+        site_id=DEMO_SITE_ID, name="Homepage", urls=[f"https://example.com/{n}.js" for n in range(500)]
+    )
+    esa.create_scheduled_preload_executions(
+        created.id,
+        [
+            PlanSpec(now, now + timedelta(hours=1), 1, 2),  # running
+            PlanSpec(now + timedelta(hours=2), now + timedelta(hours=3), 60, 10),  # waiting
+        ],
+    )
+    esa_sync(client=esa)
+    job = Job.objects.select_related("site").get(esa_id=created.id)
+    url = _poll_url(_page(viewer_client, job))
+
+    incident, _ = hold_request(user=operator, site=job.site, reason="origin 5xx")
+    hold_prepare(incident.pk)
+    body = viewer_client.get(url, headers=HTMX).content.decode()  # the hold began: the whole region
+    url = _poll_url(body)
+    assert "steps=" in url and NOTHING_ASKED in body
+
+    # A drainer's work, as incident_drain does it, one step at a time; the page polls in between.
+    answers = []
+    while (held := step_claim(incident.pk, "worker-1")) is not None:
+        step_execute(held, esa, "worker-1")
+        response = viewer_client.get(url, headers=HTMX)
+        assert response.status_code in (200, 286)
+        answers.append(response)
+        url = _poll_url(response.content.decode())
+    stop, park = (answer.content.decode() for answer in answers)
+    link = f"Hold (incident #{incident.pk})</a>"
+    # The stop changed a status: the answer swaps the operations out of band, with the step.
+    assert "HX-Retarget" not in answers[0].headers
+    assert re.search(r'id="job-operations"[^>]*hx-swap-oob="true"', stop)
+    assert stop.count(link) == 1 and "stopped" in stop and NOTHING_ASKED not in stop
+    # The park moved a plan in the order: the region is redrawn by the poll (never the page), with both.
+    assert "<html" not in park and park.count(link) == 2 and "held (window moved)" in park
+    assert "steps=" not in url  # all settled: back to the one-query poll
