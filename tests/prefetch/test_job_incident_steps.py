@@ -116,9 +116,9 @@ def test_the_job_page_lists_what_an_incident_did_to_its_plans_linked_to_the_inci
     assert operations.count(link) == 2
     steps = re.findall(r"<tr data-incident-step=.*?</tr>", operations, flags=re.DOTALL)
     said = [re.sub(r"\s+", " ", step) for step in steps]
-    assert any(f'stopped <span class="muted">plan …{running.short_id}</span>' in step for step in said)
+    assert any(f'Stopped <span class="muted">plan …{running.short_id}</span>' in step for step in said)
     assert any(
-        f'held (window moved) <span class="muted">plan …{waiting.short_id}</span>' in step for step in said
+        f'Held (window moved) <span class="muted">plan …{waiting.short_id}</span>' in step for step in said
     )
     assert all(operator.username in step for step in said)
 
@@ -161,7 +161,7 @@ def test_a_resume_s_steps_follow_the_hold_s_and_the_job_s_operations_in_time_ord
         order[0][1] == f"{incident.pk}-resume-{plan.esa_id}"
         and order[2][1] == f"{incident.pk}-hold-{plan.esa_id}"
     )
-    assert f"Resume (incident #{incident.pk})</a>: started" in re.sub(r"\s+", " ", operations)
+    assert f"Resume (incident #{incident.pk})</a>: Started" in re.sub(r"\s+", " ", operations)
 
 
 def _page_queries(client: Client, job: Job) -> int:
@@ -261,7 +261,7 @@ def test_a_hold_s_steps_carried_out_against_esa_reach_an_open_job_page_by_its_po
     # The stop changed a status: the answer swaps the operations out of band, with the step.
     assert "HX-Retarget" not in answers[0].headers
     assert re.search(r'id="job-operations"[^>]*hx-swap-oob="true"', stop)
-    assert stop.count(link) == 1 and "stopped" in stop and NOTHING_ASKED not in stop
+    assert stop.count(link) == 1 and "Stopped" in stop and NOTHING_ASKED not in stop
     # The park moved a plan in the order: the region is redrawn by the poll (never the page), with both.
-    assert "<html" not in park and park.count(link) == 2 and "held (window moved)" in park
+    assert "<html" not in park and park.count(link) == 2 and "Held (window moved)" in park
     assert "steps=" not in url  # all settled: back to the one-query poll
