@@ -90,7 +90,8 @@ def _scenarios(data: BenchData) -> list[Scenario]:
 
     from bench.urls import BASELINE_PATH
     from prefetch_ui.incidents.views import PLANS_PER_PAGE as INCIDENT_PLANS_PER_PAGE
-    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, sites_version
+    from prefetch_ui.prefetch.models import Job
+    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, job_incident_steps_token, sites_version
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 
@@ -105,6 +106,9 @@ def _scenarios(data: BenchData) -> list[Scenario]:
     # A poll from a page that says no version gets the whole region (as every poll did before).
     small, large = f"/jobs/{data.small_job_esa_id}/?poll=1", f"/jobs/{data.large_job_esa_id}/?poll=1"
     version = data.large_job_version
+    # The large job's plans are being resumed: its page's poll carries the token of those steps.
+    steps_token = job_incident_steps_token(job=Job.objects.get(esa_id=data.large_job_esa_id))
+    steps = f"&steps={steps_token}" if steps_token else ""
     return [
         Scenario("baseline (trivial view)", BASELINE_PATH, {}, 200, must_contain="ok"),
         Scenario(
@@ -127,7 +131,7 @@ def _scenarios(data: BenchData) -> list[Scenario]:
         ),
         Scenario(
             f"job poll, {data.large_job_plans:,} plans, nothing changed",
-            f"{large}&page=1&v={version}",
+            f"{large}&page=1&v={version}{steps}",
             HTMX,
             204,
             "",
@@ -135,7 +139,7 @@ def _scenarios(data: BenchData) -> list[Scenario]:
         ),
         Scenario(
             f"job poll, {data.large_job_plans:,} plans, one plan changed",
-            f"{large}&page=1&v={version - 1}",
+            f"{large}&page=1&v={version - 1}{steps}",
             HTMX,
             200,
             'hx-swap-oob="true"',

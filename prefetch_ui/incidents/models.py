@@ -227,6 +227,8 @@ class HeldPlan(models.Model):
             models.Index(fields=["incident", "version"], name="held_plan_incident_version"),
             # Whether an incident holds a plan: every page that shows plans asks it of each.
             models.Index(fields=["plan_esa_id"], name="held_plan_plan_esa_id"),
+            # What incidents did to a job's plans: its page lists the steps.
+            models.Index(fields=["job_esa_id", "updated_at"], name="held_plan_job_updated"),
         ]
 
     def __str__(self) -> str:

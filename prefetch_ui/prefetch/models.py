@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .plan_changes import PlanUpdateChanges, plan_update_changes
+
 # Unknown times (ESA left one out) sort last, on every database: by default SQLite puts NULL first in
 # ascending order and PostgreSQL last, and the other way round in descending order.
 JOBS_NEWEST_FIRST = (F("esa_created_at").desc(nulls_last=True), F("id").desc())
@@ -240,6 +242,13 @@ class Operation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_OPERATION_STATUSES
+
+    @property
+    def plan_changes(self) -> PlanUpdateChanges | None:
+        """What an update of a plan changed; None for another kind, or an update that did not record it."""
+        if self.kind != OperationKind.PLAN_UPDATE:
+            return None
+        return plan_update_changes(params=self.params, result=self.result)
 
     @property
     def progress_label(self) -> str:

@@ -40,6 +40,7 @@ from ..models import (
     Plan,
     Site,
 )
+from ..plan_changes import plan_settings
 from .changes import operation_changes
 from .errors import OperationFailedError, RetryLaterError
 from .sync import job_forget, jobs_upsert, plan_forget, plan_update
@@ -112,6 +113,10 @@ def operation_record(
             plan_id=plan.pk if plan else None,
             job_creation=kind == OperationKind.JOB_CREATE,
         )
+        if kind == OperationKind.PLAN_UPDATE and plan is not None:
+            # What the update will change from: the mirror as it is now, read after the site's
+            # version was taken, so no sync can write the plan between this read and the insert.
+            params = params | {"before": _plan_as_it_is(plan.pk)}
         try:
             with transaction.atomic():
                 operation = Operation.objects.create(
@@ -138,6 +143,11 @@ def operation_record(
         extra={"operation_id": operation_id, "operation_kind": str(kind)},
     )
     return operation, True
+
+
+def _plan_as_it_is(plan_id: int) -> dict[str, object] | None:
+    row = Plan.objects.filter(pk=plan_id).values("start_time", "end_time", "interval", "slice_len").first()
+    return plan_settings(**row) if row is not None else None
 
 
 def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, bool]:
@@ -308,6 +318,22 @@ def _plan_changed(call: Callable[[EsaClient, Operation], EsaPlan]) -> Handler:
     return handle
 
 
+def _plan_update(operation: Operation, client: EsaClient) -> str:
+    """The update; ESA's answer is the plan as it now is: into the mirror, and into the operation's
+    result as what the update changed the plan to (`after`, which the audit log compares with `before`)."""
+    answer = client.update_scheduled_preload_execution(operation.target_esa_id, _plan_spec(operation.params))
+    plan_update(plan=answer, now=timezone.now())
+    after = plan_settings(
+        start_time=answer.start_time,
+        end_time=answer.end_time,
+        interval=answer.interval,
+        slice_len=answer.slice_len,
+    )
+    operation.result = {**operation.result, "after": after}
+    Operation.objects.filter(pk=operation.pk).update(result=operation.result)
+    return answer.request_id
+
+
 def _deleted(delete: Callable[[EsaClient, str], str], forget: Callable[..., None]) -> Handler:
     """A delete handler; deleting what is already gone has done its job (a retried delete)."""
 
@@ -339,11 +365,7 @@ _HANDLERS: dict[str, Handler] = {
     OperationKind.PLAN_STOP: _plan_changed(
         lambda client, operation: client.stop_scheduled_preload_execution(operation.target_esa_id)
     ),
-    OperationKind.PLAN_UPDATE: _plan_changed(
-        lambda client, operation: client.update_scheduled_preload_execution(
-            operation.target_esa_id, _plan_spec(operation.params)
-        )
-    ),
+    OperationKind.PLAN_UPDATE: _plan_update,
     OperationKind.PLAN_DELETE: _deleted(EsaClient.delete_scheduled_preload_execution, plan_forget),
     OperationKind.JOB_RESET: _job_reset,
     OperationKind.JOB_DELETE: _deleted(EsaClient.delete_scheduled_preload_job, job_forget),

@@ -10,6 +10,7 @@ from django.conf import settings
 from prefetch_ui.planning.local_time import zone_named
 from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.display_zone import zone_choices as display_zone_choices
+from prefetch_ui.prefetch.plan_changes import PlanUpdateChanges
 
 register = template.Library()
 
@@ -26,6 +27,12 @@ def local(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return _with_offset(moment.astimezone(display_zone()))
+
+
+@register.filter
+def plan_changes(changes: PlanUpdateChanges | None) -> str:
+    """What an update of a plan changed, in words ("batch size 3 → 5"), times in the operator's zone."""
+    return changes.text(local) if changes is not None else ""
 
 
 @register.filter

@@ -47,6 +47,8 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 
 # What would make a held site send URLs again (see prefetch_ui.incidents).
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
+# The poll's token of the incidents' unsettled steps on the job's plans, when the page shows some.
+STEPS_PARAMETER = "steps"
 
 
 def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
@@ -72,9 +74,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     kept its shape (`job-changes`, swapped out of band), else the whole region."""
     number, status = _plan_list(request)
     since = poll_version(request)
-    if since == job.version:
+    steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
+    if since == job.version and (
+        not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since)
+    ):
         return nothing_changed()
-    reshaped = since is None or not job.layout_version <= since < job.version
+    reshaped = since is None or not job.layout_version <= since <= job.version
     if status and since is not None and job.statuses_version > since:
         reshaped = True  # a plan may have come into or left the list of one status
     operator = can_operate(request.user)
@@ -86,7 +91,9 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         held = bool(hold)
     else:
         page = number
-        detail = selectors.job_changes(job=job, since=since or 0, page_number=page, status=status)
+        detail = selectors.job_changes(
+            job=job, since=since or 0, page_number=page, status=status, steps_since=steps_since
+        )
         if detail.facts_changed:
             hold = hold_refusal(job.site)
             held = bool(hold)
@@ -98,6 +105,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     poll = filters.copy()
     # The version read with the job, before its rows: a change after it is sent again, never missed.
     poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
+    if detail.steps_token:
+        poll[STEPS_PARAMETER] = detail.steps_token
     context = {
         "job": job,
         "detail": detail,
@@ -120,8 +129,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 
 @require_GET
 def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
-    # The job alone (no site, no order): a poll that finds nothing changed needs no more.
-    job = Job.objects.filter(esa_id=job_esa_id).order_by().first()
+    steps = bool(poll_version(request) is not None and request.GET.get(STEPS_PARAMETER))
+    job = selectors.job_to_poll(job_esa_id=job_esa_id, steps=steps)
     if job is not None:
         return _job_live(request, job)
     if request.htmx:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import batched
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 from django.db.models import (
@@ -33,7 +34,9 @@ from django.db.models import (
 from django.db.models.functions import Cast
 
 from prefetch_ui.incidents.models import HeldPlan, Incident, IncidentStatus, StepState
+from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Site
+from prefetch_ui.prefetch.plan_changes import PlanUpdateChanges, plan_update_changes
 
 INCIDENT_HOLD = "incident_hold"
 INCIDENT_RESUME = "incident_resume"
@@ -63,6 +66,7 @@ _COLUMNS = (
     "entry_error_code",
     "entry_error_message",
     "entry_request_id",
+    "entry_reason",
 )
 # Newest first; the rest only makes the order of entries of the same instant stable across pages
 # (a resume sorts before the hold it lifts).
@@ -118,6 +122,7 @@ def _operation_entries(filters: AuditFilters) -> AuditEntries:
         entry_error_code=F("error_code"),
         entry_error_message=F("error_message"),
         entry_request_id=F("request_id"),
+        entry_reason=_text(""),
     ).values(*_COLUMNS)
     return entries
 
@@ -162,6 +167,8 @@ def _incident_entries(filters: AuditFilters, *, kind: str) -> AuditEntries:
         entry_error_code=_text(""),
         entry_error_message=_text(""),
         entry_request_id=_text(""),
+        # Why the operator held, or resumed (empty: not said).
+        entry_reason=F("reason" if hold else "resume_reason"),
     ).values(*_COLUMNS)
     return entries
 
@@ -213,6 +220,10 @@ class AuditRow:
     error_message: str
     request_id: str
     failed_plans: int  # an incident entry's plans whose step failed
+    reason: str = ""  # an incident's hold or resume: why, as the operator said it
+    # An update of a plan: what it changed (None: any other entry, or an update recorded before
+    # what it changed was kept).
+    changes: PlanUpdateChanges | None = None
 
     @property
     def kind_label(self) -> str:
@@ -273,6 +284,12 @@ def audit_rows(entries: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
     usernames = dict(User.objects.filter(pk__in=actor_ids).values_list("pk", "username")) if actor_ids else {}
     sites = Site.objects.in_bulk(site_ids) if site_ids else {}
     job_esa_ids = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "esa_id")) if job_ids else {}
+    update_ids = [
+        entry["entry_pk"]
+        for entry in entries
+        if entry["entry_source"] == _OPERATION and entry["entry_kind"] == OperationKind.PLAN_UPDATE
+    ]
+    changes = _plan_updates_changes(update_ids)
     failures = _incident_failures(
         {
             (entry["entry_pk"], "hold" if entry["entry_kind"] == INCIDENT_HOLD else "resume")
@@ -281,9 +298,24 @@ def audit_rows(entries: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
         }
     )
     return [
-        _row(entry, usernames=usernames, sites=sites, job_esa_ids=job_esa_ids, failures=failures)
+        _row(
+            entry,
+            usernames=usernames,
+            sites=sites,
+            job_esa_ids=job_esa_ids,
+            failures=failures,
+            changes=changes,
+        )
         for entry in entries
     ]
+
+
+def _plan_updates_changes(operation_ids: list[int]) -> dict[int, PlanUpdateChanges | None]:
+    """What each of these updates of a plan changed, in one query (none when there are none)."""
+    if not operation_ids:
+        return {}
+    recorded = Operation.objects.filter(pk__in=operation_ids).values_list("pk", "params", "result")
+    return {pk: plan_update_changes(params=params, result=result) for pk, params, result in recorded}
 
 
 def _row(
@@ -293,6 +325,7 @@ def _row(
     sites: Mapping[int, Site],
     job_esa_ids: Mapping[int, str],
     failures: Mapping[tuple[int, str], _IncidentFailures],
+    changes: Mapping[int, PlanUpdateChanges | None],
 ) -> AuditRow:
     site_id, kind, result = entry["entry_site_id"], entry["entry_kind"], entry["entry_result"]
     site = sites.get(site_id) if site_id is not None else None
@@ -316,6 +349,7 @@ def _row(
             error_message=entry["entry_error_message"] if failed else "",
             request_id=entry["entry_request_id"] if failed else "",
             failed_plans=0,
+            changes=changes.get(entry["entry_pk"]),
         )
     incident_id: int = entry["entry_pk"]
     phase = "hold" if kind == INCIDENT_HOLD else "resume"
@@ -337,6 +371,7 @@ def _row(
         error_message=failure.first.error_message if failure else "",
         request_id=failure.first.request_id if failure else "",
         failed_plans=failure.count if failure else 0,
+        reason=entry["entry_reason"] or "",
     )
 
 
@@ -366,11 +401,23 @@ AUDIT_CSV_HEADER = (
     "ESA message",
     "RequestId",
     "Failed plans",
+    "Changes",
+    "Reason",
 )
 
 
 def audit_export_rows(filters: AuditFilters) -> Iterator[tuple[object, ...]]:
-    """Every entry matching `filters` as a CSV row under AUDIT_CSV_HEADER, read a batch at a time."""
+    """Every entry matching `filters` as a CSV row under AUDIT_CSV_HEADER, read a batch at a time.
+
+    An update's changes are one text whose times are ISO 8601 with their offset, as in every other
+    column, in the display zone of the request that asked (read now: the rows are read later)."""
+    return _export_rows(filters, zone=display_zone())
+
+
+def _export_rows(filters: AuditFilters, *, zone: ZoneInfo) -> Iterator[tuple[object, ...]]:
+    def moment(time: datetime | None) -> str:
+        return time.astimezone(zone).isoformat(timespec="seconds") if time is not None else "?"
+
     for batch in batched(audit_entries(filters).iterator(chunk_size=_EXPORT_BATCH), _EXPORT_BATCH):
         for row in audit_rows(batch):
             yield (
@@ -389,4 +436,6 @@ def audit_export_rows(filters: AuditFilters) -> Iterator[tuple[object, ...]]:
                 row.error_message,
                 row.request_id,
                 row.failed_plans if row.incident_id is not None else None,
+                row.changes.text(moment) if row.changes is not None else "",
+                row.reason,
             )
