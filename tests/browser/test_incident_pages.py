@@ -12,40 +12,20 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.incidents.models import Incident
-from prefetch_ui.incidents.selectors import held_site_watch
-from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.accounts import OPERATOR, log_in
+from tests.browser.incident_esa import changing_calls, plans_in_esa, sync_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 # The hold and the resume go through the worker at the shared ESA call budget: generous, not tight.
 WORK_TIMEOUT = 20_000
 REASON = "origin 5xx at 40% since 14:05"
+
+
 # The calls that change a plan; a confirmation page must make none of them.
-CHANGING_CALLS = (
-    "StopScheduledPreloadExecution",
-    "StartScheduledPreloadExecution",
-    "UpdateScheduledPreloadExecution",
-)
-
-
-def _plans(esa: EsaClient, job_id: str) -> dict[str, EsaPlan]:
-    return {plan.id: plan for plan in esa.list_scheduled_preload_executions(job_id).items}
-
-
-def _changing_calls(sim: RunningSimulator) -> list[str]:
-    return [call["action"] for call in sim.calls() if call["action"] in CHANGING_CALLS]
-
-
-def _sync(esa: EsaClient) -> None:
-    """One sync cycle, as beat's task runs it (a held site is read in full), done when this returns."""
-    esa_sync(client=esa, watched=held_site_watch())
-
-
 def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_it(
     page: Page, live_server: LiveServer, operator: User, esa: EsaClient, sim: RunningSimulator
 ) -> None:
@@ -66,9 +46,9 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     ).succeeded
     running, waiting = created[:2], created[2:]
     time.sleep(1.1)  # the first batch of each plan starting now fires: they are running
-    before = _plans(esa, job.id)
+    before = plans_in_esa(esa, job.id)
     assert [before[plan.id].status for plan in created] == ["running", "running", "waiting", "waiting"]
-    _sync(esa)
+    sync_once(esa)
 
     # The confirmation says what the hold will do, and nothing is sent before it is confirmed.
     log_in(page, live_server.url, OPERATOR)
@@ -80,7 +60,7 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     confirm = page.get_by_test_id("hold-confirm")
     expect(confirm).to_have_text("Hold 4 plans on example.com")
     assert Incident.objects.count() == 0
-    assert _changing_calls(sim) == []
+    assert changing_calls(sim) == []
 
     page.get_by_label("Reason").fill(REASON)
     confirm.click()
@@ -101,7 +81,7 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
         expect(held_plans.locator(f'tr[data-held-plan="{plan.id}"]')).to_contain_text("Held (window moved)")
 
     # Another page: the banner names the scope, who, since when and why, and links to the incident.
-    _sync(esa)
+    sync_once(esa)
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     banner = page.get_by_test_id("hold-banner")
     expect(banner).to_contain_text("Prefetch is held on example.com")
@@ -109,14 +89,10 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     expect(banner).to_contain_text(REASON)
     link = banner.get_by_role("link", name=f"incident #{incident.pk}")
     expect(link).to_have_attribute("href", f"/incidents/{incident.pk}/")
-    for plan in running:
-        expect(page.locator(f'tr[data-plan="{plan.id}"]').get_by_test_id("plan-status")).to_have_text(
-            "stopped"
-        )
-    for plan in waiting:
-        expect(page.locator(f'tr[data-plan="{plan.id}"]').get_by_test_id("plan-status")).to_have_text(
-            "waiting"
-        )
+    # The job page shows its plans held by the incident (stopped and parked alike), not as plain
+    # "stopped" or "waiting".
+    for plan in running + waiting:
+        expect(page.locator(f'tr[data-plan="{plan.id}"]').get_by_test_id("plan-status")).to_have_text("held")
 
     # Resume: from the banner's link, through the preview, back to the incident page.
     link.click()
@@ -135,7 +111,7 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     expect(page.get_by_test_id("incident-progress")).to_have_text("4 of 4")
 
     # In ESA the plans are back as they were: windows restored, the stopped ones no longer stopped.
-    after = _plans(esa, job.id)
+    after = plans_in_esa(esa, job.id)
     for plan in waiting:
         assert (after[plan.id].status, after[plan.id].start_time, after[plan.id].end_time) == (
             "waiting",
@@ -149,7 +125,7 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
             before[plan.id].end_time,
         )
 
-    _sync(esa)
+    sync_once(esa)
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     for plan in running:
         expect(page.locator(f'tr[data-plan="{plan.id}"]').get_by_test_id("plan-status")).to_have_text(

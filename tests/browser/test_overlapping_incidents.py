@@ -9,21 +9,18 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.incidents.models import HeldPlan, Incident, IncidentStatus
-from prefetch_ui.incidents.selectors import held_site_watch
 from prefetch_ui.incidents.services.holds import hold_request
 from prefetch_ui.prefetch.models import Site
-from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.accounts import OPERATOR, log_in
+from tests.browser.incident_esa import CHANGING_CALLS, plans_in_esa, sync_once
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -31,18 +28,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 # Holds and resumes go through the worker at the shared ESA call budget: generous, not tight.
 WORK_TIMEOUT = 20_000
 SHOP = SEED_SITES[1]
+
+
 # The calls that change a plan.
-CHANGING_CALLS = (
-    "StopScheduledPreloadExecution",
-    "StartScheduledPreloadExecution",
-    "UpdateScheduledPreloadExecution",
-)
-
-
-def _plans(esa: EsaClient, job_id: str) -> dict[str, EsaPlan]:
-    return {plan.id: plan for plan in esa.list_scheduled_preload_executions(job_id).items}
-
-
 def _changing_calls_on(sim: RunningSimulator, plan_ids: set[str], *, since: int = 0) -> list[str]:
     """The changing calls made about these plans, from the `since`-th call the simulator got on."""
     return [
@@ -50,11 +38,6 @@ def _changing_calls_on(sim: RunningSimulator, plan_ids: set[str], *, since: int 
         for call in sim.calls()[since:]
         if call["action"] in CHANGING_CALLS and call["params"].get("Id") in plan_ids
     ]
-
-
-def _sync(esa: EsaClient) -> None:
-    """One sync cycle, as beat's task runs it (a held site is read in full), done when this returns."""
-    esa_sync(client=esa, watched=held_site_watch())
 
 
 def _row(page: Page, plan_id: str) -> Locator:
@@ -81,9 +64,9 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     time.sleep(1.1)  # the first batch of each plan starting now fires: they are running
     example_job, example_running, example_waiting = made["example.com"]
     example_plans = {example_running, example_waiting}
-    before = _plans(esa, example_job)
+    before = plans_in_esa(esa, example_job)
     assert (before[example_running].status, before[example_waiting].status) == ("running", "waiting")
-    _sync(esa)
+    sync_once(esa)
 
     # example.com is held on its own, from its page.
     log_in(page, live_server.url, OPERATOR)
@@ -95,7 +78,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     page.wait_for_url(re.compile(r"/incidents/\d+/$"))
     own = Incident.objects.get()
     expect(page.locator("#incident-live")).to_have_attribute("data-status", "held", timeout=WORK_TIMEOUT)
-    _sync(esa)
+    sync_once(esa)
 
     # Then every site, from the sites page: the confirmation counts only the other sites' plans,
     # and says the plans already held are left to the hold that has them.
@@ -122,7 +105,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     expect(_row(page, shop_running)).to_contain_text("Stopped")
     expect(_row(page, shop_waiting)).to_contain_text("Held (window moved)")
     assert _changing_calls_on(sim, example_plans, since=calls_before_everywhere) == []
-    _sync(esa)
+    sync_once(esa)
 
     # example.com's hold page says it is held already, and offers nothing to confirm.
     page.goto(f"{live_server.url}/incidents/hold/?site={DEMO_SITE_ID}")
@@ -163,7 +146,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
 
     # In ESA, example.com's plans are as the hold left them: stopped, and parked a long way off.
     assert _changing_calls_on(sim, example_plans, since=calls_before_resume) == []
-    held = _plans(esa, example_job)
+    held = plans_in_esa(esa, example_job)
     assert held[example_running].status == "stopped"
     assert held[example_waiting].status == "waiting"
     parked, original = held[example_waiting].start_time, before[example_waiting].start_time
@@ -171,7 +154,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     assert [
         call for call in sim.calls("StartScheduledPreloadExecution") if call["params"]["Id"] in example_plans
     ] == []
-    _sync(esa)
+    sync_once(esa)
     page.goto(f"{live_server.url}/sites/{DEMO_SITE_ID}/")
     expect(page.get_by_test_id("site-held-by")).to_contain_text(f"incident #{everywhere.pk}")
     expect(page.get_by_test_id("hold-site")).to_have_text("Hold this site on its own")
@@ -191,7 +174,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     expect(page.locator("#incident-live")).to_have_attribute("data-status", "resumed", timeout=WORK_TIMEOUT)
     expect(page.get_by_test_id("incident-progress")).to_have_text("4 of 4")
 
-    after = _plans(esa, example_job)
+    after = plans_in_esa(esa, example_job)
     assert after[example_running].status in ("waiting", "running")
     assert (
         after[example_waiting].status,
@@ -205,7 +188,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     assert [call["params"]["Id"] for call in sim.calls("StartScheduledPreloadExecution")].count(
         example_running
     ) == 1
-    _sync(esa)
+    sync_once(esa)
     page.goto(f"{live_server.url}/sites/{DEMO_SITE_ID}/")
     expect(page.get_by_test_id("site-held-by")).to_have_count(0)
     expect(page.get_by_test_id("hold-site")).to_have_text("Hold all prefetch on this site")
@@ -241,19 +224,6 @@ def _ramped_windows(page: Page) -> dict[str, tuple[datetime, datetime]]:
     return windows
 
 
-def _clear_of_a_minute_turn(margin: int) -> None:
-    """Wait, if need be, until the ramp's first minute stays the same for `margin` seconds.
-
-    The ramp starts at the first whole minute after the resume's lead (and its calls): the page
-    draws it when shown, the confirmation draws it again, and a minute turning in between moves
-    every window a minute on. The test confirms within seconds of the page it compares with.
-    """
-    lead = settings.PREFETCH_RESCHEDULE_LEAD_SECONDS + 1  # 8 plans: their calls take one second more
-    second = (datetime.now(UTC) + timedelta(seconds=lead)).second
-    if second > 60 - margin:
-        time.sleep(61 - second)
-
-
 def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_of_their_own(
     page: Page, live_server: LiveServer, operator: User, esa: EsaClient, sim: RunningSimulator
 ) -> None:
@@ -266,7 +236,7 @@ def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_
     ).succeeded
     plan_ids = {plan.id for plan in plans}
     time.sleep(1.1)  # every plan has sent its first batch: running
-    _sync(esa)
+    sync_once(esa)
     # The hold itself is the other tests' subject: asked here as the button does, done by the worker.
     incident, _ = hold_request(user=operator, site=Site.objects.get(esa_id=DEMO_SITE_ID), reason="")
     eventually(
@@ -274,7 +244,7 @@ def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_
         timeout=WORK_TIMEOUT / 1000,
         failure="the hold never settled",
     )
-    assert {plan.status for plan in _plans(esa, job.id).values()} == {"stopped"}
+    assert {plan.status for plan in plans_in_esa(esa, job.id).values()} == {"stopped"}
     # Every window passes during the hold.
     time.sleep(max(0.0, (now + WINDOW - datetime.now(UTC)).total_seconds()) + 1)
 
@@ -321,7 +291,6 @@ def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_
     page.set_viewport_size({"width": 1400, "height": 900})
 
     # A lower cap the ramp can keep: the figure and the windows follow it.
-    _clear_of_a_minute_turn(margin=20)
     loads.get_by_test_id("resume-cap").fill(str(LOWER_CAP))
     page.get_by_test_id("resume-show").click()
     expect(loads.get_by_test_id("resume-cap")).to_have_value(str(LOWER_CAP))
@@ -346,6 +315,6 @@ def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_
         held.plan_esa_id: (held.resume_start, held.resume_end)
         for held in HeldPlan.objects.filter(incident=incident)
     } == shown
-    in_esa = _plans(esa, job.id)
+    in_esa = plans_in_esa(esa, job.id)
     assert {plan_id: (in_esa[plan_id].start_time, in_esa[plan_id].end_time) for plan_id in plan_ids} == shown
     assert {in_esa[plan_id].status for plan_id in plan_ids} <= {"waiting", "running", "finished"}

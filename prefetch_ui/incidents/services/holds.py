@@ -163,7 +163,14 @@ def hold_prepare(incident_id: int) -> int:
     with transaction.atomic():
         # Only the incident's row: its site is on the nullable side of an outer join (None: every
         # site), which PostgreSQL refuses to lock.
-        incident = Incident.objects.select_for_update(of=("self",)).select_related("site").get(pk=incident_id)
+        incident = (
+            Incident.objects.select_for_update(of=("self",))
+            .select_related("site")
+            .filter(pk=incident_id)
+            .first()
+        )
+        if incident is None:  # gone (a test's database emptied; an admin's delete): nothing to hold
+            return 0
         if incident.planned_at is not None or incident.status != IncidentStatus.HOLDING:
             return 0
         plans = (
