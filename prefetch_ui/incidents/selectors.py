@@ -14,6 +14,7 @@ from prefetch_ui.prefetch.models import Site
 from .models import (
     HOLD_ACTIVE_STATUSES,
     OPEN_INCIDENT_STATUSES,
+    FoundBy,
     HeldPlan,
     HoldOutcome,
     Incident,
@@ -78,6 +79,7 @@ class IncidentProgress:
     outcomes: dict[str, int]  # outcome label -> count, for this phase
     found_by_sync: int
     reholds: int
+    passed_in: int  # held since another incident resumed while this one covered their site
 
     @property
     def unsettled(self) -> int:
@@ -101,6 +103,7 @@ def incident_progress(incident: Incident) -> IncidentProgress:
         failed=Count("pk", filter=Q(state=StepState.FAILED)),
         found_by_sync=Count("pk", filter=Q(found_by="sync")),
         reholds=Count("pk", filter=Q(rehold_count__gt=0)),
+        passed_in=Count("pk", filter=Q(found_by=FoundBy.PASSED)),
     )
     outcomes = {
         labels.get(row[outcome_field], row[outcome_field]): row["n"]

@@ -117,6 +117,13 @@ def test_resuming_the_site_hold_while_every_site_is_held_passes_its_plans_on_and
     }
     passed = HeldPlan.objects.filter(incident=everywhere, found_by=FoundBy.PASSED)
     assert set(passed.values_list("plan_esa_id", "passed_from")) == {(plan, own.pk) for plan in plan_ids}
+    detail = operator_client.get(reverse("incident-detail", args=[everywhere.pk])).content.decode()
+    assert "Passed on by another incident's resume" in detail and f"passed on by #{own.pk}" in detail
+    resumed_page = operator_client.get(reverse("incident-detail", args=[own.pk])).content.decode()
+    assert (
+        f'Stays held by <a href="{reverse("incident-detail", args=[everywhere.pk])}">#{everywhere.pk}</a>'
+        in resumed_page
+    )
 
     estate.forward(300)  # past the second plan's original start
     estate.sync()
