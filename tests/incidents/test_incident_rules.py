@@ -3,7 +3,7 @@ what the dashboard refuses on a held site, failures and their retry."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -23,7 +23,7 @@ from prefetch_ui.incidents.models import (
 )
 from prefetch_ui.incidents.services.holds import hold_prepare, hold_preview, hold_request
 from prefetch_ui.incidents.services.resumes import IncidentStateError, resume_preview, resume_request
-from prefetch_ui.incidents.services.steps import steps_retry_failed
+from prefetch_ui.incidents.services.steps import incident_settle, steps_retry_failed
 from prefetch_ui.prefetch.models import Plan, PlanStatus, Site
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 
@@ -237,3 +237,25 @@ def test_a_plan_passed_to_an_incident_that_had_let_it_go_is_held_by_it_again(
     row = HeldPlan.objects.get(incident=everywhere, plan_esa_id=plan.esa_id)
     assert (row.hold_outcome, row.found_by, row.passed_from_id) == (HoldOutcome.STOPPED, "passed", own.pk)
     assert HeldPlan.objects.filter(holding_now(), plan_esa_id=plan.esa_id).get() == row
+
+
+def test_a_resume_asked_while_the_sweep_settles_the_held_incident_is_not_marked_resumed(
+    site: Site, operator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by make bench-incident: the sweep settles every open incident each second; a resume
+    committed between its "nothing left?" and its update was marked resumed with 500 steps pending."""
+    incident, _ = _held(site, operator)
+    real_now = timezone.now
+    asked: list[bool] = []
+
+    def now_with_a_resume_in_between() -> datetime:
+        if not asked:
+            asked.append(True)
+            resume_request(user=operator, incident=incident, reschedule=True)
+        return real_now()
+
+    monkeypatch.setattr(timezone, "now", now_with_a_resume_in_between)
+    incident_settle(incident.pk)
+    incident.refresh_from_db()
+    assert asked and incident.status == IncidentStatus.RESUMING and incident.resumed_at is None
+    assert HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).count() == 2

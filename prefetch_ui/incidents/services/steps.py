@@ -25,7 +25,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from prefetch_ui.core.workers import live_workers, redis_connection, worker_id
@@ -409,14 +409,18 @@ def lost_claims_release(incident_id: int | None = None, *, now: datetime | None 
 
 
 def incident_settle(incident_id: int) -> None:
-    """Once no step of the current phase is left, the hold is in place (or the resume done)."""
-    if HeldPlan.objects.filter(incident_id=incident_id, state__in=UNSETTLED_STEP_STATES).exists():
-        return
+    """Once no step of the current phase is left, the hold is in place (or the resume done).
+
+    One statement each, conditional on no step being unsettled at that moment: a look first and an
+    update after would let a resume committed in between (its steps pending) be marked resumed.
+    """
     now = timezone.now()
-    Incident.objects.filter(pk=incident_id, status=IncidentStatus.HOLDING, planned_at__isnull=False).update(
+    unsettled = HeldPlan.objects.filter(incident_id=OuterRef("pk"), state__in=UNSETTLED_STEP_STATES)
+    settled = Incident.objects.filter(~Exists(unsettled), pk=incident_id)
+    settled.filter(status=IncidentStatus.HOLDING, planned_at__isnull=False).update(
         status=IncidentStatus.HELD, hold_done_at=now, **incident_redrawn()
     )
-    Incident.objects.filter(pk=incident_id, status=IncidentStatus.RESUMING).update(
+    settled.filter(status=IncidentStatus.RESUMING).update(
         status=IncidentStatus.RESUMED, resumed_at=now, **incident_redrawn()
     )
 
