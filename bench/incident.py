@@ -1,13 +1,14 @@
 """Benchmark a hold of 1,000 plans against the real stack, as ratios to the physical limit N / QPS.
 
-    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill] [--verbose]
+    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill,resume]
+                                       [--resume-minutes 10] [--verbose]
 
 The stack is the product's: the ESA simulator as a process at `--max-qps 50`, an embedded Redis,
 two Celery worker processes (thread pool, both queues) and beat, on a throwaway SQLite database.
 ESA allows 50 calls a second and a hold makes at least one call per plan, so holding N plans
 cannot take less than N / 50 seconds: that is the limit every duration is divided by.
 
-Each run starts from a fresh simulator, database and Redis. It creates jobs of 100 plans each on
+Each run starts from a fresh simulator, database and Redis. A hold run creates jobs of 100 plans each on
 example.com (most start now and are running once listed, one in ten starts in an hour and stays
 waiting), fills the mirror with one sync, starts the workers and beat, then clicks *Hold* as an
 operator (POST /incidents/hold/ through Django's test client) and waits for the incident to be
@@ -19,13 +20,23 @@ limit, is the figure. Runs:
 - kill: once half the plans are settled, the worker holding the most claims is SIGKILLed and
   started again at once; goal: the last call of the hold within 15 s of the restart;
 - kill-worst (only when asked for, `--runs kill-worst`): the same, but the second worker starts
-  only once the first has taken every drainer, so the kill stops all of them.
+  only once the first has taken every drainer, so the kill stops all of them;
+- resume (issue 17): two seeded sites of the same shape, `--plans` / 2 plans each in jobs of 100
+  (a batch of 10 URLs every 5 min; two in three running at the click, one in three starting 75-135 s
+  after the estate is made, so their start passes during the hold), held at once (two incidents,
+  through the hold's form); once every start has passed, example.com is resumed with the default
+  ramp (its cap: its scheduled peak from before the hold, per the preview) and shop.example.net as
+  it was, at the same moment, through the resume's form. The simulator's record of the batches it
+  took, bucketed by whole wall-clock minute, over `--resume-minutes` (10) after the resume: goal,
+  the ramped site's busiest minute ≤ its cap; the other's is printed for comparison. Both holds
+  must finish with no plan still able to submit URLs, and no hold or resume step may fail.
 
-In every run no plan may still be able to submit URLs afterwards (running, or waiting to start
+In every run no plan may still be able to submit URLs once held (running, or waiting to start
 within 30 days: parked plans start a year ahead), and no plan's hold may fail. The sync is kept
 out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call after
-the click is the hold's. Exit status: 1 when a goal is missed, 2 when the harness could not run;
-the last line sums up the figures.
+the click is the hold's (or the resume's: the resume run prints the sync calls it saw, 0). Exit
+status: 1 when a goal is missed, 2 when the harness could not run; the last line sums up the
+figures.
 """
 
 from __future__ import annotations
