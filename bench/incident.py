@@ -448,6 +448,8 @@ class ResumeResult:
     resumed: bool = False
     resume_seconds: float | None = None  # the clicks → both incidents resumed
     sync_calls: int = 0
+    # Incidents marked held or resumed while steps were still unsettled: the most such steps seen.
+    marked_early: dict[str, int] = field(default_factory=dict)
 
     def misses(self) -> list[str]:
         missed = []
@@ -499,15 +501,30 @@ def _resume_estate_create(esa: EsaClient, site: SiteResume, plans: int, now: dat
 
 def _wait_for_statuses(
     stack: Stack, incident_ids: list[int], status: str, since: float, timeout: float
-) -> bool:
-    from prefetch_ui.incidents.models import Incident
+) -> dict[str, int]:
+    """Poll until every incident has `status` and none of their steps is unsettled (the steps are
+    the truth: an incident can be marked before its steps are done). Returns, per incident marked
+    `status` while steps were still unsettled ("#<pk> <status>"), the most such steps seen; raises
+    TimeoutError."""
+    from prefetch_ui.incidents.models import UNSETTLED_STEP_STATES, HeldPlan, Incident
 
+    early: dict[str, int] = {}
     while time.time() - since < timeout:
-        if Incident.objects.filter(pk__in=incident_ids, status=status).count() == len(incident_ids):
-            return True
+        marked = set(Incident.objects.filter(pk__in=incident_ids, status=status).values_list("pk", flat=True))
+        unsettled = Counter(
+            HeldPlan.objects.filter(
+                incident_id__in=incident_ids, state__in=UNSETTLED_STEP_STATES
+            ).values_list("incident_id", flat=True)
+        )
+        for pk in marked:
+            if unsettled[pk]:
+                key = f"#{pk} {status}"
+                early[key] = max(early.get(key, 0), unsettled[pk])
+        if len(marked) == len(incident_ids) and not unsettled:
+            return early
         stack.check()
         time.sleep(0.2)
-    return False
+    raise TimeoutError
 
 
 def _per_minute(batches: list[SubmittedBatch], site_id: int) -> Counter[int]:
@@ -591,11 +608,13 @@ def _run_resume(
                 raise HarnessError(f"the hold answered {response.status_code}, not a redirect")
             site.incident_id = Incident.objects.latest("pk").pk
         incident_ids = [site.incident_id for site in sites]
-        result.held = _wait_for_statuses(
-            stack, incident_ids, IncidentStatus.HELD, result.hold_click_at, HOLD_TIMEOUT
-        )
-        if not result.held:
+        try:
+            result.marked_early |= _wait_for_statuses(
+                stack, incident_ids, IncidentStatus.HELD, result.hold_click_at, HOLD_TIMEOUT
+            )
+        except TimeoutError:
             return result
+        result.held = True
         result.hold_seconds = time.time() - result.hold_click_at
         result.hold_failed = [
             f"{held.label}: {held.error_code} {held.error_message[:120]}"
@@ -635,10 +654,14 @@ def _run_resume(
                 raise HarnessError(
                     f"the resume of {site.name} answered {response.status_code}, not a redirect"
                 )
-        result.resumed = _wait_for_statuses(
-            stack, incident_ids, IncidentStatus.RESUMED, result.resume_at, RESUME_TIMEOUT
-        )
-        if result.resumed:
+        try:
+            result.marked_early |= _wait_for_statuses(
+                stack, incident_ids, IncidentStatus.RESUMED, result.resume_at, RESUME_TIMEOUT
+            )
+        except TimeoutError:
+            pass
+        else:
+            result.resumed = True
             result.resume_seconds = time.time() - result.resume_at
         for site in sites:
             incident = Incident.objects.get(pk=site.incident_id)
@@ -646,6 +669,9 @@ def _run_resume(
             site.cap = None if cap is None else int(cap)
             steps = HeldPlan.objects.filter(incident=incident)
             site.outcomes = Counter(steps.values_list("resume_outcome", flat=True))
+            # For a look at the steps afterwards: (state, resume action, outcome) as the database has them.
+            shape = Counter(steps.values_list("state", "resume_action", "resume_outcome"))
+            stack.say(f"incident {site.incident_id} ({site.name}) steps once resumed: {dict(shape)}")
             site.failed = [
                 f"{held.label}: {held.error_code} {held.error_message[:120]} (RequestId {held.request_id})"
                 for held in steps.filter(state=StepState.FAILED)
@@ -726,12 +752,17 @@ def _resume_report(result: ResumeResult) -> None:
     print(
         f"holds: 2 incidents, {plans} plans, held in {hold} (limit {plans / QPS:.0f} s),"
         f" {len(result.hold_failed)} failed,"
-        f" {len(result.still_able)} still able; resumes settled in {resume}"
+        f" {len(result.still_able)} still able; resume steps all settled in {resume}"
     )
     print(
         f"sync: {result.sync_calls} sync call(s) from the hold's click to the end"
         + (" (the sync did not run: PREFETCH_SYNC_PERIOD=3600)" if not result.sync_calls else "")
     )
+    for marked, steps in sorted(result.marked_early.items()):
+        print(
+            f"warning: incident {marked} while up to {steps} of its steps were still unsettled"
+            " (carried out after; the figures wait for the steps)"
+        )
     for site in result.sites:
         for line in site.failed[:10]:
             print(f"{site.name}: failed: {line}")
