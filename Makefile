@@ -20,7 +20,7 @@ help:
 	@echo "make test-postgres  the tests on a throwaway PostgreSQL only (PYTEST_ARGS=... to pick some)"
 	@echo "make run        start the simulator, Redis, worker, beat and web"
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
-	@echo "make bench-incident  hold 1,000 plans against the real stack; exits 1 when a goal is missed"
+	@echo "make bench-incident  hold 1,000 plans against the real stack, then resume with a ramp; exits 1 on a miss"
 	@echo "make chaos      hold 500 plans through five faults (worker killed, Redis, ESA); exits 1 on a miss"
 	@echo "make load       50 polls a second on gunicorn while the sync runs: p50/p95/p99; exits 1 on a miss"
 	@echo "make fmt        format and autofix with ruff"
@@ -122,7 +122,9 @@ bench: $(STAMP)
 
 # Not part of `make test` either: the simulator at 50 calls a second, Redis, two workers and beat as
 # processes; three holds of 1,000 plans (normal, 5% faults, a worker SIGKILLed half-way), about a
-# minute and a half. Exits 1 when a goal is missed. ARGS="--runs normal --plans 200" for a quick look.
+# minute and a half, then a hold of two sites and their resume, one ramped, one as it was, watched
+# for 10 minutes (about 14 in all). Exits 1 when a goal is missed. ARGS="--runs normal --plans 200"
+# or ARGS="--runs resume --resume-minutes 3" for a quick look.
 bench-incident: $(STAMP)
 	$(VENV_PYTHON) -m bench.incident $(ARGS)
 

@@ -1,13 +1,14 @@
 """Benchmark a hold of 1,000 plans against the real stack, as ratios to the physical limit N / QPS.
 
-    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill] [--verbose]
+    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill,resume]
+                                       [--resume-minutes 10] [--verbose]
 
 The stack is the product's: the ESA simulator as a process at `--max-qps 50`, an embedded Redis,
 two Celery worker processes (thread pool, both queues) and beat, on a throwaway SQLite database.
 ESA allows 50 calls a second and a hold makes at least one call per plan, so holding N plans
 cannot take less than N / 50 seconds: that is the limit every duration is divided by.
 
-Each run starts from a fresh simulator, database and Redis. It creates jobs of 100 plans each on
+Each run starts from a fresh simulator, database and Redis. A hold run creates jobs of 100 plans each on
 example.com (most start now and are running once listed, one in ten starts in an hour and stays
 waiting), fills the mirror with one sync, starts the workers and beat, then clicks *Hold* as an
 operator (POST /incidents/hold/ through Django's test client) and waits for the incident to be
@@ -19,13 +20,23 @@ limit, is the figure. Runs:
 - kill: once half the plans are settled, the worker holding the most claims is SIGKILLed and
   started again at once; goal: the last call of the hold within 15 s of the restart;
 - kill-worst (only when asked for, `--runs kill-worst`): the same, but the second worker starts
-  only once the first has taken every drainer, so the kill stops all of them.
+  only once the first has taken every drainer, so the kill stops all of them;
+- resume (issue 17): two seeded sites of the same shape, `--plans` / 2 plans each in jobs of 100
+  (a batch of 10 URLs every 5 min; two in three running at the click, one in three starting 75-135 s
+  after the estate is made, so their start passes during the hold), held at once (two incidents,
+  through the hold's form); once every start has passed, example.com is resumed with the default
+  ramp (its cap: its scheduled peak from before the hold, per the preview) and shop.example.net as
+  it was, at the same moment, through the resume's form. The simulator's record of the batches it
+  took, bucketed by whole wall-clock minute, over `--resume-minutes` (10) after the resume: goal,
+  the ramped site's busiest minute ≤ its cap; the other's is printed for comparison. Both holds
+  must finish with no plan still able to submit URLs, and no hold or resume step may fail.
 
-In every run no plan may still be able to submit URLs afterwards (running, or waiting to start
+In every run no plan may still be able to submit URLs once held (running, or waiting to start
 within 30 days: parked plans start a year ahead), and no plan's hold may fail. The sync is kept
 out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call after
-the click is the hold's. Exit status: 1 when a goal is missed, 2 when the harness could not run;
-the last line sums up the figures.
+the click is the hold's (or the resume's: the resume run prints the sync calls it saw, 0). Exit
+status: 1 when a goal is missed, 2 when the harness could not run; the last line sums up the
+figures.
 """
 
 from __future__ import annotations
@@ -54,7 +65,14 @@ from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.processes import Stopping
 from prefetch_ui.esa import EsaClient, EsaError, PlanSpec
-from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_SITE_ID
+from prefetch_ui.esa_sim import (
+    DEMO_ACCESS_KEY_ID,
+    DEMO_ACCESS_KEY_SECRET,
+    DEMO_SITE_ID,
+    SEED_SITES,
+    SubmittedBatch,
+    submitted_batches,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -90,7 +108,9 @@ RUNS = {
     # Not run by default: the worst case of "kill", for a closer look (see the README).
     "kill-worst": RunSpec("kill-worst", kill=True, crowd=True),
 }
-DEFAULT_RUNS = ("normal", "faults", "kill")
+# The resume of issue 17: two sites held, one resumed with the default ramp, one as it was.
+RESUME_RUN = "resume"
+DEFAULT_RUNS = ("normal", "faults", "kill", RESUME_RUN)
 
 
 class HarnessError(Exception):
@@ -371,6 +391,398 @@ def run_once(
     return result
 
 
+# -- the resume run ----------------------------------------------------------------------------
+
+# Two seeded sites with the same shape: one resumed with the default ramp, one as it was, at once.
+RAMPED_SITE, AS_IT_WAS_SITE = SEED_SITES[0], SEED_SITES[1]
+RESUME_INTERVAL = 300  # seconds between a plan's batches: five minutes, as scheduled prefetch often is
+RESUME_SLICE = 10  # URLs a batch
+RESUME_URLS_PER_JOB = 10_000  # more than a plan's batches can take in the run
+PASSING_EVERY = 3  # one plan in three is waiting at the click, its start passing during the hold
+# The passing plans start this long after the estate is made, spread over PASSING_SPREAD: after the
+# hold has parked them (it takes about plans / QPS), before the resume.
+PASSING_AFTER = timedelta(seconds=75)
+PASSING_SPREAD = timedelta(seconds=60)
+RESUME_TIMEOUT = 180.0  # seconds after the resume's clicks for both incidents to be resumed
+
+
+@dataclass(slots=True)
+class SiteResume:
+    """One site of the resume run: its plans, the preview's figures and what the simulator sent."""
+
+    name: str
+    site_id: int
+    pace: str  # "ramp" or "as_it_was"
+    job_ids: list[str] = field(default_factory=list)
+    incident_id: int = 0
+    running: int = 0  # at the click, per ESA
+    waiting: int = 0
+    passed: int = 0  # waiting at the click, their start passed during the hold
+    before: tuple[datetime, int] | None = None  # the preview's busiest minute before the hold
+    forecast_as_it_was: tuple[datetime, int] | None = None
+    forecast_ramped: tuple[datetime, int] | None = None
+    default_cap: int = 0
+    cap: int | None = None  # what the resume recorded (the ramped site only)
+    last_start: datetime | None = None
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failed: list[str] = field(default_factory=list)
+    minutes: Counter[int] = field(default_factory=Counter)  # epoch minute → URLs the simulator took
+    sent_before: Counter[int] = field(default_factory=Counter)  # the same, before the hold
+
+    @property
+    def peak(self) -> tuple[int, int] | None:
+        """The busiest whole minute after the resume (epoch minute, URLs)."""
+        return max(self.minutes.items(), key=lambda item: (item[1], -item[0]), default=None)
+
+
+@dataclass(slots=True)
+class ResumeResult:
+    minutes: int  # the window after the resume that is read
+    sites: list[SiteResume]
+    hold_click_at: float = 0.0
+    held: bool = False
+    hold_seconds: float | None = None  # click → both incidents held
+    hold_failed: list[str] = field(default_factory=list)
+    still_able: list[str] = field(default_factory=list)  # after the hold
+    resume_at: float = 0.0
+    resumed: bool = False
+    resume_seconds: float | None = None  # the clicks → both incidents resumed
+    sync_calls: int = 0
+    # Incidents marked held or resumed while steps were still unsettled: the most such steps seen.
+    marked_early: dict[str, int] = field(default_factory=dict)
+
+    def misses(self) -> list[str]:
+        missed = []
+        if not self.held:
+            missed.append(f"resume: the holds did not finish within {HOLD_TIMEOUT:.0f} s of the click")
+        if self.still_able:
+            missed.append(f"resume: {len(self.still_able)} plan(s) still able to submit URLs once held")
+        if self.hold_failed:
+            missed.append(f"resume: {len(self.hold_failed)} plan(s) whose hold failed")
+        if not self.resumed:
+            missed.append(f"resume: the resumes did not finish within {RESUME_TIMEOUT:.0f} s")
+        for site in self.sites:
+            if site.failed:
+                missed.append(f"resume: {site.name}: {len(site.failed)} plan(s) whose resume failed")
+            peak = site.peak
+            if site.pace == "ramp" and site.cap is not None and peak is not None and peak[1] > site.cap:
+                missed.append(
+                    f"resume: {site.name}: ramped peak {peak[1]} URLs at {_minute(peak[0])} > cap {site.cap}"
+                )
+        return missed
+
+
+def _minute(epoch_minute: int) -> str:
+    return f"{datetime.fromtimestamp(epoch_minute * 60, UTC):%H:%M}"
+
+
+def _resume_estate_create(esa: EsaClient, site: SiteResume, plans: int, now: datetime) -> None:
+    """Jobs of 100 plans on the site: two in three start now (running at the click), one in three
+    starts PASSING_AFTER from now, spread over PASSING_SPREAD; every one a batch of 10 URLs each 5 min."""
+    for index in range((plans + PLANS_PER_JOB - 1) // PLANS_PER_JOB):
+        count = min(PLANS_PER_JOB, plans - index * PLANS_PER_JOB)
+        host = next(seed.site_name for seed in SEED_SITES if seed.site_id == site.site_id)
+        urls = [f"https://{host}/bench/{index}/asset-{number}.js" for number in range(RESUME_URLS_PER_JOB)]
+        job = esa.create_scheduled_preload_job(site_id=site.site_id, name=f"bench resume {index}", urls=urls)
+        specs = []
+        for number in range(count):
+            start = now
+            if number % PASSING_EVERY == PASSING_EVERY - 1:
+                start = now + PASSING_AFTER + PASSING_SPREAD * number / count
+            start = start.replace(microsecond=0)
+            specs.append(PlanSpec(start, start + timedelta(hours=6), RESUME_INTERVAL, RESUME_SLICE))
+        created = esa.create_scheduled_preload_executions(job.id, specs)
+        if created.success_count != count:
+            raise HarnessError(
+                f"ESA created {created.success_count} of {count} plans: {created.failed_messages}"
+            )
+        site.job_ids.append(job.id)
+
+
+def _wait_for_statuses(
+    stack: Stack, incident_ids: list[int], status: str, since: float, timeout: float
+) -> dict[str, int]:
+    """Poll until every incident has `status` and none of their steps is unsettled (the steps are
+    the truth: an incident can be marked before its steps are done). Returns, per incident marked
+    `status` while steps were still unsettled ("#<pk> <status>"), the most such steps seen; raises
+    TimeoutError."""
+    from prefetch_ui.incidents.models import UNSETTLED_STEP_STATES, HeldPlan, Incident
+
+    early: dict[str, int] = {}
+    while time.time() - since < timeout:
+        marked = set(Incident.objects.filter(pk__in=incident_ids, status=status).values_list("pk", flat=True))
+        unsettled = Counter(
+            HeldPlan.objects.filter(
+                incident_id__in=incident_ids, state__in=UNSETTLED_STEP_STATES
+            ).values_list("incident_id", flat=True)
+        )
+        for pk in marked:
+            if unsettled[pk]:
+                key = f"#{pk} {status}"
+                early[key] = max(early.get(key, 0), unsettled[pk])
+        if len(marked) == len(incident_ids) and not unsettled:
+            return early
+        stack.check()
+        time.sleep(0.2)
+    raise TimeoutError
+
+
+def _per_minute(batches: list[SubmittedBatch], site_id: int) -> Counter[int]:
+    minutes: Counter[int] = Counter()
+    for batch in batches:
+        if batch.site_id == site_id:
+            minutes[int(batch.at // 60)] += batch.urls
+    return minutes
+
+
+def run_resume(
+    *, plans: int, minutes: int, user: User, run_dir: Path, redis_url: str, echo: bool
+) -> ResumeResult:
+    """The resume run; then a fresh database and Redis for the next run."""
+    from django.core.management import call_command
+
+    try:
+        return _run_resume(
+            plans=plans, minutes=minutes, user=user, run_dir=run_dir, redis_url=redis_url, echo=echo
+        )
+    finally:
+        call_command("flush", interactive=False, verbosity=0)
+        redis.Redis.from_url(redis_url).flushall()
+
+
+def _run_resume(
+    *, plans: int, minutes: int, user: User, run_dir: Path, redis_url: str, echo: bool
+) -> ResumeResult:
+    """Hold two sites of the same shape, let a third of their plans' starts pass, resume one with the
+    default ramp and the other as it was at the same moment, and count what the simulator took."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from prefetch_ui.incidents.models import HeldPlan, Incident, IncidentStatus, StepState
+    from prefetch_ui.incidents.services.resumes import resume_preview
+    from prefetch_ui.prefetch.services.sync import esa_sync
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    state = run_dir / "esa-sim.sqlite3"
+    sites = [
+        SiteResume(RAMPED_SITE.site_name, RAMPED_SITE.site_id, "ramp"),
+        SiteResume(AS_IT_WAS_SITE.site_name, AS_IT_WAS_SITE.site_id, "as_it_was"),
+    ]
+    result = ResumeResult(minutes=minutes, sites=sites)
+    per_site = plans // len(sites)
+    with _stack(run_dir / "processes.log", echo=echo) as stack:
+        endpoint = stack.start_simulator(state, "--max-qps", str(QPS))
+        os.environ["ESA_ENDPOINT"] = endpoint
+        # Workers and beat first, so that the click comes right after the estate is made.
+        stack.start_worker("worker1")
+        stack.start_worker("worker2")
+        stack.wait_for("the workers' heartbeats", lambda: _workers_alive(2), timeout=60)
+        stack.start_beat(run_dir / "celerybeat-schedule")
+        made_at = time.time()
+        now = datetime.now(UTC)
+        with _esa(endpoint) as esa:
+            for site in sites:
+                _resume_estate_create(esa, site, per_site, now)
+                before, _ = _statuses(esa, site.job_ids)
+                site.running, site.waiting = before["running"], before["waiting"]
+            report = esa_sync(client=esa)
+            if report.site_errors:
+                raise HarnessError(f"the sync failed on {report.site_errors} site(s)")
+        stack.say(
+            f"resume estate: {[(site.name, site.running, site.waiting) for site in sites]}"
+            f" in {time.time() - made_at:.1f} s"
+        )
+
+        client = Client()
+        client.force_login(user)
+        result.hold_click_at = time.time()
+        for site in sites:
+            confirm = client.get(reverse("hold-new"), {"site": str(site.site_id)})
+            if confirm.status_code != 200:
+                raise HarnessError(f"the hold's confirmation answered {confirm.status_code}")
+            response = client.post(
+                reverse("hold-new"), {"site": str(site.site_id), "reason": "bench-incident resume"}
+            )
+            if response.status_code != 302:
+                raise HarnessError(f"the hold answered {response.status_code}, not a redirect")
+            site.incident_id = Incident.objects.latest("pk").pk
+        incident_ids = [site.incident_id for site in sites]
+        try:
+            result.marked_early |= _wait_for_statuses(
+                stack, incident_ids, IncidentStatus.HELD, result.hold_click_at, HOLD_TIMEOUT
+            )
+        except TimeoutError:
+            return result
+        result.held = True
+        result.hold_seconds = time.time() - result.hold_click_at
+        result.hold_failed = [
+            f"{held.label}: {held.error_code} {held.error_message[:120]}"
+            for held in HeldPlan.objects.filter(incident_id__in=incident_ids, state=StepState.FAILED)
+        ]
+        with _esa(endpoint) as esa:
+            for site in sites:
+                _, able = _statuses(esa, site.job_ids)
+                result.still_able += able
+
+        # Wait until every passing plan's start has passed, held.
+        last_start = now.replace(microsecond=0) + PASSING_AFTER + PASSING_SPREAD
+        while datetime.now(UTC) < last_start + timedelta(seconds=5):
+            stack.check()
+            time.sleep(0.5)
+        resume_now = datetime.now(UTC)
+        for site in sites:
+            incident = Incident.objects.get(pk=site.incident_id)
+            site.passed = HeldPlan.objects.filter(
+                incident=incident, original_status="waiting", original_start__lt=resume_now
+            ).count()
+            # What the confirmation shows: the default ramp's figures for this site.
+            preview = resume_preview(incident, reschedule=True, caps={})
+            (load,) = preview.loads
+            site.before, site.forecast_as_it_was = load.before, load.as_it_was
+            site.default_cap, site.last_start = load.default_cap, load.last_start
+            if site.pace == "ramp":
+                site.forecast_ramped = load.ramped
+
+        result.resume_at = time.time()
+        for site in sites:
+            response = client.post(
+                reverse("incident-resume", args=[site.incident_id]),
+                {"pace": site.pace, "reschedule": "on", "reason": "bench-incident resume"},
+            )
+            if response.status_code != 302:
+                raise HarnessError(
+                    f"the resume of {site.name} answered {response.status_code}, not a redirect"
+                )
+        try:
+            result.marked_early |= _wait_for_statuses(
+                stack, incident_ids, IncidentStatus.RESUMED, result.resume_at, RESUME_TIMEOUT
+            )
+        except TimeoutError:
+            pass
+        else:
+            result.resumed = True
+            result.resume_seconds = time.time() - result.resume_at
+        for site in sites:
+            incident = Incident.objects.get(pk=site.incident_id)
+            cap = incident.resume_caps.get(str(site.site_id))
+            site.cap = None if cap is None else int(cap)
+            steps = HeldPlan.objects.filter(incident=incident)
+            site.outcomes = Counter(steps.values_list("resume_outcome", flat=True))
+            # For a look at the steps afterwards: (state, resume action, outcome) as the database has them.
+            shape = Counter(steps.values_list("state", "resume_action", "resume_outcome"))
+            stack.say(f"incident {site.incident_id} ({site.name}) steps once resumed: {dict(shape)}")
+            site.failed = [
+                f"{held.label}: {held.error_code} {held.error_message[:120]} (RequestId {held.request_id})"
+                for held in steps.filter(state=StepState.FAILED)
+            ]
+        window_end = result.resume_at + minutes * 60
+        stack.say(f"resumed; reading what ESA sends until {datetime.fromtimestamp(window_end, UTC):%H:%M:%S}")
+        while time.time() < window_end:
+            stack.check()
+            time.sleep(min(1.0, max(0.0, window_end - time.time())))
+        # The simulator records a batch when it next reads its job: read them all, up to now.
+        with _esa(endpoint) as esa:
+            for site in sites:
+                _statuses(esa, site.job_ids)
+        after = submitted_batches(state, since=result.resume_at, until=window_end)
+        before_hold = submitted_batches(state, since=made_at, until=result.hold_click_at)
+        for site in sites:
+            site.minutes = _per_minute(after, site.site_id)
+            site.sent_before = _per_minute(before_hold, site.site_id)
+        calls = httpx.get(f"{endpoint}/_sim/calls", timeout=30).json()["Calls"]
+        result.sync_calls = sum(
+            1 for call in calls if call["at"] >= result.hold_click_at and call["action"] in SYNC_ACTIONS
+        )
+    return result
+
+
+def _load(value: tuple[datetime, int] | None) -> str:
+    return "-" if value is None else f"{value[1]} at {value[0]:%H:%M}"
+
+
+def _resume_report(result: ResumeResult) -> None:
+    ramped = next(site for site in result.sites if site.pace == "ramp")
+    unramped = next(site for site in result.sites if site.pace != "ramp")
+    print(
+        f"\nresume: two sites of the same shape (plans every {RESUME_INTERVAL} s,"
+        f" {RESUME_SLICE} URLs a batch),"
+        f" held at once; one resumed with the default ramp, the other as it was, at the same moment;"
+        f" URLs a whole wall-clock minute (UTC) per the simulator's record, for {result.minutes} min after"
+    )
+    hold = "-" if result.hold_seconds is None else f"{result.hold_seconds:.1f} s"
+    resume = "-" if result.resume_seconds is None else f"{result.resume_seconds:.1f} s"
+    rows: list[tuple[str, list[str]]] = [
+        ("pace", [site.pace for site in result.sites]),
+        ("plans: running + waiting at the click", [f"{s.running} + {s.waiting}" for s in result.sites]),
+        ("  of which the start passed during the hold", [str(s.passed) for s in result.sites]),
+        ("peak before the hold (scheduled, preview)", [_load(s.before) for s in result.sites]),
+        ("peak before the hold (sent, simulator)", [_counted(s.sent_before) for s in result.sites]),
+        ("cap (the default: the peak before)", [str(s.default_cap) for s in result.sites]),
+        ("forecast as it was (preview)", [_load(s.forecast_as_it_was) for s in result.sites]),
+        ("forecast under the ramp (preview)", [_load(s.forecast_ramped) for s in result.sites]),
+        (
+            "ramp's last delayed start",
+            [f"{s.last_start:%H:%M}" if s.last_start and s.pace == "ramp" else "-" for s in result.sites],
+        ),
+        ("peak after the resume (sent, simulator)", [_counted(s.minutes) for s in result.sites]),
+        ("  ÷ cap", [_ratio(s.peak, s.default_cap) for s in result.sites]),
+        ("  goal", ["≤ cap" if s.pace == "ramp" else "-" for s in result.sites]),
+        ("URLs sent in the window", [str(sum(s.minutes.values())) for s in result.sites]),
+        (
+            "resume outcomes",
+            [", ".join(f"{n} {k or '(none)'}" for k, n in s.outcomes.most_common()) for s in result.sites],
+        ),
+        ("failed resumes", [str(len(s.failed)) for s in result.sites]),
+    ]
+    names = [site.name for site in result.sites]
+    label_width = max(len(label) for label, _ in rows)
+    widths = [max(len(name), *(len(cells[i]) for _, cells in rows)) for i, name in enumerate(names)]
+    print(f"{'':<{label_width}}  " + "  ".join(f"{n:<{w}}" for n, w in zip(names, widths, strict=True)))
+    for label, cells in rows:
+        print(
+            f"{label:<{label_width}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True))
+        )
+    for site in result.sites:
+        shown = " ".join(f"{_minute(m)} {n}" for m, n in sorted(site.minutes.items()))
+        print(f"{site.name} ({site.pace}) per minute: {shown or 'nothing'}")
+    if ramped.peak is not None and unramped.peak is not None and ramped.peak[1]:
+        print(f"unramped peak ÷ ramped peak: {unramped.peak[1] / ramped.peak[1]:.2f}")
+    plans = sum(site.running + site.waiting for site in result.sites)
+    print(
+        f"holds: 2 incidents, {plans} plans, held in {hold} (limit {plans / QPS:.0f} s),"
+        f" {len(result.hold_failed)} failed,"
+        f" {len(result.still_able)} still able; resume steps all settled in {resume}"
+    )
+    print(
+        f"sync: {result.sync_calls} sync call(s) from the hold's click to the end"
+        + (" (the sync did not run: PREFETCH_SYNC_PERIOD=3600)" if not result.sync_calls else "")
+    )
+    for marked, steps in sorted(result.marked_early.items()):
+        print(
+            f"warning: incident {marked} while up to {steps} of its steps were still unsettled"
+            " (carried out after; the figures wait for the steps)"
+        )
+    for site in result.sites:
+        for line in site.failed[:10]:
+            print(f"{site.name}: failed: {line}")
+    for line in result.hold_failed[:10]:
+        print(f"hold failed: {line}")
+    for line in result.still_able[:10]:
+        print(f"still able: {line}")
+
+
+def _counted(minutes: Counter[int]) -> str:
+    if not minutes:
+        return "-"
+    minute, urls = max(minutes.items(), key=lambda item: (item[1], -item[0]))
+    return f"{urls} at {_minute(minute)}"
+
+
+def _ratio(peak: tuple[int, int] | None, cap: int) -> str:
+    return "-" if peak is None or not cap else f"{peak[1] / cap:.2f}x"
+
+
 # -- the report --------------------------------------------------------------------------------
 
 
@@ -433,7 +845,7 @@ def _report(results: list[RunResult]) -> None:
             print(f"{result.spec.name}: still able: {line}")
 
 
-def _summary(results: list[RunResult], verdict: str) -> str:
+def _summary(results: list[RunResult], resume: ResumeResult | None, verdict: str) -> str:
     parts = []
     for r in results:
         ratio = "not held" if r.ratio is None else f"{r.ratio:.2f}x"
@@ -445,7 +857,19 @@ def _summary(results: list[RunResult], verdict: str) -> str:
             f"{r.spec.name} {ratio}{goal}{restart}, click {r.click_ms:.0f} ms, able {len(r.still_able)}"
             f", failed {len(r.failed)}"
         )
+    if resume is not None:
+        parts.append(_resume_summary(resume))
     return f"bench-incident: {'; '.join(parts)} — {verdict}"
+
+
+def _resume_summary(resume: ResumeResult) -> str:
+    pieces = []
+    for site in resume.sites:
+        peak = "-" if site.peak is None else str(site.peak[1])
+        cap = site.cap if site.cap is not None else site.default_cap
+        goal = " (≤ cap)" if site.pace == "ramp" else ""
+        pieces.append(f"{site.pace} peak {peak}/min vs cap {cap}{goal}")
+    return f"resume {', '.join(pieces)} over {resume.minutes} min"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -454,20 +878,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runs",
         default=",".join(DEFAULT_RUNS),
-        help=f"comma-separated, of {', '.join(RUNS)} (default {','.join(DEFAULT_RUNS)})",
+        help=f"comma-separated, of {', '.join([*RUNS, RESUME_RUN])} (default {','.join(DEFAULT_RUNS)})",
     )
     parser.add_argument(
         "--logs", type=Path, default=REPO_DIR / "var" / "bench-incident", help="processes' logs"
     )
+    parser.add_argument(
+        "--resume-minutes",
+        type=int,
+        default=10,
+        help="minutes after the resume whose URLs are counted (10; fewer for a quick look)",
+    )
     parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
     options = parser.parse_args(argv)
     names = [name.strip() for name in options.runs.split(",") if name.strip()]
-    if unknown := [name for name in names if name not in RUNS]:
+    if unknown := [name for name in names if name not in RUNS and name != RESUME_RUN]:
         parser.error(f"unknown run(s): {', '.join(unknown)}")
     if options.plans < 1:
         parser.error("--plans must be positive")
+    if options.resume_minutes < 1:
+        parser.error("--resume-minutes must be positive")
 
     results: list[RunResult] = []
+    resume: ResumeResult | None = None
     with (
         tempfile.TemporaryDirectory(prefix="prefetch-bench-incident-") as work,
         redis_server(Path(work)) as redis_url,
@@ -490,6 +923,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name in names:
             user = User.objects.create_superuser("bench", password=None)
+            if name == RESUME_RUN:
+                try:
+                    resume = run_resume(
+                        plans=options.plans,
+                        minutes=options.resume_minutes,
+                        user=user,
+                        run_dir=options.logs / name,
+                        redis_url=redis_url,
+                        echo=options.verbose,
+                    )
+                except (HarnessError, Stopping, EsaError, httpx.HTTPError) as error:
+                    print(
+                        f"error: run {name}: {error} (see {options.logs / name}/processes.log)",
+                        file=sys.stderr,
+                    )
+                    return 2
+                print(f"{name}: {_resume_summary(resume)}", flush=True)
+                continue
             try:
                 result = run_once(
                     RUNS[name],
@@ -511,9 +962,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(result)
 
-    _report(results)
+    if results:
+        _report(results)
+    if resume is not None:
+        _resume_report(resume)
     missed = [miss for result in results for miss in result.misses()]
-    print(_summary(results, goals_verdict(missed)))
+    if resume is not None:
+        missed += resume.misses()
+    print(_summary(results, resume, goals_verdict(missed)))
     return 1 if missed else 0
 
 
