@@ -133,6 +133,9 @@ class OverlappingHolds(RuleBasedStateMachine):
         # pk -> site ESA id (None: every site).
         self.active: dict[int, int | None] = {}
         self.jobs: dict[int, str] = {}
+        # Plans started, moved back or created in the console since the last sync: the app cannot know
+        # of them yet, so their batches do not count against invariant 1 until a sync has run.
+        self.unseen: set[str] = set()
         self._seed()
         self._sync()
 
@@ -224,6 +227,7 @@ class OverlappingHolds(RuleBasedStateMachine):
         esa_sync(client=self.esa, watched=selectors.held_site_watch())
         holds_enforce()
         self._drain_open()
+        self.unseen.clear()
 
     def _check_calls_since(self, first: int) -> None:
         """Invariant 2 over the calls the app made since call number `first`."""
@@ -348,7 +352,9 @@ class OverlappingHolds(RuleBasedStateMachine):
     def console_starts_a_stopped_plan(self, site_id: int, which: int) -> None:
         stopped = self._sim_plans(site_id, "stopped")
         if stopped:
-            self.console.start_scheduled_preload_execution(stopped[which % len(stopped)]["id"])
+            plan_id = stopped[which % len(stopped)]["id"]
+            self.console.start_scheduled_preload_execution(plan_id)
+            self.unseen.add(plan_id)
 
     @rule(site_id=st.sampled_from(SITES), which=st.integers(min_value=0, max_value=7))
     def console_moves_a_parked_plan_back(self, site_id: int, which: int) -> None:
@@ -360,32 +366,33 @@ class OverlappingHolds(RuleBasedStateMachine):
             self.console.update_scheduled_preload_execution(
                 row["id"], PlanSpec(_at(now), _at(now + 3600), row["interval"], row["slice_len"])
             )
+            self.unseen.add(row["id"])
 
     @rule(site_id=st.sampled_from(SITES))
     def console_creates_a_plan_starting_now(self, site_id: int) -> None:
         now = int(self.clock.now)
-        self.console.create_scheduled_preload_executions(
+        (plan,) = self.console.create_scheduled_preload_executions(
             self.jobs[site_id], [PlanSpec(_at(now), _at(now + 3600), 60, 2)]
-        )
+        ).succeeded
+        self.unseen.add(plan.id)
 
     @rule(seconds=st.integers(min_value=30, max_value=20 * 60))
     def time_passes(self, seconds: int) -> None:
         """Invariant 1 over the stretch of time: no batch of a covered site after its start.
 
-        The beat's sync runs first (it does every few seconds): what the console started is held at
-        this instant, and a plan started in the console may have fired in it, before anyone could
-        see it. So the stretch checked is (start, end]: coverage changes only at steps, and every
-        hold is fully in place when the clock moves.
+        The stretch checked is (start, end]: coverage changes only at steps, every hold is fully in
+        place when the clock moves, and a batch in the instant of the start may have gone out before
+        a hold made in that instant was in place. Plans changed in the console since the last sync
+        are left out: the app cannot know of them before its next sync (the sync rule).
         """
-        first = len(self.sim.calls())
-        self._sync()
-        self._check_calls_since(first)
         covered = self._covered()
         start = self.clock.now
         self.clock.forward(seconds)
         self._catch_up()
         submitted = [batch for batch in self.sim.submitted_batches(since=start) if batch.at > start]
-        offending = [batch for batch in submitted if batch.site_id in covered]
+        offending = [
+            batch for batch in submitted if batch.site_id in covered and batch.plan_id not in self.unseen
+        ]
         assert not offending, (
             f"while {sorted(SITE_NAMES[site] for site in covered)} were held ({self.active}), "
             + ", ".join(
