@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -97,7 +98,7 @@ def clocked_client(simulator: EsaSimulator, clock: ManualClock) -> EsaClient:
     The simulator refuses a request dated more than 15 minutes from its own clock, and this test moves
     its clock by hours.
     """
-    client = mounted_client(simulator)
+    client = mounted_client(simulator, sleep=lambda seconds: None)  # retries without waiting
     # EsaClient takes no signing clock of its own: its httpx client's auth is replaced.
     client._http.auth = AcsV3Auth(
         DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, now=lambda: datetime.fromtimestamp(clock.now, UTC)
@@ -301,6 +302,12 @@ class OverlappingHolds(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------------------
 
+    @initialize(site_ids=st.lists(st.sampled_from(SITES), unique=True, max_size=2))
+    def some_sites_held_already(self, site_ids: list[int]) -> None:
+        """Examples often start with holds in place, so that later holds overlap them."""
+        for site_id in site_ids:
+            self._hold(site_id, resume_early=False)
+
     @rule(site_id=st.sampled_from(SITES), resume_early=st.booleans())
     def hold_a_site(self, site_id: int, resume_early: bool) -> None:
         self._hold(site_id, resume_early)
@@ -317,14 +324,26 @@ class OverlappingHolds(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: bool(self._resumable()))
-    @rule(which=st.integers(min_value=0, max_value=7), reschedule=st.booleans())
-    def resume(self, which: int, reschedule: bool) -> None:
+    @rule(
+        which=st.integers(min_value=0, max_value=7),
+        reschedule=st.booleans(),
+        esa_down=st.booleans(),
+    )
+    def resume(self, which: int, reschedule: bool, esa_down: bool) -> None:
+        """Resume an incident whose hold is in place; with `esa_down`, ESA answers every call of its
+        steps 503, so they fail (for `retry_failed`, later, perhaps under another hold)."""
         candidates = self._resumable()
         incident = Incident.objects.get(pk=candidates[which % len(candidates)])
         first = len(self.sim.calls())
         resume_request(user=self.user, incident=incident, reschedule=reschedule)
         del self.active[incident.pk]
-        self._drain(incident.pk)
+        config = self.sim.config
+        if esa_down:
+            self.sim.config = replace(config, fault_rate=1.0)
+        try:
+            self._drain(incident.pk)
+        finally:
+            self.sim.config = config
         self._check_calls_since(first)
 
     def _with_failed_steps(self) -> list[int]:
@@ -348,33 +367,35 @@ class OverlappingHolds(RuleBasedStateMachine):
         self._sync()
         self._check_calls_since(first)
 
-    @rule(site_id=st.sampled_from(SITES), which=st.integers(min_value=0, max_value=7))
-    def console_starts_a_stopped_plan(self, site_id: int, which: int) -> None:
-        stopped = self._sim_plans(site_id, "stopped")
-        if stopped:
-            plan_id = stopped[which % len(stopped)]["id"]
-            self.console.start_scheduled_preload_execution(plan_id)
-            self.unseen.add(plan_id)
-
-    @rule(site_id=st.sampled_from(SITES), which=st.integers(min_value=0, max_value=7))
-    def console_moves_a_parked_plan_back(self, site_id: int, which: int) -> None:
-        parked_after = self.clock.now + PARKED_BEYOND.total_seconds()
-        parked = [row for row in self._sim_plans(site_id, "active") if row["start_time"] > parked_after]
-        if parked:
-            row = parked[which % len(parked)]
-            now = int(self.clock.now)
-            self.console.update_scheduled_preload_execution(
-                row["id"], PlanSpec(_at(now), _at(now + 3600), row["interval"], row["slice_len"])
-            )
-            self.unseen.add(row["id"])
-
-    @rule(site_id=st.sampled_from(SITES))
-    def console_creates_a_plan_starting_now(self, site_id: int) -> None:
+    @rule(
+        change=st.sampled_from(["start a stopped plan", "move a parked plan back", "create a plan"]),
+        site_id=st.sampled_from(SITES),
+        which=st.integers(min_value=0, max_value=7),
+    )
+    def console_change(self, change: str, site_id: int, which: int) -> None:
+        """Someone in ESA's console starts a stopped plan, moves a parked plan's window back to now,
+        or creates a plan starting now (one rule, so that holds and resumes come up as often)."""
         now = int(self.clock.now)
-        (plan,) = self.console.create_scheduled_preload_executions(
-            self.jobs[site_id], [PlanSpec(_at(now), _at(now + 3600), 60, 2)]
-        ).succeeded
-        self.unseen.add(plan.id)
+        if change == "start a stopped plan":
+            stopped = self._sim_plans(site_id, "stopped")
+            if stopped:
+                plan_id = stopped[which % len(stopped)]["id"]
+                self.console.start_scheduled_preload_execution(plan_id)
+                self.unseen.add(plan_id)
+        elif change == "move a parked plan back":
+            parked_after = self.clock.now + PARKED_BEYOND.total_seconds()
+            parked = [row for row in self._sim_plans(site_id, "active") if row["start_time"] > parked_after]
+            if parked:
+                row = parked[which % len(parked)]
+                self.console.update_scheduled_preload_execution(
+                    row["id"], PlanSpec(_at(now), _at(now + 3600), row["interval"], row["slice_len"])
+                )
+                self.unseen.add(row["id"])
+        else:
+            (plan,) = self.console.create_scheduled_preload_executions(
+                self.jobs[site_id], [PlanSpec(_at(now), _at(now + 3600), 60, 2)]
+            ).succeeded
+            self.unseen.add(plan.id)
 
     @rule(seconds=st.integers(min_value=30, max_value=20 * 60))
     def time_passes(self, seconds: int) -> None:
@@ -435,8 +456,8 @@ def test_overlapping_holds_keep_their_promises_in_any_order(world: World) -> Non
     run_state_machine_as_test(
         OverlappingHolds,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=12,
+            max_examples=50,
+            stateful_step_count=15,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
@@ -495,7 +516,7 @@ def test_resuming_a_site_under_a_hold_of_every_site_puts_back_nothing(world: Wor
     try:
         state.hold_a_site(site_id=SITES[1], resume_early=False)
         state.hold_every_site(resume_early=False)
-        state.resume(which=0, reschedule=True)
+        state.resume(which=0, reschedule=True, esa_down=False)
         state.time_passes(seconds=600)
     finally:
         state.teardown()
