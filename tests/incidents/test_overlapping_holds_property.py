@@ -9,7 +9,11 @@ it submitted and its call log:
 2. no ESA call starts a plan, or moves its window back out of parking, while an active hold covers
    its site;
 3. a new hold's confirmation counts (`hold_preview`, just before `hold_request`) are what the hold
-   then does: its running plans stopped, its waiting plans parked.
+   then does: its running plans stopped, its waiting plans parked;
+
+and, at each hold request, that a hold joins an active incident only of the very same scope.
+Invariant 1 leaves out the plans someone changed in ESA's console since the last sync: the app
+cannot know of them before its next sync.
 
 The drainers' Celery dispatch is replaced by a no-op: the test drains each incident itself, at once,
 so that every hold is fully in place before the clock moves (invariant 1 is then strict), and no
