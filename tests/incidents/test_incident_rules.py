@@ -259,3 +259,22 @@ def test_a_resume_asked_while_the_sweep_settles_the_held_incident_is_not_marked_
     incident.refresh_from_db()
     assert asked and incident.status == IncidentStatus.RESUMING and incident.resumed_at is None
     assert HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).count() == 2
+
+
+def test_a_plan_still_parked_by_an_earlier_incident_is_held_with_its_original_window(
+    site: Site, operator: User
+) -> None:
+    """Found by the property test's search: a resume whose steps ESA refused leaves plans parked; a
+    later hold must keep their original window, not the park's, or its resume never runs them."""
+    first, plans = _held(site, operator)
+    waiting = plans["waiting"]
+    HeldPlan.objects.filter(incident=first).update(resume_action="restore", resume_outcome="refused")
+    Incident.objects.filter(pk=first.pk).update(status=IncidentStatus.RESUMED)
+    parked = Plan.objects.get(pk=waiting.pk)
+    assert parked.start_time != waiting.start_time  # still where the first hold put it
+
+    second, _ = hold_request(user=operator, site=site, reason="")
+    hold_prepare(second.pk)
+    row = HeldPlan.objects.get(incident=second, plan_esa_id=waiting.esa_id)
+    assert (row.original_start, row.original_end) == (waiting.start_time, waiting.end_time)
+    assert row.original_status == "waiting"

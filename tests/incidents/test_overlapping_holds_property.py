@@ -448,13 +448,6 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     return World(clock=clock, tmp=tmp_path, files=itertools.count())
 
 
-# Not run on main: it fails there (see the regression tests below), and a failing search spends Hypothesis's
-# five minutes of shrinking. Remove this mark with the regression tests' once they pass.
-@pytest.mark.xfail(
-    strict=False,
-    run=False,
-    reason="main before the rework of overlapping holds: invariants 2 and 3 and the scope of a join fail",
-)
 def test_overlapping_holds_keep_their_promises_in_any_order(world: World) -> None:
     OverlappingHolds.world = world
     run_state_machine_as_test(
@@ -468,20 +461,9 @@ def test_overlapping_holds_keep_their_promises_in_any_order(world: World) -> Non
     )
 
 
-# -- the examples Hypothesis found on main before overlapping holds were reworked ----------------------
-
-_BEFORE_OVERLAPS = (
-    "main before the rework of overlapping holds: {}; remove this mark once the lead's change is merged"
-)
+# -- the examples Hypothesis found before overlapping holds composed: kept as plain regression tests ----
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=_BEFORE_OVERLAPS.format(
-        "hold_preview counts a plan another incident holds (parked, so 'waiting' in the mirror) "
-        "as one the new hold will park"
-    ),
-)
 def test_a_hold_of_every_site_over_a_held_site_counts_only_what_it_will_touch(world: World) -> None:
     OverlappingHolds.world = world
     state = OverlappingHolds()
@@ -492,10 +474,6 @@ def test_a_hold_of_every_site_over_a_held_site_counts_only_what_it_will_touch(wo
         state.teardown()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=_BEFORE_OVERLAPS.format("a hold of a site while every site is held joins the every-site incident"),
-)
 def test_a_hold_of_a_site_while_every_site_is_held_is_an_incident_of_its_own(world: World) -> None:
     OverlappingHolds.world = world
     state = OverlappingHolds()
@@ -506,13 +484,6 @@ def test_a_hold_of_a_site_while_every_site_is_held_is_an_incident_of_its_own(wor
         state.teardown()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=_BEFORE_OVERLAPS.format(
-        "resuming a site's incident starts and restores its plans while a hold of every site "
-        "still covers them"
-    ),
-)
 def test_resuming_a_site_under_a_hold_of_every_site_puts_back_nothing(world: World) -> None:
     OverlappingHolds.world = world
     state = OverlappingHolds()
@@ -526,12 +497,6 @@ def test_resuming_a_site_under_a_hold_of_every_site_puts_back_nothing(world: Wor
         state.teardown()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=_BEFORE_OVERLAPS.format(
-        "retrying a resume's failed steps starts plans that a hold made since covers"
-    ),
-)
 def test_retrying_a_failed_resume_under_a_newer_hold_puts_back_nothing(world: World) -> None:
     OverlappingHolds.world = world
     state = OverlappingHolds()

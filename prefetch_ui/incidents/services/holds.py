@@ -137,8 +137,24 @@ def prepare_dispatch(incident_id: int) -> None:
         logger.warning("could not send the hold of incident %s; the sweep will", incident_id, exc_info=True)
 
 
-def _held_plan(incident: Incident, plan: Plan, found_by: FoundBy) -> HeldPlan:
+def _parked_before(plans: list[Plan]) -> dict[str, HeldPlan]:
+    """Of these plans, those still where an earlier incident parked them (its resume failed, or was
+    never made), with that incident's row: their original window is that row's, not the park's."""
+    parked_at = {plan.esa_id: plan.start_time for plan in plans if plan.start_time is not None}
+    earlier = HeldPlan.objects.filter(plan_esa_id__in=list(parked_at), parked_start__isnull=False).order_by(
+        "pk"
+    )
+    return {row.plan_esa_id: row for row in earlier if parked_at[row.plan_esa_id] == row.parked_start}
+
+
+def _held_plan(
+    incident: Incident, plan: Plan, found_by: FoundBy, parked_by: HeldPlan | None = None
+) -> HeldPlan:
     running = plan.status == PlanStatus.RUNNING
+    if parked_by is not None:
+        status, start, end = parked_by.original_status, parked_by.original_start, parked_by.original_end
+    else:
+        status, start, end = plan.status, plan.start_time, plan.end_time
     return HeldPlan(
         incident=incident,
         plan=plan,
@@ -147,9 +163,9 @@ def _held_plan(incident: Incident, plan: Plan, found_by: FoundBy) -> HeldPlan:
         site_id=plan.job.site_id,
         label=f"{plan.job.name} / plan …{plan.short_id}"[:255],
         found_by=found_by,
-        original_status=plan.status,
-        original_start=plan.start_time,
-        original_end=plan.end_time,
+        original_status=status,
+        original_start=start,
+        original_end=end,
         interval=plan.interval,
         slice_len=plan.slice_len,
         hold_action=HoldAction.STOP if running else HoldAction.PARK,
@@ -181,7 +197,9 @@ def hold_prepare(incident_id: int) -> int:
         )
         # The page lists its plans (it said they were being listed): drawn again as a whole.
         version = incident_version_next(incident_id, whole=True)
-        steps = [_held_plan(incident, plan, FoundBy.HOLD) for plan in plans.iterator(chunk_size=2000)]
+        listed = list(plans.iterator(chunk_size=2000))
+        parked = _parked_before([plan for plan in listed if plan.status == PlanStatus.WAITING])
+        steps = [_held_plan(incident, plan, FoundBy.HOLD, parked.get(plan.esa_id)) for plan in listed]
         for step in steps:
             step.version = version
         HeldPlan.objects.bulk_create(steps, batch_size=1000, ignore_conflicts=True)
@@ -223,17 +241,19 @@ def _escapes(incident: Incident) -> tuple[list[HeldPlan], list[HeldPlan]]:
     scope = scope_plans(incident.site)
     mine = {held.plan_esa_id: held for held in HeldPlan.objects.filter(incident=incident)}
     unfinished = scope.filter(status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
-    new: list[HeldPlan] = []
+    fresh: list[Plan] = []
     again: list[HeldPlan] = []
     for plan in unfinished.exclude(esa_id__in=held_plan_ids(besides=incident)):
         held = mine.get(plan.esa_id)
         if held is None:
-            new.append(_held_plan(incident, plan, FoundBy.SYNC))
+            fresh.append(plan)
         elif held.state == StepState.DONE and _escaped(held, plan):
             held.hold_action = HoldAction.STOP if plan.status == PlanStatus.RUNNING else HoldAction.PARK
             held.state, held.attempts, held.rehold_count = StepState.PENDING, 0, held.rehold_count + 1
             held.plan = plan
             again.append(held)
+    parked = _parked_before([plan for plan in fresh if plan.status == PlanStatus.WAITING]) if fresh else {}
+    new = [_held_plan(incident, plan, FoundBy.SYNC, parked.get(plan.esa_id)) for plan in fresh]
     return new, again
 
 
