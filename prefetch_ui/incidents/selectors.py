@@ -169,6 +169,11 @@ class SiteHolds:
         return self.own or self.everywhere
 
 
+def every_site_hold() -> Incident | None:
+    """The active hold of every site, if any: the sites page offers none of its own then."""
+    return Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES, site__isnull=True).order_by("pk").first()
+
+
 def site_holds(site: Site) -> SiteHolds:
     active = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
     holds = list(active.filter(Q(site__isnull=True) | Q(site=site)).order_by("held_at", "pk"))

@@ -293,6 +293,12 @@ def test_the_hold_confirmation_counts_only_what_the_hold_will_touch(
     assert held.filter(hold_outcome=HoldOutcome.PARKED).count() == preview.waiting
     assert len(estate.sim.calls()) - calls_before == preview.to_touch
 
+    # The sites page offers no second hold of every site: it names the one there is.
+    home = operator_client.get(reverse("home")).content.decode()
+    assert (
+        f"Every site is held by incident #{everywhere.pk}" in home
+        and 'data-testid="hold-everywhere"' not in home
+    )
     # Both held: nothing left to touch anywhere, and every-site's page says who holds it.
     assert hold_preview(None).to_touch == 0
     page = operator_client.get(reverse("hold-new")).content.decode()

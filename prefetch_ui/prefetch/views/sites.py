@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number
-from prefetch_ui.incidents.selectors import site_holds
+from prefetch_ui.incidents.selectors import every_site_hold, site_holds
 
 from .. import selectors
 from ..models import Site
@@ -44,6 +44,8 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
         "unfinished": unfinished,
         "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "can_operate": can_operate(request.user),
+        # Called by the template only where the whole page is drawn: a poll never asks it.
+        "every_site_hold": every_site_hold,
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
