@@ -39,6 +39,7 @@ __all__ = [
     "ESA_CALL_SECONDS",
     "SYNC_LAST_SUCCESS_KEY",
     "SYNC_SECONDS",
+    "SYNC_SKIPPED",
     "MetricsRecorder",
     "metrics_recorder",
     "sync_observed",
@@ -107,6 +108,12 @@ BUDGET_WAIT_SECONDS = Histogram(
     (),
     (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+SYNC_SKIPPED = Counter(
+    KEY_PREFIX + "sync_skipped",
+    "prefetch_sync_skipped",
+    "Sync cycles not run because the one before was still running (cycles never overlap).",
+    (),
+)
 SYNC_SECONDS = Histogram(
     KEY_PREFIX + "sync_seconds",
     "prefetch_sync_duration_seconds",
@@ -149,6 +156,10 @@ class MetricsRecorder:
                 pipe.set(SYNC_LAST_SUCCESS_KEY, repr(time.time()))
 
         self._write(record)
+
+    def sync_skipped(self) -> None:
+        """A sync cycle was due while the one before was still running, and did not run."""
+        self._write(lambda pipe: SYNC_SKIPPED.add(pipe, ()))
 
     def _write(self, record: Callable[[Pipeline], None]) -> None:
         if time.monotonic() < self._paused_until:

@@ -31,6 +31,7 @@ from .metrics import (
     ESA_CALLS,
     SYNC_LAST_SUCCESS_KEY,
     SYNC_SECONDS,
+    SYNC_SKIPPED,
     Counter,
     Histogram,
 )
@@ -40,7 +41,13 @@ __all__ = ["PrefetchCollector", "metrics_exposition"]
 
 logger = logging.getLogger(__name__)
 
-_HASHES: tuple[Counter | Histogram, ...] = (ESA_CALLS, ESA_CALL_SECONDS, BUDGET_WAIT_SECONDS, SYNC_SECONDS)
+_HASHES: tuple[Counter | Histogram, ...] = (
+    ESA_CALLS,
+    ESA_CALL_SECONDS,
+    BUDGET_WAIT_SECONDS,
+    SYNC_SECONDS,
+    SYNC_SKIPPED,
+)
 _REDIS_TIMEOUT_SECONDS = 2.0
 
 

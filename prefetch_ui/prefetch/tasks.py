@@ -11,6 +11,7 @@ from prefetch_ui.esa_settings import esa_client_from_settings
 
 from .services.operations import operation_execute, operation_sweep
 from .services.sync import esa_sync
+from .services.sync_cycles import sync_cycle_alone
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,14 @@ def esa_sync_task() -> None:
     from prefetch_ui.incidents.selectors import held_site_watch
     from prefetch_ui.incidents.services.holds import holds_enforce
 
-    # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of /readyz.
-    with sync_observed():
-        with esa_client_from_settings() as client:
-            report = esa_sync(client=client, watched=held_site_watch())
-        holds_enforce()
+    with sync_cycle_alone() as alone:
+        if not alone:
+            return  # the cycle before is still running: this one is skipped (logged and counted)
+        # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of /readyz.
+        with sync_observed():
+            with esa_client_from_settings() as client:
+                report = esa_sync(client=client, watched=held_site_watch())
+            holds_enforce()
     logger.info(
         "ESA sync: %d calls, %d sites (%d failed), %d jobs (%d removed), %d plan listings",
         report.esa_calls,
