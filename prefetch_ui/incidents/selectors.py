@@ -22,6 +22,7 @@ from .models import (
     StepState,
     holding_now,
 )
+from .services.scopes import hold_of_scope
 from .services.steps import INCIDENTS_QUEUE
 
 FAILURES_SHOWN = 100
@@ -171,7 +172,7 @@ class SiteHolds:
 
 def every_site_hold() -> Incident | None:
     """The active hold of every site, if any: the sites page offers none of its own then."""
-    return Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES, site__isnull=True).order_by("pk").first()
+    return hold_of_scope(None)
 
 
 def site_holds(site: Site) -> SiteHolds:

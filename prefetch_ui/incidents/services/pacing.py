@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from prefetch_ui.planning.forecast import LoadSeries
 from prefetch_ui.planning.ramp import (
     RampError,
     ResumedPlan,
@@ -116,17 +115,14 @@ def site_loads(
         if not plans:
             continue
         earlier = before.get(site_id, [])
-        scheduled = _peak(
-            resume_load(
-                plans=earlier,
-                remaining_urls=remaining_urls,
-                now=held_at,
-                until=_until(held_at, earlier),
-            )
-        )
-        as_it_was = _peak(
-            resume_load(plans=plans, remaining_urls=remaining_urls, now=now, until=_until(now, plans))
-        )
+        scheduled = resume_load(
+            plans=earlier,
+            remaining_urls=remaining_urls,
+            now=held_at,
+            until=_until(held_at, earlier),
+        ).peak
+        until = _until(now, plans)
+        as_it_was = resume_load(plans=plans, remaining_urls=remaining_urls, now=now, until=until).peak
         least = minimum_cap(plans=plans)
         load = SiteLoad(
             site=site,
@@ -155,14 +151,10 @@ def _ramped(
     except RampError as error:
         return replace(load, cap=cap, error=f"{load.site.name}: {error}")
     return replace(
-        load, cap=cap, ramped=_peak(ramp.load), last_start=ramp.last_start or epoch, windows=ramp.windows
+        load, cap=cap, ramped=ramp.load.peak, last_start=ramp.last_start or epoch, windows=ramp.windows
     )
 
 
 def _until(now: datetime, plans: Sequence[ResumedPlan]) -> datetime:
     last = max((plan.end for plan in plans), default=now)
     return min(max(last, now) + timedelta(minutes=1), now + HORIZON)
-
-
-def _peak(series: LoadSeries) -> tuple[datetime, int] | None:
-    return series.peak

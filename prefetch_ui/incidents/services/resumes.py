@@ -254,11 +254,15 @@ def resume_request(
         # Another phase: the incident's page is drawn again as a whole.
         version = incident_version_next(incident.pk, whole=True)
         now = timezone.now()
-        if shown_at is not None and caps is not None:
-            calls = HeldPlan.objects.filter(incident=incident).count()
-            if ramp_still_ahead(shown_at=shown_at, now=now, calls=calls):
-                now = shown_at
-        preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=now)
+        preview = None
+        if shown_at is not None and caps is not None and shown_at <= now:
+            # The ramp as shown, if it still starts ahead of its calls (counted as it counts them).
+            preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=shown_at)
+            calls = sum(load.plans for load in preview.loads)
+            if not ramp_still_ahead(shown_at=shown_at, now=now, calls=calls):
+                preview = None
+        if preview is None:
+            preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=now)
         if preview.ramp_errors:
             raise RampRefused("; ".join(preview.ramp_errors) + ". Nothing was resumed.")
         changed: list[HeldPlan] = []

@@ -123,7 +123,6 @@ def held_plan_pass(
         row.hold_action, row.hold_outcome = held.hold_action, held.hold_outcome
         row.parked_start, row.parked_end = held.parked_start, held.parked_end
         row.state = StepState.DONE
-        row.calls = []
     else:
         row.hold_action, row.state = pending_hold, StepState.PENDING
         row.priority = 0 if pending_hold == HoldAction.STOP else 1

@@ -347,6 +347,10 @@ _PUT_BACK = (ResumeOutcome.STARTED, ResumeOutcome.RESTORED, ResumeOutcome.RESCHE
 
 def _passed_on_instead(held: HeldPlan, worker: str) -> bool:
     """If another hold covers the plan's site now, pass the plan to it instead of putting it back."""
+    # A look without the lock first: most resumes overlap no hold, and the lock would queue every
+    # step behind it. A hold that begins after this look is met by the hand-over after the calls.
+    if hold_covering(held.site_id, besides=held.incident_id) is None:
+        return False
     with transaction.atomic():
         hold_changes_serialized()
         covering = hold_covering(held.site_id, besides=held.incident_id)
