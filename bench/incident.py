@@ -32,9 +32,10 @@ limit, is the figure. Runs:
   must finish with no plan still able to submit URLs, and no hold or resume step may fail.
 
 In every run no plan may still be able to submit URLs once held (running, or waiting to start
-within 30 days: parked plans start a year ahead), and no plan's hold may fail. The sync is kept
-out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call after
-the click is the hold's (or the resume's: the resume run prints the sync calls it saw, 0). Exit
+within 30 days: parked plans start a year ahead), and no plan's hold may fail. By default the sync
+is kept out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call
+after the click is the hold's (or the resume's); `--sync-period 3` runs them with the sync as
+production has it, and each run prints the sync calls it saw. Exit
 status: 1 when a goal is missed, 2 when the harness could not run; the last line sums up the
 figures.
 """
@@ -167,14 +168,15 @@ class RunResult:
 # -- the environment ---------------------------------------------------------------------------
 
 
-def _configure(work_dir: Path, redis_url: str) -> None:
+def _configure(work_dir: Path, redis_url: str, *, sync_period: float = 3600) -> None:
     """Settings for this process and the children, before Django reads them: production-like."""
     production_settings(
         work_dir,
         redis_url=redis_url,
         log_level="INFO",
-        # Every ESA call after the click is then the hold's (beat's sweeps still run).
-        PREFETCH_SYNC_PERIOD="3600",
+        # 3600 (the default here): every ESA call after the click is the hold's (beat's sweeps
+        # still run); the product's own period (3 s) measures it as production runs.
+        PREFETCH_SYNC_PERIOD=f"{sync_period:g}",
         PREFETCH_ESA_CALLS_PER_SECOND=str(QPS),
         ESA_ACCESS_KEY_ID=DEMO_ACCESS_KEY_ID,
         ESA_ACCESS_KEY_SECRET=DEMO_ACCESS_KEY_SECRET,
@@ -756,7 +758,7 @@ def _resume_report(result: ResumeResult) -> None:
     )
     print(
         f"sync: {result.sync_calls} sync call(s) from the hold's click to the end"
-        + (" (the sync did not run: PREFETCH_SYNC_PERIOD=3600)" if not result.sync_calls else "")
+        + (" (the sync did not run: see PREFETCH_SYNC_PERIOD above)" if not result.sync_calls else "")
     )
     for marked, steps in sorted(result.marked_early.items()):
         print(
@@ -889,6 +891,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="minutes after the resume whose URLs are counted (10; fewer for a quick look)",
     )
+    parser.add_argument(
+        "--sync-period",
+        type=float,
+        default=3600,
+        help="workers' and beat's PREFETCH_SYNC_PERIOD: 3600 keeps the sync out (default); production's is 3",
+    )
     parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
     options = parser.parse_args(argv)
     names = [name.strip() for name in options.runs.split(",") if name.strip()]
@@ -898,6 +906,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--plans must be positive")
     if options.resume_minutes < 1:
         parser.error("--resume-minutes must be positive")
+    if options.sync_period <= 0:
+        parser.error("--sync-period must be positive")
 
     results: list[RunResult] = []
     resume: ResumeResult | None = None
@@ -905,7 +915,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="prefetch-bench-incident-") as work,
         redis_server(Path(work)) as redis_url,
     ):
-        _configure(Path(work), redis_url)
+        _configure(Path(work), redis_url, sync_period=options.sync_period)
         import django
 
         django.setup()
@@ -917,44 +927,43 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", verbosity=0)
         print(machine_line())
+        sync = (
+            "the sync is kept out of the runs"
+            if options.sync_period >= 3600
+            else "the sync runs as in production"
+        )
         print(
-            "the sync is kept out of the runs (PREFETCH_SYNC_PERIOD=3600 for workers and beat);"
+            f"{sync} (PREFETCH_SYNC_PERIOD={options.sync_period:g} for workers and beat);"
             f" the processes' logs and the simulator's state go to {options.logs}/<run>/"
         )
         for name in names:
             user = User.objects.create_superuser("bench", password=None)
-            if name == RESUME_RUN:
-                try:
-                    resume = run_resume(
+            run_dir = options.logs / name
+            try:
+                if name == RESUME_RUN:
+                    resume = ran = run_resume(
                         plans=options.plans,
                         minutes=options.resume_minutes,
                         user=user,
-                        run_dir=options.logs / name,
+                        run_dir=run_dir,
                         redis_url=redis_url,
                         echo=options.verbose,
                     )
-                except (HarnessError, Stopping, EsaError, httpx.HTTPError) as error:
-                    print(
-                        f"error: run {name}: {error} (see {options.logs / name}/processes.log)",
-                        file=sys.stderr,
+                else:
+                    result = run_once(
+                        RUNS[name],
+                        plans=options.plans,
+                        user=user,
+                        run_dir=run_dir,
+                        redis_url=redis_url,
+                        echo=options.verbose,
                     )
-                    return 2
-                print(f"{name}: {_resume_summary(resume)}", flush=True)
-                continue
-            try:
-                result = run_once(
-                    RUNS[name],
-                    plans=options.plans,
-                    user=user,
-                    run_dir=options.logs / name,
-                    redis_url=redis_url,
-                    echo=options.verbose,
-                )
             except (HarnessError, Stopping, EsaError, httpx.HTTPError) as error:
-                print(
-                    f"error: run {name}: {error} (see {options.logs / name}/processes.log)", file=sys.stderr
-                )
+                print(f"error: run {name}: {error} (see {run_dir}/processes.log)", file=sys.stderr)
                 return 2
+            if name == RESUME_RUN:
+                print(f"{name}: {_resume_summary(ran)}", flush=True)
+                continue
             print(
                 f"{name}: {'held' if result.held else 'NOT held'}, ratio "
                 f"{'-' if result.ratio is None else f'{result.ratio:.2f}x'}",
