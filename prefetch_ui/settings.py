@@ -447,6 +447,13 @@ PREFETCH_SYNC_PERIOD = env_float("PREFETCH_SYNC_PERIOD", 3.0)
 # Seconds after which the plans of a job that cannot change (all finished) are read again anyway.
 PREFETCH_SETTLED_JOB_RESYNC = env_float("PREFETCH_SETTLED_JOB_RESYNC", 600.0)
 PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
+# How much of the call budget one sync cycle may spend on its backlog (plans never read, and settled
+# jobs due for their re-read), in seconds of budget: a first mirror of a large site goes on over
+# several cycles of about this length, so that the other sites and the active jobs are read in
+# between, and the re-reads are spread over PREFETCH_SETTLED_JOB_RESYNC instead of coming at once.
+PREFETCH_SYNC_BACKLOG_SECONDS = env_float("PREFETCH_SYNC_BACKLOG_SECONDS", 60.0)
+if PREFETCH_SYNC_BACKLOG_SECONDS <= 0:
+    raise ImproperlyConfigured("PREFETCH_SYNC_BACKLOG_SECONDS must be more than 0 (seconds of call budget)")
 # ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
 PREFETCH_MAX_INTERVAL = int(env_float("PREFETCH_MAX_INTERVAL", 86_400))
 PREFETCH_MAX_SLICE_LEN = int(env_float("PREFETCH_MAX_SLICE_LEN", 1_000))

@@ -14,10 +14,12 @@ from prefetch_ui.prefetch.models import Site
 from .models import (
     HOLD_ACTIVE_STATUSES,
     OPEN_INCIDENT_STATUSES,
+    UNSETTLED_STEP_STATES,
     FoundBy,
     HeldPlan,
     HoldOutcome,
     Incident,
+    IncidentStatus,
     ResumeOutcome,
     StepState,
     holding_now,
@@ -48,6 +50,21 @@ def holding_rows() -> QuerySet[HeldPlan]:
 def held_site_watch() -> Callable[[Site], bool]:
     """For the sync: whether a site is under an active hold (its plans are then all read)."""
     scopes = set(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).values_list("site_id", flat=True))
+    if None in scopes:
+        return lambda site: True
+    return lambda site: site.pk in scopes
+
+
+def fan_out_sites() -> Callable[[Site], bool]:
+    """For the sync: whether an incident's fan-out is working on a site now (a hold or resume with
+    steps not yet carried out, or a hold still listing its plans). The sync leaves such a site out
+    of its cycle: the drainers read and write its plans themselves, and its calls would only take
+    the budget from them. Once the fan-out is done, the sync reads the site in full again."""
+    fanning = Q(status=IncidentStatus.HOLDING, planned_at__isnull=True) | Q(
+        status__in=(IncidentStatus.HOLDING, IncidentStatus.RESUMING),
+        held_plans__state__in=UNSETTLED_STEP_STATES,
+    )
+    scopes = set(Incident.objects.filter(fanning).values_list("site_id", flat=True).distinct())
     if None in scopes:
         return lambda site: True
     return lambda site: site.pk in scopes

@@ -35,7 +35,7 @@ def operation_sweep_task() -> None:
 def esa_sync_task() -> None:
     """Refresh the local mirror of ESA."""
     # The sync reads held sites fully and holds what started there since (see prefetch_ui.incidents).
-    from prefetch_ui.incidents.selectors import held_site_watch
+    from prefetch_ui.incidents.selectors import fan_out_sites, held_site_watch
     from prefetch_ui.incidents.services.holds import holds_enforce
 
     with sync_cycle_alone() as alone:
@@ -44,14 +44,17 @@ def esa_sync_task() -> None:
         # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of /readyz.
         with sync_observed():
             with esa_client_from_settings() as client:
-                report = esa_sync(client=client, watched=held_site_watch())
+                report = esa_sync(client=client, watched=held_site_watch(), paused=fan_out_sites())
             holds_enforce()
     logger.info(
-        "ESA sync: %d calls, %d sites (%d failed), %d jobs (%d removed), %d plan listings",
+        "ESA sync: %d calls, %d sites (%d failed, %d left to an incident), %d jobs (%d removed),"
+        " %d plan listings (%d left for later cycles)",
         report.esa_calls,
         report.sites,
         report.site_errors,
+        report.sites_paused,
         report.jobs,
         report.jobs_removed,
         report.plan_listings,
+        report.backlog_left,
     )

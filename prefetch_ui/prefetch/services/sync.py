@@ -10,6 +10,7 @@ a sync that finds nothing new writes nothing, and a page polling the mirror hear
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -92,6 +93,28 @@ class SyncReport:
     jobs_removed: int = 0
     plan_listings: int = 0
     site_errors: int = 0
+    # Sites left out of this cycle while an incident's fan-out works on them.
+    sites_paused: int = 0
+    # Jobs whose plans were due for a read (never read, or settled and due for the periodic
+    # re-read) and were left for the next cycles: the backlog this cycle had no allowance for.
+    backlog_left: int = 0
+
+
+class _Backlog:
+    """How many plan listings of the backlog (jobs never read, settled jobs due for their re-read)
+    one cycle may still make: `PREFETCH_SYNC_BACKLOG_SECONDS` of the call budget. What must be read
+    (jobs that can change, a held site) is never counted against it."""
+
+    def __init__(self) -> None:
+        per_second = settings.PREFETCH_ESA_CALLS_PER_SECOND
+        self.left = (
+            max(1, int(per_second * settings.PREFETCH_SYNC_BACKLOG_SECONDS)) if per_second > 0 else math.inf
+        )
+
+    def take(self, wanted: int) -> int:
+        granted = int(min(wanted, self.left))
+        self.left -= granted
+        return granted
 
 
 class UnstorableValueError(ValueError):
@@ -296,7 +319,11 @@ def _every_page[T](fetch: Callable[[int], Page[T]], report: SyncReport) -> tuple
 
 
 def esa_sync(
-    *, client: EsaClient, now: datetime | None = None, watched: Callable[[Site], bool] = lambda site: False
+    *,
+    client: EsaClient,
+    now: datetime | None = None,
+    watched: Callable[[Site], bool] = lambda site: False,
+    paused: Callable[[Site], bool] = lambda site: False,
 ) -> SyncReport:
     """One cycle of the mirror: all sites, all their job pages, the plans of jobs that may change.
 
@@ -307,9 +334,17 @@ def esa_sync(
     on its row for the sites page, and the cycle goes on with the other sites. On a `watched` site
     (one under a hold) every job's plans are read, settled or not: a plan started in the console
     changes no count we could notice.
+
+    The backlog is spread (`_Backlog`): the plans of jobs never read (a first mirror) and the
+    periodic re-reads of settled jobs take at most `PREFETCH_SYNC_BACKLOG_SECONDS` of the budget
+    per cycle, the re-reads of a site at most about twice its share of one cycle (its settled jobs
+    over `PREFETCH_SETTLED_JOB_RESYNC`), oldest first; the rest waits for the next cycles. A
+    `paused` site (an incident's fan-out is working on it, and reads its plans itself) is left out
+    of the cycle: the incident's calls have the budget, and its writes the site's rows.
     """
     now = now or timezone.now()
     report = SyncReport()
+    backlog = _Backlog()
     esa_sites: list[EsaSite]
     esa_sites, total = _every_page(
         lambda number: client.list_sites(page_number=number, page_size=500), report
@@ -317,8 +352,13 @@ def esa_sync(
     _sites_write(esa_sites, complete=len(esa_sites) == total, now=now)
     report.sites = len(esa_sites)
     for site in Site.objects.all():
+        if paused(site):
+            report.sites_paused += 1
+            continue
         try:
-            _sync_site_jobs(client=client, site=site, now=now, report=report, watched=watched(site))
+            _sync_site_jobs(
+                client=client, site=site, now=now, report=report, watched=watched(site), backlog=backlog
+            )
         except _ESA_WIDE_ERRORS:
             raise
         except (EsaError, EsaTimeError, UnstorableValueError) as error:
@@ -369,7 +409,13 @@ def _describe(error: Exception) -> str:
 
 
 def _sync_site_jobs(
-    *, client: EsaClient, site: Site, now: datetime, report: SyncReport, watched: bool = False
+    *,
+    client: EsaClient,
+    site: Site,
+    now: datetime,
+    report: SyncReport,
+    watched: bool = False,
+    backlog: _Backlog | None = None,
 ) -> None:
     listed, total = _every_page(
         lambda number: client.list_scheduled_preload_jobs(
@@ -391,21 +437,61 @@ def _sync_site_jobs(
             "job__esa_id", flat=True
         )
     )
-    settled_before = now - timedelta(seconds=settings.PREFETCH_SETTLED_JOB_RESYNC)
-    for esa_job in esa_jobs.values():
+    due = _plans_due(esa_jobs.values(), before, unfinished=unfinished, watched=watched, now=now)
+    backlog = backlog or _Backlog()
+    never_read, settled = due.never_read, due.settled
+    # Settled re-reads: about twice this site's share of one cycle, so that due ones catch up.
+    settled_share = math.ceil(2 * len(esa_jobs) * settings.PREFETCH_SYNC_PERIOD / _resync_seconds())
+    settled = settled[: min(settled_share, len(settled))]
+    never_read = never_read[: backlog.take(len(never_read))]
+    settled = settled[: backlog.take(len(settled))]
+    report.backlog_left += len(due.never_read) - len(never_read) + len(due.settled) - len(settled)
+    for job_esa_id in (*due.changing, *never_read, *settled):
+        _sync_job_plans(client=client, job_esa_id=job_esa_id, now=now)
+        report.esa_calls += 1
+        report.plan_listings += 1
+
+
+@dataclass(slots=True)
+class _PlansDue:
+    """A site's jobs whose plans a cycle reads: those that can change (always), those never read
+    and settled ones due for their re-read, oldest first (both spread over cycles)."""
+
+    changing: list[str]
+    never_read: list[str]
+    settled: list[str]
+
+
+def _plans_due(
+    esa_jobs: Iterable[EsaJob],
+    before: Mapping[str, Mapping[str, Any]],
+    *,
+    unfinished: Collection[str],
+    watched: bool,
+    now: datetime,
+) -> _PlansDue:
+    settled_before = now - timedelta(seconds=_resync_seconds())
+    due = _PlansDue([], [], [])
+    settled_at: dict[str, datetime] = {}
+    for esa_job in esa_jobs:
         known = before.get(esa_job.id)
-        if (
+        if known is None or known["plans_synced_at"] is None:
+            (due.changing if watched else due.never_read).append(esa_job.id)
+        elif (
             watched
-            or known is None
-            or known["plans_synced_at"] is None
-            or known["plans_synced_at"] < settled_before
             or esa_job.id in unfinished
             or known["url_submitted"] != esa_job.url_submitted
             or known["execution_count"] != esa_job.execution_count
         ):
-            _sync_job_plans(client=client, job_esa_id=esa_job.id, now=now)
-            report.esa_calls += 1
-            report.plan_listings += 1
+            due.changing.append(esa_job.id)
+        elif known["plans_synced_at"] < settled_before:
+            settled_at[esa_job.id] = known["plans_synced_at"]
+    due.settled = sorted(settled_at, key=settled_at.__getitem__)
+    return due
+
+
+def _resync_seconds() -> float:
+    return max(float(settings.PREFETCH_SETTLED_JOB_RESYNC), float(settings.PREFETCH_SYNC_PERIOD), 1.0)
 
 
 def _sync_job_plans(*, client: EsaClient, job_esa_id: str, now: datetime) -> None:
