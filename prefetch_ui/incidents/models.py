@@ -143,6 +143,11 @@ class FoundBy(models.TextChoices):
 
 # Lower priority first (running plans: they submit URLs now), then by start, an unknown one last.
 STEPS_IN_ORDER = ("priority", models.F("original_start").asc(nulls_last=True), "id")
+# The order drainers claim steps in: the same, but served by an index on both databases, so that a
+# claim reads one row, not every pending step of the incident sorted (6-8 ms a claim with 5,000
+# pending). "Nulls last" would need the sort on SQLite; a plan without a start time is rare, and
+# whether it is claimed first (SQLite) or last (PostgreSQL) changes nothing it does.
+CLAIM_ORDER = ("priority", "original_start", "id")
 
 
 def holding_now() -> Q:
@@ -222,7 +227,8 @@ class HeldPlan(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["incident", "state", "priority"]),
+            # The drainers' next pending step, in CLAIM_ORDER, without a sort.
+            models.Index(fields=["incident", "state", *CLAIM_ORDER], name="held_plan_claim_order"),
             # A poll's "rows changed since version v" of one incident.
             models.Index(fields=["incident", "version"], name="held_plan_incident_version"),
             # Whether an incident holds a plan: every page that shows plans asks it of each.

@@ -17,9 +17,10 @@ of `steps` (claim, outcome, release). Never views or signals.
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
+
+from prefetch_ui.core.change_counters import counter_next
 
 from ..models import Incident
 
@@ -27,14 +28,7 @@ from ..models import Incident
 def incident_version_next(incident_id: int, *, whole: bool = False) -> int:
     """Take the incident's next change version, in the caller's transaction (which it requires);
     `whole`: the change redraws the page as a whole."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("a change version is taken in the transaction that writes the change")
-    Incident.objects.filter(pk=incident_id).update(**incident_redrawn() if whole else _next())
-    return Incident.objects.filter(pk=incident_id).values_list("version", flat=True).get()
-
-
-def _next() -> dict[str, CombinedExpression]:
-    return {"version": F("version") + 1}
+    return counter_next(Incident, incident_id, also=("layout_version",) if whole else ())
 
 
 def incident_redrawn() -> dict[str, CombinedExpression]:

@@ -44,7 +44,7 @@ from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, 
 from prefetch_ui.prefetch.services.sync import plan_update
 
 from ..models import (
-    STEPS_IN_ORDER,
+    CLAIM_ORDER,
     UNSETTLED_STEP_STATES,
     HeldPlan,
     HoldAction,
@@ -65,7 +65,8 @@ MAX_STEP_ATTEMPTS = 6
 # A claim older than this is taken back even from a live worker (a drainer that died by a bug).
 CLAIM_TIMEOUT = timedelta(minutes=5)
 _TRANSIENT = (EsaThrottledError, EsaServerError, EsaTransportError)
-_CLAIM_CANDIDATES = 8
+# Claims of an incident wait on its row in turn (`_next_claimed`): the first pending step is free.
+_CLAIM_CANDIDATES = 2
 
 
 class _Calls:
@@ -247,44 +248,57 @@ def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, objec
 
 def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
     """Claim the incident's next pending step for `worker` (None: none is left); the drainers' loop."""
-    while True:
-        candidates = list(
-            HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING)
-            .order_by(*STEPS_IN_ORDER)
-            .values_list("pk", flat=True)[:_CLAIM_CANDIDATES]
-        )
-        if not candidates:
-            return None
-        with transaction.atomic():
-            # The incident's row first, as every writer of its steps takes it: the page shows the
-            # step "In progress". Drainers claim one at a time, so they rarely race for a candidate.
-            version = incident_version_next(incident_id)
-            claimed = None
-            for pk in candidates:
-                if HeldPlan.objects.filter(pk=pk, state=StepState.PENDING).update(
-                    state=StepState.CLAIMED,
-                    claimed_by=worker,
-                    claimed_at=timezone.now(),
-                    attempts=F("attempts") + 1,
-                    version=version,
-                ):
-                    claimed = pk
-                    break
-            else:
-                transaction.set_rollback(True)  # taken by other drainers: nothing changed
-        if claimed is not None:
-            return HeldPlan.objects.select_related("incident").get(pk=claimed)
+    with transaction.atomic():
+        # The incident's row first, as every writer of its steps takes it: the page shows the
+        # step "In progress".
+        claimed = _next_claimed(incident_id, worker, incident_version_next(incident_id))
+        if claimed is None:
+            transaction.set_rollback(True)  # nothing left to claim: nothing changed
+    return claimed
 
 
-def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
+def _next_claimed(incident_id: int, worker: str, version: int) -> HeldPlan | None:
+    """Claim the next pending step, in the caller's transaction, which took the incident's version.
+
+    That version is the incident's row, held until the commit: every claimer and every writer of the
+    incident's steps waits for it, so the steps read here are as they are, and the claim cannot
+    lose a race (the conditional update is kept all the same)."""
+    candidates = HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING).order_by(
+        *CLAIM_ORDER
+    )[:_CLAIM_CANDIDATES]
+    now = timezone.now()
+    for held in candidates:
+        if HeldPlan.objects.filter(pk=held.pk, state=StepState.PENDING).update(
+            state=StepState.CLAIMED,
+            claimed_by=worker,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            version=version,
+        ):
+            held.state, held.claimed_by, held.claimed_at, held.version = (
+                StepState.CLAIMED,
+                worker,
+                now,
+                version,
+            )
+            held.attempts += 1
+            return held
+    return None
+
+
+def step_execute(
+    held: HeldPlan, client: EsaClient, worker: str, *, claim_next: bool = False
+) -> HeldPlan | None:
     """Make the step's ESA calls and record the outcome; a transient failure goes back to pending.
 
     A resume step first asks whether another hold covers the plan's site now (one may have begun
     since the resume was asked for): the plan then stays held, by that hold, and nothing is sent.
+    With `claim_next`, the incident's next step is claimed in the transaction that records this
+    one's outcome, and returned (a drainer's loop: one transaction a step, not two).
     """
     resuming = held.incident.phase == "resume"
     if resuming and _passed_on_instead(held, worker):
-        return
+        return None
     calls = _Calls(held, worker)
     fields: dict[str, object]
     try:
@@ -336,10 +350,11 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
             **fields, calls=calls.log, claimed_by="", claimed_at=None, version=version
         ):
             transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
-            return
+            return None
         if handed_to is not None:
             to_id = handed_to.pk
             transaction.on_commit(lambda: drainers_dispatch(to_id))
+        return _next_claimed(held.incident_id, worker, version) if claim_next else None
 
 
 _PUT_BACK = (ResumeOutcome.STARTED, ResumeOutcome.RESTORED, ResumeOutcome.RESCHEDULED)
@@ -434,13 +449,14 @@ def incident_drain(*, incident_id: int, client: EsaClient) -> int:
     worker = worker_id()
     done = 0
     with drainer_registered(incident_id, worker):
+        held: HeldPlan | None = None
         while True:
-            held = step_claim(incident_id, worker)
+            held = held or step_claim(incident_id, worker)
             if held is None:
                 if lost_claims_release(incident_id):
                     continue
                 break
-            step_execute(held, client, worker)
+            held = step_execute(held, client, worker, claim_next=True)
             done += 1
     incident_settle(incident_id)
     return done

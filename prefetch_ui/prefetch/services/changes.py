@@ -22,17 +22,15 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.db import transaction
-from django.db.models import F
+
+from prefetch_ui.core.change_counters import counter_next
 
 from ..models import Job, Plan, Site
 
 
 def site_version_next(site_id: int) -> int:
     """Take the site's next change version, in the caller's transaction (which it requires)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("a change version is taken in the transaction that writes the change")
-    Site.objects.filter(pk=site_id).update(version=F("version") + 1)
-    return Site.objects.filter(pk=site_id).values_list("version", flat=True).get()
+    return counter_next(Site, site_id)
 
 
 @transaction.atomic
