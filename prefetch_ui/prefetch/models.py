@@ -45,6 +45,9 @@ class Site(models.Model):
     # The version at which the site page's list changed shape: a job added or removed, a job
     # creation asked for or ended. Until then a poll of the page can swap single rows.
     layout_version = models.PositiveBigIntegerField(default=0)
+    # The basis (see `services.sync`) of the last complete listing of the site's jobs written here:
+    # every job row is ESA's as of then at least, unless its own `esa_state_at` is newer.
+    jobs_esa_state_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -73,6 +76,13 @@ class Job(models.Model):
     execution_count = models.PositiveIntegerField(null=True, blank=True)
     synced_at = models.DateTimeField()
     plans_synced_at = models.DateTimeField(null=True, blank=True)
+    # What ESA state the row's values reflect (the basis of the write that set them, see
+    # `services.sync`); a write based on an older state leaves the row alone. Null: unknown (oldest).
+    esa_state_at = models.DateTimeField(null=True, blank=True)
+    # The basis of the last listing of all the job's plans written here: every plan row of the job
+    # is ESA's as of then at least (or newer, by its own `esa_state_at`), and a plan not in the
+    # mirror was not in ESA then.
+    plans_esa_state_at = models.DateTimeField(null=True, blank=True)
     # The site's version at the last change of anything the job's page or its row on the site page
     # shows: the job, a plan, an operation on either, a hold of its site.
     version = models.PositiveBigIntegerField(default=0)
@@ -129,6 +139,8 @@ class Plan(models.Model):
     status = models.CharField(max_length=16, choices=PlanStatus.choices, db_index=True)
     ali_uid = models.CharField(max_length=32, blank=True)
     synced_at = models.DateTimeField()
+    # What ESA state the row's values reflect, as `Job.esa_state_at`.
+    esa_state_at = models.DateTimeField(null=True, blank=True)
     # The site's version at the last change of what the plan's row shows (the plan, its operation).
     version = models.PositiveBigIntegerField(default=0)
 

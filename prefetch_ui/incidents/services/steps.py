@@ -41,7 +41,7 @@ from prefetch_ui.esa import (
 )
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, PlanStatus
-from prefetch_ui.prefetch.services.sync import plan_update
+from prefetch_ui.prefetch.services.sync import mirror_basis, plan_update
 
 from ..models import (
     CLAIM_ORDER,
@@ -101,6 +101,7 @@ def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
 
 def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None:
     """The plan as ESA has it now (None: deleted), read from its job's listing."""
+    asked = mirror_basis()
     try:
         listing = client.list_scheduled_preload_executions(held.job_esa_id)
     except EsaNotFoundError as error:
@@ -109,7 +110,7 @@ def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None
     calls.made("ListScheduledPreloadExecutions", request_id=listing.request_id)
     for plan in listing.items:
         if plan.id == held.plan_esa_id:
-            plan_update(plan=plan, now=timezone.now())
+            plan_update(plan=plan, now=timezone.now(), basis=asked)
             return plan
     return None
 

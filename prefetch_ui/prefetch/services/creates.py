@@ -22,7 +22,7 @@ from prefetch_ui.esa import Plan as EsaPlan
 from ..models import ACTIVE_OPERATION_STATUSES, Job, Operation, OperationKind, Site
 from .errors import OperationFailedError, RetryLaterError
 from .operations import Handler, User, operation_record
-from .sync import job_plans_replace, jobs_upsert, plans_upsert
+from .sync import job_plans_replace, jobs_upsert, mirror_basis, plans_upsert
 
 # How many of a site's newest jobs a job create looks through for one that landed unseen.
 _NEWEST_JOBS = 50
@@ -177,7 +177,7 @@ def _plans_create(operation: Operation, client: EsaClient) -> str:
         )
         for row in operation.params["rows"]
     }
-    now = timezone.now()
+    now = mirror_basis()  # before the listing below: its basis
 
     def settle(plans: list[EsaPlan], status: str, messages: list[str] | None = None) -> None:
         waiting = {row: spec for row, spec in specs.items() if row not in outcomes}
@@ -214,7 +214,7 @@ def _plans_create(operation: Operation, client: EsaClient) -> str:
             outcomes.setdefault(
                 row, {"status": "refused", "message": "; ".join(answer.failed_messages) or "refused"}
             )
-        plans_upsert(job=job, plans=answer.succeeded, now=now)
+        plans_upsert(job=job, plans=answer.succeeded, now=timezone.now())  # the answer's basis: now
         _remember(operation, rows=outcomes)
     refused = {row: outcome for row, outcome in outcomes.items() if outcome["status"] == "refused"}
     if refused:

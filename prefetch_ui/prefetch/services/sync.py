@@ -5,6 +5,12 @@ its fields to the ESA client's attributes; the sync and the operations both writ
 a field added to the mirror is added once. The writers compare ESA's values with the mirror's and
 write only the rows that differ, stamped with their site's next change version (`changes.py`):
 a sync that finds nothing new writes nothing, and a page polling the mirror hears of nothing.
+
+A read of ESA can be overtaken: a sync reads a job's plans, a drainer stops one and writes ESA's
+answer, then the sync writes what it read, the plan running. So every write of a job or plan row
+records its basis, the moment of ESA's state it reflects (`mirror_basis`), and the writers compare
+bases under the site's row lock before they write: a write based on an older state than a row's
+leaves that row alone (and does not delete it), while the rest of what it brings goes in.
 """
 
 from __future__ import annotations
@@ -169,11 +175,11 @@ def _upsert[M: (Site, Job, Plan)](
     esa_objects: Iterable[object],
     now: datetime,
     *,
-    stamp: Mapping[str, int] = MappingProxyType({}),
+    stamp: Mapping[str, object] = MappingProxyType({}),
     **links: object,
 ) -> None:
-    """Insert or update mirror rows from ESA objects, keyed by ESA id, with the change versions
-    in `stamp` (field -> version)."""
+    """Insert or update mirror rows from ESA objects, keyed by ESA id, with the fields in `stamp`
+    (the change versions, the basis)."""
     rows = [model(**_values(item, model, fields), **links, **stamp, synced_at=now) for item in esa_objects]
     if rows:
         model.objects.bulk_create(
@@ -185,33 +191,68 @@ def _upsert[M: (Site, Job, Plan)](
         )
 
 
-def jobs_upsert(*, site: Site, jobs: Iterable[EsaJob], now: datetime) -> None:
-    """Write ESA's view of these jobs of `site` into the mirror (only what it changed)."""
-    jobs = list(jobs)
-    mirror = _mirror_rows(Job.objects.filter(esa_id__in=[job.id for job in jobs]), JOB_FIELDS)
-    _jobs_write(site=site, jobs=jobs, mirror=mirror, now=now)
+def jobs_upsert(*, site: Site, jobs: Iterable[EsaJob], now: datetime, basis: datetime | None = None) -> None:
+    """Write ESA's view of these jobs of `site` into the mirror (only what it changed).
+
+    `basis`: what ESA state the jobs reflect (see `mirror_basis`); by default `now`, which is right
+    for ESA's answer to an action just received (a create, a reset).
+    """
+    _jobs_write(site=site, jobs=jobs, now=now, basis=basis or now)
 
 
 def _jobs_write(
     *,
     site: Site,
     jobs: Iterable[EsaJob],
-    mirror: Mapping[str, Mapping[str, object]],
     now: datetime,
-    removed: Collection[int] = (),
-) -> None:
-    """Write the jobs whose values differ from the mirror's, and delete the `removed` rows (pks),
-    in one transaction stamped with the site's next change version (none when nothing changed)."""
-    changed = [job for job in jobs if _differs(mirror.get(job.id), _values(job, Job, JOB_FIELDS))]
-    if not changed and not removed:
-        return
+    basis: datetime,
+    complete: bool = False,
+    forget: Collection[str] = (),
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Write the jobs whose values differ from the mirror's and that the mirror does not know at a
+    newer basis; delete the `forget` rows and, for a `complete` listing of the site, the rows it no
+    longer lists (both unless known at a newer basis). Stamped with the site's next change version
+    (none when nothing changed). Returns the mirror's rows of these jobs as they were before, and
+    how many it deleted.
+
+    A complete listing also moves the site's `jobs_esa_state_at` on, which stands for every job row
+    whose values it found unchanged: no row is written for them.
+    """
+    by_id = {job.id: job for job in jobs}
     with transaction.atomic():
-        version = site_version_next(site.pk)
-        _upsert(Job, JOB_FIELDS, changed, now, stamp={"version": version, "row_version": version}, site=site)
-        if removed:
-            Job.objects.filter(pk__in=removed).delete()
-        if removed or any(_moves(mirror.get(job.id), job) for job in changed):
-            Site.objects.filter(pk=site.pk).update(layout_version=version)
+        listed_at = _site_lock(site.pk)
+        if listed_at is _GONE:
+            return {}, 0
+        rows = Job.objects.filter(site=site) if complete else Job.objects.filter(esa_id__in=[*by_id, *forget])
+        mirror = _mirror_rows(rows, JOB_FIELDS, "plans_synced_at", "esa_state_at")
+        changed = []
+        moves = False
+        for job in by_id.values():
+            row = mirror.get(job.id)
+            if _based_before(basis, row, listed_at) or not _differs(row, _values(job, Job, JOB_FIELDS)):
+                continue
+            changed.append(job)
+            moves = moves or _moves(row, job)
+        removed = [
+            row["pk"]
+            for esa_id, row in mirror.items()
+            if (esa_id in forget or (complete and esa_id not in by_id))
+            and not _based_before(basis, row, listed_at)
+        ]
+        site_fields: dict[str, object] = {}
+        if complete and not _based_before(basis, None, listed_at):
+            site_fields["jobs_esa_state_at"] = basis
+        if changed or removed:
+            version = site_version_next(site.pk)
+            stamp = {"version": version, "row_version": version, "esa_state_at": basis}
+            _upsert(Job, JOB_FIELDS, changed, now, stamp=stamp, site=site)
+            if removed:
+                Job.objects.filter(pk__in=removed).delete()
+            if removed or moves:
+                site_fields["layout_version"] = version
+        if site_fields:
+            Site.objects.filter(pk=site.pk).update(**site_fields)
+    return mirror, len(removed)
 
 
 def _moves(row: Mapping[str, object] | None, job: EsaJob) -> bool:
@@ -220,41 +261,119 @@ def _moves(row: Mapping[str, object] | None, job: EsaJob) -> bool:
     return row is None or row["esa_created_at"] != job.created_at or row["name"] != job.name
 
 
-def plans_upsert(*, job: Job, plans: Iterable[EsaPlan], now: datetime) -> None:
-    """Write ESA's view of these plans of `job` into the mirror (only what it changed)."""
-    plans = list(plans)
-    mirror = _mirror_rows(Plan.objects.filter(esa_id__in=[plan.id for plan in plans]), PLAN_FIELDS)
-    _plans_write(job=job, plans=plans, mirror=mirror, now=now)
+# `_site_lock`'s answer for a site no longer in the mirror (distinct from a basis that is None).
+_GONE: Any = object()
+
+
+def _site_lock(site_id: int) -> datetime | None:
+    """Lock the site's row for the rest of the caller's transaction; its jobs' listing basis.
+
+    Every writer of a site's jobs and plans takes this row first (`changes.site_version_next`), so
+    what the caller reads of them after this is what it writes over: no other write slips between
+    the comparison of bases and the write (PostgreSQL, READ COMMITTED: the next statement sees every
+    write committed before the lock was granted; SQLite: the IMMEDIATE transaction holds the
+    database's write lock already).
+    """
+    row = Site.objects.select_for_update().filter(pk=site_id).values("jobs_esa_state_at").first()
+    return _GONE if row is None else row["jobs_esa_state_at"]
+
+
+def _based_before(basis: datetime, row: Mapping[str, Any] | None, listed_at: datetime | None) -> bool:
+    """Whether a write based on ESA's state at `basis` is older than what the mirror shows of a row:
+    its own basis, or the basis of the last complete listing that stands for it (for a row that is
+    not there: the listing that did not have it). Equal bases write (see `mirror_basis`)."""
+    known = [at for at in (row["esa_state_at"] if row else None, listed_at) if at is not None]
+    return any(basis < at for at in known)
+
+
+def mirror_basis() -> datetime:
+    """The basis of a write into the mirror: what ESA state the values written reflect, as a point
+    in time on our clock. Every write of a job or plan row records it, and a write whose basis is
+    older than the row's leaves that row alone.
+
+    - ESA's answer to an action (start, stop, update, create, reset): the moment the answer was
+      received. ESA applied the action before answering, so the state it answers with held at
+      that moment at least; a later change in ESA makes a later basis.
+    - A read (a listing): the moment its request was sent, taken just before sending. ESA answers
+      from its state at some moment after it got the request, so after we sent it: any action
+      whose answer was received before then is in the listing. An action answered after the
+      request went out may or may not be (ESA may have read its state before applying it), so the
+      listing, being based earlier, loses to that answer: the mirror keeps the answer, which is
+      never older than what the listing might show. What the listing alone saw (a plan finished,
+      or started in the console) comes in at the next listing.
+
+    Equal bases: the later write wins (with the strict order above an answer received at the
+    moment a listing was sent is in that listing). The points come from the clocks of the
+    processes that write (one host in the compose deployment); they must agree to better than an
+    ESA round trip, which NTP gives.
+    """
+    return timezone.now()
+
+
+def plans_upsert(*, job: Job, plans: Iterable[EsaPlan], now: datetime, basis: datetime | None = None) -> None:
+    """Write ESA's view of these plans of `job` into the mirror (only what it changed).
+
+    `basis`: what ESA state the plans reflect (see `mirror_basis`); by default `now`, which is right
+    for ESA's answer to an action just received (a create).
+    """
+    _plans_write(job=job, plans=plans, now=now, basis=basis or now)
 
 
 def _plans_write(
     *,
     job: Job,
     plans: Iterable[EsaPlan],
-    mirror: Mapping[str, Mapping[str, object]],
     now: datetime,
-    removed: Collection[int] = (),
+    basis: datetime,
+    complete: bool = False,
+    forget: Collection[str] = (),
     job_fields: Mapping[str, object] | None = None,
 ) -> None:
-    """Write the plans of `job` whose values differ from the mirror's and delete the `removed` rows
-    (pks), stamped with the site's next change version; the job's own `job_fields` with them."""
-    changed: list[EsaPlan] = []
-    relaid = statuses = bool(removed)
-    for plan in plans:
-        values = _values(plan, Plan, PLAN_FIELDS)
-        row = mirror.get(plan.id)
-        if not _differs(row, values):
-            continue
-        changed.append(plan)
-        # A plan added or moved in the order reshapes the job's list; a status may move it in
-        # or out of a list filtered by status.
-        relaid = relaid or row is None or row["start_time"] != values["start_time"]
-        statuses = statuses or row is None or row["status"] != values["status"]
-    stamp: dict[str, object] = dict(job_fields or {})
+    """Write the plans of `job` whose values differ from the mirror's and that the mirror does not
+    know at a newer basis; delete the `forget` rows and, for a `complete` listing of the job's
+    plans, the rows it does not list (both unless known at a newer basis: a plan created after the
+    listing was read stays). Stamped with the site's next change version (none when nothing
+    changed); the job's own `job_fields` with them.
+
+    A complete listing also moves the job's `plans_esa_state_at` on, which stands for every plan
+    row whose values it found unchanged: no row is written for them, and no version taken.
+    """
+    by_id = {plan.id: plan for plan in plans}
     with transaction.atomic():
+        if _site_lock(job.site_id) is _GONE:
+            return
+        job_row = Job.objects.filter(pk=job.pk).values("plans_esa_state_at").first()
+        if job_row is None:
+            return
+        listed_at = job_row["plans_esa_state_at"]
+        rows = Plan.objects.filter(job=job) if complete else Plan.objects.filter(esa_id__in=[*by_id, *forget])
+        mirror = _mirror_rows(rows, PLAN_FIELDS, "esa_state_at")
+        changed: list[EsaPlan] = []
+        removed = [
+            row["pk"]
+            for esa_id, row in mirror.items()
+            if (esa_id in forget or (complete and esa_id not in by_id))
+            and not _based_before(basis, row, listed_at)
+        ]
+        relaid = statuses = bool(removed)
+        for plan in by_id.values():
+            row = mirror.get(plan.id)
+            values = _values(plan, Plan, PLAN_FIELDS)
+            if _based_before(basis, row, listed_at) or not _differs(row, values):
+                continue
+            changed.append(plan)
+            # A plan added or moved in the order reshapes the job's list; a status may move it in
+            # or out of a list filtered by status.
+            relaid = relaid or row is None or row["start_time"] != values["start_time"]
+            statuses = statuses or row is None or row["status"] != values["status"]
+        stamp: dict[str, object] = dict(job_fields or {})
+        if complete and not _based_before(basis, None, listed_at):
+            stamp["plans_esa_state_at"] = basis
         if changed or removed:
             version = site_version_next(job.site_id)
-            _upsert(Plan, PLAN_FIELDS, changed, now, stamp={"version": version}, job=job)
+            _upsert(
+                Plan, PLAN_FIELDS, changed, now, stamp={"version": version, "esa_state_at": basis}, job=job
+            )
             if removed:
                 Plan.objects.filter(pk__in=removed).delete()
             stamp["version"] = version
@@ -266,38 +385,44 @@ def _plans_write(
             Job.objects.filter(pk=job.pk).update(**stamp)
 
 
-def plan_update(*, plan: EsaPlan, now: datetime) -> None:
-    """Write ESA's answer about one plan (after a start, stop or update) into its mirror row."""
-    row = Plan.objects.filter(esa_id=plan.id).values("pk", "job_id", "job__site_id", *PLAN_FIELDS).first()
+def plan_update(*, plan: EsaPlan, now: datetime, basis: datetime | None = None) -> None:
+    """Write ESA's answer about one plan (after a start, stop or update) into its mirror row.
+
+    `basis`: what ESA state `plan` reflects (see `mirror_basis`); by default `now`, right for the
+    answer to an action received just before; a plan read from a listing passes the listing's.
+    """
+    row = Plan.objects.filter(esa_id=plan.id).values("job_id", "job__site_id").first()
     if row is None:
         return
     job = Job(pk=row["job_id"], site_id=row["job__site_id"])
-    _plans_write(job=job, plans=[plan], mirror={plan.id: row}, now=now)
+    _plans_write(job=job, plans=[plan], now=now, basis=basis or now)
 
 
 def plan_forget(*, esa_id: str) -> None:
     """Delete a plan that ESA no longer has (deleted from here), as a change of its job's list."""
-    row = Plan.objects.filter(esa_id=esa_id).values("pk", "job_id", "job__site_id").first()
+    row = Plan.objects.filter(esa_id=esa_id).values("job_id", "job__site_id").first()
     if row is not None:
         job = Job(pk=row["job_id"], site_id=row["job__site_id"])
-        _plans_write(job=job, plans=[], mirror={}, now=timezone.now(), removed=[row["pk"]])
+        now = timezone.now()
+        _plans_write(job=job, plans=[], now=now, basis=now, forget=[esa_id])
 
 
-def job_forget(*, esa_id: str) -> None:
-    """Delete a job that ESA no longer has (deleted from here, or found gone), with its plans."""
-    row = Job.objects.filter(esa_id=esa_id).values("pk", "site_id").first()
+def job_forget(*, esa_id: str, basis: datetime | None = None) -> None:
+    """Delete a job that ESA no longer has (deleted from here, or found gone), with its plans,
+    unless the mirror knows it at a newer `basis` (default: now, an answer just received)."""
+    row = Job.objects.filter(esa_id=esa_id).values("site_id").first()
     if row is not None:
-        _jobs_write(site=Site(pk=row["site_id"]), jobs=[], mirror={}, now=timezone.now(), removed=[row["pk"]])
+        now = timezone.now()
+        _jobs_write(site=Site(pk=row["site_id"]), jobs=[], now=now, basis=basis or now, forget=[esa_id])
 
 
-def job_plans_replace(*, job: Job, plans: Iterable[EsaPlan], now: datetime) -> None:
-    """Make the mirror of `job`'s plans exactly ESA's list."""
-    plans = list(plans)
-    mirror = _mirror_rows(Plan.objects.filter(job=job), PLAN_FIELDS)
-    listed = {plan.id for plan in plans}
-    removed = [row["pk"] for esa_id, row in mirror.items() if esa_id not in listed]
+def job_plans_replace(
+    *, job: Job, plans: Iterable[EsaPlan], now: datetime, basis: datetime | None = None
+) -> None:
+    """Make the mirror of `job`'s plans ESA's listing, read at `basis` (see `mirror_basis`; by
+    default `now`): but for the rows the mirror knows at a newer basis."""
     _plans_write(
-        job=job, plans=plans, mirror=mirror, now=now, removed=removed, job_fields={"plans_synced_at": now}
+        job=job, plans=plans, now=now, basis=basis or now, complete=True, job_fields={"plans_synced_at": now}
     )
 
 
@@ -417,6 +542,7 @@ def _sync_site_jobs(
     watched: bool = False,
     backlog: _Backlog | None = None,
 ) -> None:
+    asked = mirror_basis()
     listed, total = _every_page(
         lambda number: client.list_scheduled_preload_jobs(
             site_id=site.esa_id, page_number=number, page_size=settings.PREFETCH_SYNC_JOB_PAGE_SIZE
@@ -424,13 +550,11 @@ def _sync_site_jobs(
         report,
     )
     esa_jobs = {job.id: job for job in listed}
-    before = _mirror_rows(Job.objects.filter(site=site), JOB_FIELDS, "plans_synced_at")
     # Deleting what ESA no longer lists is only safe when the listing was complete: a job
     # deleted in ESA between two page reads shifts the pages and hides another one.
     complete = len(esa_jobs) == total
-    removed = [row["pk"] for esa_id, row in before.items() if complete and esa_id not in esa_jobs]
-    _jobs_write(site=site, jobs=esa_jobs.values(), mirror=before, now=now, removed=removed)
-    report.jobs_removed += len(removed)
+    before, removed = _jobs_write(site=site, jobs=esa_jobs.values(), now=now, basis=asked, complete=complete)
+    report.jobs_removed += removed
     report.jobs += len(esa_jobs)
     unfinished = set(
         Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).values_list(
@@ -495,9 +619,12 @@ def _resync_seconds() -> float:
 
 
 def _sync_job_plans(*, client: EsaClient, job_esa_id: str, now: datetime) -> None:
+    asked = mirror_basis()
     try:
         plans = client.list_scheduled_preload_executions(job_esa_id).items
     except EsaNotFoundError:
-        job_forget(esa_id=job_esa_id)
+        job_forget(esa_id=job_esa_id, basis=asked)
         return
-    job_plans_replace(job=Job.objects.get(esa_id=job_esa_id), plans=plans, now=now)
+    job = Job.objects.filter(esa_id=job_esa_id).first()
+    if job is not None:  # else deleted meanwhile, or left out as older than the mirror knows
+        job_plans_replace(job=job, plans=plans, now=now, basis=asked)
