@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0005_held_plan_by_plan_and_job'),
-        ('prefetch', '0008_plan_job_status_index'),
+        ("incidents", "0005_held_plan_by_plan_and_job"),
+        ("prefetch", "0008_plan_job_status_index"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='heldplan',
-            name='incidents_h_inciden_70f0c6_idx',
+            model_name="heldplan",
+            name="incidents_h_inciden_70f0c6_idx",
         ),
         migrations.AddIndex(
-            model_name='heldplan',
-            index=models.Index(fields=['incident', 'state', 'priority', 'original_start', 'id'], name='held_plan_claim_order'),
+            model_name="heldplan",
+            index=models.Index(
+                fields=["incident", "state", "priority", "original_start", "id"], name="held_plan_claim_order"
+            ),
         ),
     ]
