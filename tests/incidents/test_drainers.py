@@ -16,6 +16,16 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import worker_ready
 from django.contrib.auth.models import User
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
@@ -27,6 +37,9 @@ from prefetch_ui.incidents.services import drainers, steps
 from prefetch_ui.incidents.services.drainers import (
     INCIDENTS_QUEUE,
     RESERVATION_UNSEEN_AFTER,
+    drainer_end,
+    drainer_received,
+    drainer_start,
     drainers_dispatch,
     drainers_registry_key,
 )
@@ -256,3 +269,155 @@ def test_the_sweep_sends_none_while_drainers_are_received_but_not_started(
 
     assert len(started) == DRAINERS and all(started)
     assert HeldPlan.objects.filter(incident=incident, state=StepState.DONE).count() == 6
+
+
+# -- in every order of events ----------------------------------------------------------------------
+
+
+class DrainerEvents(RuleBasedStateMachine):
+    """Dispatches (clicks, sweeps, retries), workers taking messages from the list, starting and
+    ending drainers, messages lost, workers dying and their unacknowledged messages coming back,
+    time passing: never more than the number run, and a dispatch always leaves exactly the number,
+    each of them real (queued, or received or running in a live worker)."""
+
+    connection: redis.Redis
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connection.delete(INCIDENTS_QUEUE, drainers_registry_key(NOWHERE))
+        self.workers: list[str] = []
+        self.alive: set[str] = set()
+        self.received: dict[str, tuple[str, str]] = {}  # token -> (worker, raw message)
+        self.running: dict[str, str] = {}  # place -> worker
+        self.unacked: list[str] = []  # messages of dead workers, which kombu puts back later
+        self.worker_starts()
+
+    def teardown(self) -> None:
+        self.connection.delete(
+            INCIDENTS_QUEUE, drainers_registry_key(NOWHERE), *(KEY_PREFIX + w for w in self.workers)
+        )
+
+    def _queued(self) -> list[str]:
+        return _queued_drainers(self.connection, NOWHERE)
+
+    @rule()
+    def worker_starts(self) -> None:
+        worker = f"machine-host:{len(self.workers) + 1}"
+        self.connection.set(KEY_PREFIX + worker, json.dumps({"queues": [INCIDENTS_QUEUE]}), ex=600)
+        self.workers.append(worker)
+        self.alive.add(worker)
+
+    @precondition(lambda self: self.alive)
+    @rule(which=st.integers(min_value=0, max_value=7))
+    def worker_dies(self, which: int) -> None:
+        worker = sorted(self.alive)[which % len(self.alive)]
+        self.connection.delete(KEY_PREFIX + worker)
+        self.alive.discard(worker)
+        for token, (owner, raw) in list(self.received.items()):
+            if owner == worker:
+                del self.received[token]
+                self.unacked.append(raw)
+        self.running = {place: owner for place, owner in self.running.items() if owner != worker}
+
+    @precondition(lambda self: self.unacked)
+    @rule()
+    def unacked_restored(self) -> None:
+        self.connection.lpush(INCIDENTS_QUEUE, self.unacked.pop(0))
+
+    @rule()
+    def dispatch(self) -> None:
+        drainers_dispatch(NOWHERE)
+        registry = _registry(self.connection, NOWHERE)
+        assert len(registry) == DRAINERS
+
+    @precondition(lambda self: self.alive)
+    @rule(which=st.integers(min_value=0, max_value=7))
+    def worker_receives(self, which: int) -> None:
+        raw = self.connection.rpop(INCIDENTS_QUEUE)  # as kombu's BRPOP
+        if raw is None:
+            return
+        worker = sorted(self.alive)[which % len(self.alive)]
+        token = json.loads(str(raw))["headers"]["id"]
+        self.received[token] = (worker, str(raw))
+        drainer_received(incident_id=NOWHERE, reservation=token, worker=worker)
+
+    @precondition(lambda self: self.alive)
+    @rule(which=st.integers(min_value=0, max_value=7))
+    def worker_takes_every_message(self, which: int) -> None:
+        """A worker with room for all of them (prefetch)."""
+        while self.connection.llen(INCIDENTS_QUEUE):
+            self.worker_receives(which)
+
+    @precondition(lambda self: self.received)
+    @rule(which=st.integers(min_value=0, max_value=7))
+    def drainer_starts(self, which: int) -> None:
+        token = sorted(self.received)[which % len(self.received)]
+        worker, _ = self.received.pop(token)
+        place = drainer_start(incident_id=NOWHERE, reservation=token, worker=worker)
+        if place is not None:
+            self.running[place] = worker
+
+    @precondition(lambda self: self.received)
+    @rule()
+    def every_received_drainer_starts(self) -> None:
+        while self.received:
+            self.drainer_starts(0)
+
+    @precondition(lambda self: self.running)
+    @rule(which=st.integers(min_value=0, max_value=7))
+    def drainer_ends(self, which: int) -> None:
+        place = sorted(self.running)[which % len(self.running)]
+        del self.running[place]
+        drainer_end(incident_id=NOWHERE, token=place)
+
+    @rule()
+    def message_lost(self) -> None:
+        self.connection.rpop(INCIDENTS_QUEUE)
+
+    @rule()
+    def time_passes_then_dispatch(self) -> None:
+        for token, entry in _registry(self.connection, NOWHERE).items():
+            if entry.startswith("sent "):
+                _age(self.connection, NOWHERE, token)
+        drainers_dispatch(NOWHERE)
+        registry = set(_registry(self.connection, NOWHERE))
+        live_received = {token for token, (owner, _) in self.received.items() if owner in self.alive}
+        assert len(registry) == DRAINERS
+        assert registry <= set(self._queued()) | live_received | set(self.running)
+
+    @invariant()
+    def never_more_than_the_number(self) -> None:
+        assert len(self.running) <= DRAINERS
+        assert len(_registry(self.connection, NOWHERE)) <= DRAINERS
+
+
+def test_drainers_keep_their_number_in_any_order_of_events(connection: redis.Redis) -> None:
+    DrainerEvents.connection = connection
+    run_state_machine_as_test(
+        DrainerEvents,
+        settings=hypothesis_settings(
+            max_examples=60,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_a_message_of_a_dead_worker_put_back_late_finds_no_place(connection: redis.Redis) -> None:
+    """What the machine finds when a drainer without its reservation starts wherever there is room."""
+    DrainerEvents.connection = connection
+    state = DrainerEvents()
+    try:
+        state.dispatch()
+        state.worker_receives(which=0)
+        state.worker_starts()
+        state.worker_dies(which=0)  # with a drainer received, not started
+        state.dispatch()  # its place is given to a new drainer
+        state.unacked_restored()  # kombu puts its message back
+        state.worker_takes_every_message(which=0)
+        state.every_received_drainer_starts()
+        assert len(state.running) == DRAINERS
+        state.never_more_than_the_number()
+    finally:
+        state.teardown()
