@@ -157,36 +157,35 @@ def drainers_dispatch(incident_id: int) -> int:
 
     wanted = settings.PREFETCH_INCIDENT_DRAINERS
     candidates = [uuid.uuid4().hex for _ in range(wanted)]
-    connection = redis_connection()
-    try:
-        reserved = [
-            _text(token)
-            for token in _script(connection, _RESERVE)(
-                keys=_keys(incident_id),
-                args=[wanted, RESERVATION_UNSEEN_AFTER, WORKER_KEY_PREFIX, _REGISTRY_TTL, *candidates],
-            )
-        ]
-    except redis.RedisError:
-        # Redis cannot be asked how many there are. It is the broker too, so a send most likely
-        # fails as well; if it works, one drainer keeps the incident moving, and it asks for room
-        # when it starts (`drainer_start`), so it never makes more than the number run. Sending
-        # `wanted` would put that many duplicates in the pool's way each time a sweep met a blip.
-        logger.warning("incident %s: Redis cannot count its drainers; sending one", incident_id)
-        reserved = candidates[:1]
-    sent = 0
-    for token in reserved:
+    with contextlib.closing(redis_connection()) as connection:
         try:
-            incident_drain_task.apply_async((incident_id, token), queue=INCIDENTS_QUEUE, task_id=token)
-        except Exception:  # the broker's errors (kombu, redis, socket) have no common base
-            logger.warning(
-                "could not send a drainer for incident %s; the sweep will", incident_id, exc_info=True
-            )
-            # Not sent: free their places now rather than after RESERVATION_UNSEEN_AFTER.
-            with contextlib.suppress(redis.RedisError):
-                connection.hdel(drainers_registry_key(incident_id), *reserved[sent:])
-            break
-        sent += 1
-    connection.close()
+            reserved = [
+                _text(token)
+                for token in _script(connection, _RESERVE)(
+                    keys=_keys(incident_id),
+                    args=[wanted, RESERVATION_UNSEEN_AFTER, WORKER_KEY_PREFIX, _REGISTRY_TTL, *candidates],
+                )
+            ]
+        except redis.RedisError:
+            # Redis cannot be asked how many there are. It is the broker too, so a send most likely
+            # fails as well; if it works, one drainer keeps the incident moving, and it asks for
+            # room when it starts (`drainer_start`), so it never makes more than the number run.
+            # Sending `wanted` would put that many duplicates in the pool's way at every blip.
+            logger.warning("incident %s: Redis cannot count its drainers; sending one", incident_id)
+            reserved = candidates[:1]
+        sent = 0
+        for token in reserved:
+            try:
+                incident_drain_task.apply_async((incident_id, token), queue=INCIDENTS_QUEUE, task_id=token)
+            except Exception:  # the broker's errors (kombu, redis, socket) have no common base
+                logger.warning(
+                    "could not send a drainer for incident %s; the sweep will", incident_id, exc_info=True
+                )
+                # Not sent: free their places now rather than after RESERVATION_UNSEEN_AFTER.
+                with contextlib.suppress(redis.RedisError):
+                    connection.hdel(drainers_registry_key(incident_id), *reserved[sent:])
+                break
+            sent += 1
     return sent
 
 
