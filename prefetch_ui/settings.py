@@ -413,9 +413,9 @@ CELERY_TASK_QUEUES = (Queue("incidents"), Queue("celery"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
 # ESA calls wait on the network, not the CPU: threads, so that one process runs many at once (and
-# beats once in Redis for all of them, see prefetch_ui/core/workers.py).
+# beats once in Redis for all of them, see prefetch_ui/core/workers.py). Its size (the concurrency)
+# follows from the number of drainers: see CELERY_WORKER_CONCURRENCY under Incidents.
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
-CELERY_WORKER_CONCURRENCY = int(env_float("CELERY_WORKER_CONCURRENCY", 8))
 
 # --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ------------------------------
 
@@ -489,8 +489,21 @@ PREFETCH_READY_SYNC_MAX_AGE = env_float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0,
 # How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not
 # publish how far ahead a plan may start; a year is the most plausible bound that is surely "never".
 PREFETCH_HOLD_PARK_DAYS = int(env_float("PREFETCH_HOLD_PARK_DAYS", 365))
-# Drainers (tasks carrying out an incident's ESA calls) per incident, across all workers.
+# Drainers (tasks carrying out an incident's ESA calls) per incident, across all workers: exactly
+# this many, from the moment each is sent until it ends (prefetch_ui/incidents/services/drainers.py).
 PREFETCH_INCIDENT_DRAINERS = int(env_float("PREFETCH_INCIDENT_DRAINERS", 4))
+if PREFETCH_INCIDENT_DRAINERS < 1:
+    raise ImproperlyConfigured(
+        f"PREFETCH_INCIDENT_DRAINERS must be at least 1, not {PREFETCH_INCIDENT_DRAINERS}"
+    )
+# One worker's pool holds everything that runs at once, or what waits behind it expires unrun (the
+# sweeps and the sync expire after one period): the drainers of two incidents (a hold and a resume,
+# or a site's hold and a hold of every site), one sync cycle (cycles never overlap), the incident
+# and operation sweeps, and two routine tasks. With prefetch multiplier 1, a worker takes no more
+# messages than its pool has threads, so none waits received but unstarted behind a full pool.
+CELERY_WORKER_CONCURRENCY = int(
+    env_float("CELERY_WORKER_CONCURRENCY", 2 * PREFETCH_INCIDENT_DRAINERS + 1 + 2 + 2)
+)
 # A plan rescheduled by a resume (its window passed during the hold) starts this long after the click.
 PREFETCH_RESCHEDULE_LEAD_SECONDS = int(env_float("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60))
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).

@@ -195,7 +195,8 @@ def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
     passwords = read_logins(logins_file)
 
     celery = [sys.executable, "-m", "celery", "-A", "prefetch_ui"]
-    # Both queues (incidents first), a pool of threads: see CELERY_TASK_QUEUES and CELERY_WORKER_POOL.
+    # Both queues (incidents first), a pool of threads sized for two incidents' drainers, a sync and
+    # the sweeps: see CELERY_TASK_QUEUES, CELERY_WORKER_POOL and CELERY_WORKER_CONCURRENCY.
     supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--queues", "incidents,celery"])
     schedule = str(state_dir / "celerybeat-schedule")
     supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule])

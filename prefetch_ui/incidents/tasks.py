@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
+from celery.signals import task_received
 
+from prefetch_ui.core.workers import worker_id
 from prefetch_ui.esa_settings import esa_client_from_settings
 
+from .services.drainers import drainer_received
 from .services.holds import hold_prepare, incidents_sweep
 from .services.steps import incident_drain
 
@@ -22,11 +26,23 @@ def hold_prepare_task(incident_id: int) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def incident_drain_task(incident_id: int) -> None:
-    """Carry out the incident's pending steps until none is left."""
+def incident_drain_task(incident_id: int, reservation: str = "") -> None:
+    """Carry out the incident's pending steps until none is left, in the place `reservation` names
+    (the task's id; "" in a message sent before drainers had reservations: it asks for room)."""
     with esa_client_from_settings() as client:
-        done = incident_drain(incident_id=incident_id, client=client)
+        done = incident_drain(incident_id=incident_id, client=client, reservation=reservation)
     logger.info("incident %s: a drainer carried out %d step(s)", incident_id, done)
+
+
+@task_received.connect(weak=False)
+def _drainer_received(request: Any = None, **_: Any) -> None:
+    """A drainer received by this worker process counts under it until it starts: a worker that
+    dies holding prefetched drainers frees their places (see `services.drainers`)."""
+    if request is None or request.name != incident_drain_task.name:
+        return
+    args = list(request.args)
+    if len(args) == 2:
+        drainer_received(incident_id=int(args[0]), reservation=str(args[1]), worker=worker_id())
 
 
 @shared_task(ignore_result=True)

@@ -6,6 +6,7 @@ next, until none is left; several drainers, in one or many worker processes, sha
 claim names its worker process; a process that stops beating (`prefetch_ui.core.workers`) loses
 its claims, which go back to pending at once, so a killed worker delays nothing but the plan it
 was on. Every ESA call draws on the shared budget (`prefetch_ui.esa_budget`) through the client.
+How many drainers an incident has, and sending them, is `drainers`' business.
 
 Which call a step makes follows ESA's rules (REFERENCE.md): Stop applies only to a running plan, so
 a waiting plan is held by moving its window `PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a
@@ -15,9 +16,7 @@ does not publish.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from prefetch_ui.core.workers import live_workers, redis_connection, worker_id
+from prefetch_ui.core.workers import live_workers, worker_id
 from prefetch_ui.esa import (
     EsaApiError,
     EsaClient,
@@ -56,11 +55,15 @@ from ..models import (
     StepState,
 )
 from .changes import incident_redrawn, incident_version_next
+
+# Re-exported: the queue's name and the dispatch are imported from here by the rest of the app.
+from .drainers import INCIDENTS_QUEUE as INCIDENTS_QUEUE
+from .drainers import drainer_end, drainer_start
+from .drainers import drainers_dispatch as drainers_dispatch
 from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note
 
 logger = logging.getLogger(__name__)
 
-INCIDENTS_QUEUE = "incidents"
 MAX_STEP_ATTEMPTS = 6
 # A claim older than this is taken back even from a live worker (a drainer that died by a bug).
 CLAIM_TIMEOUT = timedelta(minutes=5)
@@ -445,12 +448,21 @@ def incident_settle(incident_id: int) -> None:
     )
 
 
-def incident_drain(*, incident_id: int, client: EsaClient) -> int:
-    """Carry out the incident's pending steps until none is left; returns how many this drainer did."""
+def incident_drain(*, incident_id: int, client: EsaClient, reservation: str | None = None) -> int:
+    """Carry out the incident's pending steps until none is left; returns how many this drainer did.
+
+    `reservation` is the drainer's place, made by `drainers_dispatch` when it was sent (None: a
+    direct call). A drainer that finds no place left for it ends at once, doing nothing: the
+    incident has its number of drainers without it.
+    """
     worker = worker_id()
+    token = drainer_start(incident_id=incident_id, reservation=reservation, worker=worker)
+    if token is None:
+        logger.info("incident %s: a drainer found its place taken and ended", incident_id)
+        return 0
     done = 0
-    with drainer_registered(incident_id, worker):
-        held: HeldPlan | None = None
+    held: HeldPlan | None = None
+    try:
         while True:
             held = held or step_claim(incident_id, worker)
             if held is None:
@@ -459,63 +471,10 @@ def incident_drain(*, incident_id: int, client: EsaClient) -> int:
                 break
             held = step_execute(held, client, worker, claim_next=True)
             done += 1
+    finally:
+        drainer_end(incident_id=incident_id, token=token)
     incident_settle(incident_id)
     return done
-
-
-# -- drainers: how many run, and sending more ------------------------------------------------
-
-
-def _drainers_key(incident_id: int) -> str:
-    return f"prefetch:incident-drainers:{incident_id}"
-
-
-class drainer_registered:
-    """While a drainer runs, it is listed in Redis under its worker process."""
-
-    def __init__(self, incident_id: int, worker: str) -> None:
-        self.key, self.field, self.worker = _drainers_key(incident_id), uuid.uuid4().hex, worker
-
-    def __enter__(self) -> None:
-        try:
-            connection = redis_connection()
-            connection.hset(self.key, self.field, self.worker)
-            connection.expire(self.key, 3600)
-        except redis.RedisError:
-            pass
-
-    def __exit__(self, *exc_info: object) -> None:
-        with contextlib.suppress(redis.RedisError):
-            redis_connection().hdel(self.key, self.field)
-
-
-def drainers_dispatch(incident_id: int) -> int:
-    """Send drainers until `PREFETCH_INCIDENT_DRAINERS` are running or queued; returns how many sent."""
-    from ..tasks import incident_drain_task
-
-    wanted = settings.PREFETCH_INCIDENT_DRAINERS
-    try:
-        connection = redis_connection()
-        alive = set(live_workers())
-        registered = connection.hgetall(_drainers_key(incident_id))
-        dead = [field for field, worker in registered.items() if _text(worker) not in alive]
-        if dead:
-            connection.hdel(_drainers_key(incident_id), *dead)
-        running = len(registered) - len(dead)
-        queued = int(connection.llen(INCIDENTS_QUEUE))
-    except redis.RedisError:
-        running = queued = 0
-    sent = 0
-    for _ in range(max(0, wanted - running - queued)):
-        try:
-            incident_drain_task.apply_async((incident_id,), queue=INCIDENTS_QUEUE)
-        except Exception:  # the broker's errors (kombu, redis, socket) have no common base
-            logger.warning(
-                "could not send a drainer for incident %s; the sweep will", incident_id, exc_info=True
-            )
-            break
-        sent += 1
-    return sent
 
 
 def steps_retry_failed(incident: Incident) -> int:
@@ -541,7 +500,3 @@ def steps_retry_failed(incident: Incident) -> int:
         incident_id = incident.pk
         transaction.on_commit(lambda: drainers_dispatch(incident_id))
     return count
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
