@@ -1,20 +1,23 @@
-"""Prove that a hold survives faults: each scenario holds 500 plans against the real stack and breaks a part.
+"""Prove that a hold survives faults: each scenario holds 1,000 plans against the real stack, breaking a part.
 
-    .venv/bin/python -m bench.chaos [--plans 500] [--scenarios kill,redis-restart,...] [--verbose]
+    .venv/bin/python -m bench.chaos [--plans 1000] [--plans-per-job 10] [--scenarios kill,...] [--verbose]
 
-The stack is the product's, as processes: gunicorn (2 workers, production settings, DEBUG off) for
-the operator's click, an embedded Redis keeping an append-only file (so that a restarted Redis still
-has its queues, as a production Redis with `appendonly yes` does), two Celery workers (thread pool,
-both queues), beat and the ESA simulator, on a throwaway SQLite database. Each scenario starts from
-a fresh simulator, database and Redis with the estate of `bench.incident` (jobs of 100 plans on
+The stack is the product's as `make run` starts it (bench/production.py): gunicorn (2 workers,
+production settings, DEBUG off) for the operator's click, an embedded Redis keeping an append-only
+file (so that a restarted Redis still has its queues, as a production Redis with `appendonly yes`
+does), one Celery worker (its thread pool, both queues), beat with the sync at its default period
+(3 s) and the ESA simulator, on a throwaway SQLite database. Each scenario starts from a fresh
+simulator, database and Redis with the estate of `bench.incident` (100 jobs of 10 plans on
 example.com, one plan in ten waiting), fills the mirror with one sync, then an operator logs in,
 loads the hold's confirmation and clicks *Hold* over HTTP, and the proof polls the database until
-every plan of the hold is settled. ESA allows 50 calls a second (`--max-qps` below that is the
-tighter limit) and a hold makes at least one call per plan: N / QPS is the limit.
+every plan of the hold is settled; the sync runs all along. ESA allows 50 calls a second
+(`--max-qps` below that is the tighter limit) and a hold makes at least one call per plan: N / QPS
+is the limit. Each scenario prints the sync's share of the ESA calls from the click until the hold
+settled and the sync's cycles meanwhile (none may overlap another; bench/production.py).
 
 Scenarios (the fault comes when half the plans are settled, unless said otherwise):
 
-- kill: the worker holding the most claims is SIGKILLed and started again at once;
+- kill: the worker is SIGKILLed and started again at once;
 - redis-restart: Redis is stopped, stays down `--redis-outage` seconds (5) and is started again;
 - redis-at-click: Redis is down when the operator clicks, and comes back `--redis-outage` later;
 - esa-faults: the simulator answers 5% of calls 503 and allows 40 calls a second while the
@@ -24,8 +27,9 @@ Scenarios (the fault comes when half the plans are settled, unless said otherwis
 Goals, each scenario: no operator action lost (every plan held per ESA, or its step failed with the
 error's code recorded, which the incident page shows with *Retry the failed*); every Celery worker
 still running afterwards (they wait for Redis and ESA to return) and none logged an unrecoverable
-error; and click → every plan settled within 1.5x the limit plus the outage. Exit status: 1 when a
-goal is missed, 2 when the harness could not run; the processes' logs stay in `var/chaos/<scenario>/`.
+error; click → every plan settled within 1.5x the limit plus the outage; no two sync cycles at
+once. Exit status: 1 when a goal is missed, 2 when the harness could not run; the processes' logs
+stay in `var/chaos/<scenario>/`; the machine and its load average are printed with the figures.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -48,16 +51,29 @@ import httpx
 import redis
 
 from bench.incident import (
+    PLANS_PER_JOB,
     QPS,
     HarnessError,
     _configure,
     _esa,
     _estate_create,
+    _run_environment,
     _stack,
     _statuses,
     _workers_alive,
 )
-from bench.report import goals_verdict, machine_line
+from bench.production import (
+    WORKER,
+    SyncCycles,
+    SyncShare,
+    click_hold,
+    esa_calls_by_caller,
+    hold_listing_request_ids,
+    processes_start,
+    sync_cycles_read,
+    sync_share,
+)
+from bench.report import goals_verdict, load_line, machine_line
 from bench.stack import Stack
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.dev.processes import Stopping
@@ -70,8 +86,6 @@ if TYPE_CHECKING:
 REPO_DIR = Path(__file__).resolve().parent.parent
 GOAL_FACTOR = 1.5  # click → settled ≤ 1.5x the limit + the outage
 SETTLE_TIMEOUT = 300.0  # seconds after the click: past this the run is reported as not finished
-WORKERS = ("worker1", "worker2")
-_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,8 @@ class Result:
     worker_exits: list[str] = field(default_factory=list)
     unrecoverable: list[str] = field(default_factory=list)
     workers_beating: bool = False
+    share: SyncShare | None = None  # the sync's ESA calls from the click until settled
+    cycles: SyncCycles = field(default_factory=SyncCycles)
 
     @property
     def goal(self) -> float:
@@ -135,6 +151,8 @@ class Result:
             )
         if not self.workers_beating:
             missed.append(f"{name}: the workers' heartbeats did not come back")
+        if self.cycles.overlapping:
+            missed.append(f"{name}: {self.cycles.overlapping} sync cycle(s) overlapping another")
         return missed
 
 
@@ -164,34 +182,6 @@ class _Fault:
         return self.up_at - self.down_at
 
 
-def _session_cookie(user: User) -> tuple[str, str]:
-    """A logged-in session for `user`, as the browser would hold it after the login page."""
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def _click_hold(web: str, user: User) -> tuple[int, float]:
-    """The operator's confirmation and click, over HTTP through gunicorn; returns (status, ms)."""
-    from django.urls import reverse
-
-    name, value = _session_cookie(user)
-    with httpx.Client(base_url=web, cookies={name: value}, timeout=30) as http:
-        confirm = http.get(reverse("hold-new"), params={"site": str(DEMO_SITE_ID)})
-        token = _CSRF.search(confirm.text)
-        if confirm.status_code != 200 or token is None:
-            raise HarnessError(f"the hold's confirmation answered {confirm.status_code} without a form")
-        started = time.perf_counter()
-        response = http.post(
-            reverse("hold-new"),
-            data={"site": str(DEMO_SITE_ID), "reason": "bench-chaos", "csrfmiddlewaretoken": token.group(1)},
-        )
-        return response.status_code, (time.perf_counter() - started) * 1000
-
-
 def _step_counts(incident_id: int) -> tuple[int, int]:
     """(settled, total) steps of the incident."""
     from prefetch_ui.incidents.models import UNSETTLED_STEP_STATES, HeldPlan
@@ -199,13 +189,6 @@ def _step_counts(incident_id: int) -> tuple[int, int]:
     steps = HeldPlan.objects.filter(incident_id=incident_id)
     total = steps.count()
     return total - steps.filter(state__in=UNSETTLED_STEP_STATES).count(), total
-
-
-def _most_claims_worker(stack: Stack, incident_id: int) -> str:
-    from bench.incident import _claims_by_pid
-
-    claims = _claims_by_pid(incident_id)
-    return max(stack.workers, key=lambda name: claims[stack.workers[name].process.pid])
 
 
 def _worker_exits(stack: Stack) -> list[str]:
@@ -220,6 +203,7 @@ def run_once(
     scenario: Scenario,
     *,
     plans: int,
+    per_job: int,
     user: User,
     run_dir: Path,
     redis_port: int,
@@ -235,6 +219,7 @@ def run_once(
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     result = Result(scenario=scenario, limit=plans / min(QPS, scenario.sim_qps))
+    _run_environment(qps=QPS)
     redis_dir = run_dir / "redis"
     log_path = run_dir / "processes.log"
     with _stack(log_path, echo=echo) as stack:
@@ -247,27 +232,22 @@ def run_once(
         endpoint = stack.start_simulator(sim_state, *sim_args, port=sim_port)
         os.environ["ESA_ENDPOINT"] = endpoint
         with _esa(endpoint) as esa:
-            job_ids = _estate_create(esa, plans)
+            job_ids = _estate_create(esa, plans, per_job)
             _statuses(esa, job_ids)  # the simulator moves plans on when they are read
             report = esa_sync(client=esa)
             if report.site_errors:
                 raise HarnessError(f"the sync failed on {report.site_errors} site(s)")
 
-        web = stack.start_web(free_port(), workers=2)
-        for name in WORKERS:
-            stack.start_worker(name)
-        stack.wait_for("the workers' heartbeats", lambda: _workers_alive(len(WORKERS)), timeout=60)
-        stack.start_beat(run_dir / "celerybeat-schedule")
-
+        web = processes_start(stack, run_dir, web_port=free_port())
         incident_id = 0  # set by the click, before any fault but redis-at-click's
-        victim: list[str] = []
+        deaths: dict[str, list[float]] = {}
 
         def worker_kill() -> None:
-            victim.append(_most_claims_worker(stack, incident_id))
-            stack.kill_worker(victim[-1])
+            stack.kill_worker(WORKER)
+            deaths.setdefault(WORKER, []).append(time.time())
 
         def worker_start() -> None:
-            stack.start_worker(victim[-1])
+            stack.start_worker(WORKER)
 
         def redis_start() -> None:
             stack.start_redis(redis_port, redis_dir, appendonly=True)
@@ -283,10 +263,13 @@ def run_once(
         }
         fault = faults[scenario.fault]() if scenario.fault in faults else None
 
+        metrics_before = esa_calls_by_caller(web)
         if scenario.fault == "redis-at-click" and fault is not None:
             fault.begin()
         click_at = time.time()
-        result.click_status, result.click_ms = _click_hold(web, user)
+        result.click_status, result.click_ms = click_hold(
+            web, user, site_id=DEMO_SITE_ID, reason="bench-chaos"
+        )
         incident_id = Incident.objects.latest("pk").pk
 
         while time.time() - click_at < SETTLE_TIMEOUT:
@@ -307,6 +290,7 @@ def run_once(
             if result.worker_exits:
                 break  # what `make run` does when a worker exits: the product is down
             time.sleep(0.1)
+        settled_at = time.time()
         if fault is not None and fault.down_at is not None and fault.up_at is None:
             fault.end()
         result.outage = fault.outage if fault is not None else 0.0
@@ -316,7 +300,7 @@ def run_once(
         # The workers must still be there, and beating in Redis again.
         result.worker_exits = _worker_exits(stack)
         try:
-            stack.wait_for("the workers' heartbeats", lambda: _workers_alive(len(WORKERS)), timeout=30)
+            stack.wait_for("the worker's heartbeat", lambda: _workers_alive(1), timeout=30)
             result.workers_beating = True
         except Stopping:
             result.workers_beating = False
@@ -330,9 +314,20 @@ def run_once(
         )
         result.failed_without_code = failed.filter(error_code="").count()
         failed_ids = set(failed.values_list("plan_esa_id", flat=True))
+        # Counted before the check below, which lists every job again.
+        calls = httpx.get(f"{endpoint}/_sim/calls", timeout=30).json()["Calls"]
+        result.share = sync_share(
+            calls=calls,
+            since=click_at,
+            until=settled_at,
+            not_sync=hold_listing_request_ids([incident_id]),
+            metrics_before=metrics_before,
+            metrics_after=esa_calls_by_caller(web),
+        )
         with _esa(endpoint) as esa:
             _, able = _statuses(esa, job_ids)
         result.still_able = [line for line in able if line.split(" ", 1)[0] not in failed_ids]
+    result.cycles = sync_cycles_read(log_path, since=click_at, until=settled_at, deaths=deaths)
 
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     # The worker's last line when it gives up (its traceback follows, on the same line in JSON logs).
@@ -364,6 +359,19 @@ def _report(results: list[Result]) -> None:
         ),
         ("unrecoverable errors", [str(len(r.unrecoverable)) for r in results]),
         ("heartbeats back", ["yes" if r.workers_beating else "NO" for r in results]),
+        (
+            "sync's share of the ESA calls",
+            [
+                "-"
+                if r.share is None
+                else f"{r.share.sync_calls}/{r.share.all_calls}"
+                f" = {r.share.sync_calls / max(1, r.share.all_calls):.0%}"
+                for r in results
+            ],
+        ),
+        ("sync cycles until settled", [str(len(r.cycles.cycles)) for r in results]),
+        ("  overlapping", [f"{r.cycles.overlapping} (must be 0)" for r in results]),
+        ("  skipped", [str(r.cycles.skipped) for r in results]),
     ]
     label_width = max(len(label) for label, _ in rows)
     widths = [max(len(r.scenario.name), *(len(cells[i]) for _, cells in rows)) for i, r in enumerate(results)]
@@ -378,6 +386,8 @@ def _report(results: list[Result]) -> None:
     for r in results:
         if r.fault_note:
             print(f"{r.scenario.name}: {r.fault_note}")
+        if r.share is not None:
+            print(f"{r.scenario.name}: {r.share.line()}; {r.cycles.line()}")
         for line in r.unrecoverable[:3]:
             print(f"{r.scenario.name}: {line[:240]}")
         for line in r.still_able[:5]:
@@ -386,7 +396,10 @@ def _report(results: list[Result]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plans", type=int, default=500, help="plans to hold (500)")
+    parser.add_argument("--plans", type=int, default=1000, help="plans to hold (1000)")
+    parser.add_argument(
+        "--plans-per-job", type=int, default=PLANS_PER_JOB, help=f"plans per job ({PLANS_PER_JOB})"
+    )
     parser.add_argument(
         "--scenarios",
         default=",".join(SCENARIOS),
@@ -402,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     names = [name.strip() for name in options.scenarios.split(",") if name.strip()]
     if unknown := [name for name in names if name not in SCENARIOS]:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    if options.plans < 1 or not 1 <= options.plans_per_job <= 100:
+        parser.error("--plans must be positive and --plans-per-job between 1 and 100")
 
     results: list[Result] = []
     redis_port = free_port()
@@ -423,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_once(
                     SCENARIOS[name],
                     plans=options.plans,
+                    per_job=options.plans_per_job,
                     user=user,
                     run_dir=options.logs / name,
                     redis_port=redis_port,
@@ -441,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _report(results)
     missed = [miss for result in results for miss in result.misses()]
+    print(load_line())
     print(f"chaos: {len(results)} scenario(s), {goals_verdict(missed)}")
     return 1 if missed else 0
 

@@ -1,26 +1,31 @@
-"""Benchmark a hold of 1,000 plans against the real stack, as ratios to the physical limit N / QPS.
+"""Benchmark holds against the product as production runs it, as ratios to the physical limit N / Q.
 
-    .venv/bin/python -m bench.incident [--plans 1000] [--runs normal,faults,kill,resume]
-                                       [--resume-minutes 10] [--verbose]
+    .venv/bin/python -m bench.incident [--plans 1000] [--large-plans 5000] [--plans-per-job 10]
+                                       [--runs normal,faults,kill,large,resume] [--resume-minutes 10]
+                                       [--verbose]
 
-The stack is the product's: the ESA simulator as a process at `--max-qps 50`, an embedded Redis,
-two Celery worker processes (thread pool, both queues) and beat, on a throwaway SQLite database.
-ESA allows 50 calls a second and a hold makes at least one call per plan, so holding N plans
-cannot take less than N / 50 seconds: that is the limit every duration is divided by.
+The stack is the product's as `make run` starts it (bench/production.py): the ESA simulator as a
+process at `--max-qps Q`, an embedded Redis, one Celery worker (its thread pool, both queues), beat
+with the sync at its default period (3 s) and gunicorn (2 workers, production settings), the
+product's ESA budget at Q, on a throwaway SQLite database. A hold makes at least one call per plan,
+so holding N plans cannot take less than N / Q seconds: that is the limit every duration is divided by.
 
-Each run starts from a fresh simulator, database and Redis. A hold run creates jobs of 100 plans each on
-example.com (most start now and are running once listed, one in ten starts in an hour and stays
-waiting), fills the mirror with one sync, starts the workers and beat, then clicks *Hold* as an
-operator (POST /incidents/hold/ through Django's test client) and waits for the incident to be
-`held`. The simulator's call log dates every call; the hold's last call minus the click, over the
-limit, is the figure. Runs:
+Each run starts from a fresh simulator, database and Redis. A hold run creates jobs of
+`--plans-per-job` (10) plans each on example.com (most start now and are running once listed, one in
+ten starts in an hour and stays waiting), fills the mirror with one sync, starts the product, then
+an operator loads the hold's confirmation and clicks *Hold* over HTTP, and the run waits for the
+incident to be `held`; the sync runs all along. The simulator's call log dates every call; the
+hold's last call minus the click, over the limit, is the figure. Each run also prints the sync's
+share of the ESA calls from the click to the hold's last call and its cycles meanwhile, of which
+none may overlap another (bench/production.py says how both are counted). Runs:
 
-- normal: goal ≤ 1.15x;
+- normal: `--plans` (1,000) at Q = 50; goal ≤ 1.15x;
 - faults: the simulator answers 5% of calls 503 (`--fault-rate 0.05`); goal ≤ 1.3x;
-- kill: once half the plans are settled, the worker holding the most claims is SIGKILLed and
-  started again at once; goal: the last call of the hold within 15 s of the restart;
-- kill-worst (only when asked for, `--runs kill-worst`): the same, but the second worker starts
-  only once the first has taken every drainer, so the kill stops all of them;
+- kill: once half the plans are settled, the worker is SIGKILLed and started again at once; goal:
+  the last call of the hold within 15 s of the restart;
+- large: `--large-plans` (5,000) at Q = 200 (simulator and budget); goal ≤ 1.15x;
+- normal-quiet (only when asked for; it runs "normal" too, so both figures print): "normal" with
+  the sync kept out (`PREFETCH_SYNC_PERIOD=3600`), to isolate what the sync costs the hold; no goal;
 - resume (issue 17): two seeded sites of the same shape, `--plans` / 2 plans each in jobs of 100
   (a batch of 10 URLs every 5 min; two in three running at the click, one in three starting 75-135 s
   after the estate is made, so their start passes during the hold), held at once (two incidents,
@@ -32,12 +37,9 @@ limit, is the figure. Runs:
   must finish with no plan still able to submit URLs, and no hold or resume step may fail.
 
 In every run no plan may still be able to submit URLs once held (running, or waiting to start
-within 30 days: parked plans start a year ahead), and no plan's hold may fail. By default the sync
-is kept out of the runs (`PREFETCH_SYNC_PERIOD=3600` for the workers and beat), so every ESA call
-after the click is the hold's (or the resume's); `--sync-period 3` runs them with the sync as
-production has it, and each run prints the sync calls it saw. Exit
-status: 1 when a goal is missed, 2 when the harness could not run; the last line sums up the
-figures.
+within 30 days: parked plans start a year ahead), no plan's hold may fail, and no two sync cycles
+may overlap. Exit status: 1 when a goal is missed, 2 when the harness could not run; the last line
+sums up the figures, and the machine and its load average are printed with them.
 """
 
 from __future__ import annotations
@@ -61,9 +63,21 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import redis
 
-from bench.report import goals_verdict, machine_line
+from bench.production import (
+    WORKER,
+    SyncCycles,
+    SyncShare,
+    click_hold,
+    esa_calls_by_caller,
+    hold_listing_request_ids,
+    processes_start,
+    sync_cycles_read,
+    sync_share,
+)
+from bench.report import goals_verdict, load_line, machine_line
 from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
+from prefetch_ui.dev.ports import free_port
 from prefetch_ui.dev.processes import Stopping
 from prefetch_ui.esa import EsaClient, EsaError, PlanSpec
 from prefetch_ui.esa_sim import (
@@ -80,14 +94,16 @@ if TYPE_CHECKING:
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 QPS = 50  # the simulator's --max-qps and the product's ESA call budget: the figure the goals are against
-PLANS_PER_JOB = 100  # the simulator's (and ESA's presumed) most plans per job
+LARGE_QPS = 200  # the same for the large run
+PLANS_PER_JOB = 10  # a hold run's jobs: 100 jobs of 10 plans for 1,000 plans
+RESUME_PLANS_PER_JOB = 100  # the simulator's (and ESA's presumed) most plans per job
+QUIET_SYNC_PERIOD = 3600  # normal-quiet's PREFETCH_SYNC_PERIOD: the sync never runs during the hold
 WAITING_EVERY = 10  # one plan in ten starts in an hour and stays waiting
 URLS_PER_JOB = 5_000  # a URL a minute per running plan: far more than a run submits
 ABLE_WITHIN = timedelta(days=30)  # a waiting plan starting sooner could still submit URLs
 HOLD_ACTIONS = frozenset(
     {"StopScheduledPreloadExecution", "UpdateScheduledPreloadExecution", "ListScheduledPreloadExecutions"}
 )
-SYNC_ACTIONS = frozenset({"ListSites", "ListScheduledPreloadJobs"})
 HOLD_TIMEOUT = 120.0  # seconds after the click: past this, the run is reported as not finished
 RESTART_GOAL = 15.0
 
@@ -97,21 +113,27 @@ class RunSpec:
     name: str
     fault_rate: float = 0.0
     kill: bool = False
-    # The second worker starts only once the first took every drainer: the kill then stops them all.
-    crowd: bool = False
     goal: float | None = None  # click → last hold call, over the limit
+    large: bool = False  # --large-plans at LARGE_QPS instead of --plans at QPS
+    # The sync kept out (PREFETCH_SYNC_PERIOD=3600): a comparison, printed beside "normal", no goal.
+    quiet: bool = False
+
+    @property
+    def qps(self) -> int:
+        return LARGE_QPS if self.large else QPS
 
 
 RUNS = {
     "normal": RunSpec("normal", goal=1.15),
     "faults": RunSpec("faults", fault_rate=0.05, goal=1.3),
     "kill": RunSpec("kill", kill=True),
-    # Not run by default: the worst case of "kill", for a closer look (see the README).
-    "kill-worst": RunSpec("kill-worst", kill=True, crowd=True),
+    "large": RunSpec("large", large=True, goal=1.15),
+    # Not run by default; asking for it runs "normal" too, so that both figures print.
+    "normal-quiet": RunSpec("normal-quiet", quiet=True),
 }
 # The resume of issue 17: two sites held, one resumed with the default ramp, one as it was.
 RESUME_RUN = "resume"
-DEFAULT_RUNS = ("normal", "faults", "kill", RESUME_RUN)
+DEFAULT_RUNS = ("normal", "faults", "kill", "large", RESUME_RUN)
 
 
 class HarnessError(Exception):
@@ -135,7 +157,8 @@ class RunResult:
     kill_note: str = ""
     calls: Counter[str] = field(default_factory=Counter)  # the hold's calls by answer: ok, 400 code, 503
     longest_gap: float = 0.0
-    sync_calls: int = 0
+    share: SyncShare | None = None  # the sync's ESA calls from the click to the hold's last call
+    cycles: SyncCycles = field(default_factory=SyncCycles)
     statuses_after: Counter[str] = field(default_factory=Counter)  # per ESA, once held
     still_able: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -162,25 +185,36 @@ class RunResult:
             missed.append(f"{name}: {len(self.still_able)} plan(s) still able to submit URLs")
         if self.failed:
             missed.append(f"{name}: {len(self.failed)} plan(s) whose hold failed")
+        if self.cycles.overlapping:
+            missed.append(f"{name}: {self.cycles.overlapping} sync cycle(s) overlapping another")
         return missed
 
 
 # -- the environment ---------------------------------------------------------------------------
 
 
-def _configure(work_dir: Path, redis_url: str, *, sync_period: float = 3600) -> None:
-    """Settings for this process and the children, before Django reads them: production-like."""
+def _configure(work_dir: Path, redis_url: str) -> None:
+    """Settings for this process and the children, before Django reads them: production's (the sync
+    at its default period); the budget at QPS until a run says otherwise (`_run_environment`)."""
+    os.environ.pop("PREFETCH_SYNC_PERIOD", None)
     production_settings(
         work_dir,
         redis_url=redis_url,
         log_level="INFO",
-        # 3600 (the default here): every ESA call after the click is the hold's (beat's sweeps
-        # still run); the product's own period (3 s) measures it as production runs.
-        PREFETCH_SYNC_PERIOD=f"{sync_period:g}",
         PREFETCH_ESA_CALLS_PER_SECOND=str(QPS),
         ESA_ACCESS_KEY_ID=DEMO_ACCESS_KEY_ID,
         ESA_ACCESS_KEY_SECRET=DEMO_ACCESS_KEY_SECRET,
     )
+
+
+def _run_environment(*, qps: int, quiet_sync: bool = False) -> None:
+    """What the children of the next run read: the budget at `qps`; the sync at the product's
+    default period unless `quiet_sync` keeps it out (a comparison that says so where it prints)."""
+    os.environ["PREFETCH_ESA_CALLS_PER_SECOND"] = str(qps)
+    if quiet_sync:
+        os.environ["PREFETCH_SYNC_PERIOD"] = str(QUIET_SYNC_PERIOD)
+    else:
+        os.environ.pop("PREFETCH_SYNC_PERIOD", None)
 
 
 def _esa(endpoint: str) -> EsaClient:
@@ -203,12 +237,12 @@ def _stack(log_path: Path, *, echo: bool) -> Iterator[Stack]:
 # -- one run -----------------------------------------------------------------------------------
 
 
-def _estate_create(esa: EsaClient, plans: int) -> list[str]:
-    """Jobs of 100 plans on example.com, one call to create each job and one for its plans."""
+def _estate_create(esa: EsaClient, plans: int, per_job: int = PLANS_PER_JOB) -> list[str]:
+    """Jobs of `per_job` plans on example.com, one call to create each job and one for its plans."""
     now = datetime.now(UTC).replace(microsecond=0)
     job_ids = []
-    for index in range((plans + PLANS_PER_JOB - 1) // PLANS_PER_JOB):
-        count = min(PLANS_PER_JOB, plans - index * PLANS_PER_JOB)
+    for index in range((plans + per_job - 1) // per_job):
+        count = min(per_job, plans - index * per_job)
         urls = [f"https://example.com/bench/{index}/asset-{number}.js" for number in range(URLS_PER_JOB)]
         job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name=f"bench {index}", urls=urls)
         specs = [
@@ -267,8 +301,11 @@ def _claims_by_pid(incident_id: int) -> Counter[int]:
     return Counter(int(claimer.rsplit(":", 1)[1]) for claimer in claimers if ":" in claimer)
 
 
-def _wait_for_hold(stack: Stack, result: RunResult, incident_id: int, click_at: float) -> float | None:
-    """Poll the database until the incident is held; in a kill run, kill and restart a worker half-way.
+def _wait_for_hold(
+    stack: Stack, result: RunResult, incident_id: int, click_at: float, deaths: dict[str, list[float]]
+) -> float | None:
+    """Poll the database until the incident is held; in a kill run, kill and restart the worker
+    half-way (its death goes into `deaths`, which ends the sync cycle it ran).
 
     Returns when the worker was restarted (wall clock), if it was.
     """
@@ -280,22 +317,20 @@ def _wait_for_hold(stack: Stack, result: RunResult, incident_id: int, click_at: 
         if incident.status == IncidentStatus.HELD:
             result.held = True
             break
-        if "worker2" not in stack.workers and incident.planned_at is not None and _incidents_queue_empty():
-            stack.start_worker("worker2")  # worker1 has taken every drainer
         if result.spec.kill and restarted_at is None and incident.planned_at is not None:
             steps = HeldPlan.objects.filter(incident_id=incident_id)
             settled = steps.filter(state__in=(StepState.DONE, StepState.FAILED)).count()
             total = steps.count()
             if total and settled * 2 >= total:
                 claims = _claims_by_pid(incident_id)
-                name = max(stack.workers, key=lambda worker: claims[stack.workers[worker].process.pid])
-                held_claims = claims[stack.workers[name].process.pid]
+                held_claims = claims[stack.workers[WORKER].process.pid]
                 killed_at = time.time()
-                stack.kill_worker(name)
-                stack.start_worker(name)
+                stack.kill_worker(WORKER)
+                deaths.setdefault(WORKER, []).append(killed_at)
+                stack.start_worker(WORKER)
                 restarted_at = time.time()
                 result.kill_note = (
-                    f"{name} killed {killed_at - click_at:.1f} s after the click, with {settled}/{total}"
+                    f"{WORKER} killed {killed_at - click_at:.1f} s after the click, with {settled}/{total}"
                     f" plans settled and {held_claims} claimed by it; restarted at once"
                 )
         stack.check()
@@ -305,9 +340,7 @@ def _wait_for_hold(stack: Stack, result: RunResult, incident_id: int, click_at: 
 
 def _measure_calls(result: RunResult, calls: list[dict[str, Any]], click_at: float) -> list[float]:
     """The hold's calls from the simulator's log: how they were answered, and when."""
-    after = [call for call in calls if call["at"] >= click_at]
-    hold = [call for call in after if call["action"] in HOLD_ACTIONS]
-    result.sync_calls = sum(1 for call in after if call["action"] in SYNC_ACTIONS)
+    hold = [call for call in calls if call["at"] >= click_at and call["action"] in HOLD_ACTIONS]
     for call in hold:
         result.calls["ok" if call["status"] < 400 else f"{call['status']} {call['code']}"] += 1
     times = sorted(call["at"] for call in hold)
@@ -319,11 +352,9 @@ def _measure_calls(result: RunResult, calls: list[dict[str, Any]], click_at: flo
 
 
 def run_once(
-    spec: RunSpec, *, plans: int, user: User, run_dir: Path, redis_url: str, echo: bool
+    spec: RunSpec, *, plans: int, per_job: int, user: User, run_dir: Path, redis_url: str, echo: bool
 ) -> RunResult:
     from django.core.management import call_command
-    from django.test import Client
-    from django.urls import reverse
 
     from prefetch_ui.incidents.models import HeldPlan, Incident, StepState
     from prefetch_ui.prefetch.services.sync import esa_sync
@@ -331,16 +362,18 @@ def run_once(
     # The simulator's state and call log stay there after the run, for a look at where time went.
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    result = RunResult(spec=spec, limit=plans / QPS)
-    with _stack(run_dir / "processes.log", echo=echo) as stack:
-        sim_args = ["--max-qps", str(QPS)]
+    result = RunResult(spec=spec, limit=plans / spec.qps)
+    _run_environment(qps=spec.qps, quiet_sync=spec.quiet)
+    log_path = run_dir / "processes.log"
+    with _stack(log_path, echo=echo) as stack:
+        sim_args = ["--max-qps", str(spec.qps)]
         if spec.fault_rate:
             sim_args += ["--fault-rate", str(spec.fault_rate), "--seed", "1"]
         endpoint = stack.start_simulator(run_dir / "esa-sim.sqlite3", *sim_args)
         os.environ["ESA_ENDPOINT"] = endpoint
         with _esa(endpoint) as esa:
             started = time.perf_counter()
-            job_ids = _estate_create(esa, plans)
+            job_ids = _estate_create(esa, plans, per_job)
             # The simulator moves plans on when they are read: listed once, those due are running.
             before, _ = _statuses(esa, job_ids)
             result.running, result.waiting = before["running"], before["waiting"]
@@ -352,31 +385,30 @@ def run_once(
                 f" ({time.perf_counter() - started:.1f} s)"
             )
 
-        stack.start_worker("worker1")
-        if not spec.crowd:
-            stack.start_worker("worker2")
-        stack.wait_for("the workers' heartbeats", lambda: _workers_alive(len(stack.workers)), timeout=60)
-        stack.start_beat(run_dir / "celerybeat-schedule")
-
-        client = Client()
-        client.force_login(user)
-        # What the operator sees first: the confirmation, with the counts of plans it will touch.
-        confirm = client.get(reverse("hold-new"), {"site": str(DEMO_SITE_ID)})
-        if confirm.status_code != 200:
-            raise HarnessError(f"the hold's confirmation answered {confirm.status_code}")
+        web = processes_start(stack, run_dir, web_port=free_port())
+        metrics_before = esa_calls_by_caller(web)
         click_at = time.time()
-        clicked = time.perf_counter()
-        response = client.post(reverse("hold-new"), {"site": str(DEMO_SITE_ID), "reason": "bench-incident"})
-        result.click_ms = (time.perf_counter() - clicked) * 1000
-        if response.status_code != 302:
-            raise HarnessError(f"the hold answered {response.status_code}, not a redirect")
+        status, result.click_ms = click_hold(web, user, site_id=DEMO_SITE_ID, reason="bench-incident")
+        if status != 302:
+            raise HarnessError(f"the hold answered {status}, not a redirect")
         incident = Incident.objects.latest("pk")
-        restarted_at = _wait_for_hold(stack, result, incident.pk, click_at)
+        deaths: dict[str, list[float]] = {}
+        restarted_at = _wait_for_hold(stack, result, incident.pk, click_at, deaths)
+        metrics_after = esa_calls_by_caller(web)
 
         calls = httpx.get(f"{endpoint}/_sim/calls", timeout=30).json()["Calls"]
         times = _measure_calls(result, calls, click_at)
         if restarted_at is not None and times:
             result.restart_to_last = times[-1] - restarted_at
+        until = times[-1] if times else time.time()
+        result.share = sync_share(
+            calls=calls,
+            since=click_at,
+            until=until,
+            not_sync=hold_listing_request_ids([incident.pk]),
+            metrics_before=metrics_before,
+            metrics_after=metrics_after,
+        )
         steps = HeldPlan.objects.filter(incident=incident)
         result.plans = steps.count()
         result.outcomes = Counter(steps.values_list("hold_outcome", flat=True))
@@ -386,6 +418,7 @@ def run_once(
         ]
         with _esa(endpoint) as esa:
             result.statuses_after, result.still_able = _statuses(esa, job_ids)
+    result.cycles = sync_cycles_read(log_path, since=click_at, until=until, deaths=deaths)
 
     # A fresh database and Redis for the next run (the simulator's state was its own file).
     call_command("flush", interactive=False, verbosity=0)
@@ -449,7 +482,8 @@ class ResumeResult:
     resume_at: float = 0.0
     resumed: bool = False
     resume_seconds: float | None = None  # the clicks → both incidents resumed
-    sync_calls: int = 0
+    share: SyncShare | None = None  # the sync's ESA calls from the holds' click to their last call
+    cycles: SyncCycles = field(default_factory=SyncCycles)  # the sync's cycles meanwhile
     # Incidents marked held or resumed while steps were still unsettled: the most such steps seen.
     marked_early: dict[str, int] = field(default_factory=dict)
 
@@ -463,6 +497,8 @@ class ResumeResult:
             missed.append(f"resume: {len(self.hold_failed)} plan(s) whose hold failed")
         if not self.resumed:
             missed.append(f"resume: the resumes did not finish within {RESUME_TIMEOUT:.0f} s")
+        if self.cycles.overlapping:
+            missed.append(f"resume: {self.cycles.overlapping} sync cycle(s) overlapping another")
         for site in self.sites:
             if site.failed:
                 missed.append(f"resume: {site.name}: {len(site.failed)} plan(s) whose resume failed")
@@ -481,8 +517,8 @@ def _minute(epoch_minute: int) -> str:
 def _resume_estate_create(esa: EsaClient, site: SiteResume, plans: int, now: datetime) -> None:
     """Jobs of 100 plans on the site: two in three start now (running at the click), one in three
     starts PASSING_AFTER from now, spread over PASSING_SPREAD; every one a batch of 10 URLs each 5 min."""
-    for index in range((plans + PLANS_PER_JOB - 1) // PLANS_PER_JOB):
-        count = min(PLANS_PER_JOB, plans - index * PLANS_PER_JOB)
+    for index in range((plans + RESUME_PLANS_PER_JOB - 1) // RESUME_PLANS_PER_JOB):
+        count = min(RESUME_PLANS_PER_JOB, plans - index * RESUME_PLANS_PER_JOB)
         host = next(seed.site_name for seed in SEED_SITES if seed.site_id == site.site_id)
         urls = [f"https://{host}/bench/{index}/asset-{number}.js" for number in range(RESUME_URLS_PER_JOB)]
         job = esa.create_scheduled_preload_job(site_id=site.site_id, name=f"bench resume {index}", urls=urls)
@@ -573,14 +609,13 @@ def _run_resume(
     ]
     result = ResumeResult(minutes=minutes, sites=sites)
     per_site = plans // len(sites)
-    with _stack(run_dir / "processes.log", echo=echo) as stack:
+    _run_environment(qps=QPS)
+    log_path = run_dir / "processes.log"
+    with _stack(log_path, echo=echo) as stack:
         endpoint = stack.start_simulator(state, "--max-qps", str(QPS))
         os.environ["ESA_ENDPOINT"] = endpoint
-        # Workers and beat first, so that the click comes right after the estate is made.
-        stack.start_worker("worker1")
-        stack.start_worker("worker2")
-        stack.wait_for("the workers' heartbeats", lambda: _workers_alive(2), timeout=60)
-        stack.start_beat(run_dir / "celerybeat-schedule")
+        # The product first, so that the click comes right after the estate is made.
+        web = processes_start(stack, run_dir, web_port=free_port())
         made_at = time.time()
         now = datetime.now(UTC)
         with _esa(endpoint) as esa:
@@ -598,6 +633,7 @@ def _run_resume(
 
         client = Client()
         client.force_login(user)
+        metrics_before = esa_calls_by_caller(web)
         result.hold_click_at = time.time()
         for site in sites:
             confirm = client.get(reverse("hold-new"), {"site": str(site.site_id)})
@@ -618,6 +654,8 @@ def _run_resume(
             return result
         result.held = True
         result.hold_seconds = time.time() - result.hold_click_at
+        held_at = time.time()
+        metrics_held = esa_calls_by_caller(web)
         result.hold_failed = [
             f"{held.label}: {held.error_code} {held.error_message[:120]}"
             for held in HeldPlan.objects.filter(incident_id__in=incident_ids, state=StepState.FAILED)
@@ -693,9 +731,15 @@ def _run_resume(
             site.minutes = _per_minute(after, site.site_id)
             site.sent_before = _per_minute(before_hold, site.site_id)
         calls = httpx.get(f"{endpoint}/_sim/calls", timeout=30).json()["Calls"]
-        result.sync_calls = sum(
-            1 for call in calls if call["at"] >= result.hold_click_at and call["action"] in SYNC_ACTIONS
+        result.share = sync_share(
+            calls=calls,
+            since=result.hold_click_at,
+            until=held_at,
+            not_sync=hold_listing_request_ids([site.incident_id for site in sites]),
+            metrics_before=metrics_before,
+            metrics_after=metrics_held,
         )
+    result.cycles = sync_cycles_read(log_path, since=result.hold_click_at, until=held_at)
     return result
 
 
@@ -756,10 +800,8 @@ def _resume_report(result: ResumeResult) -> None:
         f" {len(result.hold_failed)} failed,"
         f" {len(result.still_able)} still able; resume steps all settled in {resume}"
     )
-    print(
-        f"sync: {result.sync_calls} sync call(s) from the hold's click to the end"
-        + (" (the sync did not run: see PREFETCH_SYNC_PERIOD above)" if not result.sync_calls else "")
-    )
+    share = "-" if result.share is None else result.share.line()
+    print(f"sync during the holds: {share}; {result.cycles.line()}")
     for marked, steps in sorted(result.marked_early.items()):
         print(
             f"warning: incident {marked} while up to {steps} of its steps were still unsettled"
@@ -793,13 +835,11 @@ def _seconds(value: float | None, limit: float) -> str:
 
 
 def _report(results: list[RunResult]) -> None:
-    first = results[0]
-    print(
-        f"\nlimit: {first.running + first.waiting:,} plans / {QPS} calls a second = {first.limit:.1f} s;"
-        " ratios are over it"
-    )
+    print("\nlimit: plans / Q calls a second (the simulator's and the budget's); ratios are over it")
     rows: list[tuple[str, list[str]]] = [
+        ("sync", ["kept out (comparison)" if r.spec.quiet else "on, every 3 s" for r in results]),
         ("plans: running + waiting", [f"{r.running} + {r.waiting}" for r in results]),
+        ("limit", [f"{r.running + r.waiting} / {r.spec.qps} = {r.limit:.1f} s" for r in results]),
         ("click response", [f"{r.click_ms:.0f} ms = {r.click_ms / 1000 / r.limit:.4f}x" for r in results]),
         ("click → first hold call", [_seconds(r.click_to_first, r.limit) for r in results]),
         ("click → last hold call", [_seconds(r.click_to_last, r.limit) for r in results]),
@@ -821,6 +861,19 @@ def _report(results: list[RunResult]) -> None:
             [", ".join(f"{n} {k}" for k, n in r.statuses_after.most_common()) for r in results],
         ),
         ("still able to submit URLs", [f"{len(r.still_able)} (must be 0)" for r in results]),
+        (
+            "sync's share of the ESA calls",
+            [
+                "-"
+                if r.share is None
+                else f"{r.share.sync_calls}/{r.share.all_calls}"
+                f" = {r.share.sync_calls / max(1, r.share.all_calls):.0%}"
+                for r in results
+            ],
+        ),
+        ("sync cycles during the hold", [str(len(r.cycles.cycles)) for r in results]),
+        ("  overlapping", [f"{r.cycles.overlapping} (must be 0)" for r in results]),
+        ("  skipped", [str(r.cycles.skipped) for r in results]),
     ]
     label_width = max(len(label) for label, _ in rows)
     widths = [max(len(r.spec.name), *(len(cells[i]) for _, cells in rows)) for i, r in enumerate(results)]
@@ -839,8 +892,8 @@ def _report(results: list[RunResult]) -> None:
     for result in results:
         if result.kill_note:
             print(f"{result.spec.name}: {result.kill_note}")
-        if result.sync_calls:
-            print(f"{result.spec.name}: warning: {result.sync_calls} sync call(s) during the hold")
+        if result.share is not None:
+            print(f"{result.spec.name}: {result.share.line()}; {result.cycles.line()}")
         for line in result.failed[:10]:
             print(f"{result.spec.name}: failed: {line}")
         for line in result.still_able[:10]:
@@ -855,9 +908,12 @@ def _summary(results: list[RunResult], resume: ResumeResult | None, verdict: str
         restart = (
             f", {r.restart_to_last:.1f} s after restart (≤ 15 s)" if r.restart_to_last is not None else ""
         )
+        share = "-" if r.share is None else f"{r.share.sync_calls / max(1, r.share.all_calls):.0%}"
+        quiet = " (sync kept out)" if r.spec.quiet else ""
         parts.append(
-            f"{r.spec.name} {ratio}{goal}{restart}, click {r.click_ms:.0f} ms, able {len(r.still_able)}"
-            f", failed {len(r.failed)}"
+            f"{r.spec.name}{quiet} {ratio}{goal}{restart}, click {r.click_ms:.0f} ms,"
+            f" able {len(r.still_able)}, failed {len(r.failed)}, sync share {share},"
+            f" overlapping cycles {r.cycles.overlapping}"
         )
     if resume is not None:
         parts.append(_resume_summary(resume))
@@ -878,6 +934,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.incident", description=__doc__.split("\n\n")[0])
     parser.add_argument("--plans", type=int, default=1000, help="plans to hold (1000)")
     parser.add_argument(
+        "--large-plans", type=int, default=5000, help=f"plans the large run holds at {LARGE_QPS}/s (5000)"
+    )
+    parser.add_argument(
+        "--plans-per-job", type=int, default=PLANS_PER_JOB, help=f"a hold run's jobs ({PLANS_PER_JOB})"
+    )
+    parser.add_argument(
         "--runs",
         default=",".join(DEFAULT_RUNS),
         help=f"comma-separated, of {', '.join([*RUNS, RESUME_RUN])} (default {','.join(DEFAULT_RUNS)})",
@@ -891,23 +953,19 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="minutes after the resume whose URLs are counted (10; fewer for a quick look)",
     )
-    parser.add_argument(
-        "--sync-period",
-        type=float,
-        default=3600,
-        help="workers' and beat's PREFETCH_SYNC_PERIOD: 3600 keeps the sync out (default); production's is 3",
-    )
     parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
     options = parser.parse_args(argv)
     names = [name.strip() for name in options.runs.split(",") if name.strip()]
     if unknown := [name for name in names if name not in RUNS and name != RESUME_RUN]:
         parser.error(f"unknown run(s): {', '.join(unknown)}")
-    if options.plans < 1:
-        parser.error("--plans must be positive")
+    if min(options.plans, options.large_plans) < 1:
+        parser.error("--plans and --large-plans must be positive")
+    if not 1 <= options.plans_per_job <= RESUME_PLANS_PER_JOB:
+        parser.error(f"--plans-per-job must be between 1 and {RESUME_PLANS_PER_JOB}")
+    if "normal-quiet" in names and "normal" not in names:
+        names.insert(names.index("normal-quiet"), "normal")  # a figure held still prints beside the real one
     if options.resume_minutes < 1:
         parser.error("--resume-minutes must be positive")
-    if options.sync_period <= 0:
-        parser.error("--sync-period must be positive")
 
     results: list[RunResult] = []
     resume: ResumeResult | None = None
@@ -915,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="prefetch-bench-incident-") as work,
         redis_server(Path(work)) as redis_url,
     ):
-        _configure(Path(work), redis_url, sync_period=options.sync_period)
+        _configure(Path(work), redis_url)
         import django
 
         django.setup()
@@ -927,14 +985,15 @@ def main(argv: list[str] | None = None) -> int:
 
         call_command("migrate", verbosity=0)
         print(machine_line())
-        sync = (
-            "the sync is kept out of the runs"
-            if options.sync_period >= 3600
-            else "the sync runs as in production"
-        )
         print(
-            f"{sync} (PREFETCH_SYNC_PERIOD={options.sync_period:g} for workers and beat);"
-            f" the processes' logs and the simulator's state go to {options.logs}/<run>/"
+            "the product as `make run` starts it: one worker, beat with the sync every 3 s, gunicorn"
+            " with 2 workers, the budget at the simulator's Q"
+            + (
+                "; normal-quiet keeps the sync out (PREFETCH_SYNC_PERIOD=3600), for comparison only"
+                if "normal-quiet" in names
+                else ""
+            )
+            + f"; the processes' logs and the simulator's state go to {options.logs}/<run>/"
         )
         for name in names:
             user = User.objects.create_superuser("bench", password=None)
@@ -952,7 +1011,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     result = run_once(
                         RUNS[name],
-                        plans=options.plans,
+                        plans=options.large_plans if RUNS[name].large else options.plans,
+                        per_job=options.plans_per_job,
                         user=user,
                         run_dir=run_dir,
                         redis_url=redis_url,
@@ -978,6 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
     missed = [miss for result in results for miss in result.misses()]
     if resume is not None:
         missed += resume.misses()
+    print(load_line())
     print(_summary(results, resume, goals_verdict(missed)))
     return 1 if missed else 0
 

@@ -1,23 +1,34 @@
-"""Poll the dashboard at 50 requests a second on gunicorn while the mirror is written: p50/p95/p99, errors.
+"""Poll the dashboard at 50 requests a second on the product as production runs it: p50/p95/p99, errors;
+and time the first mirror of a site of 10,000 jobs.
 
     .venv/bin/python -m bench.load [--rate 50] [--seconds 60] [--targets job,site,overview]
+                                   [--phases mirroring,steady] [--jobs 10000] [--job-plans 1000]
+                                   [--mirror-jobs 10000]
 
-gunicorn serves the project's WSGI app with 2 worker processes and the production settings (DEBUG
-off; plain HTTP on loopback, so no HTTPS redirect) over a throwaway SQLite database holding the
-benchmark's estate (`bench/data.py`: a site of 10,000 jobs and 20,000 plans, a job of 1,000 plans).
-Meanwhile a stand-in for the sync, a process of its own, writes the mirror the way the sync does,
-every `PREFETCH_SYNC_PERIOD` seconds (3): one transaction that upserts the 1,000 plans of the polled
-job and a page of 500 jobs of the big site (`bulk_create(update_conflicts=True)`, the statement of
-`prefetch_ui.prefetch.services.sync`). The real sync cannot serve here: the simulator does not hold
-this estate, and a sync removes from the mirror what ESA does not list.
+The product runs as `make run` starts it (bench/production.py): the ESA simulator at `--max-qps 50`,
+Redis, one Celery worker (its thread pool), beat with the real sync every 3 s, gunicorn with 2 worker
+processes and production settings (DEBUG off; plain HTTP on loopback), the budget at 50, over a
+throwaway SQLite database. The estate is in the simulator, made before it starts (in this process,
+on its state file, so that making it costs no budget): example.com with `--jobs` jobs of 2 plans,
+most finished, some running or waiting (plans of 1-6 hours; one job in ten still running), and a
+job of `--job-plans` running plans on shop.example.net; the mirror of these two sites is made in
+this process too. Then static.example.org gets `--mirror-jobs` jobs of a running plan each, which
+the mirror has never seen, and the product starts: its sync makes the first mirror of that site.
 
-For each target in turn, an asynchronous client (httpx, loopback only) sends `--rate` requests a
-second for `--seconds` seconds on a fixed schedule, whatever the answers (so a slow server shows as
-queueing, not as fewer requests), as htmx polls them: a logged-in session, `HX-Request: true`,
-`?poll=1`. Targets: the job poll fragment of 1,000 plans, the site page's jobs table of 10,000 jobs,
-the overview's fragment. Each request may take 10 s in all; every answer but 200 or 286 (stop polling),
-and every timeout or connection error, is an error, as is a poll not sent because 200 are
-already waiting (the client's bound). Goals: p95 ≤ 50 ms and no error, per target.
+Phases, each polling every target in turn:
+- mirroring: while that first mirror runs (each target says for how much of its window it did);
+- steady: once it is made, with the sync going on as usual.
+The first mirror is timed from the first sync cycle's start until every job of the site has its
+plans in the mirror; goal ≤ 1.2x the ESA calls made meanwhile (the simulator's log) / 50.
+
+For each target, an asynchronous client (httpx, loopback only) sends `--rate` requests a second for
+`--seconds` seconds on a fixed schedule, whatever the answers (so a slow server shows as queueing,
+not as fewer requests), as htmx polls them: a logged-in session, `HX-Request: true`, `?poll=1`.
+Targets: the job poll fragment of the running job, the site page's jobs table of example.com, the
+overview's fragment. Each request may take 10 s in all; every answer but 200 or 286 (stop polling),
+and every timeout or connection error, is an error, as is a poll not sent because 200 are already
+waiting (the client's bound). Goals: p95 ≤ 50 ms and no error, per target and phase; the first
+mirror as above; no two sync cycles at once. Each phase prints the sync's cycles meanwhile.
 Exit status: 1 when a goal is missed, 2 when the harness could not run.
 """
 
@@ -26,34 +37,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import os
+import random
 import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from bench.report import goals_verdict, machine_line
+from bench.production import processes_start, session_cookie, sync_cycles_read
+from bench.report import goals_verdict, load_line, machine_line
 from bench.stack import Stack, production_settings
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.dev.processes import Stopping
+from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, SEED_SITES, Limits
+from prefetch_ui.esa_sim.app import EsaSimulator, SimConfig
+
+if TYPE_CHECKING:
+    from prefetch_ui.esa_sim.store import SeedSite
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+QPS = 50  # the simulator's --max-qps and the product's budget
 GOAL_P95_MS = 50.0
+GOAL_MIRROR = 1.2  # first mirror ≤ 1.2x its calls / QPS
+MIRROR_TIMEOUT = 1800.0  # seconds for the first mirror to be made before the steady phase
 REQUEST_TIMEOUT = 10.0
-SYNC_PERIOD = 3.0
-JOB_PAGE = 500  # the sync reads a site's jobs 500 to a page
 HTMX = {"HX-Request": "true"}
 OK_STATUSES = frozenset({200, 204, 286})
 # At most this many polls waiting for an answer; beyond it a poll counts as an error without being
 # sent. It bounds the client too: httpx's pool slows down with every request queued in it, and a
 # generator that falls behind its schedule would offer less load than it says.
 MAX_IN_FLIGHT = 200
+BIG_SITE, POLL_SITE, MIRROR_SITE = SEED_SITES[0], SEED_SITES[1], SEED_SITES[2]
+PHASES = ("mirroring", "steady")
 _POLL_EVERY = re.compile(r'hx-trigger="[^"]*every (\d+)s')
 _POLL_URL = re.compile(r'hx-get="([^"]*[?&](?:amp;)?poll=1[^"]*)"')
 
@@ -65,6 +91,7 @@ class Target:
     name: str
     path: str
     must_contain: str
+    phase: str = ""
     every: float = 0.0  # seconds between one tab's polls, as the page asks (read from its answer)
     tabs: list[str] = field(default_factory=list)  # each open tab's poll URL, as its last answer set it
     latencies: list[float] = field(default_factory=list)  # seconds, answered requests
@@ -75,6 +102,11 @@ class Target:
     alone_ms: float = 0.0  # one request with nothing else asked of gunicorn (the last warm-up's)
     received: int = 0  # body bytes as they came over the wire
     samples: list[tuple[float, int, float]] = field(default_factory=list)  # answered at, status, seconds
+    window: tuple[float, float] = (0.0, 0.0)  # when its load began and ended (epoch seconds)
+
+    @property
+    def label(self) -> str:
+        return f"{self.phase}: {self.name}"
 
     @property
     def redrawn(self) -> int:
@@ -91,62 +123,133 @@ class Target:
         p95 = self.quantile_ms(95)
         if p95 is None or p95 > GOAL_P95_MS:
             shown = "-" if p95 is None else f"{p95:.0f} ms"
-            missed.append(f"{self.name}: p95 {shown} > {GOAL_P95_MS:.0f} ms")
+            missed.append(f"{self.label}: p95 {shown} > {GOAL_P95_MS:.0f} ms")
         if self.errors:
-            missed.append(f"{self.name}: {sum(self.errors.values())} error(s) of {self.sent}")
+            missed.append(f"{self.label}: {sum(self.errors.values())} error(s) of {self.sent}")
         return missed
 
 
-# -- the stand-in for the sync (a process of its own: `--write-mirror`) -------------------------------
+# -- the estate, in the simulator ----------------------------------------------------------------------
 
 
-def write_mirror(period: float, job_esa_id: str, site_esa_id: int) -> None:
-    """Every `period` seconds, through the sync's own writers (which compare with the mirror, write
-    what differs and stamp the site's next change version): the polled job's progress moves and one
-    of its first page's plans changes, and a page of 500 of the big site's jobs moves on."""
-    import django
+@dataclass(slots=True)
+class Estate:
+    big_jobs: int
+    poll_job_id: str = ""
+    poll_plans: int = 0
+    mirror_jobs: int = 0
 
-    django.setup()
-    from django.utils import timezone
 
-    from bench.data import esa_job_of, esa_plan_of
+def _sim_limits(options: argparse.Namespace) -> list[str]:
+    """The simulator's limits that let it hold the estate (its defaults are 100 jobs a site and 100
+    plans a job, below what the goals are written for)."""
+    return [
+        *("--max-jobs-per-site", str(max(options.jobs, options.mirror_jobs, 100))),
+        *("--max-plans-per-job", str(max(options.job_plans, 100))),
+    ]
+
+
+def _in_process_client(state: Path, options: argparse.Namespace) -> tuple[EsaSimulator, EsaClient]:
+    """A simulator on `state` in this process, without flow control, and a client over WSGI to it."""
+    simulator = EsaSimulator(
+        SimConfig(
+            state_path=state,
+            limits=Limits(
+                max_jobs_per_site=max(options.jobs, options.mirror_jobs, 100),
+                max_plans_per_job=max(options.job_plans, 100),
+            ),
+        )
+    )
+    client = EsaClient(
+        endpoint="http://esa-sim.local",
+        access_key_id=DEMO_ACCESS_KEY_ID,
+        access_key_secret=DEMO_ACCESS_KEY_SECRET,
+        transport=httpx.WSGITransport(app=simulator),
+    )
+    return simulator, client
+
+
+def _jobs_create(
+    esa: EsaClient, site: SeedSite, count: int, *, rng: random.Random, now: datetime, settled: bool
+) -> None:
+    """`count` jobs on `site`. `settled`: two plans each, four jobs in five finished, the rest running
+    or waiting, as a long-lived site is; otherwise one running plan each."""
+    for index in range(count):
+        urls = [f"https://{site.site_name}/load/{index}/asset-{number}.js" for number in range(20)]
+        job = esa.create_scheduled_preload_job(site_id=site.site_id, name=f"load {index:05d}", urls=urls)
+        if not settled:
+            specs = [PlanSpec(now, now + timedelta(hours=6), 600, 1)]
+        elif rng.random() < 0.8:
+            begin = now - timedelta(days=rng.randint(2, 30))
+            specs = [PlanSpec(begin, begin + timedelta(hours=rng.choice([1, 6])), 600, 1) for _ in range(2)]
+        else:
+            start = now if rng.random() < 0.5 else now + timedelta(hours=1)
+            specs = [PlanSpec(start, start + timedelta(hours=6), 600, 1) for _ in range(2)]
+        esa.create_scheduled_preload_executions(job.id, specs)
+
+
+def estate_create(state: Path, options: argparse.Namespace) -> Estate:
+    """The estate in the simulator's state file and the mirror of example.com and shop.example.net in
+    the database; then static.example.org's jobs, which only the product's sync will mirror."""
+    from prefetch_ui.prefetch.services.sync import esa_sync
+
+    rng = random.Random(20261207)  # noqa: S311 - reproducible fake data, not security
+    now = datetime.now(UTC).replace(microsecond=0)
+    estate = Estate(big_jobs=options.jobs, mirror_jobs=options.mirror_jobs)
+    simulator, esa = _in_process_client(state, options)
+    try:
+        with esa:
+            _jobs_create(esa, BIG_SITE, options.jobs, rng=rng, now=now, settled=True)
+            urls = [f"https://{POLL_SITE.site_name}/load/poll/asset-{n}.js" for n in range(50_000)]
+            job = esa.create_scheduled_preload_job(site_id=POLL_SITE.site_id, name="Running plans", urls=urls)
+            for first in range(0, options.job_plans, 100):
+                specs = [
+                    PlanSpec(now, now + timedelta(hours=6), 300, 1)
+                    for _ in range(min(100, options.job_plans - first))
+                ]
+                esa.create_scheduled_preload_executions(job.id, specs)
+            estate.poll_job_id, estate.poll_plans = job.id, options.job_plans
+            report = esa_sync(client=esa)
+            if report.site_errors:
+                raise Stopping(f"the first mirror failed on {report.site_errors} site(s)", 2)
+            _jobs_create(esa, MIRROR_SITE, options.mirror_jobs, rng=rng, now=now, settled=False)
+    finally:
+        simulator.close()
+    return estate
+
+
+def _mirrored(site_esa_id: int) -> int:
+    """Jobs of the site whose plans are in the mirror."""
     from prefetch_ui.prefetch.models import Job
-    from prefetch_ui.prefetch.services.sync import jobs_upsert, plans_upsert
 
-    cycle = 0
-    while True:
-        started = time.monotonic()
-        now = timezone.now()
-        polled = Job.objects.select_related("site").get(esa_id=job_esa_id)
-        submitted = (polled.url_submitted + 10) % (polled.url_count + 1)
-        progress = {"url_submitted": submitted, "task_submitted": submitted}
-        jobs_upsert(
-            site=polled.site, jobs=[esa_job_of(polled, site_esa_id=polled.site.esa_id, **progress)], now=now
-        )
-        plans = list(polled.plans.order_by("start_time", "id")[:100])  # the job page's first page
-        moved = plans[cycle % len(plans)]
-        plans_upsert(
-            job=polled,
-            plans=[esa_plan_of(moved, job_esa_id=polled.esa_id, slice_len=moved.slice_len % 100 + 1)],
-            now=now,
-        )
-        offset = (cycle * JOB_PAGE) % 10_000
-        jobs = list(
-            Job.objects.filter(site__esa_id=site_esa_id)
-            .select_related("site")
-            .order_by("pk")[offset : offset + JOB_PAGE]
-        )
-        if jobs:
-            moving = [
-                esa_job_of(job, site_esa_id=site_esa_id, url_submitted=job.url_submitted + 1)
-                for job in jobs
-                if job.url_submitted < job.url_count
-            ]
-            jobs_upsert(site=jobs[0].site, jobs=moving, now=now)
-        took = time.monotonic() - started
-        print(f"mirror written: 1 job and 1 plan, {len(jobs)} jobs read in {took * 1000:.0f} ms", flush=True)
-        cycle += 1
-        time.sleep(max(0.0, period - took))
+    return Job.objects.filter(site__esa_id=site_esa_id, plans_synced_at__isnull=False).count()
+
+
+class MirrorWatch(threading.Thread):
+    """Notes when every job of static.example.org has its plans in the mirror (polls the database)."""
+
+    def __init__(self, jobs: int) -> None:
+        super().__init__(name="mirror-watch", daemon=True)
+        self.jobs = jobs
+        self.done_at: float | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.is_set():
+                if _mirrored(MIRROR_SITE.site_id) >= self.jobs:
+                    self.done_at = time.time()
+                    return
+                self.stop.wait(0.5)
+        finally:
+            connection.close()
+
+    def running_during(self, window: tuple[float, float]) -> float:
+        """Seconds of `window` during which the first mirror was still being made."""
+        end = self.done_at if self.done_at is not None else time.time()
+        return max(0.0, min(window[1], end) - window[0])
 
 
 # -- the load ---------------------------------------------------------------------------------------
@@ -210,11 +313,51 @@ async def _load(web: str, cookies: dict[str, str], target: Target, *, rate: floa
         await asyncio.gather(*tasks)
 
 
-def _report(targets: list[Target], *, rate: float, seconds: float) -> None:
+@dataclass(slots=True)
+class FirstMirror:
+    """The first mirror of static.example.org: from the first sync cycle's start until every job of
+    the site has its plans in the mirror, and the ESA calls made meanwhile."""
+
+    jobs: int
+    started_at: float | None = None
+    done_at: float | None = None
+    calls: int = 0
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.done_at is None:
+            return None
+        return self.done_at - self.started_at
+
+    @property
+    def ratio(self) -> float | None:
+        seconds = self.seconds
+        return None if seconds is None or not self.calls else seconds / (self.calls / QPS)
+
+    def line(self) -> str:
+        if self.seconds is None or self.ratio is None:
+            return f"first mirror of {self.jobs:,} jobs: not made"
+        return (
+            f"first mirror of {self.jobs:,} jobs: {self.seconds:.1f} s for {self.calls:,} ESA calls,"
+            f" {self.ratio:.2f}x their {self.calls / QPS:.1f} s at {QPS}/s (goal ≤ {GOAL_MIRROR}x)"
+        )
+
+    def misses(self) -> list[str]:
+        if self.ratio is None:
+            return [f"the first mirror of {self.jobs:,} jobs was not made within {MIRROR_TIMEOUT:.0f} s"]
+        if self.ratio > GOAL_MIRROR:
+            return [f"first mirror {self.ratio:.2f}x > {GOAL_MIRROR}x its calls / {QPS}"]
+        return []
+
+
+def _report(targets: list[Target], *, rate: float, seconds: float, watch: MirrorWatch) -> None:
     print(
         f"\n{rate:g} polls a second for {seconds:g} s per target; goals: p95 ≤ {GOAL_P95_MS:.0f} ms, 0 errors"
     )
-    header = f"{'target':<34} {'sent':>6} {'ok/s':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  errors"
+    width = max(len(target.label) for target in targets)
+    header = (
+        f"{'target':<{width}} {'sent':>6} {'ok/s':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  errors"
+    )
     print(header)
     for target in targets:
         cells = [target.quantile_ms(q) for q in (50, 95, 99)]
@@ -223,17 +366,79 @@ def _report(targets: list[Target], *, rate: float, seconds: float) -> None:
         errors = ", ".join(f"{n} {kind}" for kind, n in target.errors.most_common()) or "0"
         answered = f"{len(target.latencies) / seconds:.1f}"
         figures = f"{target.sent:>6} {answered:>6} {shown[0]:>8} {shown[1]:>8} {shown[2]:>8} {worst:>8}"
-        print(f"{target.name:<34} {figures}  {errors}")
+        print(f"{target.label:<{width}} {figures}  {errors}")
     for target in targets:
         p95 = target.quantile_ms(95)
         ratio = "-" if p95 is None else f"{p95 / GOAL_P95_MS:.1f}x the goal"
         statuses = ", ".join(f"{n}x {status}" for status, n in sorted(target.statuses.items()))
+        during = ""
+        if target.phase == "mirroring":
+            span = target.window[1] - target.window[0]
+            ran = watch.running_during(target.window)
+            during = f"; polled {ran:.0f} s of {span:.0f} s while the first mirror ran"
         print(
-            f"{target.name}: p95 = {ratio}; {len(target.tabs)} tabs polling every {target.every:g} s;"
+            f"{target.label}: p95 = {ratio}; {len(target.tabs)} tabs polling every {target.every:g} s;"
             f" answers {statuses or 'none'} ({target.received / seconds / 1024:.0f} KB/s in all);"
             f" a whole region alone takes {target.alone_ms:.0f} ms;"
-            f" the generator was at worst {target.late_ms:.0f} ms behind its schedule"
+            f" the generator was at worst {target.late_ms:.0f} ms behind its schedule{during}"
         )
+
+
+def _targets(estate: Estate, phase: str) -> dict[str, Target]:
+    return {
+        "job": Target(
+            f"job poll fragment, {estate.poll_plans:,} running plans",
+            f"/jobs/{estate.poll_job_id}/",
+            'id="job-poll"',
+            phase=phase,
+        ),
+        "site": Target(
+            f"site jobs table, {estate.big_jobs:,} jobs",
+            f"/sites/{BIG_SITE.site_id}/",
+            'id="jobs-poll"',
+            phase=phase,
+        ),
+        "overview": Target("overview poll fragment", "/overview/", 'id="overview-live"', phase=phase),
+    }
+
+
+def _target_poll(
+    stack: Stack, web: str, cookies: dict[str, str], target: Target, *, rate: float, seconds: float
+) -> None:
+    """Warm the region up as a page load's first poll asks it, open the tabs, and poll."""
+    # Each region a few times, unhurried, as a page load's first poll asks it (no version): it
+    # answers what the load expects, and gunicorn's workers have their imports and the first
+    # queries behind them.
+    for _ in range(3):
+        alone = time.perf_counter()
+        answer = httpx.get(
+            f"{web}{target.path}", params={"poll": "1"}, headers=HTMX, cookies=cookies, timeout=60
+        )
+    target.alone_ms = (time.perf_counter() - alone) * 1000
+    poll_url = poll_url_of(answer.text)
+    trigger = _POLL_EVERY.search(answer.text)
+    if answer.status_code != 200 or target.must_contain not in answer.text or not poll_url or not trigger:
+        raise Stopping(f"{target.label} answered {answer.status_code} without its polling element", 2)
+    # The tabs open on the page, each polling as often as the page asks: together, the rate.
+    target.every = float(trigger.group(1))
+    target.tabs = [poll_url] * max(1, round(rate * target.every))
+    began = time.time()
+    asyncio.run(_load(web, cookies, target, rate=rate, seconds=seconds))
+    target.window = (began, time.time())
+    stack.check()  # the product must still be running
+    p95 = target.quantile_ms(95)
+    print(
+        f"{target.label}: {target.sent} sent, p95 {'-' if p95 is None else f'{p95:.0f} ms'},"
+        f" {sum(target.errors.values())} error(s)",
+        flush=True,
+    )
+
+
+def _mirror_wait(stack: Stack, watch: MirrorWatch) -> None:
+    deadline = time.time() + MIRROR_TIMEOUT
+    while watch.done_at is None and watch.is_alive() and time.time() < deadline:
+        stack.check()
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,128 +446,131 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50, help="requests a second (50)")
     parser.add_argument("--seconds", type=float, default=60, help="per target (60)")
     parser.add_argument("--targets", default="job,site,overview", help="comma-separated (job,site,overview)")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (2)")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated ({','.join(PHASES)})")
+    parser.add_argument("--jobs", type=int, default=10_000, help="example.com's jobs (10000)")
+    parser.add_argument("--job-plans", type=int, default=1_000, help="the polled job's running plans (1000)")
+    parser.add_argument(
+        "--mirror-jobs",
+        type=int,
+        default=10_000,
+        help="jobs of the site first mirrored by the product (10000)",
+    )
     parser.add_argument("--logs", type=Path, default=REPO_DIR / "var" / "load", help="processes' logs")
     parser.add_argument("--verbose", action="store_true", help="echo the processes' output")
     parser.add_argument(
         "--samples", type=Path, help="write every answer (target, unix time, status, ms) to this CSV"
     )
-    # The stand-in for the sync runs as a child of this command: `--write-mirror JOB SITE`.
-    parser.add_argument("--write-mirror", nargs=2, metavar=("JOB", "SITE"), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
-    if options.write_mirror:
-        write_mirror(SYNC_PERIOD, options.write_mirror[0], int(options.write_mirror[1]))
-        return 0
     if options.rate <= 0 or options.seconds <= 0:
         parser.error("--rate and --seconds must be positive")
+    if min(options.jobs, options.job_plans, options.mirror_jobs) < 1:
+        parser.error("--jobs, --job-plans and --mirror-jobs must be positive")
+    names = [name.strip() for name in options.targets.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in ("job", "site", "overview")]:
+        parser.error(f"unknown target(s): {', '.join(unknown)}")
+    phases = [phase.strip() for phase in options.phases.split(",") if phase.strip()]
+    if unknown := [phase for phase in phases if phase not in PHASES]:
+        parser.error(f"unknown phase(s): {', '.join(unknown)}")
+    phases.sort(key=PHASES.index)  # the first mirror runs first
 
     options.logs.mkdir(parents=True, exist_ok=True)
+    log_path = options.logs / "processes.log"
+    state = options.logs / "esa-sim.sqlite3"
+    state.unlink(missing_ok=True)
+    targets: list[Target] = []
+    mirror = FirstMirror(jobs=options.mirror_jobs)
+    windows: dict[str, tuple[float, float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="prefetch-load-") as work,
         redis_server(Path(work)) as redis_url,
-        (options.logs / "processes.log").open("w", encoding="utf-8") as log,
+        log_path.open("w", encoding="utf-8") as log,
     ):
-        production_settings(Path(work), redis_url=redis_url)
+        os.environ.pop("PREFETCH_SYNC_PERIOD", None)  # the product's default period
+        production_settings(
+            Path(work),
+            redis_url=redis_url,
+            PREFETCH_ESA_CALLS_PER_SECOND=str(QPS),
+            ESA_ACCESS_KEY_ID=DEMO_ACCESS_KEY_ID,
+            ESA_ACCESS_KEY_SECRET=DEMO_ACCESS_KEY_SECRET,
+        )
         import django
 
         django.setup()
-        from django.conf import settings
+        from django.contrib.auth.models import User
         from django.core.management import call_command
-        from django.test import Client
-
-        from bench.data import bench_data_create
 
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
-        data = bench_data_create()
+        estate = estate_create(state, options)
         print(
-            f"estate: {data.big_site_jobs:,} jobs and {data.big_site_plans:,} plans on one site,"
-            f" a job of {data.large_job_plans:,} plans ({time.perf_counter() - started:.0f} s)",
+            f"estate: {estate.big_jobs:,} jobs on {BIG_SITE.site_name} (mirrored), a job of"
+            f" {estate.poll_plans:,} running plans on {POLL_SITE.site_name} (mirrored),"
+            f" {estate.mirror_jobs:,} jobs on {MIRROR_SITE.site_name} (not yet mirrored)"
+            f" ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-        every = {
-            "job": Target(
-                f"job poll fragment, {data.large_job_plans:,} plans",
-                f"/jobs/{data.large_job_esa_id}/",
-                'id="job-poll"',
-            ),
-            "site": Target(
-                f"site jobs table, {data.big_site_jobs:,} jobs",
-                f"/sites/{data.big_site_esa_id}/",
-                'id="jobs-poll"',
-            ),
-            "overview": Target("overview poll fragment", "/overview/", 'id="overview-live"'),
-        }
-        names = [name.strip() for name in options.targets.split(",") if name.strip()]
-        if unknown := [name for name in names if name not in every]:
-            parser.error(f"unknown target(s): {', '.join(unknown)}")
-        targets = [every[name] for name in names]
-
-        client = Client()
-        client.force_login(data.user)
-        cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+        user = User.objects.create_superuser("load", password=None)
+        cookie_name, cookie_value = session_cookie(user)
+        cookies = {cookie_name: cookie_value}
         stack = Stack(cwd=REPO_DIR, log=log, echo=options.verbose)
+        watch = MirrorWatch(options.mirror_jobs)
+        product_at = time.time()
         try:
-            stack.start(
-                "sync",
-                [
-                    *(sys.executable, "-m", "bench.load"),
-                    *("--write-mirror", data.large_job_esa_id, str(data.big_site_esa_id)),
-                ],
-            )
-            print(machine_line(f"gunicorn {options.web_workers} workers"), flush=True)
-            for target in targets:
-                # A fresh gunicorn per target: an overloaded one would still be working through the
-                # previous target's backlog (it answers requests whose client has given up).
-                web = stack.start_web(free_port(), workers=options.web_workers)
-                # Each region a few times, unhurried, as a page load's first poll asks it (no
-                # version): it answers what the load expects, and gunicorn's workers have their
-                # imports and the first queries behind them.
-                for _ in range(3):
-                    alone = time.perf_counter()
-                    answer = httpx.get(
-                        f"{web}{target.path}", params={"poll": "1"}, headers=HTMX, cookies=cookies, timeout=60
-                    )
-                target.alone_ms = (time.perf_counter() - alone) * 1000
-                poll_url = poll_url_of(answer.text)
-                trigger = _POLL_EVERY.search(answer.text)
-                if (
-                    answer.status_code != 200
-                    or target.must_contain not in answer.text
-                    or not poll_url
-                    or not trigger
-                ):
-                    raise Stopping(
-                        f"{target.name} answered {answer.status_code} without its polling element", 2
-                    )
-                # The tabs open on the page, each polling as often as the page asks: together, the rate.
-                target.every = float(trigger.group(1))
-                target.tabs = [poll_url] * max(1, round(options.rate * target.every))
-                asyncio.run(_load(web, cookies, target, rate=options.rate, seconds=options.seconds))
-                stack.check()  # gunicorn and the stand-in must still be running
-                stack.stop_child("web", grace=2)
-                p95 = target.quantile_ms(95)
-                print(
-                    f"{target.name}: {target.sent} sent, p95 "
-                    f"{'-' if p95 is None else f'{p95:.0f} ms'}, {sum(target.errors.values())} error(s)",
-                    flush=True,
-                )
+            endpoint = stack.start_simulator(state, "--max-qps", str(QPS), *_sim_limits(options))
+            os.environ["ESA_ENDPOINT"] = endpoint
+            watch.start()
+            web = processes_start(stack, options.logs, web_port=free_port())
+            print(machine_line("gunicorn 2 workers, one Celery worker, the sync every 3 s"), flush=True)
+            for phase in phases:
+                if phase == "steady":
+                    _mirror_wait(stack, watch)
+                    if watch.done_at is None:
+                        raise Stopping(f"the first mirror was not made within {MIRROR_TIMEOUT:.0f} s", 2)
+                phase_began = time.time()
+                for name in names:
+                    target = _targets(estate, phase)[name]
+                    targets.append(target)
+                    # A fresh gunicorn per target: an overloaded one would still be working through the
+                    # previous target's backlog (it answers requests whose client has given up).
+                    if len(targets) > 1:
+                        stack.stop_child("web", grace=2)
+                        web = stack.start_web(free_port(), workers=2)
+                    _target_poll(stack, web, cookies, target, rate=options.rate, seconds=options.seconds)
+                windows[phase] = (phase_began, time.time())
+            _mirror_wait(stack, watch)
+            calls = httpx.get(f"{endpoint}/_sim/calls", timeout=60).json()["Calls"]
         except (Stopping, httpx.HTTPError) as error:
-            print(f"error: {error} (see {options.logs}/processes.log)", file=sys.stderr)
+            print(f"error: {error} (see {log_path})", file=sys.stderr)
             return 2
         finally:
+            watch.stop.set()
             stack.stop_children()
-        cycles = (options.logs / "processes.log").read_text(encoding="utf-8").count("mirror written")
-        print(f"the stand-in for the sync wrote the mirror {cycles} times (every {SYNC_PERIOD:g} s)")
+        ended_at = time.time()
 
-    _report(targets, rate=options.rate, seconds=options.seconds)
+    cycles = sync_cycles_read(log_path, since=product_at, until=ended_at)
+    if cycles.cycles:
+        mirror.started_at = cycles.cycles[0].started
+    mirror.done_at = watch.done_at
+    if mirror.started_at is not None and mirror.done_at is not None:
+        mirror.calls = sum(1 for call in calls if mirror.started_at <= call["at"] <= mirror.done_at)
+
+    _report(targets, rate=options.rate, seconds=options.seconds, watch=watch)
+    for phase, window in windows.items():
+        print(f"{phase}: {sync_cycles_read(log_path, since=window[0], until=window[1]).line()}")
+    print(f"all along: {cycles.line()}")
+    print(mirror.line())
     if options.samples:
         with options.samples.open("w", encoding="utf-8") as samples:
-            samples.write("target,answered_at,status,ms\n")
+            samples.write("phase,target,answered_at,status,ms\n")
             for target in targets:
                 for at, status, took in target.samples:
-                    samples.write(f"{target.name.split()[0]},{at:.3f},{status},{took * 1000:.1f}\n")
-    missed = [miss for target in targets for miss in target.misses()]
+                    samples.write(
+                        f"{target.phase},{target.name.split()[0]},{at:.3f},{status},{took * 1000:.1f}\n"
+                    )
+    missed = [miss for target in targets for miss in target.misses()] + mirror.misses()
+    if cycles.overlapping:
+        missed.append(f"{cycles.overlapping} sync cycle(s) overlapping another")
+    print(load_line())
     print(f"load: {len(targets)} target(s), {goals_verdict(missed)}")
     return 1 if missed else 0
 
