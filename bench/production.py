@@ -55,7 +55,7 @@ LIST_ACTIONS = frozenset({"ListSites", "ListScheduledPreloadJobs", "ListSchedule
 _ESA_CALLS = "prefetch_esa_calls"
 _CALL_LABELS = frozenset({"action", "code"})
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-_SYNC_END = re.compile(r"ESA sync: (\d+) calls, \d+ sites \(\d+ failed\), (\d+) jobs")
+_SYNC_END = re.compile(r"ESA sync: (\d+) calls, \d+ sites \(\d+ failed[^)]*\), (\d+) jobs")
 _CHILD = re.compile(r"^\S+ \[([^\]]+)\]\s*")
 
 
