@@ -24,7 +24,8 @@ def hold_prepare_task(incident_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def incident_drain_task(incident_id: int) -> None:
     """Carry out the incident's pending steps until none is left."""
-    with esa_client_from_settings() as client:
+    # Incident calls go first in the ESA call budget: the sync and operations wait while they wait.
+    with esa_client_from_settings(priority="incident") as client:
         done = incident_drain(incident_id=incident_id, client=client)
     logger.info("incident %s: a drainer carried out %d step(s)", incident_id, done)
 
