@@ -25,7 +25,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _mirror() -> list[list[dict[str, Any]]]:
-    return [list(model.objects.order_by("pk").values()) for model in (Site, Job, Plan)]
+    return [
+        [dict(row) for row in Site.objects.order_by("pk").values()],
+        [dict(row) for row in Job.objects.order_by("pk").values()],
+        [dict(row) for row in Plan.objects.order_by("pk").values()],
+    ]
 
 
 def test_a_throttled_sync_cycle_warns_and_leaves_the_mirror_as_it_was(
