@@ -11,16 +11,24 @@ from django.conf import settings
 if TYPE_CHECKING:
     from prefetch_ui.esa import EsaClient
 
+    from .esa_budget import Priority
 
-def esa_client_from_settings() -> EsaClient:
+
+def esa_client_from_settings(*, priority: Priority = "routine") -> EsaClient:
     """Build an `EsaClient` from the ESA_* settings, drawing on the shared call budget and recording
-    every call and budget wait in the shared metrics. The caller closes it (it holds an HTTP pool)."""
+    every call and budget wait in the shared metrics. The caller closes it (it holds an HTTP pool).
+
+    `priority="incident"` is for the calls of a hold or a resume: while one of them waits for the
+    budget, routine calls (the sync, operations) wait behind it (see `prefetch_ui.esa_budget`).
+    """
     # Imported here so that loading Django settings or URLs never pulls in the client and httpx.
     from prefetch_ui.esa import EsaClient
 
     from .core.metrics import metrics_recorder
-    from .esa_budget import esa_call_budget
+    from .esa_budget import PRIORITIES, esa_call_budget
 
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, not {priority!r}")
     recorder = metrics_recorder()
     rate_gate: Callable[[], None] | None = None
     if settings.PREFETCH_ESA_CALLS_PER_SECOND > 0:
@@ -30,7 +38,7 @@ def esa_client_from_settings() -> EsaClient:
 
         def budget_acquired() -> None:
             started = time.monotonic()
-            budget.acquire()
+            budget.acquire(priority=priority)
             recorder.budget_wait(time.monotonic() - started)
 
         rate_gate = budget_acquired
@@ -41,5 +49,5 @@ def esa_client_from_settings() -> EsaClient:
         access_key_secret=settings.ESA_ACCESS_KEY_SECRET,
         timeout=settings.ESA_TIMEOUT,
         rate_gate=rate_gate,
-        on_call=recorder.esa_call,
+        on_call=lambda action, code, seconds: recorder.esa_call(action, code, seconds, caller=priority),
     )

@@ -30,6 +30,11 @@ logger = logging.getLogger("prefetch_ui.esa_sim")
 class SimServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # ESA's gateway does not turn connections away. socketserver's backlog of 5 did, when a hold's
+    # workers connected at once: a dropped SYN is sent again a second later, so that call arrived a
+    # second late, bunched with the next second's calls, and was answered TooManyRequests although
+    # the call budget had kept to the limit.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -29,7 +29,8 @@ def hold_prepare_task(incident_id: int) -> None:
 def incident_drain_task(incident_id: int, reservation: str = "") -> None:
     """Carry out the incident's pending steps until none is left, in the place `reservation` names
     (the task's id; "" in a message sent before drainers had reservations: it asks for room)."""
-    with esa_client_from_settings() as client:
+    # Incident calls go first in the ESA call budget: the sync and operations wait while they wait.
+    with esa_client_from_settings(priority="incident") as client:
         done = incident_drain(incident_id=incident_id, client=client, reservation=reservation)
     logger.info("incident %s: a drainer carried out %d step(s)", incident_id, done)
 

@@ -7,6 +7,8 @@ import logging
 from celery import shared_task
 
 from prefetch_ui.core.metrics import sync_observed
+from prefetch_ui.esa import EsaThrottledError
+from prefetch_ui.esa_budget import EsaBudgetWaitError
 from prefetch_ui.esa_settings import esa_client_from_settings
 
 from .services.operations import operation_execute, operation_sweep
@@ -14,6 +16,10 @@ from .services.sync import esa_sync
 from .services.sync_cycles import sync_cycle_alone
 
 logger = logging.getLogger(__name__)
+
+# Backoff, not failure: ESA throttled us past the client's retries, or the call budget stayed with
+# incident work all along. Either way the next cycle, a period later, simply tries again.
+_SYNC_BACKOFF = (EsaThrottledError, EsaBudgetWaitError)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -43,11 +49,16 @@ def esa_sync_task() -> None:
             return  # the cycle before is still running: this one is skipped (logged and counted)
         # With the end line, by task id: what a benchmark counts overlapping cycles from.
         logger.info("ESA sync cycle started", extra={"task_id": esa_sync_task.request.id})
-        # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of /readyz.
-        with sync_observed():
-            with esa_client_from_settings() as client:
-                report = esa_sync(client=client, watched=held_site_watch(), paused=fan_out_sites())
-            holds_enforce()
+        try:
+            # Timed for /metrics; a cycle that ends without raising is the "last successful sync" of
+            # /readyz (one that backs off is not).
+            with sync_observed():
+                with esa_client_from_settings() as client:
+                    report = esa_sync(client=client, watched=held_site_watch(), paused=fan_out_sites())
+                holds_enforce()
+        except _SYNC_BACKOFF as error:
+            logger.warning("ESA sync: cycle ended early, backing off until the next one: %s", error)
+            return
     logger.info(
         "ESA sync: %d calls, %d sites (%d failed, %d left to an incident), %d jobs (%d removed),"
         " %d plan listings (%d left for later cycles)",

@@ -83,8 +83,8 @@ def test_metrics_after_a_stop(esa: EsaClient, operator_client: Client) -> None:
     assert value(samples, "prefetch_holds_active") == 0
     # ESA calls, recorded in Redis by the worker that made them.
     stop = "StopScheduledPreloadExecution"
-    assert value(samples, "prefetch_esa_calls_total", action=stop, code="OK") == 1
-    assert value(samples, "prefetch_esa_calls_total", action="ListSites", code="OK") >= 1
+    assert value(samples, "prefetch_esa_calls_total", action=stop, code="OK", caller="routine") == 1
+    assert value(samples, "prefetch_esa_calls_total", action="ListSites", code="OK", caller="routine") >= 1
     assert value(samples, "prefetch_esa_call_duration_seconds_count", action=stop) == 1
     assert value(samples, "prefetch_esa_call_duration_seconds_bucket", action=stop, le="+Inf") == 1
     assert value(samples, "prefetch_esa_call_duration_seconds_sum", action=stop) > 0
@@ -106,12 +106,16 @@ def test_histograms_are_cumulative_across_recorders(broker: str, client: Client,
     # Two recorders stand for two processes: Redis adds their observations up.
     MetricsRecorder(broker).esa_call("ListSites", "OK", 0.005)
     MetricsRecorder(broker).esa_call("ListSites", "OK", 0.3)
-    MetricsRecorder(broker).esa_call("ListSites", "Throttling.User", 100)
+    MetricsRecorder(broker).esa_call("ListSites", "Throttling.User", 100, caller="incident")
 
     samples = scrape(client)
 
-    assert value(samples, "prefetch_esa_calls_total", action="ListSites", code="OK") == 2
-    assert value(samples, "prefetch_esa_calls_total", action="ListSites", code="Throttling.User") == 1
+    ok, throttled = (
+        {"action": "ListSites", "code": "OK", "caller": "routine"},
+        {"action": "ListSites", "code": "Throttling.User", "caller": "incident"},
+    )
+    assert value(samples, "prefetch_esa_calls_total", **ok) == 2
+    assert value(samples, "prefetch_esa_calls_total", **throttled) == 1
     buckets = {
         dict(labels)["le"]: number
         for labels, number in of_family(samples, "prefetch_esa_call_duration_seconds_bucket").items()
