@@ -82,7 +82,7 @@ class Job(models.Model):
     # ... at the last change of a plan's status: a list filtered by status may then gain or lose rows.
     statuses_version = models.PositiveBigIntegerField(default=0)
     # ... at the last change of the job's own fields (its progress, ErrorInfo): its facts, and the
-    # rows that show them (a running plan's ETA, a failed plan's ErrorInfo).
+    # one rows that show one of them (a failed plan's ErrorInfo, which the poll tracks apart).
     row_version = models.PositiveBigIntegerField(default=0)
     # ... at the last change of an operation on the job or one of its plans.
     operations_version = models.PositiveBigIntegerField(default=0)

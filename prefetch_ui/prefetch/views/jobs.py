@@ -49,6 +49,8 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 # The poll's token of the incidents' unsettled steps on the job's plans, when the page shows some.
 STEPS_PARAMETER = "steps"
+# ... and the token of the ErrorInfo its failed plans show (`selectors.job_errors_token`).
+ERRORS_PARAMETER = "errors"
 
 
 def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
@@ -92,7 +94,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     else:
         page = number
         detail = selectors.job_changes(
-            job=job, since=since or 0, page_number=page, status=status, steps_since=steps_since
+            job=job,
+            since=since or 0,
+            page_number=page,
+            status=status,
+            steps_since=steps_since,
+            errors_since=request.GET.get(ERRORS_PARAMETER, ""),
         )
         if detail.facts_changed:
             hold = hold_refusal(job.site)
@@ -107,6 +114,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
     if detail.steps_token:
         poll[STEPS_PARAMETER] = detail.steps_token
+    if errors := selectors.job_errors_token(job):
+        poll[ERRORS_PARAMETER] = errors
     context = {
         "job": job,
         "detail": detail,
