@@ -39,6 +39,11 @@ class Site(models.Model):
     # Why the last sync could not read this site's jobs (ESA's code and message), until one can.
     sync_error = models.TextField(blank=True)
     sync_error_at = models.DateTimeField(null=True, blank=True)
+    # When the sync last read the site's jobs from ESA without an error: how old the mirror of it
+    # is (`synced_at` is when ESA's values were last *written*, and the sync writes only changes).
+    # Written every cycle and stamped with no change version: a read that found nothing new must
+    # wake no poll. None until the first read.
+    jobs_read_at = models.DateTimeField(null=True, blank=True)
     # The site's change counter: the last version taken by a write to the site, its jobs, their
     # plans or operations. Jobs and plans carry versions drawn from it, so they compare with it.
     version = models.PositiveBigIntegerField(default=0)

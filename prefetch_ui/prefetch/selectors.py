@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     BigIntegerField,
@@ -25,7 +26,7 @@ from django.db.models import (
     Subquery,
     Sum,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import (
@@ -114,15 +115,104 @@ def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
     return job_remaining_urls(job)
 
 
+# How old the mirror of a site may get before its pages say so: three sync periods, and never
+# under a minute, so that one slow cycle (a large estate takes a few periods) raises no note.
+MIRROR_STALE_FLOOR_SECONDS = 60.0
+
+
+def mirror_stale_after() -> timedelta:
+    """How long after the last read of a site's jobs its pages say the sync is behind."""
+    return timedelta(seconds=max(MIRROR_STALE_FLOOR_SECONDS, 3 * settings.PREFETCH_SYNC_PERIOD))
+
+
+def site_read_at(prefix: str = "") -> Coalesce:
+    """When the sync last read the site's jobs from ESA (`Site.jobs_read_at`) or, for a site whose
+    jobs it never read, when its own row was last written (it was read then): an expression over
+    sites, or with `prefix` ("site__") over rows that name a site."""
+    return Coalesce(f"{prefix}jobs_read_at", f"{prefix}synced_at")
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorAge:
+    """How old what a page shows of the mirror is, when the sync is behind on some site it shows
+    (none when every one was read within `mirror_stale_after`)."""
+
+    read_at: datetime  # the oldest last read of the sites shown
+    minutes: int  # since then, whole
+    sites_behind: int
+    sites_shown: int
+
+    @property
+    def ago(self) -> str:
+        """ "4 min", "2 h 5 min": as the note says it."""
+        hours, minutes = divmod(self.minutes, 60)
+        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+    @property
+    def token(self) -> str:
+        """What the note says, in short: a poll whose page shows another token gets the note."""
+        return f"{self.minutes}m{self.sites_behind}of{self.sites_shown}"
+
+
+def mirror_age(*, read_times: Collection[datetime | None], now: datetime) -> MirrorAge | None:
+    """The age of a page's mirror from the last reads of the sites it shows (`site_read_at`); None
+    while the sync keeps up with every one. No query."""
+    limit = now - mirror_stale_after()
+    behind = [read_at for read_at in read_times if read_at is not None and read_at < limit]
+    if not behind:
+        return None
+    oldest = min(behind)
+    return MirrorAge(
+        read_at=oldest,
+        minutes=int((now - oldest).total_seconds() // 60),
+        sites_behind=len(behind),
+        sites_shown=len(read_times),
+    )
+
+
+def sites_mirror_age(
+    *, site_ids: Collection[int] | None = None, now: datetime | None = None
+) -> MirrorAge | None:
+    """The age of the mirror of every site (or of `site_ids`) when the sync is behind: one query."""
+    sites = Site.objects.annotate(read_at=site_read_at()).values_list("read_at", flat=True)
+    if site_ids is not None:
+        sites = sites.filter(pk__in=site_ids)
+    return mirror_age(read_times=list(sites), now=now or timezone.now())
+
+
+def site_mirror_age(*, site: Site, now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of one site, read from its row: no query."""
+    return mirror_age(read_times=[site.jobs_read_at or site.synced_at], now=now or timezone.now())
+
+
+def job_mirror_age(*, job: Job, now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of the job's site: no query for a job from `job_to_poll`, which read
+    its site's last read with it; else its site's row."""
+    read_at = getattr(job, "site_read_at", None)
+    if read_at is None:
+        return site_mirror_age(site=job.site, now=now)
+    return mirror_age(read_times=[read_at], now=now or timezone.now())
+
+
 def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
     """One token for a page that shows several sites together (all, or `site_ids`): a short digest
     of their change versions, so it changes when anything on any of them does, and a site comes
     or goes. With `now`, it also changes every minute, for a page that shows times relative to it
-    ("in 59 minutes", late, the now-line). One query; read it before the page's data."""
-    versions = Site.objects.order_by("pk").values_list("pk", "version")
+    ("in 59 minutes", late, the now-line). It also changes when what the page's note of the
+    mirror's age says does (`MirrorAge.token`), though the last reads move no version. One query;
+    read it before the page's data."""
+    sites = (
+        Site.objects.order_by("pk").annotate(read_at=site_read_at()).values_list("pk", "version", "read_at")
+    )
     if site_ids is not None:
-        versions = versions.filter(pk__in=site_ids)
-    digest = hashlib.blake2b(repr(list(versions)).encode(), digest_size=8).hexdigest()
+        sites = sites.filter(pk__in=site_ids)
+    rows = list(sites)
+    digest = hashlib.blake2b(
+        repr([(pk, version) for pk, version, _ in rows]).encode(), digest_size=8
+    ).hexdigest()
+    age = mirror_age(read_times=[read_at for _, _, read_at in rows], now=now or timezone.now())
+    if age is not None:
+        digest = f"{digest}-{age.token}"
     return digest if now is None else f"{digest}-{int(now.timestamp()) // 60}"
 
 
@@ -451,11 +541,13 @@ def job_incident_steps_unchanged(*, job: Job, steps_since: str) -> bool:
 
 
 def job_to_poll(*, job_esa_id: str, steps: bool) -> Job | None:
-    """The job alone (no site, no order): a poll that finds nothing changed needs no more. With
-    `steps` (the page shows unsettled incident steps), also what tells whether those changed
-    (`job_incident_steps_unchanged`), in the same query: a total over the open incidents."""
+    """The job alone (no site, no order) and its site's last read: a poll that finds nothing
+    changed needs no more. With `steps` (the page shows unsettled incident steps), also what tells
+    whether those changed (`job_incident_steps_unchanged`), in the same query: a total over the
+    open incidents."""
     jobs = _jobs_with_incidents_total() if steps else Job.objects.all()
-    return jobs.filter(esa_id=job_esa_id).order_by().first()
+    # And when its site was last read (`job_mirror_age`), by a join in the same query.
+    return jobs.annotate(site_read_at=site_read_at("site__")).filter(esa_id=job_esa_id).order_by().first()
 
 
 @functools.cache
@@ -771,6 +863,7 @@ __all__ = [
     "JobDetail",
     "JobEta",
     "JobRow",
+    "MirrorAge",
     "PlanRow",
     "RefusedRow",
     "SiteJobChanges",
@@ -781,6 +874,7 @@ __all__ = [
     "job_incident_steps",
     "job_incident_steps_token",
     "job_incident_steps_unchanged",
+    "job_mirror_age",
     "job_open_plan_drafts",
     "job_plans",
     "job_remaining_urls",
@@ -789,6 +883,8 @@ __all__ = [
     "job_to_poll",
     "job_unfinished",
     "job_unsent",
+    "mirror_age",
+    "mirror_stale_after",
     "plan_counts_by",
     "plan_is_held",
     "plan_rows",
@@ -797,7 +893,10 @@ __all__ = [
     "site_job_creations",
     "site_job_list",
     "site_list",
+    "site_mirror_age",
     "site_of_deleted_job",
     "site_open_plan_windows",
+    "site_read_at",
+    "sites_mirror_age",
     "sites_version",
 ]

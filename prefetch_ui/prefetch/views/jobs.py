@@ -23,9 +23,11 @@ from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
 from ..services import operations
 from .htmx import (
+    AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
     HtmxHttpRequest,
+    mirror_age_changed,
     nothing_changed,
     poll_version,
     redirect_to,
@@ -77,8 +79,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     number, status = _plan_list(request)
     since = poll_version(request)
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
-    if since == job.version and (
-        not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since)
+    age = selectors.job_mirror_age(job=job)
+    age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
+    if (
+        since == job.version
+        and not age_changed
+        and (not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since))
     ):
         return nothing_changed()
     reshaped = since is None or not job.layout_version <= since <= job.version
@@ -116,6 +122,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         poll[STEPS_PARAMETER] = detail.steps_token
     if errors := selectors.job_errors_token(job):
         poll[ERRORS_PARAMETER] = errors
+    if age:
+        poll[AGE_PARAMETER] = age.token
     context = {
         "job": job,
         "detail": detail,
@@ -125,6 +133,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         "query": filters.urlencode(),
         "poll_query": poll.urlencode(),
         "oob": not reshaped,
+        "mirror_age": age,
+        "mirror_age_changed": age_changed,
     }
     if reshaped:
         response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
