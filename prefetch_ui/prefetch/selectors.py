@@ -182,7 +182,13 @@ def sites_mirror_age(
 
 def site_mirror_age(*, site: Site, now: datetime | None = None) -> MirrorAge | None:
     """The age of the mirror of one site, read from its row: no query."""
-    return mirror_age(read_times=[site.jobs_read_at or site.synced_at], now=now or timezone.now())
+    return listed_sites_mirror_age(sites=[site], now=now)
+
+
+def listed_sites_mirror_age(*, sites: Collection[Site], now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of these sites, read from their rows (`site_list`'s): no query."""
+    read_times = [site.jobs_read_at or site.synced_at for site in sites]
+    return mirror_age(read_times=read_times, now=now or timezone.now())
 
 
 def job_mirror_age(*, job: Job, now: datetime | None = None) -> MirrorAge | None:
@@ -883,6 +889,7 @@ __all__ = [
     "job_to_poll",
     "job_unfinished",
     "job_unsent",
+    "listed_sites_mirror_age",
     "mirror_age",
     "mirror_stale_after",
     "plan_counts_by",

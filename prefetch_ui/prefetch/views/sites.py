@@ -7,7 +7,6 @@ from datetime import date
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
@@ -41,9 +40,6 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
     if poll_token(request) == version:
         return nothing_changed()
     sites = list(selectors.site_list())
-    age = selectors.mirror_age(
-        read_times=[site.jobs_read_at or site.synced_at for site in sites], now=timezone.now()
-    )
     unfinished = any(site.plans_waiting or site.plans_running or site.plans_held for site in sites)  # type: ignore[attr-defined]
     context = {
         "sites": sites,
@@ -52,7 +48,7 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
         "can_operate": can_operate(request.user),
         # Called by the template only where the whole page is drawn: a poll never asks it.
         "every_site_hold": every_site_hold,
-        "mirror_age": age,
+        "mirror_age": selectors.listed_sites_mirror_age(sites=sites),
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
