@@ -20,6 +20,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count
+from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -80,7 +81,8 @@ class PrefetchCollector(Collector):
 
 def _database_families() -> Iterator[Metric]:
     from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
-    from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Operation, OperationKind
+    from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Operation, OperationKind, Site
+    from prefetch_ui.prefetch.selectors import site_read_at
 
     counts: dict[tuple[str, str], int] = {
         (kind, status): count
@@ -112,6 +114,20 @@ def _database_families() -> Iterator[Metric]:
         "Incidents whose hold is active (holding or held): prefetch on their sites is held.",
         value=active_holds,
     )
+
+    # Read from the sites' rows, as the pages' note of it is: the sync writes each site's last read
+    # there (`prefetch.services.freshness`), so a site the sync skips or fails on ages here alone.
+    now = timezone.now()
+    mirror_age = GaugeMetricFamily(
+        "prefetch_mirror_age_seconds",
+        "Seconds since the sync last read each site's jobs from ESA without an error (for a site "
+        "whose jobs it never read, since its row was last written): how old its pages' data may be.",
+        labels=["site_id", "site"],
+    )
+    sites = Site.objects.annotate(read_at=site_read_at()).order_by("esa_id")
+    for esa_id, name, read_at in sites.values_list("esa_id", "name", "read_at"):
+        mirror_age.add_metric([str(esa_id), name], max(0.0, (now - read_at).total_seconds()))
+    yield mirror_age
 
 
 def _redis_families() -> list[Metric]:

@@ -39,6 +39,11 @@ class Site(models.Model):
     # Why the last sync could not read this site's jobs (ESA's code and message), until one can.
     sync_error = models.TextField(blank=True)
     sync_error_at = models.DateTimeField(null=True, blank=True)
+    # When the sync last read the site's jobs from ESA without an error: how old the mirror of it
+    # is (`synced_at` is when ESA's values were last *written*, and the sync writes only changes).
+    # Written every cycle and stamped with no change version: a read that found nothing new must
+    # wake no poll. None until the first read.
+    jobs_read_at = models.DateTimeField(null=True, blank=True)
     # The site's change counter: the last version taken by a write to the site, its jobs, their
     # plans or operations. Jobs and plans carry versions drawn from it, so they compare with it.
     version = models.PositiveBigIntegerField(default=0)
@@ -92,7 +97,7 @@ class Job(models.Model):
     # ... at the last change of a plan's status: a list filtered by status may then gain or lose rows.
     statuses_version = models.PositiveBigIntegerField(default=0)
     # ... at the last change of the job's own fields (its progress, ErrorInfo): its facts, and the
-    # rows that show them (a running plan's ETA, a failed plan's ErrorInfo).
+    # one rows that show one of them (a failed plan's ErrorInfo, which the poll tracks apart).
     row_version = models.PositiveBigIntegerField(default=0)
     # ... at the last change of an operation on the job or one of its plans.
     operations_version = models.PositiveBigIntegerField(default=0)

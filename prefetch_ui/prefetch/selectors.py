@@ -10,19 +10,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     BigIntegerField,
     Count,
     Exists,
     F,
+    FloatField,
     Func,
+    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
 )
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import (
@@ -111,15 +115,110 @@ def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
     return job_remaining_urls(job)
 
 
+# How old the mirror of a site may get before its pages say so: three sync periods, and never
+# under a minute, so that one slow cycle (a large estate takes a few periods) raises no note.
+MIRROR_STALE_FLOOR_SECONDS = 60.0
+
+
+def mirror_stale_after() -> timedelta:
+    """How long after the last read of a site's jobs its pages say the sync is behind."""
+    return timedelta(seconds=max(MIRROR_STALE_FLOOR_SECONDS, 3 * settings.PREFETCH_SYNC_PERIOD))
+
+
+def site_read_at(prefix: str = "") -> Coalesce:
+    """When the sync last read the site's jobs from ESA (`Site.jobs_read_at`) or, for a site whose
+    jobs it never read, when its own row was last written (it was read then): an expression over
+    sites, or with `prefix` ("site__") over rows that name a site."""
+    return Coalesce(f"{prefix}jobs_read_at", f"{prefix}synced_at")
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorAge:
+    """How old what a page shows of the mirror is, when the sync is behind on some site it shows
+    (none when every one was read within `mirror_stale_after`)."""
+
+    read_at: datetime  # the oldest last read of the sites shown
+    minutes: int  # since then, whole
+    sites_behind: int
+    sites_shown: int
+
+    @property
+    def ago(self) -> str:
+        """ "4 min", "2 h 5 min": as the note says it."""
+        hours, minutes = divmod(self.minutes, 60)
+        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+    @property
+    def token(self) -> str:
+        """What the note says, in short: a poll whose page shows another token gets the note."""
+        return f"{self.minutes}m{self.sites_behind}of{self.sites_shown}"
+
+
+def mirror_age(*, read_times: Collection[datetime | None], now: datetime) -> MirrorAge | None:
+    """The age of a page's mirror from the last reads of the sites it shows (`site_read_at`); None
+    while the sync keeps up with every one. No query."""
+    limit = now - mirror_stale_after()
+    behind = [read_at for read_at in read_times if read_at is not None and read_at < limit]
+    if not behind:
+        return None
+    oldest = min(behind)
+    return MirrorAge(
+        read_at=oldest,
+        minutes=int((now - oldest).total_seconds() // 60),
+        sites_behind=len(behind),
+        sites_shown=len(read_times),
+    )
+
+
+def sites_mirror_age(
+    *, site_ids: Collection[int] | None = None, now: datetime | None = None
+) -> MirrorAge | None:
+    """The age of the mirror of every site (or of `site_ids`) when the sync is behind: one query."""
+    sites = Site.objects.annotate(read_at=site_read_at()).values_list("read_at", flat=True)
+    if site_ids is not None:
+        sites = sites.filter(pk__in=site_ids)
+    return mirror_age(read_times=list(sites), now=now or timezone.now())
+
+
+def site_mirror_age(*, site: Site, now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of one site, read from its row: no query."""
+    return listed_sites_mirror_age(sites=[site], now=now)
+
+
+def listed_sites_mirror_age(*, sites: Collection[Site], now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of these sites, read from their rows (`site_list`'s): no query."""
+    read_times = [site.jobs_read_at or site.synced_at for site in sites]
+    return mirror_age(read_times=read_times, now=now or timezone.now())
+
+
+def job_mirror_age(*, job: Job, now: datetime | None = None) -> MirrorAge | None:
+    """The age of the mirror of the job's site: no query for a job from `job_to_poll`, which read
+    its site's last read with it; else its site's row."""
+    read_at = getattr(job, "site_read_at", None)
+    if read_at is None:
+        return site_mirror_age(site=job.site, now=now)
+    return mirror_age(read_times=[read_at], now=now or timezone.now())
+
+
 def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
     """One token for a page that shows several sites together (all, or `site_ids`): a short digest
     of their change versions, so it changes when anything on any of them does, and a site comes
     or goes. With `now`, it also changes every minute, for a page that shows times relative to it
-    ("in 59 minutes", late, the now-line). One query; read it before the page's data."""
-    versions = Site.objects.order_by("pk").values_list("pk", "version")
+    ("in 59 minutes", late, the now-line). It also changes when what the page's note of the
+    mirror's age says does (`MirrorAge.token`), though the last reads move no version. One query;
+    read it before the page's data."""
+    sites = (
+        Site.objects.order_by("pk").annotate(read_at=site_read_at()).values_list("pk", "version", "read_at")
+    )
     if site_ids is not None:
-        versions = versions.filter(pk__in=site_ids)
-    digest = hashlib.blake2b(repr(list(versions)).encode(), digest_size=8).hexdigest()
+        sites = sites.filter(pk__in=site_ids)
+    rows = list(sites)
+    digest = hashlib.blake2b(
+        repr([(pk, version) for pk, version, _ in rows]).encode(), digest_size=8
+    ).hexdigest()
+    age = mirror_age(read_times=[read_at for _, _, read_at in rows], now=now or timezone.now())
+    if age is not None:
+        digest = f"{digest}-{age.token}"
     return digest if now is None else f"{digest}-{int(now.timestamp()) // 60}"
 
 
@@ -223,13 +322,17 @@ def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dic
 
 @dataclass(frozen=True, slots=True)
 class PlanRow:
-    """A plan as the job page shows it: with its latest operation, when running an ETA, and when
-    an incident holds it, what holds it (its original window, the incident)."""
+    """A plan as the job page shows it: with its latest operation, and when an incident holds it,
+    what holds it (its original window, the incident).
+
+    What a row shows comes from its own plan's row, its operation and its hold, all of which stamp
+    the plan's version when they change, and of the job only its ErrorInfo (on a failed plan),
+    which the poll tracks apart (`job_errors_token`). Nothing derived from the job's progress
+    belongs here: that moves on every sync cycle of an active job, and a row showing it would be
+    sent again for every running plan of the page at every cycle (see `job_changes`)."""
 
     plan: Plan
     operation: Operation | None
-    eta: datetime | None
-    finishes_late: bool
     held: HeldPlan | None = None
 
     @property
@@ -243,14 +346,49 @@ class PlanRow:
         return None
 
 
-def plan_eta(*, job: Job, plan: Plan, now: datetime) -> datetime | None:
-    """When a running plan will have submitted the job's remaining URLs, at its pace."""
-    if plan.status != PlanStatus.RUNNING or plan.slice_len <= 0:
-        return None
+@dataclass(frozen=True, slots=True)
+class JobEta:
+    """When the job's running plans, together at their pace, will have submitted its remaining
+    URLs: one fact of the job, not one per plan row (a running plan's row would otherwise change
+    with the job's progress; `PlanRow`)."""
+
+    at: datetime
+    running: int  # plans sending now (those an incident holds are not)
+    after_last_end: bool  # later than the last of them ends: some URLs would be left unsent
+
+
+def job_eta(*, job: Job, now: datetime) -> JobEta | None:
+    """When the job's running plans will have submitted its remaining URLs (None when none is
+    left or no plan is running): each sends `slice_len` URLs every `interval` seconds, the
+    first batch of each now. One query."""
     remaining = job_remaining_urls(job)
-    batches = math.ceil(remaining / plan.slice_len)
-    # The batch going out now is one of them; the rest follow every `interval` seconds.
-    return now + timedelta(seconds=max(0, batches - 1) * plan.interval)
+    if not remaining:
+        return None
+    running = (
+        Plan.objects.filter(job=job, status=PlanStatus.RUNNING, slice_len__gt=0, interval__gt=0)
+        .exclude(plan_is_held())
+        .aggregate(
+            plans=Count("id"),
+            first_batches=Sum("slice_len"),
+            per_second=Sum(Cast("slice_len", FloatField()) / Cast("interval", FloatField())),
+            last_end=Max("end_time"),
+        )
+    )
+    if not running["plans"]:
+        return None
+    after_first = max(0, remaining - running["first_batches"])
+    at = now + timedelta(seconds=math.ceil(after_first / running["per_second"]))
+    last_end = running["last_end"]
+    return JobEta(at=at, running=running["plans"], after_last_end=last_end is not None and at > last_end)
+
+
+def job_errors_token(job: Job) -> str:
+    """A short digest of the ErrorInfo that the job page's failed plans show ("" for none): the
+    poll carries the one its page shows, so that a changed ErrorInfo sends the failed rows again
+    and a moved progress does not."""
+    if not job.error_info:
+        return ""
+    return hashlib.blake2b(job.error_info.encode(), digest_size=6).hexdigest()
 
 
 PLANS_PER_PAGE = 100
@@ -409,11 +547,13 @@ def job_incident_steps_unchanged(*, job: Job, steps_since: str) -> bool:
 
 
 def job_to_poll(*, job_esa_id: str, steps: bool) -> Job | None:
-    """The job alone (no site, no order): a poll that finds nothing changed needs no more. With
-    `steps` (the page shows unsettled incident steps), also what tells whether those changed
-    (`job_incident_steps_unchanged`), in the same query: a total over the open incidents."""
+    """The job alone (no site, no order) and its site's last read: a poll that finds nothing
+    changed needs no more. With `steps` (the page shows unsettled incident steps), also what tells
+    whether those changed (`job_incident_steps_unchanged`), in the same query: a total over the
+    open incidents."""
     jobs = _jobs_with_incidents_total() if steps else Job.objects.all()
-    return jobs.filter(esa_id=job_esa_id).order_by().first()
+    # And when its site was last read (`job_mirror_age`), by a join in the same query.
+    return jobs.annotate(site_read_at=site_read_at("site__")).filter(esa_id=job_esa_id).order_by().first()
 
 
 @functools.cache
@@ -438,6 +578,8 @@ class JobDetail:
     plan_counts: dict[str, int]
     # Something will still change by itself: a plan that will submit, or an operation under way.
     unfinished: bool
+    # When the running plans will have sent the remaining URLs (read with the facts).
+    eta: JobEta | None = None
     # From `job_changes`: whether the facts and counts, and the operations, changed (else they
     # were not read: `plan_counts` and `operations` are empty).
     facts_changed: bool = True
@@ -486,8 +628,8 @@ def job_plans(*, job: Job, status: str = "") -> QuerySet[Plan]:
     return plans.filter(~plan_is_held(), status=status) if status else plans
 
 
-def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow]:
-    """These plans of `job` as its page shows them, each with its latest operation and what holds
+def plan_rows(*, plans: QuerySet[Plan]) -> list[PlanRow]:
+    """These plans as their job's page shows them, each with its latest operation and what holds
     it: two queries, and a third for the holds when one of them is held."""
     newest = Operation.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
     annotated = list(plans.annotate(latest_operation_id=Subquery(newest), held=plan_is_held()))
@@ -495,19 +637,10 @@ def plan_rows(*, job: Job, plans: QuerySet[Plan], now: datetime) -> list[PlanRow
         [plan.latest_operation_id for plan in annotated if plan.latest_operation_id]
     )
     holds = plans_held(plan_esa_ids=[plan.esa_id for plan in annotated if plan.held])
-    rows = []
-    for plan in annotated:
-        eta = plan_eta(job=job, plan=plan, now=now)
-        rows.append(
-            PlanRow(
-                plan=plan,
-                operation=latest.get(plan.latest_operation_id),
-                eta=eta,
-                finishes_late=eta is not None and plan.end_time is not None and eta > plan.end_time,
-                held=holds.get(plan.esa_id),
-            )
-        )
-    return rows
+    return [
+        PlanRow(plan=plan, operation=latest.get(plan.latest_operation_id), held=holds.get(plan.esa_id))
+        for plan in annotated
+    ]
 
 
 def job_detail(
@@ -518,8 +651,8 @@ def job_detail(
     now: datetime | None = None,
 ) -> JobDetail:
     """One page of a job's plans (`PLANS_PER_PAGE`), each with its latest operation, the plan
-    counts by status and the job's recent operations: a fixed number of queries whatever the
-    number of plans."""
+    counts by status, the job's ETA and its recent operations: a fixed number of queries whatever
+    the number of plans."""
     now = now or timezone.now()
     counts = _plan_counts(job)
     total = counts.get(status, 0) if status else sum(counts.values())
@@ -527,13 +660,14 @@ def job_detail(
     steps_token = job_incident_steps_token(job=job)
     return JobDetail(
         job=job,
-        plan_rows=plan_rows(job=job, plans=cast("QuerySet[Plan]", page.object_list), now=now),
+        plan_rows=plan_rows(plans=cast("QuerySet[Plan]", page.object_list)),
         page=page,
         status=status,
         operations=_recent_operations(job),
         job_operation=_latest_job_operation(job),
         plan_counts=counts,
         unfinished=bool(steps_token) or job_unfinished(job=job, plan_counts=counts),
+        eta=job_eta(job=job, now=now) if counts.get(PlanStatus.RUNNING) else None,
         incident_steps=job_incident_steps(job=job),
         steps_token=steps_token,
     )
@@ -546,16 +680,25 @@ def job_changes(
     page_number: int,
     status: str = "",
     steps_since: str = "",
+    errors_since: str = "",
     now: datetime | None = None,
 ) -> JobDetail:
     """What changed since version `since` on one page of a job's plans, for a poll of a page
     whose list kept its shape (`job.layout_version` and, when filtered by status,
-    `job.statuses_version` not after `since`): the rows of that page stamped after it (and, when
-    the job's own fields changed, those that show them: running and failed plans); the facts and
-    counts only if a status, the job or an operation changed; the operations only if one did.
+    `job.statuses_version` not after `since`): the rows of that page stamped after it; the facts
+    and counts only if a status, the job or an operation changed; the operations only if one did.
     The operations are also sent when the token of the incidents' unsettled steps on the job's
     plans is not `steps_since`, the one the page shows (their outcomes move no version of the job).
-    Reads only what it sends, and that token: two queries for a plan's row alone."""
+
+    A change of the job's own fields sends its facts, and no row for it: a row shows nothing
+    derived from the job's progress (`PlanRow`; the ETA is a fact of the job, `job_eta`). The
+    progress of an active job moves on every sync cycle, and rows showing it were all sent again
+    at every cycle, though only a few plans had changed. The one value of the job that a row does
+    show, the ErrorInfo of a failed plan, changes seldom: the page says which one it shows
+    (`errors_since`, a `job_errors_token`), and only when that differs are the page's failed rows
+    sent again. One short token from the page, not a digest per row, so the poll's URL stays
+    short and the server reads no more rows than it sends. Reads only what it sends, and that
+    token: two queries for a plan's row alone."""
     now = now or timezone.now()
     statuses_changed = job.statuses_version > since
     job_changed = job.row_version > since
@@ -566,12 +709,12 @@ def job_changes(
     offset = (max(page_number, 1) - 1) * PLANS_PER_PAGE
     page_ids = job_plans(job=job, status=status).values("pk")[offset : offset + PLANS_PER_PAGE]
     changed = Q(version__gt=since)
-    if job_changed:
-        changed |= Q(status__in=[PlanStatus.RUNNING, PlanStatus.FAILED])
+    if job_changed and job_errors_token(job) != errors_since:
+        changed |= Q(status=PlanStatus.FAILED)
     plans = job_plans(job=job, status=status).filter(changed, pk__in=page_ids)
     return JobDetail(
         job=job,
-        plan_rows=plan_rows(job=job, plans=plans, now=now),
+        plan_rows=plan_rows(plans=plans),
         page=None,
         status=status,
         operations=_recent_operations(job) if operations_changed else [],
@@ -583,6 +726,7 @@ def job_changes(
             anything_ended=statuses_changed or operations_changed,
             steps_token=steps_token,
         ),
+        eta=job_eta(job=job, now=now) if counts.get(PlanStatus.RUNNING) else None,
         facts_changed=facts_changed,
         operations_changed=operations_changed,
         incident_steps=job_incident_steps(job=job) if operations_changed else [],
@@ -723,15 +867,20 @@ __all__ = [
     "UNFINISHED_COUNTS",
     "IncidentStep",
     "JobDetail",
+    "JobEta",
     "JobRow",
+    "MirrorAge",
     "PlanRow",
     "RefusedRow",
     "SiteJobChanges",
     "job_changes",
     "job_detail",
+    "job_errors_token",
+    "job_eta",
     "job_incident_steps",
     "job_incident_steps_token",
     "job_incident_steps_unchanged",
+    "job_mirror_age",
     "job_open_plan_drafts",
     "job_plans",
     "job_remaining_urls",
@@ -740,8 +889,10 @@ __all__ = [
     "job_to_poll",
     "job_unfinished",
     "job_unsent",
+    "listed_sites_mirror_age",
+    "mirror_age",
+    "mirror_stale_after",
     "plan_counts_by",
-    "plan_eta",
     "plan_is_held",
     "plan_rows",
     "plans_create_refused_rows",
@@ -749,7 +900,10 @@ __all__ = [
     "site_job_creations",
     "site_job_list",
     "site_list",
+    "site_mirror_age",
     "site_of_deleted_job",
     "site_open_plan_windows",
+    "site_read_at",
+    "sites_mirror_age",
     "sites_version",
 ]

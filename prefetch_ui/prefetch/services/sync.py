@@ -44,6 +44,7 @@ from prefetch_ui.esa import Site as EsaSite
 
 from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, Site
 from .changes import site_version_next
+from .freshness import site_jobs_read
 
 logger = logging.getLogger(__name__)
 
@@ -492,6 +493,7 @@ def esa_sync(
             _site_error_write(site, _describe(error)[:2000], now=now)
         else:
             _site_error_write(site, "", now=now)
+            site_jobs_read(site_id=site.pk, at=now)
     return report
 
 

@@ -24,6 +24,9 @@ from ..display_zone import display_zone
 POLL_PARAMETER = "poll"
 # ... and the change version of what the page shows (see prefetch_ui.prefetch.services.changes).
 VERSION_PARAMETER = "v"
+# ... and, on a page of one site, what its note of the mirror's age says ("" for none;
+# `selectors.MirrorAge.token`): the last reads move no version, so the poll compares this too.
+AGE_PARAMETER = "age"
 
 
 logger = logging.getLogger(__name__)
@@ -77,6 +80,11 @@ def poll_token(request: HtmxHttpRequest) -> str | None:
     if not (request.htmx and request.GET.get(POLL_PARAMETER)):
         return None
     return request.GET.get(VERSION_PARAMETER) or None
+
+
+def mirror_age_changed(request: HtmxHttpRequest, token: str) -> bool:
+    """Whether a poll's page shows another note of the mirror's age than `token` says now."""
+    return bool(request.GET.get(POLL_PARAMETER)) and request.GET.get(AGE_PARAMETER, "") != token
 
 
 def nothing_changed() -> HttpResponse:

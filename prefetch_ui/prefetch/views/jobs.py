@@ -23,9 +23,11 @@ from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
 from ..services import operations
 from .htmx import (
+    AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
     HtmxHttpRequest,
+    mirror_age_changed,
     nothing_changed,
     poll_version,
     redirect_to,
@@ -49,6 +51,8 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 # The poll's token of the incidents' unsettled steps on the job's plans, when the page shows some.
 STEPS_PARAMETER = "steps"
+# ... and the token of the ErrorInfo its failed plans show (`selectors.job_errors_token`).
+ERRORS_PARAMETER = "errors"
 
 
 def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
@@ -75,8 +79,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     number, status = _plan_list(request)
     since = poll_version(request)
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
-    if since == job.version and (
-        not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since)
+    age = selectors.job_mirror_age(job=job)
+    age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
+    if (
+        since == job.version
+        and not age_changed
+        and (not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since))
     ):
         return nothing_changed()
     reshaped = since is None or not job.layout_version <= since <= job.version
@@ -92,7 +100,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     else:
         page = number
         detail = selectors.job_changes(
-            job=job, since=since or 0, page_number=page, status=status, steps_since=steps_since
+            job=job,
+            since=since or 0,
+            page_number=page,
+            status=status,
+            steps_since=steps_since,
+            errors_since=request.GET.get(ERRORS_PARAMETER, ""),
         )
         if detail.facts_changed:
             hold = hold_refusal(job.site)
@@ -107,6 +120,10 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
     if detail.steps_token:
         poll[STEPS_PARAMETER] = detail.steps_token
+    if errors := selectors.job_errors_token(job):
+        poll[ERRORS_PARAMETER] = errors
+    if age:
+        poll[AGE_PARAMETER] = age.token
     context = {
         "job": job,
         "detail": detail,
@@ -116,6 +133,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         "query": filters.urlencode(),
         "poll_query": poll.urlencode(),
         "oob": not reshaped,
+        "mirror_age": age,
+        "mirror_age_changed": age_changed,
     }
     if reshaped:
         response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")

@@ -17,9 +17,11 @@ from .. import selectors
 from ..models import Site
 from ..permissions import can_operate
 from .htmx import (
+    AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
     HtmxHttpRequest,
+    mirror_age_changed,
     nothing_changed,
     poll_query,
     poll_token,
@@ -46,6 +48,7 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
         "can_operate": can_operate(request.user),
         # Called by the template only where the whole page is drawn: a poll never asks it.
         "every_site_hold": every_site_hold,
+        "mirror_age": selectors.listed_sites_mirror_age(sites=sites),
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
@@ -65,8 +68,12 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     band), else the whole table."""
     site = get_object_or_404(Site, esa_id=site_esa_id)
     since = poll_version(request)
-    if since == site.version:
+    age = selectors.site_mirror_age(site=site)
+    age_token = age.token if age else ""
+    age_changed = since is not None and mirror_age_changed(request, age_token)
+    if since == site.version and not age_changed:
         return nothing_changed()
+    age_query = {AGE_PARAMETER: age_token} if age else {}
     name = request.GET.get("name", "").strip()[:255]
     created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
     created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
@@ -76,9 +83,11 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         name = ""
     jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
     filters = request.GET.copy()
-    for key in ("page", POLL_PARAMETER, VERSION_PARAMETER):
+    for key in ("page", POLL_PARAMETER, VERSION_PARAMETER, AGE_PARAMETER):
         filters.pop(key, None)
-    if since is not None and site.layout_version <= since < site.version:
+    # A poll whose list kept its shape (or that only needs the note of the mirror's age) gets its
+    # rows that changed.
+    if since is not None and site.layout_version <= since <= site.version:
         number = page_number(request)
         changes = selectors.site_job_changes(
             site=site, jobs=jobs, since=since, page_number=number, per_page=JOBS_PER_PAGE
@@ -87,8 +96,10 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
             "site": site,
             "rows": changes.rows,
             "unfinished": changes.unfinished,
-            "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}),
+            "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}, **age_query),
             "oob": True,
+            "mirror_age": age,
+            "mirror_age_changed": age_changed,
         }
         response = render(request, "prefetch/site_detail.html#jobs-changes", context)
         return stop_polling_when_done(request, response, unfinished=changes.unfinished)
@@ -119,9 +130,10 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         "unfinished": unfinished,
         "query": filters.urlencode(),
         # The version read with the site, before its jobs: a change after it is sent again.
-        "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}),
+        "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}, **age_query),
         "can_operate": can_operate(request.user),
         "holds": site_holds(site),
+        "mirror_age": age,
     }
     response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
     if request.htmx and request.GET.get(POLL_PARAMETER):

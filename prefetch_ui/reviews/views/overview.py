@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.selectors import sites_version
+from prefetch_ui.prefetch.selectors import sites_mirror_age, sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,
@@ -46,6 +46,7 @@ def _overview_drawn(request: HtmxHttpRequest, form: OverviewFilterForm, version:
         "unfinished": unfinished,
         "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "export_query": request.GET.urlencode(),
+        "mirror_age": sites_mirror_age(site_ids=None if site is None else [site.pk]),
     }
     response = render_page(request, "reviews/overview.html", context, fragment="overview-live")
     return stop_polling_when_done(request, response, unfinished=unfinished)

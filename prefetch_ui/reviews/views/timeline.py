@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.selectors import sites_version
+from prefetch_ui.prefetch.selectors import sites_mirror_age, sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,
@@ -43,12 +43,13 @@ def _timeline_drawn(
     request: HtmxHttpRequest, form: TimelineFilterForm, version: str, *, now: datetime
 ) -> HttpResponse:
     start, end = form.cleaned_data["window"]
+    site = form.cleaned_data["site"]
     picture = timeline_of(
         start=start,
         end=end,
         now=now,
         zone=display_zone(),
-        site=form.cleaned_data["site"],
+        site=site,
         page_number=page_number(request),
     )
     query = request.GET.copy()
@@ -62,6 +63,7 @@ def _timeline_drawn(
         "window_inputs": form.window_inputs(),
         "query": query.urlencode(),
         "poll_query": poll_query(request, page=picture.page.number, **{VERSION_PARAMETER: version}),
+        "mirror_age": sites_mirror_age(site_ids=None if site is None else [site.pk], now=now),
     }
     response = render_page(request, TEMPLATE, context, fragment="timeline-live")
     return stop_polling_when_done(request, response, unfinished=picture.unfinished)
