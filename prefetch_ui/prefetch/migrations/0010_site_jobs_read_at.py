@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("prefetch", "0008_plan_job_status_index"),
+        ("prefetch", "0009_esa_state_bases"),
     ]
 
     operations = [
