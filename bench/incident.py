@@ -88,6 +88,7 @@ from prefetch_ui.esa_sim import (
     SubmittedBatch,
     submitted_batches,
 )
+from prefetch_ui.esa_sim.backend import Limits
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -363,6 +364,8 @@ def run_once(
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     result = RunResult(spec=spec, limit=plans / spec.qps)
+    # The simulator keeps a cap on a site's jobs, as ESA does (100): a larger hold has fuller jobs.
+    per_job = max(per_job, -(-plans // Limits().max_jobs_per_site))
     _run_environment(qps=spec.qps, quiet_sync=spec.quiet)
     log_path = run_dir / "processes.log"
     with _stack(log_path, echo=echo) as stack:
