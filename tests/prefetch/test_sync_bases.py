@@ -305,3 +305,29 @@ def test_the_mirror_never_shows_a_state_older_than_the_newest_written_in_any_ord
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+def test_an_answer_that_repeats_the_row_still_outdates_older_answers(db: None) -> None:
+    """Found by the state machine above: two answers about a running plan, running @2 then waiting
+    @1 (written in that order). The first changes nothing shown, yet its basis must stand: the older
+    answer written after it leaves the row running."""
+    job = JobFactory.create()
+    at = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=second) for second in range(3)]
+
+    def plan(status: str) -> EsaPlan:
+        return EsaPlan(
+            id="66c000000000000000000001",
+            job_id=job.esa_id,
+            start_time=at[0],
+            end_time=at[0] + timedelta(hours=1),
+            interval=60,
+            slice_len=10,
+            status=status,
+        )
+
+    job_plans_replace(job=job, plans=[plan(PlanStatus.RUNNING)], now=at[0], basis=at[0])
+    version = Site.objects.get(pk=job.site_id).version
+    plan_update(plan=plan(PlanStatus.RUNNING), now=at[2])  # as the row shows: no version taken
+    assert Site.objects.get(pk=job.site_id).version == version
+    plan_update(plan=plan(PlanStatus.WAITING), now=at[1])  # older: left alone
+    assert Plan.objects.get(esa_id="66c000000000000000000001").status == PlanStatus.RUNNING

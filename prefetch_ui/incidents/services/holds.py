@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
@@ -23,6 +23,7 @@ from prefetch_ui.prefetch.services.changes import hold_scope_changed
 from ..models import (
     HOLD_ACTIVE_STATUSES,
     OPEN_INCIDENT_STATUSES,
+    UNSETTLED_STEP_STATES,
     FoundBy,
     HeldPlan,
     HoldAction,
@@ -223,6 +224,11 @@ def holds_enforce(*, now: datetime | None = None) -> int:
     """
     added = 0
     active = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES, planned_at__isnull=False)
+    # A hold whose fan-out is under way is left alone: the sync left its sites out of the cycle
+    # (`selectors.fan_out_sites`), so it found nothing there, and looking through every plan of the
+    # scope each cycle only takes the database from the drainers. It is looked at once it is done.
+    fanning = HeldPlan.objects.filter(incident=OuterRef("pk"), state__in=UNSETTLED_STEP_STATES)
+    active = active.exclude(Q(status=IncidentStatus.HOLDING) & Exists(fanning))
     for incident in active.order_by(F("site_id").asc(nulls_last=True), "pk"):
         if _enforce_needed(incident):
             added += _enforce(incident)

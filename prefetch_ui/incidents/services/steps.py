@@ -73,11 +73,26 @@ _CLAIM_CANDIDATES = 2
 
 
 class _Calls:
-    """The ESA calls one step makes, for its record."""
+    """The ESA calls one step makes, for its record, and ESA's answers about the plan, for the
+    mirror: written in the transaction that records the step (one write a step, not one a call)."""
 
     def __init__(self, held: HeldPlan, worker: str) -> None:
         self.log: list[dict[str, Any]] = list(held.calls)
         self.worker = worker
+        self.answers: list[tuple[EsaPlan, datetime]] = []  # the plan as ESA said, and the basis
+
+    def answered(self, plan: EsaPlan, *, basis: datetime) -> None:
+        self.answers.append((plan, basis))
+
+    def mirrored(self) -> None:
+        """Write ESA's answers into the mirror (`plan_update` compares their bases there)."""
+        now = timezone.now()
+        for plan, basis in self.answers:
+            plan_update(plan=plan, now=now, basis=basis)
+        self.answers = []
+
+    def last_status(self) -> str | None:
+        return self.answers[-1][0].status if self.answers else None
 
     def made(self, action: str, *, request_id: str = "", error: EsaError | None = None) -> None:
         self.log.append(
@@ -98,7 +113,7 @@ def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
         calls.made(action, error=error)
         raise
     calls.made(action, request_id=answer.request_id)
-    plan_update(plan=answer, now=timezone.now())
+    calls.answered(answer, basis=mirror_basis())
     return answer
 
 
@@ -113,7 +128,7 @@ def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None
     calls.made("ListScheduledPreloadExecutions", request_id=listing.request_id)
     for plan in listing.items:
         if plan.id == held.plan_esa_id:
-            plan_update(plan=plan, now=timezone.now(), basis=asked)
+            calls.answered(plan, basis=asked)
             return plan
     return None
 
@@ -337,12 +352,15 @@ def step_execute(
             "error_message": "",
             "request_id": last.get("request_id", "")[:ESA_REQUEST_ID_LENGTH],
         }
+    # One transaction records the outcome, writes ESA's answers into the mirror and claims the
+    # next step. Its rows are taken in the order every writer takes them (the hold lock, incidents,
+    # then the site's row in the mirror's write), so that two writers never wait in a circle.
     with transaction.atomic():
         handed_to = None
         if resuming and fields.get("state") == StepState.DONE and fields.get("resume_outcome") in _PUT_BACK:
             # Put back in the instant another hold began: that hold holds it again at once.
             hold_changes_serialized()
-            handed_to = _hand_over_put_back(held)
+            handed_to = _hand_over_put_back(held, status=calls.last_status())
             if handed_to is not None:
                 fields["passed_to"] = handed_to
                 fields["resume_note"] = (
@@ -350,15 +368,18 @@ def step_execute(
                     "which began while it was put back"
                 ).lstrip("; ")[:255]
         version = incident_version_next(held.incident_id)
-        if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
+        recorded = HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
             **fields, calls=calls.log, claimed_by="", claimed_at=None, version=version
-        ):
-            transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed
-            return None
-        if handed_to is not None:
-            to_id = handed_to.pk
-            transaction.on_commit(lambda: drainers_dispatch(to_id))
-        return _next_claimed(held.incident_id, worker, version) if claim_next else None
+        )
+        if recorded:
+            calls.mirrored()
+            if handed_to is not None:
+                to_id = handed_to.pk
+                transaction.on_commit(lambda: drainers_dispatch(to_id))
+            return _next_claimed(held.incident_id, worker, version) if claim_next else None
+        transaction.set_rollback(True)  # the claim was taken back meanwhile: nothing changed ...
+    calls.mirrored()  # ... but what ESA answered is so all the same
+    return None
 
 
 _PUT_BACK = (ResumeOutcome.STARTED, ResumeOutcome.RESTORED, ResumeOutcome.RESCHEDULED)
@@ -391,13 +412,15 @@ def _passed_on_instead(held: HeldPlan, worker: str) -> bool:
         return True
 
 
-def _hand_over_put_back(held: HeldPlan) -> Incident | None:
+def _hand_over_put_back(held: HeldPlan, *, status: str | None) -> Incident | None:
     """After a resume step put its plan back: the hold that covers its site now, if any, gets a
-    step to hold it again (the caller holds the lock, in the transaction that records the step)."""
+    step to hold it again (the caller holds the lock, in the transaction that records the step).
+    `status`: the plan's as ESA last answered the step (None: as the mirror has it)."""
     covering = hold_covering(held.site_id, besides=held.incident_id)
     if covering is None:
         return None
-    status = Plan.objects.filter(esa_id=held.plan_esa_id).values_list("status", flat=True).first()
+    if status is None:
+        status = Plan.objects.filter(esa_id=held.plan_esa_id).values_list("status", flat=True).first()
     action = HoldAction.STOP if status == PlanStatus.RUNNING else HoldAction.PARK
     version = incident_version_next(covering.pk, whole=True)
     held_plan_pass(held=held, to=covering, version=version, pending_hold=action)

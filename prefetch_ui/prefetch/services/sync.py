@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from prefetch_ui.esa import (
@@ -357,10 +357,19 @@ def _plans_write(
             and not _based_before(basis, row, listed_at)
         ]
         relaid = statuses = bool(removed)
+        confirmed: list[int] = []  # rows ESA said again as they are, at a newer basis than theirs
         for plan in by_id.values():
             row = mirror.get(plan.id)
             values = _values(plan, Plan, PLAN_FIELDS)
-            if _based_before(basis, row, listed_at) or not _differs(row, values):
+            if _based_before(basis, row, listed_at):
+                continue
+            if not _differs(row, values):
+                if (
+                    row is not None
+                    and not complete
+                    and (row["esa_state_at"] is None or row["esa_state_at"] < basis)
+                ):
+                    confirmed.append(row["pk"])
                 continue
             changed.append(plan)
             # A plan added or moved in the order reshapes the job's list; a status may move it in
@@ -370,6 +379,8 @@ def _plans_write(
         stamp: dict[str, object] = dict(job_fields or {})
         if complete and not _based_before(basis, None, listed_at):
             stamp["plans_esa_state_at"] = basis
+        if confirmed:  # their basis moves on, with no version: nothing shown changes
+            Plan.objects.filter(pk__in=confirmed).update(esa_state_at=basis)
         if changed or removed:
             version = site_version_next(job.site_id)
             _upsert(
@@ -391,12 +402,65 @@ def plan_update(*, plan: EsaPlan, now: datetime, basis: datetime | None = None) 
 
     `basis`: what ESA state `plan` reflects (see `mirror_basis`); by default `now`, right for the
     answer to an action received just before; a plan read from a listing passes the listing's.
+
+    The drainers' write, once per plan of a hold: so it is the shortest there is. A look first
+    (an answer that changes nothing, or is older than the row, writes nothing and takes no
+    version); then the site's version, which holds its row, the row read again under it, and one
+    UPDATE each of the plan and its job. Inside a caller's transaction (a drainer's, recording its
+    step) it joins it, with no savepoint.
     """
-    row = Plan.objects.filter(esa_id=plan.id).values("job_id", "job__site_id").first()
-    if row is None:
+    basis = basis or now
+    values = _values(plan, Plan, PLAN_FIELDS)
+    looked = _plan_mirrored(plan.id)
+    if looked is None or _based_before(basis, looked, looked["job__plans_esa_state_at"]):
         return
-    job = Job(pk=row["job_id"], site_id=row["job__site_id"])
-    _plans_write(job=job, plans=[plan], now=now, basis=basis or now)
+    if not _differs(looked, values):
+        _plan_basis_moved(looked, values, basis)
+        return
+    with transaction.atomic(savepoint=False):
+        try:
+            version = site_version_next(looked["job__site_id"])
+        except Site.DoesNotExist:
+            return  # the site left the mirror meanwhile, and its plans with it
+        row = _plan_mirrored(plan.id)
+        if row is None or not _plan_writes(row, values, basis):
+            return  # written meanwhile (rare): the version taken stamps nothing
+        Plan.objects.filter(pk=row["pk"]).update(**values, version=version, esa_state_at=basis, synced_at=now)
+        stamp = {"version": version}
+        # A plan moved in the order reshapes the job's list; a status may move it in or out of a
+        # list filtered by status.
+        if row["start_time"] != values["start_time"]:
+            stamp["layout_version"] = version
+        if row["status"] != values["status"]:
+            stamp["statuses_version"] = version
+        Job.objects.filter(pk=row["job_id"]).update(**stamp)
+
+
+def _plan_basis_moved(looked: Mapping[str, Any], values: Mapping[str, object], basis: datetime) -> None:
+    """ESA said what the row shows, at a newer basis: the row's basis moves on (so that an older
+    answer written after this one leaves it alone), with no version (nothing shown changes). Under
+    the site's row, as every write of its plans, and only if the row still shows these values."""
+    if looked["esa_state_at"] is not None and looked["esa_state_at"] >= basis:
+        return
+    with transaction.atomic(savepoint=False):
+        if _site_lock(looked["job__site_id"]) is _GONE:
+            return
+        older = Q(esa_state_at__isnull=True) | Q(esa_state_at__lt=basis)
+        Plan.objects.filter(older, pk=looked["pk"], **values).update(esa_state_at=basis)
+
+
+def _plan_mirrored(esa_id: str) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = (
+        Plan.objects.filter(esa_id=esa_id)
+        .values("pk", "job_id", "job__site_id", "esa_state_at", "job__plans_esa_state_at", *PLAN_FIELDS)
+        .first()
+    )
+    return row
+
+
+def _plan_writes(row: Mapping[str, Any], values: Mapping[str, object], basis: datetime) -> bool:
+    """Whether ESA's `values` at `basis` are news to the mirror's `row`."""
+    return not _based_before(basis, row, row["job__plans_esa_state_at"]) and _differs(row, values)
 
 
 def plan_forget(*, esa_id: str) -> None:
@@ -477,23 +541,27 @@ def esa_sync(
     )
     _sites_write(esa_sites, complete=len(esa_sites) == total, now=now)
     report.sites = len(esa_sites)
-    for site in Site.objects.all():
-        if paused(site):
-            report.sites_paused += 1
-            continue
-        try:
-            _sync_site_jobs(
-                client=client, site=site, now=now, report=report, watched=watched(site), backlog=backlog
-            )
-        except _ESA_WIDE_ERRORS:
-            raise
-        except (EsaError, EsaTimeError, UnstorableValueError) as error:
-            report.site_errors += 1
-            logger.warning("ESA sync of site %s (%s) failed: %s", site.esa_id, site.name, error)
-            _site_error_write(site, _describe(error)[:2000], now=now)
-        else:
-            _site_error_write(site, "", now=now)
-            site_jobs_read(site_id=site.pk, at=now)
+    read: list[int] = []
+    try:
+        for site in Site.objects.all():
+            if paused(site):
+                report.sites_paused += 1
+                continue
+            try:
+                _sync_site_jobs(
+                    client=client, site=site, now=now, report=report, watched=watched(site), backlog=backlog
+                )
+            except _ESA_WIDE_ERRORS:
+                raise
+            except (EsaError, EsaTimeError, UnstorableValueError) as error:
+                report.site_errors += 1
+                logger.warning("ESA sync of site %s (%s) failed: %s", site.esa_id, site.name, error)
+                _site_error_write(site, _describe(error)[:2000], now=now)
+            else:
+                _site_error_write(site, "", now=now)
+                read.append(site.pk)
+    finally:
+        site_jobs_read(site_ids=read, at=now)  # also those read before a cycle cut short
     return report
 
 
