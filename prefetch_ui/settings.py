@@ -430,7 +430,7 @@ ESA_TIMEOUT = env_float("ESA_TIMEOUT", 10.0)
 PREFETCH_ESA_CALLS_PER_SECOND = int(env_float("PREFETCH_ESA_CALLS_PER_SECOND", 50))
 # The budget's window is a second plus this, so that calls arriving bunched (a busy machine, network
 # jitter) rarely let ESA see more in one; why 100, in prefetch_ui/esa_budget.py.
-PREFETCH_ESA_BUDGET_MARGIN_MS = int(env_float("PREFETCH_ESA_BUDGET_MARGIN_MS", 100))
+PREFETCH_ESA_BUDGET_MARGIN_MS = int(env_float("PREFETCH_ESA_BUDGET_MARGIN_MS", 50))
 
 PREFETCH_DISPLAY_TIME_ZONE = os.environ.get("PREFETCH_DISPLAY_TIME_ZONE", "Asia/Shanghai")
 try:
