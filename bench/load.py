@@ -209,9 +209,14 @@ def estate_create(state: Path, options: argparse.Namespace) -> Estate:
                 ]
                 esa.create_scheduled_preload_executions(job.id, specs)
             estate.poll_job_id, estate.poll_plans = job.id, options.job_plans
-            report = esa_sync(client=esa)
-            if report.site_errors:
-                raise Stopping(f"the first mirror failed on {report.site_errors} site(s)", 2)
+            # The sync spreads a first mirror over cycles (PREFETCH_SYNC_BACKLOG_SECONDS a cycle):
+            # as many as it takes, so that every job of both sites has its plans in the mirror.
+            while True:
+                report = esa_sync(client=esa)
+                if report.site_errors:
+                    raise Stopping(f"the first mirror failed on {report.site_errors} site(s)", 2)
+                if not report.backlog_left:
+                    break
             _jobs_create(esa, MIRROR_SITE, options.mirror_jobs, rng=rng, now=now, settled=False)
     finally:
         simulator.close()

@@ -39,8 +39,8 @@ TooManyRequests in every 60-250 calls, 100 ms none (nor did 30 ms on a quiet mac
 product as `make run` starts it on the quiet machine, 50 ms saw none in 6,000 calls of holds at 50
 and 200 a second. Hence 50 ms by default: 5 % of the rate (a hold of 1,000 plans at 50 a second
 measured 1.08x its limit at 50 ms, 1.14x at 100 ms, against a goal of 1.15x); on a host that is
-often that busy, 100 ms keeps throttling rare there too, for 9 % of the rate. A spread beyond it makes ESA answer
-TooManyRequests: the client sends that call again after ESA's retry-after (through the budget
+often that busy, 100 ms keeps throttling rare there too, for 9 % of the rate. A spread beyond it
+makes ESA answer TooManyRequests: the client sends that call again after ESA's retry-after (through the budget
 again), and a caller that still meets it backs off (see `prefetch_ui.prefetch.tasks`).
 
 Waiting for the budget is backoff, never failure; only when Redis cannot be reached for

@@ -222,20 +222,20 @@ def test_the_sweep_sends_none_while_drainers_are_received_but_not_started(
     """A real worker with one thread that takes four messages: one drainer runs (held in its first
     claim until the test lets it go), three wait received, in neither the list nor running."""
     go = threading.Event()
-    claim = steps.step_claim
+    claim = steps.steps_claim
     started: list[str | None] = []
     start = drainers.drainer_start
 
-    def held_claim(incident_id: int, worker: str) -> HeldPlan | None:
+    def held_claim(incident_id: int, worker: str, *, count: int = steps.STEPS_A_CLAIM) -> list[HeldPlan]:
         go.wait(timeout=120)
-        return claim(incident_id, worker)
+        return claim(incident_id, worker, count=count)
 
     def counted_start(**kwargs: object) -> str | None:
         place = start(**kwargs)  # type: ignore[arg-type]
         started.append(place)
         return place
 
-    monkeypatch.setattr(steps, "step_claim", held_claim)
+    monkeypatch.setattr(steps, "steps_claim", held_claim)
     monkeypatch.setattr(steps, "drainer_start", counted_start)
     incident = _pending_hold(esa, operator, 6)
     hold_prepare(incident.pk)
