@@ -17,7 +17,7 @@ does not publish.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from prefetch_ui.esa import (
 )
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, PlanStatus
-from prefetch_ui.prefetch.services.sync import mirror_basis, plan_update
+from prefetch_ui.prefetch.services.sync import mirror_basis, plans_answered
 
 from ..models import (
     CLAIM_ORDER,
@@ -87,13 +87,6 @@ class _Calls:
     def answered(self, plan: EsaPlan, *, basis: datetime) -> None:
         self.answers.append((plan, basis))
 
-    def mirrored(self) -> None:
-        """Write ESA's answers into the mirror (`plan_update` compares their bases there)."""
-        now = timezone.now()
-        for plan, basis in self.answers:
-            plan_update(plan=plan, now=now, basis=basis)
-        self.answers = []
-
     def last_status(self) -> str | None:
         return self.answers[-1][0].status if self.answers else None
 
@@ -107,6 +100,17 @@ class _Calls:
                 "worker": self.worker,
             }
         )
+
+
+def _answers_mirrored(calls: Iterable[_Calls]) -> None:
+    """Write the answers these steps got from ESA into the mirror, in one write (`plans_answered`
+    compares their bases there); each answer once."""
+    calls = list(calls)
+    answers = [answer for each in calls for answer in each.answers]
+    if answers:
+        plans_answered(answers=answers, now=timezone.now())
+    for each in calls:
+        each.answers = []
 
 
 def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
@@ -442,15 +446,13 @@ def _steps_recorded(outcomes: list[_Outcome], worker: str, *, claim: int) -> lis
                 **outcome.fields, calls=outcome.calls.log, claimed_by="", claimed_at=None, version=version
             )
         if recorded:
-            for outcome in outcomes:
-                outcome.calls.mirrored()
+            _answers_mirrored(outcome.calls for outcome in outcomes)
             for to_id in sorted(dispatch):
                 transaction.on_commit(lambda to_id=to_id: drainers_dispatch(to_id))  # type: ignore[misc]
             claimed = _next_claimed(incident_id, worker, version, claim)
         else:
             transaction.set_rollback(True)  # every claim was taken back meanwhile: nothing changed ...
-    for outcome in outcomes:
-        outcome.calls.mirrored()  # ... but what ESA answered is so all the same (a no-op when written)
+    _answers_mirrored(outcome.calls for outcome in outcomes)  # ... but what ESA answered is so all the same
     return claimed
 
 

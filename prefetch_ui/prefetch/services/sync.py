@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -402,38 +402,60 @@ def plan_update(*, plan: EsaPlan, now: datetime, basis: datetime | None = None) 
 
     `basis`: what ESA state `plan` reflects (see `mirror_basis`); by default `now`, right for the
     answer to an action received just before; a plan read from a listing passes the listing's.
-
-    The drainers' write, once per plan of a hold: so it is the shortest there is. A look first
-    (an answer that changes nothing, or is older than the row, writes nothing and takes no
-    version); then the site's version, which holds its row, the row read again under it, and one
-    UPDATE each of the plan and its job. Inside a caller's transaction (a drainer's, recording its
-    step) it joins it, with no savepoint.
     """
-    basis = basis or now
-    values = _values(plan, Plan, PLAN_FIELDS)
-    looked = _plan_mirrored(plan.id)
-    if looked is None or _based_before(basis, looked, looked["job__plans_esa_state_at"]):
-        return
-    if not _differs(looked, values):
-        _plan_basis_moved(looked, values, basis)
+    plans_answered(answers=[(plan, basis or now)], now=now)
+
+
+def plans_answered(*, answers: Sequence[tuple[EsaPlan, datetime]], now: datetime) -> None:
+    """Write ESA's answers about plans into their mirror rows, each with its basis (see
+    `mirror_basis`); an answer about a plan the mirror does not have is dropped (a listing brings
+    the plan).
+
+    The drainers' write, for every plan of a hold: so it is the shortest there is. One look at
+    every row first (answers that change nothing, or are older than their row, write nothing and
+    take no version); then, site by site, the site's version, which holds its row, the rows read
+    again under it, one UPDATE a plan and one a job. Inside a caller's transaction (a drainer's,
+    recording its steps) it joins it, with no savepoint.
+    """
+    newest: dict[str, tuple[EsaPlan, datetime]] = {}
+    for plan, basis in answers:
+        if plan.id not in newest or newest[plan.id][1] <= basis:
+            newest[plan.id] = (plan, basis)
+    values = {esa_id: _values(plan, Plan, PLAN_FIELDS) for esa_id, (plan, _) in newest.items()}
+    news: dict[int, list[str]] = {}  # site -> plans with news
+    for row in _plans_mirrored(newest):
+        basis = newest[row["esa_id"]][1]
+        if _based_before(basis, row, row["job__plans_esa_state_at"]):
+            continue
+        if _differs(row, values[row["esa_id"]]):
+            news.setdefault(row["job__site_id"], []).append(row["esa_id"])
+        else:
+            _plan_basis_moved(row, values[row["esa_id"]], basis)
+    if not news:
         return
     with transaction.atomic(savepoint=False):
-        try:
-            version = site_version_next(looked["job__site_id"])
-        except Site.DoesNotExist:
-            return  # the site left the mirror meanwhile, and its plans with it
-        row = _plan_mirrored(plan.id)
-        if row is None or not _plan_writes(row, values, basis):
-            return  # written meanwhile (rare): the version taken stamps nothing
-        Plan.objects.filter(pk=row["pk"]).update(**values, version=version, esa_state_at=basis, synced_at=now)
-        stamp = {"version": version}
-        # A plan moved in the order reshapes the job's list; a status may move it in or out of a
-        # list filtered by status.
-        if row["start_time"] != values["start_time"]:
-            stamp["layout_version"] = version
-        if row["status"] != values["status"]:
-            stamp["statuses_version"] = version
-        Job.objects.filter(pk=row["job_id"]).update(**stamp)
+        for site_id in sorted(news):  # one order for every writer of several sites: no deadlock
+            try:
+                version = site_version_next(site_id)
+            except Site.DoesNotExist:
+                continue  # the site left the mirror meanwhile, and its plans with it
+            jobs: dict[int, dict[str, object]] = {}
+            for row in _plans_mirrored(news[site_id]):
+                plan_values, basis = values[row["esa_id"]], newest[row["esa_id"]][1]
+                if not _plan_writes(row, plan_values, basis):
+                    continue  # written meanwhile (rare): the version taken stamps nothing here
+                Plan.objects.filter(pk=row["pk"]).update(
+                    **plan_values, version=version, esa_state_at=basis, synced_at=now
+                )
+                stamp = jobs.setdefault(row["job_id"], {"version": version})
+                # A plan moved in the order reshapes the job's list; a status may move it in or
+                # out of a list filtered by status.
+                if row["start_time"] != plan_values["start_time"]:
+                    stamp["layout_version"] = version
+                if row["status"] != plan_values["status"]:
+                    stamp["statuses_version"] = version
+            for job_id, stamp in jobs.items():
+                Job.objects.filter(pk=job_id).update(**stamp)
 
 
 def _plan_basis_moved(looked: Mapping[str, Any], values: Mapping[str, object], basis: datetime) -> None:
@@ -449,13 +471,13 @@ def _plan_basis_moved(looked: Mapping[str, Any], values: Mapping[str, object], b
         Plan.objects.filter(older, pk=looked["pk"], **values).update(esa_state_at=basis)
 
 
-def _plan_mirrored(esa_id: str) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        Plan.objects.filter(esa_id=esa_id)
-        .values("pk", "job_id", "job__site_id", "esa_state_at", "job__plans_esa_state_at", *PLAN_FIELDS)
-        .first()
+def _plans_mirrored(esa_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The mirror's rows of these plans, with what a write of ESA's answers compares."""
+    return list(
+        Plan.objects.filter(esa_id__in=list(esa_ids)).values(
+            "pk", "esa_id", "job_id", "job__site_id", "esa_state_at", "job__plans_esa_state_at", *PLAN_FIELDS
+        )
     )
-    return row
 
 
 def _plan_writes(row: Mapping[str, Any], values: Mapping[str, object], basis: datetime) -> bool:
