@@ -71,6 +71,7 @@ from bench.production import (
     hold_listing_request_ids,
     processes_start,
     sync_cycles_read,
+    sync_rows,
     sync_share,
 )
 from bench.report import goals_verdict, load_line, machine_line
@@ -359,19 +360,7 @@ def _report(results: list[Result]) -> None:
         ),
         ("unrecoverable errors", [str(len(r.unrecoverable)) for r in results]),
         ("heartbeats back", ["yes" if r.workers_beating else "NO" for r in results]),
-        (
-            "sync's share of the ESA calls",
-            [
-                "-"
-                if r.share is None
-                else f"{r.share.sync_calls}/{r.share.all_calls}"
-                f" = {r.share.sync_calls / max(1, r.share.all_calls):.0%}"
-                for r in results
-            ],
-        ),
-        ("sync cycles until settled", [str(len(r.cycles.cycles)) for r in results]),
-        ("  overlapping", [f"{r.cycles.overlapping} (must be 0)" for r in results]),
-        ("  skipped", [str(r.cycles.skipped) for r in results]),
+        *sync_rows([(r.share, r.cycles) for r in results], cycles_label="sync cycles until settled"),
     ]
     label_width = max(len(label) for label, _ in rows)
     widths = [max(len(r.scenario.name), *(len(cells[i]) for _, cells in rows)) for i, r in enumerate(results)]

@@ -72,6 +72,7 @@ from bench.production import (
     hold_listing_request_ids,
     processes_start,
     sync_cycles_read,
+    sync_rows,
     sync_share,
 )
 from bench.report import goals_verdict, load_line, machine_line
@@ -864,19 +865,7 @@ def _report(results: list[RunResult]) -> None:
             [", ".join(f"{n} {k}" for k, n in r.statuses_after.most_common()) for r in results],
         ),
         ("still able to submit URLs", [f"{len(r.still_able)} (must be 0)" for r in results]),
-        (
-            "sync's share of the ESA calls",
-            [
-                "-"
-                if r.share is None
-                else f"{r.share.sync_calls}/{r.share.all_calls}"
-                f" = {r.share.sync_calls / max(1, r.share.all_calls):.0%}"
-                for r in results
-            ],
-        ),
-        ("sync cycles during the hold", [str(len(r.cycles.cycles)) for r in results]),
-        ("  overlapping", [f"{r.cycles.overlapping} (must be 0)" for r in results]),
-        ("  skipped", [str(r.cycles.skipped) for r in results]),
+        *sync_rows([(r.share, r.cycles) for r in results], cycles_label="sync cycles during the hold"),
     ]
     label_width = max(len(label) for label, _ in rows)
     widths = [max(len(r.spec.name), *(len(cells[i]) for _, cells in rows)) for i, r in enumerate(results)]

@@ -267,3 +267,26 @@ def sync_share(
         1 for call in window if call["action"] in LIST_ACTIONS and call.get("request_id") not in not_sync
     )
     return SyncShare(sync, len(window), "the simulator's call log: List* calls, less the steps' own")
+
+
+def sync_rows(
+    measured: Sequence[tuple[SyncShare | None, SyncCycles]], *, cycles_label: str
+) -> list[tuple[str, list[str]]]:
+    """The rows every benchmark's table has about the sync, one cell a run: its share of the ESA
+    calls, its cycles (`cycles_label`), how many overlapped (a miss unless 0) and how many were
+    skipped."""
+    return [
+        (
+            "sync's share of the ESA calls",
+            [
+                "-"
+                if share is None
+                else f"{share.sync_calls}/{share.all_calls}"
+                f" = {share.sync_calls / max(1, share.all_calls):.0%}"
+                for share, _ in measured
+            ],
+        ),
+        (cycles_label, [str(len(cycles.cycles)) for _, cycles in measured]),
+        ("  overlapping", [f"{cycles.overlapping} (must be 0)" for _, cycles in measured]),
+        ("  skipped", [str(cycles.skipped) for _, cycles in measured]),
+    ]
