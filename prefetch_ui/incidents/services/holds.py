@@ -138,6 +138,11 @@ def prepare_dispatch(incident_id: int) -> None:
         logger.warning("could not send the hold of incident %s; the sweep will", incident_id, exc_info=True)
 
 
+# Steps of a hold written, committed and sent to the drainers before the rest are written: writing
+# 5,000 took 1.4 s, the drainers' first call waiting all that time.
+FIRST_STEPS = 500
+
+
 def _parked_before(plans: list[Plan]) -> dict[str, HeldPlan]:
     """Of these plans, those still where an earlier incident parked them (its resume failed, or was
     never made), with that incident's row: their original window is that row's, not the park's."""
@@ -201,12 +206,34 @@ def hold_prepare(incident_id: int) -> int:
         listed = list(plans.iterator(chunk_size=2000))
         parked = _parked_before([plan for plan in listed if plan.status == PlanStatus.WAITING])
         steps = [_held_plan(incident, plan, FoundBy.HOLD, parked.get(plan.esa_id)) for plan in listed]
-        for step in steps:
-            step.version = version
-        HeldPlan.objects.bulk_create(steps, batch_size=1000, ignore_conflicts=True)
+        # Running plans first; the first steps go to the drainers while the rest are written.
+        steps.sort(key=lambda step: step.priority)
+        first, rest = steps[:FIRST_STEPS], steps[FIRST_STEPS:]
+        _steps_written(incident_id, first, version=version, last=not rest)
+        if rest:
+            transaction.on_commit(lambda: drainers_dispatch(incident_id))
+    if rest:
+        with transaction.atomic():
+            # Under the lock every change of who holds what takes: a plan another hold took
+            # meanwhile is that hold's.
+            hold_changes_serialized()
+            ids = [step.plan_esa_id for step in rest]
+            taken = {row["plan_esa_id"] for row in held_plan_ids().filter(plan_esa_id__in=ids)}
+            rest = [step for step in rest if step.plan_esa_id not in taken]
+            _steps_written(
+                incident_id, rest, version=incident_version_next(incident_id, whole=True), last=True
+            )
+    return len(first) + len(rest)
+
+
+def _steps_written(incident_id: int, steps: list[HeldPlan], *, version: int, last: bool) -> None:
+    """Write a hold's steps; after the `last` of them the hold is planned (it may then be held)."""
+    for step in steps:
+        step.version = version
+    HeldPlan.objects.bulk_create(steps, batch_size=1000, ignore_conflicts=True)
+    if last:
         Incident.objects.filter(pk=incident_id).update(planned_at=timezone.now())
         transaction.on_commit(lambda: _after_planning(incident_id))
-    return len(steps)
 
 
 def _after_planning(incident_id: int) -> None:
