@@ -335,19 +335,12 @@ class _Outcome:
     calls: _Calls
 
 
-def step_execute(
-    held: HeldPlan, client: EsaClient, worker: str, *, claim_next: bool = False
-) -> HeldPlan | None:
-    """Make the step's ESA calls and record the outcome; a transient failure goes back to pending.
-
-    With `claim_next`, the incident's next step is claimed in the transaction that records this
-    one's outcome, and returned.
-    """
+def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
+    """Make one claimed step's ESA calls and record the outcome; a transient failure goes back to
+    pending (the drainers' loop does the same for several at once: `steps_execute`)."""
     outcome = _step_calls(held, client, worker)
-    if outcome is None:
-        return None
-    claimed = _steps_recorded([outcome], worker, claim=1 if claim_next else 0)
-    return claimed[0] if claimed else None
+    if outcome is not None:
+        _steps_recorded([outcome], worker, claim=0)
 
 
 def steps_execute(
