@@ -148,7 +148,7 @@ MIDDLEWARE = [
     # Cache-Control: private, no-store on whatever a logged-in user is sent.
     "prefetch_ui.core.cache_control.PrivateResponsesMiddleware",
     # Times are shown and read in the zone each operator chose (default PREFETCH_DISPLAY_TIME_ZONE).
-    "prefetch_ui.prefetch.display_zone.DisplayZoneMiddleware",
+    "prefetch_ui.web.display_zone.DisplayZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -174,6 +174,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "prefetch_ui.incidents.context_processors.incident_banner",
             ],
+            # The tags every app's templates use (`{% load web %}`), from the project-level
+            # prefetch_ui.web: registered here rather than by making web an app, since it has no
+            # models, migrations or signals, and an app would only be a way to find one module.
+            "libraries": {"web": "prefetch_ui.web.template_tags"},
         },
     },
 ]
@@ -372,7 +376,7 @@ CELERY_BROKER_URL = REDIS_URL
 
 # Polled pages that show many sites at once (the overview, the timeline) draw each change once for
 # every viewer and keep the answer in Redis, shared by the web processes, for 2 minutes
-# (prefetch_ui.prefetch.views.htmx.shared_poll_answer). Short socket timeouts: without Redis a
+# (prefetch_ui.web.htmx.shared_poll_answer). Short socket timeouts: without Redis a
 # poll draws its own answer rather than wait.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

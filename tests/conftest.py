@@ -34,8 +34,8 @@ from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
 from prefetch_ui.prefetch.models import Site
-from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
-from prefetch_ui.prefetch.views.htmx import POLL_ANSWERS_CACHE
+from prefetch_ui.web.htmx import POLL_ANSWERS_CACHE
+from prefetch_ui.web.permissions import OPERATORS_GROUP
 from tests.accounts import OPERATOR, VIEWER, Login
 from tests.databases import database_url
 from tests.factories import SiteFactory

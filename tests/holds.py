@@ -13,7 +13,7 @@ from django.utils import timezone
 from prefetch_ui.incidents.models import HeldPlan, HoldOutcome, Incident, IncidentStatus, StepState
 from prefetch_ui.incidents.services.holds import hold_prepare, hold_request
 from prefetch_ui.prefetch.models import Plan, PlanStatus, Site
-from prefetch_ui.prefetch.templatetags.prefetch_tags import local
+from prefetch_ui.web.template_tags import local
 from tests.esa_changes import esa_says
 
 __all__ = ["as_shown", "hold_done", "parked_window"]

@@ -34,8 +34,8 @@ from django.utils import timezone
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from prefetch_ui.incidents.models import Incident, IncidentStatus
-from prefetch_ui.prefetch.display_zone import SESSION_KEY
 from prefetch_ui.prefetch.models import OperationKind, OperationStatus, PlanStatus
+from prefetch_ui.web.display_zone import SESSION_KEY
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 if TYPE_CHECKING:

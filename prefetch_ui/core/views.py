@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
-from prefetch_ui.prefetch.views.htmx import asked_by_htmx, refusal
+from prefetch_ui.web.htmx import asked_by_htmx, refusal
 
 from .metrics_collector import metrics_exposition
 from .readiness import readiness_checks

@@ -8,25 +8,23 @@ from django.contrib import messages
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number, repeatable
 from prefetch_ui.prefetch.models import Site
-from prefetch_ui.prefetch.permissions import can_operate, require_operator
-from prefetch_ui.prefetch.views.htmx import (
-    POLL_PARAMETER,
+from prefetch_ui.web.htmx import (
     VERSION_PARAMETER,
+    Drawn,
     HtmxHttpRequest,
-    nothing_changed,
+    live_region,
     poll_query,
     poll_token,
     redirect_to,
     render_page,
-    stop_polling_when_done,
 )
+from prefetch_ui.web.permissions import can_operate, operator_required
 
 from . import selectors
 from .forms import PACE_AS_IT_WAS, PACE_RAMP, HoldForm, ResumeForm, resume_caps
@@ -64,9 +62,9 @@ def incident_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@operator_required
 def hold_new(request: HtmxHttpRequest) -> HttpResponse:
     """GET: what a hold of the scope will do, with counts; POST: hold it."""
-    require_operator(request)
     site = _scope(request)
     # A POST is a hold even with an empty form (the reason is optional): never a page in its place.
     form = HoldForm(request.POST if request.method == "POST" else None)
@@ -93,41 +91,47 @@ def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     workers = selectors.incident_workers_consuming() if working else None
     token = selectors.incident_token(incident, workers=workers)
     shown = poll_token(request)
-    if working and shown == token:
-        return nothing_changed()
     since = selectors.incident_token_version(shown)
     whole = since is None or not incident.layout_version <= since < incident.version
-    context = {
-        "incident": incident,
-        "progress": selectors.incident_progress(incident),
-        "failures": selectors.incident_failures(incident),
-        "working": working,
-        "workers": workers,
-        "can_operate": can_operate(request.user),
-        "oob": not whole,
-    }
-    if not whole:
-        number = page_number(request)
-        context["rows"] = selectors.incident_changed_rows(
-            incident=incident, since=since or 0, page_number=number, per_page=PLANS_PER_PAGE
-        )
+
+    def draw() -> Drawn:
+        context: dict[str, object] = {
+            "incident": incident,
+            "progress": selectors.incident_progress(incident),
+            "failures": selectors.incident_failures(incident),
+            "working": working,
+            "workers": workers,
+            "can_operate": can_operate(request.user),
+            "oob": not whole,
+        }
+        if not whole:
+            number = page_number(request)
+            context["rows"] = selectors.incident_changed_rows(
+                incident=incident, since=since or 0, page_number=number, per_page=PLANS_PER_PAGE
+            )
+        else:
+            plans = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE)
+            page = plans.get_page(page_number(request))
+            number = page.number
+            context["page"] = page
+            context["rows"] = page.object_list
         context["poll_query"] = poll_query(request, page=number, **{VERSION_PARAMETER: token})
-        response = render(request, "incidents/incident_detail.html#incident-changes", context)
-        return stop_polling_when_done(request, response, unfinished=working)
-    page = Paginator(selectors.incident_held_plans(incident), PLANS_PER_PAGE).get_page(page_number(request))
-    context["page"] = page
-    context["rows"] = page.object_list
-    context["poll_query"] = poll_query(request, page=page.number, **{VERSION_PARAMETER: token})
-    response = render_page(request, "incidents/incident_detail.html", context, fragment="incident-live")
-    if request.htmx and request.GET.get(POLL_PARAMETER):
-        # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
-        response = reswap(retarget(response, "#incident-live"), "outerHTML")
-    return stop_polling_when_done(request, response, unfinished=working)
+        return Drawn(context, unfinished=working)
+
+    return live_region(
+        request,
+        "incidents/incident_detail.html",
+        region="incident-live",
+        changes="incident-changes",
+        unchanged=working and shown == token,
+        whole=whole,
+        draw=draw,
+    )
 
 
 @require_POST
+@operator_required
 def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
-    require_operator(request)
     incident = get_object_or_404(Incident, pk=incident_id)
     count = steps_retry_failed(incident)
     if count:
@@ -142,10 +146,10 @@ def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
 # The preview's checkbox follows a hidden "0" of the same name: unticked sends 0, ticked 0 then 1.
 @repeatable("reschedule")
 @require_http_methods(["GET", "POST"])
+@operator_required
 def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     """GET: what the resume will do to each held plan and to each site's origin (as it was, or
     under a ramp of the caps given); POST: resume."""
-    require_operator(request)
     incident = get_object_or_404(Incident.objects.select_related("site"), pk=incident_id)
     posted = request.method == "POST"
     data = request.POST if posted else request.GET

@@ -104,6 +104,13 @@ class Job(models.Model):
 
     class Meta:
         ordering = JOBS_NEWEST_FIRST
+        # prefetch_ui.web.permissions.OPERATE_PERMISSION; the Operators group holds it (apps.py).
+        permissions = [
+            (
+                "operate",
+                "Can start, stop, edit, reset and delete prefetch jobs and plans, and hold prefetch",
+            )
+        ]
         indexes = [
             models.Index(fields=["site", "-esa_created_at"]),
             models.Index(fields=["site", "name"]),

@@ -18,7 +18,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from prefetch_ui.prefetch.display_zone import display_zone
+from prefetch_ui.web.display_zone import display_zone
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Excel reads a CSV as the machine's legacy code page unless it starts with a byte order mark.

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from prefetch_ui.dev.logins import read_logins
-from prefetch_ui.prefetch.permissions import OPERATORS_GROUP, can_operate
+from prefetch_ui.web.permissions import OPERATORS_GROUP, can_operate
 
 pytestmark = pytest.mark.django_db
 

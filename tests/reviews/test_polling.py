@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from prefetch_ui.dev.ports import free_port
 from prefetch_ui.prefetch.models import Plan, Site
-from prefetch_ui.prefetch.views import htmx
-from prefetch_ui.prefetch.views.htmx import POLL_ANSWERS_CACHE
 from prefetch_ui.reviews.selectors.overview import site_reviews
 from prefetch_ui.reviews.views import overview as overview_views
+from prefetch_ui.web import htmx
+from prefetch_ui.web.htmx import POLL_ANSWERS_CACHE
 from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory
 

@@ -26,8 +26,8 @@ from prefetch_ui.planning.local_time import (
     zone_named,
 )
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, finish_by, spread
+from prefetch_ui.web.display_zone import display_zone, zone_choices
 
-from ..display_zone import display_zone, zone_choices
 from .tokens import form_token_or_new, new_form_token, shown_in_zone
 
 MAX_ROWS = 50

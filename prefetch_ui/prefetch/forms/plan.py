@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input, past_start_error
+from prefetch_ui.web.display_zone import display_zone
 
-from ..display_zone import display_zone
 from .tokens import shown_in_zone
 
 

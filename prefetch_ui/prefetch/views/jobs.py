@@ -11,30 +11,30 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect
 
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
-
-from .. import selectors
-from ..forms import PlanWindowForm
-from ..models import Job, Operation, OperationKind, Plan
-from ..permissions import can_operate, require_operator
-from ..services import operations
-from .htmx import (
+from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
+    Drawn,
     HtmxHttpRequest,
+    live_region,
     mirror_age_changed,
-    nothing_changed,
     poll_version,
     redirect_to,
     refusal,
     render_page,
-    stop_polling_when_done,
 )
+from prefetch_ui.web.permissions import can_operate, operator_required
+
+from .. import selectors
+from ..forms import PlanWindowForm
+from ..models import Job, Operation, OperationKind, Plan
+from ..services import operations
 
 # What each button asks of its target, by the kind of target and the action named in its URL.
 _ACTIONS: dict[str, dict[str, OperationKind]] = {
@@ -81,69 +81,73 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
     age = selectors.job_mirror_age(job=job)
     age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
-    if (
+    unchanged = (
         since == job.version
         and not age_changed
         and (not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since))
-    ):
-        return nothing_changed()
+    )
     reshaped = since is None or not job.layout_version <= since <= job.version
     if status and since is not None and job.statuses_version > since:
         reshaped = True  # a plan may have come into or left the list of one status
-    operator = can_operate(request.user)
-    hold, held = "", False
-    if reshaped:
-        detail = selectors.job_detail(job=job, page_number=number, status=status)
-        page = detail.page.number if detail.page else 1
-        hold = hold_refusal(job.site)
-        held = bool(hold)
-    else:
-        page = number
-        detail = selectors.job_changes(
-            job=job,
-            since=since or 0,
-            page_number=page,
-            status=status,
-            steps_since=steps_since,
-            errors_since=request.GET.get(ERRORS_PARAMETER, ""),
-        )
-        if detail.facts_changed:
+
+    def draw() -> Drawn:
+        operator = can_operate(request.user)
+        hold, held = "", False
+        if reshaped:
+            detail = selectors.job_detail(job=job, page_number=number, status=status)
+            page = detail.page.number if detail.page else 1
             hold = hold_refusal(job.site)
             held = bool(hold)
-        elif detail.plan_rows and operator:
-            held = site_held(job.site_id)  # which buttons the rows offer
-    filters = QueryDict(mutable=True)
-    if status:
-        filters["status"] = status
-    poll = filters.copy()
-    # The version read with the job, before its rows: a change after it is sent again, never missed.
-    poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
-    if detail.steps_token:
-        poll[STEPS_PARAMETER] = detail.steps_token
-    if errors := selectors.job_errors_token(job):
-        poll[ERRORS_PARAMETER] = errors
-    if age:
-        poll[AGE_PARAMETER] = age.token
-    context = {
-        "job": job,
-        "detail": detail,
-        "hold_refusal": hold,
-        "held": held,
-        "can_operate": operator,
-        "query": filters.urlencode(),
-        "poll_query": poll.urlencode(),
-        "oob": not reshaped,
-        "mirror_age": age,
-        "mirror_age_changed": age_changed,
-    }
-    if reshaped:
-        response = render_page(request, "prefetch/job_detail.html", context, fragment="job-live")
-        if request.GET.get(POLL_PARAMETER):
-            # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole region.
-            response = reswap(retarget(response, "#job-live"), "outerHTML")
-    else:
-        response = render(request, "prefetch/job_detail.html#job-changes", context)
-    return stop_polling_when_done(request, response, unfinished=detail.unfinished)
+        else:
+            page = number
+            detail = selectors.job_changes(
+                job=job,
+                since=since or 0,
+                page_number=page,
+                status=status,
+                steps_since=steps_since,
+                errors_since=request.GET.get(ERRORS_PARAMETER, ""),
+            )
+            if detail.facts_changed:
+                hold = hold_refusal(job.site)
+                held = bool(hold)
+            elif detail.plan_rows and operator:
+                held = site_held(job.site_id)  # which buttons the rows offer
+        filters = QueryDict(mutable=True)
+        if status:
+            filters["status"] = status
+        poll = filters.copy()
+        # The version read with the job, before its rows: a change after it is sent again, never missed.
+        poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
+        if detail.steps_token:
+            poll[STEPS_PARAMETER] = detail.steps_token
+        if errors := selectors.job_errors_token(job):
+            poll[ERRORS_PARAMETER] = errors
+        if age:
+            poll[AGE_PARAMETER] = age.token
+        context = {
+            "job": job,
+            "detail": detail,
+            "hold_refusal": hold,
+            "held": held,
+            "can_operate": operator,
+            "query": filters.urlencode(),
+            "poll_query": poll.urlencode(),
+            "oob": not reshaped,
+            "mirror_age": age,
+            "mirror_age_changed": age_changed,
+        }
+        return Drawn(context, unfinished=detail.unfinished)
+
+    return live_region(
+        request,
+        "prefetch/job_detail.html",
+        region="job-live",
+        changes="job-changes",
+        unchanged=unchanged,
+        whole=reshaped,
+        draw=draw,
+    )
 
 
 @require_GET
@@ -162,9 +166,9 @@ def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
 
 
 @require_POST
+@operator_required
 def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: str) -> HttpResponse:
     """Ask a worker to start, stop or delete a plan, or to reset or delete a job (URLconf names `target`)."""
-    require_operator(request)
     kind = _ACTIONS[target].get(action)
     if kind is None:
         raise Http404(f"Unknown {target} action “{action}”.")
@@ -189,8 +193,8 @@ def _after_action(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 
 
 @require_POST
+@operator_required
 def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse:
-    require_operator(request)
     operation = get_object_or_404(Operation.objects.select_related("job__site", "plan"), pk=operation_id)
     try:
         operations.operation_retry(user=request.user, operation=operation)
@@ -202,13 +206,13 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
 
 
 @require_http_methods(["GET", "POST"])
+@operator_required
 def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
     """Change a plan's window and pace (UpdateScheduledPreloadExecution, through a worker).
 
     With htmx the form lives outside the polled region, so a poll never wipes what is typed. A
     plan deleted meanwhile is said to be gone in place of the form.
     """
-    require_operator(request)
     plan = Plan.objects.select_related("job__site").filter(esa_id=plan_esa_id).first()
     if plan is None:
         context = {"plan_esa_id": plan_esa_id, "typed": request.method == "POST"}

@@ -15,17 +15,18 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, render_page
+from prefetch_ui.web.permissions import operator_required
+
 from ..forms import FORM_TOKEN, NewJobForm, form_token_or_new
 from ..models import OperationStatus, Site
-from ..permissions import require_operator
 from ..services.creates import FormAlreadySentError, job_create_request
-from .htmx import HtmxHttpRequest, redirect_to, render_page
 
 
 @require_http_methods(["GET", "POST"])
+@operator_required
 def job_new(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     """GET: an empty form; POST with `check`: the URL report; POST: create the job, or say why not."""
-    require_operator(request)
     site = get_object_or_404(Site, esa_id=site_esa_id)
     if request.method == "GET":
         return _render(request, site, NewJobForm(initial={"source": "text"}, site=site))

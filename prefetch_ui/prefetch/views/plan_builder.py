@@ -13,24 +13,24 @@ from django.views.decorators.http import require_http_methods, require_POST
 from prefetch_ui.core.parameters import repeatable
 from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
+from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, render_page
+from prefetch_ui.web.permissions import operator_required
 
 from .. import selectors
 from ..forms import BuilderForm, BuilderRow, PlanGeneratorForm, new_row_id, times_moved_to_zone
 from ..models import Job
-from ..permissions import require_operator
 from ..services.creates import FormAlreadySentError, plans_create_request
-from .htmx import HtmxHttpRequest, redirect_to, render_page
 
 
 @repeatable("row")  # the ids of the rows, in order
 @require_http_methods(["GET", "POST"])
+@operator_required
 def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """GET: an empty builder (or the refused rows of a batch, `?fix=<operation>`); POST: act on it.
 
     Every POST carries the whole builder; an action changes the rows, and the builder is rendered
     again from them. The zone chosen here applies to this builder only, not to other pages.
     """
-    require_operator(request)
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     now = timezone.now()
     if request.method == "GET":
@@ -156,9 +156,9 @@ def _render(
 
 @repeatable("row")
 @require_POST
+@operator_required
 def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """The live preview of what the rows would do, for the rows that are valid."""
-    require_operator(request)
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     form = BuilderForm.from_post(times_moved_to_zone(request.POST), request.POST.getlist("row"))
     valid = [row for row in form.rows if row.draft is not None]

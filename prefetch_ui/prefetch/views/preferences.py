@@ -8,9 +8,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from prefetch_ui.planning.local_time import zone_named
-
-from ..display_zone import SESSION_KEY
-from .htmx import HtmxHttpRequest, redirect_to, safe_next
+from prefetch_ui.web.display_zone import SESSION_KEY
+from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, safe_next
 
 
 @require_POST

@@ -6,21 +6,18 @@ from datetime import date
 
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
-from django_htmx.http import reswap, retarget
 
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import every_site_hold, site_holds
-
-from .. import selectors
-from ..models import Site
-from ..permissions import can_operate
-from .htmx import (
+from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
+    Drawn,
     HtmxHttpRequest,
+    live_region,
     mirror_age_changed,
     nothing_changed,
     poll_query,
@@ -29,6 +26,11 @@ from .htmx import (
     render_page,
     stop_polling_when_done,
 )
+from prefetch_ui.web.permissions import can_operate
+
+from .. import selectors
+from ..models import Site
+from ..selectors import MirrorAge
 
 JOBS_PER_PAGE = 50
 
@@ -69,11 +71,32 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     site = get_object_or_404(Site, esa_id=site_esa_id)
     since = poll_version(request)
     age = selectors.site_mirror_age(site=site)
-    age_token = age.token if age else ""
-    age_changed = since is not None and mirror_age_changed(request, age_token)
-    if since == site.version and not age_changed:
-        return nothing_changed()
-    age_query = {AGE_PARAMETER: age_token} if age else {}
+    age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
+    # A poll whose list kept its shape (or that only needs the note of the mirror's age) gets its
+    # rows that changed.
+    whole = not (since is not None and site.layout_version <= since <= site.version)
+    return live_region(
+        request,
+        "prefetch/site_detail.html",
+        region="jobs-table",
+        changes="jobs-changes",
+        unchanged=since == site.version and not age_changed,
+        whole=whole,
+        draw=lambda: _site_jobs(request, site, since=since, age=age, age_changed=age_changed, whole=whole),
+    )
+
+
+def _site_jobs(
+    request: HtmxHttpRequest,
+    site: Site,
+    *,
+    since: int | None,
+    age: MirrorAge | None,
+    age_changed: bool,
+    whole: bool,
+) -> Drawn:
+    """The site's table of jobs (`whole`), or the rows of its page that changed since `since`."""
+    age_query = {AGE_PARAMETER: age.token} if age else {}
     name = request.GET.get("name", "").strip()[:255]
     created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
     created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
@@ -85,12 +108,10 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     filters = request.GET.copy()
     for key in ("page", POLL_PARAMETER, VERSION_PARAMETER, AGE_PARAMETER):
         filters.pop(key, None)
-    # A poll whose list kept its shape (or that only needs the note of the mirror's age) gets its
-    # rows that changed.
-    if since is not None and site.layout_version <= since <= site.version:
+    if not whole:
         number = page_number(request)
         changes = selectors.site_job_changes(
-            site=site, jobs=jobs, since=since, page_number=number, per_page=JOBS_PER_PAGE
+            site=site, jobs=jobs, since=since or 0, page_number=number, per_page=JOBS_PER_PAGE
         )
         context = {
             "site": site,
@@ -101,8 +122,7 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
             "mirror_age": age,
             "mirror_age_changed": age_changed,
         }
-        response = render(request, "prefetch/site_detail.html#jobs-changes", context)
-        return stop_polling_when_done(request, response, unfinished=changes.unfinished)
+        return Drawn(context, unfinished=changes.unfinished)
 
     filter_errors = [
         f"{label} “{raw}” is not a date (YYYY-MM-DD); it was ignored."
@@ -135,8 +155,4 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
         "holds": site_holds(site),
         "mirror_age": age,
     }
-    response = render_page(request, "prefetch/site_detail.html", context, fragment="jobs-table")
-    if request.htmx and request.GET.get(POLL_PARAMETER):
-        # The poll swaps nothing itself (hx-swap="none"): this answer replaces the whole table.
-        response = reswap(retarget(response, "#jobs-table"), "outerHTML")
-    return stop_polling_when_done(request, response, unfinished=unfinished)
+    return Drawn(context, unfinished=unfinished)

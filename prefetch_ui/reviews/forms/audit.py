@@ -9,7 +9,7 @@ from django import forms
 from django.contrib.auth.models import User
 
 from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input
-from prefetch_ui.prefetch.display_zone import display_zone
+from prefetch_ui.web.display_zone import display_zone
 
 from ..selectors.audit import AUDIT_KINDS, AUDIT_RESULTS, AuditFilters, audit_actor_names
 from .fields import SiteField

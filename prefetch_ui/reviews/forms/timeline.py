@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django import forms
 
 from prefetch_ui.planning.local_time import LocalTimeError, parse_local_input, utc_to_local_input
-from prefetch_ui.prefetch.display_zone import display_zone
+from prefetch_ui.web.display_zone import display_zone
 
 from .fields import SiteField
 

@@ -34,9 +34,9 @@ from django.db.models import (
 from django.db.models.functions import Cast
 
 from prefetch_ui.incidents.models import HeldPlan, Incident, IncidentStatus, StepState
-from prefetch_ui.prefetch.display_zone import display_zone
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Site
 from prefetch_ui.prefetch.plan_changes import PlanUpdateChanges, plan_update_changes
+from prefetch_ui.web.display_zone import display_zone
 
 INCIDENT_HOLD = "incident_hold"
 INCIDENT_RESUME = "incident_resume"

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
-from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, render_page
+from prefetch_ui.web.display_zone import display_zone
+from prefetch_ui.web.htmx import HtmxHttpRequest, render_page
 
 from ..csv_export import csv_response
 from ..forms.audit import AuditFilterForm

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.prefetch.selectors import COUNTED_STATUSES
-from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
+from prefetch_ui.web.htmx import HtmxHttpRequest
 
 from ..csv_export import csv_response
 from ..forms.overview import OverviewFilterForm

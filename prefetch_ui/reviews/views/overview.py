@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.prefetch.selectors import sites_mirror_age, sites_version
-from prefetch_ui.prefetch.views.htmx import (
+from prefetch_ui.web.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,
     poll_query,

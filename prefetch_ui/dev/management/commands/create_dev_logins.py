@@ -19,7 +19,7 @@ from django.db import transaction
 
 from prefetch_ui.dev.local_state import dev_logins_file
 from prefetch_ui.dev.logins import DEV_USERS, read_logins, write_logins
-from prefetch_ui.prefetch.permissions import OPERATORS_GROUP
+from prefetch_ui.web.permissions import OPERATORS_GROUP
 
 
 class Command(BaseCommand):

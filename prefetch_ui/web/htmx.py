@@ -9,16 +9,17 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from typing import NamedTuple
 
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 from redis.exceptions import RedisError
 
-from ..display_zone import display_zone
+from .display_zone import display_zone
 
 # The query parameter a polling fragment adds to its URL, so a poll can be told from a page load.
 POLL_PARAMETER = "poll"
@@ -91,6 +92,48 @@ def nothing_changed() -> HttpResponse:
     """A poll's answer when nothing it shows changed: 204, for which htmx swaps nothing, and no
     body. The page keeps polling: it still shows something unfinished, or it would not poll."""
     return HttpResponse(status=HTTPStatus.NO_CONTENT)
+
+
+class Drawn(NamedTuple):
+    """What a live region's view drew: its template's context, and whether anything it shows is
+    unfinished (so its poll goes on)."""
+
+    context: Mapping[str, object]
+    unfinished: bool
+
+
+def live_region(
+    request: HtmxHttpRequest,
+    template: str,
+    *,
+    region: str,
+    changes: str,
+    unchanged: bool,
+    whole: bool,
+    draw: Callable[[], Drawn],
+) -> HttpResponse:
+    """The answer of a page whose live region a versioned poll keeps up to date (a job's plans, a
+    site's jobs, an incident's progress), the protocol written once:
+
+    - `unchanged` (the view compared what the poll says it shows, `poll_version`/`poll_token`,
+      with the version it read before the data): 204, and nothing is drawn;
+    - else `draw()` the context, and answer with the `changes` partial of `template` (what changed,
+      swapped out of band) unless the region is to be drawn `whole`: then the page, or with htmx
+      its `region` partial; a poll swaps nothing itself (hx-swap="none"), so its answer is aimed
+      at the element of the same id and replaces it;
+    - 286 once nothing the poll watches is unfinished, so htmx stops asking.
+
+    A page load and a button's answer are drawn whole (`whole`), never answered 204."""
+    if unchanged:
+        return nothing_changed()
+    context, unfinished = draw()
+    if not whole:
+        response = render(request, f"{template}#{changes}", context)
+    else:
+        response = render_page(request, template, context, fragment=region)
+        if request.htmx and request.GET.get(POLL_PARAMETER):
+            response = reswap(retarget(response, f"#{region}"), "outerHTML")
+    return stop_polling_when_done(request, response, unfinished=unfinished)
 
 
 def shared_poll_answer(
