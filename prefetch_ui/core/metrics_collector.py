@@ -2,10 +2,11 @@
 
 A prometheus_client `Collector` on a registry of our own (not the default one, which would add this
 one web process's own metrics and pretend they were the deployment's). Operations and holds are
-counted in the database at each scrape: their rows are the truth, so nothing is lost when Redis
-was down or a worker died before recording. The rest was recorded in Redis by whichever process did
-the work (`metrics.py`). A source that cannot be read is left out and said so by
-`prefetch_metrics_source_up`; the other still answers.
+counted in the database at each scrape, by the apps that own them (`database_metrics_register`):
+their rows are the truth, so nothing is lost when Redis was down or a worker died before
+recording. The rest was recorded in Redis by whichever process did the work (`metrics.py`). A
+source that cannot be read is left out and said so by `prefetch_metrics_source_up`; the other
+still answers.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import redis
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count
-from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
@@ -38,7 +37,7 @@ from .metrics import (
 )
 from .workers import live_workers
 
-__all__ = ["PrefetchCollector", "metrics_exposition"]
+__all__ = ["DatabaseMetrics", "PrefetchCollector", "database_metrics_register", "metrics_exposition"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,55 +78,22 @@ class PrefetchCollector(Collector):
         yield from families
 
 
+# What the apps count in their own rows at each scrape, registered by each in its AppConfig.ready()
+# (`database_metrics_register`): core imports no app, and an app not installed adds nothing.
+DatabaseMetrics = Callable[[], Iterable[Metric]]
+_database_sources: list[DatabaseMetrics] = []
+
+
+def database_metrics_register(source: DatabaseMetrics) -> None:
+    """Have every scrape add the families `source` yields (read from the database: a DatabaseError
+    it raises leaves every database family out, and says so in `prefetch_metrics_source_up`)."""
+    if source not in _database_sources:
+        _database_sources.append(source)
+
+
 def _database_families() -> Iterator[Metric]:
-    from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
-    from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Operation, OperationKind, Site
-    from prefetch_ui.prefetch.selectors import site_read_at
-
-    counts: dict[tuple[str, str], int] = {
-        (kind, status): count
-        for kind, status, count in Operation.objects.order_by()
-        .values_list("kind", "status")
-        .annotate(count=Count("pk"))
-    }
-    finished = CounterMetricFamily(
-        "prefetch_operations",
-        "Operations (what operators asked of ESA) that ended, by kind and result (succeeded, failed).",
-        labels=["kind", "result"],
-    )
-    unfinished = GaugeMetricFamily(
-        "prefetch_operations_unfinished",
-        "Operations not yet ended, by kind and status (pending, running).",
-        labels=["kind", "status"],
-    )
-    for kind in OperationKind.values:
-        for result in ("succeeded", "failed"):
-            finished.add_metric([kind, result], counts.get((kind, result), 0))
-        for status in ACTIVE_OPERATION_STATUSES:
-            unfinished.add_metric([kind, status.value], counts.get((kind, status.value), 0))
-    yield finished
-    yield unfinished
-
-    active_holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).count()
-    yield GaugeMetricFamily(
-        "prefetch_holds_active",
-        "Incidents whose hold is active (holding or held): prefetch on their sites is held.",
-        value=active_holds,
-    )
-
-    # Read from the sites' rows, as the pages' note of it is: the sync writes each site's last read
-    # there (`prefetch.services.freshness`), so a site the sync skips or fails on ages here alone.
-    now = timezone.now()
-    mirror_age = GaugeMetricFamily(
-        "prefetch_mirror_age_seconds",
-        "Seconds since the sync last read each site's jobs from ESA without an error (for a site "
-        "whose jobs it never read, since its row was last written): how old its pages' data may be.",
-        labels=["site_id", "site"],
-    )
-    sites = Site.objects.annotate(read_at=site_read_at()).order_by("esa_id")
-    for esa_id, name, read_at in sites.values_list("esa_id", "name", "read_at"):
-        mirror_age.add_metric([str(esa_id), name], max(0.0, (now - read_at).total_seconds()))
-    yield mirror_age
+    for source in _database_sources:
+        yield from source()
 
 
 def _redis_families() -> list[Metric]:

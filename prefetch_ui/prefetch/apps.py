@@ -11,6 +11,11 @@ class PrefetchConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .permissions import operators_group_grant  # models load only once the registry is ready
+        # Imported here: they import the models, which load only once the registry is ready.
+        from prefetch_ui.core.metrics_collector import database_metrics_register
+
+        from .metrics import prefetch_database_metrics
+        from .permissions import operators_group_grant
 
         post_migrate.connect(operators_group_grant, sender=self, dispatch_uid="prefetch-operators-group")
+        database_metrics_register(prefetch_database_metrics)

@@ -1,4 +1,7 @@
-"""Celery tasks: thin wrappers that take ids, build an ESA client and call one service."""
+"""Celery tasks: thin wrappers that take ids, build an ESA client and call one service.
+
+One direction (HackSoft's styleguide): the services import these tasks at their top to send them;
+a task imports its service inside its body, when it runs."""
 
 from __future__ import annotations
 
@@ -11,10 +14,6 @@ from prefetch_ui.esa import EsaThrottledError
 from prefetch_ui.esa_budget import EsaBudgetWaitError
 from prefetch_ui.esa_settings import esa_client_from_settings
 
-from .services.operations import operation_execute, operation_sweep
-from .services.sync import esa_sync
-from .services.sync_cycles import sync_cycle_alone
-
 logger = logging.getLogger(__name__)
 
 # Backoff, not failure: ESA throttled us past the client's retries, or the call budget stayed with
@@ -25,6 +24,8 @@ _SYNC_BACKOFF = (EsaThrottledError, EsaBudgetWaitError)
 @shared_task(acks_late=True, ignore_result=True)
 def operation_execute_task(operation_id: int) -> None:
     """Carry out one operation. Idempotent: a redelivered message finds it claimed or done."""
+    from .services.operations import operation_execute
+
     with esa_client_from_settings() as client:
         operation_execute(operation_id=operation_id, client=client)
 
@@ -32,6 +33,8 @@ def operation_execute_task(operation_id: int) -> None:
 @shared_task(ignore_result=True)
 def operation_sweep_task() -> None:
     """Send again operations whose dispatch or worker was lost."""
+    from .services.operations import operation_sweep
+
     resent = operation_sweep()
     if resent:
         logger.info("re-dispatched operations %s", resent)
@@ -40,9 +43,9 @@ def operation_sweep_task() -> None:
 @shared_task(ignore_result=True, expires=60)
 def esa_sync_task() -> None:
     """Refresh the local mirror of ESA."""
-    # The sync reads held sites fully and holds what started there since (see prefetch_ui.incidents).
-    from prefetch_ui.incidents.selectors import fan_out_sites, held_site_watch
-    from prefetch_ui.incidents.services.holds import holds_enforce
+    from .holds import holds
+    from .services.sync import esa_sync
+    from .services.sync_cycles import sync_cycle_alone
 
     with sync_cycle_alone() as alone:
         if not alone:
@@ -54,8 +57,12 @@ def esa_sync_task() -> None:
             # /readyz (one that backs off is not).
             with sync_observed():
                 with esa_client_from_settings() as client:
-                    report = esa_sync(client=client, watched=held_site_watch(), paused=fan_out_sites())
-                holds_enforce()
+                    # The sync reads held sites fully and leaves those an incident's fan-out works on
+                    # to it; what started on a held site since is held again (prefetch_ui.incidents).
+                    report = esa_sync(
+                        client=client, watched=holds().held_site_watch(), paused=holds().fan_out_sites()
+                    )
+                holds().holds_enforce()
         except _SYNC_BACKOFF as error:
             logger.warning("ESA sync: cycle ended early, backing off until the next one: %s", error)
             return

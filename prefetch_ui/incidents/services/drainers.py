@@ -34,6 +34,9 @@ from django.conf import settings
 
 from prefetch_ui.core.workers import KEY_PREFIX as WORKER_KEY_PREFIX
 from prefetch_ui.core.workers import redis_connection
+from prefetch_ui.dispatch import task_send
+
+from ..tasks import incident_drain_task
 
 __all__ = [
     "INCIDENTS_QUEUE",
@@ -153,8 +156,6 @@ def _script(connection: redis.Redis, source: str) -> Any:
 def drainers_dispatch(incident_id: int) -> int:
     """Send drainers until `PREFETCH_INCIDENT_DRAINERS` are sent, received or running; returns how
     many were sent."""
-    from ..tasks import incident_drain_task
-
     wanted = settings.PREFETCH_INCIDENT_DRAINERS
     candidates = [uuid.uuid4().hex for _ in range(wanted)]
     with contextlib.closing(redis_connection()) as connection:
@@ -175,12 +176,8 @@ def drainers_dispatch(incident_id: int) -> int:
             reserved = candidates[:1]
         sent = 0
         for token in reserved:
-            try:
-                incident_drain_task.apply_async((incident_id, token), queue=INCIDENTS_QUEUE, task_id=token)
-            except Exception:  # the broker's errors (kombu, redis, socket) have no common base
-                logger.warning(
-                    "could not send a drainer for incident %s; the sweep will", incident_id, exc_info=True
-                )
+            drainer = f"a drainer for incident {incident_id}"
+            if not task_send(incident_drain_task, (incident_id, token), what=drainer, task_id=token):
                 # Not sent: free their places now rather than after RESERVATION_UNSEEN_AFTER.
                 with contextlib.suppress(redis.RedisError):
                     connection.hdel(drainers_registry_key(incident_id), *reserved[sent:])

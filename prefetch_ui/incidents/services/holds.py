@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from prefetch_ui.dispatch import task_send
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Plan, PlanStatus, Site
 from prefetch_ui.prefetch.services.changes import hold_scope_changed
 
@@ -32,6 +33,7 @@ from ..models import (
     IncidentStatus,
     StepState,
 )
+from ..tasks import hold_prepare_task
 from . import scopes
 from .changes import incident_version_next
 from .scopes import (
@@ -130,12 +132,9 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
 
 
 def prepare_dispatch(incident_id: int) -> None:
-    from ..tasks import hold_prepare_task
-
-    try:
-        hold_prepare_task.apply_async((incident_id,), queue="incidents")
-    except Exception:  # the broker's errors have no common base; the sweep sends it again
-        logger.warning("could not send the hold of incident %s; the sweep will", incident_id, exc_info=True)
+    """Send the hold's preparation (its queue is CELERY_TASK_ROUTES'); the sweep sends it again if
+    the broker refuses."""
+    task_send(hold_prepare_task, (incident_id,), what=f"the hold of incident {incident_id}")
 
 
 # Steps of a hold written, committed and sent to the drainers before the rest are written: writing

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from prefetch_ui.dispatch import dispatch_after_commit, task_send
 from prefetch_ui.esa import (
     EsaClient,
     EsaError,
@@ -41,6 +42,7 @@ from ..models import (
     Site,
 )
 from ..plan_changes import plan_settings
+from ..tasks import operation_execute_task
 from .changes import operation_changes
 from .errors import OperationFailedError, RetryLaterError
 from .sync import job_forget, jobs_upsert, plan_forget, plan_update
@@ -133,7 +135,12 @@ def operation_record(
             # A concurrent click won the race for the unique active slot: join it.
             return active.get(), False
         operation_id = operation.pk
-        transaction.on_commit(lambda: operation_dispatch(operation_id=operation_id))
+        dispatch_after_commit(
+            operation_execute_task,
+            (operation_id,),
+            what=f"operation {operation_id}",
+            sent=lambda: _dispatched(operation_id),
+        )
     logger.info(
         "operation %s requested: %s on %s by %s",
         operation_id,
@@ -166,19 +173,16 @@ def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, boo
 
 def operation_dispatch(*, operation_id: int) -> bool:
     """Hand the operation to a worker; on a broker failure leave it pending for the sweep."""
-    from ..tasks import operation_execute_task
-
-    try:
-        operation_execute_task.delay(operation_id)
-    except Exception:  # the broker's errors (kombu, redis, socket) have no common base
-        logger.warning(
-            "could not dispatch operation %s; the sweep will send it again", operation_id, exc_info=True
-        )
+    if not task_send(operation_execute_task, (operation_id,), what=f"operation {operation_id}"):
         return False
+    _dispatched(operation_id)
+    return True
+
+
+def _dispatched(operation_id: int) -> None:
     Operation.objects.filter(pk=operation_id, status=OperationStatus.PENDING).update(
         dispatched_at=timezone.now()
     )
-    return True
 
 
 def operation_sweep(

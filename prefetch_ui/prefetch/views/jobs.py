@@ -14,7 +14,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from prefetch_ui.core.parameters import page_number
-from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
@@ -33,6 +32,7 @@ from prefetch_ui.web.permissions import can_operate, operator_required
 
 from .. import selectors
 from ..forms import PlanWindowForm
+from ..holds import holds
 from ..models import Job, Operation, OperationKind, Plan
 from ..services import operations
 
@@ -96,7 +96,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         if reshaped:
             detail = selectors.job_detail(job=job, page_number=number, status=status)
             page = detail.page.number if detail.page else 1
-            hold = hold_refusal(job.site)
+            hold = holds().hold_refusal(job.site)
             held = bool(hold)
         else:
             page = number
@@ -109,10 +109,10 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
                 errors_since=request.GET.get(ERRORS_PARAMETER, ""),
             )
             if detail.facts_changed:
-                hold = hold_refusal(job.site)
+                hold = holds().hold_refusal(job.site)
                 held = bool(hold)
             elif detail.plan_rows and operator:
-                held = site_held(job.site_id)  # which buttons the rows offer
+                held = holds().site_held(job.site_id)  # which buttons the rows offer
         filters = QueryDict(mutable=True)
         if status:
             filters["status"] = status
@@ -178,7 +178,7 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
     else:
         subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
     site = subject.job.site if isinstance(subject, Plan) else subject.site
-    if kind in _SENDING_KINDS and (hold := hold_refusal(site)):
+    if kind in _SENDING_KINDS and (hold := holds().hold_refusal(site)):
         return refusal(hold, status=HTTPStatus.CONFLICT)
     operations.operation_request(user=request.user, kind=kind, target=subject)
     return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
@@ -236,7 +236,7 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         )
     else:
         form = PlanWindowForm(request.POST, current_start=plan.start_time, now=now)
-        if hold := hold_refusal(plan.job.site):
+        if hold := holds().hold_refusal(plan.job.site):
             form.add_error(None, hold)
         if form.is_valid():
             _, created = operations.operation_request(

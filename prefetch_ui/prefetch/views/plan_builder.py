@@ -11,13 +11,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prefetch_ui.core.parameters import repeatable
-from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
 from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, render_page
 from prefetch_ui.web.permissions import operator_required
 
 from .. import selectors
 from ..forms import BuilderForm, BuilderRow, PlanGeneratorForm, new_row_id, times_moved_to_zone
+from ..holds import holds
 from ..models import Job
 from ..services.creates import FormAlreadySentError, plans_create_request
 
@@ -61,7 +61,8 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     elif action == "generate":
         errors["generator_error"] = _generate(job, form, generator, plans_on_job=plans_on_job, now=now)
     elif action == "submit":
-        errors["submit_error"] = hold_refusal(job.site) or _submit_error(form, plans_on_job=plans_on_job)
+        hold = holds().hold_refusal(job.site)
+        errors["submit_error"] = hold or _submit_error(form, plans_on_job=plans_on_job)
         if not errors["submit_error"]:
             try:
                 plans_create_request(

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
-from prefetch_ui.incidents.selectors import every_site_hold, site_holds
 from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
@@ -29,6 +28,7 @@ from prefetch_ui.web.htmx import (
 from prefetch_ui.web.permissions import can_operate
 
 from .. import selectors
+from ..holds import holds
 from ..models import Site
 from ..selectors import MirrorAge
 
@@ -49,7 +49,7 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
         "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "can_operate": can_operate(request.user),
         # Called by the template only where the whole page is drawn: a poll never asks it.
-        "every_site_hold": every_site_hold,
+        "every_site_hold": holds().every_site_hold,
         "mirror_age": selectors.listed_sites_mirror_age(sites=sites),
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
@@ -152,7 +152,7 @@ def _site_jobs(
         # The version read with the site, before its jobs: a change after it is sent again.
         "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}, **age_query),
         "can_operate": can_operate(request.user),
-        "holds": site_holds(site),
+        "holds": holds().site_holds(site),
         "mirror_age": age,
     }
     return Drawn(context, unfinished=unfinished)
