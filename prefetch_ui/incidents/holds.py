@@ -3,12 +3,15 @@ registered in IncidentsConfig.ready(): prefetch never imports incidents."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
-from prefetch_ui.prefetch.models import Site
+from django.db.models import Exists, OuterRef, Subquery, Value
 
-from . import selectors
-from .models import Incident
+from prefetch_ui.prefetch.holds import IncidentStep
+from prefetch_ui.prefetch.models import Job, Site
+
+from . import job_steps, selectors
+from .models import HeldPlan, Incident
 from .services.holds import holds_enforce
 
 
@@ -35,3 +38,21 @@ class IncidentHolds:
 
     def holds_enforce(self) -> int:
         return holds_enforce()
+
+    def plan_held(self, plan_esa_id: OuterRef) -> Exists | Value:
+        return Exists(selectors.holding_rows().filter(plan_esa_id=plan_esa_id))
+
+    def plans_held(self, plan_esa_ids: Collection[str]) -> Mapping[str, HeldPlan]:
+        return selectors.plans_held(plan_esa_ids=plan_esa_ids)
+
+    def job_steps(self, job: Job, shown: int) -> list[IncidentStep]:
+        return job_steps.job_incident_steps(job=job, shown=shown)
+
+    def job_steps_total(self, site_id: OuterRef) -> Subquery | Value:
+        return job_steps.open_incidents_total(site_id)
+
+    def job_steps_digest(self, job: Job) -> str:
+        return job_steps.open_incidents_digest(job)
+
+    def job_steps_unsettled(self, job: Job) -> bool:
+        return job_steps.job_steps_unsettled(job)

@@ -10,14 +10,45 @@ job's plans (its page's history and its poll's token)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from .models import Site
+from django.db.models import BigIntegerField, BooleanField, Exists, OuterRef, Subquery, Value
+
+from .models import Job, Site
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentStep:
+    """What an incident did to one of a job's plans, for the job's list of what was done to it:
+    its hold (stopped, parked) or its resume (started, restored, rescheduled, left alone, passed
+    on), or ESA's refusal of either."""
+
+    at: datetime
+    incident_id: int
+    phase: str  # "hold" or "resume"
+    outcome: str  # the incident's outcome of the phase
+    outcome_label: str
+    failed: bool  # ESA refused it
+    plan_esa_id: str
+    actor: str  # who held, or who resumed; "" when nobody is recorded
+    error_code: str
+    error_message: str
+    request_id: str  # of the step's last ESA call
+
+    is_incident_step = True  # what the template tells it from an Operation by
+
+    @property
+    def short_id(self) -> str:
+        return self.plan_esa_id[-8:]
 
 
 class Holds(Protocol):
     """The holds of prefetch, as prefetch's pages, sync and selectors read them."""
+
+    def __hash__(self) -> int: ...  # selectors cache what they build with it
 
     def hold_refusal(self, site: Site) -> str:
         """Why the dashboard will not start, reset, edit or add plans on `site` now ("" if it will)."""
@@ -47,6 +78,33 @@ class Holds(Protocol):
         """After each sync: hold what started in an active hold's scope since; returns the steps added."""
         ...
 
+    def plan_held(self, plan_esa_id: OuterRef) -> Exists | Value:
+        """Whether a hold holds the plan whose ESA id `plan_esa_id` names now, as a boolean
+        expression: to count, filter or annotate plans in the same query."""
+        ...
+
+    def plans_held(self, plan_esa_ids: Collection[str]) -> Mapping[str, object]:
+        """What holds each of these plans now, by ESA id (the job page's rows show it)."""
+        ...
+
+    def job_steps(self, job: Job, shown: int) -> list[IncidentStep]:
+        """The last `shown` things holds did to the job's plans, newest first."""
+        ...
+
+    def job_steps_total(self, site_id: OuterRef) -> Subquery | Value:
+        """A number that changes whenever a step of a hold open on the site changes, or such a hold
+        opens or closes (None when none is open), as an expression over jobs."""
+        ...
+
+    def job_steps_digest(self, job: Job) -> str:
+        """That number for the job's site ("" when no hold is open there); read from the job's
+        `steps_incidents` when `job_steps_total` annotated it."""
+        ...
+
+    def job_steps_unsettled(self, job: Job) -> bool:
+        """Whether an open hold has a step on the job's plans not yet settled."""
+        ...
+
 
 class NoHolds:
     """Nothing is held: what prefetch sees when no app registered its holds."""
@@ -71,6 +129,24 @@ class NoHolds:
 
     def holds_enforce(self) -> int:
         return 0
+
+    def plan_held(self, plan_esa_id: OuterRef) -> Exists | Value:
+        return Value(False, output_field=BooleanField())
+
+    def plans_held(self, plan_esa_ids: Collection[str]) -> Mapping[str, object]:
+        return {}
+
+    def job_steps(self, job: Job, shown: int) -> list[IncidentStep]:
+        return []
+
+    def job_steps_total(self, site_id: OuterRef) -> Subquery | Value:
+        return Value(None, output_field=BigIntegerField())
+
+    def job_steps_digest(self, job: Job) -> str:
+        return ""
+
+    def job_steps_unsettled(self, job: Job) -> bool:
+        return False
 
 
 _registered: Holds = NoHolds()

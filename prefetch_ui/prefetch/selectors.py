@@ -13,33 +13,23 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
-    BigIntegerField,
     Count,
     Exists,
-    F,
     FloatField,
-    Func,
     Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Value,
 )
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from prefetch_ui.incidents.models import (
-    OPEN_INCIDENT_STATUSES,
-    UNSETTLED_STEP_STATES,
-    HeldPlan,
-    HoldOutcome,
-    Incident,
-    ResumeOutcome,
-)
-from prefetch_ui.incidents.selectors import holding_rows, plans_held
 from prefetch_ui.planning.plan_math import PlanDraft, Window
 
+from .holds import Holds, IncidentStep, holds
 from .models import (
     ACTIVE_OPERATION_STATUSES,
     JOBS_NEWEST_FIRST,
@@ -64,10 +54,10 @@ COUNTED_STATUSES = [*STATUS_ORDER, HELD]
 UNFINISHED_COUNTS = (*UNFINISHED_PLAN_STATUSES, HELD)
 
 
-def plan_is_held() -> Exists:
+def plan_is_held() -> Exists | Value:
     """Whether an open incident holds the plan now (`incidents.models.holding_now`), as an
     expression over plans: to count, filter or annotate them in the same query."""
-    return Exists(holding_rows().filter(plan_esa_id=OuterRef("esa_id")))
+    return holds().plan_held(OuterRef("esa_id"))
 
 
 def plan_counts_by(plans: QuerySet[Plan], field: str) -> dict[Any, dict[str, int]]:
@@ -225,7 +215,7 @@ def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | No
 def site_list() -> QuerySet[Site]:
     """Every site with its job count and plan counts by status (`plans_<status>`), held plans
     counted apart (`plans_held`)."""
-    held = Q(Exists(holding_rows().filter(plan_esa_id=OuterRef("jobs__plans__esa_id"))))
+    held = Q(holds().plan_held(OuterRef("jobs__plans__esa_id")))
     plan_counts = {
         f"plans_{status}": Count("jobs__plans", filter=Q(jobs__plans__status=status) & ~held)
         for status in STATUS_ORDER
@@ -333,7 +323,7 @@ class PlanRow:
 
     plan: Plan
     operation: Operation | None
-    held: HeldPlan | None = None
+    held: object | None = None  # what holds the plan (`holds().plans_held`)
 
     @property
     def busy(self) -> bool:
@@ -396,132 +386,16 @@ PLANS_PER_PAGE = 100
 RECENT_OPERATIONS_SHOWN = 10
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentStep:
-    """What an incident did to one of a job's plans, for the job's list of what was done to it:
-    its hold (stopped, parked) or its resume (started, restored, rescheduled, left alone, passed
-    on), or ESA's refusal of either."""
-
-    at: datetime
-    incident_id: int
-    phase: str  # "hold" or "resume"
-    outcome: str  # a HoldOutcome or a ResumeOutcome
-    outcome_label: str
-    plan_esa_id: str
-    actor: str  # who held, or who resumed; "" when nobody is recorded
-    error_code: str
-    error_message: str
-    request_id: str  # of the step's last ESA call
-
-    is_incident_step = True  # what the template tells it from an Operation by
-
-    @property
-    def short_id(self) -> str:
-        return self.plan_esa_id[-8:]
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome == HoldOutcome.REFUSED  # the same value as ResumeOutcome.REFUSED
-
-
-# The steps that did something to the plan (or were refused): a hold that found the plan finished,
-# stopped or deleted did nothing to it, and says so on its incident's page only.
-_SHOWN_HOLD_OUTCOMES = (HoldOutcome.STOPPED, HoldOutcome.PARKED, HoldOutcome.REFUSED)
-_SHOWN_RESUME_OUTCOMES = tuple(outcome for outcome in ResumeOutcome if outcome != ResumeOutcome.GONE)
-
-
-def _call_time(call: object) -> datetime | None:
-    at = call.get("at") if isinstance(call, dict) else None
-    try:
-        return datetime.fromisoformat(at) if isinstance(at, str) else None
-    except ValueError:
-        return None
-
-
-def _incident_steps_of(held: HeldPlan) -> list[IncidentStep]:
-    """The hold and the resume of one `HeldPlan` row, each at the time of its last ESA call (a
-    call before the resume was asked for is the hold's), else when its phase ended."""
-    incident = held.incident
-    resume_asked = incident.resume_requested_at
-    times = [at for at in map(_call_time, held.calls) if at is not None]
-    hold_calls = [at for at in times if resume_asked is None or at < resume_asked]
-    resume_calls = [at for at in times if resume_asked is not None and at >= resume_asked]
-    steps = []
-    if held.hold_outcome in _SHOWN_HOLD_OUTCOMES:
-        fallback = held.updated_at if resume_asked is None else incident.hold_done_at or incident.held_at
-        steps.append(
-            IncidentStep(
-                at=max(hold_calls, default=fallback),
-                incident_id=incident.pk,
-                phase="hold",
-                outcome=held.hold_outcome,
-                outcome_label=HoldOutcome(held.hold_outcome).label,
-                plan_esa_id=held.plan_esa_id,
-                actor=incident.held_by.get_username() if incident.held_by else "",
-                # A refused resume clears nothing of the hold's: its error is the resume's then.
-                error_code=held.error_code if not held.resume_outcome else "",
-                error_message=held.error_message if not held.resume_outcome else "",
-                request_id=held.request_id if not held.resume_outcome else "",
-            )
-        )
-    if held.resume_outcome in _SHOWN_RESUME_OUTCOMES:
-        steps.append(
-            IncidentStep(
-                at=max(resume_calls, default=incident.resumed_at or held.updated_at),
-                incident_id=incident.pk,
-                phase="resume",
-                outcome=held.resume_outcome,
-                outcome_label=ResumeOutcome(held.resume_outcome).label,
-                plan_esa_id=held.plan_esa_id,
-                actor=incident.resumed_by.get_username() if incident.resumed_by else "",
-                error_code=held.error_code,
-                error_message=held.error_message,
-                request_id=held.request_id,
-            )
-        )
-    return steps
-
-
 def job_incident_steps(*, job: Job, shown: int = RECENT_OPERATIONS_SHOWN) -> list[IncidentStep]:
-    """What incidents did to the job's plans (see `IncidentStep`), newest first: one query, read
-    from the `HeldPlan` rows of the job's most recently changed steps, whatever their number."""
-    rows = (
-        HeldPlan.objects.filter(job_esa_id=job.esa_id)
-        .filter(Q(hold_outcome__in=_SHOWN_HOLD_OUTCOMES) | Q(resume_outcome__in=_SHOWN_RESUME_OUTCOMES))
-        .select_related("incident__held_by", "incident__resumed_by")
-        .order_by("-updated_at", "-id")[:shown]
-    )
-    steps = [step for held in rows for step in _incident_steps_of(held)]
-    return sorted(steps, key=lambda step: step.at, reverse=True)[:shown]
-
-
-def _open_incidents_on(site_id: int | OuterRef) -> QuerySet[Incident]:
-    """The open incidents whose hold covers a site: its own, and those of every site."""
-    return Incident.objects.filter(
-        Q(site_id=site_id) | Q(site__isnull=True), status__in=OPEN_INCIDENT_STATUSES
-    ).order_by()
-
-
-# The job page's steps token is one total over the open incidents on the job's site: each adds its
-# change version, which every write of one of its steps moves (incidents/services/changes.py), and
-# this weight, which no version reaches, so that an incident that opens or closes changes it too.
-_OPEN_INCIDENT_WEIGHT = 10**12
-
-
-def _incidents_total() -> Func:
-    # A plain function, not an aggregate: as a subquery's one column, a total with no GROUP BY.
-    return Func(F("version") + _OPEN_INCIDENT_WEIGHT, function="SUM", output_field=BigIntegerField())
+    """What incidents did to the job's plans (see `IncidentStep`), newest first: one query (the
+    registered holds read it)."""
+    return holds().job_steps(job, shown)
 
 
 def _incidents_digest(job: Job) -> str:
     """The open incidents on the job's site, as a few digits ("" when there are none): read with
     the job by `job_to_poll(steps=True)`, else in one query of the incidents."""
-    if hasattr(job, "steps_incidents"):
-        total = job.steps_incidents
-    else:
-        incidents = _open_incidents_on(job.site_id)
-        total = incidents.aggregate(total=Sum(F("version") + _OPEN_INCIDENT_WEIGHT))["total"]
-    return str(int(total)) if total else ""
+    return holds().job_steps_digest(job)
 
 
 def job_incident_steps_token(*, job: Job, steps_since: str = "") -> str:
@@ -534,10 +408,7 @@ def job_incident_steps_token(*, job: Job, steps_since: str = "") -> str:
     digest = _incidents_digest(job)
     if not digest or digest == steps_since:
         return digest  # none; or none of their steps changed, so this job's are still unsettled
-    unsettled = HeldPlan.objects.filter(
-        job_esa_id=job.esa_id, incident__status__in=OPEN_INCIDENT_STATUSES, state__in=UNSETTLED_STEP_STATES
-    )
-    return digest if unsettled.exists() else ""
+    return digest if holds().job_steps_unsettled(job) else ""
 
 
 def job_incident_steps_unchanged(*, job: Job, steps_since: str) -> bool:
@@ -551,17 +422,16 @@ def job_to_poll(*, job_esa_id: str, steps: bool) -> Job | None:
     changed needs no more. With `steps` (the page shows unsettled incident steps), also what tells
     whether those changed (`job_incident_steps_unchanged`), in the same query: a total over the
     open incidents."""
-    jobs = _jobs_with_incidents_total() if steps else Job.objects.all()
+    jobs = _jobs_with_incidents_total(holds()) if steps else Job.objects.all()
     # And when its site was last read (`job_mirror_age`), by a join in the same query.
     return jobs.annotate(site_read_at=site_read_at("site__")).filter(esa_id=job_esa_id).order_by().first()
 
 
 @functools.cache
-def _jobs_with_incidents_total() -> QuerySet[Job]:
-    # Built once: resolving a subquery costs a poll more than running it (never evaluated itself,
-    # only cloned by `filter`).
-    incidents = _open_incidents_on(OuterRef("site_id")).values(total=_incidents_total())
-    return Job.objects.annotate(steps_incidents=Subquery(incidents))
+def _jobs_with_incidents_total(registered: Holds) -> QuerySet[Job]:
+    # Built once (per registered holds): resolving a subquery costs a poll more than running it
+    # (never evaluated itself, only cloned by `filter`).
+    return Job.objects.annotate(steps_incidents=registered.job_steps_total(OuterRef("site_id")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,9 +506,9 @@ def plan_rows(*, plans: QuerySet[Plan]) -> list[PlanRow]:
     latest = Operation.objects.in_bulk(
         [plan.latest_operation_id for plan in annotated if plan.latest_operation_id]
     )
-    holds = plans_held(plan_esa_ids=[plan.esa_id for plan in annotated if plan.held])
+    held = holds().plans_held([plan.esa_id for plan in annotated if plan.held])
     return [
-        PlanRow(plan=plan, operation=latest.get(plan.latest_operation_id), held=holds.get(plan.esa_id))
+        PlanRow(plan=plan, operation=latest.get(plan.latest_operation_id), held=held.get(plan.esa_id))
         for plan in annotated
     ]
 
