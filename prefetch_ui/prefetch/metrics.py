@@ -10,7 +10,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .models import ACTIVE_OPERATION_STATUSES, Operation, OperationKind, Site
-from .selectors import site_read_at
+from .selectors.mirror_age import site_read_at
 
 
 def prefetch_database_metrics() -> Iterator[Metric]:

@@ -32,7 +32,8 @@ from ..models import (
 from .changes import incident_version_next
 from .pacing import SiteLoad, ramp_still_ahead, site_loads
 from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note, scope_site_ids
-from .steps import drainers_dispatch, incident_settle, reschedule_window
+from .step_calls import reschedule_window
+from .steps import drainers_dispatch, incident_settle
 
 User = AbstractBaseUser | AnonymousUser
 

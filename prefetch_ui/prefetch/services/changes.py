@@ -12,8 +12,8 @@ waits, so versions are handed out in the order their transactions commit, and a 
 version v has seen every row stamped v or less. Every writer takes it before touching the rows
 it stamps (always the site's row first), so two writers never wait on each other in a circle.
 
-The writers are the services that already write those rows: the sync (`sync.py`, which writes
-only what ESA changed), the operations (`operations.py`), the creates and the incidents' holds.
+The writers are the services that already write those rows: the sync (`mirror_writes.py`, which
+writes only what ESA changed), the operations (`operations.py`), the creates and the incidents' holds.
 Never views or signals.
 """
 
