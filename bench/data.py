@@ -25,7 +25,8 @@ from prefetch_ui.incidents.models import (
     ResumeAction,
 )
 from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import JOB_FIELDS, PLAN_FIELDS, jobs_upsert, plan_update
+from prefetch_ui.prefetch.services.mirror_rows import JOB_FIELDS, PLAN_FIELDS
+from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert, plan_answer_mirror
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 # Most plans of a long-lived site are done; a few are still going, stopped or failed.
@@ -293,6 +294,6 @@ def _one_plan_changes(job: Job, *, now: datetime) -> int:
     """ESA changed one plan on the first page of `job` (its batch size), as the sync writes it;
     returns the job's version after."""
     plan = job.plans.order_by("start_time", "id")[4]
-    plan_update(plan=esa_plan_of(plan, job_esa_id=job.esa_id, slice_len=plan.slice_len + 1), now=now)
+    plan_answer_mirror(plan=esa_plan_of(plan, job_esa_id=job.esa_id, slice_len=plan.slice_len + 1), now=now)
     job.refresh_from_db()
     return job.version

@@ -91,7 +91,9 @@ def _scenarios(data: BenchData) -> list[Scenario]:
     from bench.urls import BASELINE_PATH
     from prefetch_ui.incidents.views import PLANS_PER_PAGE as INCIDENT_PLANS_PER_PAGE
     from prefetch_ui.prefetch.models import Job
-    from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE, job_incident_steps_token, sites_version
+    from prefetch_ui.prefetch.selectors.incident_steps import job_incident_steps_token
+    from prefetch_ui.prefetch.selectors.jobs import PLANS_PER_PAGE
+    from prefetch_ui.prefetch.selectors.sites import sites_version
     from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
     from prefetch_ui.reviews.selectors.timeline import LANES_PER_PAGE
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus
-from prefetch_ui.prefetch.services.sync import plan_update
+from prefetch_ui.prefetch.services.mirror_writes import plan_answer_mirror
 from tests.factories import JobFactory, PlanFactory
 
 __all__ = ["esa_says", "job_of_plans"]
@@ -37,6 +37,6 @@ def esa_says(plan: Plan, **changes: object) -> None:
     fields = {
         name: getattr(plan, name) for name in ("start_time", "end_time", "interval", "slice_len", "status")
     }
-    plan_update(
+    plan_answer_mirror(
         plan=EsaPlan(id=plan.esa_id, job_id=plan.job.esa_id, **(fields | changes)), now=timezone.now()
     )

@@ -33,10 +33,10 @@ def parked_window() -> datetime:
 def hold_done(*, user: User, site: Site | None, reason: str = "origin down") -> Incident:
     """Hold `site` (None: every site) as an operator's click and the workers would: the incident,
     its plans listed (`hold_prepare`), then each step done as ESA answered it: running plans
-    stopped, waiting ones parked a year ahead, written into the mirror as the sync's `plan_update`
+    stopped, waiting ones parked a year ahead, written into the mirror as `plan_answer_mirror`
     writes an ESA answer (with change versions)."""
     incident, _ = hold_request(user=user, site=site, reason=reason)
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     parked_at = parked_window()
     for held in HeldPlan.objects.filter(incident=incident):
         plan = Plan.objects.select_related("job").get(esa_id=held.plan_esa_id)

@@ -82,7 +82,7 @@ class PrefetchCollector(Collector):
 def _database_families() -> Iterator[Metric]:
     from prefetch_ui.incidents.models import HOLD_ACTIVE_STATUSES, Incident
     from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Operation, OperationKind, Site
-    from prefetch_ui.prefetch.selectors import site_read_at
+    from prefetch_ui.prefetch.selectors.mirror_age import site_read_at
 
     counts: dict[tuple[str, str], int] = {
         (kind, status): count

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import API_VERSION, CallObserver, EsaClient, RetryPolicy
+from .client import EsaClient
 from .errors import (
     EsaAmbiguousResultError,
     EsaApiError,
@@ -15,6 +15,7 @@ from .errors import (
     EsaThrottledError,
     EsaTransportError,
 )
+from .rpc import API_VERSION, CallObserver, RetryPolicy
 from .times import EsaTimeError, format_esa_time, parse_esa_time
 from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
 

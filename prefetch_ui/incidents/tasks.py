@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, ignore_result=True)
 def hold_prepare_task(incident_id: int) -> None:
     """List the plans a hold must touch and send the drainers. Idempotent."""
-    count = hold_prepare(incident_id)
+    count = hold_prepare(incident_id=incident_id)
     logger.info("incident %s: %d plan(s) to hold", incident_id, count)
 
 

@@ -50,7 +50,7 @@ class Site(models.Model):
     # The version at which the site page's list changed shape: a job added or removed, a job
     # creation asked for or ended. Until then a poll of the page can swap single rows.
     layout_version = models.PositiveBigIntegerField(default=0)
-    # The basis (see `services.sync`) of the last complete listing of the site's jobs written here:
+    # The basis (see `services.mirror_rows`) of the last complete listing of the site's jobs written here:
     # every job row is ESA's as of then at least, unless its own `esa_state_at` is newer.
     jobs_esa_state_at = models.DateTimeField(null=True, blank=True)
 
@@ -82,7 +82,7 @@ class Job(models.Model):
     synced_at = models.DateTimeField()
     plans_synced_at = models.DateTimeField(null=True, blank=True)
     # What ESA state the row's values reflect (the basis of the write that set them, see
-    # `services.sync`); a write based on an older state leaves the row alone. Null: unknown (oldest).
+    # `services.mirror_rows`); a write based on an older state leaves the row alone. Null: unknown (oldest).
     esa_state_at = models.DateTimeField(null=True, blank=True)
     # The basis of the last listing of all the job's plans written here: every plan row of the job
     # is ESA's as of then at least (or newer, by its own `esa_state_at`), and a plan not in the

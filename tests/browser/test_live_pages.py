@@ -16,7 +16,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import jobs_upsert
+from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert
 from tests.accounts import VIEWER, log_in
 from tests.esa_changes import esa_says, job_of_plans
 from tests.factories import JobFactory, PlanFactory

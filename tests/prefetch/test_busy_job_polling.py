@@ -24,8 +24,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.prefetch.models import Job, Operation, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
-from prefetch_ui.prefetch.services.sync import jobs_upsert
+from prefetch_ui.prefetch.selectors.jobs import PLANS_PER_PAGE
+from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert
 from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 

@@ -15,9 +15,9 @@ from pytest_django import DjangoAssertNumQueries, Settings
 
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.prefetch.models import Job, OperationKind, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.selectors import PLANS_PER_PAGE
+from prefetch_ui.prefetch.selectors.jobs import PLANS_PER_PAGE
+from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert, plan_forget
 from prefetch_ui.prefetch.services.operations import operation_request
-from prefetch_ui.prefetch.services.sync import jobs_upsert, plan_forget
 from tests.esa_changes import esa_says, job_of_plans
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from pytest_django import DjangoAssertNumQueries, Settings
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import Job, Site
-from prefetch_ui.prefetch.selectors import mirror_stale_after
+from prefetch_ui.prefetch.selectors.mirror_age import mirror_stale_after
 from prefetch_ui.prefetch.services.freshness import site_jobs_read
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.esa_changes import job_of_plans

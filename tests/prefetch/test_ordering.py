@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from prefetch_ui.prefetch import selectors
 from prefetch_ui.prefetch.models import Job, Site
+from prefetch_ui.prefetch.selectors.sites import site_job_list
 from tests.factories import JobFactory, PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def test_a_job_without_a_creation_time_comes_after_the_dated_ones(site: Site) ->
     older = JobFactory.create(site=site, name="older", esa_created_at=now - timedelta(days=1))
     newer = JobFactory.create(site=site, name="newer", esa_created_at=now)
     assert list(Job.objects.all()) == [newer, older, undated]
-    assert list(selectors.site_job_list(site=site, name="", created_from=None, created_to=None)) == [
+    assert list(site_job_list(site=site, name="", created_from=None, created_to=None)) == [
         newer,
         older,
         undated,

@@ -15,7 +15,7 @@ from pytest_django import DjangoAssertNumQueries
 
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import job_forget, jobs_upsert
+from prefetch_ui.prefetch.services.mirror_writes import job_forget, jobs_upsert
 from prefetch_ui.prefetch.views.sites import JOBS_PER_PAGE
 from tests.factories import JobFactory, PlanFactory
 

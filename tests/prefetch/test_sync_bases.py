@@ -1,5 +1,5 @@
 """A read of ESA that is overtaken never overwrites a newer write: every write into the mirror is
-compared, by what ESA state it is based on, with what the row already shows (`sync.mirror_basis`).
+compared, by what ESA state it is based on, with what the row already shows (`mirror_rows.mirror_basis`).
 
 The measured fault (issue 18): a sync read a job's plans, a drainer stopped one and wrote ESA's
 answer, then the sync wrote what it had read, the plan running; the hold "held it again" with a
@@ -34,13 +34,13 @@ from prefetch_ui.incidents.models import HeldPlan, IncidentStatus
 from prefetch_ui.incidents.selectors import held_site_watch
 from prefetch_ui.incidents.services.holds import hold_request, holds_enforce
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.services.sync import (
-    esa_sync,
+from prefetch_ui.prefetch.services.mirror_writes import (
     job_plans_replace,
     jobs_upsert,
-    plan_update,
+    plan_answer_mirror,
     plans_upsert,
 )
+from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.factories import JobFactory, SiteFactory
 from tests.incidents.synchronous import Estate, minutes, synchronous_estate
 
@@ -121,7 +121,7 @@ def test_a_listing_read_after_a_stops_answer_is_written(
     """The Stop's answer is written, then the plan is started again in the console; a listing read
     after that brings it in: the answer is older."""
     _, plan_id = _running_plan(estate)
-    plan_update(plan=estate.esa.stop_scheduled_preload_execution(plan_id), now=estate.now())
+    plan_answer_mirror(plan=estate.esa.stop_scheduled_preload_execution(plan_id), now=estate.now())
     assert Plan.objects.get(esa_id=plan_id).status == PlanStatus.STOPPED
     estate.forward(1)
     estate.esa.start_scheduled_preload_execution(plan_id)  # in the console: the mirror hears nothing
@@ -279,7 +279,7 @@ class OvertakenWrites(RuleBasedStateMachine):
         if self.history[tick - 1][plan] == ABSENT:
             self._written(lambda: plans_upsert(job=self.job, plans=[answer], now=self._basis(tick)))
         elif known:
-            self._written(lambda: plan_update(plan=answer, now=self._basis(tick)))
+            self._written(lambda: plan_answer_mirror(plan=answer, now=self._basis(tick)))
         else:
             return  # an answer about a plan the mirror does not have is dropped: a listing brings it
         self.written[plan] = max(self.written[plan], tick)
@@ -327,7 +327,7 @@ def test_an_answer_that_repeats_the_row_still_outdates_older_answers(db: None) -
 
     job_plans_replace(job=job, plans=[plan(PlanStatus.RUNNING)], now=at[0], basis=at[0])
     version = Site.objects.get(pk=job.site_id).version
-    plan_update(plan=plan(PlanStatus.RUNNING), now=at[2])  # as the row shows: no version taken
+    plan_answer_mirror(plan=plan(PlanStatus.RUNNING), now=at[2])  # as the row shows: no version taken
     assert Site.objects.get(pk=job.site_id).version == version
-    plan_update(plan=plan(PlanStatus.WAITING), now=at[1])  # older: left alone
+    plan_answer_mirror(plan=plan(PlanStatus.WAITING), now=at[1])  # older: left alone
     assert Plan.objects.get(esa_id="66c000000000000000000001").status == PlanStatus.RUNNING

@@ -6,49 +6,31 @@ next, until none is left; several drainers, in one or many worker processes, sha
 claim names its worker process; a process that stops beating (`prefetch_ui.core.workers`) loses
 its claims, which go back to pending at once, so a killed worker delays nothing but the plan it
 was on. Every ESA call draws on the shared budget (`prefetch_ui.esa_budget`) through the client.
-How many drainers an incident has, and sending them, is `drainers`' business.
-
-Which call a step makes follows ESA's rules (REFERENCE.md): Stop applies only to a running plan, so
-a waiting plan is held by moving its window `PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a
-call, the step reads the plan's real state and acts on that, not on the refusal's code, which ESA
-does not publish.
+How many drainers an incident has, and sending them, is `drainers`' business; which calls a step
+makes, and what they come to, is `step_calls`'.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from prefetch_ui.core.workers import live_workers, worker_id
-from prefetch_ui.esa import (
-    EsaApiError,
-    EsaClient,
-    EsaError,
-    EsaNotFoundError,
-    EsaServerError,
-    EsaThrottledError,
-    EsaTransportError,
-    PlanSpec,
-)
-from prefetch_ui.esa import Plan as EsaPlan
-from prefetch_ui.prefetch.models import ESA_CODE_LENGTH, ESA_REQUEST_ID_LENGTH, Plan, PlanStatus
-from prefetch_ui.prefetch.services.sync import mirror_basis, plans_answered
+from prefetch_ui.esa import EsaClient
+from prefetch_ui.prefetch.models import Plan, PlanStatus
+from prefetch_ui.prefetch.services.mirror_writes import plan_answers_mirror
 
 from ..models import (
     CLAIM_ORDER,
     UNSETTLED_STEP_STATES,
     HeldPlan,
     HoldAction,
-    HoldOutcome,
     Incident,
     IncidentStatus,
     ResumeAction,
@@ -62,228 +44,44 @@ from .drainers import INCIDENTS_QUEUE as INCIDENTS_QUEUE
 from .drainers import drainer_end, drainer_start
 from .drainers import drainers_dispatch as drainers_dispatch
 from .scopes import held_plan_pass, hold_changes_serialized, hold_covering, pass_note
+from .step_calls import StepCalls, StepOutcome, step_calls_make
 
 logger = logging.getLogger(__name__)
 
-MAX_STEP_ATTEMPTS = 6
 # A claim older than this is taken back even from a live worker (a drainer that died by a bug).
 CLAIM_TIMEOUT = timedelta(minutes=5)
-_TRANSIENT = (EsaThrottledError, EsaServerError, EsaTransportError)
 # Steps a drainer claims at once, and records at once: each write transaction waits its turn for
 # the database's write lock (SQLite's is one for the whole file), so a drainer that wrote once a
 # step was paced by the database, not by ESA: 135 calls a second at a budget of 200.
 STEPS_A_CLAIM = 4
 
 
-class _Calls:
-    """The ESA calls one step makes, for its record, and ESA's answers about the plan, for the
-    mirror: written in the transaction that records the step (one write a step, not one a call)."""
-
-    def __init__(self, held: HeldPlan, worker: str) -> None:
-        self.log: list[dict[str, Any]] = list(held.calls)
-        self.worker = worker
-        self.answers: list[tuple[EsaPlan, datetime]] = []  # the plan as ESA said, and the basis
-
-    def answered(self, plan: EsaPlan, *, basis: datetime) -> None:
-        self.answers.append((plan, basis))
-
-    def last_status(self) -> str | None:
-        return self.answers[-1][0].status if self.answers else None
-
-    def made(self, action: str, *, request_id: str = "", error: EsaError | None = None) -> None:
-        self.log.append(
-            {
-                "action": action,
-                "request_id": request_id or getattr(error, "request_id", ""),
-                "code": getattr(error, "code", "") if error else "OK",
-                "at": timezone.now().isoformat(),
-                "worker": self.worker,
-            }
-        )
-
-
-def _answers_mirrored(calls: Iterable[_Calls]) -> None:
-    """Write the answers these steps got from ESA into the mirror, in one write (`plans_answered`
+def _answers_mirrored(calls: Iterable[StepCalls]) -> None:
+    """Write the answers these steps got from ESA into the mirror, in one write (`plan_answers_mirror`
     compares their bases there); each answer once."""
     calls = list(calls)
     answers = [answer for each in calls for answer in each.answers]
     if answers:
-        plans_answered(answers=answers, now=timezone.now())
+        plan_answers_mirror(answers=answers, now=timezone.now())
     for each in calls:
         each.answers = []
-
-
-def _call(calls: _Calls, action: str, send: Callable[[], EsaPlan]) -> EsaPlan:
-    try:
-        answer = send()
-    except EsaError as error:
-        calls.made(action, error=error)
-        raise
-    calls.made(action, request_id=answer.request_id)
-    calls.answered(answer, basis=mirror_basis())
-    return answer
-
-
-def _current(client: EsaClient, held: HeldPlan, calls: _Calls) -> EsaPlan | None:
-    """The plan as ESA has it now (None: deleted), read from its job's listing."""
-    asked = mirror_basis()
-    try:
-        listing = client.list_scheduled_preload_executions(held.job_esa_id)
-    except EsaNotFoundError as error:
-        calls.made("ListScheduledPreloadExecutions", error=error)
-        return None
-    calls.made("ListScheduledPreloadExecutions", request_id=listing.request_id)
-    for plan in listing.items:
-        if plan.id == held.plan_esa_id:
-            calls.answered(plan, basis=asked)
-            return plan
-    return None
-
-
-# -- the hold ----------------------------------------------------------------------------------
-
-
-def park_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
-    """Where a waiting plan's window goes while held: out of reach, with its own length."""
-    start = (now + timedelta(days=settings.PREFETCH_HOLD_PARK_DAYS)).replace(microsecond=0)
-    return start, start + _window_length(held)
-
-
-def _window_length(held: HeldPlan) -> timedelta:
-    if held.original_start and held.original_end and held.original_end > held.original_start:
-        return held.original_end - held.original_start
-    return timedelta(0)
-
-
-def _hold(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
-    plan_id = held.plan_esa_id
-    fields: dict[str, object] = {}
-    action = held.hold_action
-    parked: tuple[datetime, datetime] | None = None
-    for _ in range(3):  # a plan can change state under us; act on what ESA says it is now
-        try:
-            if action == HoldAction.STOP:
-                stopped = _call(
-                    calls,
-                    "StopScheduledPreloadExecution",
-                    lambda: client.stop_scheduled_preload_execution(plan_id),
-                )
-                if parked or held.parked_start is not None:
-                    # Stopped where it was when it escaped from its park (someone moved its window
-                    # back, in the console): the resume gives it its original window back.
-                    fields |= {"parked_start": stopped.start_time, "parked_end": stopped.end_time}
-                return fields | {"hold_outcome": HoldOutcome.STOPPED}
-            parked = parked or park_window(held, timezone.now())
-            answer = _call(
-                calls,
-                "UpdateScheduledPreloadExecution",
-                lambda: client.update_scheduled_preload_execution(plan_id, _spec(held, parked)),  # noqa: B023
-            )
-            fields |= {"parked_start": parked[0], "parked_end": parked[1]}
-            if answer.status != "running":
-                return fields | {"hold_outcome": HoldOutcome.PARKED}
-            # It fired before its window moved: a running plan keeps going until stopped.
-            action = HoldAction.STOP
-        except EsaNotFoundError:
-            return fields | {"hold_outcome": HoldOutcome.GONE}
-        except _TRANSIENT:
-            raise
-        except EsaApiError:
-            # Refused: find out what the plan is now, and do what that state needs.
-            current = _current(client, held, calls)
-            if current is None:
-                return fields | {"hold_outcome": HoldOutcome.GONE}
-            if current.status in ("finished", "failed"):
-                return fields | {"hold_outcome": HoldOutcome.ALREADY_FINISHED}
-            if current.status == "stopped":
-                # Stopped by an earlier attempt of ours whose answer was lost, most likely: held.
-                return fields | {"hold_outcome": HoldOutcome.STOPPED}
-            if current.status == "running":
-                action = HoldAction.STOP
-            elif action == HoldAction.STOP:  # waiting: ESA cannot stop it, so park it
-                action = HoldAction.PARK
-            else:
-                raise
-    raise EsaTransportError(f"plan {plan_id} kept changing state while being held")
-
-
-def _spec(held: HeldPlan, window: tuple[datetime, datetime]) -> PlanSpec:
-    """The plan with another window, and its own rate."""
-    return PlanSpec(
-        start_time=window[0], end_time=window[1], interval=held.interval, slice_len=held.slice_len
-    )
-
-
-# -- the resume --------------------------------------------------------------------------------
-
-
-def reschedule_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
-    """A passed window moved to start shortly after now, with its original length and rate."""
-    start = (now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS)).replace(microsecond=0)
-    return start, start + _window_length(held)
-
-
-def _resume(held: HeldPlan, client: EsaClient, calls: _Calls) -> dict[str, object]:
-    plan_id = held.plan_esa_id
-    action = held.resume_action
-    needs_start = held.hold_outcome == HoldOutcome.STOPPED
-    outcome = {
-        ResumeAction.START: ResumeOutcome.STARTED,
-        ResumeAction.RESTORE: ResumeOutcome.RESTORED,
-        ResumeAction.RESCHEDULE: ResumeOutcome.RESCHEDULED,
-    }[ResumeAction(action)]
-    try:
-        if held.resume_start is not None or action in (ResumeAction.RESTORE, ResumeAction.RESCHEDULE):
-            now = timezone.now()
-            if held.resume_start is not None and held.resume_end is not None:
-                window = (held.resume_start, held.resume_end)  # the ramp's, chosen at the request
-            elif action == ResumeAction.RESCHEDULE:
-                window = reschedule_window(held, now)
-            else:
-                window = (held.original_start or now, held.original_end or now)
-            spec = _spec(held, window)
-            answer = _call(
-                calls,
-                "UpdateScheduledPreloadExecution",
-                lambda: client.update_scheduled_preload_execution(plan_id, spec),
-            )
-            needs_start = needs_start and answer.status == "stopped"
-        if needs_start:
-            _call(
-                calls,
-                "StartScheduledPreloadExecution",
-                lambda: client.start_scheduled_preload_execution(plan_id),
-            )
-        return {"resume_outcome": outcome}
-    except EsaNotFoundError:
-        return {"resume_outcome": ResumeOutcome.GONE}
-    except _TRANSIENT:
-        raise
-    except EsaApiError:
-        current = _current(client, held, calls)
-        if current is None:
-            return {"resume_outcome": ResumeOutcome.GONE}
-        if action == ResumeAction.START and current.status in ("waiting", "running"):
-            # Started already (an earlier attempt of ours, or someone else): nothing to put back.
-            return {"resume_outcome": ResumeOutcome.STARTED}
-        raise
 
 
 # -- claiming and carrying out ---------------------------------------------------------------
 
 
-def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
+def step_claim(*, incident_id: int, worker: str) -> HeldPlan | None:
     """Claim the incident's next pending step for `worker` (None: none is left)."""
-    claimed = steps_claim(incident_id, worker, count=1)
+    claimed = steps_claim(incident_id=incident_id, worker=worker, count=1)
     return claimed[0] if claimed else None
 
 
-def steps_claim(incident_id: int, worker: str, *, count: int = STEPS_A_CLAIM) -> list[HeldPlan]:
+def steps_claim(*, incident_id: int, worker: str, count: int = STEPS_A_CLAIM) -> list[HeldPlan]:
     """Claim up to `count` of the incident's next pending steps for `worker`; the drainers' loop."""
     with transaction.atomic():
         # The incident's row first, as every writer of its steps takes it: the page shows the
         # steps "In progress".
-        claimed = _next_claimed(incident_id, worker, incident_version_next(incident_id), count)
+        claimed = _next_claimed(incident_id, worker, incident_version_next(incident_id=incident_id), count)
         if not claimed:
             transaction.set_rollback(True)  # nothing left to claim: nothing changed
     return claimed
@@ -326,16 +124,7 @@ def _next_claimed(incident_id: int, worker: str, version: int, count: int) -> li
     return candidates
 
 
-@dataclass(slots=True)
-class _Outcome:
-    """What a step's ESA calls came to, for the transaction that records it."""
-
-    held: HeldPlan
-    fields: dict[str, object]
-    calls: _Calls
-
-
-def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
+def step_execute(*, held: HeldPlan, client: EsaClient, worker: str) -> None:
     """Make one claimed step's ESA calls and record the outcome; a transient failure goes back to
     pending (the drainers' loop does the same for several at once: `steps_execute`)."""
     outcome = _step_calls(held, client, worker)
@@ -344,18 +133,22 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
 
 
 def steps_execute(
-    held_steps: list[HeldPlan], client: EsaClient, worker: str, *, claim: int
+    *, held_steps: list[HeldPlan], client: EsaClient, worker: str, claim: int
 ) -> list[HeldPlan]:
     """Make the calls of each of these claimed steps, then record every outcome and claim up to
     `claim` next steps in one transaction; returns the steps claimed (a drainer's loop: one write
     transaction for `STEPS_A_CLAIM` steps, which the database's write lock would otherwise queue)."""
     outcomes = [outcome for held in held_steps if (outcome := _step_calls(held, client, worker))]
     if not outcomes:
-        return steps_claim(held_steps[0].incident_id, worker, count=claim) if held_steps and claim else []
+        return (
+            steps_claim(incident_id=held_steps[0].incident_id, worker=worker, count=claim)
+            if held_steps and claim
+            else []
+        )
     return _steps_recorded(outcomes, worker, claim=claim)
 
 
-def _step_calls(held: HeldPlan, client: EsaClient, worker: str) -> _Outcome | None:
+def _step_calls(held: HeldPlan, client: EsaClient, worker: str) -> StepOutcome | None:
     """Make the step's ESA calls (None: a resume step passed on to another hold instead, recorded).
 
     A resume step first asks whether another hold covers the plan's site now (one may have begun
@@ -364,41 +157,10 @@ def _step_calls(held: HeldPlan, client: EsaClient, worker: str) -> _Outcome | No
     resuming = held.incident.phase == "resume"
     if resuming and _passed_on_instead(held, worker):
         return None
-    calls = _Calls(held, worker)
-    fields: dict[str, object]
-    try:
-        fields = _resume(held, client, calls) if resuming else _hold(held, client, calls)
-    except EsaError as error:
-        transient = isinstance(error, _TRANSIENT) and held.attempts < MAX_STEP_ATTEMPTS
-        fields = {
-            "state": StepState.PENDING if transient else StepState.FAILED,
-            "error_code": (getattr(error, "code", "") or type(error).__name__)[:ESA_CODE_LENGTH],
-            "error_message": (getattr(error, "message", "") or str(error))[:2000],
-            "request_id": getattr(error, "request_id", "")[:ESA_REQUEST_ID_LENGTH],
-        }
-        if not transient and held.incident.phase == "hold":
-            fields["hold_outcome"] = HoldOutcome.REFUSED
-        elif not transient:
-            fields["resume_outcome"] = ResumeOutcome.REFUSED
-    except Exception as error:  # a bug or the database: recorded, never left claimed
-        logger.exception("incident step %s failed unexpectedly", held.pk)
-        fields = {
-            "state": StepState.FAILED,
-            "error_code": type(error).__name__,
-            "error_message": str(error)[:2000],
-        }
-    else:
-        last = calls.log[-1] if calls.log else {}
-        fields |= {
-            "state": StepState.DONE,
-            "error_code": "",
-            "error_message": "",
-            "request_id": last.get("request_id", "")[:ESA_REQUEST_ID_LENGTH],
-        }
-    return _Outcome(held, fields, calls)
+    return step_calls_make(held=held, client=client, worker=worker)
 
 
-def _put_back(outcome: _Outcome) -> bool:
+def _put_back(outcome: StepOutcome) -> bool:
     return (
         outcome.held.incident.phase == "resume"
         and outcome.fields.get("state") == StepState.DONE
@@ -406,7 +168,7 @@ def _put_back(outcome: _Outcome) -> bool:
     )
 
 
-def _steps_recorded(outcomes: list[_Outcome], worker: str, *, claim: int) -> list[HeldPlan]:
+def _steps_recorded(outcomes: list[StepOutcome], worker: str, *, claim: int) -> list[HeldPlan]:
     """Record the outcomes of one incident's steps, write ESA's answers into the mirror and claim up
     to `claim` next steps, in one transaction. Its rows are taken in the order every writer takes
     them (the hold lock, incidents, then the site's row in the mirror's writes), so that two writers
@@ -430,7 +192,7 @@ def _steps_recorded(outcomes: list[_Outcome], worker: str, *, claim: int) -> lis
                     f"{outcome.held.resume_note}; held again at once by incident #{handed_to.pk}, "
                     "which began while it was put back"
                 ).lstrip("; ")[:255]
-        version = incident_version_next(incident_id)
+        version = incident_version_next(incident_id=incident_id)
         recorded = 0
         for outcome in outcomes:
             recorded += HeldPlan.objects.filter(
@@ -456,20 +218,22 @@ def _passed_on_instead(held: HeldPlan, worker: str) -> bool:
     """If another hold covers the plan's site now, pass the plan to it instead of putting it back."""
     # A look without the lock first: most resumes overlap no hold, and the lock would queue every
     # step behind it. A hold that begins after this look is met by the hand-over after the calls.
-    if hold_covering(held.site_id, besides=held.incident_id) is None:
+    if hold_covering(site_id=held.site_id, besides=held.incident_id) is None:
         return False
     with transaction.atomic():
         hold_changes_serialized()
-        covering = hold_covering(held.site_id, besides=held.incident_id)
+        covering = hold_covering(site_id=held.site_id, besides=held.incident_id)
         if covering is None:
             return False
-        held_plan_pass(held=held, to=covering, version=incident_version_next(covering.pk, whole=True))
-        version = incident_version_next(held.incident_id)
+        held_plan_pass(
+            held=held, to=covering, version=incident_version_next(incident_id=covering.pk, whole=True)
+        )
+        version = incident_version_next(incident_id=held.incident_id)
         if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
             state=StepState.DONE,
             resume_action=ResumeAction.PASS,
             resume_outcome=ResumeOutcome.PASSED,
-            resume_note=pass_note(covering)[:255],
+            resume_note=pass_note(to=covering)[:255],
             passed_to=covering,
             claimed_by="",
             claimed_at=None,
@@ -483,13 +247,13 @@ def _hand_over_put_back(held: HeldPlan, *, status: str | None) -> Incident | Non
     """After a resume step put its plan back: the hold that covers its site now, if any, gets a
     step to hold it again (the caller holds the lock, in the transaction that records the step).
     `status`: the plan's as ESA last answered the step (None: as the mirror has it)."""
-    covering = hold_covering(held.site_id, besides=held.incident_id)
+    covering = hold_covering(site_id=held.site_id, besides=held.incident_id)
     if covering is None:
         return None
     if status is None:
         status = Plan.objects.filter(esa_id=held.plan_esa_id).values_list("status", flat=True).first()
     action = HoldAction.STOP if status == PlanStatus.RUNNING else HoldAction.PARK
-    version = incident_version_next(covering.pk, whole=True)
+    version = incident_version_next(incident_id=covering.pk, whole=True)
     held_plan_pass(held=held, to=covering, version=version, pending_hold=action)
     Incident.objects.filter(pk=covering.pk, status=IncidentStatus.HELD).update(
         status=IncidentStatus.HOLDING, hold_done_at=None
@@ -497,7 +261,7 @@ def _hand_over_put_back(held: HeldPlan, *, status: str | None) -> Incident | Non
     return covering
 
 
-def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:
+def lost_claims_release(*, incident_id: int | None = None, now: datetime | None = None) -> int:
     """Claims of worker processes that stopped beating (or of a stuck drainer) go back to pending."""
     now = now or timezone.now()
     claimed = HeldPlan.objects.filter(state=StepState.CLAIMED)
@@ -514,14 +278,14 @@ def lost_claims_release(incident_id: int | None = None, *, now: datetime | None 
     incident_ids = claimed.filter(lost).values_list("incident_id", flat=True).distinct().order_by()
     for each in sorted(incident_ids):
         with transaction.atomic():
-            version = incident_version_next(each)
+            version = incident_version_next(incident_id=each)
             released += claimed.filter(lost, incident_id=each).update(
                 state=StepState.PENDING, claimed_by="", claimed_at=None, version=version
             )
     return released
 
 
-def incident_settle(incident_id: int) -> None:
+def incident_settle(*, incident_id: int) -> None:
     """Once no step of the current phase is left, the hold is in place (or the resume done).
 
     One statement each, conditional on no step being unsettled at that moment: a look first and an
@@ -554,20 +318,22 @@ def incident_drain(*, incident_id: int, client: EsaClient, reservation: str | No
     held_steps: list[HeldPlan] = []
     try:
         while True:
-            held_steps = held_steps or steps_claim(incident_id, worker)
+            held_steps = held_steps or steps_claim(incident_id=incident_id, worker=worker)
             if not held_steps:
-                if lost_claims_release(incident_id):
+                if lost_claims_release(incident_id=incident_id):
                     continue
                 break
             done += len(held_steps)
-            held_steps = steps_execute(held_steps, client, worker, claim=STEPS_A_CLAIM)
+            held_steps = steps_execute(
+                held_steps=held_steps, client=client, worker=worker, claim=STEPS_A_CLAIM
+            )
     finally:
         drainer_end(incident_id=incident_id, token=token)
-    incident_settle(incident_id)
+    incident_settle(incident_id=incident_id)
     return done
 
 
-def steps_retry_failed(incident: Incident) -> int:
+def steps_retry_failed(*, incident: Incident) -> int:
     """Send the failed steps of the current phase again (drainers go once committed); returns how many."""
     failed = HeldPlan.objects.filter(incident=incident, state=StepState.FAILED)
     if incident.phase == "hold":
@@ -576,7 +342,7 @@ def steps_retry_failed(incident: Incident) -> int:
         outcome, failed = {"resume_outcome": ""}, failed.exclude(resume_action="")
     with transaction.atomic():
         # The incident holds or resumes again: its page is drawn again as a whole.
-        version = incident_version_next(incident.pk, whole=True)
+        version = incident_version_next(incident_id=incident.pk, whole=True)
         count = failed.update(
             state=StepState.PENDING, attempts=0, error_code="", error_message="", version=version, **outcome
         )

@@ -21,8 +21,9 @@ from prefetch_ui.esa import Plan as EsaPlan
 
 from ..models import ACTIVE_OPERATION_STATUSES, Job, Operation, OperationKind, Site
 from .errors import OperationFailedError, RetryLaterError
+from .mirror_rows import mirror_basis
+from .mirror_writes import job_plans_replace, jobs_upsert, plans_upsert
 from .operations import Handler, User, operation_record
-from .sync import job_plans_replace, jobs_upsert, mirror_basis, plans_upsert
 
 # How many of a site's newest jobs a job create looks through for one that landed unseen.
 _NEWEST_JOBS = 50

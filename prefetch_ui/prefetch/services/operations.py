@@ -43,7 +43,7 @@ from ..models import (
 from ..plan_changes import plan_settings
 from .changes import operation_changes
 from .errors import OperationFailedError, RetryLaterError
-from .sync import job_forget, jobs_upsert, plan_forget, plan_update
+from .mirror_writes import job_forget, jobs_upsert, plan_answer_mirror, plan_forget
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def _plan_changed(call: Callable[[EsaClient, Operation], EsaPlan]) -> Handler:
 
     def handle(operation: Operation, client: EsaClient) -> str:
         answer = call(client, operation)
-        plan_update(plan=answer, now=timezone.now())
+        plan_answer_mirror(plan=answer, now=timezone.now())
         return answer.request_id
 
     return handle
@@ -322,7 +322,7 @@ def _plan_update(operation: Operation, client: EsaClient) -> str:
     """The update; ESA's answer is the plan as it now is: into the mirror, and into the operation's
     result as what the update changed the plan to (`after`, which the audit log compares with `before`)."""
     answer = client.update_scheduled_preload_execution(operation.target_esa_id, _plan_spec(operation.params))
-    plan_update(plan=answer, now=timezone.now())
+    plan_answer_mirror(plan=answer, now=timezone.now())
     after = plan_settings(
         start_time=answer.start_time,
         end_time=answer.end_time,

@@ -25,7 +25,7 @@ POLL_PARAMETER = "poll"
 # ... and the change version of what the page shows (see prefetch_ui.prefetch.services.changes).
 VERSION_PARAMETER = "v"
 # ... and, on a page of one site, what its note of the mirror's age says ("" for none;
-# `selectors.MirrorAge.token`): the last reads move no version, so the poll compares this too.
+# `selectors.mirror_age.MirrorAge.token`): the last reads move no version, so the poll compares this too.
 AGE_PARAMETER = "age"
 
 

@@ -17,10 +17,13 @@ from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import hold_refusal, site_held
 from prefetch_ui.planning.local_time import utc_to_local_input
 
-from .. import selectors
 from ..forms import PlanWindowForm
 from ..models import Job, Operation, OperationKind, Plan
 from ..permissions import can_operate, require_operator
+from ..selectors import jobs as job_selectors
+from ..selectors.incident_steps import job_incident_steps_unchanged
+from ..selectors.mirror_age import job_mirror_age
+from ..selectors.statuses import COUNTED_STATUSES
 from ..services import operations
 from .htmx import (
     AGE_PARAMETER,
@@ -51,7 +54,7 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 # The poll's token of the incidents' unsettled steps on the job's plans, when the page shows some.
 STEPS_PARAMETER = "steps"
-# ... and the token of the ErrorInfo its failed plans show (`selectors.job_errors_token`).
+# ... and the token of the ErrorInfo its failed plans show (`selectors.jobs.job_errors_token`).
 ERRORS_PARAMETER = "errors"
 
 
@@ -69,7 +72,7 @@ def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
     else:
         query, number = request.GET, page_number(request)
     status = query.get("status", "")
-    return number, status if status in selectors.COUNTED_STATUSES else ""
+    return number, status if status in COUNTED_STATUSES else ""
 
 
 def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
@@ -79,12 +82,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     number, status = _plan_list(request)
     since = poll_version(request)
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
-    age = selectors.job_mirror_age(job=job)
+    age = job_mirror_age(job=job)
     age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
     if (
         since == job.version
         and not age_changed
-        and (not steps_since or selectors.job_incident_steps_unchanged(job=job, steps_since=steps_since))
+        and (not steps_since or job_incident_steps_unchanged(job=job, steps_since=steps_since))
     ):
         return nothing_changed()
     reshaped = since is None or not job.layout_version <= since <= job.version
@@ -93,13 +96,13 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     operator = can_operate(request.user)
     hold, held = "", False
     if reshaped:
-        detail = selectors.job_detail(job=job, page_number=number, status=status)
+        detail = job_selectors.job_detail(job=job, page_number=number, status=status)
         page = detail.page.number if detail.page else 1
         hold = hold_refusal(job.site)
         held = bool(hold)
     else:
         page = number
-        detail = selectors.job_changes(
+        detail = job_selectors.job_changes(
             job=job,
             since=since or 0,
             page_number=page,
@@ -120,7 +123,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     poll.update({"page": str(page), POLL_PARAMETER: "1", VERSION_PARAMETER: str(job.version)})
     if detail.steps_token:
         poll[STEPS_PARAMETER] = detail.steps_token
-    if errors := selectors.job_errors_token(job):
+    if errors := job_selectors.job_errors_token(job):
         poll[ERRORS_PARAMETER] = errors
     if age:
         poll[AGE_PARAMETER] = age.token
@@ -149,12 +152,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 @require_GET
 def job_detail(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     steps = bool(poll_version(request) is not None and request.GET.get(STEPS_PARAMETER))
-    job = selectors.job_to_poll(job_esa_id=job_esa_id, steps=steps)
+    job = job_selectors.job_to_poll(job_esa_id=job_esa_id, steps=steps)
     if job is not None:
         return _job_live(request, job)
     if request.htmx:
         # The job was deleted while the page was open: go to its site, or home.
-        site = selectors.site_of_deleted_job(job_esa_id)
+        site = job_selectors.site_of_deleted_job(job_esa_id)
         return HttpResponseClientRedirect(
             reverse("site-detail", args=[site.esa_id]) if site else reverse("home")
         )

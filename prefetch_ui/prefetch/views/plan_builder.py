@@ -14,10 +14,16 @@ from prefetch_ui.core.parameters import repeatable
 from prefetch_ui.incidents.selectors import hold_refusal
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
 
-from .. import selectors
 from ..forms import BuilderForm, BuilderRow, PlanGeneratorForm, new_row_id, times_moved_to_zone
 from ..models import Job
 from ..permissions import require_operator
+from ..selectors.plan_builder import (
+    RefusedRow,
+    job_open_plan_drafts,
+    plans_create_refused_rows,
+    site_open_plan_windows,
+)
+from ..selectors.statuses import job_remaining_urls
 from ..services.creates import FormAlreadySentError, plans_create_request
 from .htmx import HtmxHttpRequest, redirect_to, render_page
 
@@ -34,7 +40,7 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     now = timezone.now()
     if request.method == "GET":
-        refused = selectors.plans_create_refused_rows(job=job, operation_id=request.GET.get("fix", ""))
+        refused = plans_create_refused_rows(job=job, operation_id=request.GET.get("fix", ""))
         form = _form_from_refused(refused, now=now) if refused else BuilderForm.blank(now=now)
         return _render(request, job, form, PlanGeneratorForm(zone=form.zone))
     action = request.POST.get("action", "")
@@ -105,13 +111,13 @@ def _unplanned(job: Job, form: BuilderForm, *, now: datetime) -> int:
     """The job's remaining URLs that neither its open plans nor the builder's valid rows will submit."""
     return preview(
         [row.draft for row in form.rows if row.draft is not None],
-        remaining_urls=selectors.job_remaining_urls(job),
+        remaining_urls=job_remaining_urls(job),
         now=now,
-        scheduled=selectors.job_open_plan_drafts(job),
+        scheduled=job_open_plan_drafts(job),
     ).left_over
 
 
-def _form_from_refused(refused: list[selectors.RefusedRow], *, now: datetime) -> BuilderForm:
+def _form_from_refused(refused: list[RefusedRow], *, now: datetime) -> BuilderForm:
     """The rows ESA refused in a batch, with its reasons, to fix and send again (only those)."""
     form = BuilderForm.blank(now=now)
     form.rows = [
@@ -142,9 +148,9 @@ def _render(
     context: dict[str, object] = {"job": job, "form": form, "generator": generator, **errors}
     if not request.htmx:
         # The hint above the builder is only in the whole page, not in the fragment htmx swaps.
-        remaining = selectors.job_remaining_urls(job)
+        remaining = job_remaining_urls(job)
         scheduled = preview(
-            (), remaining_urls=remaining, now=timezone.now(), scheduled=selectors.job_open_plan_drafts(job)
+            (), remaining_urls=remaining, now=timezone.now(), scheduled=job_open_plan_drafts(job)
         ).scheduled_urls
         context |= {"remaining": remaining, "scheduled": scheduled, "unscheduled": remaining - scheduled}
     response = render_page(request, "prefetch/plan_builder.html", context, fragment="builder")
@@ -164,11 +170,11 @@ def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpRespo
     valid = [row for row in form.rows if row.draft is not None]
     result = preview(
         [row.draft for row in valid if row.draft is not None],
-        remaining_urls=selectors.job_remaining_urls(job),
+        remaining_urls=job_remaining_urls(job),
         now=timezone.now(),
-        others=selectors.site_open_plan_windows(job.site),
+        others=site_open_plan_windows(job.site),
         labels=[f"row {form.rows.index(row) + 1}" for row in valid],
-        scheduled=selectors.job_open_plan_drafts(job),
+        scheduled=job_open_plan_drafts(job),
     )
     previews = dict(zip((row.id for row in valid), result.rows, strict=True))
     lines = [

@@ -13,9 +13,10 @@ from django_htmx.http import reswap, retarget
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.incidents.selectors import every_site_hold, site_holds
 
-from .. import selectors
 from ..models import Site
 from ..permissions import can_operate
+from ..selectors import sites as site_selectors
+from ..selectors.mirror_age import listed_sites_mirror_age, site_mirror_age
 from .htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
@@ -36,10 +37,10 @@ JOBS_PER_PAGE = 50
 @require_GET
 def site_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every site with its counts; for a poll, 204 when no site changed since the token it shows."""
-    version = selectors.sites_version()
+    version = site_selectors.sites_version()
     if poll_token(request) == version:
         return nothing_changed()
-    sites = list(selectors.site_list())
+    sites = list(site_selectors.site_list())
     unfinished = any(site.plans_waiting or site.plans_running or site.plans_held for site in sites)  # type: ignore[attr-defined]
     context = {
         "sites": sites,
@@ -48,7 +49,7 @@ def site_list(request: HtmxHttpRequest) -> HttpResponse:
         "can_operate": can_operate(request.user),
         # Called by the template only where the whole page is drawn: a poll never asks it.
         "every_site_hold": every_site_hold,
-        "mirror_age": selectors.listed_sites_mirror_age(sites=sites),
+        "mirror_age": listed_sites_mirror_age(sites=sites),
     }
     response = render_page(request, "prefetch/site_list.html", context, fragment="sites-table")
     return stop_polling_when_done(request, response, unfinished=unfinished)
@@ -68,7 +69,7 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     band), else the whole table."""
     site = get_object_or_404(Site, esa_id=site_esa_id)
     since = poll_version(request)
-    age = selectors.site_mirror_age(site=site)
+    age = site_mirror_age(site=site)
     age_token = age.token if age else ""
     age_changed = since is not None and mirror_age_changed(request, age_token)
     if since == site.version and not age_changed:
@@ -81,7 +82,9 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     if name_has_nul:
         # No job name holds one, and PostgreSQL refuses it in a query.
         name = ""
-    jobs = selectors.site_job_list(site=site, name=name, created_from=created_from, created_to=created_to)
+    jobs = site_selectors.site_job_list(
+        site=site, name=name, created_from=created_from, created_to=created_to
+    )
     filters = request.GET.copy()
     for key in ("page", POLL_PARAMETER, VERSION_PARAMETER, AGE_PARAMETER):
         filters.pop(key, None)
@@ -89,7 +92,7 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     # rows that changed.
     if since is not None and site.layout_version <= since <= site.version:
         number = page_number(request)
-        changes = selectors.site_job_changes(
+        changes = site_selectors.site_job_changes(
             site=site, jobs=jobs, since=since, page_number=number, per_page=JOBS_PER_PAGE
         )
         context = {
@@ -115,8 +118,8 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     if name_has_nul:
         filter_errors.insert(0, "The name contains a NUL character; it was ignored.")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))
-    rows = selectors.job_rows(page.object_list)
-    creations = selectors.site_job_creations(site)
+    rows = site_selectors.job_rows(page.object_list)
+    creations = site_selectors.site_job_creations(site)
     unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)
     context = {
         "site": site,

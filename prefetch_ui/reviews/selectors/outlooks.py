@@ -16,7 +16,7 @@ from django.conf import settings
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.planning.forecast import JobOutlook, ScheduledPlan, job_outlook
 from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.selectors import HELD, UNFINISHED_COUNTS, job_remaining_urls, job_state
+from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, job_remaining_urls, job_state
 
 # The flags, in the order the overview ranks them.
 ATTENTION_FLAGS = ("held", "failed", "late", "stalled")

@@ -38,7 +38,7 @@ from prefetch_ui.prefetch.models import (
     PlanStatus,
     Site,
 )
-from prefetch_ui.prefetch.selectors import HELD, UNFINISHED_COUNTS, plan_is_held
+from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, plan_is_held
 
 from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, job_review_of, late_cutoff
 

@@ -30,7 +30,7 @@ from prefetch_ui.prefetch.models import (
     Plan,
     Site,
 )
-from prefetch_ui.prefetch.selectors import job_remaining_urls, plan_is_held
+from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart
 from .outlooks import hold_of, scheduled_plans

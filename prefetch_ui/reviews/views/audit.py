@@ -14,7 +14,8 @@ from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest, render_page
 
 from ..csv_export import csv_response
 from ..forms.audit import AuditFilterForm
-from ..selectors.audit import AUDIT_CSV_HEADER, audit_entries, audit_export_rows, audit_rows
+from ..selectors.audit import audit_entries
+from ..selectors.audit_rows import AUDIT_CSV_HEADER, audit_export_rows, audit_rows
 
 ENTRIES_PER_PAGE = 50
 

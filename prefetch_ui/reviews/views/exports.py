@@ -8,7 +8,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpRespo
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.selectors import COUNTED_STATUSES
+from prefetch_ui.prefetch.selectors.statuses import COUNTED_STATUSES
 from prefetch_ui.prefetch.views.htmx import HtmxHttpRequest
 
 from ..csv_export import csv_response

@@ -6,7 +6,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from prefetch_ui.prefetch.selectors import sites_mirror_age, sites_version
+from prefetch_ui.prefetch.selectors.mirror_age import sites_mirror_age
+from prefetch_ui.prefetch.selectors.sites import sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,

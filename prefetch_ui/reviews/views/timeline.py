@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
 from prefetch_ui.prefetch.display_zone import display_zone
-from prefetch_ui.prefetch.selectors import sites_mirror_age, sites_version
+from prefetch_ui.prefetch.selectors.mirror_age import sites_mirror_age
+from prefetch_ui.prefetch.selectors.sites import sites_version
 from prefetch_ui.prefetch.views.htmx import (
     VERSION_PARAMETER,
     HtmxHttpRequest,

@@ -1,0 +1,65 @@
+"""Reads for the plan builder: the plans a new batch must fit beside, and the rows ESA refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from prefetch_ui.planning.plan_math import PlanDraft, Window
+
+from ..models import UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan, Site
+
+
+def job_open_plan_drafts(job: Job) -> list[PlanDraft]:
+    """The job's plans that will still submit (waiting or running), as the plan arithmetic takes them."""
+    return [
+        PlanDraft(plan.start_time, plan.end_time, plan.interval, plan.slice_len)
+        for plan in job.plans.filter(status__in=UNFINISHED_PLAN_STATUSES)
+        if plan.start_time and plan.end_time
+    ]
+
+
+def site_open_plan_windows(site: Site) -> list[Window]:
+    """The windows of every waiting or running plan on the site, named for overlap warnings."""
+    plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
+    return [
+        Window(
+            plan.start_time, plan.end_time, f"plan {plan.esa_id[:8]}… of “{plan.job.name}” ({plan.status})"
+        )
+        for plan in plans
+        if plan.start_time and plan.end_time
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRow:
+    """A row of a batch that ESA refused, as it was sent, with ESA's reason."""
+
+    start: datetime
+    end: datetime
+    interval: int
+    slice_len: int
+    message: str
+
+
+def plans_create_refused_rows(*, job: Job, operation_id: str) -> list[RefusedRow]:
+    """The rows ESA refused in one of the job's batches (`operation_id` as it came in a link)."""
+    if not operation_id.isascii() or not operation_id.isdigit() or len(operation_id) > 18:
+        return []
+    operation = Operation.objects.filter(
+        pk=int(operation_id), job=job, kind=OperationKind.PLANS_CREATE
+    ).first()
+    if operation is None:
+        return []
+    outcomes = operation.result.get("rows", {})
+    return [
+        RefusedRow(
+            datetime.fromisoformat(row["start_time"]),
+            datetime.fromisoformat(row["end_time"]),
+            int(row["interval"]),
+            int(row["slice_len"]),
+            str(outcomes[row["row"]].get("message", "")),
+        )
+        for row in operation.params.get("rows", [])
+        if outcomes.get(row["row"], {}).get("status") == "refused"
+    ]

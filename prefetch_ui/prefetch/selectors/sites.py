@@ -1,0 +1,160 @@
+"""Reads for the sites pages: the list of sites, one site's jobs, and a poll's changes of them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from prefetch_ui.incidents.selectors import holding_rows
+
+from ..models import (
+    ACTIVE_OPERATION_STATUSES,
+    JOBS_NEWEST_FIRST,
+    Job,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Plan,
+    Site,
+)
+from .mirror_age import mirror_age, site_read_at
+from .statuses import HELD, STATUS_ORDER, UNFINISHED_COUNTS, job_state, job_unsent, plan_counts_by
+
+
+def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
+    """One token for a page that shows several sites together (all, or `site_ids`): a short digest
+    of their change versions, so it changes when anything on any of them does, and a site comes
+    or goes. With `now`, it also changes every minute, for a page that shows times relative to it
+    ("in 59 minutes", late, the now-line). It also changes when what the page's note of the
+    mirror's age says does (`MirrorAge.token`), though the last reads move no version. One query;
+    read it before the page's data."""
+    sites = (
+        Site.objects.order_by("pk").annotate(read_at=site_read_at()).values_list("pk", "version", "read_at")
+    )
+    if site_ids is not None:
+        sites = sites.filter(pk__in=site_ids)
+    rows = list(sites)
+    digest = hashlib.blake2b(
+        repr([(pk, version) for pk, version, _ in rows]).encode(), digest_size=8
+    ).hexdigest()
+    age = mirror_age(read_times=[read_at for _, _, read_at in rows], now=now or timezone.now())
+    if age is not None:
+        digest = f"{digest}-{age.token}"
+    return digest if now is None else f"{digest}-{int(now.timestamp()) // 60}"
+
+
+def site_list() -> QuerySet[Site]:
+    """Every site with its job count and plan counts by status (`plans_<status>`), held plans
+    counted apart (`plans_held`)."""
+    held = Q(Exists(holding_rows().filter(plan_esa_id=OuterRef("jobs__plans__esa_id"))))
+    plan_counts = {
+        f"plans_{status}": Count("jobs__plans", filter=Q(jobs__plans__status=status) & ~held)
+        for status in STATUS_ORDER
+    }
+    plan_counts[f"plans_{HELD}"] = Count("jobs__plans", filter=held)
+    return Site.objects.annotate(job_count=Count("jobs", distinct=True), **plan_counts).order_by("name")
+
+
+def site_job_list(
+    *, site: Site, name: str = "", created_from: date | None = None, created_to: date | None = None
+) -> QuerySet[Job]:
+    """A site's jobs, newest first, filtered by name and creation date.
+
+    Plain rows, so that paginating walks the (site, -esa_created_at) index; the plan counts of
+    the page shown come from `job_rows`.
+    """
+    jobs = Job.objects.filter(site=site)
+    if name:
+        jobs = jobs.filter(name__icontains=name)
+    if created_from:
+        jobs = jobs.filter(esa_created_at__date__gte=created_from)
+    if created_to:
+        jobs = jobs.filter(esa_created_at__date__lte=created_to)
+    return jobs.order_by(*JOBS_NEWEST_FIRST)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """A job as the site page lists it, with its plans counted by status."""
+
+    job: Job
+    plan_counts: dict[str, int]
+
+    @property
+    def unfinished(self) -> bool:
+        return any(self.plan_counts.get(status, 0) for status in UNFINISHED_COUNTS)
+
+    @property
+    def state(self) -> str:
+        return job_state(self.job, self.plan_counts)
+
+    @property
+    def unsent(self) -> int:
+        return job_unsent(self.job, self.plan_counts)
+
+
+def job_rows(jobs: Iterable[Job]) -> list[JobRow]:
+    """The given jobs with their plan counts by status, in one query for all of them."""
+    jobs = list(jobs)
+    counts = _plan_counts_by_job([job.pk for job in jobs])
+    return [JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in jobs]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteJobChanges:
+    """The rows of one page of a site's jobs that changed since a version, and whether anything
+    on that page will still change by itself."""
+
+    rows: list[JobRow]
+    unfinished: bool
+
+
+def site_job_changes(
+    *, site: Site, jobs: QuerySet[Job], since: int, page_number: int, per_page: int
+) -> SiteJobChanges:
+    """The jobs of one page of `jobs` (a `site_job_list`) stamped after version `since`, with
+    their plan counts, for a poll of a site page whose list kept its shape, and whether anything
+    on the page will still change by itself. Reads the changed jobs, and only if there are any,
+    the plan counts of the page's jobs (and, if none of them has a plan to submit, whether a job
+    is being created)."""
+    offset = (max(page_number, 1) - 1) * per_page
+    page_ids = jobs.values("pk")[offset : offset + per_page]
+    changed = list(jobs.filter(version__gt=since, pk__in=page_ids))
+    if not changed:
+        # Its rows and its list as they were: as unfinished as the page that polls.
+        return SiteJobChanges(rows=[], unfinished=True)
+    counts = _plan_counts_by_job(page_ids)
+    unfinished = any(
+        counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_COUNTS
+    ) or (
+        Operation.objects.filter(
+            site=site, kind=OperationKind.JOB_CREATE, status__in=ACTIVE_OPERATION_STATUSES
+        ).exists()
+    )
+    return SiteJobChanges(
+        rows=[JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in changed], unfinished=unfinished
+    )
+
+
+def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dict[str, int]]:
+    """Plans by status (held apart) for each of these jobs, in one query."""
+    return plan_counts_by(Plan.objects.filter(job_id__in=job_ids), "job_id")
+
+
+def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
+    """Jobs asked for on this site that ESA does not have yet: under way, or failed in the last day."""
+    since = (now or timezone.now()) - timedelta(days=1)
+    return list(
+        Operation.objects.filter(site=site, kind=OperationKind.JOB_CREATE)
+        .filter(
+            Q(status__in=ACTIVE_OPERATION_STATUSES) | Q(status=OperationStatus.FAILED, created_at__gte=since)
+        )
+        .select_related("requested_by")
+        .order_by("-created_at")[:20]
+    )

@@ -1,0 +1,72 @@
+"""What pages count plans by (ESA's statuses, and held), and where a job stands by those counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, QuerySet
+
+from prefetch_ui.incidents.selectors import holding_rows
+
+from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus
+
+STATUS_ORDER = [status.value for status in PlanStatus]
+# Not an ESA status: a plan an open incident holds now (parked a year ahead, stopped by the hold,
+# or about to be). ESA calls it waiting or stopped, which tells a lead nothing, so pages count it
+# as held, apart from ESA's statuses, and show it at its original window.
+HELD = "held"
+# What pages count plans by and filter them by: ESA's statuses, and held.
+COUNTED_STATUSES = [*STATUS_ORDER, HELD]
+# Counts that will still change by themselves: a held plan goes back when its incident resumes.
+UNFINISHED_COUNTS = (*UNFINISHED_PLAN_STATUSES, HELD)
+
+
+def plan_is_held() -> Exists:
+    """Whether an open incident holds the plan now (`incidents.models.holding_now`), as an
+    expression over plans: to count, filter or annotate them in the same query."""
+    return Exists(holding_rows().filter(plan_esa_id=OuterRef("esa_id")))
+
+
+def plan_counts_by(plans: QuerySet[Plan], field: str) -> dict[Any, dict[str, int]]:
+    """`plans` counted by `field` (a job's or a site's id) and by status, a held plan as `HELD`
+    whatever ESA calls it: one query."""
+    counts: dict[Any, dict[str, int]] = {}
+    grouped = (
+        plans.annotate(held=plan_is_held()).values_list(field, "status", "held").annotate(count=Count("id"))
+    ).order_by()
+    for key, status, held, count in grouped:
+        by_status = counts.setdefault(key, {})
+        counted = HELD if held else status
+        by_status[counted] = by_status.get(counted, 0) + count
+    return counts
+
+
+def job_remaining_urls(job: Job) -> int:
+    """The job's URLs that ESA has not submitted yet."""
+    return max(0, job.url_count - job.url_submitted)
+
+
+def job_state(job: Job, plan_counts: dict[str, int]) -> str:
+    """One word for where a job stands, for its badge and progress bar.
+
+    `running` or `waiting` while a plan will still submit, `held` while an incident holds the
+    plans that would; then `done` when every URL went out,
+    `failed` when a plan failed (or ESA took no URL at all and said why in ErrorInfo), and
+    `unsent` when the plans finished or stopped with URLs left.
+    """
+    for status in (PlanStatus.RUNNING, PlanStatus.WAITING, HELD):
+        if plan_counts.get(status):
+            return str(status)
+    if not job.url_count and job.error_info:
+        return "failed"
+    if not job_remaining_urls(job):
+        return "done"
+    return "failed" if plan_counts.get(PlanStatus.FAILED) else "unsent"
+
+
+def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
+    """URLs no plan of the job will submit any more: it settled with them left (0 while one will,
+    or is held to)."""
+    if any(plan_counts.get(status) for status in UNFINISHED_COUNTS):
+        return 0
+    return job_remaining_urls(job)
