@@ -169,7 +169,7 @@ if _email_host:
     if not DEFAULT_FROM_EMAIL:
         raise ImproperlyConfigured("DJANGO_DEFAULT_FROM_EMAIL must be set when DJANGO_EMAIL_HOST is")
 
-# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) --------
+# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) ------------------
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before any password is checked. It needs the
     # request, which every login form passes; tests log in with force_login, which bypasses backends.
@@ -210,7 +210,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where collectstatic puts the files WhiteNoise serves (the image: /app/staticfiles).
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", "") or BASE_DIR / "var" / "static")
 
-# --- Content-Security-Policy (README: Production) ----------------------------------------------------
+# --- Content-Security-Policy (docs/production.md#security-settings) -----------------------------------------
 # Scripts, styles, images and fetches from this origin only, nothing inline: the pages carry no inline
 # script, style or event handler (static/js/app.js wires everything by data- attributes), htmx runs
 # without eval (templates/_base.html), and neither has Django's admin as we use it. No nonce, then: the
@@ -223,7 +223,7 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 
-# --- HTTPS (README: Production) ---------------------------------------------------------------------
+# --- HTTPS (docs/production.md#security-settings) -----------------------------------------------------------
 # Behind a proxy that terminates TLS, Django sees plain HTTP; this header, which the proxy sets on every
 # request (overwriting the client's), says whether it was HTTPS. Unset: a client could claim it by sending it.
 SECURE_PROXY_SSL_HEADER = env.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
@@ -275,7 +275,7 @@ LOGGING = {
     },
 }
 
-# --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -------------------------
+# --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -----------------------------------
 REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 
@@ -326,7 +326,7 @@ CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
 # follows from the number of drainers: see CELERY_WORKER_CONCURRENCY under Incidents.
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", "threads")
 
-# --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ------------------------------
+# --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ----------------------------------------
 # The default endpoint is the bundled simulator (`python -m prefetch_ui.esa_sim`), with its demo key pair.
 ESA_ENDPOINT = env.str("ESA_ENDPOINT", "http://127.0.0.1:9910")
 ESA_ACCESS_KEY_ID = env.str("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
@@ -366,11 +366,11 @@ PREFETCH_MAX_URL_LENGTH = env.int("PREFETCH_MAX_URL_LENGTH", 2048)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env.float("PREFETCH_SWEEP_PERIOD", 5.0)
-# The shortest interval, in seconds, at which any page polls (README: Live pages): each page has
+# The shortest interval, in seconds, at which any page polls (docs/live-pages.md): each page has
 # its own (2 s for a job, 5 s for a site, more for the overview), never under this one.
 PREFETCH_POLL_MIN_SECONDS = max(1, env.int("PREFETCH_POLL_MIN_SECONDS", 2))
 
-# --- Readiness (/readyz, prefetch_ui/core/readiness.py) ---------------------------------------------
+# --- Readiness (/readyz, prefetch_ui/core/readiness.py) -----------------------------------------------------
 # Each check's time box, seconds: a dependency that does not answer within it fails as "no answer".
 PREFETCH_READY_TIMEOUT = env.float("PREFETCH_READY_TIMEOUT", 2.0)
 # Workers beat every 0.5 s and count as dead after 3 s (prefetch_ui/core/workers.py); 10 s lets a
@@ -380,7 +380,7 @@ PREFETCH_READY_WORKER_MAX_AGE = env.float("PREFETCH_READY_WORKER_MAX_AGE", 10.0)
 # so the mirror counts as stale after 20 periods, and never sooner than a minute.
 PREFETCH_READY_SYNC_MAX_AGE = env.float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0, 20 * PREFETCH_SYNC_PERIOD))
 
-# --- Incidents: holds and resumes (prefetch_ui/incidents) ------------------------------------------
+# --- Incidents: holds and resumes (prefetch_ui/incidents) ---------------------------------------------------
 # How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not
 # publish how far ahead a plan may start; a year is the most plausible bound that is surely "never".
 PREFETCH_HOLD_PARK_DAYS = env.int("PREFETCH_HOLD_PARK_DAYS", 365)
@@ -398,12 +398,12 @@ PREFETCH_RESCHEDULE_LEAD_SECONDS = env.int("PREFETCH_RESCHEDULE_LEAD_SECONDS", 6
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
 PREFETCH_INCIDENT_SWEEP_PERIOD = env.float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
 
-# --- Reviews: the team lead's pages (prefetch_ui/reviews) --------------------------------------------
+# --- Reviews: the team lead's pages (prefetch_ui/reviews) ---------------------------------------------------
 # A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
 # a plan within seconds of its start on an active site, so minutes mean something keeps it waiting.
 PREFETCH_LATE_AFTER_SECONDS = env.int("PREFETCH_LATE_AFTER_SECONDS", 300)
 
-# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) ----------------------------------------------
+# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) -------------------------------------------------------
 # A scraper is let in with `Authorization: Bearer <token>` (empty token: none accepted), or when it connects
 # directly (no proxy header) from one of these networks (empty list: none); by default only this machine.
 PREFETCH_METRICS_TOKEN = env.str("PREFETCH_METRICS_TOKEN", "")

@@ -1,10 +1,10 @@
 """What one step of an incident does to its plan: which ESA calls it makes, and how ESA's answers
 (or refusals) become the step's outcome. Claiming, recording and draining the steps is `steps`'.
 
-Which call a step makes follows ESA's rules (REFERENCE.md): Stop applies only to a running plan, so
-a waiting plan is held by moving its window `PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a
-call, the step reads the plan's real state and acts on that, not on the refusal's code, which ESA
-does not publish.
+Which call a step makes follows ESA's rules (docs/esa-api.md#stop, #update, #refusals): Stop
+applies only to a running plan, so a waiting plan is held by moving its window
+`PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a call, the step reads the plan's real state and
+acts on that, not on the refusal's code, which ESA does not publish.
 """
 
 from __future__ import annotations
