@@ -681,7 +681,7 @@ def _run_resume(
                 incident=incident, original_status="waiting", original_start__lt=resume_now
             ).count()
             # What the confirmation shows: the default ramp's figures for this site.
-            preview = resume_preview(incident, reschedule=True, caps={})
+            preview = resume_preview(incident=incident, reschedule=True, caps={})
             (load,) = preview.loads
             site.before, site.forecast_as_it_was = load.before, load.as_it_was
             site.default_cap, site.last_start = load.default_cap, load.last_start

@@ -55,6 +55,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from functools import cache
 from typing import Final, Literal, get_args
 
@@ -85,12 +86,18 @@ _INCIDENT_RECHECK_MS = 200
 # KEYS[2]: when the next call may go by the pace (microseconds).
 # KEYS[3]: the incident callers waiting (token -> the microsecond their registration expires).
 # ARGV: calls per window, the window and the pace (microseconds), this try's token, its priority,
-# the waiters' TTL (microseconds). Times are Redis's clock: one for every machine (writing after
-# TIME needs Redis 5 or later, which replicates scripts by their effects).
+# the waiters' TTL (microseconds), and the time now in microseconds ('' for Redis's own). Times are
+# Redis's clock: one for every machine (writing after TIME needs Redis 5 or later, which replicates
+# scripts by their effects).
 # Returns {granted at, 0} when the call may go, else {0, microseconds to wait before asking again}.
 _ACQUIRE_LUA = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now
+if ARGV[7] ~= '' then
+  now = tonumber(ARGV[7])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+end
 local limit, window, spacing = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, incident, ttl = ARGV[4], ARGV[5] == 'incident', tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -136,13 +143,22 @@ class EsaCallBudget:
     """`acquire()` returns when one more ESA call may be sent. Thread-safe."""
 
     def __init__(
-        self, *, redis_url: str, calls_per_second: int, margin_ms: int, key: str = BUDGET_KEY
+        self,
+        *,
+        redis_url: str,
+        calls_per_second: int,
+        margin_ms: int,
+        key: str = BUDGET_KEY,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (epoch seconds) replaces Redis's clock in the decisions, for tests that move time
+        by hand; every caller of one budget must then share it. The keys still expire on Redis's."""
         if calls_per_second < 1:
             raise ValueError("calls_per_second must be at least 1")
         self.calls_per_second = calls_per_second
         self.window_ms = 1000 + max(0, margin_ms)
         self.key = key
+        self._clock = clock
         # The pace: one call every window / calls_per_second, in microseconds.
         self.spacing_us = self.window_ms * 1000 / calls_per_second
         # One hash slot for all three keys (a script may only touch keys of one slot on a cluster).
@@ -171,6 +187,7 @@ class EsaCallBudget:
                 token,
                 priority,
                 _WAITER_TTL_MS * 1000,
+                "" if self._clock is None else round(self._clock() * 1_000_000),
             ],
         )
         return int(granted_us) / 1_000_000, int(wait_us) / 1_000_000

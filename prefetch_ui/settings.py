@@ -2,110 +2,35 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from kombu import Queue
 
+from prefetch_ui.environment import AT_LEAST_ONE, MORE_THAN_ZERO, env, known_time_zone
+
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean environment variable; unknown spellings are a configuration error, not False."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-
-
-def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
-    """SECURE_PROXY_SSL_HEADER from `Header` (meaning `Header: https`) or `Header: value`."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    header, _, value = raw.partition(":")
-    header, value = header.strip(), value.strip() or "https"
-    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
-        raise ImproperlyConfigured(f"{name} must be a header name such as X-Forwarded-Proto, got {raw!r}")
-    return "HTTP_" + header.upper().replace("-", "_"), value
-
-
-def env_secret(name: str) -> str:
-    """A secret from the environment variable `name`, or from the file that `<name>_FILE` names (how
-    Docker and Kubernetes hand out secrets). One trailing newline of the file is dropped. A file that
-    cannot be read or is empty, or a variable and a file that disagree, stop the start-up: guessing
-    which credential was meant would fail later and further from the cause. "" when neither is set.
-    Error messages name the variable and the file, never the value."""
-    value = os.environ.get(name, "")
-    path = os.environ.get(f"{name}_FILE", "")
-    if not path:
-        return value
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ImproperlyConfigured(
-            f"{name}_FILE names a file that cannot be read: {path} ({reason})"
-        ) from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise ImproperlyConfigured(f"{name}_FILE names an empty file: {path}")
-    if value and value != text:
-        raise ImproperlyConfigured(
-            f"{name} and {name}_FILE are both set, to different values: set only one of them"
-        )
-    return text
-
-
 # --- Django core -----------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env.secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is false"
+    )
+# In development, a fresh key per process: sessions do not survive a restart, and no key is ever committed.
+SECRET_KEY = SECRET_KEY or "django-insecure-dev-" + secrets.token_urlsafe(50)
 
-_secret_key = env_secret("DJANGO_SECRET_KEY")
-if not _secret_key:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is false"
-        )
-    # A fresh key per process: dev sessions do not survive a restart, and no key is ever committed.
-    _secret_key = "django-insecure-dev-" + secrets.token_urlsafe(50)
-SECRET_KEY = _secret_key
-
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+ALLOWED_HOSTS = env.comma_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -182,14 +107,11 @@ TEMPLATES = [
     },
 ]
 
-if not os.environ.get("DATABASE_URL"):
+if "DATABASE_URL" not in os.environ:
     # SQLite creates the file but not its folder; var/ is git-ignored, so a fresh clone lacks it.
     (BASE_DIR / "var").mkdir(exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
-        conn_max_age=60,
-    ),
+    "default": env.dj_db_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}", conn_max_age=60)
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write to one SQLite file at once: WAL lets readers and a writer
@@ -220,15 +142,14 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- E-mail: only to send password-reset links ------------------------------------------------------
-
 # Password reset mails a link: its pages (and the login page's link to them) exist only when there is a
 # mail server to send it (prefetch_ui/logins/views.py answers 404 otherwise).
-_email_host = os.environ.get("DJANGO_EMAIL_HOST", "").strip()
+_email_host = env.str("DJANGO_EMAIL_HOST", "").strip()
 PREFETCH_PASSWORD_RESET = bool(_email_host)
 if _email_host:
     # Implicit TLS (usually port 465), or else STARTTLS (587, the default): never in clear.
-    _email_use_ssl = env_bool("DJANGO_EMAIL_USE_SSL", False)
-    _email_use_tls = env_bool("DJANGO_EMAIL_USE_TLS", not _email_use_ssl)
+    _email_use_ssl = env.bool("DJANGO_EMAIL_USE_SSL", False)
+    _email_use_tls = env.bool("DJANGO_EMAIL_USE_TLS", not _email_use_ssl)
     if _email_use_ssl and _email_use_tls:
         raise ImproperlyConfigured("DJANGO_EMAIL_USE_SSL and DJANGO_EMAIL_USE_TLS cannot both be true")
     # Django 6.1's MAILERS (its EMAIL_HOST and kin are deprecated). Left undefined without e-mail:
@@ -238,42 +159,34 @@ if _email_host:
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
                 "host": _email_host,
-                "port": int(env_float("DJANGO_EMAIL_PORT", 465 if _email_use_ssl else 587)),
-                "username": os.environ.get("DJANGO_EMAIL_HOST_USER", ""),
+                "port": env.int("DJANGO_EMAIL_PORT", 465 if _email_use_ssl else 587),
+                "username": env.str("DJANGO_EMAIL_HOST_USER", ""),
                 # From the variable or from a file (DJANGO_EMAIL_HOST_PASSWORD_FILE), as the other secrets.
-                "password": env_secret("DJANGO_EMAIL_HOST_PASSWORD"),
+                "password": env.secret("DJANGO_EMAIL_HOST_PASSWORD"),
                 "use_tls": _email_use_tls,
                 "use_ssl": _email_use_ssl,
                 "timeout": 10,
             },
         }
     }
-    DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "").strip()
+    DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", "").strip()
     if not DEFAULT_FROM_EMAIL:
         raise ImproperlyConfigured("DJANGO_DEFAULT_FROM_EMAIL must be set when DJANGO_EMAIL_HOST is")
 
-# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) --------
-
+# --- Failed logins: throttled per account and per address (prefetch_ui/logins/throttle.py) ------------------
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before any password is checked. It needs the
     # request, which every login form passes; tests log in with force_login, which bypasses backends.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Failures that lock an account (from any address) or an address (for any account), and for how long
-# after the last of them.
-PREFETCH_LOGIN_FAILURE_LIMIT = int(env_float("PREFETCH_LOGIN_FAILURE_LIMIT", 5))
-PREFETCH_LOGIN_COOLOFF_MINUTES = env_float("PREFETCH_LOGIN_COOLOFF_MINUTES", 15)
-if PREFETCH_LOGIN_FAILURE_LIMIT < 1 or PREFETCH_LOGIN_COOLOFF_MINUTES <= 0:
-    raise ImproperlyConfigured(
-        "PREFETCH_LOGIN_FAILURE_LIMIT must be at least 1 and PREFETCH_LOGIN_COOLOFF_MINUTES more than 0"
-    )
+# Failures that lock an account (from any address) or an address (for any account), and for how long.
+PREFETCH_LOGIN_FAILURE_LIMIT = env.int("PREFETCH_LOGIN_FAILURE_LIMIT", 5, validate=AT_LEAST_ONE)
+PREFETCH_LOGIN_COOLOFF_MINUTES = env.float("PREFETCH_LOGIN_COOLOFF_MINUTES", 15, validate=MORE_THAN_ZERO)
 # Behind proxies: the header they set or append the client's address to (X-Real-IP, X-Forwarded-For)
 # and how many of them append to it. Unset, the peer's address is the client's.
-PREFETCH_CLIENT_IP_HEADER = os.environ.get("PREFETCH_CLIENT_IP_HEADER", "").strip()
-PREFETCH_TRUSTED_PROXY_COUNT = int(env_float("PREFETCH_TRUSTED_PROXY_COUNT", 1))
-if PREFETCH_TRUSTED_PROXY_COUNT < 1:
-    raise ImproperlyConfigured("PREFETCH_TRUSTED_PROXY_COUNT must be at least 1")
+PREFETCH_CLIENT_IP_HEADER = env.str("PREFETCH_CLIENT_IP_HEADER", "").strip()
+PREFETCH_TRUSTED_PROXY_COUNT = env.int("PREFETCH_TRUSTED_PROXY_COUNT", 1, validate=AT_LEAST_ONE)
 
 # In the database (axes' default handler, named for the reader): shared by every web process.
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
@@ -299,10 +212,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where collectstatic puts the files WhiteNoise serves (the image: /app/staticfiles).
-STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "var" / "static")
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", "") or BASE_DIR / "var" / "static")
 
-# --- Content-Security-Policy (README: Production) ----------------------------------------------------
-
+# --- Content-Security-Policy (docs/production.md#security-settings) -----------------------------------------
 # Scripts, styles, images and fetches from this origin only, nothing inline: the pages carry no inline
 # script, style or event handler (static/js/app.js wires everything by data- attributes), htmx runs
 # without eval (templates/_base.html), and neither has Django's admin as we use it. No nonce, then: the
@@ -315,33 +227,31 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 
-# --- HTTPS (README: Production) ---------------------------------------------------------------------
-
+# --- HTTPS (docs/production.md#security-settings) -----------------------------------------------------------
 # Behind a proxy that terminates TLS, Django sees plain HTTP; this header, which the proxy sets on every
-# request (overwriting any the client sent), says whether the client's request was HTTPS. Unset, a
-# client could claim HTTPS by sending it.
-SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+# request (overwriting the client's), says whether it was HTTPS. Unset: a client could claim it by sending it.
+SECURE_PROXY_SSL_HEADER = env.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
 # A stale token gets a sentence saying what to do, to htmx in plain text (the page's notice).
 CSRF_FAILURE_VIEW = "prefetch_ui.core.views.csrf_failure"
 # Origins (https://host[:port]) besides the request's own host from which forms may be posted: only
 # needed when the proxy changes the host name or port the browser sees.
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = env.comma_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", True)
     # The probes are called over plain HTTP from inside the network (compose healthchecks, Kubernetes
     # probes, Prometheus), never by a browser: a redirect to HTTPS would only break them.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     # Sent only on HTTPS responses. A year, the subdomains of the dashboard's host included, and the
     # preload flag, which lets the registrable domain serving it be submitted to browsers' preload lists.
-    SECURE_HSTS_SECONDS = int(env_float("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
-    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Production logs are JSON lines (one object a line: time, level, logger, message, request_id,
 # exception); development keeps plain text. Celery workers log with this too (prefetch_ui/core/logs.py).
-LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 
@@ -361,7 +271,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # One line per ESA request drowns the worker's log; failures are logged by our code.
@@ -369,9 +279,8 @@ LOGGING = {
     },
 }
 
-# --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -------------------------
-
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -----------------------------------
+REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 
 # Polled pages that show many sites at once (the overview, the timeline) draw each change once for
@@ -419,121 +328,90 @@ CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
 # ESA calls wait on the network, not the CPU: threads, so that one process runs many at once (and
 # beats once in Redis for all of them, see prefetch_ui/core/workers.py). Its size (the concurrency)
 # follows from the number of drainers: see CELERY_WORKER_CONCURRENCY under Incidents.
-CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", "threads")
 
-# --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ------------------------------
-
+# --- ESA (bridged to the client only by prefetch_ui/esa_settings.py) ----------------------------------------
 # The default endpoint is the bundled simulator (`python -m prefetch_ui.esa_sim`), with its demo key pair.
-ESA_ENDPOINT = os.environ.get("ESA_ENDPOINT", "http://127.0.0.1:9910")
-ESA_ACCESS_KEY_ID = os.environ.get("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
+ESA_ENDPOINT = env.str("ESA_ENDPOINT", "http://127.0.0.1:9910")
+ESA_ACCESS_KEY_ID = env.str("ESA_ACCESS_KEY_ID", "LTAI5tSimulatorDemoKey")
 # From the variable or from a file (ESA_ACCESS_KEY_SECRET_FILE, for Docker and Kubernetes secrets).
-ESA_ACCESS_KEY_SECRET = env_secret("ESA_ACCESS_KEY_SECRET") or "SimulatorDemoSecret-not-for-production"
-ESA_TIMEOUT = env_float("ESA_TIMEOUT", 10.0)
+ESA_ACCESS_KEY_SECRET = env.secret("ESA_ACCESS_KEY_SECRET") or "SimulatorDemoSecret-not-for-production"
+ESA_TIMEOUT = env.float("ESA_TIMEOUT", 10.0)
 # ESA calls per second from all workers together (prefetch_ui/esa_budget.py; 0: no budget). ESA does
 # not publish its per-account limit; 50 is the figure the incident goals are written against.
-PREFETCH_ESA_CALLS_PER_SECOND = int(env_float("PREFETCH_ESA_CALLS_PER_SECOND", 50))
+PREFETCH_ESA_CALLS_PER_SECOND = env.int("PREFETCH_ESA_CALLS_PER_SECOND", 50)
 # The budget's window is a second plus this, so that calls arriving bunched (a busy machine, network
-# jitter) rarely let ESA see more in one; why 100, in prefetch_ui/esa_budget.py.
-PREFETCH_ESA_BUDGET_MARGIN_MS = int(env_float("PREFETCH_ESA_BUDGET_MARGIN_MS", 50))
+# jitter) rarely let ESA see more in one; why 50, in prefetch_ui/esa_budget.py.
+PREFETCH_ESA_BUDGET_MARGIN_MS = env.int("PREFETCH_ESA_BUDGET_MARGIN_MS", 50)
 
-PREFETCH_DISPLAY_TIME_ZONE = os.environ.get("PREFETCH_DISPLAY_TIME_ZONE", "Asia/Shanghai")
-try:
-    # Fail at start-up on a typo rather than on the first page that shows a time.
-    ZoneInfo(PREFETCH_DISPLAY_TIME_ZONE)
-except (ZoneInfoNotFoundError, ValueError):
-    raise ImproperlyConfigured(
-        f"PREFETCH_DISPLAY_TIME_ZONE is not a known IANA time zone: {PREFETCH_DISPLAY_TIME_ZONE!r}"
-    ) from None
+PREFETCH_DISPLAY_TIME_ZONE = env.str("PREFETCH_DISPLAY_TIME_ZONE", "Asia/Shanghai", validate=known_time_zone)
 
 # --- The mirror of ESA and the operation outbox ----------------------------------------------------
-
 # Seconds between two syncs of the mirror (sites, job pages, plans of jobs that can change).
-PREFETCH_SYNC_PERIOD = env_float("PREFETCH_SYNC_PERIOD", 3.0)
+PREFETCH_SYNC_PERIOD = env.float("PREFETCH_SYNC_PERIOD", 3.0)
 # Seconds after which the plans of a job that cannot change (all finished) are read again anyway.
-PREFETCH_SETTLED_JOB_RESYNC = env_float("PREFETCH_SETTLED_JOB_RESYNC", 600.0)
-PREFETCH_SYNC_JOB_PAGE_SIZE = int(env_float("PREFETCH_SYNC_JOB_PAGE_SIZE", 100))
-# How much of the call budget one sync cycle may spend on its backlog (plans never read, and settled
-# jobs due for their re-read), in seconds of budget: a first mirror of a large site goes on over
-# several cycles of about this length, so that the other sites and the active jobs are read in
-# between, and the re-reads are spread over PREFETCH_SETTLED_JOB_RESYNC instead of coming at once.
-PREFETCH_SYNC_BACKLOG_SECONDS = env_float("PREFETCH_SYNC_BACKLOG_SECONDS", 60.0)
-if PREFETCH_SYNC_BACKLOG_SECONDS <= 0:
-    raise ImproperlyConfigured("PREFETCH_SYNC_BACKLOG_SECONDS must be more than 0 (seconds of call budget)")
+PREFETCH_SETTLED_JOB_RESYNC = env.float("PREFETCH_SETTLED_JOB_RESYNC", 600.0)
+PREFETCH_SYNC_JOB_PAGE_SIZE = env.int("PREFETCH_SYNC_JOB_PAGE_SIZE", 100)
+# Seconds of call budget one sync cycle may spend on its backlog (plans never read, settled jobs due for
+# their re-read): a large site's first mirror goes on over several cycles of about this length, the other
+# sites and the active jobs read in between, and the re-reads spread over PREFETCH_SETTLED_JOB_RESYNC.
+PREFETCH_SYNC_BACKLOG_SECONDS = env.float("PREFETCH_SYNC_BACKLOG_SECONDS", 60.0, validate=MORE_THAN_ZERO)
 # ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
-PREFETCH_MAX_INTERVAL = int(env_float("PREFETCH_MAX_INTERVAL", 86_400))
-PREFETCH_MAX_SLICE_LEN = int(env_float("PREFETCH_MAX_SLICE_LEN", 1_000))
+PREFETCH_MAX_INTERVAL = env.int("PREFETCH_MAX_INTERVAL", 86_400)
+PREFETCH_MAX_SLICE_LEN = env.int("PREFETCH_MAX_SLICE_LEN", 1_000)
 # Plans one job may have (unpublished; the simulator's default): the builder refuses a batch that
 # would take a job past it, instead of sending it for ESA to refuse.
-PREFETCH_MAX_PLANS_PER_JOB = int(env_float("PREFETCH_MAX_PLANS_PER_JOB", 100))
-# URLs one job may hold and the longest URL accepted (ESA's own limits are unpublished; these are
-# the simulator's).
-PREFETCH_MAX_URLS_PER_JOB = int(env_float("PREFETCH_MAX_URLS_PER_JOB", 50_000))
-PREFETCH_MAX_URL_LENGTH = int(env_float("PREFETCH_MAX_URL_LENGTH", 2048))
+PREFETCH_MAX_PLANS_PER_JOB = env.int("PREFETCH_MAX_PLANS_PER_JOB", 100)
+# URLs one job may hold and the longest URL accepted (ESA's are unpublished; these are the simulator's).
+PREFETCH_MAX_URLS_PER_JOB = env.int("PREFETCH_MAX_URLS_PER_JOB", 50_000)
+PREFETCH_MAX_URL_LENGTH = env.int("PREFETCH_MAX_URL_LENGTH", 2048)
 # A pasted URL list may be as large as an uploaded file (10 MB), plus the rest of the form; Django's
 # 2.5 MB default would answer a generic 400 before the form could say what is wrong.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
-PREFETCH_SWEEP_PERIOD = env_float("PREFETCH_SWEEP_PERIOD", 5.0)
-# The shortest interval, in seconds, at which any page polls (README: Live pages): each page has
+PREFETCH_SWEEP_PERIOD = env.float("PREFETCH_SWEEP_PERIOD", 5.0)
+# The shortest interval, in seconds, at which any page polls (docs/live-pages.md): each page has
 # its own (2 s for a job, 5 s for a site, more for the overview), never under this one.
-PREFETCH_POLL_MIN_SECONDS = max(1, int(env_float("PREFETCH_POLL_MIN_SECONDS", 2)))
+PREFETCH_POLL_MIN_SECONDS = max(1, env.int("PREFETCH_POLL_MIN_SECONDS", 2))
 
-# --- Readiness (/readyz, prefetch_ui/core/readiness.py) ---------------------------------------------
-
+# --- Readiness (/readyz, prefetch_ui/core/readiness.py) -----------------------------------------------------
 # Each check's time box, seconds: a dependency that does not answer within it fails as "no answer".
-PREFETCH_READY_TIMEOUT = env_float("PREFETCH_READY_TIMEOUT", 2.0)
+PREFETCH_READY_TIMEOUT = env.float("PREFETCH_READY_TIMEOUT", 2.0)
 # Workers beat every 0.5 s and count as dead after 3 s (prefetch_ui/core/workers.py); 10 s lets a
 # worker restart without the deployment turning unready.
-PREFETCH_READY_WORKER_MAX_AGE = env_float("PREFETCH_READY_WORKER_MAX_AGE", 10.0)
+PREFETCH_READY_WORKER_MAX_AGE = env.float("PREFETCH_READY_WORKER_MAX_AGE", 10.0)
 # A sync starts every PREFETCH_SYNC_PERIOD seconds; a large estate takes a few periods per cycle,
 # so the mirror counts as stale after 20 periods, and never sooner than a minute.
-PREFETCH_READY_SYNC_MAX_AGE = env_float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0, 20 * PREFETCH_SYNC_PERIOD))
+PREFETCH_READY_SYNC_MAX_AGE = env.float("PREFETCH_READY_SYNC_MAX_AGE", max(60.0, 20 * PREFETCH_SYNC_PERIOD))
 
-# --- Incidents: holds and resumes (prefetch_ui/incidents) ------------------------------------------
-
+# --- Incidents: holds and resumes (prefetch_ui/incidents) ---------------------------------------------------
 # How far ahead a hold moves a waiting plan's window (ESA cannot stop a waiting plan). ESA does not
 # publish how far ahead a plan may start; a year is the most plausible bound that is surely "never".
-PREFETCH_HOLD_PARK_DAYS = int(env_float("PREFETCH_HOLD_PARK_DAYS", 365))
+PREFETCH_HOLD_PARK_DAYS = env.int("PREFETCH_HOLD_PARK_DAYS", 365)
 # Drainers (tasks carrying out an incident's ESA calls) per incident, across all workers: exactly
 # this many, from the moment each is sent until it ends (prefetch_ui/incidents/services/drainers.py).
-PREFETCH_INCIDENT_DRAINERS = int(env_float("PREFETCH_INCIDENT_DRAINERS", 4))
-if PREFETCH_INCIDENT_DRAINERS < 1:
-    raise ImproperlyConfigured(
-        f"PREFETCH_INCIDENT_DRAINERS must be at least 1, not {PREFETCH_INCIDENT_DRAINERS}"
-    )
+PREFETCH_INCIDENT_DRAINERS = env.int("PREFETCH_INCIDENT_DRAINERS", 4, validate=AT_LEAST_ONE)
 # One worker's pool holds everything that runs at once, or what waits behind it expires unrun (the
 # sweeps and the sync expire after one period): the drainers of two incidents (a hold and a resume,
 # or a site's hold and a hold of every site), one sync cycle (cycles never overlap), the incident
 # and operation sweeps, and two routine tasks. With prefetch multiplier 1, a worker takes no more
 # messages than its pool has threads, so none waits received but unstarted behind a full pool.
-CELERY_WORKER_CONCURRENCY = int(
-    env_float("CELERY_WORKER_CONCURRENCY", 2 * PREFETCH_INCIDENT_DRAINERS + 1 + 2 + 2)
-)
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", 2 * PREFETCH_INCIDENT_DRAINERS + 1 + 2 + 2)
 # A plan rescheduled by a resume (its window passed during the hold) starts this long after the click.
-PREFETCH_RESCHEDULE_LEAD_SECONDS = int(env_float("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60))
+PREFETCH_RESCHEDULE_LEAD_SECONDS = env.int("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60)
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
-PREFETCH_INCIDENT_SWEEP_PERIOD = env_float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
+PREFETCH_INCIDENT_SWEEP_PERIOD = env.float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
 
-# --- Reviews: the team lead's pages (prefetch_ui/reviews) --------------------------------------------
-
+# --- Reviews: the team lead's pages (prefetch_ui/reviews) ---------------------------------------------------
 # A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
 # a plan within seconds of its start on an active site, so minutes mean something keeps it waiting.
-PREFETCH_LATE_AFTER_SECONDS = int(env_float("PREFETCH_LATE_AFTER_SECONDS", 300))
+PREFETCH_LATE_AFTER_SECONDS = env.int("PREFETCH_LATE_AFTER_SECONDS", 300)
 
-# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) ----------------------------------------------
-
-# A scraper is let in when it sends `Authorization: Bearer <token>` with this token, or when it
-# connects directly (no proxy header) from one of these networks. Empty token: no token accepted;
-# empty list: no network. By default only this machine may scrape.
-PREFETCH_METRICS_TOKEN = os.environ.get("PREFETCH_METRICS_TOKEN", "")
-PREFETCH_METRICS_ALLOWED_NETWORKS = env_list("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
-for _network in PREFETCH_METRICS_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_network, strict=False)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"PREFETCH_METRICS_ALLOWED_NETWORKS: not a network (CIDR): {_network!r}"
-        ) from None
+# --- Metrics (/metrics, prefetch_ui/core/metrics*.py) -------------------------------------------------------
+# A scraper is let in with `Authorization: Bearer <token>` (empty token: none accepted), or when it connects
+# directly (no proxy header) from one of these networks (empty list: none); by default only this machine.
+PREFETCH_METRICS_TOKEN = env.str("PREFETCH_METRICS_TOKEN", "")
+PREFETCH_METRICS_ALLOWED_NETWORKS = env.networks("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {

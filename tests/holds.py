@@ -36,7 +36,7 @@ def hold_done(*, user: User, site: Site | None, reason: str = "origin down") -> 
     stopped, waiting ones parked a year ahead, written into the mirror as `plan_answer_mirror`
     writes an ESA answer (with change versions)."""
     incident, _ = hold_request(user=user, site=site, reason=reason)
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     parked_at = parked_window()
     for held in HeldPlan.objects.filter(incident=incident):
         plan = Plan.objects.select_related("job").get(esa_id=held.plan_esa_id)

@@ -31,6 +31,7 @@ def mounted_client(
     *,
     retry: RetryPolicy = FAST_RETRY,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     access_key_id: str = DEMO_ACCESS_KEY_ID,
     access_key_secret: str = DEMO_ACCESS_KEY_SECRET,
 ) -> EsaClient:
@@ -41,5 +42,6 @@ def mounted_client(
         access_key_secret=access_key_secret,
         retry=retry,
         sleep=sleep,
+        clock=clock,
         transport=httpx.WSGITransport(app=simulator),
     )

@@ -4,6 +4,7 @@ variables and files), so the running test settings are never touched."""
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import dotenv_values
+from environs import EnvValidationError
 
 import prefetch_ui.settings
 
@@ -156,3 +159,205 @@ def test_a_variable_and_a_file_that_disagree_stop_the_start_up_without_showing_e
     )
     for secret in ("the-file-secret-5309", "the-variable-secret-8675"):
         assert secret not in result.stdout + result.stderr
+
+
+# -- typed values: a malformed one stops the start-up and names the variable ------------------------
+
+# Where a variable is read only in some configurations: what else it needs to be read at all.
+NEEDS = {
+    "DJANGO_EMAIL_PORT": {
+        "DJANGO_EMAIL_HOST": "smtp.example.com",
+        "DJANGO_DEFAULT_FROM_EMAIL": "a@example.com",
+    },
+    "DJANGO_EMAIL_USE_SSL": {"DJANGO_EMAIL_HOST": "smtp.example.com"},
+    "DJANGO_EMAIL_USE_TLS": {"DJANGO_EMAIL_HOST": "smtp.example.com"},
+    "DJANGO_SECURE_HSTS_SECONDS": PRODUCTION,
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": PRODUCTION,
+    "DJANGO_SECURE_HSTS_PRELOAD": PRODUCTION,
+    "DJANGO_SECURE_SSL_REDIRECT": PRODUCTION,
+    "DJANGO_SECURE_COOKIES": PRODUCTION,
+}
+WHOLE_NUMBERS = [
+    "DJANGO_EMAIL_PORT",
+    "DJANGO_SECURE_HSTS_SECONDS",
+    "PREFETCH_LOGIN_FAILURE_LIMIT",
+    "PREFETCH_TRUSTED_PROXY_COUNT",
+    "PREFETCH_ESA_CALLS_PER_SECOND",
+    "PREFETCH_ESA_BUDGET_MARGIN_MS",
+    "PREFETCH_SYNC_JOB_PAGE_SIZE",
+    "PREFETCH_MAX_INTERVAL",
+    "PREFETCH_MAX_SLICE_LEN",
+    "PREFETCH_MAX_PLANS_PER_JOB",
+    "PREFETCH_MAX_URLS_PER_JOB",
+    "PREFETCH_MAX_URL_LENGTH",
+    "PREFETCH_POLL_MIN_SECONDS",
+    "PREFETCH_HOLD_PARK_DAYS",
+    "PREFETCH_INCIDENT_DRAINERS",
+    "CELERY_WORKER_CONCURRENCY",
+    "PREFETCH_RESCHEDULE_LEAD_SECONDS",
+    "PREFETCH_LATE_AFTER_SECONDS",
+]
+NUMBERS = [
+    "ESA_TIMEOUT",
+    "PREFETCH_LOGIN_COOLOFF_MINUTES",
+    "PREFETCH_SYNC_PERIOD",
+    "PREFETCH_SETTLED_JOB_RESYNC",
+    "PREFETCH_SYNC_BACKLOG_SECONDS",
+    "PREFETCH_SWEEP_PERIOD",
+    "PREFETCH_READY_TIMEOUT",
+    "PREFETCH_READY_WORKER_MAX_AGE",
+    "PREFETCH_READY_SYNC_MAX_AGE",
+    "PREFETCH_INCIDENT_SWEEP_PERIOD",
+]
+BOOLEANS = [
+    "DJANGO_DEBUG",
+    "DJANGO_EMAIL_USE_SSL",
+    "DJANGO_EMAIL_USE_TLS",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "DJANGO_SECURE_HSTS_PRELOAD",
+    "DJANGO_SECURE_COOKIES",
+]
+
+
+def test_every_typed_variable_is_in_these_tests() -> None:
+    source = Path(prefetch_ui.settings.__file__).read_text(encoding="utf-8")
+    read = {kind: set(re.findall(rf'env\.{kind}\(\s*"(\w+)"', source)) for kind in ("int", "float", "bool")}
+
+    assert read == {"int": set(WHOLE_NUMBERS), "float": set(NUMBERS), "bool": set(BOOLEANS)}
+
+
+def _refused(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> str:
+    """The message of the start-up's refusal when `name` is `raw`."""
+    with pytest.raises(EnvValidationError) as refusal:
+        settings_from(monkeypatch, **NEEDS.get(name, {}), **{name: raw})
+    return str(refusal.value)
+
+
+@pytest.mark.parametrize("name", WHOLE_NUMBERS)
+@pytest.mark.parametrize("raw", ["5.7", "1e3", "five", ""])
+def test_a_whole_number_that_is_not_one_stops_the_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    # "5.7" used to become 5, and "1e3" 1000, without a word.
+    assert _refused(monkeypatch, name, raw) == f'Environment variable "{name}" invalid: Not a valid integer.'
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+@pytest.mark.parametrize("raw", ["abc", "5,7", "nan", "inf", ""])
+def test_a_number_that_is_not_one_stops_the_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    assert f'Environment variable "{name}" invalid' in _refused(monkeypatch, name, raw)
+
+
+@pytest.mark.parametrize("name", BOOLEANS)
+@pytest.mark.parametrize("raw", ["maybe", "2", "tru", ""])
+def test_a_boolean_that_is_not_one_stops_the_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    assert _refused(monkeypatch, name, raw) == f'Environment variable "{name}" invalid: Not a valid boolean.'
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("PREFETCH_LOGIN_FAILURE_LIMIT", "0"),
+        ("PREFETCH_LOGIN_FAILURE_LIMIT", "-3"),
+        ("PREFETCH_LOGIN_COOLOFF_MINUTES", "0"),
+        ("PREFETCH_LOGIN_COOLOFF_MINUTES", "-15"),
+        ("PREFETCH_TRUSTED_PROXY_COUNT", "0"),
+        ("PREFETCH_SYNC_BACKLOG_SECONDS", "0"),
+        ("PREFETCH_SYNC_BACKLOG_SECONDS", "-60"),
+        ("PREFETCH_INCIDENT_DRAINERS", "0"),
+        ("PREFETCH_INCIDENT_DRAINERS", "-1"),
+    ],
+)
+def test_a_number_out_of_its_range_stops_the_start_up(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str
+) -> None:
+    assert f'Environment variable "{name}" invalid: [\'Must be greater than' in _refused(
+        monkeypatch, name, raw
+    )
+
+
+def test_numbers_are_read_as_their_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CELERY_WORKER_CONCURRENCY", raising=False)
+
+    loaded = settings_from(
+        monkeypatch,
+        PREFETCH_INCIDENT_DRAINERS=" 6 ",
+        PREFETCH_SYNC_PERIOD="2.5",
+        PREFETCH_POLL_MIN_SECONDS="0",
+    )
+
+    assert loaded["PREFETCH_INCIDENT_DRAINERS"] == 6
+    assert loaded["CELERY_WORKER_CONCURRENCY"] == 2 * 6 + 5  # its default follows the drainers
+    assert loaded["PREFETCH_SYNC_PERIOD"] == 2.5
+    assert loaded["PREFETCH_READY_SYNC_MAX_AGE"] == 60.0  # 20 periods, never under a minute
+    assert loaded["PREFETCH_POLL_MIN_SECONDS"] == 1  # raised to the floor, as before
+
+
+@pytest.mark.parametrize("raw", ["", "not-a-url", "nosuchdb://host/name"])
+def test_a_database_url_that_is_not_one_stops_the_start_up(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    # An empty one used to fail later with a KeyError that named nothing.
+    with pytest.raises(EnvValidationError, match='"DATABASE_URL" invalid: Not a valid database URL'):
+        settings_from(monkeypatch, DATABASE_URL=raw)
+
+
+def test_a_time_zone_that_is_not_one_stops_the_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(EnvValidationError, match=r'"PREFETCH_DISPLAY_TIME_ZONE" invalid: .*Mars/Olympus'):
+        settings_from(monkeypatch, PREFETCH_DISPLAY_TIME_ZONE="Mars/Olympus")
+
+
+def test_lists_ignore_blanks_and_empty_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = settings_from(monkeypatch, DJANGO_ALLOWED_HOSTS=" a.example.com, b.example.com,, ")
+
+    assert loaded["ALLOWED_HOSTS"] == ["a.example.com", "b.example.com"]
+
+
+def test_a_malformed_number_stops_manage_py_and_says_which() -> None:
+    result = manage("check", env={"PREFETCH_INCIDENT_DRAINERS": "5.7"})
+
+    assert result.returncode != 0
+    assert 'Environment variable "PREFETCH_INCIDENT_DRAINERS" invalid: Not a valid integer.' in result.stderr
+
+
+def test_a_refused_database_url_does_not_show_its_password() -> None:
+    result = manage(
+        "check", env={"DATABASE_URL": "postgres://prefetch:pw-1234-secret@db:not-a-port/prefetch"}
+    )
+
+    assert result.returncode != 0
+    assert '"DATABASE_URL" invalid' in result.stderr
+    assert "pw-1234-secret" not in result.stdout + result.stderr
+
+
+# -- .env.example says what the settings do -----------------------------------------------------------
+
+
+def test_the_example_environment_starts_with_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As copied, empty lines included: an empty number or DATABASE_URL would stop the start-up.
+    example = {
+        name: value for name, value in dotenv_values(REPO_DIR / ".env.example").items() if value is not None
+    }
+    defaults = settings_from(monkeypatch)
+
+    from_example = settings_from(monkeypatch, **example)
+
+    for name in ("DEBUG", "ALLOWED_HOSTS", "DATABASES", "REDIS_URL", "ESA_ENDPOINT", "ESA_ACCESS_KEY_SECRET"):
+        assert from_example[name] == defaults[name], name
+    assert (from_example["ESA_TIMEOUT"], from_example["LOGGING"]) == (
+        defaults["ESA_TIMEOUT"],
+        defaults["LOGGING"],
+    )
+
+
+def test_the_numbers_the_example_shows_are_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = re.findall(r"^# (PREFETCH_\w+)=([0-9.]+)$", (REPO_DIR / ".env.example").read_text(), re.MULTILINE)
+    defaults = settings_from(monkeypatch)
+
+    assert len(shown) > 10
+    for name, value in shown:
+        assert defaults[name] == float(value), name
+        assert settings_from(monkeypatch, **{name: value})[name] == defaults[name], name

@@ -89,6 +89,7 @@ class RpcClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         user_agent: str = "prefetch-ui",
         rate_gate: Callable[[], None] | None = None,
         on_call: CallObserver | None = None,
@@ -98,6 +99,9 @@ class RpcClient:
         self.endpoint = endpoint.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # What the retry budget (`RetryPolicy.total_timeout`) is counted on; a test passes a clock that
+        # its `sleep` moves, so the count of retries never depends on how busy the machine is.
+        self._clock = clock
         # Called before every send, retries included: blocks until a call may go out (a budget shared
         # with other processes); raises EsaTransportError when it cannot tell.
         self._rate_gate = rate_gate
@@ -129,7 +133,7 @@ class RpcClient:
         params = {key: value for key, value in (params or {}).items() if value is not None}
         method = (method or ("GET" if action.startswith(_READ_PREFIXES) else "POST")).upper()
         is_create = action in _CREATE_ACTIONS
-        started = time.monotonic()
+        started = self._clock()
         attempt = 0
         while True:
             attempt += 1
@@ -151,7 +155,7 @@ class RpcClient:
             delay = self.retry.backoff(attempt, self._rng)
             if failure.retry_after is not None:
                 delay = min(max(failure.retry_after, delay), self.retry.max_delay)
-            if time.monotonic() - started + delay > self.retry.total_timeout:
+            if self._clock() - started + delay > self.retry.total_timeout:
                 raise failure.error
             logger.info(
                 "ESA %s attempt %d failed (%s); retrying in %.2fs", action, attempt, failure.error, delay

@@ -17,7 +17,7 @@ __all__ = ["BackendCore", "Limits"]
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What ESA does not publish, as settings (REFERENCE.md: 'unknown')."""
+    """What ESA does not publish, as settings (docs/esa-api.md#unknown)."""
 
     max_jobs_per_site: int = 100
     max_urls_per_job: int = 50_000

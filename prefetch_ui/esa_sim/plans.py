@@ -158,7 +158,7 @@ class PlanActions(BackendCore):
     def stop_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
         plan_id = id_param(params)
         job_id, progress, plans, plan = self._plan_in(plan_id)
-        # ESA stops only a running plan (REFERENCE.md): a waiting plan stays armed, a settled one
+        # ESA stops only a running plan (docs/esa-api.md#stop): a waiting plan stays armed, a settled one
         # stays as it is. The code is ours; ESA does not publish its own.
         if display_status(plan) != "running":
             raise SimError(

@@ -189,7 +189,7 @@ class SiteHolds:
 
 def every_site_hold() -> Incident | None:
     """The active hold of every site, if any: the sites page offers none of its own then."""
-    return hold_of_scope(None)
+    return hold_of_scope(site=None)
 
 
 def site_holds(site: Site) -> SiteHolds:

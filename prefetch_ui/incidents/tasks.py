@@ -21,7 +21,7 @@ def hold_prepare_task(incident_id: int) -> None:
     """List the plans a hold must touch and send the drainers. Idempotent."""
     from .services.holds import hold_prepare
 
-    count = hold_prepare(incident_id)
+    count = hold_prepare(incident_id=incident_id)
     logger.info("incident %s: %d plan(s) to hold", incident_id, count)
 
 

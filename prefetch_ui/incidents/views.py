@@ -73,7 +73,7 @@ def hold_new(request: HtmxHttpRequest) -> HttpResponse:
         if not created:
             messages.info(request, f"{incident.scope_label} is already held by incident #{incident.pk}.")
         return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
-    context = {"site": site, "preview": hold_preview(site), "form": form}
+    context = {"site": site, "preview": hold_preview(site=site), "form": form}
     return render_page(request, "incidents/hold_confirm.html", context, status=400 if form.errors else 200)
 
 
@@ -133,7 +133,7 @@ def incident_detail(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
 @operator_required
 def incident_retry(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(Incident, pk=incident_id)
-    count = steps_retry_failed(incident)
+    count = steps_retry_failed(incident=incident)
     if count:
         messages.info(request, f"Sending {count} failed plan(s) of incident #{incident.pk} again.")
     else:
@@ -169,7 +169,7 @@ def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
     valid = posted and form.is_valid()
     reschedule = form.cleaned_data["reschedule"] if valid else bool(form["reschedule"].value())
     ramp = caps if pace == PACE_RAMP else None
-    preview = resume_preview(incident, reschedule=reschedule, caps=ramp)
+    preview = resume_preview(incident=incident, reschedule=reschedule, caps=ramp)
     shown = {load.site.esa_id for load in preview.loads}
     errors += [f"No plan of site {site} is put back: it takes no cap." for site in sorted(set(caps) - shown)]
     shown_at = _shown_at(data.get("shown_at", ""), errors) if posted else None

@@ -1,5 +1,6 @@
 """What the incident browser tests ask the simulator and the mirror: plans as ESA has them, the
-calls that changed a plan, and one sync cycle as beat runs it."""
+calls that changed a plan, and one sync cycle as beat runs it. The simulator there runs on the
+test's clock, and so does Django's (`tests.one_clock`): see each module's `sim` fixture."""
 
 from __future__ import annotations
 

@@ -91,14 +91,14 @@ def test_every_page_and_htmx_work_under_the_policy(
     # Site: its jobs table polls while anything is unfinished.
     site_path = f"/sites/{estate.site.esa_id}/"
     _visit(page, base + site_path)
-    with page.expect_response(_htmx_answer(site_path), timeout=15_000):
+    with page.expect_response(_htmx_answer(site_path), timeout=60_000):
         pass
 
     # Job: it polls; Edit brings the plan editor in, a bad value comes back in place, Cancel empties it.
     job = estate.jobs["running"]
     job_path = f"/jobs/{job.esa_id}/"
     _visit(page, base + job_path)
-    with page.expect_response(_htmx_answer(job_path), timeout=15_000):
+    with page.expect_response(_htmx_answer(job_path), timeout=60_000):
         pass
     row = page.locator(f'tr[data-plan="{estate.plans["running"].esa_id}"]')
     row.get_by_role("button", name="Edit").click()

@@ -73,19 +73,19 @@ def test_an_operator_watches_progress_and_stops_a_running_plan(
     page.get_by_role("link", name="example.com").click()
     page.get_by_role("link", name="Spring sale").click()
     row = page.locator(f'tr[data-plan="{plan_id}"]')
-    expect(row.get_by_test_id("plan-status")).to_have_text("running", timeout=15_000)
+    expect(row.get_by_test_id("plan-status")).to_have_text("running", timeout=60_000)
 
     # Progress grows by itself: no reload (a marker set on this document survives).
     page.evaluate("window.__samePage = true")
     before = _submitted(page)
     page.wait_for_function(
         f"() => parseInt(document.querySelector('[data-testid=job-progress]').innerText) > {before}",
-        timeout=15_000,
+        timeout=60_000,
     )
     assert page.evaluate("window.__samePage") is True
 
     row.get_by_role("button", name="Stop").click()
-    expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=15_000)
+    expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=60_000)
     assert page.evaluate("window.__samePage") is True
     assert [call["params"]["Id"] for call in sim.calls("StopScheduledPreloadExecution")] == [plan_id]
     page.screenshot(path=str(tmp_path / "job-page.png"), full_page=True)
@@ -98,7 +98,7 @@ def test_a_read_only_user_sees_no_buttons(
     log_in(page, live_server.url, VIEWER)
     page.goto(f"{live_server.url}/jobs/{job_id}/")
     expect(page.locator(f'tr[data-plan="{plan_id}"]').get_by_test_id("plan-status")).to_have_text(
-        re.compile("running|waiting"), timeout=15_000
+        re.compile("running|waiting"), timeout=60_000
     )
     expect(page.locator("main button")).to_have_count(0)
     expect(page.get_by_text("Hold all prefetch")).to_have_count(0)

@@ -5,11 +5,11 @@ same elements. A hidden tab does not poll."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 from pytest_django.live_server_helper import LiveServer
@@ -29,6 +29,49 @@ KEPT_ROWS = "Array.from(document.querySelectorAll('tr[data-plan][data-kept]')).m
 # ... and every job row of a site page.
 MARK_JOB_ROWS = "document.querySelectorAll('tr[data-job]').forEach(row => { row.dataset.kept = 'yes'; })"
 KEPT_JOB_ROWS = "Array.from(document.querySelectorAll('tr[data-job][data-kept]')).map(row => row.dataset.job)"
+
+# How long a test waits for a poll to bring a change (the job page polls every 2 s, the site page every
+# 5 s): a bound that only stops a broken page from hanging the run, never a measure of speed.
+SWAP_TIMEOUT = 60_000
+# The job page polls every 2 s (PREFETCH_POLL_MIN_SECONDS and the page's own figure).
+POLL_MS = 2_000
+# Counts, in the page, every poll request as it leaves (htmx sends them with XMLHttpRequest): read
+# right after the page's clock moved, it is exact, with no wait for the network.
+_COUNT_POLLS_SENT = """
+window.__pollsSent = 0;
+const open = XMLHttpRequest.prototype.open;
+XMLHttpRequest.prototype.open = function (method, url) {
+    this.__isPoll = String(url).includes("poll=1");
+    return open.apply(this, arguments);
+};
+const send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.send = function () {
+    if (this.__isPoll) window.__pollsSent += 1;
+    return send.apply(this, arguments);
+};
+"""
+
+
+def _is_poll(response: Response) -> bool:
+    return "poll=1" in response.url
+
+
+def _polls_sent(page: Page) -> int:
+    return int(page.evaluate("window.__pollsSent"))
+
+
+def _open_on_a_paused_clock(page: Page, url: str) -> None:
+    """Open `url` with the page's timers on a clock that moves only with `page.clock.run_for`:
+    htmx's `every 2s` fires when the test says, however busy the machine is."""
+    page.add_init_script(_COUNT_POLLS_SENT)
+    page.clock.install(time=_PAGE_EPOCH)
+    page.clock.pause_at(_PAGE_EPOCH + 1)
+    page.goto(url)
+    assert _polls_sent(page) == 0
+
+
+# Where the page's clock starts (it needs no relation to the server's time: polls carry versions).
+_PAGE_EPOCH = 1_800_000_000
 
 
 @pytest.fixture
@@ -60,9 +103,11 @@ def test_a_poll_that_finds_nothing_changed_leaves_the_page_alone(
 ) -> None:
     log_in(page, live_server.url, VIEWER)
     polls = _Polls(page)
-    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
+    _open_on_a_paused_clock(page, f"{live_server.url}/jobs/{job.esa_id}/")
     page.evaluate(MARK_ROWS)
-    page.wait_for_timeout(5_000)  # two polls or more, every 2 s
+    for _ in range(2):  # two ticks of its timer (every 2 s), two polls
+        with page.expect_response(_is_poll):
+            page.clock.run_for(POLL_MS)
     assert len(polls.answers) >= 2
     assert set(polls.answers) == {(204, 0)}
     assert len(page.evaluate(KEPT_ROWS)) == 100
@@ -77,16 +122,18 @@ def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
     page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
     page.evaluate(MARK_ROWS)
     plans = list(Plan.objects.filter(job=job).order_by("start_time", "id"))
-    esa_says(plans[7], status=PlanStatus.STOPPED)
-    esa_says(plans[130], status=PlanStatus.STOPPED)  # on page 2: nothing to swap here
+    with transaction.atomic():  # one change for the page's polls to find, however slow this thread is
+        esa_says(plans[7], status=PlanStatus.STOPPED)
+        esa_says(plans[130], status=PlanStatus.STOPPED)  # on page 2: nothing to swap here
 
     row = page.locator(f'tr[data-plan="{plans[7].esa_id}"]')
-    expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=10_000)
+    expect(row.get_by_test_id("plan-status")).to_have_text("stopped", timeout=SWAP_TIMEOUT)
     kept = page.evaluate(KEPT_ROWS)
     assert plans[7].esa_id not in kept and len(kept) == 99  # only its row was swapped
     expect(page.get_by_test_id("plan-filter")).to_contain_text("2 stopped")
     assert max(size for status, size in polls.answers if status == 200) < 10_000  # a row, not the table
-    page.wait_for_timeout(2_500)  # the next poll asks from the new version: nothing more
+    with page.expect_response(_is_poll, timeout=SWAP_TIMEOUT):
+        pass  # the next poll asks from the new version: nothing more
     assert polls.answers[-1] == (204, 0)
     assert polls.errors == []
 
@@ -95,7 +142,8 @@ def test_a_changed_plan_is_replaced_in_place_and_the_other_rows_stay(
     expect(page.locator("tr[data-plan]")).to_have_count(50)
     page.evaluate(MARK_ROWS)
     esa_says(plans[140], interval=300)
-    expect(page.locator(f'tr[data-plan="{plans[140].esa_id}"]')).to_contain_text("300 s", timeout=10_000)
+    moved = page.locator(f'tr[data-plan="{plans[140].esa_id}"]')
+    expect(moved).to_contain_text("300 s", timeout=SWAP_TIMEOUT)
     assert len(page.evaluate(KEPT_ROWS)) == 49
     assert polls.errors == []
 
@@ -111,24 +159,25 @@ _VISIBILITY = """state => {
 def test_a_hidden_tab_does_not_poll_and_asks_at_once_when_shown(
     page: Page, live_server: LiveServer, viewer: User, job: Job
 ) -> None:
+    """Counted, not timed: the page's clock stands still between the steps, so a poll that leaves
+    while it stands still left at once, and no tick of the timer can pass for one."""
     log_in(page, live_server.url, VIEWER)
-    sent: list[float] = []  # when each poll left, in seconds
-    page.on("request", lambda request: sent.append(time.monotonic()) if "poll=1" in request.url else None)
-    page.goto(f"{live_server.url}/jobs/{job.esa_id}/")
-    page.wait_for_timeout(2_500)
-    assert sent, "a shown tab polls"
+    _open_on_a_paused_clock(page, f"{live_server.url}/jobs/{job.esa_id}/")
+    with page.expect_response(_is_poll):
+        page.clock.run_for(POLL_MS)
+    assert _polls_sent(page) == 1, "a shown tab polls"
 
     page.evaluate(_VISIBILITY, "hidden")
-    hidden = time.monotonic()
-    page.wait_for_timeout(5_000)  # two polls' worth
-    assert not [moment for moment in sent if moment > hidden]
+    page.clock.run_for(5 * POLL_MS)  # five ticks of its timer
+    assert _polls_sent(page) == 1
 
-    page.evaluate(_VISIBILITY, "visible")
-    shown = time.monotonic()
-    page.wait_for_timeout(2_500)
-    after = [moment - shown for moment in sent if moment > shown]
-    assert after and after[0] < 0.5  # at once, not at the next tick of its timer
-    assert len(after) >= 2  # and on its timer again
+    with page.expect_response(_is_poll):
+        page.evaluate(_VISIBILITY, "visible")
+        # Asked as the tab came back, the clock standing still: at once, not at the next tick.
+        assert _polls_sent(page) == 2
+    with page.expect_response(_is_poll):
+        page.clock.run_for(POLL_MS)
+    assert _polls_sent(page) == 3  # and on its timer again
 
 
 def test_a_job_whose_progress_moved_is_replaced_in_place_on_the_site_page(
@@ -160,7 +209,7 @@ def test_a_job_whose_progress_moved_is_replaced_in_place_on_the_site_page(
         created_at=moved.esa_created_at,
     )
     jobs_upsert(site=site, jobs=[esa_job], now=timezone.now())
-    expect(page.locator(f'tr[data-job="{moved.esa_id}"]')).to_contain_text("60 / 100", timeout=12_000)
+    expect(page.locator(f'tr[data-job="{moved.esa_id}"]')).to_contain_text("60 / 100", timeout=SWAP_TIMEOUT)
     kept = page.evaluate(KEPT_JOB_ROWS)
     assert moved.esa_id not in kept and len(kept) == 49
     assert polls.errors == []

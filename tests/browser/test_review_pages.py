@@ -506,14 +506,18 @@ def test_a_site_opened_on_the_overview_stays_open_when_the_page_polls(
     expect(example).to_have_attribute("open", "")
     # Plans are running, so the page polls (every 10 s); something changed on a site (as any write
     # there takes its next version), so the poll swaps in a fresh copy of the sites.
+    page.evaluate(
+        "document.querySelectorAll('details[data-site-review]').forEach(d => { d.dataset.old = 'yes'; })"
+    )
     Site.objects.filter(esa_id=DEMO_SITE_ID).update(version=F("version") + 1)
     with page.expect_response(
         lambda response: (
             "/overview/?" in response.url and "poll=1" in response.url and response.status == 200
         ),
-        timeout=20_000,
+        timeout=60_000,
     ):
         pass
-    page.wait_for_timeout(300)  # the swap and its settling
+    # Swapped: the sites are fresh copies (unmarked), and once settled the one opened is open again.
+    expect(page.locator("details[data-site-review][data-old]")).to_have_count(0)
     expect(example).to_have_attribute("open", "")
     expect(page.locator(f'details[data-site-review="{SHOP_SITE_ID}"]')).not_to_have_attribute("open", "")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,8 +115,12 @@ def test_a_worker_outlives_a_redis_restart_with_unacknowledged_messages(restarta
         # kombu keeps a delivered, unacknowledged message in its `unacked` hash.
         eventually(lambda: client.hlen("unacked") == 2, timeout=30, failure=worker.output)
         # Then the consumer goes back to waiting in BRPOP (it has threads to spare): where Redis's
-        # death must find it. Not a timing assertion, only a moment for the worker to get there.
-        time.sleep(1)
+        # death must find it.
+        eventually(
+            lambda: any(each.get("cmd") == "brpop" for each in client.client_list()),
+            timeout=30,
+            failure=worker.output,
+        )
 
         restartable_redis.kill()
         eventually(lambda: worker.said("Connection to broker lost"), timeout=30, failure=worker.output)

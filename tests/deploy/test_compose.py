@@ -4,7 +4,7 @@ No Docker engine runs on these machines, so the test reads the compose file and 
 service's own command, with the environment the file gives it, as a local process: web (migrate,
 then gunicorn), worker and beat, and the `sim` profile's ESA simulator, against a real PostgreSQL
 (a throwaway cluster) and a real Redis standing in for the `postgres` and `redis` services. Their
-healthchecks are run as the file writes them. Then an operator, made as the README says, logs in
+healthchecks are run as the file writes them. Then an operator, made as docs/production.md says, logs in
 and stops a running plan through the web; the worker's call reaches the simulator. When the file
 and what works here drift apart (a command, a variable, a healthcheck), this test fails.
 """
@@ -118,7 +118,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         dot_env = {
             "DJANGO_SECRET_KEY": SECRET_KEY,
             "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
-            # Plain HTTP on loopback: no TLS proxy in front here (README → Production).
+            # Plain HTTP on loopback: no TLS proxy in front here (docs/production.md).
             "DJANGO_SECURE_COOKIES": "false",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "POSTGRES_PASSWORD": database.password or "",
@@ -185,7 +185,7 @@ def test_the_compose_files_services_run_and_a_stop_goes_through_the_web_to_esa(s
     assert _healthy(services["postgres"], extra=_pg_isready_target(services))
     assert _healthy(services["worker"], extra={"HOSTNAME": socket.gethostname()})
 
-    # The first operator, as the README says: createsuperuser in the web container.
+    # The first operator, as docs/production.md says: createsuperuser in the web container.
     made = subprocess.run(  # noqa: S603 - fixed arguments
         [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", OPERATOR, "--email", ""],
         cwd=REPO,

@@ -9,7 +9,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -100,11 +99,24 @@ def test_processes_calling_together_never_exceed_the_budget_in_any_window(
     assert all(call["status"] == 200 for call in calls)
 
 
-def _budget(broker: str, *, calls_per_second: int, margin_ms: int = 0) -> EsaCallBudget:
-    """A budget of its own in the session's Redis (a fresh key: no other test's calls in it)."""
+def _budget(
+    broker: str, *, calls_per_second: int, margin_ms: int = 0, clock: ManualClock | None = None
+) -> EsaCallBudget:
+    """A budget of its own in the session's Redis (a fresh key: no other test's calls in it), on
+    Redis's clock or on `clock`, which moves only when the test moves it."""
     return EsaCallBudget(
-        redis_url=broker, calls_per_second=calls_per_second, margin_ms=margin_ms, key=uuid.uuid4().hex
+        redis_url=broker,
+        calls_per_second=calls_per_second,
+        margin_ms=margin_ms,
+        key=uuid.uuid4().hex,
+        clock=clock,
     )
+
+
+# A pace of one call a minute (a second plus a margin of 59): on a clock the test moves, the next
+# slot is as far off as the test says; and the budget's keys, which expire on Redis's own clock,
+# outlive any stall of the machine running the test.
+MINUTE_MARGIN_MS = 59_000
 
 
 def _redis_now_us(connection: redis.Redis) -> int:
@@ -112,8 +124,14 @@ def _redis_now_us(connection: redis.Redis) -> int:
     return seconds * 1_000_000 + microseconds
 
 
-def test_while_incident_callers_wait_routine_callers_get_no_slot(broker: str) -> None:
-    budget = _budget(broker, calls_per_second=10)
+def test_while_incident_callers_wait_routine_callers_get_no_slot(
+    broker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between its slot and its next try an incident caller is not registered; a routine caller
+    # takes a slot only if all three are between the two at once, so each slot is 250 ms apart (a
+    # thread would have to stall for two of them), and a registration outlives any stall.
+    monkeypatch.setattr(esa_budget, "_WAITER_TTL_MS", 600_000)
+    budget = _budget(broker, calls_per_second=4)
     grants: list[tuple[float, Priority]] = []  # (Redis time of the grant, who got it)
     incidents_stop, routines_stop = threading.Event(), threading.Event()
 
@@ -131,13 +149,13 @@ def test_while_incident_callers_wait_routine_callers_get_no_slot(broker: str) ->
     incidents = [threading.Thread(target=caller, args=("incident", incidents_stop)) for _ in range(3)]
     for thread in incidents:
         thread.start()
-    eventually(lambda: len(of("incident")) >= 15)
+    eventually(lambda: len(of("incident")) >= 15, timeout=60)
     incidents_stop.set()
     for thread in incidents:
         thread.join(timeout=30)
     last_incident = of("incident")[-1]
     # Once no incident caller waits, routine callers have the whole budget again.
-    eventually(lambda: len([at for at in of("routine") if at > last_incident]) >= 3)
+    eventually(lambda: len([at for at in of("routine") if at > last_incident]) >= 3, timeout=60)
     routines_stop.set()
     for thread in routines:
         thread.join(timeout=30)
@@ -152,57 +170,67 @@ def test_while_incident_callers_wait_routine_callers_get_no_slot(broker: str) ->
 def test_routine_callers_take_every_slot_no_incident_caller_waits_for(
     broker: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A registration outlives any stall of this test (the expiry is tested below).
+    # On a clock the test moves: a slot comes when the test says, not when this thread wakes up. A
+    # registration outlives the minute the clock moves to the next slot (the expiry is tested below).
     monkeypatch.setattr(esa_budget, "_WAITER_TTL_MS", 600_000)
-    budget = _budget(broker, calls_per_second=10)
+    clock = ManualClock()
+    budget = _budget(broker, calls_per_second=1, margin_ms=MINUTE_MARGIN_MS, clock=clock)
+    spacing = budget.spacing_us / 1_000_000
 
     granted_at, wait = budget.try_acquire(token="routine-1")
     assert granted_at and not wait
     # Nothing is reserved: with no incident caller waiting, a routine caller takes the next slot.
-    time.sleep(budget.try_acquire(token="routine-2")[1])
+    clock.forward(budget.try_acquire(token="routine-2")[1])
     granted_at, wait = budget.try_acquire(token="routine-2")
     assert granted_at and not wait
     # An incident caller finds no slot and waits: the next slot is not a routine caller's...
     _, wait = budget.try_acquire(token="incident-1", priority="incident")
-    assert wait
-    time.sleep(wait)
-    assert budget.try_acquire(token="routine-3") == (0, budget.spacing_us / 1_000_000)
+    assert wait == spacing
+    clock.forward(wait)
+    assert budget.try_acquire(token="routine-3") == (0, spacing)
     # ...but the incident caller's, which takes it and waits no more...
     granted_at, wait = budget.try_acquire(token="incident-1", priority="incident")
     assert granted_at and not wait
     # ...so the slot after it is a routine caller's again.
-    time.sleep(budget.try_acquire(token="routine-3")[1])
+    clock.forward(budget.try_acquire(token="routine-3")[1])
     granted_at, wait = budget.try_acquire(token="routine-3")
     assert granted_at and not wait
 
 
-# An incident caller in a process of its own: it waits for the budget until it is killed.
+# An incident caller in a process of its own, on the test's clock as it was when the process started
+# (the clock stands still for it): it waits for the budget until it is killed.
 _INCIDENT_WAITER = """
 import sys
 from prefetch_ui.esa_budget import EsaCallBudget
-redis_url, key = sys.argv[1:]
-EsaCallBudget(redis_url=redis_url, calls_per_second=1, margin_ms=2000, key=key).acquire(priority="incident")
+redis_url, key, margin_ms, now = sys.argv[1:]
+EsaCallBudget(
+    redis_url=redis_url, calls_per_second=1, margin_ms=int(margin_ms), key=key, clock=lambda: float(now)
+).acquire(priority="incident")
 """
 
 
 def test_an_incident_caller_that_dies_waiting_holds_routine_callers_back_a_moment_only(broker: str) -> None:
-    budget = _budget(broker, calls_per_second=1, margin_ms=2000)  # one call every 3 s
+    clock = ManualClock()
+    budget = _budget(broker, calls_per_second=1, margin_ms=MINUTE_MARGIN_MS, clock=clock)
     connection = redis.Redis.from_url(broker)
-    budget.acquire()  # the next slot is 3 s away
+    budget.acquire()  # the next slot is a minute away on the test's clock, however long the waiter takes
     waiter = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", _INCIDENT_WAITER, broker, budget.key],
+        [sys.executable, "-c", _INCIDENT_WAITER, broker, budget.key, str(MINUTE_MARGIN_MS), repr(clock.now)],
         env=os.environ | {"PYTHONPATH": os.getcwd()},
     )
     try:
-        ((token, expires_us),) = eventually(lambda: list(connection.zscan_iter(budget.waiters_key)))
+        ((token, expires_us),) = eventually(
+            lambda: list(connection.zscan_iter(budget.waiters_key)), timeout=60
+        )
         # Registered for a moment, renewed while it lives.
-        assert expires_us - _redis_now_us(connection) <= esa_budget._WAITER_TTL_MS * 1000
+        assert expires_us - round(clock.now * 1_000_000) <= esa_budget._WAITER_TTL_MS * 1000
     finally:
         waiter.kill()
         waiter.wait(timeout=30)
 
     # The slot comes (or acquire would give up after minutes, raising): the dead waiter's
     # registration lapsed, and the routine caller was not kept out for good.
+    clock.forward(budget.spacing_us / 1_000_000)
     assert budget.acquire()
     assert not connection.zrange(budget.waiters_key, 0, -1)
     assert connection.zscore(budget.sent_key, token) is None  # the dead waiter never got a slot

@@ -7,6 +7,7 @@ connection and a read timeout need a real socket.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ from prefetch_ui.esa import (
     EsaTransportError,
     RetryPolicy,
 )
-from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
-from prefetch_ui.esa_sim.testing import running_simulator
+from prefetch_ui.esa_sim import DEMO_SITE_ID, EsaSimulator, SimConfig
+from prefetch_ui.esa_sim.testing import ManualClock, running_simulator
 from tests.mounted_esa import mounted_client, mounted_simulator
+from tests.polling import eventually
 
 
 class SleepRecorder:
@@ -36,9 +38,29 @@ class SleepRecorder:
         time.sleep(seconds)
 
 
+def _throttling_simulator(tmp_path: Path, clock: ManualClock) -> closing[EsaSimulator]:
+    """A simulator that serves one call a second, counted on `clock`: the second call of a test is
+    throttled however long this thread took to send it, and a wait passes when the client's sleep
+    moves the clock."""
+    return closing(EsaSimulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1), real_time=clock))
+
+
+class ClockSleep(SleepRecorder):
+    """Records each wait, and moves the simulator's clock by it instead of waiting."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.forward(seconds)
+
+
 def test_throttling_is_retried_after_the_time_esa_asks_for(tmp_path: Path) -> None:
-    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as simulator:
-        sleep = SleepRecorder()
+    clock = ManualClock()
+    with _throttling_simulator(tmp_path, clock) as simulator:
+        sleep = ClockSleep(clock)
         retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=2.0, total_timeout=10.0)
         with mounted_client(simulator, retry=retry, sleep=sleep) as client:
             client.list_sites()
@@ -51,9 +73,10 @@ def test_throttling_is_retried_after_the_time_esa_asks_for(tmp_path: Path) -> No
 
 
 def test_throttled_create_is_resent_and_lands_once(tmp_path: Path) -> None:
-    with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", max_qps=1)) as simulator:
+    clock = ManualClock()
+    with _throttling_simulator(tmp_path, clock) as simulator:
         retry = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=2.0, total_timeout=10.0)
-        with mounted_client(simulator, retry=retry) as client:
+        with mounted_client(simulator, retry=retry, sleep=ClockSleep(clock)) as client:
             client.list_sites()
             job = client.create_scheduled_preload_job(
                 site_id=DEMO_SITE_ID, name="once", urls=["https://example.com/"]
@@ -93,12 +116,23 @@ def test_retries_are_bounded_in_count(tmp_path: Path) -> None:
 
 def test_retries_are_bounded_in_total_time(tmp_path: Path) -> None:
     with mounted_simulator(SimConfig(state_path=tmp_path / "s.sqlite3", fault_rate=1.0)) as simulator:
-        sleep = SleepRecorder()
+        # The budget is counted on a clock that only the waits move: however slow each call is on a
+        # busy machine, the retries stop when the waits would pass 0.35 s, never sooner or later.
+        clock = ManualClock()
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            clock.forward(seconds)
+
         retry = RetryPolicy(max_attempts=100, base_delay=0.1, max_delay=0.1, total_timeout=0.35)
-        with mounted_client(simulator, retry=retry, sleep=sleep) as client, pytest.raises(EsaServerError):
+        with (
+            mounted_client(simulator, retry=retry, sleep=sleep, clock=clock) as client,
+            pytest.raises(EsaServerError),
+        ):
             client.list_sites()
-    assert sum(sleep.waits) <= 0.35
-    assert 2 <= len(sleep.waits) < 10
+    assert sum(waits) <= 0.35
+    assert 2 <= len(waits) < 10
 
 
 def test_an_ambiguous_create_is_never_resent(tmp_path: Path) -> None:
@@ -154,7 +188,8 @@ def test_a_read_timeout_makes_a_create_ambiguous(tmp_path: Path) -> None:
             client.create_scheduled_preload_job(
                 site_id=DEMO_SITE_ID, name="slow", urls=["https://example.com/"]
             )
-        time.sleep(0.4)
+        # The simulator records the call once it has answered, after its latency: wait for that.
+        eventually(lambda: sim.calls("CreateScheduledPreloadJob"), timeout=60)
         assert len(sim.calls("CreateScheduledPreloadJob")) == 1
 
 

@@ -47,10 +47,10 @@ class Estate:
     def drain(self, incident: Incident | int) -> None:
         """Carry out the incident's work as the workers would: list the plans, make the calls."""
         incident_id = incident if isinstance(incident, int) else incident.pk
-        hold_prepare(incident_id)
+        hold_prepare(incident_id=incident_id)
         while HeldPlan.objects.filter(incident_id=incident_id, state=StepState.PENDING).exists():
             incident_drain(incident_id=incident_id, client=self.esa)
-        incident_settle(incident_id)
+        incident_settle(incident_id=incident_id)
 
     def drain_all(self) -> None:
         for incident_id in Incident.objects.values_list("pk", flat=True):

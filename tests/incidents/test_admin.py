@@ -1,4 +1,4 @@
-"""The admin shows every model (README): incidents and the plans they held, read-only."""
+"""The admin shows every model (docs/operating.md): incidents and the plans they held, read-only."""
 
 from __future__ import annotations
 

@@ -62,7 +62,9 @@ def connection(broker: str, settings: Settings) -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(broker, decode_responses=True)
 
     def empty() -> None:
-        connection.delete(INCIDENTS_QUEUE, *connection.scan_iter(match=drainers_registry_key(0)[:-1] + "*"))
+        connection.delete(
+            INCIDENTS_QUEUE, *connection.scan_iter(match=drainers_registry_key(incident_id=0)[:-1] + "*")
+        )
 
     empty()
     yield connection
@@ -73,7 +75,7 @@ def connection(broker: str, settings: Settings) -> Iterator[redis.Redis]:
 def _registry(connection: redis.Redis, incident_id: int) -> dict[str, str]:
     return {
         str(token): str(entry)
-        for token, entry in connection.hgetall(drainers_registry_key(incident_id)).items()
+        for token, entry in connection.hgetall(drainers_registry_key(incident_id=incident_id)).items()
     }
 
 
@@ -95,7 +97,7 @@ def _queued_drainers(connection: redis.Redis, incident_id: int) -> list[str]:
 def _age(connection: redis.Redis, incident_id: int, token: str) -> None:
     """Make a reservation older than the time it counts without being seen in the queue."""
     sent = int(connection.time()[0]) - RESERVATION_UNSEEN_AFTER - 1
-    connection.hset(drainers_registry_key(incident_id), token, f"sent {sent}")
+    connection.hset(drainers_registry_key(incident_id=incident_id), token, f"sent {sent}")
 
 
 # -- reserving ---------------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def test_drainers_of_a_worker_that_stopped_beating_are_released_and_replaced(
     alive, dead = "alive-host:1", "dead-host:2"
     connection.set(KEY_PREFIX + alive, json.dumps({"queues": [INCIDENTS_QUEUE]}), ex=60)
     tokens = sorted(_registry(connection, NOWHERE))
-    key = drainers_registry_key(NOWHERE)
+    key = drainers_registry_key(incident_id=NOWHERE)
     connection.hset(key, mapping={tokens[0]: f"run {alive}", tokens[1]: f"got {alive}"})
     connection.hset(key, mapping={tokens[2]: f"run {dead}", tokens[3]: f"got {dead}"})
 
@@ -200,7 +202,7 @@ def test_a_drainer_without_a_place_ends_at_once_and_one_that_ends_frees_its_plac
     connection: redis.Redis, esa: EsaClient, operator: User
 ) -> None:
     incident = _pending_hold(esa, operator, 3)
-    hold_prepare(incident.pk)  # no worker: its drainers wait in the queue, their places taken
+    hold_prepare(incident_id=incident.pk)  # no worker: its drainers wait in the queue, their places taken
     assert len(_registry(connection, incident.pk)) == DRAINERS
 
     assert steps.incident_drain(incident_id=incident.pk, client=esa, reservation="late-drainer") == 0
@@ -226,9 +228,9 @@ def test_the_sweep_sends_none_while_drainers_are_received_but_not_started(
     started: list[str | None] = []
     start = drainers.drainer_start
 
-    def held_claim(incident_id: int, worker: str, *, count: int = steps.STEPS_A_CLAIM) -> list[HeldPlan]:
+    def held_claim(*, incident_id: int, worker: str, count: int = steps.STEPS_A_CLAIM) -> list[HeldPlan]:
         go.wait(timeout=120)
-        return claim(incident_id, worker, count=count)
+        return claim(incident_id=incident_id, worker=worker, count=count)
 
     def counted_start(**kwargs: object) -> str | None:
         place = start(**kwargs)  # type: ignore[arg-type]
@@ -238,7 +240,7 @@ def test_the_sweep_sends_none_while_drainers_are_received_but_not_started(
     monkeypatch.setattr(steps, "steps_claim", held_claim)
     monkeypatch.setattr(steps, "drainer_start", counted_start)
     incident = _pending_hold(esa, operator, 6)
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     assert len(_queued_drainers(connection, incident.pk)) == DRAINERS
 
     with start_worker(
@@ -294,7 +296,7 @@ class DrainerEvents(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.connection.delete(INCIDENTS_QUEUE, drainers_registry_key(NOWHERE))
+        self.connection.delete(INCIDENTS_QUEUE, drainers_registry_key(incident_id=NOWHERE))
         self.workers: list[str] = []
         self.alive: set[str] = set()
         self.received: dict[str, tuple[str, str]] = {}  # token -> (worker, raw message)
@@ -304,7 +306,9 @@ class DrainerEvents(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.connection.delete(
-            INCIDENTS_QUEUE, drainers_registry_key(NOWHERE), *(KEY_PREFIX + w for w in self.workers)
+            INCIDENTS_QUEUE,
+            drainers_registry_key(incident_id=NOWHERE),
+            *(KEY_PREFIX + w for w in self.workers),
         )
 
     def _queued(self) -> list[str]:

@@ -50,7 +50,7 @@ def test_the_first_steps_are_the_running_plans_and_the_hold_is_planned_after_the
     site = _estate(esa, running=3, waiting=4)
     incident, _ = hold_request(user=operator, site=site, reason="drill")
 
-    assert hold_prepare(incident.pk) == 7
+    assert hold_prepare(incident_id=incident.pk) == 7
     # The drainers were sent with the first 3 (the running plans, to stop), the hold not planned
     # yet; then again with all 7, planned.
     assert sent == [(3, False), (7, True)]
@@ -60,7 +60,7 @@ def test_the_first_steps_are_the_running_plans_and_the_hold_is_planned_after_the
         sorted(steps.values_list("hold_action", flat=True)) == [HoldAction.PARK] * 4 + [HoldAction.STOP] * 3
     )
     assert Incident.objects.get(pk=incident.pk).planned_at is not None
-    assert hold_prepare(incident.pk) == 0  # idempotent: planned already
+    assert hold_prepare(incident_id=incident.pk) == 0  # idempotent: planned already
 
 
 def test_a_plan_another_hold_took_between_the_two_goes_stays_that_holds(
@@ -93,6 +93,6 @@ def test_a_plan_another_hold_took_between_the_two_goes_stays_that_holds(
         serialized()
 
     monkeypatch.setattr(holds, "hold_changes_serialized", meanwhile)
-    assert hold_prepare(incident.pk) == 4
+    assert hold_prepare(incident_id=incident.pk) == 4
     mine = set(HeldPlan.objects.filter(incident=incident).values_list("plan_esa_id", flat=True))
     assert len(mine) == 4 and taken[0] not in mine

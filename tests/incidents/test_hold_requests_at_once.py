@@ -26,8 +26,8 @@ def test_two_hold_requests_at_once_start_one_incident(
     both_looked = threading.Barrier(2)
     look = scopes.hold_of_scope
 
-    def look_then_wait(scope: Site | None) -> Incident | None:
-        found = look(scope)
+    def look_then_wait(*, site: Site | None) -> Incident | None:
+        found = look(site=site)
         # Let the other click look too before either writes, unless it cannot get this far.
         with contextlib.suppress(threading.BrokenBarrierError):
             both_looked.wait(timeout=2)

@@ -49,7 +49,7 @@ def _holding(site: Site, operator: User, plans: int) -> Incident:
         PlanFactory.build(job=job, status=PlanStatus.WAITING, start_time=start) for _ in range(plans)
     )
     incident, _ = hold_request(user=operator, site=site, reason="")
-    assert hold_prepare(incident.pk) == plans
+    assert hold_prepare(incident_id=incident.pk) == plans
     return incident
 
 
@@ -88,7 +88,7 @@ def test_a_step_the_drainers_settle_is_sent_alone_with_the_progress_then_nothing
 ) -> None:
     _waiting_in_esa(wsgi_esa_client, 3)
     incident, _ = hold_request(user=operator, site=Site.objects.get(esa_id=DEMO_SITE_ID), reason="")
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     page = _page(operator_client, incident)
     assert ">0 of 3<" in page
     url = _poll_url(page)
@@ -96,7 +96,7 @@ def test_a_step_the_drainers_settle_is_sent_alone_with_the_progress_then_nothing
 
     # A drainer claims a step: its row says so ("In progress"), and only its row comes.
     worker = worker_id()
-    held = step_claim(incident.pk, worker)
+    held = step_claim(incident_id=incident.pk, worker=worker)
     assert held is not None
     claimed = operator_client.get(url, headers=HTMX)
     body = claimed.content.decode()
@@ -107,7 +107,7 @@ def test_a_step_the_drainers_settle_is_sent_alone_with_the_progress_then_nothing
     url = _poll_url(body)
 
     # ... and settles it through ESA (the simulator parks it): the new progress, the row, a new token.
-    step_execute(held, wsgi_esa_client, worker)
+    step_execute(held=held, client=wsgi_esa_client, worker=worker)
     settled = operator_client.get(url, headers=HTMX)
     body = settled.content.decode()
     assert settled.status_code == 200 and 'id="incident-live"' not in body

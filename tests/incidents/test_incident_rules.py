@@ -45,43 +45,43 @@ def test_the_preview_counts_what_a_hold_would_do_and_a_second_hold_joins_the_fir
     _plans_on(site)
     other = SiteFactory.create(esa_id=SEED_SITES[1].site_id, name=SEED_SITES[1].site_name)
     _plans_on(other)
-    preview = hold_preview(site)
+    preview = hold_preview(site=site)
     assert (preview.running, preview.waiting, preview.finished, preview.stopped) == (1, 1, 2, 1)
     assert preview.to_touch == 2 and preview.held_by is None
-    assert hold_preview(None).to_touch == 4 and hold_preview(None).sites == 2
+    assert hold_preview(site=None).to_touch == 4 and hold_preview(site=None).sites == 2
 
     incident, created = hold_request(user=operator, site=site, reason=" origin down ")
     assert created and incident.reason == "origin down"
     again, created = hold_request(user=operator, site=site, reason="")
     assert (again.pk, created) == (incident.pk, False)
-    assert hold_preview(site).held_by == incident
+    assert hold_preview(site=site).held_by == incident
 
-    assert hold_prepare(incident.pk) == 2
-    assert hold_prepare(incident.pk) == 0  # a redelivered task adds nothing
+    assert hold_prepare(incident_id=incident.pk) == 2
+    assert hold_prepare(incident_id=incident.pk) == 0  # a redelivered task adds nothing
     # Every site: the plans the first incident holds are left to it, and not counted as to touch.
-    assert hold_preview(None).to_touch == 2 and hold_preview(None).held_elsewhere == 2
+    assert hold_preview(site=None).to_touch == 2 and hold_preview(site=None).held_elsewhere == 2
     everywhere, created = hold_request(user=operator, site=None, reason="")
     assert created
-    assert hold_prepare(everywhere.pk) == 2
+    assert hold_prepare(incident_id=everywhere.pk) == 2
     assert set(HeldPlan.objects.filter(incident=everywhere).values_list("site_id", flat=True)) == {other.pk}
     # A hold of every site again joins it; a site's own hold joins the site's.
     assert hold_request(user=operator, site=None, reason="") == (everywhere, False)
     assert hold_request(user=operator, site=site, reason="")[0] == incident
-    assert hold_preview(site).held_by == incident
+    assert hold_preview(site=site).held_by == incident
     # A hold of a site that only the every-site hold covers is a hold of its own: it touches
     # nothing now (every plan there is held), and keeps the site held if that one resumes first.
-    preview = hold_preview(other)
+    preview = hold_preview(site=other)
     assert (preview.held_by, preview.covered_by) == (None, everywhere)
     assert (preview.to_touch, preview.held_elsewhere) == (0, 2)
     own, created = hold_request(user=operator, site=other, reason="")
     assert created and own not in (everywhere, incident)
-    assert hold_prepare(own.pk) == 0
+    assert hold_prepare(incident_id=own.pk) == 0
 
 
 def _held(site: Site, operator: User) -> tuple[Incident, dict[str, Plan]]:
     plans = _plans_on(site)
     incident, _ = hold_request(user=operator, site=site, reason="")
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     parked_at = timezone.now().replace(microsecond=0) + timedelta(days=365)
     for held in HeldPlan.objects.filter(incident=incident):
         if held.hold_action == "stop":
@@ -99,7 +99,7 @@ def _held(site: Site, operator: User) -> tuple[Incident, dict[str, Plan]]:
 
 def test_the_resume_preview_says_what_happens_to_each_held_plan(site: Site, operator: User) -> None:
     incident, plans = _held(site, operator)
-    lines = {line.held.plan_esa_id: line for line in resume_preview(incident).lines}
+    lines = {line.held.plan_esa_id: line for line in resume_preview(incident=incident).lines}
     assert lines[plans["running"].esa_id].action == ResumeAction.START
     assert lines[plans["waiting"].esa_id].action == ResumeAction.RESTORE
     assert "its window has begun" in lines[plans["waiting"].esa_id].note
@@ -107,18 +107,22 @@ def test_the_resume_preview_says_what_happens_to_each_held_plan(site: Site, oper
     # The waiting plan's window ends during the hold: offered a reschedule from now, or left to finish.
     HeldPlan.objects.filter(plan_esa_id=plans["waiting"].esa_id).update(original_end=timezone.now())
     passed = next(
-        line for line in resume_preview(incident).lines if line.held.plan_esa_id == plans["waiting"].esa_id
+        line
+        for line in resume_preview(incident=incident).lines
+        if line.held.plan_esa_id == plans["waiting"].esa_id
     )
     assert passed.action == ResumeAction.RESCHEDULE and passed.window_passed
     assert "600 unsent URLs" in passed.note
-    kept = resume_preview(incident, reschedule=False)
+    kept = resume_preview(incident=incident, reschedule=False)
     assert {line.action for line in kept.lines if line.window_passed} == {ResumeAction.RESTORE}
     assert "finishes without sending" in next(line.note for line in kept.lines if line.window_passed)
 
     # Someone started the stopped plan elsewhere; someone deleted the parked one: both left alone.
     Plan.objects.filter(esa_id=plans["running"].esa_id).update(status=PlanStatus.RUNNING)
     Plan.objects.filter(esa_id=plans["waiting"].esa_id).delete()
-    actions = {line.held.plan_esa_id: (line.action, line.note) for line in resume_preview(incident).lines}
+    actions = {
+        line.held.plan_esa_id: (line.action, line.note) for line in resume_preview(incident=incident).lines
+    }
     assert actions[plans["running"].esa_id][0] == ResumeAction.LEAVE
     assert "changed by someone else" in actions[plans["running"].esa_id][1]
     assert actions[plans["waiting"].esa_id] == (ResumeAction.LEAVE, "deleted meanwhile: nothing to resume")
@@ -177,7 +181,7 @@ def test_failures_are_listed_with_esa_s_answer_and_can_be_sent_again(
     page = operator_client.get(reverse("incident-detail", args=[incident.pk])).content.decode()
     assert "InvalidUid.PermissionDenied" in page and "RequestId 7A3C-REQUEST" in page
     assert 'data-testid="incident-retry"' in page and "Retry the 1 failed" in page
-    assert steps_retry_failed(incident) == 1
+    assert steps_retry_failed(incident=incident) == 1
     held.refresh_from_db()
     assert (held.state, held.hold_outcome, held.error_code) == (StepState.PENDING, "", "")
     assert Incident.objects.get().status == IncidentStatus.HOLDING
@@ -215,7 +219,7 @@ def test_a_plan_passed_to_an_incident_that_had_let_it_go_is_held_by_it_again(
     hold, whose old row for it now holds it. Nothing is left held by nobody."""
     own, plans = _held(site, operator)
     everywhere, _ = hold_request(user=operator, site=None, reason="")
-    hold_prepare(everywhere.pk)
+    hold_prepare(incident_id=everywhere.pk)
     plan = plans["running"]
     HeldPlan.objects.create(
         incident=everywhere,
@@ -255,7 +259,7 @@ def test_a_resume_asked_while_the_sweep_settles_the_held_incident_is_not_marked_
         return real_now()
 
     monkeypatch.setattr(timezone, "now", now_with_a_resume_in_between)
-    incident_settle(incident.pk)
+    incident_settle(incident_id=incident.pk)
     incident.refresh_from_db()
     assert asked and incident.status == IncidentStatus.RESUMING and incident.resumed_at is None
     assert HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).count() == 2
@@ -274,7 +278,7 @@ def test_a_plan_still_parked_by_an_earlier_incident_is_held_with_its_original_wi
     assert parked.start_time != waiting.start_time  # still where the first hold put it
 
     second, _ = hold_request(user=operator, site=site, reason="")
-    hold_prepare(second.pk)
+    hold_prepare(incident_id=second.pk)
     row = HeldPlan.objects.get(incident=second, plan_esa_id=waiting.esa_id)
     assert (row.original_start, row.original_end) == (waiting.start_time, waiting.end_time)
     assert row.original_status == "waiting"

@@ -100,7 +100,7 @@ def test_resuming_the_site_hold_while_every_site_is_held_passes_its_plans_on_and
         SHOP.site_id
     }
 
-    preview = resume_preview(own)
+    preview = resume_preview(incident=own)
     assert [(stays.incident, stays.count) for stays in preview.stays_held] == [(everywhere, 2)]
     assert preview.to_send == 0 and {line.action for line in preview.lines} == {ResumeAction.PASS}
     page = operator_client.get(reverse("incident-resume", args=[own.pk])).content.decode()
@@ -149,7 +149,7 @@ def test_resuming_every_site_first_leaves_a_site_with_its_own_hold_held(
     shop_job, _ = made[SHOP.site_name]
     everywhere = _hold(estate, operator, None)
     # A hold of example.com on its own, after: it touches nothing (all held), and is its own incident.
-    assert hold_preview(_site(DEMO_SITE_ID)).to_touch == 0
+    assert hold_preview(site=_site(DEMO_SITE_ID)).to_touch == 0
     own = _hold(estate, operator, _site(DEMO_SITE_ID))
     assert own.pk != everywhere.pk and own.status == IncidentStatus.HELD
     assert not HeldPlan.objects.filter(incident=own).exists()
@@ -202,12 +202,14 @@ def test_a_resume_step_claimed_as_a_hold_begins_passes_its_plan_on_without_a_cal
     _jobs(estate)
     own = _hold(estate, operator, _site(DEMO_SITE_ID))
     resume_request(user=operator, incident=own, reschedule=True)
-    claimed = step_claim(own.pk, "worker-a")
+    claimed = step_claim(incident_id=own.pk, worker="worker-a")
     assert claimed is not None
     # The hold begins after the claim (too late for the hold to take the step over) ...
     everywhere, _ = hold_request(user=operator, site=None, reason="")
     calls_before = len(estate.sim.calls())
-    step_execute(claimed, estate.esa, "worker-a")  # ... and the step looks again before its calls.
+    step_execute(
+        held=claimed, client=estate.esa, worker="worker-a"
+    )  # ... and the step looks again before its calls.
     assert len(estate.sim.calls()) == calls_before
     claimed.refresh_from_db()
     assert (claimed.resume_outcome, claimed.passed_to_id) == (ResumeOutcome.PASSED, everywhere.pk)
@@ -224,7 +226,7 @@ def test_a_plan_put_back_in_the_instant_a_hold_begins_is_held_again_at_once(
     own = _hold(estate, operator, _site(DEMO_SITE_ID))
     resume_request(user=operator, incident=own, reschedule=True)
     running_plan = plan_ids[0]
-    claimed = step_claim(own.pk, "worker-a")
+    claimed = step_claim(incident_id=own.pk, worker="worker-a")
     assert claimed is not None and claimed.plan_esa_id == running_plan  # stopped plans go first
     started = estate.esa.start_scheduled_preload_execution
     begun: list[Incident] = []
@@ -235,7 +237,7 @@ def test_a_plan_put_back_in_the_instant_a_hold_begins_is_held_again_at_once(
         return answer
 
     monkeypatch.setattr(estate.esa, "start_scheduled_preload_execution", start_then_hold)
-    step_execute(claimed, estate.esa, "worker-a")
+    step_execute(held=claimed, client=estate.esa, worker="worker-a")
     claimed.refresh_from_db()
     (everywhere,) = begun
     assert (claimed.resume_outcome, claimed.passed_to_id) == (ResumeOutcome.STARTED, everywhere.pk)
@@ -281,7 +283,7 @@ def test_the_hold_confirmation_counts_only_what_the_hold_will_touch(
     site_page = operator_client.get(reverse("site-detail", args=[DEMO_SITE_ID])).content.decode()
     assert 'data-testid="site-held-by"' in site_page and 'data-testid="hold-site"' not in site_page
 
-    preview = hold_preview(None)
+    preview = hold_preview(site=None)
     assert (preview.running, preview.waiting, preview.held_elsewhere) == (1, 1, 2)
     everywhere_page = operator_client.get(reverse("hold-new")).content.decode()
     assert "Hold 2 plans everywhere" in everywhere_page and "About 2 ESA calls" in everywhere_page
@@ -300,7 +302,7 @@ def test_the_hold_confirmation_counts_only_what_the_hold_will_touch(
         and 'data-testid="hold-everywhere"' not in home
     )
     # Both held: nothing left to touch anywhere, and every-site's page says who holds it.
-    assert hold_preview(None).to_touch == 0
+    assert hold_preview(site=None).to_touch == 0
     page = operator_client.get(reverse("hold-new")).content.decode()
     assert 'data-testid="already-held"' in page and 'data-testid="hold-confirm"' not in page
     # The shop's page names the every-site hold and offers a hold of its own.
@@ -333,7 +335,7 @@ def test_a_plan_moved_out_of_its_park_and_stopped_by_the_sync_gets_its_original_
     held = HeldPlan.objects.get(plan_esa_id=waiting)
     assert (held.hold_outcome, held.rehold_count) == (HoldOutcome.STOPPED, 1)
 
-    line = next(line for line in resume_preview(incident).lines if line.held.plan_esa_id == waiting)
+    line = next(line for line in resume_preview(incident=incident).lines if line.held.plan_esa_id == waiting)
     assert line.action == ResumeAction.RESTORE
     _resume(estate, operator, incident)
     after = next(
@@ -388,7 +390,7 @@ def test_a_ramped_resume_keeps_every_minute_under_the_cap_where_a_resume_as_it_w
         incidents[host] = _hold(estate, operator, _site(site_id))
     estate.forward(300)  # every window passes during the hold
 
-    ramp = resume_preview(incidents["example.com"], reschedule=True, caps={})
+    ramp = resume_preview(incident=incidents["example.com"], reschedule=True, caps={})
     (load,) = ramp.loads
     assert load.before is not None and load.as_it_was is not None and load.ramped is not None
     # Scheduled: two plans at a time (65 in a minute where one's last batch meets two others');

@@ -259,7 +259,7 @@ class OverlappingHolds(RuleBasedStateMachine):
     def _hold(self, site_id: int | None, resume_early: bool) -> None:
         site = Site.objects.get(esa_id=site_id) if site_id is not None else None
         first = len(self.sim.calls())
-        preview = hold_preview(site)
+        preview = hold_preview(site=site)
         incident, created = hold_request(user=self.user, site=site, reason="")
         if not created:
             assert self.active.get(incident.pk, "absent") == site_id, (
@@ -270,7 +270,7 @@ class OverlappingHolds(RuleBasedStateMachine):
         self.active[incident.pk] = site_id
         if resume_early:
             self._resume_while_holding(incident)
-        hold_prepare(incident.pk)
+        hold_prepare(incident_id=incident.pk)
         if incident.pk not in self.active:  # resumed before it was in place: nothing was held
             self._check_calls_since(first)
             return
@@ -361,7 +361,7 @@ class OverlappingHolds(RuleBasedStateMachine):
         candidates = self._with_failed_steps()
         incident = Incident.objects.get(pk=candidates[which % len(candidates)])
         first = len(self.sim.calls())
-        steps_retry_failed(incident)
+        steps_retry_failed(incident=incident)
         self._drain(incident.pk)
         self._check_calls_since(first)
 

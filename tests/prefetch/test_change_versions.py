@@ -121,4 +121,4 @@ def test_a_hold_and_its_resume_change_every_row_of_the_scope(site: Site, operato
 @pytest.mark.django_db(transaction=True)
 def test_a_version_is_taken_only_in_the_transaction_of_its_change(site: Site) -> None:
     with pytest.raises(RuntimeError, match="transaction"):
-        site_version_next(site.pk)
+        site_version_next(site_id=site.pk)

@@ -56,7 +56,7 @@ def _job(site: Site, *, running: int = 1, waiting: int = 1) -> Job:
 def _hold(site: Site, operator: User, *, reason: str = "origin down") -> Incident:
     """A hold of the site, its steps listed, none carried out yet."""
     incident, _ = hold_request(user=operator, site=site, reason=reason)
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     return incident
 
 
@@ -73,7 +73,7 @@ def _settle(held: HeldPlan) -> None:
         held.hold_outcome, held.parked_start, held.parked_end = HoldOutcome.PARKED, parked, parked
     held.state = StepState.DONE
     with transaction.atomic():  # as the drainer records it: under the incident's next version
-        held.version = incident_version_next(held.incident_id)
+        held.version = incident_version_next(incident_id=held.incident_id)
         held.save()
 
 
@@ -200,7 +200,7 @@ def test_the_poll_brings_a_step_in_even_when_its_outcome_is_written_after_the_mi
     # Its outcome, which moves no version of the job: the operations, out of band, with the step.
     held.hold_outcome, held.state = HoldOutcome.STOPPED, StepState.DONE
     with transaction.atomic():
-        held.version = incident_version_next(incident.pk)
+        held.version = incident_version_next(incident_id=incident.pk)
         held.save()
     response = viewer_client.get(url, headers=HTMX)
     body = response.content.decode()
@@ -243,15 +243,15 @@ def test_a_hold_s_steps_carried_out_against_esa_reach_an_open_job_page_by_its_po
     url = _poll_url(_page(viewer_client, job))
 
     incident, _ = hold_request(user=operator, site=job.site, reason="origin 5xx")
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     body = viewer_client.get(url, headers=HTMX).content.decode()  # the hold began: the whole region
     url = _poll_url(body)
     assert "steps=" in url and NOTHING_ASKED in body
 
     # A drainer's work, as incident_drain does it, one step at a time; the page polls in between.
     answers = []
-    while (held := step_claim(incident.pk, "worker-1")) is not None:
-        step_execute(held, esa, "worker-1")
+    while (held := step_claim(incident_id=incident.pk, worker="worker-1")) is not None:
+        step_execute(held=held, client=esa, worker="worker-1")
         response = viewer_client.get(url, headers=HTMX)
         assert response.status_code in (200, 286)
         answers.append(response)

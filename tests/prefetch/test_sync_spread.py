@@ -125,7 +125,7 @@ def test_a_site_under_an_incident_fan_out_is_left_out_until_it_is_done(
     incident, _ = hold_request(user=operator, site=example, reason="origin down")
     # Listing its plans, then with a step to carry out: the hold is working on the site.
     assert fan_out_sites()(example)
-    hold_prepare(incident.pk)
+    hold_prepare(incident_id=incident.pk)
     assert HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).count() == 1
     paused = fan_out_sites()
     assert paused(example)

@@ -25,7 +25,7 @@ from prefetch_ui.core.change_counters import counter_next
 from ..models import Incident
 
 
-def incident_version_next(incident_id: int, *, whole: bool = False) -> int:
+def incident_version_next(*, incident_id: int, whole: bool = False) -> int:
     """Take the incident's next change version, in the caller's transaction (which it requires);
     `whole`: the change redraws the page as a whole."""
     return counter_next(Incident, incident_id, also=("layout_version",) if whole else ())

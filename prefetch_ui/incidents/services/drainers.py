@@ -140,13 +140,13 @@ return 0
 )
 
 
-def drainers_registry_key(incident_id: int) -> str:
+def drainers_registry_key(*, incident_id: int) -> str:
     """The Redis hash of the incident's drainers (token -> state)."""
     return f"prefetch:incident-drainers:{incident_id}"
 
 
 def _keys(incident_id: int) -> list[str]:
-    return [drainers_registry_key(incident_id), INCIDENTS_QUEUE]
+    return [drainers_registry_key(incident_id=incident_id), INCIDENTS_QUEUE]
 
 
 def _script(connection: redis.Redis, source: str) -> Any:
@@ -180,7 +180,7 @@ def drainers_dispatch(incident_id: int) -> int:
             if not task_send(incident_drain_task, (incident_id, token), what=drainer, task_id=token):
                 # Not sent: free their places now rather than after RESERVATION_UNSEEN_AFTER.
                 with contextlib.suppress(redis.RedisError):
-                    connection.hdel(drainers_registry_key(incident_id), *reserved[sent:])
+                    connection.hdel(drainers_registry_key(incident_id=incident_id), *reserved[sent:])
                 break
             sent += 1
     return sent
@@ -234,7 +234,7 @@ def drainer_end(*, incident_id: int, token: str) -> None:
     """The drainer ended: its place is free."""
     connection = redis_connection()
     try:
-        connection.hdel(drainers_registry_key(incident_id), token)
+        connection.hdel(drainers_registry_key(incident_id=incident_id), token)
     except redis.RedisError:
         pass  # counted until its worker process stops beating
     finally:

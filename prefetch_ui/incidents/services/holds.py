@@ -75,8 +75,8 @@ class HoldPreview:
         return self.running + self.waiting
 
 
-def hold_preview(site: Site | None) -> HoldPreview:
-    plans = scope_plans(site)
+def hold_preview(*, site: Site | None) -> HoldPreview:
+    plans = scope_plans(site=site)
     held = Q(esa_id__in=held_plan_ids())
     counts = plans.aggregate(
         running=Count("pk", filter=Q(status=PlanStatus.RUNNING) & ~held),
@@ -85,10 +85,10 @@ def hold_preview(site: Site | None) -> HoldPreview:
         stopped=Count("pk", filter=Q(status=PlanStatus.STOPPED) & ~held),
         held_elsewhere=Count("pk", filter=held & ~Q(status__in=(PlanStatus.FINISHED, PlanStatus.FAILED))),
     )
-    held_by = hold_of_scope(site)
+    held_by = hold_of_scope(site=site)
     covered_by = None
     if site is not None and held_by is None:
-        covered_by = hold_of_scope(None)
+        covered_by = hold_of_scope(site=None)
     return HoldPreview(
         running=counts["running"],
         waiting=counts["waiting"],
@@ -112,19 +112,19 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
     with transaction.atomic():
         hold_changes_serialized()
         # Looked up through the module: a test makes two clicks look at once.
-        if existing := scopes.hold_of_scope(site):
+        if existing := scopes.hold_of_scope(site=site):
             return existing, False
         incident = Incident.objects.create(
             site=site, reason=reason.strip(), held_by_id=user.pk if user.is_authenticated else None
         )
         # Every job page of the scope stops offering Start, Edit, Reset and Add plans.
-        hold_scope_changed(site_ids=scope_site_ids(site))
+        hold_scope_changed(site_ids=scope_site_ids(site=site))
         resumed_from = resuming_steps_take_over(incident=incident)
         incident_id = incident.pk
 
         def after_commit() -> None:
             for other in resumed_from:
-                incident_settle(other)
+                incident_settle(incident_id=other)
             prepare_dispatch(incident_id)
 
         transaction.on_commit(after_commit)
@@ -179,7 +179,7 @@ def _held_plan(
     )
 
 
-def hold_prepare(incident_id: int) -> int:
+def hold_prepare(*, incident_id: int) -> int:
     """List the plans the hold must touch, as steps, and send drainers. Idempotent."""
     with transaction.atomic():
         # Only the incident's row: its site is on the nullable side of an outer join (None: every
@@ -195,13 +195,13 @@ def hold_prepare(incident_id: int) -> int:
         if incident.planned_at is not None or incident.status != IncidentStatus.HOLDING:
             return 0
         plans = (
-            scope_plans(incident.site)
+            scope_plans(site=incident.site)
             .filter(status__in=UNFINISHED_PLAN_STATUSES)
             .exclude(esa_id__in=held_plan_ids())
             .select_related("job")
         )
         # The page lists its plans (it said they were being listed): drawn again as a whole.
-        version = incident_version_next(incident_id, whole=True)
+        version = incident_version_next(incident_id=incident_id, whole=True)
         listed = list(plans.iterator(chunk_size=2000))
         parked = _parked_before([plan for plan in listed if plan.status == PlanStatus.WAITING])
         steps = [_held_plan(incident, plan, FoundBy.HOLD, parked.get(plan.esa_id)) for plan in listed]
@@ -220,7 +220,10 @@ def hold_prepare(incident_id: int) -> int:
             taken = {row["plan_esa_id"] for row in held_plan_ids().filter(plan_esa_id__in=ids)}
             rest = [step for step in rest if step.plan_esa_id not in taken]
             _steps_written(
-                incident_id, rest, version=incident_version_next(incident_id, whole=True), last=True
+                incident_id,
+                rest,
+                version=incident_version_next(incident_id=incident_id, whole=True),
+                last=True,
             )
     return len(first) + len(rest)
 
@@ -236,7 +239,7 @@ def _steps_written(incident_id: int, steps: list[HeldPlan], *, version: int, las
 
 
 def _after_planning(incident_id: int) -> None:
-    incident_settle(incident_id)  # a scope with nothing to hold is held at once
+    incident_settle(incident_id=incident_id)  # a scope with nothing to hold is held at once
     drainers_dispatch(incident_id)
 
 
@@ -270,7 +273,7 @@ def _enforce_needed(incident: Incident) -> bool:
 def _escapes(incident: Incident) -> tuple[list[HeldPlan], list[HeldPlan]]:
     """The plans of the scope to hold that no incident holds (new rows) and this incident's own
     plans that can submit URLs again (rows to hold again)."""
-    scope = scope_plans(incident.site)
+    scope = scope_plans(site=incident.site)
     mine = {held.plan_esa_id: held for held in HeldPlan.objects.filter(incident=incident)}
     unfinished = scope.filter(status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
     fresh: list[Plan] = []
@@ -298,7 +301,7 @@ def _enforce(incident: Incident) -> int:
         if not new and not again:
             return 0
         # Rows added, and the incident holding again: its page is drawn again as a whole.
-        version = incident_version_next(incident.pk, whole=True)
+        version = incident_version_next(incident_id=incident.pk, whole=True)
         for held in (*new, *again):
             held.version = version
         HeldPlan.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
@@ -339,10 +342,10 @@ def incidents_sweep(*, now: datetime | None = None) -> list[int]:
                 prepare_dispatch(incident.pk)
                 touched.append(incident.pk)
             continue
-        lost_claims_release(incident.pk, now=now)
+        lost_claims_release(incident_id=incident.pk, now=now)
         if HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).exists():
             if drainers_dispatch(incident.pk):
                 touched.append(incident.pk)
         else:
-            incident_settle(incident.pk)
+            incident_settle(incident_id=incident.pk)
     return touched

@@ -134,7 +134,7 @@ def _line(
             f"changed by someone else during the hold (now {plan.status}): left as it is",
         )
     if covering is not None:
-        return ResumeLine(held, ResumeAction.PASS, pass_note(covering), stays_with=covering)
+        return ResumeLine(held, ResumeAction.PASS, pass_note(to=covering), stays_with=covering)
     put_back = ResumeAction.RESTORE if parked else ResumeAction.START
     if held.original_end is not None and held.original_end <= now:
         urls = remaining.get(held.job_esa_id, 0)
@@ -159,8 +159,8 @@ def _line(
 
 
 def resume_preview(
-    incident: Incident,
     *,
+    incident: Incident,
     reschedule: bool = True,
     caps: Mapping[int, int] | None = None,
     now: datetime | None = None,
@@ -186,7 +186,7 @@ def resume_preview(
     for held in held_plans:
         if held.hold_outcome in HELD_OUTCOMES and held.state == StepState.DONE:
             if held.site_id not in covering:
-                covering[held.site_id] = hold_covering(held.site_id, besides=incident)
+                covering[held.site_id] = hold_covering(site_id=held.site_id, besides=incident)
             line = _line(
                 held, now=now, reschedule=reschedule, remaining=remaining, covering=covering[held.site_id]
             )
@@ -211,7 +211,7 @@ def _window_as_it_was(line: ResumeLine, now: datetime) -> tuple[datetime, dateti
     """The window a plan put back gets as it was (None: nothing is put back, or its window is unknown)."""
     held = line.held
     if line.action == ResumeAction.RESCHEDULE:
-        return reschedule_window(held, now)
+        return reschedule_window(held=held, now=now)
     if line.action == ResumeAction.RESTORE:
         window = (held.original_start, held.original_end)
     elif line.action == ResumeAction.START and held.plan is not None:
@@ -253,23 +253,23 @@ def resume_request(
                 "resume it once every plan is held."
             )
         # Another phase: the incident's page is drawn again as a whole.
-        version = incident_version_next(incident.pk, whole=True)
+        version = incident_version_next(incident_id=incident.pk, whole=True)
         now = timezone.now()
         preview = None
         if shown_at is not None and caps is not None and shown_at <= now:
             # The ramp as shown, if it still starts ahead of its calls (counted as it counts them).
-            preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=shown_at)
+            preview = resume_preview(incident=incident, reschedule=reschedule, caps=caps, now=shown_at)
             calls = sum(load.plans for load in preview.loads)
             if not ramp_still_ahead(shown_at=shown_at, now=now, calls=calls):
                 preview = None
         if preview is None:
-            preview = resume_preview(incident, reschedule=reschedule, caps=caps, now=now)
+            preview = resume_preview(incident=incident, reschedule=reschedule, caps=caps, now=now)
         if preview.ramp_errors:
             raise RampRefused("; ".join(preview.ramp_errors) + ". Nothing was resumed.")
         changed: list[HeldPlan] = []
         taking_over = {stays.incident.pk: stays.incident for stays in preview.stays_held}
         # The holds that take plans over list them on their pages: drawn again as a whole.
-        versions = {pk: incident_version_next(pk, whole=True) for pk in sorted(taking_over)}
+        versions = {pk: incident_version_next(incident_id=pk, whole=True) for pk in sorted(taking_over)}
         for line in preview.lines:
             held = line.held
             held.resume_action, held.resume_note = line.action, line.note[:255]
@@ -303,7 +303,7 @@ def resume_request(
             batch_size=1000,
         )
         # The hold no longer refuses anything: every job page of the scope offers its buttons again.
-        hold_scope_changed(site_ids=scope_site_ids(incident.site))
+        hold_scope_changed(site_ids=scope_site_ids(site=incident.site))
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.RESUMING,
             resumed_by_id=user.pk if user.is_authenticated else None,
@@ -317,5 +317,5 @@ def resume_request(
 
 
 def _after_resume_planned(incident_id: int) -> None:
-    incident_settle(incident_id)  # nothing to send: resumed at once
+    incident_settle(incident_id=incident_id)  # nothing to send: resumed at once
     drainers_dispatch(incident_id)

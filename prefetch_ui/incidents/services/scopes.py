@@ -56,13 +56,13 @@ def hold_changes_serialized() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_HOLD_CHANGES_LOCK])
 
 
-def scope_plans(site: Site | None) -> QuerySet[Plan]:
+def scope_plans(*, site: Site | None) -> QuerySet[Plan]:
     """The mirror's plans of a hold's scope (None: every site)."""
     plans = Plan.objects.all()
     return plans.filter(job__site=site) if site is not None else plans
 
 
-def scope_site_ids(site: Site | None) -> list[int]:
+def scope_site_ids(*, site: Site | None) -> list[int]:
     """The sites a hold of `site` (None: every site) covers."""
     return [site.pk] if site is not None else list(Site.objects.values_list("pk", flat=True))
 
@@ -75,13 +75,13 @@ def held_plan_ids(*, besides: Incident | None = None) -> QuerySet[HeldPlan, Any]
     return held.values("plan_esa_id")
 
 
-def hold_of_scope(site: Site | None) -> Incident | None:
+def hold_of_scope(*, site: Site | None) -> Incident | None:
     """The active hold of exactly this scope (`site`, or every site), if any: a second hold of it joins it."""
     holds = Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site", "held_by")
     return holds.filter(site__isnull=True).first() if site is None else holds.filter(site=site).first()
 
 
-def hold_covering(site_id: int, *, besides: Incident | int | None = None) -> Incident | None:
+def hold_covering(*, site_id: int, besides: Incident | int | None = None) -> Incident | None:
     """The active hold that covers the site: its own hold first, else a hold of every site."""
     holds = Incident.objects.filter(
         Q(site__isnull=True) | Q(site_id=site_id), status__in=HOLD_ACTIVE_STATUSES
@@ -136,7 +136,7 @@ def held_plan_pass(
     # Else `to` holds it already (its own hold listed the plan in the same instant): one row is enough.
 
 
-def pass_note(to: Incident) -> str:
+def pass_note(*, to: Incident) -> str:
     """What a resume line says of a plan that stays held."""
     return f"stays held by incident #{to.pk} ({to.scope_label}), which puts it back when it resumes"
 
@@ -155,16 +155,16 @@ def resuming_steps_take_over(*, incident: Incident) -> set[int]:
     taken = list(pending.select_related("incident"))
     if not taken:
         return set()
-    version = incident_version_next(incident.pk, whole=True)
+    version = incident_version_next(incident_id=incident.pk, whole=True)
     for held in taken:
         held_plan_pass(held=held, to=incident, version=version)
     for resuming in {held.incident_id for held in taken}:
-        resumed_version = incident_version_next(resuming, whole=True)
+        resumed_version = incident_version_next(incident_id=resuming, whole=True)
         HeldPlan.objects.filter(pk__in=[h.pk for h in taken if h.incident_id == resuming]).update(
             state=StepState.DONE,
             resume_action=ResumeAction.PASS,
             resume_outcome=ResumeOutcome.PASSED,
-            resume_note=pass_note(incident)[:255],
+            resume_note=pass_note(to=incident)[:255],
             passed_to=incident,
             version=resumed_version,
         )

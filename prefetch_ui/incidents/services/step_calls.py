@@ -1,10 +1,10 @@
 """What one step of an incident does to its plan: which ESA calls it makes, and how ESA's answers
 (or refusals) become the step's outcome. Claiming, recording and draining the steps is `steps`'.
 
-Which call a step makes follows ESA's rules (REFERENCE.md): Stop applies only to a running plan, so
-a waiting plan is held by moving its window `PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a
-call, the step reads the plan's real state and acts on that, not on the refusal's code, which ESA
-does not publish.
+Which call a step makes follows ESA's rules (docs/esa-api.md#stop, #update, #refusals): Stop
+applies only to a running plan, so a waiting plan is held by moving its window
+`PREFETCH_HOLD_PARK_DAYS` ahead. When ESA refuses a call, the step reads the plan's real state and
+acts on that, not on the refusal's code, which ESA does not publish.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _current(client: EsaClient, held: HeldPlan, calls: StepCalls) -> EsaPlan | N
 # -- the hold ----------------------------------------------------------------------------------
 
 
-def park_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
+def park_window(*, held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
     """Where a waiting plan's window goes while held: out of reach, with its own length."""
     start = (now + timedelta(days=settings.PREFETCH_HOLD_PARK_DAYS)).replace(microsecond=0)
     return start, start + _window_length(held)
@@ -127,7 +127,7 @@ def _hold(held: HeldPlan, client: EsaClient, calls: StepCalls) -> dict[str, obje
                     # back, in the console): the resume gives it its original window back.
                     fields |= {"parked_start": stopped.start_time, "parked_end": stopped.end_time}
                 return fields | {"hold_outcome": HoldOutcome.STOPPED}
-            parked = parked or park_window(held, timezone.now())
+            parked = parked or park_window(held=held, now=timezone.now())
             answer = _call(
                 calls,
                 "UpdateScheduledPreloadExecution",
@@ -171,7 +171,7 @@ def _spec(held: HeldPlan, window: tuple[datetime, datetime]) -> PlanSpec:
 # -- the resume --------------------------------------------------------------------------------
 
 
-def reschedule_window(held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
+def reschedule_window(*, held: HeldPlan, now: datetime) -> tuple[datetime, datetime]:
     """A passed window moved to start shortly after now, with its original length and rate."""
     start = (now + timedelta(seconds=settings.PREFETCH_RESCHEDULE_LEAD_SECONDS)).replace(microsecond=0)
     return start, start + _window_length(held)
@@ -192,7 +192,7 @@ def _resume(held: HeldPlan, client: EsaClient, calls: StepCalls) -> dict[str, ob
             if held.resume_start is not None and held.resume_end is not None:
                 window = (held.resume_start, held.resume_end)  # the ramp's, chosen at the request
             elif action == ResumeAction.RESCHEDULE:
-                window = reschedule_window(held, now)
+                window = reschedule_window(held=held, now=now)
             else:
                 window = (held.original_start or now, held.original_end or now)
             spec = _spec(held, window)

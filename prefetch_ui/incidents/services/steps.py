@@ -70,18 +70,18 @@ def _answers_mirrored(calls: Iterable[StepCalls]) -> None:
 # -- claiming and carrying out ---------------------------------------------------------------
 
 
-def step_claim(incident_id: int, worker: str) -> HeldPlan | None:
+def step_claim(*, incident_id: int, worker: str) -> HeldPlan | None:
     """Claim the incident's next pending step for `worker` (None: none is left)."""
-    claimed = steps_claim(incident_id, worker, count=1)
+    claimed = steps_claim(incident_id=incident_id, worker=worker, count=1)
     return claimed[0] if claimed else None
 
 
-def steps_claim(incident_id: int, worker: str, *, count: int = STEPS_A_CLAIM) -> list[HeldPlan]:
+def steps_claim(*, incident_id: int, worker: str, count: int = STEPS_A_CLAIM) -> list[HeldPlan]:
     """Claim up to `count` of the incident's next pending steps for `worker`; the drainers' loop."""
     with transaction.atomic():
         # The incident's row first, as every writer of its steps takes it: the page shows the
         # steps "In progress".
-        claimed = _next_claimed(incident_id, worker, incident_version_next(incident_id), count)
+        claimed = _next_claimed(incident_id, worker, incident_version_next(incident_id=incident_id), count)
         if not claimed:
             transaction.set_rollback(True)  # nothing left to claim: nothing changed
     return claimed
@@ -124,7 +124,7 @@ def _next_claimed(incident_id: int, worker: str, version: int, count: int) -> li
     return candidates
 
 
-def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
+def step_execute(*, held: HeldPlan, client: EsaClient, worker: str) -> None:
     """Make one claimed step's ESA calls and record the outcome; a transient failure goes back to
     pending (the drainers' loop does the same for several at once: `steps_execute`)."""
     outcome = _step_calls(held, client, worker)
@@ -133,14 +133,18 @@ def step_execute(held: HeldPlan, client: EsaClient, worker: str) -> None:
 
 
 def steps_execute(
-    held_steps: list[HeldPlan], client: EsaClient, worker: str, *, claim: int
+    *, held_steps: list[HeldPlan], client: EsaClient, worker: str, claim: int
 ) -> list[HeldPlan]:
     """Make the calls of each of these claimed steps, then record every outcome and claim up to
     `claim` next steps in one transaction; returns the steps claimed (a drainer's loop: one write
     transaction for `STEPS_A_CLAIM` steps, which the database's write lock would otherwise queue)."""
     outcomes = [outcome for held in held_steps if (outcome := _step_calls(held, client, worker))]
     if not outcomes:
-        return steps_claim(held_steps[0].incident_id, worker, count=claim) if held_steps and claim else []
+        return (
+            steps_claim(incident_id=held_steps[0].incident_id, worker=worker, count=claim)
+            if held_steps and claim
+            else []
+        )
     return _steps_recorded(outcomes, worker, claim=claim)
 
 
@@ -188,7 +192,7 @@ def _steps_recorded(outcomes: list[StepOutcome], worker: str, *, claim: int) -> 
                     f"{outcome.held.resume_note}; held again at once by incident #{handed_to.pk}, "
                     "which began while it was put back"
                 ).lstrip("; ")[:255]
-        version = incident_version_next(incident_id)
+        version = incident_version_next(incident_id=incident_id)
         recorded = 0
         for outcome in outcomes:
             recorded += HeldPlan.objects.filter(
@@ -214,20 +218,22 @@ def _passed_on_instead(held: HeldPlan, worker: str) -> bool:
     """If another hold covers the plan's site now, pass the plan to it instead of putting it back."""
     # A look without the lock first: most resumes overlap no hold, and the lock would queue every
     # step behind it. A hold that begins after this look is met by the hand-over after the calls.
-    if hold_covering(held.site_id, besides=held.incident_id) is None:
+    if hold_covering(site_id=held.site_id, besides=held.incident_id) is None:
         return False
     with transaction.atomic():
         hold_changes_serialized()
-        covering = hold_covering(held.site_id, besides=held.incident_id)
+        covering = hold_covering(site_id=held.site_id, besides=held.incident_id)
         if covering is None:
             return False
-        held_plan_pass(held=held, to=covering, version=incident_version_next(covering.pk, whole=True))
-        version = incident_version_next(held.incident_id)
+        held_plan_pass(
+            held=held, to=covering, version=incident_version_next(incident_id=covering.pk, whole=True)
+        )
+        version = incident_version_next(incident_id=held.incident_id)
         if not HeldPlan.objects.filter(pk=held.pk, state=StepState.CLAIMED, claimed_by=worker).update(
             state=StepState.DONE,
             resume_action=ResumeAction.PASS,
             resume_outcome=ResumeOutcome.PASSED,
-            resume_note=pass_note(covering)[:255],
+            resume_note=pass_note(to=covering)[:255],
             passed_to=covering,
             claimed_by="",
             claimed_at=None,
@@ -241,13 +247,13 @@ def _hand_over_put_back(held: HeldPlan, *, status: str | None) -> Incident | Non
     """After a resume step put its plan back: the hold that covers its site now, if any, gets a
     step to hold it again (the caller holds the lock, in the transaction that records the step).
     `status`: the plan's as ESA last answered the step (None: as the mirror has it)."""
-    covering = hold_covering(held.site_id, besides=held.incident_id)
+    covering = hold_covering(site_id=held.site_id, besides=held.incident_id)
     if covering is None:
         return None
     if status is None:
         status = Plan.objects.filter(esa_id=held.plan_esa_id).values_list("status", flat=True).first()
     action = HoldAction.STOP if status == PlanStatus.RUNNING else HoldAction.PARK
-    version = incident_version_next(covering.pk, whole=True)
+    version = incident_version_next(incident_id=covering.pk, whole=True)
     held_plan_pass(held=held, to=covering, version=version, pending_hold=action)
     Incident.objects.filter(pk=covering.pk, status=IncidentStatus.HELD).update(
         status=IncidentStatus.HOLDING, hold_done_at=None
@@ -255,7 +261,7 @@ def _hand_over_put_back(held: HeldPlan, *, status: str | None) -> Incident | Non
     return covering
 
 
-def lost_claims_release(incident_id: int | None = None, *, now: datetime | None = None) -> int:
+def lost_claims_release(*, incident_id: int | None = None, now: datetime | None = None) -> int:
     """Claims of worker processes that stopped beating (or of a stuck drainer) go back to pending."""
     now = now or timezone.now()
     claimed = HeldPlan.objects.filter(state=StepState.CLAIMED)
@@ -272,14 +278,14 @@ def lost_claims_release(incident_id: int | None = None, *, now: datetime | None 
     incident_ids = claimed.filter(lost).values_list("incident_id", flat=True).distinct().order_by()
     for each in sorted(incident_ids):
         with transaction.atomic():
-            version = incident_version_next(each)
+            version = incident_version_next(incident_id=each)
             released += claimed.filter(lost, incident_id=each).update(
                 state=StepState.PENDING, claimed_by="", claimed_at=None, version=version
             )
     return released
 
 
-def incident_settle(incident_id: int) -> None:
+def incident_settle(*, incident_id: int) -> None:
     """Once no step of the current phase is left, the hold is in place (or the resume done).
 
     One statement each, conditional on no step being unsettled at that moment: a look first and an
@@ -312,20 +318,22 @@ def incident_drain(*, incident_id: int, client: EsaClient, reservation: str | No
     held_steps: list[HeldPlan] = []
     try:
         while True:
-            held_steps = held_steps or steps_claim(incident_id, worker)
+            held_steps = held_steps or steps_claim(incident_id=incident_id, worker=worker)
             if not held_steps:
-                if lost_claims_release(incident_id):
+                if lost_claims_release(incident_id=incident_id):
                     continue
                 break
             done += len(held_steps)
-            held_steps = steps_execute(held_steps, client, worker, claim=STEPS_A_CLAIM)
+            held_steps = steps_execute(
+                held_steps=held_steps, client=client, worker=worker, claim=STEPS_A_CLAIM
+            )
     finally:
         drainer_end(incident_id=incident_id, token=token)
-    incident_settle(incident_id)
+    incident_settle(incident_id=incident_id)
     return done
 
 
-def steps_retry_failed(incident: Incident) -> int:
+def steps_retry_failed(*, incident: Incident) -> int:
     """Send the failed steps of the current phase again (drainers go once committed); returns how many."""
     failed = HeldPlan.objects.filter(incident=incident, state=StepState.FAILED)
     if incident.phase == "hold":
@@ -334,7 +342,7 @@ def steps_retry_failed(incident: Incident) -> int:
         outcome, failed = {"resume_outcome": ""}, failed.exclude(resume_action="")
     with transaction.atomic():
         # The incident holds or resumes again: its page is drawn again as a whole.
-        version = incident_version_next(incident.pk, whole=True)
+        version = incident_version_next(incident_id=incident.pk, whole=True)
         count = failed.update(
             state=StepState.PENDING, attempts=0, error_code="", error_message="", version=version, **outcome
         )

@@ -28,7 +28,7 @@ from prefetch_ui.core.change_counters import counter_next
 from ..models import Job, Plan, Site
 
 
-def site_version_next(site_id: int) -> int:
+def site_version_next(*, site_id: int) -> int:
     """Take the site's next change version, in the caller's transaction (which it requires)."""
     return counter_next(Site, site_id)
 
@@ -38,7 +38,7 @@ def operation_changes(*, site_id: int, job_id: int | None, plan_id: int | None, 
     """An operation was asked for or moved on: its plan's row, its job's page (the facts and the
     operations) and, for a job being created, the site page's list show it. Call it first in the
     transaction that writes the operation's row. Returns the version."""
-    version = site_version_next(site_id)
+    version = site_version_next(site_id=site_id)
     if plan_id is not None:
         Plan.objects.filter(pk=plan_id).update(version=version)
     if job_id is not None:
@@ -52,7 +52,7 @@ def operation_changes(*, site_id: int, job_id: int | None, plan_id: int | None, 
 def hold_scope_changed(*, site_ids: Collection[int]) -> None:
     """A hold of these sites started or ended: every row of their jobs' pages changes (buttons)."""
     for site_id in sorted(site_ids):  # one order for every writer of several sites: no deadlock
-        version = site_version_next(site_id)
+        version = site_version_next(site_id=site_id)
         Job.objects.filter(site_id=site_id).update(version=version, layout_version=version)
 
 

@@ -16,7 +16,7 @@ leaves that row alone (and does not delete it), while the rest of what it brings
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -70,7 +70,7 @@ class UnstorableValueError(ValueError):
     than the column, a number out of the column's range."""
 
 
-def mirror_values(esa_object: object, model: type[Model], fields: dict[str, str]) -> dict[str, object]:
+def mirror_values(*, esa_object: object, model: type[Model], fields: dict[str, str]) -> dict[str, object]:
     return {name: _fitted(model, name, getattr(esa_object, attribute)) for name, attribute in fields.items()}
 
 
@@ -102,28 +102,31 @@ def _fitted(model: type[Model], name: str, value: object) -> object:
     return value
 
 
-def mirror_rows(rows: QuerySet[Any], fields: dict[str, str], *extra: str) -> dict[Any, dict[str, Any]]:
+def rows_by_esa_id(
+    *, rows: QuerySet[Any], fields: dict[str, str], extra: Sequence[str] = ()
+) -> dict[Any, dict[str, Any]]:
     """The mirror's rows by ESA id, with what ESA writes in them: to tell what ESA changed."""
     return {row["esa_id"]: row for row in rows.values("pk", *fields, *extra)}
 
 
-def row_differs(row: Mapping[str, object] | None, values: Mapping[str, object]) -> bool:
+def row_differs(*, row: Mapping[str, object] | None, values: Mapping[str, object]) -> bool:
     return row is None or any(row[field] != value for field, value in values.items())
 
 
 def rows_upsert[M: (Site, Job, Plan)](
+    *,
     model: type[M],
     fields: dict[str, str],
     esa_objects: Iterable[object],
     now: datetime,
-    *,
     stamp: Mapping[str, object] = MappingProxyType({}),
     **links: object,
 ) -> None:
     """Insert or update mirror rows from ESA objects, keyed by ESA id, with the fields in `stamp`
     (the change versions, the basis)."""
     rows = [
-        model(**mirror_values(item, model, fields), **links, **stamp, synced_at=now) for item in esa_objects
+        model(**mirror_values(esa_object=item, model=model, fields=fields), **links, **stamp, synced_at=now)
+        for item in esa_objects
     ]
     if rows:
         model.objects.bulk_create(
@@ -139,7 +142,7 @@ def rows_upsert[M: (Site, Job, Plan)](
 SITE_GONE: Any = object()
 
 
-def site_lock(site_id: int) -> datetime | None:
+def site_lock(*, site_id: int) -> datetime | None:
     """Lock the site's row for the rest of the caller's transaction; its jobs' listing basis.
 
     Every writer of a site's jobs and plans takes this row first (`changes.site_version_next`), so
@@ -152,7 +155,7 @@ def site_lock(site_id: int) -> datetime | None:
     return SITE_GONE if row is None else row["jobs_esa_state_at"]
 
 
-def based_before(basis: datetime, row: Mapping[str, Any] | None, listed_at: datetime | None) -> bool:
+def based_before(*, basis: datetime, row: Mapping[str, Any] | None, listed_at: datetime | None) -> bool:
     """Whether a write based on ESA's state at `basis` is older than what the mirror shows of a row:
     its own basis, or the basis of the last complete listing that stands for it (for a row that is
     not there: the listing that did not have it). Equal bases write (see `mirror_basis`)."""

@@ -1,7 +1,7 @@
 """The one place ESA's answers are written into the mirror: the sync's listings, and the answers to
 operations and to incidents' steps.
 
-The writers compare ESA's values with the mirror's (`mirror_rows`) and write only the rows that
+The writers compare ESA's values with the mirror's (`mirror_rows.rows_by_esa_id`) and write only the rows that
 differ and that the mirror does not know at a newer basis (`mirror_basis`), stamped with their
 site's next change version (`changes.py`), under the site's row lock.
 """
@@ -28,9 +28,9 @@ from .mirror_rows import (
     SITE_FIELDS,
     SITE_GONE,
     based_before,
-    mirror_rows,
     mirror_values,
     row_differs,
+    rows_by_esa_id,
     rows_upsert,
     site_lock,
 )
@@ -65,17 +65,17 @@ def jobs_write(
     """
     by_id = {job.id: job for job in jobs}
     with transaction.atomic():
-        listed_at = site_lock(site.pk)
+        listed_at = site_lock(site_id=site.pk)
         if listed_at is SITE_GONE:
             return {}, 0
         rows = Job.objects.filter(site=site) if complete else Job.objects.filter(esa_id__in=[*by_id, *forget])
-        mirror = mirror_rows(rows, JOB_FIELDS, "plans_synced_at", "esa_state_at")
+        mirror = rows_by_esa_id(rows=rows, fields=JOB_FIELDS, extra=("plans_synced_at", "esa_state_at"))
         changed = []
         moves = False
         for job in by_id.values():
             row = mirror.get(job.id)
-            if based_before(basis, row, listed_at) or not row_differs(
-                row, mirror_values(job, Job, JOB_FIELDS)
+            if based_before(basis=basis, row=row, listed_at=listed_at) or not row_differs(
+                row=row, values=mirror_values(esa_object=job, model=Job, fields=JOB_FIELDS)
             ):
                 continue
             changed.append(job)
@@ -84,15 +84,15 @@ def jobs_write(
             row["pk"]
             for esa_id, row in mirror.items()
             if (esa_id in forget or (complete and esa_id not in by_id))
-            and not based_before(basis, row, listed_at)
+            and not based_before(basis=basis, row=row, listed_at=listed_at)
         ]
         site_fields: dict[str, object] = {}
-        if complete and not based_before(basis, None, listed_at):
+        if complete and not based_before(basis=basis, row=None, listed_at=listed_at):
             site_fields["jobs_esa_state_at"] = basis
         if changed or removed:
-            version = site_version_next(site.pk)
+            version = site_version_next(site_id=site.pk)
             stamp = {"version": version, "row_version": version, "esa_state_at": basis}
-            rows_upsert(Job, JOB_FIELDS, changed, now, stamp=stamp, site=site)
+            rows_upsert(model=Job, fields=JOB_FIELDS, esa_objects=changed, now=now, stamp=stamp, site=site)
             if removed:
                 Job.objects.filter(pk__in=removed).delete()
             if removed or moves:
@@ -138,29 +138,29 @@ def _plans_write(
     """
     by_id = {plan.id: plan for plan in plans}
     with transaction.atomic():
-        if site_lock(job.site_id) is SITE_GONE:
+        if site_lock(site_id=job.site_id) is SITE_GONE:
             return
         job_row = Job.objects.filter(pk=job.pk).values("plans_esa_state_at").first()
         if job_row is None:
             return
         listed_at = job_row["plans_esa_state_at"]
         rows = Plan.objects.filter(job=job) if complete else Plan.objects.filter(esa_id__in=[*by_id, *forget])
-        mirror = mirror_rows(rows, PLAN_FIELDS, "esa_state_at")
+        mirror = rows_by_esa_id(rows=rows, fields=PLAN_FIELDS, extra=("esa_state_at",))
         changed: list[EsaPlan] = []
         removed = [
             row["pk"]
             for esa_id, row in mirror.items()
             if (esa_id in forget or (complete and esa_id not in by_id))
-            and not based_before(basis, row, listed_at)
+            and not based_before(basis=basis, row=row, listed_at=listed_at)
         ]
         relaid = statuses = bool(removed)
         confirmed: list[int] = []  # rows ESA said again as they are, at a newer basis than theirs
         for plan in by_id.values():
             row = mirror.get(plan.id)
-            values = mirror_values(plan, Plan, PLAN_FIELDS)
-            if based_before(basis, row, listed_at):
+            values = mirror_values(esa_object=plan, model=Plan, fields=PLAN_FIELDS)
+            if based_before(basis=basis, row=row, listed_at=listed_at):
                 continue
-            if not row_differs(row, values):
+            if not row_differs(row=row, values=values):
                 if (
                     row is not None
                     and not complete
@@ -174,14 +174,19 @@ def _plans_write(
             relaid = relaid or row is None or row["start_time"] != values["start_time"]
             statuses = statuses or row is None or row["status"] != values["status"]
         stamp: dict[str, object] = dict(job_fields or {})
-        if complete and not based_before(basis, None, listed_at):
+        if complete and not based_before(basis=basis, row=None, listed_at=listed_at):
             stamp["plans_esa_state_at"] = basis
         if confirmed:  # their basis moves on, with no version: nothing shown changes
             Plan.objects.filter(pk__in=confirmed).update(esa_state_at=basis)
         if changed or removed:
-            version = site_version_next(job.site_id)
+            version = site_version_next(site_id=job.site_id)
             rows_upsert(
-                Plan, PLAN_FIELDS, changed, now, stamp={"version": version, "esa_state_at": basis}, job=job
+                model=Plan,
+                fields=PLAN_FIELDS,
+                esa_objects=changed,
+                now=now,
+                stamp={"version": version, "esa_state_at": basis},
+                job=job,
             )
             if removed:
                 Plan.objects.filter(pk__in=removed).delete()
@@ -218,13 +223,16 @@ def plan_answers_mirror(*, answers: Sequence[tuple[EsaPlan, datetime]], now: dat
     for plan, basis in answers:
         if plan.id not in newest or newest[plan.id][1] <= basis:
             newest[plan.id] = (plan, basis)
-    values = {esa_id: mirror_values(plan, Plan, PLAN_FIELDS) for esa_id, (plan, _) in newest.items()}
+    values = {
+        esa_id: mirror_values(esa_object=plan, model=Plan, fields=PLAN_FIELDS)
+        for esa_id, (plan, _) in newest.items()
+    }
     news: dict[int, list[str]] = {}  # site -> plans with news
     for row in _plans_mirrored(newest):
         basis = newest[row["esa_id"]][1]
-        if based_before(basis, row, row["job__plans_esa_state_at"]):
+        if based_before(basis=basis, row=row, listed_at=row["job__plans_esa_state_at"]):
             continue
-        if row_differs(row, values[row["esa_id"]]):
+        if row_differs(row=row, values=values[row["esa_id"]]):
             news.setdefault(row["job__site_id"], []).append(row["esa_id"])
         else:
             _plan_basis_moved(row, values[row["esa_id"]], basis)
@@ -233,7 +241,7 @@ def plan_answers_mirror(*, answers: Sequence[tuple[EsaPlan, datetime]], now: dat
     with transaction.atomic(savepoint=False):
         for site_id in sorted(news):  # one order for every writer of several sites: no deadlock
             try:
-                version = site_version_next(site_id)
+                version = site_version_next(site_id=site_id)
             except Site.DoesNotExist:
                 continue  # the site left the mirror meanwhile, and its plans with it
             jobs: dict[int, dict[str, object]] = {}
@@ -262,7 +270,7 @@ def _plan_basis_moved(looked: Mapping[str, Any], values: Mapping[str, object], b
     if looked["esa_state_at"] is not None and looked["esa_state_at"] >= basis:
         return
     with transaction.atomic(savepoint=False):
-        if site_lock(looked["job__site_id"]) is SITE_GONE:
+        if site_lock(site_id=looked["job__site_id"]) is SITE_GONE:
             return
         older = Q(esa_state_at__isnull=True) | Q(esa_state_at__lt=basis)
         Plan.objects.filter(older, pk=looked["pk"], **values).update(esa_state_at=basis)
@@ -279,7 +287,9 @@ def _plans_mirrored(esa_ids: Iterable[str]) -> list[dict[str, Any]]:
 
 def _plan_writes(row: Mapping[str, Any], values: Mapping[str, object], basis: datetime) -> bool:
     """Whether ESA's `values` at `basis` are news to the mirror's `row`."""
-    return not based_before(basis, row, row["job__plans_esa_state_at"]) and row_differs(row, values)
+    return not based_before(basis=basis, row=row, listed_at=row["job__plans_esa_state_at"]) and row_differs(
+        row=row, values=values
+    )
 
 
 def plan_forget(*, esa_id: str) -> None:
@@ -310,27 +320,32 @@ def job_plans_replace(
     )
 
 
-def sites_write(esa_sites: list[EsaSite], *, complete: bool, now: datetime) -> None:
+def sites_write(*, esa_sites: list[EsaSite], complete: bool, now: datetime) -> None:
     """New sites, changed sites (each stamped with its own next version), and, when the listing
     was complete, no more of the sites ESA no longer lists."""
-    mirror = mirror_rows(Site.objects.all(), SITE_FIELDS)
-    rows_upsert(Site, SITE_FIELDS, [site for site in esa_sites if site.site_id not in mirror], now)
+    mirror = rows_by_esa_id(rows=Site.objects.all(), fields=SITE_FIELDS)
+    rows_upsert(
+        model=Site,
+        fields=SITE_FIELDS,
+        esa_objects=[site for site in esa_sites if site.site_id not in mirror],
+        now=now,
+    )
     for esa_site in esa_sites:
         row = mirror.get(esa_site.site_id)
-        values = mirror_values(esa_site, Site, SITE_FIELDS)
-        if row is not None and row_differs(row, values):
+        values = mirror_values(esa_object=esa_site, model=Site, fields=SITE_FIELDS)
+        if row is not None and row_differs(row=row, values=values):
             with transaction.atomic():
-                site_version_next(row["pk"])
+                site_version_next(site_id=row["pk"])
                 Site.objects.filter(pk=row["pk"]).update(**values, synced_at=now)
     if complete:
         Site.objects.exclude(esa_id__in=[site.site_id for site in esa_sites]).delete()
 
 
-def site_error_write(site: Site, error: str, *, now: datetime) -> None:
+def site_error_write(*, site: Site, error: str, now: datetime) -> None:
     """Record why the site's jobs could not be read ("" once they could), when that changed:
     `sync_error_at` is when the error began."""
     if error == site.sync_error:
         return
     with transaction.atomic():
-        site_version_next(site.pk)
+        site_version_next(site_id=site.pk)
         Site.objects.filter(pk=site.pk).update(sync_error=error, sync_error_at=now if error else None)

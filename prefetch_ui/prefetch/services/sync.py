@@ -121,7 +121,7 @@ def esa_sync(
     esa_sites, total = _every_page(
         lambda number: client.list_sites(page_number=number, page_size=500), report
     )
-    sites_write(esa_sites, complete=len(esa_sites) == total, now=now)
+    sites_write(esa_sites=esa_sites, complete=len(esa_sites) == total, now=now)
     report.sites = len(esa_sites)
     read: list[int] = []
     try:
@@ -138,9 +138,9 @@ def esa_sync(
             except (EsaError, EsaTimeError, UnstorableValueError) as error:
                 report.site_errors += 1
                 logger.warning("ESA sync of site %s (%s) failed: %s", site.esa_id, site.name, error)
-                site_error_write(site, _describe(error)[:2000], now=now)
+                site_error_write(site=site, error=_describe(error)[:2000], now=now)
             else:
-                site_error_write(site, "", now=now)
+                site_error_write(site=site, error="", now=now)
                 read.append(site.pk)
     finally:
         site_jobs_read(site_ids=read, at=now)  # also those read before a cycle cut short
