@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from kombu import Queue
 
+from prefetch_ui.core.logs import logging_settings
 from prefetch_ui.environment import AT_LEAST_ONE, MORE_THAN_ZERO, env, known_time_zone
 
 django_stubs_ext.monkeypatch()
@@ -255,29 +256,7 @@ LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json").strip().
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "request_id": {
-            "()": "prefetch_ui.core.logs.RequestIdFilter",
-            "missing": "-" if LOG_FORMAT == "plain" else None,
-        },
-    },
-    "formatters": {
-        "plain": {"format": "{asctime} {levelname} {name} [{request_id}]: {message}", "style": "{"},
-        "json": {"()": "prefetch_ui.core.logs.JsonLogFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
-    },
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # One line per ESA request drowns the worker's log; failures are logged by our code.
-        "httpx": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_settings(log_format=LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", "INFO"))
 
 # --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -----------------------------------
 REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -417,7 +396,7 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep": {
         "task": "prefetch_ui.incidents.tasks.incidents_sweep_task",
         "schedule": PREFETCH_INCIDENT_SWEEP_PERIOD,
-        "options": {"expires": PREFETCH_INCIDENT_SWEEP_PERIOD, "queue": "incidents"},
+        "options": {"expires": PREFETCH_INCIDENT_SWEEP_PERIOD},
     },
     "esa-sync": {
         "task": "prefetch_ui.prefetch.tasks.esa_sync_task",

@@ -153,3 +153,31 @@ def connect_log_signals() -> None:
     task_prerun.connect(_task_started, weak=False)
     task_postrun.connect(_task_ended, weak=False)
     setup_logging.connect(_worker_logging, weak=False)
+
+
+def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
+    """Django's LOGGING for `log_format` ("json": one object a line; "plain": text) at `level`: every
+    line carries its request_id; httpx's line per request is left out (our code logs failures)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {
+                "()": "prefetch_ui.core.logs.RequestIdFilter",
+                "missing": "-" if log_format == "plain" else None,
+            },
+        },
+        "formatters": {
+            "plain": {"format": "{asctime} {levelname} {name} [{request_id}]: {message}", "style": "{"},
+            "json": {"()": "prefetch_ui.core.logs.JsonLogFormatter"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]},
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # One line per ESA request drowns the worker's log; failures are logged by our code.
+            "httpx": {"level": "WARNING"},
+        },
+    }
