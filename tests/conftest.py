@@ -41,6 +41,15 @@ from tests.databases import database_url
 from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hashing a password with Django's PBKDF2 takes about a second on a small machine, and every
+    # user fixture does it: the tests hash with MD5, as pretix's test settings do. Only this process
+    # (and its threads: the live server, the embedded worker) uses it; the processes tests start
+    # (`make run`, gunicorn, workers) load the settings afresh and hash as production does.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # -- the ESA simulator ------------------------------------------------------------------------------
 
 
