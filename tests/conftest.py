@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import worker_ready
 from django.conf import UserSettingsHolder, settings
@@ -156,13 +157,39 @@ _DATABASE_FIXTURES = frozenset(
 )
 
 
+# kombu's exchange bindings (which queue an exchange routes to): kombu declares them once per
+# connection and remembers it did, so a publish after they were deleted fails ("Cannot route message").
+# They are declarations, like the database's tables: kept.
+_KOMBU_BINDINGS = b"_kombu.binding."
+
+
+def _uses_redis(request: pytest.FixtureRequest) -> bool:
+    return bool(
+        request.node.get_closest_marker("django_db")
+        or _DATABASE_FIXTURES & set(request.fixturenames)
+        or "broker" in request.fixturenames
+    )
+
+
 @pytest.fixture(autouse=True)
 def _tasks_go_to_redis(request: pytest.FixtureRequest) -> None:
     """Any test that can reach the database may dispatch a Celery task (services enqueue on commit):
     it publishes to the session's real Redis, never to a fake or an eager call. Tests that cannot
-    (the pure esa/, esa_sim/ and planning/ ones) start no Redis."""
-    if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
-        request.getfixturevalue("broker")
+    (the pure esa/, esa_sim/ and planning/ ones) start no Redis.
+
+    Each test starts on an empty Redis, as on a rolled-back database: no message another test left in
+    a queue (an operation sent on commit with no worker to run it, which a later test's worker would
+    take in place of its own), no drainer registry, heartbeat or budget of another test. Runs before
+    the test's other fixtures (autouse), so before any worker it starts."""
+    if not _uses_redis(request):
+        return
+    connection = redis.Redis.from_url(request.getfixturevalue("broker"))
+    try:
+        left = [key for key in connection.scan_iter(count=1000) if not key.startswith(_KOMBU_BINDINGS)]
+        if left:
+            connection.delete(*left)
+    finally:
+        connection.close()
 
 
 @pytest.fixture(autouse=True)
