@@ -51,6 +51,32 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# What `make test-fast` leaves out (`-m "not slow"`): tests that use these fixtures...
+_SLOW_FIXTURES = frozenset({"page", "chromium", "live_server", "celery_worker", "postgres_server_url"})
+# ...or live here (browser pages, `make run` and PostgreSQL processes, the compose stack)...
+_SLOW_DIRECTORIES = ("browser", "deploy", "dev")
+# ...or start a Celery worker of their own (node ids under tests/, or their prefixes).
+_SLOW_TESTS = (
+    "core/test_broker.py",
+    "incidents/test_workers.py",
+    "incidents/test_drainers.py::test_the_sweep_sends_none_while_drainers_are_received_but_not_started",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(tests)
+        node = f"{where.as_posix()}::{item.name}"
+        if (
+            _SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or where.parts[0] in _SLOW_DIRECTORIES
+            or node.startswith(_SLOW_TESTS)
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 # -- the ESA simulator ------------------------------------------------------------------------------
 
 
