@@ -19,6 +19,7 @@ help:
 	@echo "make test-sqlite    the tests on SQLite only (PYTEST_ARGS=... to pick some)"
 	@echo "make test-postgres  the tests on a throwaway PostgreSQL only (PYTEST_ARGS=... to pick some)"
 	@echo "make test-fast  the tests that need no browser, Celery worker or deployment, on SQLite (PYTEST_ARGS=...)"
+	@echo "               (the test targets run pytest in TEST_PROCESSES=2 processes; TEST_PROCESSES=0 for one)"
 	@echo "make run        start the simulator, Redis, worker, beat and web"
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 and 5,000 plans on the product as production runs it, then resume with a ramp; exits 1 on a miss"
