@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import worker_ready
 from django.conf import UserSettingsHolder, settings
@@ -40,6 +41,41 @@ from tests.accounts import OPERATOR, VIEWER, Login
 from tests.databases import database_url
 from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hashing a password with Django's PBKDF2 takes about a second on a small machine, and every
+    # user fixture does it: the tests hash with MD5, as pretix's test settings do. Only this process
+    # (and its threads: the live server, the embedded worker) uses it; the processes tests start
+    # (`make run`, gunicorn, workers) load the settings afresh and hash as production does.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# What `make test-fast` leaves out (`-m "not slow"`): tests that use these fixtures...
+_SLOW_FIXTURES = frozenset({"page", "chromium", "live_server", "celery_worker", "postgres_server_url"})
+# ...or live here (browser pages, `make run` and PostgreSQL processes, the compose stack)...
+_SLOW_DIRECTORIES = ("browser", "deploy", "dev")
+# ...or start a Celery worker of their own (node ids under tests/, or their prefixes).
+_SLOW_TESTS = (
+    "core/test_broker.py",
+    "incidents/test_workers.py",
+    "incidents/test_drainers.py::test_the_sweep_sends_none_while_drainers_are_received_but_not_started",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(tests)
+        node = f"{where.as_posix()}::{item.name}"
+        if (
+            _SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or where.parts[0] in _SLOW_DIRECTORIES
+            or node.startswith(_SLOW_TESTS)
+        ):
+            item.add_marker(pytest.mark.slow)
+
 
 # -- the ESA simulator ------------------------------------------------------------------------------
 
@@ -147,13 +183,39 @@ _DATABASE_FIXTURES = frozenset(
 )
 
 
+# kombu's exchange bindings (which queue an exchange routes to): kombu declares them once per
+# connection and remembers it did, so a publish after they were deleted fails ("Cannot route message").
+# They are declarations, like the database's tables: kept.
+_KOMBU_BINDINGS = b"_kombu.binding."
+
+
+def _uses_redis(request: pytest.FixtureRequest) -> bool:
+    return bool(
+        request.node.get_closest_marker("django_db")
+        or _DATABASE_FIXTURES & set(request.fixturenames)
+        or "broker" in request.fixturenames
+    )
+
+
 @pytest.fixture(autouse=True)
 def _tasks_go_to_redis(request: pytest.FixtureRequest) -> None:
     """Any test that can reach the database may dispatch a Celery task (services enqueue on commit):
     it publishes to the session's real Redis, never to a fake or an eager call. Tests that cannot
-    (the pure esa/, esa_sim/ and planning/ ones) start no Redis."""
-    if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
-        request.getfixturevalue("broker")
+    (the pure esa/, esa_sim/ and planning/ ones) start no Redis.
+
+    Each test starts on an empty Redis, as on a rolled-back database: no message another test left in
+    a queue (an operation sent on commit with no worker to run it, which a later test's worker would
+    take in place of its own), no drainer registry, heartbeat or budget of another test. Runs before
+    the test's other fixtures (autouse), so before any worker it starts."""
+    if not _uses_redis(request):
+        return
+    connection = redis.Redis.from_url(request.getfixturevalue("broker"))
+    try:
+        left = [key for key in connection.scan_iter(count=1000) if not key.startswith(_KOMBU_BINDINGS)]
+        if left:
+            connection.delete(*left)
+    finally:
+        connection.close()
 
 
 @pytest.fixture(autouse=True)

@@ -148,7 +148,11 @@ def _seed_demo(simulator: EsaSimulator, config: SimConfig) -> None:
 def serve_in_thread(simulator: EsaSimulator, host: str = "127.0.0.1", port: int = 0) -> tuple[SimServer, str]:
     """Start serving on a background thread; returns the server and its base URL."""
     server = make_server(host, port, simulator, server_class=SimServer, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, name="esa-sim", daemon=True).start()
+    # shutdown() waits for serve_forever to look at its flag, which it does once per poll_interval
+    # (0.5 s by default): half a second at the end of every test that serves a simulator.
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="esa-sim", daemon=True
+    ).start()
     return server, f"http://{host}:{server.server_port}"
 
 

@@ -11,7 +11,9 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prefetch_ui.settings")
 
-app = Celery("broker_test")
+# Not the current app: importing this module (collecting test_broker.py) must not take the project's
+# place, or the project's shared tasks would publish through this app, to the settings' own Redis.
+app = Celery("broker_test", set_as_current=False)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
