@@ -10,6 +10,7 @@ without a socket), `tests.factories` (mirror rows: sites, jobs, plans, operation
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -99,6 +100,15 @@ def fast_sim(tmp_path: Path) -> Iterator[RunningSimulator]:
     """A simulator at 600x: a simulated minute passes in a tenth of a real second."""
     with running_simulator(SimConfig(state_path=tmp_path / "fast.sqlite3", speed=600)) as running:
         yield running
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 where a connection is refused, for as long as the test runs: bound by this
+    test and never listened on, so no server (of another test process, say) can take it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_django import Settings
 
 from prefetch_ui.core.metrics import KEY_PREFIX, SYNC_LAST_SUCCESS_KEY, MetricsRecorder
-from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.models import Operation, Plan
@@ -134,9 +133,9 @@ def test_histograms_are_cumulative_across_recorders(broker: str, client: Client,
 
 
 def test_a_scrape_while_redis_is_down_still_counts_operations(
-    client: Client, settings: Settings, db: None
+    client: Client, settings: Settings, db: None, closed_port: int
 ) -> None:
-    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
 
     samples = scrape(client)
 
@@ -147,9 +146,9 @@ def test_a_scrape_while_redis_is_down_still_counts_operations(
 
 
 def test_recording_while_redis_is_down_never_raises_and_says_so_once(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, closed_port: int
 ) -> None:
-    recorder = MetricsRecorder(f"redis://127.0.0.1:{free_port()}/0")
+    recorder = MetricsRecorder(f"redis://127.0.0.1:{closed_port}/0")
     with caplog.at_level(logging.WARNING, logger="prefetch_ui.core.metrics"):
         for _ in range(50):
             recorder.esa_call("ListSites", "OK", 0.01)

@@ -19,7 +19,6 @@ from pytest_django import Settings
 
 from prefetch_ui.core.metrics import SYNC_LAST_SUCCESS_KEY
 from prefetch_ui.core.workers import KEY_PREFIX, LAST_BEAT_KEY
-from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.tasks import esa_sync_task
@@ -93,7 +92,9 @@ def test_ready_with_a_real_worker_beating_and_a_recent_sync(
 
 
 @pytest.mark.django_db
-def test_database_unreachable(client: Client, state: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_unreachable(
+    client: Client, state: redis.Redis, monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
     recorded(state, beat_ago=1, sync_ago=1)
     # New connections (the check opens one) go where no database is; this test's own stays open.
     database = connections["default"].settings_dict
@@ -101,7 +102,7 @@ def test_database_unreachable(client: Client, state: redis.Redis, monkeypatch: p
         monkeypatch.setitem(database, "NAME", str(Path(settings.BASE_DIR) / "no-such-folder" / "db.sqlite3"))
     else:
         monkeypatch.setitem(database, "HOST", "127.0.0.1")
-        monkeypatch.setitem(database, "PORT", str(free_port()))
+        monkeypatch.setitem(database, "PORT", str(closed_port))
 
     status, body = ready(client)
 
@@ -112,8 +113,8 @@ def test_database_unreachable(client: Client, state: redis.Redis, monkeypatch: p
 
 
 @pytest.mark.django_db
-def test_redis_unreachable(client: Client, settings: Settings) -> None:
-    port = free_port()
+def test_redis_unreachable(client: Client, settings: Settings, closed_port: int) -> None:
+    port = closed_port
     settings.REDIS_URL = f"redis://:hunter2-redis-password@127.0.0.1:{port}/0"
 
     status, body = ready(client)

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa import CallObserver, EsaApiError, EsaClient, EsaTransportError, RetryPolicy
 from prefetch_ui.esa_sim import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
 from prefetch_ui.esa_sim.testing import FAST_RETRY
@@ -58,11 +57,11 @@ def test_every_attempt_is_observed_with_its_answer_code(tmp_path: Path) -> None:
     assert all(seconds >= 0 for _, _, seconds in observed.calls)
 
 
-def test_a_request_that_never_left_is_observed_as_connection_failed() -> None:
+def test_a_request_that_never_left_is_observed_as_connection_failed(closed_port: int) -> None:
     observed = Observed()
     with (
         EsaClient(
-            endpoint=f"http://127.0.0.1:{free_port()}",
+            endpoint=f"http://127.0.0.1:{closed_port}",
             access_key_id="id",
             access_key_secret="secret",
             retry=FAST_RETRY,

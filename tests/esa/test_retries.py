@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa import (
     EsaAmbiguousResultError,
     EsaClient,
@@ -163,12 +162,12 @@ def test_an_ambiguous_read_or_stop_is_retried(tmp_path: Path) -> None:
         assert len(simulator.calls("ListSites")) == 4
 
 
-def test_connection_refused_is_retried_even_for_a_create() -> None:
+def test_connection_refused_is_retried_even_for_a_create(closed_port: int) -> None:
     sleep = SleepRecorder()
     retry = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, total_timeout=5.0)
     with (
         EsaClient(
-            endpoint=f"http://127.0.0.1:{free_port()}",
+            endpoint=f"http://127.0.0.1:{closed_port}",
             access_key_id="id",
             access_key_secret="s",
             retry=retry,

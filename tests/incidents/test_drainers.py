@@ -30,7 +30,6 @@ from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
 from prefetch_ui.core.workers import KEY_PREFIX, heartbeat_stop, worker_id
-from prefetch_ui.dev.ports import free_port
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.incidents.models import HeldPlan, Incident, StepState
@@ -170,10 +169,12 @@ def test_drainers_of_a_worker_that_stopped_beating_are_released_and_replaced(
     connection.delete(KEY_PREFIX + alive)
 
 
-def test_when_redis_cannot_count_one_drainer_is_sent(connection: redis.Redis, settings: Settings) -> None:
+def test_when_redis_cannot_count_one_drainer_is_sent(
+    connection: redis.Redis, settings: Settings, closed_port: int
+) -> None:
     """The broker answers but the registry's Redis does not: one drainer keeps the incident moving
     (it asks for room when it starts), never the whole number again at each sweep."""
-    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
     assert drainers_dispatch(NOWHERE) == 1
     assert drainers_dispatch(NOWHERE) == 1
     assert len(_queued_drainers(connection, NOWHERE)) == 2
