@@ -36,9 +36,8 @@ from .statuses import (
     COUNTED_STATUSES,
     HELD,
     UNFINISHED_COUNTS,
+    JobCounted,
     job_remaining_urls,
-    job_state,
-    job_unsent,
     plan_counts_by,
     plan_is_held,
 )
@@ -129,7 +128,7 @@ def job_to_poll(*, job_esa_id: str, steps: bool) -> Job | None:
 
 
 @dataclass(frozen=True, slots=True)
-class JobDetail:
+class JobDetail(JobCounted):
     """A job's page: one page of its plans (of one status, if asked), its counts and operations;
     or, from `job_changes`, only the parts of it that changed."""
 
@@ -173,14 +172,6 @@ class JobDetail:
         return [
             (status, self.plan_counts[status]) for status in COUNTED_STATUSES if self.plan_counts.get(status)
         ]
-
-    @property
-    def state(self) -> str:
-        return job_state(self.job, self.plan_counts)
-
-    @property
-    def unsent(self) -> int:
-        return job_unsent(self.job, self.plan_counts)
 
 
 def job_plans(*, job: Job, status: str = "") -> QuerySet[Plan]:

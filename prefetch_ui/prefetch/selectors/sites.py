@@ -23,7 +23,7 @@ from ..models import (
     Site,
 )
 from .mirror_age import mirror_age, site_read_at
-from .statuses import HELD, STATUS_ORDER, UNFINISHED_COUNTS, job_state, job_unsent, plan_counts_by
+from .statuses import HELD, STATUS_ORDER, UNFINISHED_COUNTS, JobCounted, plan_counts_by
 
 
 def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
@@ -79,7 +79,7 @@ def site_job_list(
 
 
 @dataclass(frozen=True, slots=True)
-class JobRow:
+class JobRow(JobCounted):
     """A job as the site page lists it, with its plans counted by status."""
 
     job: Job
@@ -88,14 +88,6 @@ class JobRow:
     @property
     def unfinished(self) -> bool:
         return any(self.plan_counts.get(status, 0) for status in UNFINISHED_COUNTS)
-
-    @property
-    def state(self) -> str:
-        return job_state(self.job, self.plan_counts)
-
-    @property
-    def unsent(self) -> int:
-        return job_unsent(self.job, self.plan_counts)
 
 
 def job_rows(jobs: Iterable[Job]) -> list[JobRow]:

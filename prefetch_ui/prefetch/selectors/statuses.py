@@ -69,3 +69,20 @@ def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
     if any(plan_counts.get(status) for status in UNFINISHED_COUNTS):
         return 0
     return job_remaining_urls(job)
+
+
+class JobCounted:
+    """What a job with its plans counted by status says of itself, for the rows and pages that carry
+    both (`job`, `plan_counts`)."""
+
+    __slots__ = ()
+    job: Job
+    plan_counts: dict[str, int]
+
+    @property
+    def state(self) -> str:
+        return job_state(self.job, self.plan_counts)
+
+    @property
+    def unsent(self) -> int:
+        return job_unsent(self.job, self.plan_counts)

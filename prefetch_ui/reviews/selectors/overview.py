@@ -168,21 +168,7 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
         ).order_by("name")
     )
     by_pk = {site.pk: site for site in sites}
-    plan_counts: dict[int, dict[str, int]] = {pk: {} for pk in by_pk}
-    late_plans: dict[int, int] = dict.fromkeys(by_pk, 0)
-    cutoff = late_cutoff(now)
-    for site_id, status, held, count, late in (
-        Plan.objects.filter(job__site_id__in=by_pk)
-        .annotate(held=plan_is_held())
-        .values_list("job__site_id", "status", "held")
-        .annotate(
-            count=Count("id"),
-            late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=cutoff)),
-        )
-        .order_by()
-    ):
-        _count(plan_counts[site_id], HELD if held else status, count)
-        late_plans[site_id] += late
+    plan_counts, late_plans = _plans_counted(by="job__site_id", keys=list(by_pk), now=now)
     in_play = dict(
         Job.objects.filter(site_id__in=by_pk)
         .filter(_in_play())
@@ -213,25 +199,34 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
     return list(reviews.values())
 
 
-def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]) -> list[JobReview]:
-    """The reviews of `jobs` in two queries, whatever their plans: plans counted by job and status
-    (and the late ones), and the fields of those that will still fire, for the forecast. A job of
-    1,000 plans, most of them done, costs a few rows, not 1,000 model instances."""
-    pks = [job.pk for job in jobs]
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
-    late: dict[int, int] = dict.fromkeys(pks, 0)
-    for job_id, status, held, count, late_count in (
-        Plan.objects.filter(job_id__in=pks)
+def _plans_counted(
+    *, by: str, keys: list[int], now: datetime
+) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """Plans grouped by `by` (a site's or a job's key, among `keys`), counted by status (held apart)
+    in one query, and how many of each group are late; every key is present, with nothing counted."""
+    counts: dict[int, dict[str, int]] = {key: {} for key in keys}
+    late: dict[int, int] = dict.fromkeys(keys, 0)
+    for key, status, held, count, late_count in (
+        Plan.objects.filter(**{f"{by}__in": keys})
         .annotate(held=plan_is_held())
-        .values_list("job_id", "status", "held")
+        .values_list(by, "status", "held")
         .annotate(
             count=Count("id"),
             late=Count("id", filter=Q(status=PlanStatus.WAITING, start_time__lt=late_cutoff(now))),
         )
         .order_by()
     ):
-        _count(counts[job_id], HELD if held else status, count)
-        late[job_id] += late_count
+        _count(counts[key], HELD if held else status, count)
+        late[key] += late_count
+    return counts, late
+
+
+def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]) -> list[JobReview]:
+    """The reviews of `jobs` in two queries, whatever their plans: plans counted by job and status
+    (and the late ones), and the fields of those that will still fire, for the forecast. A job of
+    1,000 plans, most of them done, costs a few rows, not 1,000 model instances."""
+    pks = [job.pk for job in jobs]
+    counts, late = _plans_counted(by="job_id", keys=pks, now=now)
     scheduled: dict[int, list[ScheduledPlan]] = {pk: [] for pk in pks}
     for job_id, start, end, interval, slice_len, status in (
         Plan.objects.filter(
