@@ -42,6 +42,7 @@ from tests.accounts import OPERATOR, VIEWER, Login
 from tests.databases import database_url
 from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
+from tests.one_clock import dashboard_on_the_clock
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,6 +130,17 @@ def clocked_esa_client(clocked_sim: RunningSimulator) -> Iterator[EsaClient]:
     """Our ESA client on `clocked_sim`."""
     with clocked_sim.client() as esa:
         yield esa
+
+
+@pytest.fixture
+def one_clock_sim(
+    clocked_sim: RunningSimulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> RunningSimulator:
+    """The simulator on the test's `clock`, with Django's clock following it (tests/one_clock.py): a
+    module that names it its `sim` gives the `esa` fixture, the worker and the pages one clock, so a
+    plan fires, or a window passes, only when the test moves it, however slow the workers are."""
+    dashboard_on_the_clock(clock, monkeypatch)
+    return clocked_sim
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator
 from prefetch_ui.incidents.models import Incident
 from tests.accounts import OPERATOR, log_in
 from tests.browser.incident_esa import changing_calls, plans_in_esa, sync_once
-from tests.one_clock import dashboard_on_the_clock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -27,13 +26,9 @@ REASON = "origin 5xx at 40% since 14:05"
 
 
 @pytest.fixture
-def sim(
-    clocked_sim: RunningSimulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> RunningSimulator:
-    """ESA here (and for the `esa` fixture, the worker and the pages) is the simulator on the test's
-    `clock`, and so is Django's clock: plans fire, and windows pass, when the test moves it."""
-    dashboard_on_the_clock(clock, monkeypatch)
-    return clocked_sim
+def sim(one_clock_sim: RunningSimulator) -> RunningSimulator:
+    """ESA, the worker, the pages and Django on the clock this test moves (conftest's one_clock_sim)."""
+    return one_clock_sim
 
 
 # The calls that change a plan; a confirmation page must make none of them.

@@ -21,7 +21,6 @@ from prefetch_ui.incidents.services.holds import hold_request
 from prefetch_ui.prefetch.models import Site
 from tests.accounts import OPERATOR, log_in
 from tests.browser.incident_esa import CHANGING_CALLS, plans_in_esa, sync_once
-from tests.one_clock import dashboard_on_the_clock
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -33,13 +32,9 @@ SHOP = SEED_SITES[1]
 
 
 @pytest.fixture
-def sim(
-    clocked_sim: RunningSimulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> RunningSimulator:
-    """ESA here (and for the `esa` fixture, the worker and the pages) is the simulator on the test's
-    `clock`, and so is Django's clock: plans fire, and windows pass, when the test moves it."""
-    dashboard_on_the_clock(clock, monkeypatch)
-    return clocked_sim
+def sim(one_clock_sim: RunningSimulator) -> RunningSimulator:
+    """ESA, the worker, the pages and Django on the clock this test moves (conftest's one_clock_sim)."""
+    return one_clock_sim
 
 
 # The calls that change a plan.

@@ -16,7 +16,6 @@ from prefetch_ui.incidents.models import HeldPlan, HoldOutcome, Incident, Resume
 from prefetch_ui.prefetch.services.sync import esa_sync
 from prefetch_ui.prefetch.tasks import esa_sync_task
 from tests.accounts import OPERATOR
-from tests.one_clock import dashboard_on_the_clock
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -28,14 +27,9 @@ WORK_TIMEOUT = 120
 
 
 @pytest.fixture
-def sim(
-    clocked_sim: RunningSimulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> RunningSimulator:
-    """ESA here (and for the `esa` fixture, and the worker) is the simulator on the test's `clock`, and
-    so is Django's clock: a plan sends a batch, or its window opens, only when the test moves it, so a
-    slow worker cannot let a plan start before the hold gets to it."""
-    dashboard_on_the_clock(clock, monkeypatch)
-    return clocked_sim
+def sim(one_clock_sim: RunningSimulator) -> RunningSimulator:
+    """ESA, the worker, the pages and Django on the clock this test moves (conftest's one_clock_sim)."""
+    return one_clock_sim
 
 
 def _now(clock: ManualClock) -> datetime:
