@@ -585,6 +585,15 @@ CASES = [
         Bad("post", "/incidents/hold/", 404, "There is no site “" + "9" * 40, {"site": "9" * 40}),
         id="hold: a 40-digit site",
     ),
+    # Past Python's 4,300-digit limit, int() raises: the id is refused by its length before that.
+    pytest.param(
+        Bad("get", "/incidents/hold/", 404, "There is no site “" + "9" * 40, {"site": "9" * 4301}),
+        id="hold: a 4,301-digit site in the address",
+    ),
+    pytest.param(
+        Bad("post", "/incidents/hold/", 404, "There is no site “" + "9" * 40, {"site": "9" * 4301}),
+        id="hold: a 4,301-digit site in the form",
+    ),
     pytest.param(
         Bad("post", "/incidents/hold/", 404, "There is no site “424242”", {"site": "424242"}),
         id="hold: an unknown site",

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from django import forms
 
+from prefetch_ui.web.request_ids import id_number
+
 REASON_MAX_LENGTH = 2000
 
 
@@ -57,9 +59,9 @@ def resume_caps(data: Mapping[str, str]) -> tuple[dict[int, int], list[str]]:
             continue
         site = name.removeprefix(CAP_PREFIX)
         value = raw.strip()
-        if not (site.isascii() and site.isdigit() and len(site) <= 18):
+        if id_number(site) is None:
             errors.append(f"“{name[:40]}” names no site: a cap is sent as cap-<site id>.")
-        elif not (value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= CAP_MAX):
+        elif not 1 <= (id_number(value, max_digits=10) or 0) <= CAP_MAX:
             errors.append(
                 f"The cap “{value[:20]}” is not a whole number of URLs a minute from 1 to {CAP_MAX:,}."
             )

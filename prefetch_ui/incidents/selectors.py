@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from prefetch_ui.core.workers import live_workers
 from prefetch_ui.prefetch.models import Site
+from prefetch_ui.web.request_ids import id_number
 
 from .models import (
     HOLD_ACTIVE_STATUSES,
@@ -153,7 +154,7 @@ def incident_token(incident: Incident, *, workers: int | None) -> str:
 def incident_token_version(token: str | None) -> int | None:
     """The change version in a token from `incident_token`; None for anything else."""
     number = (token or "").partition("-")[0]
-    return int(number) if number.isascii() and number.isdigit() and len(number) <= 18 else None
+    return id_number(number)
 
 
 def incident_changed_rows(

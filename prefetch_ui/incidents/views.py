@@ -25,6 +25,7 @@ from prefetch_ui.web.htmx import (
     render_page,
 )
 from prefetch_ui.web.permissions import can_operate, operator_required
+from prefetch_ui.web.request_ids import id_number
 
 from . import selectors
 from .forms import PACE_AS_IT_WAS, PACE_RAMP, HoldForm, ResumeForm, resume_caps
@@ -46,8 +47,8 @@ def _scope(request: HtmxHttpRequest) -> Site | None:
     raw = named.pop() if named else ""
     if not raw:
         return None
-    # ASCII digits only: "²" and "١٢٣" are digits to str.isdigit() but not ids (int("²") raises).
-    site = Site.objects.filter(esa_id=int(raw)).first() if raw.isascii() and raw.isdigit() else None
+    esa_id = id_number(raw)
+    site = None if esa_id is None else Site.objects.filter(esa_id=esa_id).first()
     if site is None:
         raise Http404(f"There is no site “{raw[:40]}” on this dashboard.")
     return site

@@ -20,6 +20,7 @@ from django_htmx.middleware import HtmxDetails
 from redis.exceptions import RedisError
 
 from .display_zone import display_zone
+from .request_ids import id_number
 
 # The query parameter a polling fragment adds to its URL, so a poll can be told from a page load.
 POLL_PARAMETER = "poll"
@@ -72,7 +73,7 @@ def poll_version(request: HtmxHttpRequest) -> int | None:
     if not (request.htmx and request.GET.get(POLL_PARAMETER)):
         return None
     raw = request.GET.get(VERSION_PARAMETER, "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    return id_number(raw)
 
 
 def poll_token(request: HtmxHttpRequest) -> str | None:

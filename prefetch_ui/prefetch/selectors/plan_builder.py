@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prefetch_ui.planning.plan_math import PlanDraft, Window
+from prefetch_ui.web.request_ids import id_number
 
 from ..models import UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan, Site
 
@@ -44,11 +45,10 @@ class RefusedRow:
 
 def plans_create_refused_rows(*, job: Job, operation_id: str) -> list[RefusedRow]:
     """The rows ESA refused in one of the job's batches (`operation_id` as it came in a link)."""
-    if not operation_id.isascii() or not operation_id.isdigit() or len(operation_id) > 18:
+    operation_pk = id_number(operation_id)
+    if operation_pk is None:
         return []
-    operation = Operation.objects.filter(
-        pk=int(operation_id), job=job, kind=OperationKind.PLANS_CREATE
-    ).first()
+    operation = Operation.objects.filter(pk=operation_pk, job=job, kind=OperationKind.PLANS_CREATE).first()
     if operation is None:
         return []
     outcomes = operation.result.get("rows", {})
