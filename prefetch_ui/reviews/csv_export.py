@@ -1,14 +1,18 @@
 """CSV downloads: cells a spreadsheet cannot run as formulas, times that state their offset, streamed.
 
-A value that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to Excel,
-LibreOffice and Google Sheets, even inside quotes; a target label or an ESA message is text
-someone else chose, so such a text gets a leading `'` (OWASP's advice for CSV injection). Numbers
-are not texts: -5 stays -5.
+A value that starts with `=`, `+`, `-`, `@`, a tab, a carriage return or a line feed is a formula
+to Excel, LibreOffice and Google Sheets, even inside quotes; a target label or an ESA message is text
+someone else chose, so such a text gets a leading `'` (OWASP's advice for CSV injection). A
+spreadsheet may skip what comes before the `=` (spaces, a no-break space, a line break, a
+zero-width character) and fold a look-alike into it (the full-width equals sign U+FF1D, the small
+one U+FE66), so those count as the start too: the first character left after skipping them is
+compared in its compatibility form (NFKC). Numbers are not texts: -5 stays -5.
 """
 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,7 +24,10 @@ from django.utils.http import content_disposition_header
 
 from prefetch_ui.web.display_zone import display_zone
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_STARTS = frozenset("=+-@")
+# Not white space to str.isspace(), but skipped as nothing by people's eyes and some spreadsheets.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 # Excel reads a CSV as the machine's legacy code page unless it starts with a byte order mark.
 UTF8_BOM = "\ufeff"
 
@@ -40,7 +47,14 @@ def csv_cell(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    return f"'{text}" if _runs_as_formula(text) else text
+
+
+def _runs_as_formula(text: str) -> bool:
+    if text.startswith(FORMULA_PREFIXES):
+        return True
+    first = next((char for char in text if not (char.isspace() or char in _INVISIBLE)), "")
+    return bool(first) and unicodedata.normalize("NFKC", first)[:1] in FORMULA_STARTS
 
 
 class _LineBuffer:

@@ -24,10 +24,34 @@ def test_a_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(text: s
     assert csv_cell(text) == "'" + text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        " =1+2",
+        "\n=1+2",
+        "\xa0=1+2",  # a no-break space
+        "\u3000@SUM(A1)",  # an ideographic space
+        "\u200b=1+2",  # a zero-width space
+        "\ufeff+1",  # a byte order mark
+        "\uff1d1+1",  # the full-width equals sign
+        "\ufe661+1",  # the small equals sign
+        "\uff0b1",  # the full-width plus sign
+        "\uff0d1",  # the full-width hyphen-minus
+        "\uff20SUM(A1)",  # the full-width commercial at
+        " \n\xa0\uff1dcmd",
+    ],
+)
+def test_what_a_spreadsheet_may_skip_or_fold_before_a_formula_is_neutralised_too(text: str) -> None:
+    assert csv_cell(text) == "'" + text
+
+
 def test_a_formula_character_inside_a_text_is_left_alone() -> None:
     assert csv_cell("spring = sale") == "spring = sale"
     assert csv_cell("a-b@c+d") == "a-b@c+d"
     assert csv_cell("") == ""
+    assert csv_cell("   ") == "   "
+    assert csv_cell(" spring sale") == " spring sale"
+    assert csv_cell("\uff21") == "\uff21"  # a full-width letter is no formula
 
 
 def test_numbers_stay_numbers_even_when_negative() -> None:
