@@ -20,7 +20,7 @@ help:
 	@echo "make test-postgres  the tests on a throwaway PostgreSQL only (PYTEST_ARGS=... to pick some)"
 	@echo "make test-fast  the tests that need no browser, Celery worker or deployment, on SQLite (PYTEST_ARGS=...)"
 	@echo "               (the test targets run pytest in TEST_PROCESSES=2 processes; TEST_PROCESSES=0 for one)"
-	@echo "make run        start the simulator, Redis, worker, beat and web"
+	@echo "make run        start the simulator, Redis, worker, beat and web (RUN_ARGS=--verbose: every task and request too)"
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 and 5,000 plans on the product as production runs it, then resume with a ramp; exits 1 on a miss"
 	@echo "make chaos      hold 1,000 plans through five faults (worker killed, Redis, ESA); exits 1 on a miss"
@@ -126,7 +126,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 run: $(STAMP)
-	$(VENV_PYTHON) -m prefetch_ui.dev.devserver
+	$(VENV_PYTHON) -m prefetch_ui.dev.devserver $(RUN_ARGS)
 
 # Not part of `make test`: timings are reported as ratios, never asserted. Fails only when the
 # job poll fragment's query count grows with its plans. ARGS="--rounds 20" for a quicker run.

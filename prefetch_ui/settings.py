@@ -256,7 +256,12 @@ LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", "plain" if DEBUG else "json").strip().
 if LOG_FORMAT not in {"json", "plain"}:
     raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 
-LOGGING = logging_settings(log_format=LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", "INFO"))
+# false: routine lines (a task received or succeeded, a request served) are left out, as `make run`
+# does unless --verbose, so that its console shows the banner, what operators did and what went wrong.
+LOG_ROUTINE = env.bool("PREFETCH_LOG_ROUTINE", True)
+LOGGING = logging_settings(
+    log_format=LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", "INFO"), routine=LOG_ROUTINE
+)
 
 # --- Celery (read by prefetch_ui/celery.py through the CELERY_ namespace) -----------------------------------
 REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -155,9 +155,16 @@ def connect_log_signals() -> None:
     setup_logging.connect(_worker_logging, weak=False)
 
 
-def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
+# What says only that routine work happened: a task received and succeeded (the sweeps and the sync
+# run every few seconds), beat sending one, the development server's line per request (polls).
+ROUTINE_LOGGERS = ("celery.worker.strategy", "celery.app.trace", "celery.beat", "django.server")
+
+
+def logging_settings(*, log_format: str, level: str, routine: bool = True) -> dict[str, Any]:
     """Django's LOGGING for `log_format` ("json": one object a line; "plain": text) at `level`: every
-    line carries its request_id; httpx's line per request is left out (our code logs failures)."""
+    line carries its request_id; httpx's line per request is left out (our code logs failures).
+    Without `routine`, ROUTINE_LOGGERS say only warnings and errors (`make run`'s console)."""
+    quiet = {} if routine else {name: {"level": "WARNING"} for name in ROUTINE_LOGGERS}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -179,5 +186,6 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
             # One line per ESA request drowns the worker's log; failures are logged by our code.
             "httpx": {"level": "WARNING"},
+            **quiet,
         },
     }

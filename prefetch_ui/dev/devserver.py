@@ -161,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sim-speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show routine lines: every task received and succeeded, every request served",
+    )
     return parser
 
 
@@ -174,6 +179,9 @@ def run(supervisor: Supervisor, args: argparse.Namespace) -> None:
     # The children inherit these: manage.py, Celery and runserver read their settings from them.
     os.environ["DJANGO_SETTINGS_MODULE"] = "prefetch_ui.settings"
     os.environ["PYTHONUNBUFFERED"] = "1"
+    # The sweeps and the sync log two lines a second and the pages' polls one each: without
+    # --verbose the console keeps the banner in sight, with what operators did and what went wrong.
+    os.environ["PREFETCH_LOG_ROUTINE"] = "true" if args.verbose else "false"
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = f"sqlite:///{state_dir / 'db.sqlite3'}"
 

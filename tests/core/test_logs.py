@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 import os
 import re
 import subprocess
@@ -21,7 +22,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from prefetch_ui.core.logs import JsonLogFormatter, RequestIdFilter, current_request_id
+from prefetch_ui.core.logs import (
+    ROUTINE_LOGGERS,
+    JsonLogFormatter,
+    RequestIdFilter,
+    current_request_id,
+    logging_settings,
+)
 from prefetch_ui.esa import EsaAuthError, EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
@@ -265,3 +272,21 @@ def test_a_mistyped_setting_stops_the_start(environ: dict[str, str], complaint: 
     answer = _settings_in_a_new_process(**environ)
     assert answer.returncode != 0
     assert complaint in answer.stderr
+
+
+def test_without_routine_lines_a_task_received_and_succeeded_says_nothing_and_a_warning_still_shows() -> None:
+    """`make run` without --verbose: the routine loggers say only warnings; ours still say INFO."""
+    names = (*ROUTINE_LOGGERS, "prefetch_ui.prefetch.services.operations")
+    before = {name: logging.getLogger(name).level for name in names}
+    try:
+        logging.config.dictConfig(logging_settings(log_format="plain", level="INFO", routine=False))
+        for name in ROUTINE_LOGGERS:
+            routine = logging.getLogger(name)
+            assert not routine.isEnabledFor(logging.INFO) and routine.isEnabledFor(logging.WARNING), name
+        assert logging.getLogger("prefetch_ui.prefetch.services.operations").isEnabledFor(logging.INFO)
+        # With routine lines (the default, and --verbose), they are left at the level of the rest.
+        assert not set(ROUTINE_LOGGERS) & set(logging_settings(log_format="plain", level="INFO")["loggers"])
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
