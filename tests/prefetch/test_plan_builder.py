@@ -109,11 +109,12 @@ def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None
     # The job's waiting plan overlaps the row, starting half-way through it: for an hour it takes
     # 1 URL a minute from the same list, and leaves the row all it asks for.
     waiting_from = datetime.fromisoformat(_future(10, 9)).replace(tzinfo=UTC) + timedelta(minutes=30)
-    _waiting_plan(job, "6650dddddddddddddddddddd", waiting_from, timedelta(hours=1), slice_len=1)
+    _waiting_plan(job, "6650dddddddddddd1234abcd", waiting_from, timedelta(hours=1), slice_len=1)
     rows = {"a1": _row(_future(10, 9), _future(10, 10), "60", "5")}
     page = _post(operator_client, _form(rows), preview=True)
     assert "<td>305</td><td>61</td>" in page.replace("\n", "").replace(" ", "")  # 61 batches of 5 URLs
-    assert "Overlaps plan 6650dddd… of “Sale” (waiting) on this site." in page
+    # Named by the end of its id, as the job page names it (plans made in one second share the start).
+    assert "Overlaps plan …1234abcd of “Sale” (waiting) on this site." in page
     assert re.search(r"would not be submitted", page)
 
 

@@ -24,9 +24,9 @@ def site_open_plan_windows(site: Site) -> list[Window]:
     """The windows of every waiting or running plan on the site, named for overlap warnings."""
     plans = Plan.objects.filter(job__site=site, status__in=UNFINISHED_PLAN_STATUSES).select_related("job")
     return [
-        Window(
-            plan.start_time, plan.end_time, f"plan {plan.esa_id[:8]}… of “{plan.job.name}” ({plan.status})"
-        )
+        # Named by the end of its id, as every page names plans: ids made in the same second share
+        # their first 8 characters (a timestamp), never their last.
+        Window(plan.start_time, plan.end_time, f"plan …{plan.short_id} of “{plan.job.name}” ({plan.status})")
         for plan in plans
         if plan.start_time and plan.end_time
     ]
