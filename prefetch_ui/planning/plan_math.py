@@ -11,7 +11,7 @@ import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 __all__ = [
     "BatchPreview",
@@ -83,6 +83,17 @@ class BatchPreview:
         return self.remaining_urls - self.scheduled_urls - self.submitted
 
 
+EN_DASH = "\u2013"  # between the two ends of a span, as the pages write it
+
+
+def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
+    """From `start` to `end` in `zone`, by the clock, with the dates when they are not one day."""
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    if start.date() == end.date():
+        return f"{start:%H:%M}{EN_DASH}{end:%H:%M}"
+    return f"{start:%m-%d %H:%M}{EN_DASH}{end:%m-%d %H:%M}"
+
+
 def _duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     hours, rest = divmod(seconds, 3600)
@@ -100,8 +111,12 @@ def preview(
     others: Sequence[Window] = (),
     labels: Sequence[str] = (),
     scheduled: Sequence[PlanDraft] = (),
+    zone: tzinfo = UTC,
 ) -> BatchPreview:
     """What the batch will do: per row the URLs it submits, its batches and their times, warnings.
+
+    Overlaps are one line a row for the batch's other rows, and one for the site's plans (named
+    when it is one, counted with the span they share with the row, in `zone`, when more).
 
     `scheduled` are the job's plans already in ESA that will still fire: they draw from the same
     list of remaining URLs, in time order with the batch's rows, so they are played out too.
@@ -144,12 +159,22 @@ def preview(
                 f"Cannot finish its share before its end time: its window fits {row.batches} batches "
                 f"({row.batches * draft.slice_len} URLs)."
             )
-        for other_index, other in enumerate(drafts):
-            if other_index != index and draft.start < other.end and other.start < draft.end:
-                row.warnings.append(f"Overlaps {labels[other_index]} of this batch.")
-        for window in others:
-            if draft.start < window.end and window.start < draft.end:
-                row.warnings.append(f"Overlaps {window.label} on this site.")
+        in_batch = [
+            labels[other_index]
+            for other_index, other in enumerate(drafts)
+            if other_index != index and draft.start < other.end and other.start < draft.end
+        ]
+        if in_batch:
+            row.warnings.append(f"Overlaps {', '.join(in_batch)} of this batch.")
+        on_site = [window for window in others if draft.start < window.end and window.start < draft.end]
+        if len(on_site) == 1:
+            row.warnings.append(f"Overlaps {on_site[0].label} on this site.")
+        elif on_site:
+            shared_from = min(max(draft.start, window.start) for window in on_site)
+            shared_to = max(min(draft.end, window.end) for window in on_site)
+            row.warnings.append(
+                f"Overlaps {len(on_site)} plans of this site, {_span(shared_from, shared_to, zone)}."
+            )
     scheduled_urls = sum(take.urls for take in takes)
     submitted = remaining_urls - left - scheduled_urls
     ends = [row.last_batch for row in rows if row.last_batch is not None]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from prefetch_ui.planning.plan_math import (
+    EN_DASH,
     GeneratorError,
     PlanDraft,
     Window,
@@ -69,6 +71,27 @@ def test_overlaps_within_the_batch_and_with_the_site_are_named() -> None:
     assert "Overlaps B of this batch." in result.rows[0].warnings
     assert "Overlaps A of this batch." in result.rows[1].warnings
     assert "Overlaps plan 665d… of “Homepage” on this site." in result.rows[0].warnings
+
+
+def test_overlaps_with_many_plans_are_one_line_with_their_count_and_shared_span() -> None:
+    # Five plans of the site overlap the first row (00:00-02:00 UTC); they share 01:00-02:00 with
+    # it, which is 09:00-10:00 in Shanghai. The batch's two other rows overlap it: one line too.
+    site_plans = [
+        Window(T0 + timedelta(hours=1), T0 + timedelta(hours=3, minutes=n), f"plan …{n}") for n in range(5)
+    ]
+    result = preview(
+        [_draft(0, 120), _draft(30, 90), _draft(60, 150)],
+        remaining_urls=10_000,
+        now=BEFORE,
+        others=site_plans,
+        labels=["row 1", "row 2", "row 3"],
+        zone=ZoneInfo("Asia/Shanghai"),
+    )
+    overlaps = [warning for warning in result.rows[0].warnings if warning.startswith("Overlaps")]
+    assert overlaps == [
+        "Overlaps row 2, row 3 of this batch.",
+        f"Overlaps 5 plans of this site, 09:00{EN_DASH}10:00.",
+    ]
 
 
 def test_a_plan_after_the_urls_run_out_submits_nothing() -> None:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from prefetch_ui.core.parameters import repeatable
 from prefetch_ui.planning.plan_math import GeneratorError, PlanDraft, preview
+from prefetch_ui.web.display_zone import display_zone
 from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, render_page
 from prefetch_ui.web.permissions import operator_required
 
@@ -176,6 +177,7 @@ def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpRespo
         others=site_open_plan_windows(job.site),
         labels=[f"row {form.rows.index(row) + 1}" for row in valid],
         scheduled=job_open_plan_drafts(job),
+        zone=display_zone(),
     )
     previews = dict(zip((row.id for row in valid), result.rows, strict=True))
     lines = [
