@@ -118,6 +118,19 @@ def test_the_page_shows_flags_estimates_and_holds_to_a_viewer(
     assert 'hx-trigger="every 10s, poll-now"' in page  # plans are running: it polls
 
 
+def test_a_job_whose_plan_failed_is_failed_even_with_every_url_submitted(viewer_client: Client) -> None:
+    # ESA submitted all 10 URLs, but the plan failed (an invalid domain): red, never "Done".
+    job = JobFactory.create(name="Invalid domain", url_count=10, url_submitted=10)
+    PlanFactory.create(job=job, status="failed", start_time=timezone.now() - timedelta(hours=2))
+    (review,) = site_reviews(now=timezone.now())
+    (reviewed,) = review.jobs
+    assert (reviewed.state, reviewed.flags) == ("failed", ["failed"])
+    page = viewer_client.get(reverse("overview")).content.decode()
+    assert "Every URL submitted, but a plan failed" in page and "Done: every URL submitted" not in page
+    site_page = viewer_client.get(reverse("site-detail", args=[job.site.esa_id])).content.decode()
+    assert 'class="progress failed"' in site_page  # the red bar
+
+
 def test_filters_narrow_the_sites_and_bad_ones_say_why(estate: ReviewEstate, viewer_client: Client) -> None:
     SiteFactory.create(esa_id=7, name="aaa.quiet.example")
     page = viewer_client.get(reverse("overview"), {"attention": "on"}).content.decode()

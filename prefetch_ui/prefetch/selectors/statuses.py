@@ -49,18 +49,16 @@ def job_state(job: Job, plan_counts: dict[str, int]) -> str:
     """One word for where a job stands, for its badge and progress bar.
 
     `running` or `waiting` while a plan will still submit, `held` while an incident holds the
-    plans that would; then `done` when every URL went out,
-    `failed` when a plan failed (or ESA took no URL at all and said why in ErrorInfo), and
-    `unsent` when the plans finished or stopped with URLs left.
+    plans that would; then `failed` when a plan failed (even if every URL went out: ESA refused
+    some of them, an invalid domain say) or ESA took no URL at all and said why in ErrorInfo,
+    `done` when every URL went out, and `unsent` when the plans finished or stopped with URLs left.
     """
     for status in (PlanStatus.RUNNING, PlanStatus.WAITING, HELD):
         if plan_counts.get(status):
             return str(status)
-    if not job.url_count and job.error_info:
+    if plan_counts.get(PlanStatus.FAILED) or (not job.url_count and job.error_info):
         return "failed"
-    if not job_remaining_urls(job):
-        return "done"
-    return "failed" if plan_counts.get(PlanStatus.FAILED) else "unsent"
+    return "unsent" if job_remaining_urls(job) else "done"
 
 
 def job_unsent(job: Job, plan_counts: dict[str, int]) -> int:
