@@ -82,3 +82,26 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
     page.screenshot(path=str(tmp_path / "job-with-plans.png"), full_page=True)
     (call,) = sim.calls("CreateScheduledPreloadExecutions")
     assert '"StartTime":"2031-06-01T08:00:00Z"' in call["params"]["Executions"]  # BST is UTC+1
+
+
+def test_enter_in_a_row_draws_the_preview_again_and_never_adds_a_row(
+    page: Page, live_server: LiveServer, operator: User, esa: EsaClient, sim: RunningSimulator
+) -> None:
+    job = esa.create_scheduled_preload_job(
+        site_id=DEMO_SITE_ID, name="Enter key", urls=[f"https://example.com/e/{index}" for index in range(50)]
+    )
+    esa_sync_task.delay()
+    log_in(page, live_server.url, OPERATOR)
+    page.goto(f"{live_server.url}/jobs/{job.id}/")
+    page.get_by_role("link", name="Add plans").click()
+    rows = page.locator("[data-testid=rows] tbody tr[data-row]")
+    expect(rows).to_have_count(1)
+    # Mark the builder as drawn now: an answer to the Enter replaces it with one unmarked.
+    page.evaluate("document.getElementById('builder').dataset.before = 'enter'")
+    interval = rows.nth(0).locator("input[name^=interval-]")
+    interval.fill("120")
+    interval.press("Enter")
+    expect(page.locator("#builder[data-before]")).to_have_count(0)
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0).locator("input[name^=interval-]")).to_have_value("120")
+    expect(page.get_by_test_id("submit")).to_have_text("Create 1 plan in ESA")
