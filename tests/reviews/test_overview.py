@@ -131,6 +131,23 @@ def test_a_job_whose_plan_failed_is_failed_even_with_every_url_submitted(viewer_
     assert 'class="progress failed"' in site_page  # the red bar
 
 
+def test_a_site_that_is_not_active_says_why_its_waiting_plans_do_not_start(viewer_client: Client) -> None:
+    pending = SiteFactory.create(esa_id=8, name="beta.example.io", status="pending")
+    active = SiteFactory.create(esa_id=9, name="shop.example.net", status="active")
+    waiting = JobFactory.create(site=pending, name="Beta launch", url_count=10)
+    PlanFactory.create(job=waiting, status="waiting", start_time=timezone.now() - timedelta(hours=1))
+    overview = viewer_client.get(reverse("overview")).content.decode()
+    assert "site pending: ESA will not start its plans" in overview
+    assert overview.count('data-testid="site-inactive"') == 1  # the active site says nothing
+    for url in (reverse("site-detail", args=[pending.esa_id]), reverse("job-detail", args=[waiting.esa_id])):
+        page = viewer_client.get(url).content.decode()
+        assert "beta.example.io is pending in ESA, and ESA starts plans only on active sites" in page, url
+    assert (
+        'data-testid="site-inactive"'
+        not in viewer_client.get(reverse("site-detail", args=[active.esa_id])).content.decode()
+    )
+
+
 def test_filters_narrow_the_sites_and_bad_ones_say_why(estate: ReviewEstate, viewer_client: Client) -> None:
     SiteFactory.create(esa_id=7, name="aaa.quiet.example")
     page = viewer_client.get(reverse("overview"), {"attention": "on"}).content.decode()
