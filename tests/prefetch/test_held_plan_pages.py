@@ -131,3 +131,21 @@ def test_the_sites_page_counts_held_plans_as_held(job: Job, operator: User, oper
     ]
     # Jobs, waiting, held, running, finished, failed, stopped.
     assert cells[1:] == ["1", "0", "2", "0", "1", "0", "0"]
+
+
+def test_the_builder_and_new_job_say_up_front_that_the_site_is_held(
+    job: Job, operator: User, operator_client: Client
+) -> None:
+    builder_url = reverse("plan-builder", args=[job.esa_id])
+    new_job_url = reverse("job-new", args=[job.site.esa_id])
+    before = [operator_client.get(url).content.decode() for url in (builder_url, new_job_url)]
+    assert all('data-testid="builder-held"' not in page for page in before)
+    assert all('data-testid="job-new-held"' not in page for page in before)
+
+    incident = hold_done(user=operator, site=job.site)
+    builder = operator_client.get(builder_url).content.decode()
+    assert f"is held by incident #{incident.pk}" in builder
+    assert "You can prepare plans here; they can be sent once it is resumed." in builder
+    new_job = operator_client.get(new_job_url).content.decode()
+    assert f"is held by incident #{incident.pk}" in new_job
+    assert "plans can be added to it once the site is resumed" in new_job

@@ -19,6 +19,7 @@ from prefetch_ui.web.htmx import HtmxHttpRequest, redirect_to, render_page
 from prefetch_ui.web.permissions import operator_required
 
 from ..forms import FORM_TOKEN, NewJobForm, form_token_or_new
+from ..holds import holds
 from ..models import OperationStatus, Site
 from ..services.creates import FormAlreadySentError, job_create_request
 
@@ -109,6 +110,8 @@ def _render(
         "checking": checking,
         "max_urls": settings.PREFETCH_MAX_URLS_PER_JOB,
         "max_url_length": settings.PREFETCH_MAX_URL_LENGTH,
+        # Said up front: a job can be created on a held site, but its plans cannot be added yet.
+        "hold_refusal": holds().hold_refusal(site),
     }
     fragment = "url-report" if checking else "job-form"
     return render_page(request, "prefetch/job_new.html", context, fragment=fragment)

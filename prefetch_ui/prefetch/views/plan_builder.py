@@ -155,6 +155,8 @@ def _render(
             (), remaining_urls=remaining, now=timezone.now(), scheduled=job_open_plan_drafts(job)
         ).scheduled_urls
         context |= {"remaining": remaining, "scheduled": scheduled, "unscheduled": remaining - scheduled}
+        # Said before anything is typed, not only when the plans are sent and refused.
+        context["hold_refusal"] = holds().hold_refusal(job.site)
     response = render_page(request, "prefetch/plan_builder.html", context, fragment="builder")
     if request.htmx:
         # After the swap settles: a plain HX-Trigger fires before it, and the preview would read the old rows.
