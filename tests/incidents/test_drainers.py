@@ -108,7 +108,7 @@ def test_concurrent_dispatchers_never_send_more_than_the_number(connection: redi
 
     def dispatch(_: int) -> int:
         ready.wait()
-        return drainers_dispatch(NOWHERE)
+        return drainers_dispatch(incident_id=NOWHERE)
 
     with ThreadPoolExecutor(dispatchers) as pool:
         sent = list(pool.map(dispatch, range(dispatchers)))
@@ -120,14 +120,14 @@ def test_concurrent_dispatchers_never_send_more_than_the_number(connection: redi
 
 
 def test_dispatch_again_sends_none_while_every_drainer_is_still_queued(connection: redis.Redis) -> None:
-    assert drainers_dispatch(NOWHERE) == DRAINERS
+    assert drainers_dispatch(incident_id=NOWHERE) == DRAINERS
     for _ in range(20):
-        assert drainers_dispatch(NOWHERE) == 0
+        assert drainers_dispatch(incident_id=NOWHERE) == 0
     assert len(_queued_drainers(connection, NOWHERE)) == DRAINERS
 
 
 def test_a_reservation_whose_message_is_lost_is_released_and_replaced(connection: redis.Redis) -> None:
-    drainers_dispatch(NOWHERE)
+    drainers_dispatch(incident_id=NOWHERE)
     first = sorted(_registry(connection, NOWHERE))
     lost, kept = first[:1], first[1:]
     for raw in connection.lrange(INCIDENTS_QUEUE, 0, -1):
@@ -135,11 +135,11 @@ def test_a_reservation_whose_message_is_lost_is_released_and_replaced(connection
             connection.lrem(INCIDENTS_QUEUE, 0, str(raw))
 
     # Just sent, it may be on its way to the list or to a worker: it still counts.
-    assert drainers_dispatch(NOWHERE) == 0
+    assert drainers_dispatch(incident_id=NOWHERE) == 0
     # Long enough ago, a reservation counts only while its message is in the list.
     for token in first:
         _age(connection, NOWHERE, token)
-    assert drainers_dispatch(NOWHERE) == len(lost)
+    assert drainers_dispatch(incident_id=NOWHERE) == len(lost)
 
     registry = _registry(connection, NOWHERE)
     assert len(registry) == DRAINERS
@@ -150,7 +150,7 @@ def test_a_reservation_whose_message_is_lost_is_released_and_replaced(connection
 def test_drainers_of_a_worker_that_stopped_beating_are_released_and_replaced(
     connection: redis.Redis,
 ) -> None:
-    drainers_dispatch(NOWHERE)
+    drainers_dispatch(incident_id=NOWHERE)
     connection.delete(INCIDENTS_QUEUE)  # taken from the list by two workers
     alive, dead = "alive-host:1", "dead-host:2"
     connection.set(KEY_PREFIX + alive, json.dumps({"queues": [INCIDENTS_QUEUE]}), ex=60)
@@ -159,7 +159,7 @@ def test_drainers_of_a_worker_that_stopped_beating_are_released_and_replaced(
     connection.hset(key, mapping={tokens[0]: f"run {alive}", tokens[1]: f"got {alive}"})
     connection.hset(key, mapping={tokens[2]: f"run {dead}", tokens[3]: f"got {dead}"})
 
-    assert drainers_dispatch(NOWHERE) == 2
+    assert drainers_dispatch(incident_id=NOWHERE) == 2
 
     registry = _registry(connection, NOWHERE)
     assert len(registry) == DRAINERS
@@ -175,8 +175,8 @@ def test_when_redis_cannot_count_one_drainer_is_sent(
     """The broker answers but the registry's Redis does not: one drainer keeps the incident moving
     (it asks for room when it starts), never the whole number again at each sweep."""
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
-    assert drainers_dispatch(NOWHERE) == 1
-    assert drainers_dispatch(NOWHERE) == 1
+    assert drainers_dispatch(incident_id=NOWHERE) == 1
+    assert drainers_dispatch(incident_id=NOWHERE) == 1
     assert len(_queued_drainers(connection, NOWHERE)) == 2
 
 
@@ -341,7 +341,7 @@ class DrainerEvents(RuleBasedStateMachine):
 
     @rule()
     def dispatch(self) -> None:
-        drainers_dispatch(NOWHERE)
+        drainers_dispatch(incident_id=NOWHERE)
         registry = _registry(self.connection, NOWHERE)
         assert len(registry) == DRAINERS
 
@@ -394,7 +394,7 @@ class DrainerEvents(RuleBasedStateMachine):
         for token, entry in _registry(self.connection, NOWHERE).items():
             if entry.startswith("sent "):
                 _age(self.connection, NOWHERE, token)
-        drainers_dispatch(NOWHERE)
+        drainers_dispatch(incident_id=NOWHERE)
         registry = set(_registry(self.connection, NOWHERE))
         live_received = {token for token, (owner, _) in self.received.items() if owner in self.alive}
         assert len(registry) == DRAINERS

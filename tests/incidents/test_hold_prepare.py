@@ -41,7 +41,7 @@ def test_the_first_steps_are_the_running_plans_and_the_hold_is_planned_after_the
     monkeypatch.setattr(holds, "FIRST_STEPS", 3)
     sent: list[tuple[int, bool]] = []  # drainers sent: (pending steps then, planned then)
 
-    def dispatched(incident_id: int) -> int:
+    def dispatched(*, incident_id: int) -> int:
         planned = Incident.objects.get(pk=incident_id).planned_at is not None
         sent.append((HeldPlan.objects.filter(incident_id=incident_id).count(), planned))
         return 0

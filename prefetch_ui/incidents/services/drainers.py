@@ -153,7 +153,7 @@ def _script(connection: redis.Redis, source: str) -> Any:
     return connection.register_script(source)
 
 
-def drainers_dispatch(incident_id: int) -> int:
+def drainers_dispatch(*, incident_id: int) -> int:
     """Send drainers until `PREFETCH_INCIDENT_DRAINERS` are sent, received or running; returns how
     many were sent."""
     wanted = settings.PREFETCH_INCIDENT_DRAINERS

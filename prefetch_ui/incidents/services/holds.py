@@ -125,13 +125,13 @@ def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Inciden
         def after_commit() -> None:
             for other in resumed_from:
                 incident_settle(incident_id=other)
-            prepare_dispatch(incident_id)
+            prepare_dispatch(incident_id=incident_id)
 
         transaction.on_commit(after_commit)
     return incident, True
 
 
-def prepare_dispatch(incident_id: int) -> None:
+def prepare_dispatch(*, incident_id: int) -> None:
     """Send the hold's preparation (its queue is CELERY_TASK_ROUTES'); the sweep sends it again if
     the broker refuses."""
     task_send(hold_prepare_task, (incident_id,), what=f"the hold of incident {incident_id}")
@@ -210,7 +210,7 @@ def hold_prepare(*, incident_id: int) -> int:
         first, rest = steps[:FIRST_STEPS], steps[FIRST_STEPS:]
         _steps_written(incident_id, first, version=version, last=not rest)
         if rest:
-            transaction.on_commit(lambda: drainers_dispatch(incident_id))
+            transaction.on_commit(lambda: drainers_dispatch(incident_id=incident_id))
     if rest:
         with transaction.atomic():
             # Under the lock every change of who holds what takes: a plan another hold took
@@ -240,7 +240,7 @@ def _steps_written(incident_id: int, steps: list[HeldPlan], *, version: int, las
 
 def _after_planning(incident_id: int) -> None:
     incident_settle(incident_id=incident_id)  # a scope with nothing to hold is held at once
-    drainers_dispatch(incident_id)
+    drainers_dispatch(incident_id=incident_id)
 
 
 def holds_enforce(*, now: datetime | None = None) -> int:
@@ -312,7 +312,7 @@ def _enforce(incident: Incident) -> int:
             status=IncidentStatus.HOLDING, hold_done_at=None
         )
         incident_id = incident.pk
-        transaction.on_commit(lambda: drainers_dispatch(incident_id))
+        transaction.on_commit(lambda: drainers_dispatch(incident_id=incident_id))
     logger.info(
         "incident %s: the sync found %d new and %d escaped plan(s) in the held scope",
         incident.pk,
@@ -339,12 +339,12 @@ def incidents_sweep(*, now: datetime | None = None) -> list[int]:
     for incident in Incident.objects.filter(status__in=OPEN_INCIDENT_STATUSES):
         if incident.planned_at is None:
             if incident.held_at < now - UNPLANNED_AFTER:
-                prepare_dispatch(incident.pk)
+                prepare_dispatch(incident_id=incident.pk)
                 touched.append(incident.pk)
             continue
         lost_claims_release(incident_id=incident.pk, now=now)
         if HeldPlan.objects.filter(incident=incident, state=StepState.PENDING).exists():
-            if drainers_dispatch(incident.pk):
+            if drainers_dispatch(incident_id=incident.pk):
                 touched.append(incident.pk)
         else:
             incident_settle(incident_id=incident.pk)

@@ -318,4 +318,4 @@ def resume_request(
 
 def _after_resume_planned(incident_id: int) -> None:
     incident_settle(incident_id=incident_id)  # nothing to send: resumed at once
-    drainers_dispatch(incident_id)
+    drainers_dispatch(incident_id=incident_id)

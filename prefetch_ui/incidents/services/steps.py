@@ -203,7 +203,7 @@ def _steps_recorded(outcomes: list[StepOutcome], worker: str, *, claim: int) -> 
         if recorded:
             _answers_mirrored(outcome.calls for outcome in outcomes)
             for to_id in sorted(dispatch):
-                transaction.on_commit(lambda to_id=to_id: drainers_dispatch(to_id))  # type: ignore[misc]
+                transaction.on_commit(lambda to_id=to_id: drainers_dispatch(incident_id=to_id))  # type: ignore[misc]
             claimed = _next_claimed(incident_id, worker, version, claim)
         else:
             transaction.set_rollback(True)  # every claim was taken back meanwhile: nothing changed ...
@@ -354,5 +354,5 @@ def steps_retry_failed(*, incident: Incident) -> int:
         elif incident.status == IncidentStatus.RESUMED:
             Incident.objects.filter(pk=incident.pk).update(status=IncidentStatus.RESUMING, resumed_at=None)
         incident_id = incident.pk
-        transaction.on_commit(lambda: drainers_dispatch(incident_id))
+        transaction.on_commit(lambda: drainers_dispatch(incident_id=incident_id))
     return count
