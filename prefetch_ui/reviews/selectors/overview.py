@@ -9,7 +9,7 @@ ESA calls it (waiting, parked a year ahead; or stopped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -191,7 +191,8 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
         for site in sites
     }
     jobs = list(_ranked_jobs(list(by_pk), now))
-    for reviewed in _job_reviews(jobs, now=now, holds=reviews):
+    site_holds = {pk: review.hold for pk, review in reviews.items()}
+    for reviewed in job_reviews_of(jobs, now=now, holds=site_holds):
         reviews[reviewed.job.site_id].jobs.append(reviewed)
     for review in reviews.values():
         # Stable: within the same flags, SQL's order (failed, late, settled, newest) stays.
@@ -221,9 +222,12 @@ def _plans_counted(
     return counts, late
 
 
-def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]) -> list[JobReview]:
-    """The reviews of `jobs` in two queries, whatever their plans: plans counted by job and status
-    (and the late ones), and the fields of those that will still fire, for the forecast. A job of
+def job_reviews_of(
+    jobs: list[Job], *, now: datetime, holds: Mapping[int, Incident | None]
+) -> list[JobReview]:
+    """The reviews of `jobs` (`holds`: each site's hold, by its pk; the timeline's lanes use them
+    too) in two queries, whatever their plans: plans counted by job and status (and the late
+    ones), and the fields of those that will still fire, for the forecast. A job of
     1,000 plans, most of them done, costs a few rows, not 1,000 model instances."""
     pks = [job.pk for job in jobs]
     counts, late = _plans_counted(by="job_id", keys=pks, now=now)
@@ -249,7 +253,7 @@ def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]
             late_plans=late[job.pk],
             scheduled=scheduled[job.pk],
             now=now,
-            hold=holds[job.site_id].hold,
+            hold=holds.get(job.site_id),
         )
         for job in jobs
     ]
@@ -296,4 +300,11 @@ def sort_by_attention(reviews: list[SiteReview]) -> list[SiteReview]:
     return sorted(reviews, key=lambda review: tuple(-n for n in review.attention))
 
 
-__all__ = ["JOBS_PER_SITE", "SiteReview", "job_reviews", "site_reviews", "sort_by_attention"]
+__all__ = [
+    "JOBS_PER_SITE",
+    "SiteReview",
+    "job_reviews",
+    "job_reviews_of",
+    "site_reviews",
+    "sort_by_attention",
+]
