@@ -222,7 +222,7 @@ def test_the_week_view_names_seven_days_and_every_preset_label_shows_whole(
         )
         assert fits, preset.text_content()
 
-    presets.get_by_text("Last day, next 6").click()
+    presets.get_by_text("Last day, next 6 days", exact=True).click()
     page.wait_for_url("**/timeline/?span=week*")
     days = page.locator("svg.timeline text.day-label")
     expect(days).to_have_count(7)

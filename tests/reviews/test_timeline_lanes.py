@@ -182,6 +182,18 @@ def test_the_week_preset_draws_seven_day_labels(site: Site, viewer_client: Clien
 
 
 @pytest.mark.django_db
+def test_every_preset_label_says_its_whole_window(site: Site, viewer_client: Client) -> None:
+    """The week preset, "Last day, next 6", read as cut off (next 6 what?): each label names its unit."""
+    _overlapping(site, 1, timezone.now())
+    page = viewer_client.get(reverse("timeline")).content.decode()
+    presets = re.search(r'<nav class="presets"[^>]*>(.*?)</nav>', page, re.S)
+    assert presets is not None
+    labels = re.findall(r">([^<]+)</a>", presets.group(1))
+    assert labels == ["Last 6 h, next 18 h", "Next 24 h", "Last 24 h", "Next 3 days", "Last day, next 6 days"]
+    assert all(re.search(r"\d+ (h|days)$", label) for label in labels)
+
+
+@pytest.mark.django_db
 def test_every_status_has_its_own_fill_and_the_legend_names_it(site: Site, viewer_client: Client) -> None:
     now = timezone.now()
     _overlapping(site, 1, now)

@@ -24,7 +24,7 @@ SPAN_LABELS = {
     "next24": "Next 24 h",
     "last24": "Last 24 h",
     "next72": "Next 3 days",
-    "week": "Last day, next 6",
+    "week": "Last day, next 6 days",
 }
 # Longer windows would draw bars too thin to read and make the forecast count every minute of it.
 MAX_WINDOW = timedelta(days=7)
