@@ -104,6 +104,96 @@
     else shut(false);
   });
 
+  // -- Drag to zoom ------------------------------------------------------------------------------
+  // With a mouse, a drag across the picture (not starting on a bar) leads to the window under it:
+  // the same address a zoom link has (start and end as the window's inputs take them, in the
+  // zone the page shows). Touch keeps its own gestures (scrolling); phones use the zoom links.
+  var DRAG_MIN_PX = 8;
+  var drag = null; // {frame, svg, from, band}
+
+  function localParts(text) {
+    var match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(text || "");
+    if (!match) return null;
+    // Wall-clock arithmetic: the numbers are read as UTC only so the browser's own zone plays no part.
+    return Date.UTC(+match[1], +match[2] - 1, +match[3], +match[4], +match[5]);
+  }
+
+  function localText(ms) {
+    var moment = new Date(ms);
+    function two(number) {
+      return String(number).padStart(2, "0");
+    }
+    return moment.getUTCFullYear() + "-" + two(moment.getUTCMonth() + 1) + "-" + two(moment.getUTCDate()) +
+      "T" + two(moment.getUTCHours()) + ":" + two(moment.getUTCMinutes());
+  }
+
+  function dragBand(frame) {
+    var band = frame.querySelector(".tl-drag");
+    if (!band) {
+      band = document.createElement("div");
+      band.className = "tl-drag";
+      band.setAttribute("data-testid", "timeline-drag");
+      frame.appendChild(band);
+    }
+    return band;
+  }
+
+  function showBand(x) {
+    var box = drag.svg.getBoundingClientRect();
+    var frameBox = drag.frame.getBoundingClientRect();
+    var left = Math.max(box.left, Math.min(drag.from, x));
+    var right = Math.min(box.right, Math.max(drag.from, x));
+    drag.band.hidden = false;
+    drag.band.style.left = left - frameBox.left + "px";
+    drag.band.style.width = right - left + "px";
+    drag.band.style.top = box.top - frameBox.top + "px";
+    drag.band.style.height = box.height + "px";
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    if (event.pointerType !== "mouse" || event.button !== 0 || barOf(event.target)) return;
+    var svg = event.target.closest && event.target.closest("svg.timeline");
+    var frame = svg && svg.closest("[data-timeline]");
+    if (!frame || localParts(frame.getAttribute("data-window-start")) === null) return;
+    event.preventDefault(); // no text selection while dragging
+    drag = { frame: frame, svg: svg, from: event.clientX, band: dragBand(frame) };
+  });
+
+  document.addEventListener("pointermove", function (event) {
+    if (drag && Math.abs(event.clientX - drag.from) >= DRAG_MIN_PX) showBand(event.clientX);
+  });
+
+  document.addEventListener("pointerup", function (event) {
+    if (!drag) return;
+    var done = drag;
+    drag = null;
+    done.band.hidden = true;
+    if (Math.abs(event.clientX - done.from) < DRAG_MIN_PX) return; // a click, not a drag
+    var box = done.svg.getBoundingClientRect();
+    var start = localParts(done.frame.getAttribute("data-window-start"));
+    var end = localParts(done.frame.getAttribute("data-window-end"));
+    function at(x) {
+      var fraction = Math.max(0, Math.min(1, (x - box.left) / box.width));
+      return start + fraction * (end - start);
+    }
+    var from = at(Math.min(done.from, event.clientX));
+    var to = Math.max(at(Math.max(done.from, event.clientX)), from + 60000);
+    var query = new URLSearchParams(window.location.search);
+    ["span", "page", "poll", "v"].forEach(function (key) {
+      query.delete(key);
+    });
+    query.set("start", localText(from));
+    query.set("end", localText(to));
+    window.location.assign("?" + query.toString());
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && drag) {
+      drag.band.hidden = true;
+      drag = null;
+    }
+  });
+
   window.addEventListener("resize", function () {
     var bar = openPlan && document.querySelector("svg.timeline a.facts-open");
     if (bar) place(panel(), bar);

@@ -19,6 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
 from tests.accounts import VIEWER, log_in
+from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 from tests.holds import hold_done
 
@@ -131,6 +132,23 @@ def test_a_click_shows_the_plans_facts_beside_its_bar_and_escape_or_a_click_else
     page.wait_for_url(f"{live_server.url}/jobs/{job.esa_id}/")
 
 
+def test_facts_left_open_are_drawn_again_when_a_poll_brings_a_change(
+    page: Page, live_server: LiveServer, six: tuple[Job, list[Plan]]
+) -> None:
+    _, plans = six
+    page.set_viewport_size({"width": WIDE, "height": 900})
+    log_in(page, live_server.url, VIEWER)
+    page.goto(f"{live_server.url}/timeline/")
+    facts = page.get_by_test_id("plan-facts")
+    _bar(page, plans[0]).click()
+    expect(facts).to_contain_text("10 URLs every 60 s")
+    esa_says(plans[0], slice_len=25)
+    with page.expect_response(lambda response: "poll=" in response.url and response.status == 200):
+        page.evaluate("htmx.trigger('#timeline-live', 'poll-now')")
+    expect(facts).to_contain_text("25 URLs every 60 s")
+    expect(facts).to_be_visible()
+
+
 def test_the_keyboard_reaches_a_bar_and_enter_opens_its_facts(
     page: Page, live_server: LiveServer, six: tuple[Job, list[Plan]]
 ) -> None:
@@ -198,6 +216,29 @@ def test_zoom_in_halves_the_window_and_the_address_says_so(
     assert _typed(page, "end") == end
     zoom.get_by_role("link", name="Later").click()
     expect(page.locator("input[name=start]")).to_have_value(f"{start + timedelta(hours=12):%Y-%m-%dT%H:%M}")
+
+
+def test_a_mouse_drag_across_the_picture_zooms_into_that_stretch(
+    page: Page, live_server: LiveServer, six: tuple[Job, list[Plan]]
+) -> None:
+    page.set_viewport_size({"width": WIDE, "height": 900})
+    log_in(page, live_server.url, VIEWER)
+    page.goto(f"{live_server.url}/timeline/")
+    start, end = (_typed(page, name) for name in ("start", "end"))
+    svg = _box(page.get_by_test_id("timeline"))
+    # From a quarter to three quarters of the way, along the axis (no bar there).
+    y = svg["y"] + 20
+    page.mouse.move(svg["x"] + svg["width"] / 4, y)
+    page.mouse.down()
+    page.mouse.move(svg["x"] + svg["width"] / 2, y, steps=5)
+    expect(page.get_by_test_id("timeline-drag")).to_be_visible()  # the stretch shows while dragging
+    page.mouse.move(svg["x"] + svg["width"] * 3 / 4, y, steps=5)
+    page.mouse.up()
+    page.wait_for_url("**/timeline/?*start=*")
+    zoomed_start, zoomed_end = (_typed(page, name) for name in ("start", "end"))
+    # The middle half of 24 hours, to a few minutes (a pixel is about a minute).
+    assert abs(zoomed_start - (start + (end - start) / 4)) <= timedelta(minutes=5)
+    assert abs(zoomed_end - (start + (end - start) * 3 / 4)) <= timedelta(minutes=5)
 
 
 def _typed(page: Page, name: str) -> datetime:
