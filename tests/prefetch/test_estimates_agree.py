@@ -3,6 +3,7 @@ of how a job's URLs are shared between its plans, and say the same thing in the 
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -79,11 +80,11 @@ def test_the_builders_finish_for_a_batch_is_the_job_pages_once_its_plans_exist(
     page = operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
     assert _sent_by(page) == promised
     # Each plan's share, in the words of the builder's rows: 60 URLs by the first, 40 by the second.
-    shares = re.findall(r'data-testid="plan-share"[^>]*>([^<]+)<', page)
-    assert [share.split(":")[1].strip() for share in shares] == [
-        "60 URLs, last batch",
-        "40 URLs, last batch",
-    ], shares
+    shares = [
+        re.sub(r"<[^>]+>", "", share).split(": ", 1)[1].strip()
+        for share in re.findall(r'data-testid="plan-share">(.*?)</li>', page, re.DOTALL)
+    ]
+    assert [share.split(", last batch")[0] for share in shares] == ["60 URLs", "40 URLs"], shares
     # Nothing flagged "after its end": the first plan's share fits its window.
     assert "after its end" not in page and "after the last of them ends" not in page
 
@@ -125,7 +126,7 @@ def test_the_generator_and_the_hint_agree_when_open_plans_cover_every_url(
     job: Job, operator_client: Client
 ) -> None:
     _create(job)  # the two plans send all 100 remaining URLs
-    hint = operator_client.get(reverse("plan-builder", args=[job.esa_id])).content.decode()
+    hint = html.unescape(operator_client.get(reverse("plan-builder", args=[job.esa_id])).content.decode())
     assert "100 of 100 URLs still to prefetch; the job's open plans will submit 100 of them" in hint
     generate = _form(
         {},
@@ -137,7 +138,7 @@ def test_the_generator_and_the_hint_agree_when_open_plans_cover_every_url(
         gen_plans="2",
     )
     page = operator_client.post(reverse("plan-builder", args=[job.esa_id]), generate, headers=HTMX)
-    text = page.content.decode()
+    text = html.unescape(page.content.decode())
     # Not "no URLs left": 100 are left, and every one of them already has a plan.
     assert "no URLs left" not in text
     assert "Nothing to generate: the job's open plans will submit all its 100 remaining URLs" in text

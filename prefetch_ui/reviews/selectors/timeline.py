@@ -30,10 +30,11 @@ from prefetch_ui.prefetch.models import (
     Plan,
     Site,
 )
+from prefetch_ui.prefetch.selectors.estimates import scheduled_plans
 from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart
-from .outlooks import hold_of, scheduled_plans
+from .outlooks import hold_of
 
 LANES_PER_PAGE = 40
 # Vertical layout of the lanes picture, in px.
