@@ -157,3 +157,19 @@ def test_a_failed_plan_never_draws_a_green_bar_on_any_page(operator_client: Clie
         bars = re.findall(r'<progress class="([^"]*)"', page)
         assert bars, url
         assert all("failed" in bar.split() for bar in bars), (url, bars)
+
+
+def test_the_timeline_and_the_overview_say_the_job_pages_time(job: Job, operator_client: Client) -> None:
+    _create(job)
+    promised = _sent_by(operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode())
+    overview = operator_client.get(reverse("overview")).content.decode()
+    assert _sent_by(overview) == promised
+    zone = ZoneInfo(ZONE)
+    window = {
+        "start": (START - timedelta(hours=1)).astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "end": (START + timedelta(hours=1)).astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    timeline = html.unescape(operator_client.get(reverse("timeline"), window).content.decode())
+    lane = re.search(r'<title data-testid="lane-estimate">(.*?)</title>', timeline, re.DOTALL)
+    assert lane is not None
+    assert f"All URLs sent by {promised}" in " ".join(lane.group(1).split())
