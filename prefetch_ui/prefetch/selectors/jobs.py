@@ -36,6 +36,7 @@ from .statuses import (
     HELD,
     UNFINISHED_COUNTS,
     JobCounted,
+    job_remaining_urls,
     plan_counts_by,
     plan_is_held,
 )
@@ -253,8 +254,9 @@ def job_changes(
 
 
 def _estimate(*, job: Job, plan_counts: dict[str, int], now: datetime) -> JobEstimate:
-    """The job's estimate; when an incident holds plans of it, with the hold on its site (a query more)."""
-    hold = site_hold(job.site) if plan_counts.get(HELD) else None
+    """The job's estimate, with the hold on its site when URLs are left (as the overview reads it:
+    then nothing is sent until the resume, whatever its plans would do)."""
+    hold = site_hold(job.site) if job_remaining_urls(job) else None
     return job_estimate(job=job, plan_counts=plan_counts, now=now, hold=hold)
 
 
