@@ -176,7 +176,10 @@ def preview(
         shares=shares,
     )
     if left > 0 and drafts:
-        batch.warnings.append(f"{left} of the job's {remaining_urls} remaining URLs would not be submitted.")
+        # In the words every page uses for it (`reviews/_estimate.html`).
+        batch.warnings.append(
+            f"Will not finish: {left} URL{'s' if left != 1 else ''} {'have' if left != 1 else 'has'} no plan."
+        )
     return batch
 
 
