@@ -38,6 +38,7 @@ from prefetch_ui.prefetch.models import (
     PlanStatus,
     Site,
 )
+from prefetch_ui.prefetch.selectors.estimates import scheduled_plan
 from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, plan_is_held
 
 from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, job_review_of, late_cutoff
@@ -75,6 +76,17 @@ class SiteReview:
         return min(100, round(100 * self.url_submitted / self.url_count)) if self.url_count else 0
 
     @property
+    def state(self) -> str:
+        """One word for the site's progress bar, as a job's is (`job_state`): `failed` (red) when a
+        plan of it failed, whatever was submitted; `running` while a plan will still send or is
+        held to; then `unsent` with URLs left, else `done`."""
+        if self.plan_counts.get(PlanStatus.FAILED) or any(job.state == "failed" for job in self.jobs):
+            return "failed"
+        if self.unfinished:
+            return "running"
+        return "unsent" if self.url_submitted < self.url_count else "done"
+
+    @property
     def flags(self) -> list[str]:
         found = {flag for job in self.jobs for flag in job.flags}
         if self.hold is not None:
@@ -97,7 +109,7 @@ class SiteReview:
 
     @property
     def finishes_at(self) -> datetime | None:
-        """When the last job shown will have submitted its URLs (None when none is on its way)."""
+        """When the last job shown will have sent all its URLs (None when none is on its way)."""
         moments = [job.outlook.finishes_at for job in self.jobs if job.outlook.finishes_at is not None]
         return max(moments) if moments else None
 
@@ -238,10 +250,9 @@ def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]
         .order_by(*PLANS_IN_TIME_ORDER)
         .values_list("job_id", "start_time", "end_time", "interval", "slice_len", "status")
     ):
-        if start is not None and end is not None:  # as the filter says; for the types
-            scheduled[job_id].append(
-                ScheduledPlan(start, end, interval, slice_len, status == PlanStatus.RUNNING)
-            )
+        plan = scheduled_plan(start=start, end=end, interval=interval, slice_len=slice_len, status=status)
+        if plan is not None:  # as the filter says
+            scheduled[job_id].append(plan)
     return [
         job_review_of(
             job=job,

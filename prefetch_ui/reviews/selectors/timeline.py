@@ -30,10 +30,11 @@ from prefetch_ui.prefetch.models import (
     Plan,
     Site,
 )
+from prefetch_ui.prefetch.selectors.estimates import JobEstimate, jobs_outlooks, scheduled_plans
 from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart
-from .outlooks import hold_of, scheduled_plans
+from .outlooks import hold_of
 
 LANES_PER_PAGE = 40
 # Vertical layout of the lanes picture, in px.
@@ -63,6 +64,8 @@ class Lane:
     label_y: int
     bar_y: int
     bars: list[TimelineBar] = field(default_factory=list)
+    # When the job's URLs will all be sent, or how many have no plan: the job page's words for it.
+    estimate: JobEstimate | None = None
 
 
 @dataclass(slots=True)
@@ -195,6 +198,7 @@ def timeline(
     ):
         plans[plan.job_id].append(plan)
     holds = plans_held(plan_esa_ids=[plan.esa_id for job_plans in plans.values() for plan in job_plans])
+    outlooks = jobs_outlooks(jobs=jobs, now=now)
     groups: list[SiteGroup] = []
     y = AXIS_HEIGHT
     for job in jobs:
@@ -203,7 +207,8 @@ def timeline(
                 SiteGroup(site=job.site, hold=hold_of(job.site, site_holds), label_y=y + SITE_ROW - 8)
             )
             y += SITE_ROW
-        lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL)
+        estimate = JobEstimate(job=job, plan_counts={}, outlook=outlooks[job.pk], hold=groups[-1].hold)
+        lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL, estimate=estimate)
         for plan in plans[job.pk]:
             held = holds.get(plan.esa_id)
             plan_start, plan_end = window_of(plan, held)
