@@ -7,12 +7,21 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# axe-core, which tests/browser/test_accessibility.py runs inside each page (no network at test time):
+# its npm tarball, pinned by version and by the sha512 the registry publishes for it (npm view
+# axe-core@$(AXE_VERSION) dist.integrity), unpacked into $(VENV) so `make clean` removes it too.
+# Not committed: axe.min.js is about 560 KB of generated code.
+AXE_VERSION := 4.14.1
+AXE_SHA512 := FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+AXE_DIR := $(VENV)/axe-core
+AXE_JS := $(AXE_DIR)/axe.min.js
+
 # The interpreter that builds .venv: PYTHON if given, else the first Python 3.12 that actually runs, from
 # python3.12 on PATH (a pyenv shim can exist and still fail) or $(PYENV_ROOT)/versions/3.12*, newest first.
 PYENV_ROOT ?= $(HOME)/.pyenv
 PYTHON ?=
 
-.PHONY: help venv install postgres lint typecheck check-deploy test test-sqlite test-postgres test-fast fmt run bench bench-incident chaos load clean
+.PHONY: help venv install axe postgres lint typecheck check-deploy test test-sqlite test-postgres test-fast fmt run bench bench-incident chaos load clean
 
 help:
 	@echo "make test       lint, typecheck, then the tests on SQLite and on a throwaway PostgreSQL (sets up $(VENV) first)"
@@ -29,7 +38,7 @@ help:
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make typecheck  mypy"
 	@echo "make check-deploy  manage.py check --deploy with production settings; fails on any warning"
-	@echo "make install    (re)install the project into $(VENV) when pyproject.toml changed"
+	@echo "make install    (re)install the project into $(VENV) when pyproject.toml changed, and fetch axe-core (pinned) for the accessibility tests"
 	@echo "make clean      remove $(VENV), caches and collected static files"
 
 venv: $(VENV_PYTHON)
@@ -59,7 +68,20 @@ $(STAMP): pyproject.toml | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) $(AXE_JS)
+
+axe: $(AXE_JS)
+$(AXE_JS): Makefile | $(VENV_PYTHON)
+	@command -v npm >/dev/null || { echo "error: npm is needed once, to fetch axe-core $(AXE_VERSION)" >&2; exit 1; }
+	rm -rf $(AXE_DIR) && mkdir -p $(AXE_DIR)
+	cd $(AXE_DIR) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null
+	@got="$$(openssl dgst -sha512 -binary $(AXE_DIR)/axe-core-$(AXE_VERSION).tgz | base64 | tr -d '\n')"; \
+	if [ "$$got" != "$(AXE_SHA512)" ]; then \
+		echo "error: axe-core-$(AXE_VERSION).tgz is not the pinned tarball (sha512-$$got)" >&2; rm -rf $(AXE_DIR); exit 1; \
+	fi
+	tar -xzf $(AXE_DIR)/axe-core-$(AXE_VERSION).tgz -C $(AXE_DIR) --strip-components=1 package/axe.min.js package/LICENSE
+	rm $(AXE_DIR)/axe-core-$(AXE_VERSION).tgz
+	@touch $@
 
 # The browser tests drive Debian's Chromium; Playwright cannot download browsers on this network.
 CHROMIUM := /usr/bin/chromium
@@ -96,7 +118,7 @@ check-deploy: $(STAMP)
 
 # The whole suite twice: on SQLite, then on a PostgreSQL cluster started for the run and deleted after
 # it. The first failure stops make, so the last pytest summary printed is the one that failed.
-test: $(STAMP) $(CHROMIUM) postgres
+test: $(STAMP) $(AXE_JS) $(CHROMIUM) postgres
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory check-deploy
@@ -110,10 +132,10 @@ test: $(STAMP) $(CHROMIUM) postgres
 TEST_PROCESSES ?= 2
 XDIST := $(if $(filter 0,$(TEST_PROCESSES)),-p no:xdist,-n $(TEST_PROCESSES) --dist loadfile)
 PYTEST_ARGS ?=
-test-sqlite: $(STAMP) $(CHROMIUM)
+test-sqlite: $(STAMP) $(AXE_JS) $(CHROMIUM)
 	env -u DATABASE_URL $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
-test-postgres: $(STAMP) $(CHROMIUM) postgres
+test-postgres: $(STAMP) $(AXE_JS) $(CHROMIUM) postgres
 	$(VENV_PYTHON) -m prefetch_ui.dev.embedded_postgres -- $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The inner loop: every test but those marked slow by tests/conftest.py (a browser, a Celery worker in a

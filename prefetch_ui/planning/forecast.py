@@ -1,9 +1,10 @@
 """What a job's scheduled plans will do from now on: when its last URL goes out, and how many URLs
 reach the origin in each minute. Pure (no Django, no I/O), on aware datetimes.
 
-The model is ESA's as the simulator plays it (and as `plan_math.preview` does for a batch being
-built): a plan fires `slice_len` URLs at each batch time inside its window, every `interval`
-seconds, and all plans of a job draw from the job's one list of remaining URLs until it runs out.
+How the job's URLs are shared between its plans, and when the last goes, is `url_shares`, the
+model every page reads. It is ESA's as the simulator plays it: a plan fires `slice_len` URLs at
+each batch time inside its window, every `interval` seconds, and all plans of a job draw from the
+job's one list of remaining URLs until it runs out.
 
 Plans are counted, not stepped through: a plan's batch times form an arithmetic sequence, so "how
 many batches before t" is one division. That keeps a forecast of 1-second plans over a week cheap.
@@ -15,6 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from .url_shares import UrlShares, first_batch_at, url_shares
 
 __all__ = [
     "JobOutlook",
@@ -29,9 +32,6 @@ __all__ = [
 # Float seconds: a batch time computed as `first + k * interval` may land a hair off an exact
 # boundary; this much is still "at" it.
 _EPSILON = 1e-6
-# Bisection on time stops when the answer is known to this many seconds; the batch times are then
-# looked at one by one.
-_BISECTION_PRECISION = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +46,8 @@ class ScheduledPlan:
 
 
 def next_batch_at(plan: ScheduledPlan, now: datetime) -> datetime | None:
-    """When the plan fires next, or None when its window has no batch time left.
-
-    A waiting plan fires at its start (at once if that has passed: ESA runs it then). A running plan
-    fires every `interval` from its start; ESA does not publish the phase of a plan started late,
-    so a batch time of the start's phase is the best estimate (off by less than one interval).
-    """
-    if plan.interval <= 0 or plan.slice_len <= 0:
-        return None
-    if plan.running and now > plan.start:
-        elapsed = (now - plan.start).total_seconds()
-        first = plan.start + timedelta(seconds=math.ceil(elapsed / plan.interval - _EPSILON) * plan.interval)
-    else:
-        first = max(plan.start, now)
-    return first if first <= plan.end else None
+    """When the plan fires next, or None when its window has no batch time left (`first_batch_at`)."""
+    return first_batch_at(plan, now)
 
 
 def batch_count(*, first: datetime, end: datetime, interval: int) -> int:
@@ -109,35 +97,6 @@ def _sequences(plans: Sequence[ScheduledPlan], now: datetime) -> list[_Sequence]
     return sequences
 
 
-def _submitted_by(sequences: Sequence[_Sequence], moment: float) -> int:
-    return sum(sequence.size * sequence.fired_by(moment) for sequence in sequences)
-
-
-def _last_batch(sequences: Sequence[_Sequence], remaining: int) -> float | None:
-    """When the job's remaining URLs run out (a batch time, seconds from now); None if they never do.
-
-    A bisection on time (each step counts every plan's batches once), then the batch times just
-    after the last moment found short: linear in the plans, whatever their number.
-    """
-    if sum(sequence.size * sequence.count for sequence in sequences) < remaining:
-        return None
-    short = min(sequence.first for sequence in sequences) - 1.0  # nothing fired yet
-    enough = max(sequence.time_of(sequence.count - 1) for sequence in sequences)
-    while enough - short > _BISECTION_PRECISION:
-        middle = (short + enough) / 2
-        if _submitted_by(sequences, middle) >= remaining:
-            enough = middle
-        else:
-            short = middle
-    # The answer is a batch time in (short, enough]: the first of those by which enough has gone out.
-    candidates = sorted(
-        sequence.time_of(fired)
-        for sequence in sequences
-        if (fired := sequence.fired_by(short)) < sequence.count
-    )
-    return next(moment for moment in candidates if _submitted_by(sequences, moment) >= remaining)
-
-
 @dataclass(frozen=True, slots=True)
 class JobOutlook:
     """Where a job's remaining URLs will go: when the last is submitted, or how many no plan will."""
@@ -145,6 +104,8 @@ class JobOutlook:
     remaining: int
     finishes_at: datetime | None  # when the last remaining URL goes out; None if they never all do
     unscheduled: int  # remaining URLs that no plan will submit
+    # Each plan's share, in the order the plans were given (`url_shares`).
+    shares: UrlShares | None = None
 
     @property
     def will_finish(self) -> bool:
@@ -157,14 +118,10 @@ def job_outlook(*, remaining_urls: int, plans: Sequence[ScheduledPlan], now: dat
     `finishes_at` is None when nothing remains (the job is done) or when the plans' windows close
     first; then `unscheduled` says how many URLs are left without a plan.
     """
-    if remaining_urls <= 0:
-        return JobOutlook(remaining=0, finishes_at=None, unscheduled=0)
-    sequences = _sequences(plans, now)
-    last = _last_batch(sequences, remaining_urls)
-    if last is None:
-        capacity = sum(sequence.size * sequence.count for sequence in sequences)
-        return JobOutlook(remaining=remaining_urls, finishes_at=None, unscheduled=remaining_urls - capacity)
-    return JobOutlook(remaining=remaining_urls, finishes_at=now + timedelta(seconds=last), unscheduled=0)
+    shares = url_shares(remaining_urls=remaining_urls, plans=plans, now=now)
+    return JobOutlook(
+        remaining=shares.remaining, finishes_at=shares.sent_by, unscheduled=shares.no_plan, shares=shares
+    )
 
 
 @dataclass(slots=True)
@@ -210,7 +167,9 @@ def job_load(
     if remaining_urls <= 0 or not minutes:
         return series
     sequences = _sequences(plans, now)
-    last = _last_batch(sequences, remaining_urls)
+    # When the last URL goes is the one model's answer (`url_shares`), as every page says it.
+    sent_by = url_shares(remaining_urls=remaining_urls, plans=plans, now=now).sent_by
+    last = None if sent_by is None else (sent_by - now).total_seconds()
     offset = (start - now).total_seconds()  # the series' minute 0 begins this far from now (<= 0)
     horizon = offset + 60 * minutes
     stop = horizon if last is None else min(horizon, last)

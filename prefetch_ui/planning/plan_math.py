@@ -1,17 +1,18 @@
 """The arithmetic of a batch of plans: what each will submit and when, and plans made to measure.
 
-Pure (no Django, no I/O), on aware UTC datetimes. It models ESA as the simulator does: a plan fires
-`slice_len` URLs at max(start, now) and every `interval` seconds while inside its window, and all
-plans of a job draw, in time order, from the job's one list of remaining URLs.
+Pure (no Django, no I/O), on aware UTC datetimes. How a job's URLs are shared between its plans is
+`url_shares`, the one model every page reads; this module adds what only a batch being built needs
+(warnings, generated plans).
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+
+from .url_shares import UrlShares, url_shares
 
 __all__ = [
     "BatchPreview",
@@ -34,6 +35,8 @@ class PlanDraft:
     end: datetime
     interval: int
     slice_len: int
+    # A plan of the job's already running in ESA: its batches keep the phase of its start.
+    running: bool = False
 
     @property
     def batch_times(self) -> int:
@@ -76,6 +79,9 @@ class BatchPreview:
     warnings: list[str] = field(default_factory=list)
     # What the job's plans already in ESA (waiting or running) take from the same list.
     scheduled_urls: int = 0
+    # The job's URLs shared between the batch's rows and its plans (`url_shares`): what the job page
+    # will say of the same plans once they exist.
+    shares: UrlShares | None = None
 
     @property
     def left_over(self) -> int:
@@ -119,41 +125,24 @@ def preview(
     when it is one, counted with the span they share with the row, in `zone`, when more).
 
     `scheduled` are the job's plans already in ESA that will still fire: they draw from the same
-    list of remaining URLs, in time order with the batch's rows, so they are played out too.
+    list of remaining URLs, in time order with the batch's rows, so they are played out too. The
+    sharing is `url_shares`', the model the job page and the overview read.
     """
-    rows = [RowPreview() for _ in drafts]
-    takes = [RowPreview() for _ in scheduled]
     labels = list(labels) or [f"row {index + 1}" for index in range(len(drafts))]
-    plans = [*drafts, *scheduled]
-    queue: list[tuple[datetime, int]] = []
-    for index, draft in enumerate(plans):
-        first = max(draft.start, now)
-        if draft.interval > 0 and first <= draft.end:
-            heapq.heappush(queue, (first, index))
-    left = remaining_urls
-    while queue and left > 0:
-        moment, index = heapq.heappop(queue)
-        draft = plans[index]
-        row = rows[index] if index < len(rows) else takes[index - len(rows)]
-        taken = min(draft.slice_len, left)
-        left -= taken
-        row.urls += taken
-        row.batches += 1
-        row.first_batch = row.first_batch or moment
-        row.last_batch = moment
-        following = moment + timedelta(seconds=draft.interval)
-        if following <= draft.end:
-            heapq.heappush(queue, (following, index))
-    for index, (draft, row) in enumerate(zip(drafts, rows, strict=True)):
+    shares = url_shares(remaining_urls=remaining_urls, plans=[*drafts, *scheduled], now=now)
+    rows = [
+        RowPreview(
+            urls=share.urls, batches=share.batches, first_batch=share.first_batch, last_batch=share.last_batch
+        )
+        for share in shares.plans[: len(drafts)]
+    ]
+    left = shares.no_plan
+    for index, (draft, row, share) in enumerate(zip(drafts, rows, shares.plans, strict=False)):
         if draft.start < now:
             row.warnings.append(f"Starts {_duration(now - draft.start)} in the past: ESA runs it at once.")
         if row.urls == 0 and remaining_urls > 0:
             row.warnings.append("Submits nothing: the job's URLs run out before it starts.")
-        elif (
-            left > 0
-            and row.last_batch is not None
-            and row.last_batch + timedelta(seconds=draft.interval) > draft.end
-        ):
+        elif share.window_too_short:
             # It used every batch time its window has, and URLs are still waiting after it.
             row.warnings.append(
                 f"Cannot finish its share before its end time: its window fits {row.batches} batches "
@@ -175,8 +164,8 @@ def preview(
             row.warnings.append(
                 f"Overlaps {len(on_site)} plans of this site, {_span(shared_from, shared_to, zone)}."
             )
-    scheduled_urls = sum(take.urls for take in takes)
-    submitted = remaining_urls - left - scheduled_urls
+    scheduled_urls = sum(share.urls for share in shares.plans[len(drafts) :])
+    submitted = sum(row.urls for row in rows)
     ends = [row.last_batch for row in rows if row.last_batch is not None]
     batch = BatchPreview(
         rows=rows,
@@ -184,9 +173,13 @@ def preview(
         submitted=submitted,
         finishes_at=max(ends) if ends else None,
         scheduled_urls=scheduled_urls,
+        shares=shares,
     )
     if left > 0 and drafts:
-        batch.warnings.append(f"{left} of the job's {remaining_urls} remaining URLs would not be submitted.")
+        # In the words every page uses for it (`reviews/_estimate.html`).
+        batch.warnings.append(
+            f"Will not finish: {left} URL{'s' if left != 1 else ''} {'have' if left != 1 else 'has'} no plan."
+        )
     return batch
 
 

@@ -19,6 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
 from tests.accounts import VIEWER, log_in
+from tests.browser.test_accessibility import axe_violations, violations_text
 from tests.esa_changes import esa_says
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 from tests.holds import hold_done
@@ -47,6 +48,14 @@ def _six_at_once(site: Site) -> tuple[Job, list[Plan]]:
 @pytest.fixture
 def six(viewer: User) -> tuple[Job, list[Plan]]:
     return _six_at_once(SiteFactory.create(status="active"))
+
+
+@pytest.fixture
+def axe_page(chromium: Browser) -> Iterator[Page]:
+    """A page that lets the axe script in (as tests/browser/test_accessibility.py's does)."""
+    context = chromium.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture
@@ -323,3 +332,18 @@ def test_every_status_is_told_by_its_fill_not_by_its_colour_alone(
         expect(label).to_contain_text(status)
     assert len(set(markers.values())) == 6, markers
     assert markers["finished"] == "solid"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_week_view_with_a_plans_facts_open_passes_axe(
+    axe_page: Page, live_server: LiveServer, six: tuple[Job, list[Plan]], theme: str
+) -> None:
+    page = axe_page
+    page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
+    page.set_viewport_size({"width": WIDE, "height": 900})
+    log_in(page, live_server.url, VIEWER)
+    page.goto(f"{live_server.url}/timeline/?span=week")
+    _bar(page, six[1][0]).click()
+    expect(page.get_by_test_id("plan-facts")).to_be_visible()
+    violations = axe_violations(page)
+    assert not violations, f"{theme} theme:\n{violations_text(violations)}"

@@ -49,7 +49,7 @@ def test_a_window_too_short_warns_and_counts_what_is_left() -> None:
     assert (row.urls, row.batches) == (50, 5)
     assert "Cannot finish its share before its end time: its window fits 5 batches (50 URLs)." in row.warnings
     assert result.left_over == 50
-    assert result.warnings == ["50 of the job's 100 remaining URLs would not be submitted."]
+    assert result.warnings == ["Will not finish: 50 URLs have no plan."]
 
 
 def test_a_start_in_the_past_warns_and_runs_from_now() -> None:

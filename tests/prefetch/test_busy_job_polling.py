@@ -89,7 +89,8 @@ def test_a_busy_jobs_moved_progress_sends_its_facts_and_no_row(site: Site, opera
     assert response.status_code == 200 and "HX-Retarget" not in response.headers
     assert _rows_sent(body) == []
     assert "5000 / 100000" in body and 'data-testid="job-eta"' in body
-    assert "at the pace of its 1000 running plans" in body
+    # The job's estimate, from the one model of estimates: the first plans' shares, the rest counted.
+    assert "All URLs sent by" in body and "and 990 more open plans" in body
     assert operator_client.get(_poll_url(body), headers=HTMX).status_code == 204
 
 

@@ -115,7 +115,7 @@ def test_the_preview_counts_and_warns(job: Job, operator_client: Client) -> None
     assert "<td>305</td><td>61</td>" in page.replace("\n", "").replace(" ", "")  # 61 batches of 5 URLs
     # Named by the end of its id, as the job page names it (plans made in one second share the start).
     assert "Overlaps plan …1234abcd of “Sale” (waiting) on this site." in page
-    assert re.search(r"would not be submitted", page)
+    assert re.search(r"Will not finish: \d+ URLs have no plan", page)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -55,6 +55,7 @@ class NewJobForm(forms.Form):
                 "placeholder": "https://example.com/index.html\nhttps://example.com/app.js",
                 "class": "url-list",
                 "data-source": "text",
+                "aria-label": "URLs, one per line",
             }
         ),
     )
@@ -68,6 +69,7 @@ class NewJobForm(forms.Form):
                 "id": "url-file",
                 "hx-preserve": "true",
                 "data-source": "file",
+                "aria-label": "A .txt file of URLs",
             }
         ),
     )
@@ -78,6 +80,7 @@ class NewJobForm(forms.Form):
             attrs={
                 "placeholder": "https://bucket.oss-cn-hangzhou.aliyuncs.com/urls.txt",
                 "data-source": "oss",
+                "aria-label": "The OSS object's URL",
             }
         ),
     )

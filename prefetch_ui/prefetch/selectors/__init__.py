@@ -7,4 +7,6 @@ area.
 - `jobs`: the job page (its plans, facts and history), and its poll.
 - `incident_steps`: what incidents did to a job's plans, and the token of their unsettled steps.
 - `plan_builder`: what the plan builder checks a new batch against.
+- `estimates`: mirror rows as the one model of estimates (`planning.url_shares`) takes them, for the
+  builder, the job page, the overview and the timeline.
 """

@@ -4,14 +4,12 @@ changes of them."""
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Cast
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ..holds import IncidentStep, holds
@@ -25,6 +23,7 @@ from ..models import (
     PlanStatus,
     Site,
 )
+from .estimates import JobEstimate, job_estimate, site_hold
 from .incident_steps import (
     RECENT_OPERATIONS_SHOWN,
     job_incident_steps,
@@ -69,42 +68,6 @@ class PlanRow:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class JobEta:
-    """When the job's running plans, together at their pace, will have submitted its remaining
-    URLs: one fact of the job, not one per plan row (a running plan's row would otherwise change
-    with the job's progress; `PlanRow`)."""
-
-    at: datetime
-    running: int  # plans sending now (those an incident holds are not)
-    after_last_end: bool  # later than the last of them ends: some URLs would be left unsent
-
-
-def job_eta(*, job: Job, now: datetime) -> JobEta | None:
-    """When the job's running plans will have submitted its remaining URLs (None when none is
-    left or no plan is running): each sends `slice_len` URLs every `interval` seconds, the
-    first batch of each now. One query."""
-    remaining = job_remaining_urls(job)
-    if not remaining:
-        return None
-    running = (
-        Plan.objects.filter(job=job, status=PlanStatus.RUNNING, slice_len__gt=0, interval__gt=0)
-        .exclude(plan_is_held())
-        .aggregate(
-            plans=Count("id"),
-            first_batches=Sum("slice_len"),
-            per_second=Sum(Cast("slice_len", FloatField()) / Cast("interval", FloatField())),
-            last_end=Max("end_time"),
-        )
-    )
-    if not running["plans"]:
-        return None
-    after_first = max(0, remaining - running["first_batches"])
-    at = now + timedelta(seconds=math.ceil(after_first / running["per_second"]))
-    last_end = running["last_end"]
-    return JobEta(at=at, running=running["plans"], after_last_end=last_end is not None and at > last_end)
-
-
 def job_errors_token(job: Job) -> str:
     """A short digest of the ErrorInfo that the job page's failed plans show ("" for none): the
     poll carries the one its page shows, so that a changed ErrorInfo sends the failed rows again
@@ -141,8 +104,9 @@ class JobDetail(JobCounted):
     plan_counts: dict[str, int]
     # Something will still change by itself: a plan that will submit, or an operation under way.
     unfinished: bool
-    # When the running plans will have sent the remaining URLs (read with the facts).
-    eta: JobEta | None = None
+    # How its remaining URLs are shared between its open plans: when each plan's last batch goes,
+    # when the last URL goes or how many have no plan (read with the facts; `job_estimate`).
+    estimate: JobEstimate | None = None
     # From `job_changes`: whether the facts and counts, and the operations, changed (else they
     # were not read: `plan_counts` and `operations` are empty).
     facts_changed: bool = True
@@ -206,7 +170,7 @@ def job_detail(
     now: datetime | None = None,
 ) -> JobDetail:
     """One page of a job's plans (`PLANS_PER_PAGE`), each with its latest operation, the plan
-    counts by status, the job's ETA and its recent operations: a fixed number of queries whatever
+    counts by status, the job's estimate and its recent operations: a fixed number of queries whatever
     the number of plans."""
     now = now or timezone.now()
     counts = _plan_counts(job)
@@ -222,7 +186,7 @@ def job_detail(
         job_operation=_latest_job_operation(job),
         plan_counts=counts,
         unfinished=bool(steps_token) or job_unfinished(job=job, plan_counts=counts),
-        eta=job_eta(job=job, now=now) if counts.get(PlanStatus.RUNNING) else None,
+        estimate=_estimate(job=job, plan_counts=counts, now=now),
         incident_steps=job_incident_steps(job=job),
         steps_token=steps_token,
     )
@@ -246,7 +210,7 @@ def job_changes(
     plans is not `steps_since`, the one the page shows (their outcomes move no version of the job).
 
     A change of the job's own fields sends its facts, and no row for it: a row shows nothing
-    derived from the job's progress (`PlanRow`; the ETA is a fact of the job, `job_eta`). The
+    derived from the job's progress (`PlanRow`; the ETAs are facts of the job, `job_estimate`). The
     progress of an active job moves on every sync cycle, and rows showing it were all sent again
     at every cycle, though only a few plans had changed. The one value of the job that a row does
     show, the ErrorInfo of a failed plan, changes seldom: the page says which one it shows
@@ -281,12 +245,19 @@ def job_changes(
             anything_ended=statuses_changed or operations_changed,
             steps_token=steps_token,
         ),
-        eta=job_eta(job=job, now=now) if counts.get(PlanStatus.RUNNING) else None,
+        estimate=_estimate(job=job, plan_counts=counts, now=now) if facts_changed else None,
         facts_changed=facts_changed,
         operations_changed=operations_changed,
         incident_steps=job_incident_steps(job=job) if operations_changed else [],
         steps_token=steps_token,
     )
+
+
+def _estimate(*, job: Job, plan_counts: dict[str, int], now: datetime) -> JobEstimate:
+    """The job's estimate, with the hold on its site when URLs are left (as the overview reads it:
+    then nothing is sent until the resume, whatever its plans would do)."""
+    hold = site_hold(job.site) if job_remaining_urls(job) else None
+    return job_estimate(job=job, plan_counts=plan_counts, now=now, hold=hold)
 
 
 def _still_unfinished(

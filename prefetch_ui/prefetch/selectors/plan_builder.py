@@ -8,15 +8,19 @@ from datetime import datetime
 from prefetch_ui.planning.plan_math import PlanDraft, Window
 from prefetch_ui.web.request_ids import id_number
 
-from ..models import UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan, Site
+from ..models import PLANS_IN_TIME_ORDER, UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan, Site
+from .estimates import scheduled_plans
 
 
 def job_open_plan_drafts(job: Job) -> list[PlanDraft]:
-    """The job's plans that will still submit (waiting or running), as the plan arithmetic takes them."""
+    """The job's plans that will still submit (waiting or running), in time order, as the plan
+    arithmetic takes them: the plans the job page shares its URLs between (`job_estimate`), a
+    running one keeping the phase of its start as it does there."""
     return [
-        PlanDraft(plan.start_time, plan.end_time, plan.interval, plan.slice_len)
-        for plan in job.plans.filter(status__in=UNFINISHED_PLAN_STATUSES)
-        if plan.start_time and plan.end_time
+        PlanDraft(plan.start, plan.end, plan.interval, plan.slice_len, running=plan.running)
+        for plan in scheduled_plans(
+            job.plans.filter(status__in=UNFINISHED_PLAN_STATUSES).order_by(*PLANS_IN_TIME_ORDER)
+        )
     ]
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, QuerySet, Value
 
+from prefetch_ui.planning.forecast import JobOutlook
+
 from ..holds import holds
 from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus
 
@@ -84,3 +86,26 @@ class JobCounted:
     @property
     def unsent(self) -> int:
         return job_unsent(self.job, self.plan_counts)
+
+
+class JobEstimated(JobCounted):
+    """A counted job with its outlook (how its remaining URLs are shared between its plans,
+    `planning.url_shares`) and the hold on its site, if any: what `reviews/_estimate.html` says of
+    it, in the same words on the builder, the job page and the overview."""
+
+    __slots__ = ()
+    outlook: JobOutlook
+    hold: object | None
+
+    @property
+    def remaining(self) -> int:
+        return job_remaining_urls(self.job)
+
+    @property
+    def estimate(self) -> str:
+        """One word for the estimate: "held", "done", "finishes", or "will not finish"."""
+        if self.hold is not None and self.remaining:
+            return "held"
+        if not self.remaining:
+            return "done"
+        return "finishes" if self.outlook.will_finish else "will not finish"

@@ -19,6 +19,7 @@ from prefetch_ui.web.permissions import operator_required
 from ..forms import BuilderForm, BuilderRow, PlanGeneratorForm, new_row_id, times_moved_to_zone
 from ..holds import holds
 from ..models import Job
+from ..selectors.estimates import batch_estimate, site_hold
 from ..selectors.plan_builder import (
     RefusedRow,
     job_open_plan_drafts,
@@ -98,9 +99,20 @@ def _generate(
     job: Job, form: BuilderForm, generator: PlanGeneratorForm, *, plans_on_job: int, now: datetime
 ) -> str:
     """Add rows for what the job has left after its open plans and the rows already here; or say why not."""
+    unplanned = _unplanned(job, form, now=now)
+    remaining = job_remaining_urls(job)
+    if remaining and not unplanned:
+        # The job has URLs left, but every one of them has a plan: say so, in the hint's terms,
+        # not "no URLs left" (the hint above says how many remain).
+        by = (
+            "the job's open plans"
+            if not any(row.draft for row in form.rows)
+            else "the job's open plans and the rows above"
+        )
+        return f"Nothing to generate: {by} will submit all its {remaining} remaining URLs."
     try:
         # Added after the rows already there: generating never throws away what was typed.
-        drafts = generator.drafts(urls=_unplanned(job, form, now=now))
+        drafts = generator.drafts(urls=unplanned)
     except GeneratorError as error:
         return str(error)
     if size_error := form.size_error(plans_on_job=plans_on_job, adding=len(drafts)):
@@ -186,5 +198,12 @@ def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpRespo
         {"number": index + 1, "row": row, "preview": previews.get(row.id)}
         for index, row in enumerate(form.rows)
     ]
-    context = {"job": job, "form": form, "batch": result, "lines": lines}
+    context = {
+        "job": job,
+        "form": form,
+        "batch": result,
+        "lines": lines,
+        # What the job page will say of the job once these rows are its plans (`job_estimate`).
+        "estimate": batch_estimate(job=job, preview=result, hold=site_hold(job.site)),
+    }
     return render(request, "prefetch/plan_builder.html#preview", context)

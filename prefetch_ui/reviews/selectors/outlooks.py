@@ -15,8 +15,9 @@ from django.conf import settings
 
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.planning.forecast import JobOutlook, ScheduledPlan, job_outlook
-from prefetch_ui.prefetch.models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
-from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, job_remaining_urls, job_state
+from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.selectors.estimates import scheduled_plans
+from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, JobEstimated, job_remaining_urls
 
 # The flags, in the order the overview ranks them.
 ATTENTION_FLAGS = ("held", "failed", "late", "stalled")
@@ -33,23 +34,8 @@ def late_cutoff(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.PREFETCH_LATE_AFTER_SECONDS)
 
 
-def scheduled_plans(plans: Iterable[Plan]) -> list[ScheduledPlan]:
-    """The plans that will still fire (waiting or running, with a window), as the forecast takes them.
-
-    Stopped, finished and failed plans send nothing more; a plan parked by a hold is waiting with
-    its window moved far ahead, so it counts only from there.
-    """
-    return [
-        ScheduledPlan(
-            plan.start_time, plan.end_time, plan.interval, plan.slice_len, plan.status == PlanStatus.RUNNING
-        )
-        for plan in plans
-        if plan.status in UNFINISHED_PLAN_STATUSES and plan.start_time and plan.end_time
-    ]
-
-
 @dataclass(frozen=True, slots=True)
-class JobReview:
+class JobReview(JobEstimated):
     """A job on the overview: its progress, plans by status, outlook and what needs attention."""
 
     job: Job
@@ -57,14 +43,6 @@ class JobReview:
     outlook: JobOutlook
     late_plans: int
     hold: Incident | None
-
-    @property
-    def state(self) -> str:
-        return job_state(self.job, self.plan_counts)
-
-    @property
-    def remaining(self) -> int:
-        return job_remaining_urls(self.job)
 
     @property
     def flags(self) -> list[str]:
@@ -83,15 +61,6 @@ class JobReview:
     @property
     def unfinished(self) -> bool:
         return any(self.plan_counts.get(status) for status in UNFINISHED_COUNTS)
-
-    @property
-    def estimate(self) -> str:
-        """One phrase for the completion column: "done", "held", "finishes", or "will not finish"."""
-        if self.hold is not None and self.remaining:
-            return "held"
-        if not self.remaining:
-            return "done"
-        return "finishes" if self.outlook.will_finish else "will not finish"
 
 
 def job_review(

@@ -9,7 +9,7 @@ ESA calls it (waiting, parked a year ahead; or stopped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,6 +38,7 @@ from prefetch_ui.prefetch.models import (
     PlanStatus,
     Site,
 )
+from prefetch_ui.prefetch.selectors.estimates import scheduled_plan
 from prefetch_ui.prefetch.selectors.statuses import HELD, UNFINISHED_COUNTS, plan_is_held
 
 from .outlooks import ATTENTION_FLAGS, JobReview, hold_of, job_review, job_review_of, late_cutoff
@@ -75,6 +76,17 @@ class SiteReview:
         return min(100, round(100 * self.url_submitted / self.url_count)) if self.url_count else 0
 
     @property
+    def state(self) -> str:
+        """One word for the site's progress bar, as a job's is (`job_state`): `failed` (red) when a
+        plan of it failed, whatever was submitted; `running` while a plan will still send or is
+        held to; then `unsent` with URLs left, else `done`."""
+        if self.plan_counts.get(PlanStatus.FAILED) or any(job.state == "failed" for job in self.jobs):
+            return "failed"
+        if self.unfinished:
+            return "running"
+        return "unsent" if self.url_submitted < self.url_count else "done"
+
+    @property
     def flags(self) -> list[str]:
         found = {flag for job in self.jobs for flag in job.flags}
         if self.hold is not None:
@@ -97,7 +109,7 @@ class SiteReview:
 
     @property
     def finishes_at(self) -> datetime | None:
-        """When the last job shown will have submitted its URLs (None when none is on its way)."""
+        """When the last job shown will have sent all its URLs (None when none is on its way)."""
         moments = [job.outlook.finishes_at for job in self.jobs if job.outlook.finishes_at is not None]
         return max(moments) if moments else None
 
@@ -191,8 +203,7 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
         for site in sites
     }
     jobs = list(_ranked_jobs(list(by_pk), now))
-    site_holds = {pk: review.hold for pk, review in reviews.items()}
-    for reviewed in job_reviews_of(jobs, now=now, holds=site_holds):
+    for reviewed in _job_reviews(jobs, now=now, holds=reviews):
         reviews[reviewed.job.site_id].jobs.append(reviewed)
     for review in reviews.values():
         # Stable: within the same flags, SQL's order (failed, late, settled, newest) stays.
@@ -222,12 +233,9 @@ def _plans_counted(
     return counts, late
 
 
-def job_reviews_of(
-    jobs: list[Job], *, now: datetime, holds: Mapping[int, Incident | None]
-) -> list[JobReview]:
-    """The reviews of `jobs` (`holds`: each site's hold, by its pk; the timeline's lanes use them
-    too) in two queries, whatever their plans: plans counted by job and status (and the late
-    ones), and the fields of those that will still fire, for the forecast. A job of
+def _job_reviews(jobs: list[Job], *, now: datetime, holds: dict[int, SiteReview]) -> list[JobReview]:
+    """The reviews of `jobs` in two queries, whatever their plans: plans counted by job and status
+    (and the late ones), and the fields of those that will still fire, for the forecast. A job of
     1,000 plans, most of them done, costs a few rows, not 1,000 model instances."""
     pks = [job.pk for job in jobs]
     counts, late = _plans_counted(by="job_id", keys=pks, now=now)
@@ -242,10 +250,9 @@ def job_reviews_of(
         .order_by(*PLANS_IN_TIME_ORDER)
         .values_list("job_id", "start_time", "end_time", "interval", "slice_len", "status")
     ):
-        if start is not None and end is not None:  # as the filter says; for the types
-            scheduled[job_id].append(
-                ScheduledPlan(start, end, interval, slice_len, status == PlanStatus.RUNNING)
-            )
+        plan = scheduled_plan(start=start, end=end, interval=interval, slice_len=slice_len, status=status)
+        if plan is not None:  # as the filter says
+            scheduled[job_id].append(plan)
     return [
         job_review_of(
             job=job,
@@ -253,7 +260,7 @@ def job_reviews_of(
             late_plans=late[job.pk],
             scheduled=scheduled[job.pk],
             now=now,
-            hold=holds.get(job.site_id),
+            hold=holds[job.site_id].hold,
         )
         for job in jobs
     ]
@@ -300,11 +307,4 @@ def sort_by_attention(reviews: list[SiteReview]) -> list[SiteReview]:
     return sorted(reviews, key=lambda review: tuple(-n for n in review.attention))
 
 
-__all__ = [
-    "JOBS_PER_SITE",
-    "SiteReview",
-    "job_reviews",
-    "job_reviews_of",
-    "site_reviews",
-    "sort_by_attention",
-]
+__all__ = ["JOBS_PER_SITE", "SiteReview", "job_reviews", "site_reviews", "sort_by_attention"]

@@ -2,8 +2,9 @@
 load forecast: URLs a minute that the scheduled plans will send to each site until the window ends.
 
 The lanes are paginated (`LANES_PER_PAGE` jobs); the forecast covers every site in the filter,
-whatever page is shown. Nine queries whatever the numbers: jobs in the window (count and page), their
-plans, the holds, what holds those plans, the jobs' estimates (two), and the plans that will still send.
+whatever page is shown. Eight queries whatever the numbers: jobs in the window (count and page), their
+plans, the holds, what holds those plans, the jobs' open plans (their estimates), and the plans that
+will still send.
 
 A job's plans that overlap are stacked in sub-lanes (`pack_rows`), at most `MAX_ROWS`; the plans a
 full lane has no room for are counted on a bar they overlap ("+3") and listed in its facts.
@@ -33,11 +34,11 @@ from prefetch_ui.prefetch.models import (
     Plan,
     Site,
 )
+from prefetch_ui.prefetch.selectors.estimates import JobEstimate, jobs_outlooks, scheduled_plans
 from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart, pack_rows
-from .outlooks import JobReview, hold_of, scheduled_plans
-from .overview import job_reviews_of
+from .outlooks import hold_of
 
 LANES_PER_PAGE = 40
 # Vertical layout of the lanes picture, in px.
@@ -85,7 +86,8 @@ class Lane:
     bar_y: int
     bars: list[TimelineBar] = field(default_factory=list)
     rows: int = 1  # sub-lanes
-    review: JobReview | None = None  # the job's estimate, as the overview has it
+    # When the job's URLs will all be sent, or how many have no plan: the job page's words for it.
+    estimate: JobEstimate | None = None
 
     @property
     def rule_y(self) -> int:
@@ -231,7 +233,7 @@ def timeline(
         plans[plan.job_id].append(plan)
     holds = plans_held(plan_esa_ids=[plan.esa_id for job_plans in plans.values() for plan in job_plans])
     site_hold = {job.site_id: hold_of(job.site, site_holds) for job in jobs}
-    reviews = {review.job.pk: review for review in job_reviews_of(jobs, now=now, holds=site_hold)}
+    outlooks = jobs_outlooks(jobs=jobs, now=now)
     groups: list[SiteGroup] = []
     y = AXIS_HEIGHT_BY_DAYS if axis.by_days else AXIS_HEIGHT
     for job in jobs:
@@ -239,7 +241,7 @@ def timeline(
             groups.append(SiteGroup(site=job.site, hold=site_hold[job.site_id], label_y=y + SITE_ROW - 8))
             y += SITE_ROW
         lane = _lane(job, plans[job.pk], holds=holds, axis=axis, y=y)
-        lane.review = reviews.get(job.pk)
+        lane.estimate = JobEstimate(job=job, plan_counts={}, outlook=outlooks[job.pk], hold=groups[-1].hold)
         groups[-1].lanes.append(lane)
         y += LANE_LABEL + lane.rows * (BAR_HEIGHT + ROW_GAP) - ROW_GAP + LANE_GAP
     loads, total = _loads(axis=axis, now=now, site=site)
