@@ -110,6 +110,14 @@ class PlanActions(BackendCore):
     def update_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
         plan_id = id_param(params)
         job_id, progress, plans, plan = self._plan_in(plan_id)
+        # ESA's pages do not say whether a settled plan can be moved; it runs no more, so a new
+        # window would change nothing it does: refused (docs/esa-api.md#update). The code is ours.
+        if (status := display_status(plan)) in ("finished", "failed"):
+            raise SimError(
+                400,
+                "OperationDenied.ExecutionSettled",
+                f"The execution plan is {status}: only a waiting, running or stopped plan can be updated.",
+            )
         start, end = plan.start_time, plan.end_time
         for key in ("StartTime", "EndTime"):
             if value := params.get(key, "").strip():
