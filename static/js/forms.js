@@ -109,3 +109,32 @@
   document.addEventListener("htmx:afterSwap", putBack);
   document.addEventListener("htmx:afterSettle", putBack);
 })();
+
+// -- The plan generator: only the chosen mode's fields ------------------------------------------
+// Its radio buttons (inside [data-gen-modes]) choose a mode; each mode's fields are a fieldset
+// marked data-gen-mode. Without JS every fieldset shows, each under its mode's name.
+(function () {
+  "use strict";
+
+  function showChosenModes() {
+    document.querySelectorAll("[data-gen-modes]").forEach(function (modes) {
+      var chosen = modes.querySelector("input[name=gen_mode]:checked");
+      var scope = modes.parentElement;
+      if (!chosen || !scope) return;
+      scope.querySelectorAll("[data-gen-mode]").forEach(function (fields) {
+        fields.hidden = fields.getAttribute("data-gen-mode") !== chosen.value;
+      });
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.name === "gen_mode") showChosenModes();
+  });
+  // The builder is drawn again by htmx on every change: its generator comes back with both shown.
+  document.addEventListener("htmx:afterSwap", showChosenModes);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", showChosenModes);
+  } else {
+    showChosenModes();
+  }
+})();
