@@ -140,3 +140,19 @@ def test_without_javascript_edit_leads_to_the_editors_own_page(
         assert Operation.objects.get(kind="plan_update").params["interval"] == 75
     finally:
         context.close()
+
+
+def test_on_a_phone_the_editor_fits_the_screen(
+    page: Page, live_server: LiveServer, operator: User, job_id: str
+) -> None:
+    log_in(page, live_server.url, OPERATOR)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/jobs/{job_id}/")
+    _rows(page).nth(2).get_by_role("button", name="Edit").click()
+    editor = page.get_by_test_id("plan-editor")
+    expect(editor.get_by_role("button", name="Save changes")).to_be_in_viewport()
+    box = editor.bounding_box()
+    assert box is not None
+    # Its left and right edges on the screen, though the table behind it scrolls sideways.
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
