@@ -128,6 +128,15 @@ class PlanActions(BackendCore):
             raise invalid("Interval", f"It must be between 1 and {self.limits.max_interval}.")
         if not 1 <= slice_len <= self.limits.max_slice_len:
             raise invalid("SliceLen", f"It must be between 1 and {self.limits.max_slice_len}.")
+        # The parameters first, then the state. ESA's pages do not say whether a settled plan can
+        # be moved; it runs no more, so a new window would change nothing it does: refused
+        # (docs/esa-api.md#update). The code is ours.
+        if (status := display_status(plan)) in ("finished", "failed"):
+            raise SimError(
+                400,
+                "OperationDenied.ExecutionSettled",
+                f"The execution plan is {status}: only a waiting, running or stopped plan can be updated.",
+            )
         plan.start_time, plan.end_time, plan.interval, plan.slice_len = start, end, interval, slice_len
         if plan.state == "active" and not plan.fired_since_start:
             plan.next_batch_at = max(self.now(), start)

@@ -39,28 +39,6 @@
     if (note) note.hidden = false;
   });
 
-  // <a data-close="#panel">: with htmx, empty that panel instead of following the link (the plan
-  // editor's Cancel); without htmx the link leads back to the page.
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest && event.target.closest("[data-close]");
-    if (!link || !window.htmx) return;
-    var panel = document.querySelector(link.getAttribute("data-close"));
-    if (panel) {
-      event.preventDefault();
-      panel.innerHTML = "";
-    }
-  });
-
-  // A panel marked data-reveal appears below long tables: bring it into view when htmx fills it,
-  // and put the cursor in its first field.
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var panel = event.detail && event.detail.target;
-    if (!panel || !panel.hasAttribute || !panel.hasAttribute("data-reveal") || !panel.firstElementChild) return;
-    panel.scrollIntoView({ block: "start" });
-    var field = panel.querySelector("input:not([type=hidden]), select, textarea");
-    if (field) field.focus({ preventScroll: true });
-  });
-
   // Polled elements (marked data-poll; their trigger comes from the poll_every template tag) do
   // not poll while their tab is hidden: htmx's timer keeps ticking, but no request leaves. Shown
   // again, each asks at once (the "poll-now" event in its trigger), then on its timer as before.

@@ -37,7 +37,7 @@ from ..selectors import jobs as job_selectors
 from ..selectors.incident_steps import job_incident_steps_unchanged
 from ..selectors.mirror_age import job_mirror_age
 from ..selectors.statuses import COUNTED_STATUSES
-from ..services import operations
+from ..services import operations, plan_edits
 
 # What each button asks of its target, by the kind of target and the action named in its URL.
 _ACTIONS: dict[str, dict[str, OperationKind]] = {
@@ -213,19 +213,24 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
 def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
     """Change a plan's window and pace (UpdateScheduledPreloadExecution, through a worker).
 
-    With htmx the form lives outside the polled region, so a poll never wipes what is typed. A
-    plan deleted meanwhile is said to be gone in place of the form.
+    With htmx (the job page's Edit) the editor is a row of the job's table, right after its plan's
+    row, which static/js/forms.js keeps through the live region's swaps, so a poll never wipes what
+    is typed; without, this is a page of its own. A plan deleted meanwhile is said to be gone in
+    place of the form; a finished or failed plan is not edited (`services.plan_edits`).
     """
+    in_row = bool(request.htmx)
     plan = Plan.objects.select_related("job__site").filter(esa_id=plan_esa_id).first()
     if plan is None:
-        context = {"plan_esa_id": plan_esa_id, "typed": request.method == "POST"}
-        return render_page(
-            request,
-            "prefetch/plan_gone.html",
-            context,
-            fragment="plan-gone",
-            status=200 if request.htmx else 404,
-        )
+        gone = {"plan_esa_id": plan_esa_id, "typed": request.method == "POST", "gone": True}
+        if in_row:
+            return render(request, "prefetch/plan_edit.html#plan-editor-row", gone)
+        return render(request, "prefetch/plan_gone.html", gone, status=404)
+    context: dict[str, object] = {"plan": plan, "job": plan.job, "in_row": in_row}
+    if refused := plan_edits.plan_edit_refusal(plan=plan):
+        if request.method == "POST":
+            return refusal(refused, status=HTTPStatus.CONFLICT)
+        context["refusal"] = refused
+        return render_page(request, "prefetch/plan_edit.html", context, fragment="plan-editor-row")
     now = timezone.now()
     if request.method == "GET":
         zone = PlanWindowForm().zone
@@ -242,13 +247,16 @@ def plan_edit(request: HtmxHttpRequest, plan_esa_id: str) -> HttpResponse:
         if hold := holds().hold_refusal(plan.job.site):
             form.add_error(None, hold)
         if form.is_valid():
-            _, created = operations.operation_request(
-                user=request.user, kind=OperationKind.PLAN_UPDATE, target=plan, params=form.operation_params()
-            )
+            try:
+                _, created = plan_edits.plan_update_request(
+                    user=request.user, plan=plan, params=form.operation_params()
+                )
+            except plan_edits.PlanEditRefused as error:
+                return refusal(str(error), status=HTTPStatus.CONFLICT)
             if created:
                 if request.htmx:
                     return HttpResponse("", headers={"HX-Trigger": "job-changed"})
                 return redirect_to(request, reverse("job-detail", args=[plan.job.esa_id]))
             form.add_error(None, "An update of this plan is under way; edit it again once it is done.")
-    context = {"plan": plan, "job": plan.job, "form": form}
-    return render_page(request, "prefetch/plan_edit.html", context, fragment="plan-editor")
+    context["form"] = form
+    return render_page(request, "prefetch/plan_edit.html", context, fragment="plan-editor-row")
