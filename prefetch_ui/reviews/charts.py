@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "Axis",
+    "Day",
     "LoadBar",
     "LoadChart",
     "Tick",
     "load_chart",
+    "pack_rows",
 ]
 
 # Tick spacings to choose from, smallest first: the first that gives at most MAX_TICKS is used.
@@ -28,6 +30,10 @@ _TICK_STEPS = tuple(
 MAX_TICKS = 8
 # Bucket lengths of the load chart, in minutes: the first that keeps the bars within `max_bars`.
 _BUCKET_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360)
+# From this long a window on, the axis is a week view: a line at each midnight, the day named at its
+# noon, and hours only every 6 (their labels hidden where the picture is too narrow for them).
+DAYS_FROM = timedelta(hours=48)
+_DAY_HOURS = timedelta(hours=6)
 # A bar narrower than this (a plan of a few minutes in a week) is drawn this wide, to be seen and hovered.
 MIN_BAR_PERCENT = 0.4
 
@@ -67,7 +73,34 @@ class Axis:
         return self.start <= moment <= self.end
 
     @property
+    def by_days(self) -> bool:
+        """Whether the axis is a week view (`days` and hour ticks) rather than time ticks alone."""
+        return self.end - self.start >= DAYS_FROM
+
+    @property
+    def days(self) -> list[Day]:
+        """In a week view, every local day whose noon is in the window: its label at its noon, and
+        the line of its midnight (None when that is before the window)."""
+        if not self.by_days:
+            return []
+        local = self.start.astimezone(self.zone)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0).replace(tzinfo=None)
+        days = []
+        while True:
+            midnight = day.replace(tzinfo=self.zone)
+            noon = (day + timedelta(hours=12)).replace(tzinfo=self.zone)
+            if noon > self.end:
+                break
+            if noon >= self.start:
+                line = self.x(midnight) if midnight >= self.start else None
+                days.append(Day(self.x(noon), line, noon.strftime("%a %d"), noon.strftime("%b")))
+            day += timedelta(days=1)
+        return days
+
+    @property
     def ticks(self) -> list[Tick]:
+        if self.by_days:
+            return self._hour_ticks()
         step = next(
             (step for step in _TICK_STEPS if self.seconds / step.total_seconds() <= MAX_TICKS),
             _TICK_STEPS[-1],
@@ -84,6 +117,48 @@ class Axis:
             ticks.append(Tick(self.x(moment), wall.strftime("%d %b" if with_day else "%H:%M")))
             moment += step
         return ticks
+
+    def _hour_ticks(self) -> list[Tick]:
+        """A week view's hours: 06:00, 12:00 and 18:00 of each day (midnight is the day's line)."""
+        local = self.start.astimezone(self.zone)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0).replace(tzinfo=None)
+        ticks = []
+        while day.replace(tzinfo=self.zone) <= self.end:
+            for hours in (6, 12, 18):
+                moment = (day + timedelta(hours=hours)).replace(tzinfo=self.zone)
+                if self.start <= moment <= self.end:
+                    ticks.append(Tick(self.x(moment), moment.strftime("%H:%M")))
+            day += timedelta(days=1)
+        return ticks
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    """A day of a week view: its name at its noon, and its midnight's line."""
+
+    x: float  # percent: its noon, where its label is centred
+    line_x: float | None  # percent: its midnight; None when that is before the window
+    label: str  # "Mon 07"
+    month: str  # "Dec", shown where there is room
+
+
+def pack_rows(spans: Sequence[tuple[float, float]]) -> tuple[list[int], int]:
+    """Sub-lanes for bars that may overlap: each span (start, end), taken by its start, goes in the
+    first row where it overlaps nothing already there. Returns each span's row, in the order given,
+    and the number of rows, which is the most spans overlapping at one instant (first fit in order
+    of start is optimal for intervals). Spans are half-open: one ending where the next starts
+    shares its row."""
+    rows = [0] * len(spans)
+    ends: list[float] = []  # per row, where its last span ends
+    for index in sorted(range(len(spans)), key=lambda index: spans[index]):
+        start, end = spans[index]
+        row = next((row for row, row_end in enumerate(ends) if row_end <= start), len(ends))
+        if row == len(ends):
+            ends.append(end)
+        else:
+            ends[row] = end
+        rows[index] = row
+    return rows, len(ends)
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,12 +319,13 @@ def test_a_viewer_reads_the_timeline_its_now_line_and_forecast_at_both_widths(
     _tick_labels_apart(page)
     _shot(page, "timeline", PHONE)
 
-    # A bar leads to its plan's job.
+    # A bar leads to its plan's job: a click shows its facts (issue 20), and they link to the job.
     page.set_viewport_size({"width": WIDE, "height": 900})
     running = estate.plans["running"]
     bar = svg.locator(f'a[data-plan="{running.esa_id}"]')
     bar.hover()
     bar.click()
+    page.get_by_test_id("plan-facts").get_by_test_id("plan-facts-job").click()
     page.wait_for_url(f"{live_server.url}/jobs/{running.job.esa_id}/")
     expect(page.get_by_role("heading", name="Spring sale")).to_be_visible()
 

@@ -24,10 +24,37 @@ SPAN_LABELS = {
     "next24": "Next 24 h",
     "last24": "Last 24 h",
     "next72": "Next 3 days",
-    "week": "Last day, next 6",
+    "week": "Last day, next 6 days",
 }
 # Longer windows would draw bars too thin to read and make the forecast count every minute of it.
 MAX_WINDOW = timedelta(days=7)
+# Zooming in stops here: a shorter window shows less than a batch interval's worth of most plans.
+MIN_WINDOW = timedelta(minutes=30)
+
+
+def window_zooms(start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime] | None]:
+    """The windows the zoom links lead to, each None where it cannot go: "zoom_in" halves the window
+    around its centre (not under MIN_WINDOW), "zoom_out" doubles it (at most MAX_WINDOW), "earlier" and
+    "later" move it by half its length. Whole minutes, as the window's inputs show them."""
+    length = end - start
+    centre = start + length / 2
+
+    def around(half: timedelta) -> tuple[datetime, datetime]:
+        return _minute(centre - half), _minute(centre + half)
+
+    zoom_in = around(length / 4) if length / 2 >= MIN_WINDOW else None
+    zoom_out = around(min(length, MAX_WINDOW / 2)) if length < MAX_WINDOW else None
+    step = _minute(start + length / 2) - start
+    return {
+        "zoom_in": zoom_in,
+        "zoom_out": zoom_out,
+        "earlier": (start - step, end - step),
+        "later": (start + step, end + step),
+    }
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 class TimelineFilterForm(forms.Form):

@@ -2,8 +2,12 @@
 load forecast: URLs a minute that the scheduled plans will send to each site until the window ends.
 
 The lanes are paginated (`LANES_PER_PAGE` jobs); the forecast covers every site in the filter,
-whatever page is shown. Seven queries whatever the numbers: jobs in the window (count and page), their
-plans, the holds, what holds those plans, and the plans that will still send.
+whatever page is shown. Eight queries whatever the numbers: jobs in the window (count and page), their
+plans, the holds, what holds those plans, the jobs' open plans (their estimates), and the plans that
+will still send.
+
+A job's plans that overlap are stacked in sub-lanes (`pack_rows`), at most `MAX_ROWS`; the plans a
+full lane has no room for are counted on a bar they overlap ("+3") and listed in its facts.
 
 A plan an incident holds is drawn at its original window (its parked one is a year ahead), hatched.
 """
@@ -33,16 +37,20 @@ from prefetch_ui.prefetch.models import (
 from prefetch_ui.prefetch.selectors.estimates import JobEstimate, jobs_outlooks, scheduled_plans
 from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
 
-from ..charts import Axis, LoadChart, load_chart
+from ..charts import Axis, LoadChart, load_chart, pack_rows
 from .outlooks import hold_of
 
 LANES_PER_PAGE = 40
 # Vertical layout of the lanes picture, in px.
 AXIS_HEIGHT = 28
+AXIS_HEIGHT_BY_DAYS = 40  # a week view: the days' names above their hours
 SITE_ROW = 26
 LANE_LABEL = 16
 BAR_HEIGHT = 14
+ROW_GAP = 3  # between a lane's sub-lanes
 LANE_GAP = 8
+# Sub-lanes a job's lane grows to at most; plans beyond are counted on a bar ("+3").
+MAX_ROWS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +60,23 @@ class TimelineBar:
     width: float  # percent
     # What holds the plan, when an incident does: the bar is then its original window.
     held: HeldPlan | None = None
+    y: int = 0  # px: the top of its sub-lane
+    # Plans of the job that overlap this one and found no sub-lane (the lane has MAX_ROWS).
+    more: tuple[Plan, ...] = ()
 
     @property
     def urls_per_minute(self) -> float:
         return round(self.plan.slice_len * 60 / self.plan.interval, 1) if self.plan.interval else 0
+
+    @property
+    def status(self) -> str:
+        """What the bar says the plan is: "held" while an incident holds it, else ESA's status."""
+        return "held" if self.held is not None else self.plan.status
+
+    @property
+    def label_x(self) -> float:
+        """Where a count of `more` sits: at the bar's right end, inside the picture."""
+        return min(self.x + self.width, 99.5)
 
 
 @dataclass(slots=True)
@@ -64,8 +85,17 @@ class Lane:
     label_y: int
     bar_y: int
     bars: list[TimelineBar] = field(default_factory=list)
+    rows: int = 1  # sub-lanes
     # When the job's URLs will all be sent, or how many have no plan: the job page's words for it.
     estimate: JobEstimate | None = None
+
+    @property
+    def rule_y(self) -> int:
+        return self.bar_y + self.rows * (BAR_HEIGHT + ROW_GAP) - ROW_GAP // 2 + 1
+
+    @property
+    def hidden(self) -> int:
+        return sum(len(bar.more) for bar in self.bars)
 
 
 @dataclass(slots=True)
@@ -111,6 +141,10 @@ class Timeline:
     @property
     def bar_count(self) -> int:
         return sum(len(lane.bars) for group in self.groups for lane in group.lanes)
+
+    @property
+    def axis_height(self) -> int:
+        return AXIS_HEIGHT_BY_DAYS if self.axis.by_days else AXIS_HEIGHT
 
     @property
     def unfinished(self) -> bool:
@@ -198,29 +232,54 @@ def timeline(
     ):
         plans[plan.job_id].append(plan)
     holds = plans_held(plan_esa_ids=[plan.esa_id for job_plans in plans.values() for plan in job_plans])
+    site_hold = {job.site_id: hold_of(job.site, site_holds) for job in jobs}
     outlooks = jobs_outlooks(jobs=jobs, now=now)
     groups: list[SiteGroup] = []
-    y = AXIS_HEIGHT
+    y = AXIS_HEIGHT_BY_DAYS if axis.by_days else AXIS_HEIGHT
     for job in jobs:
         if not groups or groups[-1].site.pk != job.site_id:
-            groups.append(
-                SiteGroup(site=job.site, hold=hold_of(job.site, site_holds), label_y=y + SITE_ROW - 8)
-            )
+            groups.append(SiteGroup(site=job.site, hold=site_hold[job.site_id], label_y=y + SITE_ROW - 8))
             y += SITE_ROW
-        estimate = JobEstimate(job=job, plan_counts={}, outlook=outlooks[job.pk], hold=groups[-1].hold)
-        lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL, estimate=estimate)
-        for plan in plans[job.pk]:
-            held = holds.get(plan.esa_id)
-            plan_start, plan_end = window_of(plan, held)
-            if plan_start is None or plan_end is None:  # never: _in_window needs both
-                continue
-            span = axis.span(plan_start, plan_end)
-            if span is not None:
-                lane.bars.append(TimelineBar(plan, *span, held=held))
+        lane = _lane(job, plans[job.pk], holds=holds, axis=axis, y=y)
+        lane.estimate = JobEstimate(job=job, plan_counts={}, outlook=outlooks[job.pk], hold=groups[-1].hold)
         groups[-1].lanes.append(lane)
-        y += LANE_LABEL + BAR_HEIGHT + LANE_GAP
+        y += LANE_LABEL + lane.rows * (BAR_HEIGHT + ROW_GAP) - ROW_GAP + LANE_GAP
     loads, total = _loads(axis=axis, now=now, site=site)
     return Timeline(axis=axis, now=now, page=page, groups=groups, height=y, loads=loads, total_load=total)
+
+
+def _lane(job: Job, plans: list[Plan], *, holds: dict[str, HeldPlan], axis: Axis, y: int) -> Lane:
+    """A job's lane: its plans' bars, those that overlap stacked in sub-lanes (at most MAX_ROWS)."""
+    lane = Lane(job=job, label_y=y + LANE_LABEL - 4, bar_y=y + LANE_LABEL)
+    drawn: list[tuple[Plan, HeldPlan | None, tuple[float, float]]] = []
+    for plan in plans:
+        held = holds.get(plan.esa_id)
+        plan_start, plan_end = window_of(plan, held)
+        if plan_start is None or plan_end is None:  # never: _in_window needs both
+            continue
+        span = axis.span(plan_start, plan_end)
+        if span is not None:
+            drawn.append((plan, held, span))
+    # Packed as drawn, not by their times: a short plan drawn MIN_BAR_PERCENT wide needs its room.
+    rows, lane.rows = pack_rows([(x, x + width) for _, _, (x, width) in drawn])
+    lane.rows = max(1, min(lane.rows, MAX_ROWS))
+    shown = [index for index, row in enumerate(rows) if row < MAX_ROWS]
+    more: dict[int, list[Plan]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        if row >= MAX_ROWS:
+            # First fit put it past every row, so it overlaps a bar of the last one: counted there.
+            x, width = drawn[index][2]
+            home = next(
+                other
+                for other in shown
+                if rows[other] == MAX_ROWS - 1 and drawn[other][2][0] < x + width and x < sum(drawn[other][2])
+            )
+            more[home].append(drawn[index][0])
+    for index in shown:
+        plan, held, (x, width) = drawn[index]
+        bar_y = lane.bar_y + rows[index] * (BAR_HEIGHT + ROW_GAP)
+        lane.bars.append(TimelineBar(plan, x, width, held=held, y=bar_y, more=tuple(more[index])))
+    return lane
 
 
 def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLoad], SiteLoad | None]:
@@ -261,6 +320,7 @@ def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLo
 
 __all__ = [
     "LANES_PER_PAGE",
+    "MAX_ROWS",
     "Lane",
     "SiteGroup",
     "SiteLoad",

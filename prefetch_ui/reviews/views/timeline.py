@@ -9,10 +9,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
+from prefetch_ui.planning.local_time import utc_to_local_input
 from prefetch_ui.prefetch.selectors.mirror_age import sites_mirror_age
 from prefetch_ui.prefetch.selectors.sites import sites_version
 from prefetch_ui.web.display_zone import display_zone
 from prefetch_ui.web.htmx import (
+    POLL_PARAMETER,
     VERSION_PARAMETER,
     HtmxHttpRequest,
     poll_query,
@@ -21,7 +23,7 @@ from prefetch_ui.web.htmx import (
     stop_polling_when_done,
 )
 
-from ..forms.timeline import SPAN_LABELS, TimelineFilterForm
+from ..forms.timeline import SPAN_LABELS, TimelineFilterForm, window_zooms
 from ..selectors.timeline import timeline as timeline_of
 
 TEMPLATE = "reviews/timeline.html"
@@ -56,6 +58,16 @@ def _timeline_drawn(
     query = request.GET.copy()
     for key in ("page", "poll"):
         query.pop(key, None)
+    zone = display_zone()
+    zooms = {}
+    # Links, so that a zoomed window is an address to share and works without JavaScript.
+    for name, window in window_zooms(start, end).items():
+        if window is not None:
+            zoomed = query.copy()
+            for key in ("span", VERSION_PARAMETER, POLL_PARAMETER):
+                zoomed.pop(key, None)
+            zoomed["start"], zoomed["end"] = (utc_to_local_input(moment, zone) for moment in window)
+            zooms[name] = zoomed.urlencode()
     context = {
         "form": form,
         "spans": SPAN_LABELS,
@@ -63,6 +75,7 @@ def _timeline_drawn(
         "page": picture.page,
         "window_inputs": form.window_inputs(),
         "query": query.urlencode(),
+        "zooms": zooms,
         "poll_query": poll_query(request, page=picture.page.number, **{VERSION_PARAMETER: version}),
         "mirror_age": sites_mirror_age(site_ids=None if site is None else [site.pk], now=now),
     }
