@@ -124,6 +124,20 @@ def test_each_bar_has_its_facts_ready_beside_a_link_to_its_job(site: Site, viewe
     assert re.search(rf'<a href="{job_page}" class="tl-bar-link" data-plan="{plan.esa_id}"', page)
 
 
+@pytest.mark.django_db
+def test_a_failed_plans_facts_say_its_job_failed(site: Site, viewer_client: Client) -> None:
+    now = timezone.now().replace(second=0, microsecond=0)
+    job = JobFactory.create(site=site, name="Sale", url_count=100, url_submitted=100)
+    plan = PlanFactory.create(
+        job=job, status="failed", start_time=now - timedelta(hours=2), end_time=now - timedelta(hours=1)
+    )
+    page = viewer_client.get(reverse("timeline")).content.decode()
+    match = re.search(rf'<template id="facts-{plan.esa_id}">(.*?)</template>', page, re.S)
+    assert match is not None
+    assert "Every URL submitted, but a plan failed" in match.group(1)
+    assert "Done: every URL submitted" not in match.group(1)
+
+
 def test_zoom_in_halves_the_window_around_its_centre_and_zoom_out_doubles_it() -> None:
     start = datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
     end = start + timedelta(hours=24)

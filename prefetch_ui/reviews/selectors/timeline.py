@@ -35,7 +35,7 @@ from prefetch_ui.prefetch.models import (
     Site,
 )
 from prefetch_ui.prefetch.selectors.estimates import JobEstimate, jobs_outlooks, scheduled_plans
-from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_is_held
+from prefetch_ui.prefetch.selectors.statuses import job_remaining_urls, plan_counts_by, plan_is_held
 
 from ..charts import Axis, LoadChart, load_chart, pack_rows
 from .outlooks import hold_of
@@ -234,6 +234,7 @@ def timeline(
     holds = plans_held(plan_esa_ids=[plan.esa_id for job_plans in plans.values() for plan in job_plans])
     site_hold = {job.site_id: hold_of(job.site, site_holds) for job in jobs}
     outlooks = jobs_outlooks(jobs=jobs, now=now)
+    counts = plan_counts_by(Plan.objects.filter(job_id__in=[job.pk for job in jobs]), "job_id")
     groups: list[SiteGroup] = []
     y = AXIS_HEIGHT_BY_DAYS if axis.by_days else AXIS_HEIGHT
     for job in jobs:
@@ -241,7 +242,9 @@ def timeline(
             groups.append(SiteGroup(site=job.site, hold=site_hold[job.site_id], label_y=y + SITE_ROW - 8))
             y += SITE_ROW
         lane = _lane(job, plans[job.pk], holds=holds, axis=axis, y=y)
-        lane.estimate = JobEstimate(job=job, plan_counts={}, outlook=outlooks[job.pk], hold=groups[-1].hold)
+        lane.estimate = JobEstimate(
+            job=job, plan_counts=counts.get(job.pk, {}), outlook=outlooks[job.pk], hold=groups[-1].hold
+        )
         groups[-1].lanes.append(lane)
         y += LANE_LABEL + lane.rows * (BAR_HEIGHT + ROW_GAP) - ROW_GAP + LANE_GAP
     loads, total = _loads(axis=axis, now=now, site=site)
