@@ -13,12 +13,17 @@ import redis
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from prefetch_ui.core.workers import KEY_PREFIX
+from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa import PlanSpec
-from prefetch_ui.prefetch.models import Job, Operation, Site
+from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Job, Operation, OperationStatus, Site
+from prefetch_ui.prefetch.selectors import jobs as job_selectors
 from prefetch_ui.prefetch.services.creates import plans_create_request
+from prefetch_ui.prefetch.services.mirror_writes import plans_upsert
+from prefetch_ui.prefetch.services.operations import _operation_write
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +145,103 @@ def test_no_note_once_a_worker_started_it(
     operation = _create(job, operator, django_capture_on_commit_callbacks)
     Operation.objects.filter(pk=operation.pk).update(status="running")
     assert _note(_page(operator_client, job)) == ""
+
+
+# -- the page that "seemed frozen": a create that finished while its job's page was drawn ------------
+
+
+def _finish_the_create(job: Job, operation: Operation) -> None:
+    """What the worker writes when the create succeeds: the plans ESA made, then the operation."""
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    plans_upsert(
+        job=job,
+        plans=[
+            EsaPlan(
+                id=f"{index:024x}",
+                job_id=job.esa_id,
+                start_time=start + timedelta(hours=index),
+                end_time=start + timedelta(hours=index + 1),
+                interval=60,
+                slice_len=10,
+                status="waiting",
+            )
+            for index in range(1, 5)
+        ],
+        now=timezone.now(),
+    )
+    operation.refresh_from_db()
+    _operation_write(
+        operation,
+        Operation.objects.filter(status__in=ACTIVE_OPERATION_STATUSES),
+        status=OperationStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+    )
+
+
+def test_a_page_drawn_while_the_create_finished_polls_on_and_then_shows_the_plans(
+    job: Job,
+    operator: User,
+    operator_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """The page reads its parts in separate queries. The create finishes between them: the plans
+    are counted before they land (none), the operation is looked at after it succeeded (nothing
+    under way). Read that way, nothing on the page is unfinished: on main it did not poll, and said
+    "This job has no plans" (and showed the create running) until reloaded."""
+    operation = _create(job, operator, django_capture_on_commit_callbacks)
+    read_operations = job_selectors._recent_operations
+    finished: list[bool] = []
+
+    def the_worker_finishes_meanwhile(job_read: Job) -> list[Operation]:
+        shown = read_operations(job_read)  # read before the create finished: still pending
+        if not finished:
+            finished.append(True)
+            _finish_the_create(job, operation)
+        return shown
+
+    monkeypatch.setattr(job_selectors, "_recent_operations", the_worker_finishes_meanwhile)
+    page = _page(operator_client, job)
+    assert "This job has no plans." in page  # drawn half-way, as on the operator's screen
+    url = _poll_url(page)
+    assert re.search(r'id="job-poll"[^>]*data-poll', page), "the page does not poll"
+    # Its next poll, from the version read first, gets the page as it is now.
+    answer = operator_client.get(url, headers=HTMX)
+    body = answer.content.decode()
+    assert answer.status_code == 200
+    assert body.count("data-plan=") == 4 and "This job has no plans." not in body
+
+
+def test_a_poll_drawn_while_the_create_finished_does_not_stop_the_polling(
+    job: Job,
+    operator: User,
+    operator_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """The same half-way read in a poll's answer: on main it answered 286 (stop) with the page still
+    showing the create under way and no plan."""
+    operation = _create(job, operator, django_capture_on_commit_callbacks)
+    url = _poll_url(_page(operator_client, job))
+    _operation_write(
+        operation,
+        Operation.objects.filter(status=OperationStatus.PENDING),
+        status=OperationStatus.RUNNING,
+        started_at=timezone.now(),
+    )
+    read_operations = job_selectors._recent_operations
+    finished: list[bool] = []
+
+    def the_worker_finishes_meanwhile(job_read: Job) -> list[Operation]:
+        shown = read_operations(job_read)
+        if not finished:
+            finished.append(True)
+            _finish_the_create(job, operation)
+        return shown
+
+    monkeypatch.setattr(job_selectors, "_recent_operations", the_worker_finishes_meanwhile)
+    answer = operator_client.get(url, headers=HTMX)
+    assert answer.status_code == 200  # not 286: the page polls on
+    monkeypatch.undo()
+    body = operator_client.get(_poll_url(answer.content.decode()), headers=HTMX).content.decode()
+    assert body.count("data-plan=") == 4
