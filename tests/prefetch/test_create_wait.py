@@ -122,6 +122,24 @@ def test_a_create_in_the_queue_of_a_live_but_busy_worker_says_the_workers_are_bu
     assert "the workers are busy: 1 task waits in the “celery” queue, this one among them" in note
 
 
+def test_a_create_a_live_worker_took_but_did_not_start_says_its_threads_are_busy(
+    job: Job,
+    operator: User,
+    operator_client: Client,
+    settings: Settings,
+    broker: str,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 0
+    _create(job, operator, django_capture_on_commit_callbacks)
+    connection = redis.Redis.from_url(broker)
+    connection.set(f"{KEY_PREFIX}busy:1", json.dumps({"queues": ["celery"], "at": 0}), ex=60)
+    connection.delete("celery")  # the worker took the message (prefetched), and runs other work
+    connection.close()
+    note = _note(_page(operator_client, job))
+    assert "a worker takes tasks from the “celery” queue, but every one of its threads is busy" in note
+
+
 def test_a_create_the_broker_did_not_take_says_it_is_sent_again(
     job: Job,
     operator: User,

@@ -92,21 +92,22 @@ def job_wait_unchanged(*, job: Job, shown: str, now: datetime | None = None) -> 
 def operation_wait(*, operation: Operation) -> OperationWait:
     """Why `operation`, pending, has not started: what the broker and the workers' heartbeats say."""
     queue = task_queue(operation_execute_task.name)
-    wait = OperationWait(operation=operation, since=operation.created_at, queue=queue, reason=BUSY)
+
+    def waits(reason: str, queued: int = 0) -> OperationWait:
+        return OperationWait(
+            operation=operation, since=operation.created_at, queue=queue, reason=reason, queued=queued
+        )
+
     if operation.dispatched_at is None:
         # The broker refused it (or the web process died before sending): the sweep sends it again.
-        return OperationWait(operation=operation, since=operation.created_at, queue=queue, reason=NOT_SENT)
+        return waits(NOT_SENT)
     try:
         if not queue_consumers(queue):
-            return OperationWait(
-                operation=operation, since=operation.created_at, queue=queue, reason=NO_WORKER
-            )
+            return waits(NO_WORKER)
         queued = queue_length(queue)
     except (redis.RedisError, OSError) as error:
         logger.warning("cannot tell why operation %s waits: %s", operation.pk, error)
-        return OperationWait(operation=operation, since=operation.created_at, queue=queue, reason=NO_BROKER)
-    if queued:
-        return OperationWait(
-            operation=operation, since=operation.created_at, queue=queue, reason=QUEUED, queued=queued
-        )
-    return wait
+        return waits(NO_BROKER)
+    # Messages in the queue while a worker consumes it: its threads are all taken. None: a worker
+    # has taken this one (prefetched) but not started it, for the same reason.
+    return waits(QUEUED, queued) if queued else waits(BUSY)
