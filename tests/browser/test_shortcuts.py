@@ -62,9 +62,11 @@ def test_g_then_a_letter_goes_to_a_section(
     page.keyboard.press("g")
     page.keyboard.press("o")
     expect(page).to_have_url(re.compile(re.escape(reverse("overview")) + "$"))
+    page.wait_for_load_state()  # its scripts too: keys pressed before them would go unheard
     page.keyboard.press("g")
     page.keyboard.press("i")
     expect(page).to_have_url(re.compile(re.escape(reverse("incident-list")) + "$"))
+    page.wait_for_load_state()
     went = _navigations(page)
     page.keyboard.press("Control+g")  # the browser's own, not a shortcut's first key
     page.keyboard.press("s")
@@ -104,6 +106,7 @@ def test_n_and_p_turn_the_page_of_a_list(
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile(r"[?&]page=2$"))
     expect(page.locator(".pager")).to_contain_text("Page 2 of 2")
+    page.wait_for_load_state()
     page.keyboard.press("p")
     expect(page).to_have_url(re.compile(r"[?&]page=1$"))
     expect(page.locator(".pager")).to_contain_text("Page 1 of 2")
