@@ -17,12 +17,14 @@ from django.utils import timezone
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from prefetch_ui.core.workers import KEY_PREFIX
+from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa import PlanSpec
 from prefetch_ui.prefetch.models import ACTIVE_OPERATION_STATUSES, Job, Operation, OperationStatus, Site
 from prefetch_ui.prefetch.selectors import jobs as job_selectors
-from prefetch_ui.prefetch.services.creates import plans_create_request
-from prefetch_ui.prefetch.services.mirror_writes import plans_upsert
+from prefetch_ui.prefetch.selectors import sites as site_selectors
+from prefetch_ui.prefetch.services.creates import job_create_request, plans_create_request
+from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert, plans_upsert
 from prefetch_ui.prefetch.services.operations import _operation_write
 from tests.factories import JobFactory
 
@@ -263,3 +265,50 @@ def test_a_poll_drawn_while_the_create_finished_does_not_stop_the_polling(
     monkeypatch.undo()
     body = operator_client.get(_poll_url(answer.content.decode()), headers=HTMX).content.decode()
     assert body.count("data-plan=") == 4
+
+
+def test_a_site_page_drawn_while_a_job_create_finished_polls_on_and_then_shows_the_job(
+    site: Site,
+    operator: User,
+    operator_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """The same half-way read on the site page, for a job create: the list of jobs read before the
+    job landed, the creations under way after it did (so in neither), and the page stopped polling."""
+    with django_capture_on_commit_callbacks(execute=True):
+        operation, _ = job_create_request(
+            user=operator,
+            site=site,
+            form_token="j" * 32,
+            name="Landed meanwhile",
+            urls=["https://example.com/a"],
+        )
+    read_creations = site_selectors.site_job_creations
+    finished: list[bool] = []
+
+    def the_worker_finishes_meanwhile(site_read: Site) -> list[Operation]:
+        if not finished:
+            finished.append(True)
+            jobs_upsert(
+                site=site,
+                jobs=[EsaJob(id="6b" + "0" * 22, site_id=site.esa_id, name="Landed meanwhile", url_count=1)],
+                now=timezone.now(),
+            )
+            _operation_write(
+                operation,
+                Operation.objects.filter(status__in=ACTIVE_OPERATION_STATUSES),
+                status=OperationStatus.SUCCEEDED,
+                finished_at=timezone.now(),
+            )
+        return read_creations(site_read)
+
+    monkeypatch.setattr(site_selectors, "site_job_creations", the_worker_finishes_meanwhile)
+    page = operator_client.get(reverse("site-detail", args=[site.esa_id])).content.decode()
+    assert "Landed meanwhile" not in page  # drawn half-way
+    match = re.search(r'id="jobs-poll"[^>]*hx-get="([^"]+)"', page)
+    assert match is not None, "the page does not poll"
+    monkeypatch.undo()
+    answer = operator_client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
+    # Drawn with the job (and 286: now nothing on the page is unfinished, and that is so).
+    assert answer.status_code in (200, 286) and "Landed meanwhile" in answer.content.decode()
