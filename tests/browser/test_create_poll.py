@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -88,7 +89,7 @@ def test_created_plans_show_on_the_job_page_without_a_reload(
 
 
 def test_a_create_no_worker_takes_says_so_then_shows_its_plans_once_a_worker_runs(
-    page: Page, live_server: LiveServer, operator: User, esa: EsaClient, settings: Settings
+    page: Page, live_server: LiveServer, operator: User, esa: EsaClient, settings: Settings, tmp_path: Path
 ) -> None:
     settings.PREFETCH_OPERATION_WAIT_SECONDS = 0  # say it at once: no clock in the test
     job = esa.create_scheduled_preload_job(
@@ -101,6 +102,7 @@ def test_a_create_no_worker_takes_says_so_then_shows_its_plans_once_a_worker_run
     expect(note).to_contain_text("Create plans has waited for a worker since")
     expect(note).to_contain_text("no worker is running that takes tasks from the “celery” queue")
     expect(page.get_by_test_id("job-feedback")).to_have_text("Creating plans…")
+    page.screenshot(path=str(tmp_path / "waits-for-a-worker.png"), full_page=True)
     with _worker():
         _plans_shown_without_reload(page)
         expect(note).to_have_text("")

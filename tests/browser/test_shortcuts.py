@@ -6,6 +6,7 @@ while someone types in a field, nor with Ctrl held."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -34,7 +35,7 @@ def job(site: Site) -> Job:
 
 
 def test_question_mark_opens_the_sheet_and_escape_closes_it_giving_the_focus_back(
-    page: Page, live_server: LiveServer, operator: User, site: Site
+    page: Page, live_server: LiveServer, operator: User, site: Site, tmp_path: Path
 ) -> None:
     log_in(page, live_server.url, OPERATOR)
     page.goto(f"{live_server.url}{reverse('audit')}")
@@ -46,6 +47,7 @@ def test_question_mark_opens_the_sheet_and_escape_closes_it_giving_the_focus_bac
     expect(sheet).to_be_visible()
     expect(sheet).to_contain_text("Go to the timeline")
     expect(page.get_by_test_id("shortcuts-close")).to_be_focused()
+    page.screenshot(path=str(tmp_path / "shortcuts.png"))
     page.keyboard.press("g")  # the sheet is open: no shortcut runs behind it
     page.keyboard.press("t")
     page.keyboard.press("Escape")
