@@ -354,6 +354,10 @@ PREFETCH_MAX_URL_LENGTH = env.int("PREFETCH_MAX_URL_LENGTH", 2048)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024
 # Seconds between two sweeps for operations whose dispatch or worker was lost.
 PREFETCH_SWEEP_PERIOD = env.float("PREFETCH_SWEEP_PERIOD", 5.0)
+# Seconds an operation may wait for a worker before its job's page says that it waits, and why (no
+# worker takes its queue, other tasks wait before it, ...): a worker with a free thread starts one
+# within a second, so a few seconds of waiting already means something holds it back.
+PREFETCH_OPERATION_WAIT_SECONDS = max(0.0, env.float("PREFETCH_OPERATION_WAIT_SECONDS", 5.0))
 # The shortest interval, in seconds, at which any page polls (docs/live-pages.md): each page has
 # its own (2 s for a job, 5 s for a site, more for the overview), never under this one.
 PREFETCH_POLL_MIN_SECONDS = max(1, env.int("PREFETCH_POLL_MIN_SECONDS", 2))

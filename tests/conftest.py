@@ -51,6 +51,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # (and its threads: the live server, the embedded worker) uses it; the processes tests start
     # (`make run`, gunicorn, workers) load the settings afresh and hash as production does.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A job page says an operation waits for a worker after this many seconds: on a busy machine a
+    # test's operation may wait that long, and the note would turn up where the test does not look
+    # for it. The tests of the note set it themselves (0: at once).
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 3600
 
 
 # What `make test-fast` leaves out (`-m "not slow"`): tests that use these fixtures...

@@ -177,17 +177,23 @@ def job_detail(
     total = counts.get(status, 0) if status else sum(counts.values())
     page = _CountedPaginator(job_plans(job=job, status=status), PLANS_PER_PAGE, total).get_page(page_number)
     steps_token = job_incident_steps_token(job=job)
+    rows = plan_rows(plans=cast("QuerySet[Plan]", page.object_list))
+    operations = _recent_operations(job)
+    job_operation = _latest_job_operation(job)
+    estimate = _estimate(job=job, plan_counts=counts, now=now)
+    incident_steps = job_incident_steps(job=job)
+    unfinished = bool(steps_token) or job_unfinished(job=job, plan_counts=counts) or _moved_since_read(job)
     return JobDetail(
         job=job,
-        plan_rows=plan_rows(plans=cast("QuerySet[Plan]", page.object_list)),
+        plan_rows=rows,
         page=page,
         status=status,
-        operations=_recent_operations(job),
-        job_operation=_latest_job_operation(job),
+        operations=operations,
+        job_operation=job_operation,
         plan_counts=counts,
-        unfinished=bool(steps_token) or job_unfinished(job=job, plan_counts=counts),
-        estimate=_estimate(job=job, plan_counts=counts, now=now),
-        incident_steps=job_incident_steps(job=job),
+        unfinished=unfinished,
+        estimate=estimate,
+        incident_steps=incident_steps,
         steps_token=steps_token,
     )
 
@@ -270,7 +276,20 @@ def _still_unfinished(
         return True
     if not anything_ended:
         return True
-    return job_unfinished(job=job, plan_counts=_plan_counts(job) if counts is None else counts)
+    return job_unfinished(job=job, plan_counts=_plan_counts(job) if counts is None else counts) or (
+        _moved_since_read(job)
+    )
+
+
+def _moved_since_read(job: Job) -> bool:
+    """Whether anything on the job's page changed since `job` (its version) was read. Asked last,
+    when everything else read says nothing is unfinished: that decision stops the page's poll for
+    good, and the reads it rests on are separate queries, each of its own moment. A create that
+    finishes while the page is drawn can be read half-way (its plans counted before they landed,
+    its operation checked after it succeeded: no plan, nothing under way, so no poll, and the page
+    said "This job has no plans" until reloaded, issue 20). If the job moved meanwhile, the page
+    polls on, and its next poll, asking from the version read first, gets the page as it is."""
+    return Job.objects.filter(pk=job.pk, version__gt=job.version).exists()
 
 
 def _plan_counts(job: Job) -> dict[str, int]:

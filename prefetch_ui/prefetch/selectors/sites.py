@@ -138,6 +138,15 @@ def _plan_counts_by_job(job_ids: Iterable[int] | QuerySet[Any]) -> dict[int, dic
     return plan_counts_by(Plan.objects.filter(job_id__in=job_ids), "job_id")
 
 
+def site_moved_since_read(site: Site) -> bool:
+    """Whether anything on the site's page changed since `site` (its version) was read: asked last,
+    before a page or a poll's answer says nothing on it is unfinished, which stops its poll for good.
+    Its reads are separate queries, each of its own moment; when the site moved meanwhile, they may
+    be of two moments (a created job in neither the list nor the creations under way), and the page
+    polls on: its next poll, from the version read first, gets the page as it is."""
+    return Site.objects.filter(pk=site.pk, version__gt=site.version).exists()
+
+
 def site_job_creations(site: Site, *, now: datetime | None = None) -> list[Operation]:
     """Jobs asked for on this site that ESA does not have yet: under way, or failed in the last day."""
     since = (now or timezone.now()) - timedelta(days=1)

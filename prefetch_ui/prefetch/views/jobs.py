@@ -36,6 +36,7 @@ from ..models import Job, Operation, OperationKind, Plan
 from ..selectors import jobs as job_selectors
 from ..selectors.incident_steps import job_incident_steps_unchanged
 from ..selectors.mirror_age import job_mirror_age
+from ..selectors.operation_waits import job_operation_wait, job_wait_unchanged
 from ..selectors.statuses import COUNTED_STATUSES
 from ..services import operations, plan_edits
 
@@ -56,6 +57,9 @@ _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 STEPS_PARAMETER = "steps"
 # ... and the token of the ErrorInfo its failed plans show (`selectors.jobs.job_errors_token`).
 ERRORS_PARAMETER = "errors"
+# ... and the token of the note of an operation waiting for a worker (`job_operation_wait`), when the
+# page shows a pending operation: that note comes with time, not with a change of version.
+WAIT_PARAMETER = "wait"
 
 
 def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:
@@ -84,10 +88,12 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     steps_since = request.GET.get(STEPS_PARAMETER, "") if since is not None else ""
     age = job_mirror_age(job=job)
     age_changed = since is not None and mirror_age_changed(request, age.token if age else "")
+    wait_shown = request.GET.get(WAIT_PARAMETER, "") if since is not None else ""
     unchanged = (
         since == job.version
         and not age_changed
         and (not steps_since or job_incident_steps_unchanged(job=job, steps_since=steps_since))
+        and (not wait_shown or job_wait_unchanged(job=job, shown=wait_shown))
     )
     reshaped = since is None or not job.layout_version <= since <= job.version
     if status and since is not None and job.statuses_version > since:
@@ -128,6 +134,11 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
             poll[ERRORS_PARAMETER] = errors
         if age:
             poll[AGE_PARAMETER] = age.token
+        wait, wait_token = job_operation_wait(job=job)
+        if wait_token:
+            poll[WAIT_PARAMETER] = wait_token
+        # The note the page shows ("@…": none yet) against the one it should: sent only when they differ.
+        wait_changed = (wait.token if wait else "") != ("" if wait_shown.startswith("@") else wait_shown)
         context = {
             "job": job,
             "detail": detail,
@@ -139,6 +150,8 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
             "oob": not reshaped,
             "mirror_age": age,
             "mirror_age_changed": age_changed,
+            "operation_wait": wait,
+            "operation_wait_changed": wait_changed,
         }
         return Drawn(context, unfinished=detail.unfinished)
 

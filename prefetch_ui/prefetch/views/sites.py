@@ -115,16 +115,17 @@ def _site_jobs(
         changes = site_selectors.site_job_changes(
             site=site, jobs=jobs, since=since or 0, page_number=number, per_page=JOBS_PER_PAGE
         )
+        unfinished = changes.unfinished or site_selectors.site_moved_since_read(site)
         context = {
             "site": site,
             "rows": changes.rows,
-            "unfinished": changes.unfinished,
+            "unfinished": unfinished,
             "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}, **age_query),
             "oob": True,
             "mirror_age": age,
             "mirror_age_changed": age_changed,
         }
-        return Drawn(context, unfinished=changes.unfinished)
+        return Drawn(context, unfinished=unfinished)
 
     filter_errors = [
         f"{label} “{raw}” is not a date (YYYY-MM-DD); it was ignored."
@@ -139,7 +140,13 @@ def _site_jobs(
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))
     rows = site_selectors.job_rows(page.object_list)
     creations = site_selectors.site_job_creations(site)
-    unfinished = any(row.unfinished for row in rows) or any(op.is_active for op in creations)
+    unfinished = (
+        any(row.unfinished for row in rows)
+        or any(op.is_active for op in creations)
+        # Asked last (see `site_moved_since_read`): a job create that finished between the reads of
+        # the rows and of the creations is in neither, and the page would stop polling without it.
+        or site_selectors.site_moved_since_read(site)
+    )
     context = {
         "site": site,
         "page": page,

@@ -1,0 +1,113 @@
+"""Why an operation the job page shows has not started: it has waited for a worker longer than
+settings.PREFETCH_OPERATION_WAIT_SECONDS, and what the product can tell of why (no worker takes its
+queue, other tasks wait there before it, the workers are busy, it never reached the queue).
+
+A create that waits in silence looks like a frozen page (issue 20: "Creating plans…" for 40 s);
+this says so on the page while it waits, and the poll carries what the page says (`OperationWait.token`)
+so that the note appears, changes and goes without anything else on the page changing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from prefetch_ui.core.queues import queue_consumers, queue_length, task_queue
+
+from ..models import Job, Operation, OperationStatus
+from ..tasks import operation_execute_task
+
+logger = logging.getLogger(__name__)
+
+# Why an operation waits, as the token says it (short) and the page says it (a clause).
+NOT_SENT = "not-sent"
+NO_WORKER = "no-worker"
+QUEUED = "queued"
+BUSY = "busy"
+NO_BROKER = "no-broker"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationWait:
+    """An operation of a job that has waited for a worker past the threshold, and why."""
+
+    operation: Operation
+    since: datetime  # when it was asked for: what it has waited since
+    queue: str  # the Celery queue its task goes to
+    reason: str  # one of the reasons above
+    queued: int = 0  # messages in its queue (its own included) when the reason is QUEUED
+
+    @property
+    def token(self) -> str:
+        """What the poll carries: a change of operation or of reason draws the note again."""
+        return f"{self.operation.pk}.{self.reason}"
+
+
+def waited_too_long(*, since: datetime, now: datetime) -> bool:
+    """Whether an operation asked for at `since` has waited for a worker longer than the setting."""
+    return now - since >= timedelta(seconds=settings.PREFETCH_OPERATION_WAIT_SECONDS)
+
+
+def job_operation_wait(*, job: Job, now: datetime | None = None) -> tuple[OperationWait | None, str]:
+    """The oldest operation on `job` (or one of its plans) that no worker has started although it
+    was asked for more than PREFETCH_OPERATION_WAIT_SECONDS ago, and why (None when there is none);
+    and the token the job page's poll carries for it: the wait's, "@<epoch>" while the oldest
+    pending operation has not waited that long yet (so that a poll can tell when it has without a
+    query), "" with none pending. One query, and while an operation waits, two Redis reads."""
+    now = now or timezone.now()
+    operation = (
+        Operation.objects.filter(job=job, status=OperationStatus.PENDING)
+        .order_by("created_at", "id")
+        .only("pk", "kind", "created_at", "dispatched_at", "attempts")
+        .first()
+    )
+    if operation is None:
+        return None, ""
+    if not waited_too_long(since=operation.created_at, now=now):
+        return None, f"@{int(operation.created_at.timestamp())}"
+    wait = operation_wait(operation=operation)
+    return wait, wait.token
+
+
+def job_wait_unchanged(*, job: Job, shown: str, now: datetime | None = None) -> bool:
+    """Whether the note of a waiting operation that a poll's page shows (`shown`, the token of
+    `job_operation_wait`) is still the one to show. No query while the page shows none and its
+    oldest pending operation has not waited long enough to need one."""
+    now = now or timezone.now()
+    if shown.startswith("@"):
+        try:
+            asked = datetime.fromtimestamp(int(shown[1:12]), tz=UTC)
+        except ValueError:
+            asked = now
+        if not waited_too_long(since=asked, now=now):
+            return True
+    wait, _ = job_operation_wait(job=job, now=now)
+    return (wait.token if wait else "") == ("" if shown.startswith("@") else shown)
+
+
+def operation_wait(*, operation: Operation) -> OperationWait:
+    """Why `operation`, pending, has not started: what the broker and the workers' heartbeats say."""
+    queue = task_queue(operation_execute_task.name)
+
+    def waits(reason: str, queued: int = 0) -> OperationWait:
+        return OperationWait(
+            operation=operation, since=operation.created_at, queue=queue, reason=reason, queued=queued
+        )
+
+    if operation.dispatched_at is None:
+        # The broker refused it (or the web process died before sending): the sweep sends it again.
+        return waits(NOT_SENT)
+    try:
+        if not queue_consumers(queue):
+            return waits(NO_WORKER)
+        queued = queue_length(queue)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("cannot tell why operation %s waits: %s", operation.pk, error)
+        return waits(NO_BROKER)
+    # Messages in the queue while a worker consumes it: its threads are all taken. None: a worker
+    # has taken this one (prefetched) but not started it, for the same reason.
+    return waits(QUEUED, queued) if queued else waits(BUSY)
