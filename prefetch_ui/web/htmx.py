@@ -29,6 +29,10 @@ VERSION_PARAMETER = "v"
 # ... and, on a page of one site, what its note of the mirror's age says ("" for none;
 # `selectors.mirror_age.MirrorAge.token`): the last reads move no version, so the poll compares this too.
 AGE_PARAMETER = "age"
+# ... and the token of the note of an operation waiting for a worker (the job page's operations, the
+# site page's job creates), when the page shows a pending one: that note comes with time, not with a
+# change of version.
+WAIT_PARAMETER = "wait"
 
 
 logger = logging.getLogger(__name__)

@@ -312,3 +312,60 @@ def test_a_site_page_drawn_while_a_job_create_finished_polls_on_and_then_shows_t
     answer = operator_client.get(match.group(1).replace("&amp;", "&"), headers=HTMX)
     # Drawn with the job (and 286: now nothing on the page is unfinished, and that is so).
     assert answer.status_code in (200, 286) and "Landed meanwhile" in answer.content.decode()
+
+
+# -- New job: a job create waits on the site page -----------------------------------------------------
+
+
+def _create_job(site: Site, operator: User, capture: DjangoCaptureOnCommitCallbacks) -> Operation:
+    with capture(execute=True):  # sent to Redis; no worker runs
+        operation, _ = job_create_request(
+            user=operator, site=site, form_token="w" * 32, name="Waits", urls=["https://example.com/a"]
+        )
+    return operation
+
+
+def _site_poll_url(body: str) -> str:
+    match = re.search(r'id="jobs-poll"[^>]*hx-get="([^"]+)"', body)
+    assert match is not None, "the page does not poll"
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_a_job_create_no_worker_takes_says_so_on_the_site_page(
+    site: Site,
+    operator: User,
+    operator_client: Client,
+    settings: Settings,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 0
+    _create_job(site, operator, django_capture_on_commit_callbacks)
+    page = operator_client.get(reverse("site-detail", args=[site.esa_id])).content.decode()
+    note = _note(page)
+    assert note.startswith("Create job " + NOTE)
+    assert "no worker is running that takes tasks from the “celery” queue" in note
+
+
+def test_the_site_poll_brings_the_note_when_the_wait_passes_the_threshold_and_takes_it_away_once_started(
+    site: Site,
+    operator: User,
+    operator_client: Client,
+    settings: Settings,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 3600  # not yet
+    operation = _create_job(site, operator, django_capture_on_commit_callbacks)
+    page = operator_client.get(reverse("site-detail", args=[site.esa_id])).content.decode()
+    assert _note(page) == ""
+    url = _site_poll_url(page)
+    assert "wait=%40" in url  # the page says when its pending create was asked for
+    assert operator_client.get(url, headers=HTMX).status_code == 204  # nothing changed, nothing due
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 0  # the threshold has passed: no version moved
+    answer = operator_client.get(url, headers=HTMX)
+    body = answer.content.decode()
+    assert answer.status_code == 200 and NOTE in _note(body) and 'hx-swap-oob="true"' in body
+    url = _site_poll_url(body)
+    assert operator_client.get(url, headers=HTMX).status_code == 204  # the page shows it now
+    Operation.objects.filter(pk=operation.pk).update(status="running")  # a worker took it
+    answer = operator_client.get(url, headers=HTMX)
+    assert answer.status_code == 200 and _note(answer.content.decode()) == ""

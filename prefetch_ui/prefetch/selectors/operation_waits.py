@@ -1,6 +1,7 @@
-"""Why an operation the job page shows has not started: it has waited for a worker longer than
-settings.PREFETCH_OPERATION_WAIT_SECONDS, and what the product can tell of why (no worker takes its
-queue, other tasks wait there before it, the workers are busy, it never reached the queue).
+"""Why an operation the job page shows (or a job create the site page lists) has not started: it
+has waited for a worker longer than settings.PREFETCH_OPERATION_WAIT_SECONDS, and what the product
+can tell of why (no worker takes its queue, other tasks wait there before it, the workers are busy,
+it never reached the queue).
 
 A create that waits in silence looks like a frozen page (issue 20: "Creating plans…" for 40 s);
 this says so on the page while it waits, and the poll carries what the page says (`OperationWait.token`)
@@ -9,16 +10,18 @@ so that the note appears, changes and goes without anything else on the page cha
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from prefetch_ui.core.queues import queue_consumers, queue_length, task_queue
 
-from ..models import Job, Operation, OperationStatus
+from ..models import Job, Operation, OperationKind, OperationStatus, Site
 from ..tasks import operation_execute_task
 
 logger = logging.getLogger(__name__)
@@ -58,9 +61,33 @@ def job_operation_wait(*, job: Job, now: datetime | None = None) -> tuple[Operat
     and the token the job page's poll carries for it: the wait's, "@<epoch>" while the oldest
     pending operation has not waited that long yet (so that a poll can tell when it has without a
     query), "" with none pending. One query, and while an operation waits, two Redis reads."""
-    now = now or timezone.now()
+    return _oldest_pending_wait(Operation.objects.filter(job=job), now=now or timezone.now())
+
+
+def site_creation_wait(*, site: Site, now: datetime | None = None) -> tuple[OperationWait | None, str]:
+    """The same for the jobs asked for on `site` (New job), which its page lists while they are
+    created: a job create no worker takes says so there, as a plans create does on its job's page."""
+    operations = Operation.objects.filter(site=site, kind=OperationKind.JOB_CREATE)
+    return _oldest_pending_wait(operations, now=now or timezone.now())
+
+
+def job_wait_unchanged(*, job: Job, shown: str, now: datetime | None = None) -> bool:
+    """Whether the note of a waiting operation that a poll's page shows (`shown`, the token of
+    `job_operation_wait`) is still the one to show. No query while the page shows none and its
+    oldest pending operation has not waited long enough to need one."""
+    return _wait_unchanged(lambda at: job_operation_wait(job=job, now=at), shown=shown, now=now)
+
+
+def site_creation_wait_unchanged(*, site: Site, shown: str, now: datetime | None = None) -> bool:
+    """`job_wait_unchanged` for the site page's job creates (`site_creation_wait`)."""
+    return _wait_unchanged(lambda at: site_creation_wait(site=site, now=at), shown=shown, now=now)
+
+
+def _oldest_pending_wait(
+    operations: QuerySet[Operation], *, now: datetime
+) -> tuple[OperationWait | None, str]:
     operation = (
-        Operation.objects.filter(job=job, status=OperationStatus.PENDING)
+        operations.filter(status=OperationStatus.PENDING)
         .order_by("created_at", "id")
         .only("pk", "kind", "created_at", "dispatched_at", "attempts")
         .first()
@@ -73,10 +100,9 @@ def job_operation_wait(*, job: Job, now: datetime | None = None) -> tuple[Operat
     return wait, wait.token
 
 
-def job_wait_unchanged(*, job: Job, shown: str, now: datetime | None = None) -> bool:
-    """Whether the note of a waiting operation that a poll's page shows (`shown`, the token of
-    `job_operation_wait`) is still the one to show. No query while the page shows none and its
-    oldest pending operation has not waited long enough to need one."""
+def _wait_unchanged(
+    wait_of: Callable[[datetime], tuple[OperationWait | None, str]], *, shown: str, now: datetime | None
+) -> bool:
     now = now or timezone.now()
     if shown.startswith("@"):
         try:
@@ -85,7 +111,7 @@ def job_wait_unchanged(*, job: Job, shown: str, now: datetime | None = None) -> 
             asked = now
         if not waited_too_long(since=asked, now=now):
             return True
-    wait, _ = job_operation_wait(job=job, now=now)
+    wait, _ = wait_of(now)
     return (wait.token if wait else "") == ("" if shown.startswith("@") else shown)
 
 

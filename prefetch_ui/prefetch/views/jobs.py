@@ -19,6 +19,7 @@ from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
+    WAIT_PARAMETER,
     Drawn,
     HtmxHttpRequest,
     live_region,
@@ -57,9 +58,6 @@ _SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 STEPS_PARAMETER = "steps"
 # ... and the token of the ErrorInfo its failed plans show (`selectors.jobs.job_errors_token`).
 ERRORS_PARAMETER = "errors"
-# ... and the token of the note of an operation waiting for a worker (`job_operation_wait`), when the
-# page shows a pending operation: that note comes with time, not with a change of version.
-WAIT_PARAMETER = "wait"
 
 
 def _plan_list(request: HtmxHttpRequest) -> tuple[int, str]:

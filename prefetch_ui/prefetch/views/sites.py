@@ -14,6 +14,7 @@ from prefetch_ui.web.htmx import (
     AGE_PARAMETER,
     POLL_PARAMETER,
     VERSION_PARAMETER,
+    WAIT_PARAMETER,
     Drawn,
     HtmxHttpRequest,
     live_region,
@@ -31,6 +32,7 @@ from ..holds import holds
 from ..models import Site
 from ..selectors import sites as site_selectors
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
+from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged
 
 JOBS_PER_PAGE = 50
 
@@ -75,14 +77,23 @@ def site_detail(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse:
     # A poll whose list kept its shape (or that only needs the note of the mirror's age) gets its
     # rows that changed.
     whole = not (since is not None and site.layout_version <= since <= site.version)
+    # The note of a job create waiting for a worker comes with time: the poll carries what it shows.
+    wait_shown = request.GET.get(WAIT_PARAMETER, "") if since is not None else ""
+    unchanged = (
+        since == site.version
+        and not age_changed
+        and (not wait_shown or site_creation_wait_unchanged(site=site, shown=wait_shown))
+    )
     return live_region(
         request,
         "prefetch/site_detail.html",
         region="jobs-table",
         changes="jobs-changes",
-        unchanged=since == site.version and not age_changed,
+        unchanged=unchanged,
         whole=whole,
-        draw=lambda: _site_jobs(request, site, since=since, age=age, age_changed=age_changed, whole=whole),
+        draw=lambda: _site_jobs(
+            request, site, since=since, age=age, age_changed=age_changed, wait_shown=wait_shown, whole=whole
+        ),
     )
 
 
@@ -93,10 +104,16 @@ def _site_jobs(
     since: int | None,
     age: MirrorAge | None,
     age_changed: bool,
+    wait_shown: str,
     whole: bool,
 ) -> Drawn:
     """The site's table of jobs (`whole`), or the rows of its page that changed since `since`."""
-    age_query = {AGE_PARAMETER: age.token} if age else {}
+    tokens = {AGE_PARAMETER: age.token} if age else {}
+    wait, wait_token = site_creation_wait(site=site)
+    if wait_token:
+        tokens[WAIT_PARAMETER] = wait_token
+    # The note the page shows ("@…": none yet) against the one it should: sent only when they differ.
+    wait_changed = (wait.token if wait else "") != ("" if wait_shown.startswith("@") else wait_shown)
     name = request.GET.get("name", "").strip()[:255]
     created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
     created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
@@ -120,10 +137,12 @@ def _site_jobs(
             "site": site,
             "rows": changes.rows,
             "unfinished": unfinished,
-            "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}, **age_query),
+            "poll_query": poll_query(request, page=number, **{VERSION_PARAMETER: site.version}, **tokens),
             "oob": True,
             "mirror_age": age,
             "mirror_age_changed": age_changed,
+            "operation_wait": wait,
+            "operation_wait_changed": wait_changed,
         }
         return Drawn(context, unfinished=unfinished)
 
@@ -159,9 +178,10 @@ def _site_jobs(
         "unfinished": unfinished,
         "query": filters.urlencode(),
         # The version read with the site, before its jobs: a change after it is sent again.
-        "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}, **age_query),
+        "poll_query": poll_query(request, page=page.number, **{VERSION_PARAMETER: site.version}, **tokens),
         "can_operate": can_operate(request.user),
         "holds": holds().site_holds(site),
         "mirror_age": age,
+        "operation_wait": wait,
     }
     return Drawn(context, unfinished=unfinished)
