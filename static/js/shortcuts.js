@@ -71,6 +71,17 @@
     if (close && !sheet.contains(document.activeElement)) close.focus();
   }
 
+  // The header's link to the sheet, for those who do not know the `?`: shown only where this script
+  // runs (without it, the sheet cannot open).
+  var opener = document.querySelector("[data-shortcuts-open]");
+  if (opener) {
+    opener.hidden = false;
+    opener.addEventListener("click", function (event) {
+      event.preventDefault();
+      openSheet();
+    });
+  }
+
   sheet.addEventListener("close", function () {
     if (before && before.focus && document.contains(before)) before.focus();
     before = null;

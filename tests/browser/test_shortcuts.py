@@ -112,3 +112,19 @@ def test_n_and_p_turn_the_page_of_a_list(
     page.keyboard.press("p")
     expect(page).to_have_url(re.compile(r"[?&]page=1$"))
     expect(page.locator(".pager")).to_contain_text("Page 1 of 2")
+
+
+def test_the_headers_shortcuts_link_opens_the_sheet_for_those_who_do_not_know_the_question_mark(
+    page: Page, live_server: LiveServer, operator: User, site: Site
+) -> None:
+    log_in(page, live_server.url, OPERATOR)
+    page.goto(f"{live_server.url}{reverse('overview')}")
+    page.wait_for_load_state()
+    opener = page.get_by_test_id("shortcuts-open")
+    expect(opener).to_be_visible()
+    opener.click()
+    sheet = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(sheet).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
+    expect(opener).to_be_focused()
