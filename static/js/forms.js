@@ -73,6 +73,15 @@
     closeEditor(row);
   });
 
+  // Escape in the editor is its Cancel (a date picker's own popup takes its Escape first).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented || !window.htmx) return;
+    var row = event.target.closest && event.target.closest("tr[data-editor-for]");
+    if (!row) return;
+    event.preventDefault();
+    closeEditor(row);
+  });
+
   // The live region is drawn again whole now and then (a poll after its list of plans changed
   // shape, a button): the editor row, and what is typed in it, would go with it. It is kept, and
   // put back after its plan's row; when that row has left the page (deleted, another page), at

@@ -88,6 +88,14 @@ def test_edit_opens_the_editor_right_under_its_row_and_cancel_gives_the_row_back
     assert _follows(third) == fourth_id
     expect(fourth.get_by_role("button", name="Edit")).to_be_focused()
 
+    # Escape in a field of the editor is its Cancel.
+    third.get_by_role("button", name="Edit").click()
+    expect(editor.locator("input[name=start_time]")).to_be_focused()
+    page.locator('tr[data-editor-for] input[name="interval"]').focus()
+    page.keyboard.press("Escape")
+    expect(editor).to_have_count(0)
+    expect(third.get_by_role("button", name="Edit")).to_be_focused()
+
 
 def test_a_refused_save_stays_in_place_and_a_redrawn_page_keeps_what_is_typed(
     page: Page, live_server: LiveServer, operator: User, job_id: str
@@ -134,6 +142,7 @@ def test_without_javascript_edit_leads_to_the_editors_own_page(
         third_id = _rows(page).nth(2).get_attribute("data-plan")
         _rows(page).nth(2).get_by_role("button", name="Edit").click()
         expect(page).to_have_url(re.compile(rf"/plans/{third_id}/edit/\??$"))
+        expect(page.get_by_role("heading", level=1, name=re.compile("Edit plan"))).to_be_visible()
         page.locator("input[name=interval]").fill("75")
         page.get_by_role("button", name="Save changes").click()
         expect(page).to_have_url(f"{live_server.url}/jobs/{job_id}/")
