@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
-from celery.signals import worker_ready
 from django.conf import UserSettingsHolder, settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import caches
@@ -29,7 +27,6 @@ from psycopg import sql
 from pytest_django import Settings
 
 from prefetch_ui.celery import app as celery_app
-from prefetch_ui.core.workers import heartbeat_stop
 from prefetch_ui.dev.embedded_postgres import postgres_server
 from prefetch_ui.dev.embedded_redis import redis_server
 from prefetch_ui.esa import EsaClient
@@ -43,6 +40,7 @@ from tests.databases import database_url
 from tests.factories import SiteFactory
 from tests.mounted_esa import mounted_client, mounted_simulator
 from tests.one_clock import dashboard_on_the_clock
+from tests.workers import embedded_worker
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -274,19 +272,9 @@ def switch_broker(broker: str) -> Iterator[Callable[[str], None]]:
 
 @pytest.fixture
 def celery_worker(broker: str) -> Iterator[None]:
-    """A real Celery worker consuming from the real Redis (both queues), in a thread of this process,
-    beating in Redis as a worker process does: without a heartbeat its drainers' claims look lost,
-    and one drainer hands another's step, still under way, to a third (the same ESA call twice)."""
-    with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
-    ) as worker:
-        # `celery worker` sends worker_ready (prefetch_ui.core.workers starts the heartbeat on it);
-        # the embedded test worker does not.
-        worker_ready.send(sender=worker)
-        try:
-            yield
-        finally:
-            heartbeat_stop()
+    """A real Celery worker consuming from the real Redis (`tests.workers.embedded_worker`)."""
+    with embedded_worker():
+        yield
 
 
 # -- PostgreSQL databases of a test's own ------------------------------------------------------------

@@ -4,42 +4,23 @@ page says that it waits for a worker, and why (issue 20: the page that "seemed f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import worker_ready
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 from pytest_django import Settings
 from pytest_django.live_server_helper import LiveServer
 
-from prefetch_ui.celery import app as celery_app
-from prefetch_ui.core.workers import heartbeat_stop
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.accounts import OPERATOR, log_in
+from tests.workers import embedded_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NO_RELOAD = "window.__createPollMark"
-
-
-@contextmanager
-def _worker() -> Iterator[None]:
-    """A real Celery worker (both queues, beating in Redis), as tests/conftest.py's `celery_worker`,
-    but started when the test says."""
-    with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
-    ) as worker:
-        worker_ready.send(sender=worker)
-        try:
-            yield
-        finally:
-            heartbeat_stop()
 
 
 def _build_two_plans(page: Page, base_url: str, job_id: str) -> None:
@@ -103,6 +84,6 @@ def test_a_create_no_worker_takes_says_so_then_shows_its_plans_once_a_worker_run
     expect(note).to_contain_text("no worker is running that takes tasks from the “celery” queue")
     expect(page.get_by_test_id("job-feedback")).to_have_text("Creating plans…")
     page.screenshot(path=str(tmp_path / "waits-for-a-worker.png"), full_page=True)
-    with _worker():
+    with embedded_worker():
         _plans_shown_without_reload(page)
         expect(note).to_have_text("")
