@@ -55,7 +55,8 @@ def _no_sideways_scroll(page: Page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("window.innerWidth")
     # Nor inside the page: a table wider than its box hides its last buttons (the builder's Remove).
     hidden = page.evaluate(
-        "[...document.querySelectorAll('.table-scroll')].filter(box => box.scrollWidth > box.clientWidth).length"
+        "[...document.querySelectorAll('.table-scroll')]"
+        ".filter(box => box.scrollWidth > box.clientWidth).length"
     )
     assert hidden == 0, f"{hidden} table(s) scroll sideways"
 
