@@ -47,7 +47,7 @@ def _create(
         operation, _ = plans_create_request(
             user=operator,
             job=job,
-            form_token="t" * 32,
+            form_token="a" * 24,
             plans={"r1": PlanSpec(start, start + timedelta(hours=1), 60, 10)},
         )
     return operation
@@ -280,7 +280,7 @@ def test_a_site_page_drawn_while_a_job_create_finished_polls_on_and_then_shows_t
         operation, _ = job_create_request(
             user=operator,
             site=site,
-            form_token="j" * 32,
+            form_token="b" * 24,
             name="Landed meanwhile",
             urls=["https://example.com/a"],
         )
@@ -320,7 +320,7 @@ def test_a_site_page_drawn_while_a_job_create_finished_polls_on_and_then_shows_t
 def _create_job(site: Site, operator: User, capture: DjangoCaptureOnCommitCallbacks) -> Operation:
     with capture(execute=True):  # sent to Redis; no worker runs
         operation, _ = job_create_request(
-            user=operator, site=site, form_token="w" * 32, name="Waits", urls=["https://example.com/a"]
+            user=operator, site=site, form_token="c" * 24, name="Waits", urls=["https://example.com/a"]
         )
     return operation
 
