@@ -400,8 +400,9 @@ def test_a_submitted_job_is_created_by_a_celery_worker(
     esa_sync(client=esa)
     response = _post(operator_client, _form(name="Through Celery", urls_text="https://example.com/a"))
     assert response.status_code == 200
-    eventually(lambda: Job.objects.filter(name="Through Celery").exists())
-    assert Operation.objects.get().status == "succeeded"
+    # The worker writes the job into the mirror, then marks its operation done: wait for the second.
+    eventually(lambda: Operation.objects.get().status == "succeeded")
+    assert Job.objects.filter(name="Through Celery").exists()
     assert len(sim.calls("CreateScheduledPreloadJob")) == 1
 
 
