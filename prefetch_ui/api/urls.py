@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib.auth.decorators import login_not_required
-from django.urls import URLPattern, URLResolver, include, path
+from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect, JsonResponse
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from . import v1, views
 
+View = Callable[..., HttpResponseBase]
 
-def _token_only(
-    patterns: list[URLPattern | URLResolver],
-) -> list[URLPattern | URLResolver]:
-    """The API's views, past the login-required middleware: they take a token instead of a session
-    (and the schema and docs page are public, as a client's generator needs them)."""
+
+def _api_view(view: View) -> View:
+    """One of ninja's views, past the login-required middleware (the API takes a token instead of a
+    session; the schema and docs page are public, as a client generator needs them), with a wrong
+    method refused in the API's JSON shape rather than ninja's plain text."""
+
+    @wraps(view)
+    def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        json = response.get("Content-Type", "").startswith("application/json")
+        if response.status_code == 405 and not json:
+            refusal = {"code": "method_not_allowed", "message": f"{request.method} is not allowed here."}
+            return JsonResponse({**refusal, "field": None}, status=405, headers={"Allow": response["Allow"]})
+        return response
+
+    return login_not_required(answered)
+
+
+def _api_root(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    """/api/v1/ itself: the docs page."""
+    return HttpResponseRedirect(f"{request.path}docs")
+
+
+def _api_patterns(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
-            login_not_required(pattern.callback)
+            pattern.callback = _api_view(_api_root if pattern.name == "api-root" else pattern.callback)
     return patterns
 
 
@@ -24,5 +49,6 @@ _v1_patterns, _v1_app, _v1_namespace = v1.api.urls
 urlpatterns = [
     path("tokens/", views.token_page, name="api-tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke_view, name="api-token-revoke"),
-    path("v1/", include((_token_only(_v1_patterns), _v1_app), namespace=_v1_namespace)),
+    path("v1/", include((_api_patterns(_v1_patterns), _v1_app), namespace=_v1_namespace)),
+    re_path(r"^v1/(?P<rest>.*)$", views.api_not_found),
 ]

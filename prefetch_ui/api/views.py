@@ -4,8 +4,9 @@ login, like every page; the API itself (/api/v1/) takes tokens instead."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -67,3 +68,11 @@ def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("You have no such token, or it is already revoked.")
     messages.success(request, "Token revoked: calls with it are refused from now on.")
     return HttpResponseRedirect(reverse("api-tokens"))
+
+
+@login_not_required
+def api_not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other address under /api/v1/: a 404 in the API's shape, not the pages' HTML."""
+    return JsonResponse(
+        {"code": "not_found", "message": "No such API endpoint: see /api/v1/docs.", "field": None}, status=404
+    )

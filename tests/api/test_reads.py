@@ -179,3 +179,18 @@ def test_a_second_site_is_read_by_its_own_id(read_token: str) -> None:
     SiteFactory.create(esa_id=42, name="other.example")
     assert _get("/sites/42", read_token)[1]["name"] == "other.example"
     assert Site.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["/nothing", "/sites/", "/jobs/a/b/c", "/sites/1/jobs/extra"])
+def test_an_address_that_is_no_endpoint_is_a_json_404(read_token: str, path: str) -> None:
+    for client in (Client(), Client(headers=bearer(read_token))):
+        response = client.get(f"/api/v1{path}")
+        assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+def test_a_wrong_method_is_a_json_405_and_the_root_goes_to_the_docs(read_token: str) -> None:
+    response = Client().post("/api/v1/sites", headers=bearer(read_token))
+    assert (response.status_code, response["Allow"]) == (405, "GET")
+    assert response.json()["code"] == "method_not_allowed"
+    root = Client().get("/api/v1/")
+    assert (root.status_code, root["Location"]) == (302, "/api/v1/docs")
