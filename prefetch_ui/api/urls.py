@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.utils.cache import patch_cache_control
 
 from . import v1, views
 
@@ -18,7 +19,9 @@ View = Callable[..., HttpResponseBase]
 def _api_view(view: View) -> View:
     """One of ninja's views, past the login-required middleware (the API takes a token instead of a
     session; the schema and docs page are public, as a client generator needs them), with a wrong
-    method refused in the API's JSON shape rather than ninja's plain text."""
+    method refused in the API's JSON shape rather than ninja's plain text. Its answers are a
+    token owner's, as a page is a logged-in user's: `private, no-store` (core.cache_control), which
+    the middleware adds only for a session's user."""
 
     @wraps(view)
     def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -26,7 +29,9 @@ def _api_view(view: View) -> View:
         json = response.get("Content-Type", "").startswith("application/json")
         if response.status_code == 405 and not json:
             refusal = {"code": "method_not_allowed", "message": f"{request.method} is not allowed here."}
-            return JsonResponse({**refusal, "field": None}, status=405, headers={"Allow": response["Allow"]})
+            allow = response["Allow"]
+            response = JsonResponse({**refusal, "field": None}, status=405, headers={"Allow": allow})
+        patch_cache_control(response, private=True, no_store=True)
         return response
 
     return login_not_required(answered)

@@ -81,3 +81,9 @@ def test_a_call_outside_the_tokens_scopes_is_403(operator: User, make_token: Mak
         403,
         {"code": "scope_missing", "message": "This token does not have the read scope.", "field": None},
     )
+
+
+def test_no_shared_cache_keeps_an_answer(read_token: str) -> None:
+    for headers in (bearer(read_token), {}):
+        response = Client().get(SITES, headers=headers)
+        assert set(response["Cache-Control"].split(", ")) == {"private", "no-store"}
