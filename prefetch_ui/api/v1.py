@@ -153,19 +153,34 @@ def _operation_out(operation: Operation) -> dict[str, object]:
     }
 
 
-@api.get("/sites", url_name="api-sites", response={200: list[SiteOut], **_REFUSALS}, tags=["sites"])
+@api.get(
+    "/sites",
+    url_name="api-sites",
+    response={200: list[SiteOut], **_REFUSALS},
+    tags=["sites"],
+)
 def sites(request: HttpRequest) -> list[dict[str, object]]:
     """Every site, with its job count and its plans counted by status."""
     return [_site_out(site) for site in site_list()]
 
 
-@api.get("/sites/{site_id}", url_name="api-site", response={200: SiteOut, **_REFUSALS}, tags=["sites"])
+@api.get(
+    "/sites/{site_id}",
+    url_name="api-site",
+    response={200: SiteOut, **_REFUSALS},
+    tags=["sites"],
+)
 def site(request: HttpRequest, site_id: str) -> dict[str, object]:
     """One site by ESA's site id."""
     return _site_out(_site(site_id))
 
 
-@api.get("/sites/{site_id}/jobs", url_name="api-site-jobs", response={200: JobPageOut, **_REFUSALS}, tags=["jobs"])
+@api.get(
+    "/sites/{site_id}/jobs",
+    url_name="api-site-jobs",
+    response={200: JobPageOut, **_REFUSALS},
+    tags=["jobs"],
+)
 def site_jobs(request: HttpRequest, site_id: str, query: Query[SiteJobsQuery]) -> dict[str, object]:
     """A site's jobs, newest first, a page at a time; `name` filters them by name."""
     page = _page(site_job_list(site=_site(site_id), name=query.name), query)
@@ -173,7 +188,12 @@ def site_jobs(request: HttpRequest, site_id: str, query: Query[SiteJobsQuery]) -
     return {**_page_facts(page), "items": [_job_out(row.job, row.plan_counts) for row in rows]}
 
 
-@api.get("/jobs/{job_id}", url_name="api-job", response={200: JobDetailOut, **_REFUSALS}, tags=["jobs"])
+@api.get(
+    "/jobs/{job_id}",
+    url_name="api-job",
+    response={200: JobDetailOut, **_REFUSALS},
+    tags=["jobs"],
+)
 def job(request: HttpRequest, job_id: str) -> dict[str, object]:
     """One job by ESA's job id, with its plans counted and the estimate the job page shows."""
     found = _job(job_id)
@@ -192,7 +212,12 @@ def job(request: HttpRequest, job_id: str) -> dict[str, object]:
     }
 
 
-@api.get("/jobs/{job_id}/plans", url_name="api-job-plans", response={200: PlanPageOut, **_REFUSALS}, tags=["plans"])
+@api.get(
+    "/jobs/{job_id}/plans",
+    url_name="api-job-plans",
+    response={200: PlanPageOut, **_REFUSALS},
+    tags=["plans"],
+)
 def plans(request: HttpRequest, job_id: str, query: Query[JobPlansQuery]) -> dict[str, object]:
     """A job's plans in time order, a page at a time; `status` keeps one status (`held`: those an
     incident holds; an ESA status: those of it no incident holds)."""
@@ -218,7 +243,12 @@ def plans(request: HttpRequest, job_id: str, query: Query[JobPlansQuery]) -> dic
     }
 
 
-@api.get("/jobs/{job_id}/operations", url_name="api-job-operations", response={200: OperationPageOut, **_REFUSALS}, tags=["operations"])
+@api.get(
+    "/jobs/{job_id}/operations",
+    url_name="api-job-operations",
+    response={200: OperationPageOut, **_REFUSALS},
+    tags=["operations"],
+)
 def operations(request: HttpRequest, job_id: str, query: Query[PageQuery]) -> dict[str, object]:
     """What was asked of the job and its plans, newest first, a page at a time."""
     page = _page(job_operations(job=_job(job_id)), query)
