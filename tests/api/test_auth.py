@@ -3,12 +3,14 @@ and the API never asks for a session (nor does a session open it)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from pytest_django import Settings
 
 from prefetch_ui.api.models import ApiToken
 from tests.api.conftest import MakeToken, bearer
@@ -87,3 +89,17 @@ def test_no_shared_cache_keeps_an_answer(read_token: str) -> None:
     for headers in (bearer(read_token), {}):
         response = Client().get(SITES, headers=headers)
         assert set(response["Cache-Control"].split(", ")) == {"private", "no-store"}
+
+
+def test_no_log_line_carries_a_token(
+    read_token: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a good one, a spoilt one, nor one sent under another scheme (ninja's own bearer logs
+    that header in DEBUG)."""
+    settings.DEBUG = True
+    caplog.set_level(logging.DEBUG)
+    secret = read_token.rsplit("_", 1)[1]
+    for header in (f"Bearer {read_token}", f"Token {read_token}", f"Bearer {read_token}x", read_token):
+        Client().get(SITES, headers={"Authorization": header})
+    assert caplog.records
+    assert secret not in caplog.text
