@@ -5,7 +5,7 @@ and the API tokens that open it: each a user's, with scopes, an expiry, and a se
 - `services`: creating, revoking and authenticating a token; `selectors`: a user's tokens and what
   a user, and so a token of theirs, may do (its scopes).
 - `auth`: `Authorization: Bearer <token>` for ninja, scope by scope; `errors`: the JSON refusals.
-- `v1`: the endpoints, thin, on the prefetch and reviews selectors; `schemas`: their shapes.
+- `v1`: the endpoints, thin, on prefetch's selectors; `schemas`: their shapes.
 - `views` and `forms`: the tokens page (/api/tokens/), which needs a login like every page.
 
 Nothing imports this app: it reads the others' selectors and calls their services.
