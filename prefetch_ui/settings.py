@@ -48,6 +48,11 @@ INSTALLED_APPS = [
     "prefetch_ui.prefetch",
     "prefetch_ui.incidents",
     "prefetch_ui.reviews",
+    # The HTTP API (/api/v1/) and its tokens.
+    "prefetch_ui.api",
+    # django-ninja, which serves the API: installed so that its docs page takes Swagger UI from its
+    # static files, not from a CDN the Content-Security-Policy refuses.
+    "ninja",
     # Dev-only: no models or URLs; installed so that manage.py finds create_dev_logins (make run).
     "prefetch_ui.dev",
 ]

@@ -23,6 +23,7 @@ urlpatterns = [
         login_not_required(RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True)),
     ),
     path("accounts/", include("prefetch_ui.logins.urls")),
+    path("api/", include("prefetch_ui.api.urls")),
     path("", include("prefetch_ui.core.urls")),
     path("", include("prefetch_ui.prefetch.urls")),
     path("", include("prefetch_ui.incidents.urls")),

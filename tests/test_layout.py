@@ -5,7 +5,8 @@ not remove it):
 - prefetch_ui/web/ (what every app uses) and prefetch_ui/dispatch.py (sending a task after
   commit) import from no app;
 - no app imports a module of an app that imports it back;
-- `incidents` may use `prefetch`, never the other way round, and `core` uses neither.
+- `incidents` may use `prefetch`, never the other way round, and `core` uses neither;
+- nothing imports `api`, which sits on top of the others.
 """
 
 from __future__ import annotations
@@ -75,3 +76,10 @@ def test_prefetch_and_core_do_not_import_incidents() -> None:
         "core": [],
     }
     assert imports["core"].get("prefetch", []) == []
+
+
+def test_nothing_imports_the_api() -> None:
+    """The API (prefetch_ui/api/) sits on top: it reads the apps' selectors and calls their services,
+    and no app, nor the project's shared modules, depends on it."""
+    imports = _imports()
+    assert {package: imports[package]["api"] for package in imports if imports[package].get("api")} == {}

@@ -21,6 +21,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from prefetch_ui.api.models import ApiToken
+from prefetch_ui.api.services import token_create
 from prefetch_ui.incidents.models import HeldPlan, HoldAction, Incident, StepState
 from prefetch_ui.prefetch.models import Operation, OperationKind, OperationStatus
 from tests.factories import OperationFactory
@@ -30,7 +32,10 @@ pytestmark = pytest.mark.django_db
 
 NUL = "a\x00b"
 # Parameters views read from the query string or the body besides their forms' fields.
-LOOSE_PARAMETERS = ("page", "poll", "check", "fix", "site", "reschedule", "next", "action", "row", "zone")
+LOOSE_PARAMETERS = (
+    *("page", "poll", "check", "fix", "site", "reschedule", "next", "action", "row", "zone"),
+    *("per_page", "status", "name"),  # the API's
+)
 
 
 @dataclass
@@ -129,9 +134,22 @@ class Route:
     post_only: tuple[str, ...] = ()  # fields of a POST endpoint that no page's form shows
 
 
-def _routes(estate: ReviewEstate, incident: Incident, failed: Operation) -> list[Route]:
+def _routes(estate: ReviewEstate, incident: Incident, failed: Operation, token: ApiToken) -> list[Route]:
     site, job, plan = estate.site.esa_id, estate.jobs["running"].esa_id, estate.plans["running"].esa_id
     return [
+        # The API (the probe sends a read token with every request), then the tokens page: its
+        # Revoke form, posted, ends that token.
+        Route("api-root", reverse("api-v1:api-root")),
+        Route("openapi-json", reverse("api-v1:openapi-json")),
+        Route("openapi-view", reverse("api-v1:openapi-view")),
+        Route("api-sites", reverse("api-v1:api-sites")),
+        Route("api-site", reverse("api-v1:api-site", args=[site])),
+        Route("api-site-jobs", reverse("api-v1:api-site-jobs", args=[site]), text_segments=(str(site),)),
+        Route("api-job", reverse("api-v1:api-job", args=[job])),
+        Route("api-job-plans", reverse("api-v1:api-job-plans", args=[job]), text_segments=(job,)),
+        Route("api-job-operations", reverse("api-v1:api-job-operations", args=[job]), text_segments=(job,)),
+        Route("api-tokens", reverse("api-tokens")),
+        Route("api-token-revoke", reverse("api-token-revoke", args=[token.pk])),
         Route("healthz", reverse("healthz")),
         Route("home", reverse("home")),
         Route("display-zone", reverse("display-zone"), post_only=("zone", "next")),
@@ -260,15 +278,25 @@ def estate(operator: User) -> tuple[ReviewEstate, Incident, Operation]:
 NOT_PROBED = frozenset({"logout"})
 
 
-def test_every_route_of_ours_is_probed(estate: tuple[ReviewEstate, Incident, Operation]) -> None:
-    assert {route.name for route in _routes(*estate)} == _our_routes() - NOT_PROBED
+@pytest.fixture
+def api_token(operator: User, operator_client: Client) -> ApiToken:
+    """A read token of the operator's, sent by `operator_client` with every request from now on."""
+    created = token_create(user=operator, name="probe", scopes=["read"], expires_in_days=1)
+    operator_client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {created.secret}"
+    return created.token
+
+
+def test_every_route_of_ours_is_probed(
+    estate: tuple[ReviewEstate, Incident, Operation], api_token: ApiToken
+) -> None:
+    assert {route.name for route in _routes(*estate, api_token)} == _our_routes() - NOT_PROBED
 
 
 def test_a_nul_anywhere_gets_a_4xx_or_a_message_never_a_500(
-    estate: tuple[ReviewEstate, Incident, Operation], operator_client: Client
+    estate: tuple[ReviewEstate, Incident, Operation], operator_client: Client, api_token: ApiToken
 ) -> None:
     probe = Probe(operator_client)
-    for route in _routes(*estate):
+    for route in _routes(*estate, api_token):
         page = probe.request("get", route.url)
         forms = _forms(route.url, page)
         names = {name for form in forms.forms for name, _ in form.fields} | forms.loose

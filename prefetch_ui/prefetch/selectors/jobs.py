@@ -180,7 +180,7 @@ def job_detail(
     rows = plan_rows(plans=cast("QuerySet[Plan]", page.object_list))
     operations = _recent_operations(job)
     job_operation = _latest_job_operation(job)
-    estimate = _estimate(job=job, plan_counts=counts, now=now)
+    estimate = job_site_estimate(job=job, plan_counts=counts, now=now)
     incident_steps = job_incident_steps(job=job)
     unfinished = bool(steps_token) or job_unfinished(job=job, plan_counts=counts) or _moved_since_read(job)
     return JobDetail(
@@ -251,7 +251,7 @@ def job_changes(
             anything_ended=statuses_changed or operations_changed,
             steps_token=steps_token,
         ),
-        estimate=_estimate(job=job, plan_counts=counts, now=now) if facts_changed else None,
+        estimate=job_site_estimate(job=job, plan_counts=counts, now=now) if facts_changed else None,
         facts_changed=facts_changed,
         operations_changed=operations_changed,
         incident_steps=job_incident_steps(job=job) if operations_changed else [],
@@ -259,7 +259,7 @@ def job_changes(
     )
 
 
-def _estimate(*, job: Job, plan_counts: dict[str, int], now: datetime) -> JobEstimate:
+def job_site_estimate(*, job: Job, plan_counts: dict[str, int], now: datetime) -> JobEstimate:
     """The job's estimate, with the hold on its site when URLs are left (as the overview reads it:
     then nothing is sent until the resume, whatever its plans would do)."""
     hold = site_hold(job.site) if job_remaining_urls(job) else None
@@ -292,13 +292,22 @@ def _moved_since_read(job: Job) -> bool:
     return Job.objects.filter(pk=job.pk, version__gt=job.version).exists()
 
 
+def job_plan_counts(*, job: Job) -> dict[str, int]:
+    """The job's plans by status, held ones counted apart: one query."""
+    return _plan_counts(job)
+
+
 def _plan_counts(job: Job) -> dict[str, int]:
     return plan_counts_by(Plan.objects.filter(job=job), "job_id").get(job.pk, {})
 
 
+def job_operations(*, job: Job) -> QuerySet[Operation]:
+    """The operations on the job and its plans, newest first, each with who asked for it."""
+    return Operation.objects.filter(job=job).select_related("requested_by").order_by("-created_at", "-id")
+
+
 def _recent_operations(job: Job, shown: int = RECENT_OPERATIONS_SHOWN) -> list[Operation]:
-    operations = Operation.objects.filter(job=job).select_related("requested_by")
-    return list(operations.order_by("-created_at", "-id")[:shown])
+    return list(job_operations(job=job)[:shown])
 
 
 def _latest_job_operation(job: Job) -> Operation | None:

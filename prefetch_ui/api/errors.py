@@ -1,0 +1,98 @@
+"""The API's refusals, all JSON of one shape (`ApiErrorOut`): a stable `code` a client can branch
+on, a `message` for people, and the `field` at fault where there is one.
+
+| status | code | when |
+| --- | --- | --- |
+| 401 | `token_missing` | no `Authorization: Bearer` header |
+| 401 | `token_invalid` | an unknown, expired or revoked token, or one of an inactive user |
+| 403 | `scope_missing` | the token lacks the operation's scope (or its owner no longer holds it) |
+| 404 | `not_found` | no such site, job or page; `field` names the parameter |
+| 422 | `invalid` | a parameter of the wrong type or out of range; `field` names it |
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+
+class ApiErrorOut(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ApiError(Exception):
+    """A refusal an endpoint raises: answered as `ApiErrorOut` with `status`."""
+
+    def __init__(self, *, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class TokenRefusal(AuthenticationError):
+    """401 for a token that is missing or does not open the API."""
+
+    def __init__(self, *, code: str, message: str) -> None:
+        super().__init__(status_code=401, message=message)
+        self.code = code
+
+
+class ScopeMissing(ApiError):
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            status=403, code="scope_missing", message=f"This token does not have the {scope} scope."
+        )
+
+
+def not_found(*, field: str, what: str) -> ApiError:
+    return ApiError(status=404, code="not_found", message=f"No {what} with this id.", field=field)
+
+
+def _answer(api: NinjaAPI, request: HttpRequest, status: int, body: ApiErrorOut) -> HttpResponse:
+    response = api.create_response(request, body.model_dump(), status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="prefetch_ui"'
+    return response
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    """Answer every refusal of `api` in the one shape, ninja's own included (401, 404, 422)."""
+
+    @api.exception_handler(ApiError)
+    def api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+        return _answer(
+            api, request, exc.status, ApiErrorOut(code=exc.code, message=exc.message, field=exc.field)
+        )
+
+    @api.exception_handler(AuthenticationError)
+    def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        if isinstance(exc, TokenRefusal):
+            return _answer(api, request, 401, ApiErrorOut(code=exc.code, message=exc.message))
+        # No header, or not a Bearer one: ninja asked no authenticator to look.
+        message = "Send the token as `Authorization: Bearer <token>`."
+        return _answer(api, request, 401, ApiErrorOut(code="token_missing", message=message))
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        first = exc.errors[0] if exc.errors else {}
+        location = [str(part) for part in first.get("loc", ())]
+        # ("query", "page") names the parameter; a body's fields after "body" and its schema's name.
+        field = location[-1] if location else None
+        message = (
+            f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "Invalid input."))
+        )
+        return _answer(api, request, 422, ApiErrorOut(code="invalid", message=message, field=field))
+
+    @api.exception_handler(Http404)
+    def http_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return _answer(api, request, 404, ApiErrorOut(code="not_found", message="Not found."))
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        code = {400: "bad_request", 403: "forbidden", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return _answer(api, request, exc.status_code, ApiErrorOut(code=code, message=str(exc)))

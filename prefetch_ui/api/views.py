@@ -1,0 +1,78 @@
+"""The tokens page (/api/tokens/): a user's own API tokens, made and revoked there. It needs a
+login, like every page; the API itself (/api/v1/) takes tokens instead."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from prefetch_ui.core.parameters import repeatable
+
+from .forms import TokenForm
+from .selectors import token_list, user_scopes
+from .services import TokenRefused, token_create, token_revoke
+
+
+def _user(request: HttpRequest) -> AbstractBaseUser:
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)  # noqa: S101  # the login middleware let only users in
+    return user
+
+
+@require_http_methods(["GET", "POST"])
+@repeatable("scopes")
+def token_page(request: HttpRequest) -> HttpResponse:
+    """The user's tokens and a form for a new one. A token made here is shown in this answer only."""
+    user = _user(request)
+    form = TokenForm(request.POST or None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                created = token_create(
+                    user=user,
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_in_days=form.cleaned_data["expires_in_days"],
+                )
+            except TokenRefused as refusal:
+                form.add_error(refusal.field, str(refusal))
+        if created is None:
+            status = 400
+        else:
+            form = TokenForm()
+            status = 201
+    return render(
+        request,
+        "api/tokens.html",
+        {
+            "form": form,
+            "created": created,
+            "tokens": token_list(user=user),
+            "user_scopes": sorted(user_scopes(user)),
+        },
+        status=status,
+    )
+
+
+@require_POST
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of the user's tokens: calls with it are refused from now on."""
+    if not token_revoke(user=_user(request), token_id=token_id):
+        raise Http404("You have no such token, or it is already revoked.")
+    messages.success(request, "Token revoked: calls with it are refused from now on.")
+    return HttpResponseRedirect(reverse("api-tokens"))
+
+
+@login_not_required
+def api_not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other address under /api/v1/: a 404 in the API's shape, not the pages' HTML."""
+    return JsonResponse(
+        {"code": "not_found", "message": "No such API endpoint: see /api/v1/docs.", "field": None}, status=404
+    )

@@ -1,0 +1,69 @@
+"""The API's pages in a real browser under the Content-Security-Policy as served: the docs page
+draws the API's operations from the schema, and the tokens page makes a token and revokes it."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import ConsoleMessage, Error, Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from tests.accounts import OPERATOR, log_in
+from tests.browser.test_content_security_policy import LISTEN
+from tests.core.test_security_headers import POLICY
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def problems(page: Page) -> list[str]:
+    """What the policy refused, and every console error or uncaught exception."""
+    found: list[str] = []
+
+    def report(problem: str) -> None:
+        found.append(problem)
+
+    page.expose_function("reportProblem", report)
+    page.add_init_script(LISTEN)
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            found.append(f"console: {message.text} ({message.location})")
+
+    def uncaught(error: Error) -> None:
+        found.append(f"uncaught: {error}")
+
+    page.on("console", console)
+    page.on("pageerror", uncaught)
+    return found
+
+
+def test_the_docs_page_lists_the_operations_under_the_policy(
+    page: Page, live_server: LiveServer, problems: list[str]
+) -> None:
+    response = page.goto(f"{live_server.url}/api/v1/docs")
+    assert response is not None and response.status == 200
+    assert response.headers["content-security-policy"] == POLICY
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/jobs/{job_id}/plans")).to_have_count(1)
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+    assert problems == []
+
+
+def test_a_token_made_on_its_page_is_shown_once_and_revoked_there(
+    page: Page, live_server: LiveServer, operator: User, problems: list[str]
+) -> None:
+    log_in(page, live_server.url, OPERATOR)
+    page.get_by_test_id("api-tokens").click()
+    page.get_by_role("textbox", name="Name").fill("alertmanager")
+    page.get_by_label("read: sites, jobs, plans, operations").check()
+    page.get_by_test_id("token-create").click()
+    secret = page.get_by_test_id("token-secret")
+    expect(secret).to_contain_text("pfu_")
+    token = secret.inner_text()
+    page.goto(f"{live_server.url}/api/tokens/")
+    expect(page.get_by_test_id("token-row")).to_have_count(1)
+    assert token not in page.content()
+    page.get_by_test_id("token-revoke").click()
+    expect(page.get_by_test_id("token-row")).to_contain_text("revoked")
+    assert problems == []
