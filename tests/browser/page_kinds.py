@@ -96,5 +96,6 @@ PAGE_KINDS = [
     PageKind("incident detail", lambda estate: f"/incidents/{estate.held_incident.pk}/"),
     PageKind("hold confirm", lambda estate: f"/incidents/hold/?site={estate.review.site.esa_id}"),
     PageKind("resume confirm", lambda estate: f"/incidents/{estate.held_incident.pk}/resume/"),
+    PageKind("api tokens", lambda estate: "/api/tokens/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]
