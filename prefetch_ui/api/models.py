@@ -33,9 +33,19 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The token of the form that made it (24 hex characters): the same form sent again (a reload of
+    # the page that showed the secret) makes no second token.
+    form_token = models.CharField(max_length=24, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "form_token"],
+                condition=~models.Q(form_token=""),
+                name="api_token_one_per_form",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"token {self.name} of {self.user}"

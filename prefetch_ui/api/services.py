@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,6 +41,14 @@ class TokenRefused(ValueError):
         self.field = field
 
 
+class TokenAlreadyMade(Exception):
+    """The form was sent before and made `token` then; its secret was shown in that answer only."""
+
+    def __init__(self, token: ApiToken) -> None:
+        super().__init__(f"token {token.key_id} was made by this form already")
+        self.token = token
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedToken:
     """A new token's row and the token itself: the only time the token can be read."""
@@ -56,11 +65,20 @@ def _token_hash(raw: str) -> str:
 
 
 def token_create(
-    *, user: AbstractBaseUser, name: str, scopes: list[str], expires_in_days: int, now: datetime | None = None
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int,
+    form_token: str = "",
+    now: datetime | None = None,
 ) -> CreatedToken:
     """A new token of `user`, named `name`, with `scopes`, expiring in `expires_in_days` days.
-    Refused (`TokenRefused`) for a scope the user does not hold, or an expiry out of range."""
+    Refused (`TokenRefused`) for a scope the user does not hold, or an expiry out of range; and
+    (`TokenAlreadyMade`) when the form `form_token` made one already: its secret was shown then."""
     now = now or timezone.now()
+    if form_token and (made := ApiToken.objects.filter(user_id=user.pk, form_token=form_token).first()):
+        raise TokenAlreadyMade(made)
     name = name.strip()
     if not name:
         raise TokenRefused("Give the token a name.", field="name")
@@ -76,14 +94,23 @@ def token_create(
         raise TokenRefused(f"A token expires in 1 to {EXPIRY_MAX_DAYS} days.", field="expires_in_days")
     key_id = secrets.token_hex(6)
     raw = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-    token = ApiToken.objects.create(
-        name=name,
-        user_id=user.pk,
-        key_id=key_id,
-        secret_hash=_token_hash(raw),
-        scopes=[scope for scope in Scope.values if scope in scopes],
-        expires_at=now + timedelta(days=expires_in_days),
-    )
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                name=name,
+                user_id=user.pk,
+                key_id=key_id,
+                secret_hash=_token_hash(raw),
+                scopes=[scope for scope in Scope.values if scope in scopes],
+                expires_at=now + timedelta(days=expires_in_days),
+                form_token=form_token,
+            )
+    except IntegrityError:
+        # The same form, sent twice at once: the other submit made it.
+        made = ApiToken.objects.filter(user_id=user.pk, form_token=form_token).first() if form_token else None
+        if made is None:
+            raise
+        raise TokenAlreadyMade(made) from None
     logger.info("API token created", extra={"token_key_id": key_id, "token_name": name, "user": user.pk})
     return CreatedToken(token=token, secret=raw)
 

@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prefetch_ui.core.parameters import repeatable
+from prefetch_ui.prefetch.forms.tokens import new_form_token
 
 from .forms import TokenForm
 from .selectors import token_list, user_scopes
-from .services import TokenRefused, token_create, token_revoke
+from .services import TokenAlreadyMade, TokenRefused, token_create, token_revoke
 
 
 def _user(request: HttpRequest) -> AbstractBaseUser:
@@ -29,8 +30,9 @@ def _user(request: HttpRequest) -> AbstractBaseUser:
 def token_page(request: HttpRequest) -> HttpResponse:
     """The user's tokens and a form for a new one. A token made here is shown in this answer only."""
     user = _user(request)
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST or None, initial={"form_token": new_form_token()})
     created = None
+    already = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -40,20 +42,24 @@ def token_page(request: HttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     scopes=form.cleaned_data["scopes"],
                     expires_in_days=form.cleaned_data["expires_in_days"],
+                    form_token=form.cleaned_data["form_token"],
                 )
             except TokenRefused as refusal:
                 form.add_error(refusal.field, str(refusal))
-        if created is None:
-            status = 400
+            except TokenAlreadyMade as made:
+                already = made.token
+        if created is not None or already is not None:
+            form = TokenForm(initial={"form_token": new_form_token()})
+            status = 201 if created is not None else 200
         else:
-            form = TokenForm()
-            status = 201
+            status = 400
     return render(
         request,
         "api/tokens.html",
         {
             "form": form,
             "created": created,
+            "already": already,
             "tokens": token_list(user=user),
             "user_scopes": sorted(user_scopes(user)),
         },
