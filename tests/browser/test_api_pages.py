@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import ConsoleMessage, Error, Page, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from tests.accounts import OPERATOR, log_in
-from tests.browser.test_content_security_policy import LISTEN
 from tests.core.test_security_headers import POLICY
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def problems(page: Page) -> list[str]:
-    """What the policy refused, and every console error or uncaught exception."""
-    found: list[str] = []
-
-    def report(problem: str) -> None:
-        found.append(problem)
-
-    page.expose_function("reportProblem", report)
-    page.add_init_script(LISTEN)
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            found.append(f"console: {message.text} ({message.location})")
-
-    def uncaught(error: Error) -> None:
-        found.append(f"uncaught: {error}")
-
-    page.on("console", console)
-    page.on("pageerror", uncaught)
-    return found
 
 
 def test_the_docs_page_lists_the_operations_under_the_policy(

@@ -1,7 +1,7 @@
 """In a real browser (Debian's Chromium driven by Playwright): every kind of page, and htmx at work on
 them, under the Content-Security-Policy as served, without a single violation or console error.
 
-The browser enforces the header; a script added before any page's own listens for
+The browser enforces the header; a script added before any page's own (`problems`, in conftest) listens for
 `securitypolicyviolation` (what the policy refused: an inline style or script, an eval, a resource
 from elsewhere) and for htmx's `htmx:evalDisallowedError` (htmx is told not to eval), and hands
 each to the test. The pages are a mirror in every state (`tests.review_estate`), with no ESA behind
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import ConsoleMessage, Error, Page, Response, expect
+from playwright.sync_api import Page, Response, expect
 from pytest_django.live_server_helper import LiveServer
 
 from tests.accounts import OPERATOR, log_in
@@ -24,45 +24,12 @@ from tests.review_estate import ReviewEstate, review_estate_create
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-LISTEN = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.reportProblem(`${location.pathname}: the policy refused ${event.blockedURI || "inline code"}`
-    + ` (${event.effectiveDirective}) at ${event.sourceFile}:${event.lineNumber} ${event.sample}`);
-});
-document.addEventListener("htmx:evalDisallowedError", (event) => {
-  window.reportProblem(`${location.pathname}: htmx wanted eval on ${event.target.outerHTML.slice(0, 120)}`);
-});
-"""
-
 
 @pytest.fixture
 def estate(operator: User) -> ReviewEstate:
     # A superuser too, so that the admin is among the pages.
     User.objects.filter(pk=operator.pk).update(is_staff=True, is_superuser=True)
     return review_estate_create(now=timezone.now().replace(second=0, microsecond=0), held_by=operator)
-
-
-@pytest.fixture
-def problems(page: Page) -> list[str]:
-    """What the policy refused, what htmx could not eval, and every console error or uncaught exception."""
-    found: list[str] = []
-
-    def report(problem: str) -> None:
-        found.append(problem)
-
-    page.expose_function("reportProblem", report)
-    page.add_init_script(LISTEN)
-
-    def console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            found.append(f"console: {message.text} ({message.location})")
-
-    def uncaught(error: Error) -> None:
-        found.append(f"uncaught: {error}")
-
-    page.on("console", console)
-    page.on("pageerror", uncaught)
-    return found
 
 
 def _visit(page: Page, url: str) -> None:
