@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
+from pydantic import field_validator
 
 # What a job's plans can be filtered by: ESA's statuses, and held (an open incident holds the plan),
 # as on the job page (`prefetch.selectors.statuses.COUNTED_STATUSES`; a test keeps them the same).
@@ -20,6 +21,14 @@ class PageQuery(Schema):
 
 class SiteJobsQuery(PageQuery):
     name: str = Field("", max_length=255, description="Jobs whose name contains this (any case).")
+
+    @field_validator("name")
+    @classmethod
+    def name_without_nul(cls, name: str) -> str:
+        # No job name holds one, and PostgreSQL refuses it in a query (a 500 there, not a filter).
+        if "\x00" in name:
+            raise ValueError("a name holds no NUL character")
+        return name
 
 
 class JobPlansQuery(PageQuery):

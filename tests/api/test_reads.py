@@ -194,3 +194,11 @@ def test_a_wrong_method_is_a_json_405_and_the_root_goes_to_the_docs(read_token: 
     assert response.json()["code"] == "method_not_allowed"
     root = Client().get("/api/v1/")
     assert (root.status_code, root["Location"]) == (302, "/api/v1/docs")
+
+
+def test_a_name_filter_holding_a_nul_is_a_422_naming_it(read_token: str) -> None:
+    # PostgreSQL refuses a NUL in a query: without this, a 500 there (found by the NUL probe).
+    site = SiteFactory.create(esa_id=43, name="nul.example")
+    status, body = _get(f"/sites/{site.esa_id}/jobs?name=a%00b", read_token)
+    assert status == 422
+    assert body == body | {"code": "invalid", "field": "name"}
