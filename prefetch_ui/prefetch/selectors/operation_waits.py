@@ -112,7 +112,13 @@ def _wait_unchanged(
         if not waited_too_long(since=asked, now=now):
             return True
     wait, _ = wait_of(now)
-    return (wait.token if wait else "") == ("" if shown.startswith("@") else shown)
+    return not wait_note_changed(wait=wait, shown=shown)
+
+
+def wait_note_changed(*, wait: OperationWait | None, shown: str) -> bool:
+    """Whether the note a page shows (`shown`, its poll's token: "@…" or "" when it shows none) is not
+    the one to show for `wait`: then the page's poll sends the note again."""
+    return (wait.token if wait else "") != ("" if shown.startswith("@") else shown)
 
 
 def operation_wait(*, operation: Operation) -> OperationWait:

@@ -37,7 +37,7 @@ from ..models import Job, Operation, OperationKind, Plan
 from ..selectors import jobs as job_selectors
 from ..selectors.incident_steps import job_incident_steps_unchanged
 from ..selectors.mirror_age import job_mirror_age
-from ..selectors.operation_waits import job_operation_wait, job_wait_unchanged
+from ..selectors.operation_waits import job_operation_wait, job_wait_unchanged, wait_note_changed
 from ..selectors.statuses import COUNTED_STATUSES
 from ..services import operations, plan_edits
 
@@ -135,8 +135,7 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
         wait, wait_token = job_operation_wait(job=job)
         if wait_token:
             poll[WAIT_PARAMETER] = wait_token
-        # The note the page shows ("@…": none yet) against the one it should: sent only when they differ.
-        wait_changed = (wait.token if wait else "") != ("" if wait_shown.startswith("@") else wait_shown)
+        wait_changed = wait_note_changed(wait=wait, shown=wait_shown)
         context = {
             "job": job,
             "detail": detail,

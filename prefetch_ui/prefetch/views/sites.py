@@ -32,7 +32,7 @@ from ..holds import holds
 from ..models import Site
 from ..selectors import sites as site_selectors
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
-from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged
+from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged, wait_note_changed
 
 JOBS_PER_PAGE = 50
 
@@ -112,8 +112,7 @@ def _site_jobs(
     wait, wait_token = site_creation_wait(site=site)
     if wait_token:
         tokens[WAIT_PARAMETER] = wait_token
-    # The note the page shows ("@…": none yet) against the one it should: sent only when they differ.
-    wait_changed = (wait.token if wait else "") != ("" if wait_shown.startswith("@") else wait_shown)
+    wait_changed = wait_note_changed(wait=wait, shown=wait_shown)
     name = request.GET.get("name", "").strip()[:255]
     created_from_raw, created_to_raw = request.GET.get("created_from", ""), request.GET.get("created_to", "")
     created_from, created_to = _date_param(created_from_raw), _date_param(created_to_raw)
