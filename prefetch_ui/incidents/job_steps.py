@@ -53,7 +53,7 @@ def _incident_steps_of(held: HeldPlan) -> list[IncidentStep]:
                 outcome_label=HoldOutcome(held.hold_outcome).label,
                 failed=held.hold_outcome == HoldOutcome.REFUSED,
                 plan_esa_id=held.plan_esa_id,
-                actor=incident.held_by.get_username() if incident.held_by else "",
+                actor=incident.held_by_label,
                 # A refused resume clears nothing of the hold's: its error is the resume's then.
                 error_code=held.error_code if not held.resume_outcome else "",
                 error_message=held.error_message if not held.resume_outcome else "",
@@ -70,7 +70,7 @@ def _incident_steps_of(held: HeldPlan) -> list[IncidentStep]:
                 outcome_label=ResumeOutcome(held.resume_outcome).label,
                 failed=held.resume_outcome == ResumeOutcome.REFUSED,
                 plan_esa_id=held.plan_esa_id,
-                actor=incident.resumed_by.get_username() if incident.resumed_by else "",
+                actor=incident.resumed_by_label,
                 error_code=held.error_code,
                 error_message=held.error_message,
                 request_id=held.request_id,

@@ -40,6 +40,8 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="incidents_held"
     )
     held_at = models.DateTimeField(auto_now_add=True)
+    # Who held, when it was not `held_by` on a page: "token NAME of USER", "alert NAME via receiver R".
+    held_via = models.CharField(max_length=255, blank=True)
     # When the plans to hold were listed (a worker does it after the click), and when the last one was.
     planned_at = models.DateTimeField(null=True, blank=True)
     hold_done_at = models.DateTimeField(null=True, blank=True)
@@ -50,6 +52,7 @@ class Incident(models.Model):
         blank=True,
         related_name="incidents_resumed",
     )
+    resumed_via = models.CharField(max_length=255, blank=True)
     resume_requested_at = models.DateTimeField(null=True, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
     resume_reason = models.TextField(blank=True)
@@ -73,12 +76,47 @@ class Incident(models.Model):
         return self.site.name if self.site is not None else "every site"
 
     @property
+    def held_by_label(self) -> str:
+        """Who held, as pages and the audit log say it: the API token or alert, else the username."""
+        return self.held_via or (self.held_by.get_username() if self.held_by is not None else "")
+
+    @property
+    def resumed_by_label(self) -> str:
+        return self.resumed_via or (self.resumed_by.get_username() if self.resumed_by is not None else "")
+
+    @property
     def hold_is_active(self) -> bool:
         return self.status in HOLD_ACTIVE_STATUSES
 
     @property
     def phase(self) -> str:
         return "resume" if self.status in (IncidentStatus.RESUMING, IncidentStatus.RESUMED) else "hold"
+
+
+class IncidentHolder(models.Model):
+    """One request to hold an incident's scope: the one that opened it, and each that joined it.
+
+    A hold of a scope already held joins the incident holding it, so an incident can have several
+    holders: people, API tokens, alerts. `key` names a holder that may let go by itself (an alert:
+    "alert:RECEIVER:FINGERPRINT"); a person's is empty. An alert's resolve resumes the incident
+    only when no other holder is left (`released_at` unset).
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="holders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    via = models.CharField(max_length=255, blank=True)
+    key = models.CharField(max_length=255, blank=True, db_index=True)
+    reason = models.TextField(blank=True)
+    opened = models.BooleanField(default=False)  # this request opened the incident
+    held_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["held_at", "id"]
+
+    def __str__(self) -> str:
+        who = self.via or (self.user.get_username() if self.user is not None else "-")
+        return f"holder of incident #{self.incident_id}: {who}"
 
 
 class HoldAction(models.TextChoices):

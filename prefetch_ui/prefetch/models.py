@@ -224,6 +224,9 @@ class Operation(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="prefetch_operations"
     )
+    # Who asked, when it was not the user on a page: "token NAME of USER" for an API call (the audit
+    # log shows this instead of the username). Empty: the user, on a page.
+    requested_via = models.CharField(max_length=255, blank=True)
     # The target: its ESA id stays when the row it names is deleted (a delete is the point). A
     # create has no ESA id yet: its key is the token of the form that asked, so a second submit
     # of the same form joins the first instead of creating twice.
@@ -266,6 +269,13 @@ class Operation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_OPERATION_STATUSES
+
+    @property
+    def requested_by_label(self) -> str:
+        """Who asked, as pages and the audit log say it: the API token, else the username."""
+        return self.requested_via or (
+            self.requested_by.get_username() if self.requested_by is not None else ""
+        )
 
     @property
     def plan_changes(self) -> PlanUpdateChanges | None:

@@ -30,6 +30,7 @@ from ..models import (
     HoldAction,
     HoldOutcome,
     Incident,
+    IncidentHolder,
     IncidentStatus,
     StepState,
 )
@@ -101,21 +102,39 @@ def hold_preview(*, site: Site | None) -> HoldPreview:
     )
 
 
-def hold_request(*, user: User, site: Site | None, reason: str) -> tuple[Incident, bool]:
+def hold_request(
+    *, user: User, site: Site | None, reason: str, via: str = "", holder_key: str = ""
+) -> tuple[Incident, bool]:
     """Record a hold of `site` (None: every site) and send it to the workers once committed.
 
     Returns the incident and whether it is new: a scope already held as a whole (a site by its own
     hold, every site by a hold of every site) joins the incident holding it. A site held only as
     part of a hold of every site gets a hold of its own, which keeps it held if that one resumes
     first. Plans that incidents being resumed have not put back yet pass to the new hold.
+
+    Every request is recorded as one of the incident's holders (`IncidentHolder`): `via` says who
+    asked when not `user` on a page ("token NAME of USER", "alert NAME via receiver R"), and
+    `holder_key` names a holder that may let go by itself (an alert's fingerprint).
     """
+    user_id = user.pk if user.is_authenticated else None
     with transaction.atomic():
         hold_changes_serialized()
         # Looked up through the module: a test makes two clicks look at once.
         if existing := scopes.hold_of_scope(site=site):
+            IncidentHolder.objects.create(
+                incident=existing, user_id=user_id, via=via[:255], key=holder_key[:255], reason=reason.strip()
+            )
             return existing, False
         incident = Incident.objects.create(
-            site=site, reason=reason.strip(), held_by_id=user.pk if user.is_authenticated else None
+            site=site, reason=reason.strip(), held_by_id=user_id, held_via=via[:255]
+        )
+        IncidentHolder.objects.create(
+            incident=incident,
+            user_id=user_id,
+            via=via[:255],
+            key=holder_key[:255],
+            reason=reason.strip(),
+            opened=True,
         )
         # Every job page of the scope stops offering Start, Edit, Reset and Add plans.
         hold_scope_changed(site_ids=scope_site_ids(site=site))

@@ -230,6 +230,7 @@ def resume_request(
     reason: str = "",
     caps: Mapping[int, int] | None = None,
     shown_at: datetime | None = None,
+    via: str = "",
 ) -> ResumePreview:
     """Start the resume of `incident`: every held plan gets its resume step; returns what was planned.
 
@@ -238,7 +239,7 @@ def resume_request(
     ramp cannot keep refuses the resume (RampRefused) and changes nothing. `shown_at`: when the
     preview the operator confirmed was laid out; its windows are sent exactly as shown while its
     ramp still starts ahead of the calls, else the ramp is laid out again from now (the returned
-    preview's `now` says which).
+    preview's `now` says which). `via`: who asked when not `user` on a page (see `hold_request`).
     """
     with transaction.atomic():
         hold_changes_serialized()
@@ -307,6 +308,7 @@ def resume_request(
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.RESUMING,
             resumed_by_id=user.pk if user.is_authenticated else None,
+            resumed_via=via[:255],
             resume_requested_at=timezone.now(),
             resume_reason=reason.strip(),
             resume_caps={str(load.site.esa_id): load.cap for load in preview.loads if load.cap is not None},

@@ -53,7 +53,14 @@ def _spend(kind: OperationKind, form_token: str) -> None:
 
 
 def job_create_request(
-    *, user: User, site: Site, form_token: str, name: str, urls: list[str] | None = None, oss_url: str = ""
+    *,
+    user: User,
+    site: Site,
+    form_token: str,
+    name: str,
+    urls: list[str] | None = None,
+    oss_url: str = "",
+    via: str = "",
 ) -> tuple[Operation, bool]:
     """Ask a worker to create a job from checked URLs (or an OSS object).
 
@@ -73,11 +80,12 @@ def job_create_request(
         target_label=name,
         site=site,
         params=params,
+        via=via,
     )
 
 
 def plans_create_request(
-    *, user: User, job: Job, form_token: str, plans: dict[str, PlanSpec]
+    *, user: User, job: Job, form_token: str, plans: dict[str, PlanSpec], via: str = ""
 ) -> tuple[Operation, bool]:
     """Ask a worker to add a batch of plans (keyed by the builder's row ids) to a job.
 
@@ -102,6 +110,7 @@ def plans_create_request(
         site=job.site,
         job=job,
         params={"rows": rows},
+        via=via,
     )
 
 

@@ -68,12 +68,18 @@ _TRANSIENT_ESA_ERRORS = (EsaThrottledError, EsaServerError, EsaTransportError)
 
 
 def operation_request(
-    *, user: User, kind: OperationKind, target: Plan | Job, params: dict[str, object] | None = None
+    *,
+    user: User,
+    kind: OperationKind,
+    target: Plan | Job,
+    params: dict[str, object] | None = None,
+    via: str = "",
 ) -> tuple[Operation, bool]:
     """Record what an operator asked of a plan or a job, and send it to a worker once committed.
 
     Returns the operation and whether it is new: while one of the same kind on the same target is
-    unfinished, a second request joins it instead of sending ESA a second call.
+    unfinished, a second request joins it instead of sending ESA a second call. `via`: who asked
+    when not `user` on a page ("token NAME of USER"), as the audit log shows it.
     """
     plan = target if isinstance(target, Plan) else None
     job = target.job if isinstance(target, Plan) else target
@@ -88,6 +94,7 @@ def operation_request(
         job=job,
         plan=plan,
         params=params or {},
+        via=via,
     )
 
 
@@ -101,6 +108,7 @@ def operation_record(
     job: Job | None = None,
     plan: Plan | None = None,
     params: dict[str, object],
+    via: str = "",
 ) -> tuple[Operation, bool]:
     """Insert the operation, or join the unfinished one of the same kind on the same target."""
     active = Operation.objects.filter(
@@ -124,6 +132,7 @@ def operation_record(
                 operation = Operation.objects.create(
                     kind=kind,
                     requested_by_id=user.pk if user.is_authenticated else None,
+                    requested_via=via[:255],
                     target_esa_id=target_key,
                     target_label=target_label[:255],
                     site=site,
@@ -157,7 +166,7 @@ def _plan_as_it_is(plan_id: int) -> dict[str, object] | None:
     return plan_settings(**row) if row is not None else None
 
 
-def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, bool]:
+def operation_retry(*, user: User, operation: Operation, via: str = "") -> tuple[Operation, bool]:
     """Ask again for a failed operation's action, if its target still exists."""
     if operation.status != OperationStatus.FAILED:
         raise ValueError("only a failed operation can be retried")
@@ -167,7 +176,7 @@ def operation_retry(*, user: User, operation: Operation) -> tuple[Operation, boo
     if target is None:
         raise ValueError("the plan or job of this operation no longer exists")
     return operation_request(
-        user=user, kind=OperationKind(operation.kind), target=target, params=operation.params
+        user=user, kind=OperationKind(operation.kind), target=target, params=operation.params, via=via
     )
 
 

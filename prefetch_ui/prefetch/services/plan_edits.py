@@ -32,11 +32,13 @@ def plan_edit_refusal(*, plan: Plan) -> str:
     )
 
 
-def plan_update_request(*, user: User, plan: Plan, params: dict[str, object]) -> tuple[Operation, bool]:
+def plan_update_request(
+    *, user: User, plan: Plan, params: dict[str, object], via: str = ""
+) -> tuple[Operation, bool]:
     """Ask a worker to update `plan` (see `operation_request`); PlanEditRefused when it may not be."""
     if refusal := plan_edit_refusal(plan=plan):
         raise PlanEditRefused(refusal)
-    return operation_request(user=user, kind=OperationKind.PLAN_UPDATE, target=plan, params=params)
+    return operation_request(user=user, kind=OperationKind.PLAN_UPDATE, target=plan, params=params, via=via)
 
 
 __all__ = ["SETTLED_PLAN_STATUSES", "PlanEditRefused", "plan_edit_refusal", "plan_update_request"]

@@ -40,6 +40,7 @@ _COLUMNS = (
     "entry_kind",
     "entry_result",
     "entry_actor_id",
+    "entry_actor_via",
     "entry_site_id",
     "entry_job_id",
     "entry_target_esa_id",
@@ -95,6 +96,7 @@ def _operation_entries(filters: AuditFilters) -> AuditEntries:
         entry_kind=F("kind"),
         entry_result=F("status"),
         entry_actor_id=F("requested_by_id"),
+        entry_actor_via=F("requested_via"),
         entry_site_id=F("site_id"),
         entry_job_id=F("job_id"),
         entry_target_esa_id=F("target_esa_id"),
@@ -139,6 +141,7 @@ def _incident_entries(filters: AuditFilters, *, kind: str) -> AuditEntries:
         entry_kind=text_value(kind),
         entry_result=result,
         entry_actor_id=F("held_by_id" if hold else "resumed_by_id"),
+        entry_actor_via=F("held_via" if hold else "resumed_via"),
         entry_site_id=F("site_id"),
         entry_job_id=_null_id(),
         # An incident's target and failures are filled in per page (`audit_rows`).

@@ -40,7 +40,7 @@ class AuditRow:
 
     at: datetime
     kind: str
-    actor: str  # username; "" when nobody is recorded (a deleted user)
+    actor: str  # username, or "token NAME of USER" / "alert NAME via receiver R"; "": a deleted user
     site: Site | None
     every_site: bool  # an incident whose hold covered every site
     target_label: str
@@ -164,7 +164,8 @@ def _row(
 ) -> AuditRow:
     site_id, kind, result = entry["entry_site_id"], entry["entry_kind"], entry["entry_result"]
     site = sites.get(site_id) if site_id is not None else None
-    actor = usernames.get(entry["entry_actor_id"], "")
+    # An API token or an alert is named as such ("token NAME of USER"), a person by username.
+    actor = entry["entry_actor_via"] or usernames.get(entry["entry_actor_id"], "")
     if entry["entry_source"] == OPERATION_ENTRY:
         # ESA's answer is shown for a failure only: a success's RequestId is noise in an audit.
         failed = result == OperationStatus.FAILED
