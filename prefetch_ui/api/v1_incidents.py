@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from prefetch_ui.incidents import selectors
 from prefetch_ui.incidents.models import HeldPlan, HoldOutcome, Incident, IncidentStatus, ResumeOutcome
@@ -152,6 +152,28 @@ def incidents(request: HttpRequest, query: Query[IncidentListQuery]) -> dict[str
     return {**page_facts(page), "items": [_incident_out(incident) for incident in page.object_list]}
 
 
+@router.post(
+    "/incidents/hold",
+    url_name="api-incident-hold",
+    response={200: HoldOut, 201: HoldOut, **REFUSALS},
+    auth=_ACTS,
+)
+def hold(request: HttpRequest, payload: HoldIn) -> Status[dict[str, object]]:
+    """Hold all prefetch on a site (`site_id`), or on every site (`site_id`: null), as the hold
+    page does: 201 with the new incident, or 200 with the incident that holds the scope already,
+    which this request joins. Workers stop the running plans and park the waiting ones.
+
+    Declared before /incidents/{incident_id}: its address would take "hold" for an id."""
+    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    site = None
+    if payload.site_id is not None:
+        site = Site.objects.filter(esa_id=payload.site_id).first()
+        if site is None:
+            raise not_found(field="site_id", what="site")
+    held, created = hold_request(user=token.user, site=site, reason=payload.reason, via=token_via(token))
+    return Status(201 if created else 200, {"created": created, "incident": _incident_detail(held)})
+
+
 @router.get(
     "/incidents/{incident_id}",
     url_name="api-incident",
@@ -195,26 +217,6 @@ def incident_plans(request: HttpRequest, incident_id: str, query: Query[PageQuer
             for held in page.object_list
         ],
     }
-
-
-@router.post(
-    "/incidents/hold",
-    url_name="api-incident-hold",
-    response={200: HoldOut, 201: HoldOut, **REFUSALS},
-    auth=_ACTS,
-)
-def hold(request: HttpRequest, payload: HoldIn) -> tuple[int, dict[str, object]]:
-    """Hold all prefetch on a site (`site_id`), or on every site (`site_id`: null), as the hold
-    page does: 201 with the new incident, or 200 with the incident that holds the scope already,
-    which this request joins. Workers stop the running plans and park the waiting ones."""
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    site = None
-    if payload.site_id is not None:
-        site = Site.objects.filter(esa_id=payload.site_id).first()
-        if site is None:
-            raise not_found(field="site_id", what="site")
-    held, created = hold_request(user=token.user, site=site, reason=payload.reason, via=token_via(token))
-    return (201 if created else 200), {"created": created, "incident": _incident_detail(held)}
 
 
 def _preview_out(incident: Incident, preview: ResumePreview, payload: ResumeIn) -> dict[str, object]:
