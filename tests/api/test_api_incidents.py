@@ -36,7 +36,8 @@ def acting_token(operator: User) -> str:
 
 
 def _call(method: str, path: str, token: str, body: Any = None, *, raw: str | None = None) -> tuple[int, Any]:
-    client = Client(headers=bearer(token))
+    # As a script calls it: no session, no CSRF token (the API takes a Bearer token instead).
+    client = Client(enforce_csrf_checks=True, headers=bearer(token))
     if method == "GET":
         response = client.get(f"/api/v1{path}")
     else:

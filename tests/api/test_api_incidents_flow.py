@@ -37,7 +37,8 @@ def _window(hours_from_now: float) -> tuple[datetime, datetime]:
 
 
 def _call(method: str, path: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    client = Client(headers=bearer(token))
+    # As a script calls it: no session, no CSRF token (the API takes a Bearer token instead).
+    client = Client(enforce_csrf_checks=True, headers=bearer(token))
     if method == "GET":
         response = client.get(f"/api/v1{path}")
     else:
