@@ -15,15 +15,17 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from prefetch_ui.incidents import selectors
-from prefetch_ui.incidents.models import HeldPlan, HoldOutcome, Incident, IncidentStatus, ResumeOutcome
-from prefetch_ui.incidents.services.holds import hold_request
-from prefetch_ui.incidents.services.resumes import (
-    IncidentStateError,
-    RampRefused,
-    ResumePreview,
-    resume_preview,
-    resume_request,
+from prefetch_ui.incidents.models import (
+    HeldPlan,
+    HoldOutcome,
+    Incident,
+    IncidentStatus,
+    ResumeOutcome,
+    StepState,
 )
+from prefetch_ui.incidents.services import resumes
+from prefetch_ui.incidents.services.holds import hold_request
+from prefetch_ui.incidents.services.resumes import IncidentStateError, RampRefused, ResumePreview
 from prefetch_ui.incidents.services.steps import steps_retry_failed
 from prefetch_ui.prefetch.models import Site
 from prefetch_ui.web.request_ids import id_number
@@ -73,7 +75,7 @@ def _incident_out(incident: Incident) -> dict[str, object]:
     plan_failed = getattr(incident, "plan_failed", None)
     if plan_total is None or plan_failed is None:
         plan_total = HeldPlan.objects.filter(incident=incident).count()
-        plan_failed = HeldPlan.objects.filter(incident=incident, state="failed").count()
+        plan_failed = HeldPlan.objects.filter(incident=incident, state=StepState.FAILED).count()
     return {
         "id": incident.pk,
         "site_id": incident.site.esa_id if incident.site is not None else None,
@@ -308,12 +310,12 @@ def _caps_checked(preview: ResumePreview, payload: ResumeIn) -> None:
     url_name="api-incident-resume-preview",
     response={200: ResumePreviewOut, **REFUSALS},
 )
-def resume_preview_view(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[str, object]:
+def resume_preview(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[str, object]:
     """What a resume with these settings would do, as the resume page shows it: each held plan's
     action, each site's origin load before the hold, as it was and under the ramp, and the counts.
     Changes nothing (scope `read`); a cap no ramp keeps is listed in `errors`, naming its site."""
     found = _incident(incident_id)
-    preview = resume_preview(incident=found, reschedule=payload.reschedule, caps=payload.ramp_caps)
+    preview = resumes.resume_preview(incident=found, reschedule=payload.reschedule, caps=payload.ramp_caps)
     _caps_checked(preview, payload)
     return _preview_out(found, preview, payload)
 
@@ -331,10 +333,10 @@ def resume(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[st
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     found = _incident(incident_id)
     _caps_checked(
-        resume_preview(incident=found, reschedule=payload.reschedule, caps=payload.ramp_caps), payload
+        resumes.resume_preview(incident=found, reschedule=payload.reschedule, caps=payload.ramp_caps), payload
     )
     try:
-        planned = resume_request(
+        planned = resumes.resume_request(
             user=token.user,
             incident=found,
             reschedule=payload.reschedule,
