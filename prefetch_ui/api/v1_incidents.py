@@ -349,7 +349,8 @@ def resume(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[st
         raise ApiError(status=422, code="ramp_refused", message=str(error), field="caps") from None
     except IncidentStateError as error:
         raise ApiError(status=409, code="incident_not_held", message=str(error)) from None
-    return {**_preview_out(found, planned, payload), "incident": _incident_detail(found)}
+    detail = _incident_detail(found)  # read again first: the answer says "resuming"
+    return {**_preview_out(found, planned, payload), "incident": detail}
 
 
 @router.post(

@@ -288,7 +288,8 @@ def test_a_resume_with_the_default_ramp_is_recorded_as_the_tokens(operator: User
     ask = {"reason": "origin healthy", "shown_at": preview["laid_out_at"]}
     status, resumed = _call("POST", f"/incidents/{incident.pk}/resume", acting_token, ask)
     assert status == 200
-    assert (resumed["incident"]["status"], resumed["incident"]["resumed_by"]) == ("resuming", VIA)
+    assert (resumed["incident_status"], resumed["incident"]["status"]) == ("resuming", "resuming")
+    assert resumed["incident"]["resumed_by"] == VIA
     assert resumed["incident"]["resume_caps"] == {str(DEMO_SITE_ID): load["cap"]}
     incident.refresh_from_db()
     assert (incident.resumed_by, incident.resumed_via, incident.resume_reason) == (
