@@ -97,6 +97,10 @@ def test_a_token_holds_retries_and_resumes_a_site_on_esa(
     status, joined = _call("POST", "/incidents/hold", token, {"site_id": DEMO_SITE_ID, "reason": "still 5xx"})
     assert (status, joined["created"], joined["incident"]["id"]) == (200, False, incident_id)
     assert Incident.objects.count() == 1
+    assert [(holder.via, holder.reason) for holder in Incident.objects.get().holders.all()] == [
+        (VIA, "origin 5xx"),
+        (VIA, "still 5xx"),
+    ]
 
     # Who held, on the incident's page and in the audit log (the API's and the page's).
     page = operator_client.get(reverse("incident-detail", args=[incident_id])).content.decode()
