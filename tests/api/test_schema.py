@@ -30,11 +30,25 @@ def test_the_schema_is_valid_openapi_3_and_lists_the_read_endpoints() -> None:
         "/api/v1/jobs/{job_id}",
         "/api/v1/jobs/{job_id}/plans",
         "/api/v1/jobs/{job_id}/operations",
+        # Incidents and the leads' views (v1_incidents, v1_reviews).
+        "/api/v1/incidents",
+        "/api/v1/incidents/hold",
+        "/api/v1/incidents/{incident_id}",
+        "/api/v1/incidents/{incident_id}/plans",
+        "/api/v1/incidents/{incident_id}/resume/preview",
+        "/api/v1/incidents/{incident_id}/resume",
+        "/api/v1/incidents/{incident_id}/retry",
+        "/api/v1/audit",
+        "/api/v1/overview",
+        "/api/v1/forecast",
     }
     for operations in schema["paths"].values():
-        get = operations["get"]
-        assert get["security"] == [{"TokenAuth": []}]
-        assert {"200", "401", "403", "404", "422"} <= set(get["responses"])
+        for operation in operations.values():
+            assert operation["security"] == [{"TokenAuth": []}]
+            assert {"200", "401", "403", "404", "422"} <= set(operation["responses"])
+    assert {"200", "201"} <= set(schema["paths"]["/api/v1/incidents/hold"]["post"]["responses"])
+    for acting in ("resume", "retry"):
+        assert "409" in schema["paths"][f"/api/v1/incidents/{{incident_id}}/{acting}"]["post"]["responses"]
     assert schema["components"]["securitySchemes"]["TokenAuth"] == {"type": "http", "scheme": "bearer"}
 
 
