@@ -315,7 +315,11 @@ CELERY_TASK_IGNORE_RESULT = True
 # operations. Every worker consumes both queues unless started with -Q.
 CELERY_TASK_QUEUES = (Queue("incidents"), Queue("celery"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
+CELERY_TASK_ROUTES = {
+    "prefetch_ui.incidents.tasks.*": {"queue": "incidents"},
+    # A resolved alert's resume is incident work: ahead of routine work too.
+    "prefetch_ui.alerts.tasks.*": {"queue": "incidents"},
+}
 # ESA calls wait on the network, not the CPU: threads, so that one process runs many at once (and
 # beats once in Redis for all of them, see prefetch_ui/core/workers.py). Its size (the concurrency)
 # follows from the number of drainers: see CELERY_WORKER_CONCURRENCY under Incidents.

@@ -132,7 +132,8 @@ def _prometheus_alerts(document: dict[str, Any], *, version: str, sender: str) -
                 link=_text(
                     alert.get("generatorURL"), where=f"{where}.generatorURL", limit=LINK_MAX, required=False
                 ),
-                summary=summary[:500] if isinstance(summary, str) else "",
+                # Kept in the incident's reason: PostgreSQL refuses NUL in text, so it goes.
+                summary=summary.replace("\x00", "")[:500] if isinstance(summary, str) else "",
             )
         )
     return Parsed(alerts=events)

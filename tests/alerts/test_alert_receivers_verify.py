@@ -230,3 +230,31 @@ def test_every_delivery_is_listed_with_why_and_never_the_credential(
     assert "token_invalid" in page and "payload_invalid" in page and "holds example.com" in page
     assert credential.token not in page
     assert "pfa_wrong-token-value" not in page
+
+
+def test_other_pagerduty_events_are_taken_and_do_nothing(make_receiver: Make, anonymous: Client) -> None:
+    credential = make_receiver("pagerduty")
+    document = payload("pagerduty_incident_triggered")
+    document["event"]["event_type"] = "incident.acknowledged"
+    response = deliver(anonymous, credential.receiver.slug, pagerduty(document, secrets=[PAGERDUTY_SECRET]))
+    assert response.status_code == 200
+    assert response.json()["actions"] == ["incident.acknowledged: nothing to do"]
+    assert not Incident.objects.exists()
+
+
+def test_a_standard_envelope_of_another_type_is_422(make_receiver: Make, anonymous: Client) -> None:
+    credential = make_receiver("standard")
+    document = payload("standard_alert_firing")
+    document["type"] = "invoice.paid"
+    response = deliver(anonymous, credential.receiver.slug, standard(document, secret=credential.secret))
+    _refused(response, 422, "payload_invalid")
+    assert response.json()["field"] == "type"
+
+
+def test_a_nul_in_an_annotation_never_reaches_the_incident(make_receiver: Make, anonymous: Client) -> None:
+    credential = make_receiver("alertmanager")
+    document = payload("alertmanager_firing")
+    document["alerts"][0]["annotations"]["summary"] = "origin\x00 down"
+    response = deliver(anonymous, credential.receiver.slug, alertmanager(document, token=credential.token))
+    assert response.status_code == 200
+    assert "origin down" in Incident.objects.get().reason
