@@ -115,11 +115,11 @@ def _alert_routes(incident: Incident) -> list[Route]:
     """The alert receiver pages, of a receiver with a rule (made once), and a receiver's address."""
     receiver = Receiver.objects.first()
     if receiver is None:
-        assert incident.held_by is not None  # noqa: S101
+        assert incident.held_by is not None
         receiver = receiver_create(user=incident.held_by, name="probe", kind="alertmanager").receiver
         rule_add(receiver=receiver, alert_name="", labels="", scope=ScopeKind.EVERY)
     rule = ReceiverRule.objects.filter(receiver=receiver).first()
-    assert rule is not None  # noqa: S101
+    assert rule is not None
     pk = receiver.pk
     return [
         Route("alert-receivers", reverse("alert-receivers")),
