@@ -258,3 +258,24 @@ def test_a_nul_in_an_annotation_never_reaches_the_incident(make_receiver: Make, 
     response = deliver(anonymous, credential.receiver.slug, alertmanager(document, token=credential.token))
     assert response.status_code == 200
     assert "origin down" in Incident.objects.get().reason
+
+
+def test_old_delivery_ids_and_deliveries_beyond_the_last_kept_are_forgotten(
+    make_receiver: Make, anonymous: Client
+) -> None:
+    from prefetch_ui.alerts.models import SeenDelivery
+    from prefetch_ui.alerts.services.deliveries import SEEN_KEEP, deliveries_forget
+
+    credential = make_receiver("standard")
+    for _ in range(4):
+        deliver(
+            anonymous,
+            credential.receiver.slug,
+            standard(payload("standard_alert_resolved"), secret=credential.secret),
+        )
+    newest = list(Delivery.objects.order_by("-id").values_list("id", flat=True)[:3])
+    deliveries_forget(keep=3)
+    assert sorted(Delivery.objects.values_list("id", flat=True)) == sorted(newest)
+    assert SeenDelivery.objects.count() == 4
+    deliveries_forget(now=datetime.now(UTC) + SEEN_KEEP + timedelta(seconds=1), keep=3)
+    assert not SeenDelivery.objects.exists()

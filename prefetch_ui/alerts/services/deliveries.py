@@ -39,8 +39,10 @@ BODY_LIMIT = 1024 * 1024
 # Delivery ids are kept this long: longer than the 5 minutes a signed timestamp is accepted, so a
 # replay within the window is always known.
 SEEN_KEEP = timedelta(hours=1)
-# Deliveries listed on a receiver's page are kept this long.
+# Deliveries listed on a receiver's page are kept this long, and no more than this many a receiver
+# (a sender gone wild must not fill the database).
 DELIVERIES_KEEP = timedelta(days=30)
+DELIVERIES_KEPT_PER_RECEIVER = 1000
 
 PARSERS = {
     ReceiverKind.ALERTMANAGER: alertmanager_parse,
@@ -186,9 +188,18 @@ def delivery_handle(
     return Answer(200, {"code": "taken", "dry_run": receiver.dry_run, "actions": actions})
 
 
-def deliveries_forget(*, now: datetime | None = None) -> tuple[int, int]:
-    """Forget delivery ids past `SEEN_KEEP` and deliveries past `DELIVERIES_KEEP`."""
+def deliveries_forget(
+    *, now: datetime | None = None, keep: int = DELIVERIES_KEPT_PER_RECEIVER
+) -> tuple[int, int]:
+    """Forget delivery ids past `SEEN_KEEP`, and deliveries past `DELIVERIES_KEEP` or beyond the last
+    `keep` of their receiver."""
     now = now or timezone.now()
     seen, _ = SeenDelivery.objects.filter(seen_at__lt=now - SEEN_KEEP).delete()
     old, _ = Delivery.objects.filter(received_at__lt=now - DELIVERIES_KEEP).delete()
+    for receiver_id in Receiver.objects.values_list("pk", flat=True):
+        mine = Delivery.objects.filter(receiver_id=receiver_id)
+        last_kept = mine.order_by("-id").values_list("id", flat=True)[keep - 1 : keep].first()
+        if last_kept is not None:
+            extra, _ = mine.filter(id__lt=last_kept).delete()
+            old += extra
     return seen, old
