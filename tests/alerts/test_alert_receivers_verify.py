@@ -279,3 +279,28 @@ def test_old_delivery_ids_and_deliveries_beyond_the_last_kept_are_forgotten(
     assert SeenDelivery.objects.count() == 4
     deliveries_forget(now=datetime.now(UTC) + SEEN_KEEP + timedelta(seconds=1), keep=3)
     assert not SeenDelivery.objects.exists()
+
+
+def test_no_token_or_secret_reaches_a_log_line(
+    make_receiver: Make, anonymous: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    token_receiver = make_receiver("alertmanager")
+    signed = make_receiver("standard")
+    deliver(
+        anonymous,
+        token_receiver.receiver.slug,
+        alertmanager(payload("alertmanager_firing"), token=token_receiver.token),
+    )
+    deliver(
+        anonymous,
+        token_receiver.receiver.slug,
+        alertmanager(payload("alertmanager_firing"), token="pfa_guess-0001"),
+    )
+    deliver(anonymous, signed.receiver.slug, standard(payload("standard_alert_firing"), secret=signed.secret))
+    rotated = receiver_rotate(receiver=signed.receiver)
+    logged = "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
+    assert "alert delivery refused" in logged  # the refusal is logged, without what was sent
+    for secret in (token_receiver.token, "pfa_guess-0001", signed.secret, rotated.secret):
+        assert secret not in logged
+    assert "hidden" in repr(rotated) and rotated.secret not in repr(rotated)
