@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "prefetch_ui.reviews",
     # The HTTP API (/api/v1/) and its tokens.
     "prefetch_ui.api",
+    # Alert receivers (/alerts/receivers/, /hooks/<slug>/): alerts that hold prefetch by themselves.
+    "prefetch_ui.alerts",
     # django-ninja, which serves the API: installed so that its docs page takes Swagger UI from its
     # static files, not from a CDN the Content-Security-Policy refuses.
     "ninja",
@@ -313,7 +315,11 @@ CELERY_TASK_IGNORE_RESULT = True
 # operations. Every worker consumes both queues unless started with -Q.
 CELERY_TASK_QUEUES = (Queue("incidents"), Queue("celery"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"prefetch_ui.incidents.tasks.*": {"queue": "incidents"}}
+CELERY_TASK_ROUTES = {
+    "prefetch_ui.incidents.tasks.*": {"queue": "incidents"},
+    # A resolved alert's resume is incident work: ahead of routine work too.
+    "prefetch_ui.alerts.tasks.*": {"queue": "incidents"},
+}
 # ESA calls wait on the network, not the CPU: threads, so that one process runs many at once (and
 # beats once in Redis for all of them, see prefetch_ui/core/workers.py). Its size (the concurrency)
 # follows from the number of drainers: see CELERY_WORKER_CONCURRENCY under Incidents.
@@ -394,6 +400,8 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", 2 * PREFETCH_IN
 PREFETCH_RESCHEDULE_LEAD_SECONDS = env.int("PREFETCH_RESCHEDULE_LEAD_SECONDS", 60)
 # Seconds between two sweeps of open incidents (lost messages, dead workers' claims).
 PREFETCH_INCIDENT_SWEEP_PERIOD = env.float("PREFETCH_INCIDENT_SWEEP_PERIOD", 1.0)
+# How often resolved alerts' resumes are looked at (a quiet period is counted in minutes).
+PREFETCH_ALERT_SWEEP_PERIOD = env.float("PREFETCH_ALERT_SWEEP_PERIOD", 5.0)
 
 # --- Reviews: the team lead's pages (prefetch_ui/reviews) ---------------------------------------------------
 # A waiting plan whose start passed longer ago than this is flagged late on the overview: ESA starts
@@ -407,6 +415,12 @@ PREFETCH_METRICS_TOKEN = env.str("PREFETCH_METRICS_TOKEN", "")
 PREFETCH_METRICS_ALLOWED_NETWORKS = env.networks("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 CELERY_BEAT_SCHEDULE = {
+    # Resolved alerts whose quiet period is over (or whose hold was still being applied) resume.
+    "alerts-sweep": {
+        "task": "prefetch_ui.alerts.tasks.alerts_sweep_task",
+        "schedule": PREFETCH_ALERT_SWEEP_PERIOD,
+        "options": {"expires": PREFETCH_ALERT_SWEEP_PERIOD},
+    },
     "incidents-sweep": {
         "task": "prefetch_ui.incidents.tasks.incidents_sweep_task",
         "schedule": PREFETCH_INCIDENT_SWEEP_PERIOD,

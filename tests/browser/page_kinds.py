@@ -15,6 +15,8 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.alerts.models import Delivery, Receiver, ScopeKind
+from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
@@ -38,6 +40,8 @@ class PageEstate:
     # A site held through the real services: its incident lists the plans it stopped and parked.
     held_job: Job
     held_incident: Incident
+    # An alert receiver with a rule, a delivery taken and one refused.
+    receiver: Receiver
 
 
 def page_estate_create(*, operator: User) -> PageEstate:
@@ -66,8 +70,31 @@ def page_estate_create(*, operator: User) -> PageEstate:
     PlanFactory.create(job=held_job, status="running", start_time=now - hour, end_time=now + hour)
     PlanFactory.create(job=held_job, status="waiting", start_time=now + 2 * hour, end_time=now + 3 * hour)
     incident = hold_done(user=operator, site=gamma, reason="origin 5xx at 40%")
+    receiver = receiver_create(user=operator, name="alertmanager prod", kind="alertmanager").receiver
+    rule_add(
+        receiver=receiver,
+        alert_name="",
+        labels="",
+        scope=ScopeKind.LABEL,
+        site_label="site",
+        allowed_sites=[gamma],
+    )
+    Delivery.objects.create(
+        receiver=receiver,
+        status_code=200,
+        code="taken",
+        actions=["OriginErrors (8c3c) holds gamma.example.org"],
+    )
+    Delivery.objects.create(
+        receiver=receiver, status_code=401, code="token_invalid", message="This token is not the receiver's."
+    )
     return PageEstate(
-        review=review, every=every, every_plans=plans, held_job=held_job, held_incident=incident
+        review=review,
+        every=every,
+        every_plans=plans,
+        held_job=held_job,
+        held_incident=incident,
+        receiver=receiver,
     )
 
 
@@ -97,5 +124,8 @@ PAGE_KINDS = [
     PageKind("hold confirm", lambda estate: f"/incidents/hold/?site={estate.review.site.esa_id}"),
     PageKind("resume confirm", lambda estate: f"/incidents/{estate.held_incident.pk}/resume/"),
     PageKind("api tokens", lambda estate: "/api/tokens/"),
+    PageKind("alert receivers", lambda estate: "/alerts/receivers/"),
+    PageKind("new alert receiver", lambda estate: "/alerts/receivers/new/"),
+    PageKind("alert receiver", lambda estate: f"/alerts/receivers/{estate.receiver.pk}/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]

@@ -21,6 +21,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from prefetch_ui.alerts.models import Receiver, ReceiverRule, ScopeKind
+from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
 from prefetch_ui.api.models import ApiToken
 from prefetch_ui.api.services import token_create
 from prefetch_ui.incidents.models import HeldPlan, HoldAction, Incident, StepState
@@ -109,6 +111,29 @@ def _forms(url: str, html: str) -> _Forms:
     return parser
 
 
+def _alert_routes(incident: Incident) -> list[Route]:
+    """The alert receiver pages, of a receiver with a rule (made once), and a receiver's address."""
+    receiver = Receiver.objects.first()
+    if receiver is None:
+        assert incident.held_by is not None
+        receiver = receiver_create(user=incident.held_by, name="probe", kind="alertmanager").receiver
+        rule_add(receiver=receiver, alert_name="", labels="", scope=ScopeKind.EVERY)
+    rule = ReceiverRule.objects.filter(receiver=receiver).first()
+    assert rule is not None
+    pk = receiver.pk
+    return [
+        Route("alert-receivers", reverse("alert-receivers")),
+        Route("alert-receiver-new", reverse("alert-receiver-new")),
+        Route("alert-receiver", reverse("alert-receiver", args=[pk])),
+        Route("alert-receiver-edit", reverse("alert-receiver-edit", args=[pk])),
+        Route("alert-receiver-disable", reverse("alert-receiver-disable", args=[pk])),
+        Route("alert-receiver-rotate", reverse("alert-receiver-rotate", args=[pk]), post_only=("secret",)),
+        Route("alert-rule-add", reverse("alert-rule-add", args=[pk])),
+        Route("alert-rule-remove", reverse("alert-rule-remove", args=[pk, rule.pk])),
+        Route("alert-hook", reverse("alert-hook", args=[receiver.slug]), text_segments=(receiver.slug,)),
+    ]
+
+
 def _our_routes() -> set[str]:
     """The names of every route of ours (not the admin's or Django's login pages)."""
     names: set[str] = set()
@@ -188,6 +213,7 @@ def _routes(estate: ReviewEstate, incident: Incident, failed: Operation, token: 
         Route("password_reset_done", reverse("password_reset_done")),
         Route("password_reset_confirm", reverse("password_reset_confirm", args=["MQ", "set-password"])),
         Route("password_reset_complete", reverse("password_reset_complete")),
+        *_alert_routes(incident),
     ]
 
 
