@@ -28,4 +28,5 @@ urlpatterns = [
     path("", include("prefetch_ui.prefetch.urls")),
     path("", include("prefetch_ui.incidents.urls")),
     path("", include("prefetch_ui.reviews.urls")),
+    path("", include("prefetch_ui.notifications.urls")),
 ]
