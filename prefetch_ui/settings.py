@@ -415,13 +415,19 @@ PREFETCH_NOTIFY_SCAN_PERIOD = env.float("PREFETCH_NOTIFY_SCAN_PERIOD", 5.0, vali
 PREFETCH_NOTIFY_SWEEP_PERIOD = env.float("PREFETCH_NOTIFY_SWEEP_PERIOD", 2.0, validate=MORE_THAN_ZERO)
 # A failed delivery is tried again after BASE seconds, then twice as long each time up to MAX, and
 # given up (failed) after MAX_ATTEMPTS attempts: with the defaults, about a day of trying.
-PREFETCH_NOTIFY_RETRY_BASE_SECONDS = env.float("PREFETCH_NOTIFY_RETRY_BASE_SECONDS", 10.0, validate=MORE_THAN_ZERO)
-PREFETCH_NOTIFY_RETRY_MAX_SECONDS = env.float("PREFETCH_NOTIFY_RETRY_MAX_SECONDS", 3600.0, validate=MORE_THAN_ZERO)
+PREFETCH_NOTIFY_RETRY_BASE_SECONDS = env.float(
+    "PREFETCH_NOTIFY_RETRY_BASE_SECONDS", 10.0, validate=MORE_THAN_ZERO
+)
+PREFETCH_NOTIFY_RETRY_MAX_SECONDS = env.float(
+    "PREFETCH_NOTIFY_RETRY_MAX_SECONDS", 3600.0, validate=MORE_THAN_ZERO
+)
 PREFETCH_NOTIFY_MAX_ATTEMPTS = env.int("PREFETCH_NOTIFY_MAX_ATTEMPTS", 30, validate=AT_LEAST_ONE)
 # Seconds a receiver has to answer one delivery.
 PREFETCH_NOTIFY_TIMEOUT = env.float("PREFETCH_NOTIFY_TIMEOUT", 10.0, validate=MORE_THAN_ZERO)
 # Seconds without a successful sync before subscribers are told (ESA unreachable, or the sync stuck).
-PREFETCH_NOTIFY_SYNC_STALE_SECONDS = env.float("PREFETCH_NOTIFY_SYNC_STALE_SECONDS", PREFETCH_READY_SYNC_MAX_AGE)
+PREFETCH_NOTIFY_SYNC_STALE_SECONDS = env.float(
+    "PREFETCH_NOTIFY_SYNC_STALE_SECONDS", PREFETCH_READY_SYNC_MAX_AGE
+)
 # Seconds a worker queue may go unconsumed (a restart takes a few) before subscribers are told.
 PREFETCH_NOTIFY_NO_WORKER_SECONDS = env.float("PREFETCH_NOTIFY_NO_WORKER_SECONDS", 60.0)
 # Hours a rotated webhook secret goes on signing (a second signature) beside the new one.

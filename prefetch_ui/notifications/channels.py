@@ -109,7 +109,9 @@ def _post(channel: Channel, url: str, **kwargs: Any) -> httpx.Response | Answer:
     except httpx.TimeoutException:
         return Answer(False, "timeout", f"no answer within {settings.PREFETCH_NOTIFY_TIMEOUT:g} s")
     except httpx.HTTPError as error:
-        return Answer(False, "transport error", _short(f"{type(error).__name__}: {error}", url, channel.secret))
+        return Answer(
+            False, "transport error", _short(f"{type(error).__name__}: {error}", url, channel.secret)
+        )
 
 
 def _json_code(response: httpx.Response, *names: str) -> tuple[int | None, str]:
@@ -154,7 +156,9 @@ def _send_slack(channel: Channel, payload: dict[str, Any], message_id: str, now:
     if response.status_code == 200 and text == "ok":
         return Answer(True, code)
     permanent = response.status_code in SLACK_PERMANENT_STATUSES
-    return Answer(False, f"{code} {text[:40]}".strip(), _short(f"Slack answered {text[:200]!r}", channel.url), permanent)
+    return Answer(
+        False, f"{code} {text[:40]}".strip(), _short(f"Slack answered {text[:200]!r}", channel.url), permanent
+    )
 
 
 def _send_dingtalk(channel: Channel, payload: dict[str, Any], message_id: str, now: datetime) -> Answer:
@@ -162,7 +166,8 @@ def _send_dingtalk(channel: Channel, payload: dict[str, Any], message_id: str, n
     if channel.secret:
         timestamp_ms = int(now.timestamp() * 1000)
         separator = "&" if "?" in url else "?"
-        url = f"{url}{separator}timestamp={timestamp_ms}&sign={dingtalk_sign(secret=channel.secret, timestamp_ms=timestamp_ms)}"
+        sign = dingtalk_sign(secret=channel.secret, timestamp_ms=timestamp_ms)
+        url = f"{url}{separator}timestamp={timestamp_ms}&sign={sign}"
     body = {"msgtype": "text", "text": {"content": message_text(payload)}}
     response = _post(channel, url, json=body)
     if isinstance(response, Answer):
@@ -171,7 +176,9 @@ def _send_dingtalk(channel: Channel, payload: dict[str, Any], message_id: str, n
     code = f"{response.status_code} errcode {errcode}" if errcode is not None else str(response.status_code)
     if response.status_code == 200 and errcode == 0:
         return Answer(True, code)
-    error = _short(f"DingTalk refused: {message}" if message else f"HTTP {response.status_code}", url, channel.url)
+    error = _short(
+        f"DingTalk refused: {message}" if message else f"HTTP {response.status_code}", url, channel.url
+    )
     return Answer(False, code, error, permanent=errcode in DINGTALK_PERMANENT)
 
 
@@ -179,7 +186,11 @@ def _send_lark(channel: Channel, payload: dict[str, Any], message_id: str, now: 
     body: dict[str, Any] = {"msg_type": "text", "content": {"text": message_text(payload)}}
     if channel.secret:
         timestamp = int(now.timestamp())
-        body = {"timestamp": str(timestamp), "sign": lark_sign(secret=channel.secret, timestamp=timestamp), **body}
+        body = {
+            "timestamp": str(timestamp),
+            "sign": lark_sign(secret=channel.secret, timestamp=timestamp),
+            **body,
+        }
     response = _post(channel, channel.url, json=body)
     if isinstance(response, Answer):
         return response
@@ -217,7 +228,9 @@ _SENDERS = {
 }
 
 
-def channel_send(*, channel: Channel, payload: dict[str, Any], message_id: str, now: datetime | None = None) -> Answer:
+def channel_send(
+    *, channel: Channel, payload: dict[str, Any], message_id: str, now: datetime | None = None
+) -> Answer:
     """Send `payload` on `channel` once, and say what came of it. Never raises for the receiver's
     faults: they are the answer."""
     now = now or datetime.fromtimestamp(time.time(), tz=UTC)

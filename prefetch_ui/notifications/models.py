@@ -132,7 +132,9 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        constraints = [models.UniqueConstraint(fields=["channel", "event"], name="one_delivery_per_channel_event")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "event"], name="one_delivery_per_channel_event")
+        ]
         indexes = [models.Index(fields=["channel", "status", "id"], name="delivery_channel_queue")]
 
     def __str__(self) -> str:

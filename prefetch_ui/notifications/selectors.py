@@ -25,7 +25,9 @@ def channel_address(channel: Channel) -> str:
     return f"{host} (address hidden)" if host else "no address"
 
 
-def delivery_page(*, channel_id: int | None = None, status: str = "", number: int | str = 1) -> Page[Delivery]:
+def delivery_page(
+    *, channel_id: int | None = None, status: str = "", number: int | str = 1
+) -> Page[Delivery]:
     deliveries = Delivery.objects.select_related("channel", "event").order_by("-id")
     if channel_id is not None:
         deliveries = deliveries.filter(channel_id=channel_id)

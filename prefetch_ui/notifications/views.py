@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -45,7 +46,7 @@ def channel_list_page(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             created, made_secret = channel_create(
-                user=request.user if request.user.is_authenticated else None,  # type: ignore[arg-type]
+                user=request.user if isinstance(request.user, User) else None,
                 name=data["name"],
                 kind=data["kind"],
                 url=data["url"],
@@ -117,10 +118,17 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
 @require_POST
 def channel_rotate(request: HttpRequest, channel_id: int) -> HttpResponse:
     """A new signing secret for a webhook channel, shown in this answer only."""
-    channel = get_object_or_404(Channel.objects.prefetch_related("sites"), pk=channel_id, kind=ChannelKind.WEBHOOK)
+    channel = get_object_or_404(
+        Channel.objects.prefetch_related("sites"), pk=channel_id, kind=ChannelKind.WEBHOOK
+    )
     made = channel_secret_rotate(channel=channel)
     form = ChannelForm(
-        initial={"name": channel.name, "kind": channel.kind, "events": channel.events, "enabled": channel.enabled},
+        initial={
+            "name": channel.name,
+            "kind": channel.kind,
+            "events": channel.events,
+            "enabled": channel.enabled,
+        },
         editing=True,
     )
     return render(
@@ -183,6 +191,7 @@ def job_deadline(request: HttpRequest, job_esa_id: str) -> HttpResponse:
         messages.error(request, "The deadline is not a date and time.")
     else:
         deadline = form.cleaned_data["deadline"]
-        job_deadline_set(job=job, deadline=deadline, user=request.user if request.user.is_authenticated else None)  # type: ignore[arg-type]
+        user = request.user if isinstance(request.user, User) else None
+        job_deadline_set(job=job, deadline=deadline, user=user)
         messages.success(request, "Deadline set." if deadline else "Deadline cleared.")
     return HttpResponseRedirect(reverse("job-detail", args=[job.esa_id]))

@@ -88,7 +88,7 @@ def standard_webhooks_receiver(secrets: list[str], port: int = 0) -> Iterator[tu
     class Handler(_Handler):
         def do_POST(self) -> None:
             body = self._body()
-            headers = {name: value for name, value in self.headers.items()}
+            headers = dict(self.headers.items())
             with received.lock:
                 received.requests += 1
             for secret in list(secrets):
@@ -162,7 +162,10 @@ def lark_receiver(secret: str, *, old_style: bool = False) -> Iterator[tuple[str
             elif received.refuse_with is not None:
                 code, message = received.refuse_with, "request too frequent"
             with received.lock:
-                (received.accepted if code == 0 else received.refused).append(payload if code == 0 else message)
+                if code == 0:
+                    received.accepted.append(payload)
+                else:
+                    received.refused.append(message)
             answer = (
                 {"StatusCode": code, "StatusMessage": message}
                 if old_style and code == 0

@@ -180,13 +180,28 @@ def test_email_reaches_a_real_smtp_server(settings: Settings) -> None:
 def test_channels_subscribe_to_kinds_and_sites(site: Site) -> None:
     other = Site.objects.create(esa_id=999, name="other.example", synced_at=site.synced_at)
     everything, _ = channel_create(
-        user=None, name="all", kind=ChannelKind.SLACK, url="http://127.0.0.1:9/x", events=[EventKind.HOLD_OPENED], sites=[]
+        user=None,
+        name="all",
+        kind=ChannelKind.SLACK,
+        url="http://127.0.0.1:9/x",
+        events=[EventKind.HOLD_OPENED],
+        sites=[],
     )
     only_other, _ = channel_create(
-        user=None, name="other", kind=ChannelKind.SLACK, url="http://127.0.0.1:9/x", events=[EventKind.HOLD_OPENED], sites=[other]
+        user=None,
+        name="other",
+        kind=ChannelKind.SLACK,
+        url="http://127.0.0.1:9/x",
+        events=[EventKind.HOLD_OPENED],
+        sites=[other],
     )
     plans_only, _ = channel_create(
-        user=None, name="plans", kind=ChannelKind.SLACK, url="http://127.0.0.1:9/x", events=[EventKind.PLAN_FAILED], sites=[]
+        user=None,
+        name="plans",
+        kind=ChannelKind.SLACK,
+        url="http://127.0.0.1:9/x",
+        events=[EventKind.PLAN_FAILED],
+        sites=[],
     )
     _record("on-site", site=site)
     _record("nowhere")
@@ -200,7 +215,14 @@ def test_channels_subscribe_to_kinds_and_sites(site: Site) -> None:
 
 
 def test_an_event_is_recorded_once_whatever_how_often_it_is_seen(client: Client) -> None:
-    channel_create(user=None, name="all", kind=ChannelKind.SLACK, url="http://127.0.0.1:9/x", events=[EventKind.HOLD_OPENED], sites=[])
+    channel_create(
+        user=None,
+        name="all",
+        kind=ChannelKind.SLACK,
+        url="http://127.0.0.1:9/x",
+        events=[EventKind.HOLD_OPENED],
+        sites=[],
+    )
     _record()
     _record()
     assert Delivery.objects.count() == 1

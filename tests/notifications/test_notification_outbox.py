@@ -46,10 +46,15 @@ def test_an_endpoint_down_for_a_while_gets_every_delivery_once_back_in_order() -
         first = Delivery.objects.order_by("id").first()
         return first is not None and first.attempts >= DOWN_FOR_ATTEMPTS
 
-    eventually(head_attempts, timeout=WORK_TIMEOUT, interval=0.05, failure="the worker never tried the endpoint")
+    eventually(
+        head_attempts, timeout=WORK_TIMEOUT, interval=0.05, failure="the worker never tried the endpoint"
+    )
     # In order: while the first is not delivered, none after it was even tried.
     assert list(Delivery.objects.order_by("id").values_list("attempts", flat=True))[1:] == [0] * (EVENTS - 1)
-    assert set(Delivery.objects.values_list("status", flat=True)) <= {DeliveryStatus.PENDING, DeliveryStatus.SENDING}
+    assert set(Delivery.objects.values_list("status", flat=True)) <= {
+        DeliveryStatus.PENDING,
+        DeliveryStatus.SENDING,
+    }
     assert "connection refused" in Delivery.objects.order_by("id").values_list("answer_code", flat=True)[0]
 
     with standard_webhooks_receiver([secret], port=port) as (_, received):

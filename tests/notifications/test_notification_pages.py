@@ -44,12 +44,24 @@ def test_secrets_and_robot_urls_never_reach_a_page_or_a_log(
     with dingtalk_receiver("SECanother") as (url, _received):
         response = operator_client.post(
             reverse("notification-channels"),
-            {"name": "oncall", "kind": "dingtalk", "url": url, "secret": ROBOT_SECRET, "events": [EventKind.TEST]},
+            {
+                "name": "oncall",
+                "kind": "dingtalk",
+                "url": url,
+                "secret": ROBOT_SECRET,
+                "events": [EventKind.TEST],
+            },
         )
         assert response.status_code == 400  # "test" is no event to subscribe to
         response = operator_client.post(
             reverse("notification-channels"),
-            {"name": "oncall", "kind": "dingtalk", "url": url, "secret": ROBOT_SECRET, "events": [EventKind.HOLD_OPENED]},
+            {
+                "name": "oncall",
+                "kind": "dingtalk",
+                "url": url,
+                "secret": ROBOT_SECRET,
+                "events": [EventKind.HOLD_OPENED],
+            },
         )
         assert response.status_code == 201
         channel = Channel.objects.get()
@@ -68,7 +80,12 @@ def test_secrets_and_robot_urls_never_reach_a_page_or_a_log(
 def test_a_webhook_secret_is_shown_once_and_rotation_shows_the_new_one_once(operator_client: Client) -> None:
     response = operator_client.post(
         reverse("notification-channels"),
-        {"name": "hook", "kind": "webhook", "url": "https://hooks.example.com/x", "events": [EventKind.HOLD_OPENED]},
+        {
+            "name": "hook",
+            "kind": "webhook",
+            "url": "https://hooks.example.com/x",
+            "events": [EventKind.HOLD_OPENED],
+        },
     )
     channel = Channel.objects.get()
     assert channel.secret.startswith("whsec_") and channel.secret in response.content.decode()
@@ -85,8 +102,14 @@ def test_bad_channel_input_is_refused_with_the_field_named_and_nothing_made(oper
     cases = [
         ({"kind": "slack", "url": "", "events": [EventKind.HOLD_OPENED]}, "needs its URL"),
         ({"kind": "slack", "url": "ftp://x", "events": [EventKind.HOLD_OPENED]}, "must start with https://"),
-        ({"kind": "email", "recipients": "not an address", "events": [EventKind.HOLD_OPENED]}, "is not an e-mail"),
-        ({"kind": "webhook", "url": "https://x", "secret": "nope", "events": [EventKind.HOLD_OPENED]}, "whsec_"),
+        (
+            {"kind": "email", "recipients": "not an address", "events": [EventKind.HOLD_OPENED]},
+            "is not an e-mail",
+        ),
+        (
+            {"kind": "webhook", "url": "https://x", "secret": "nope", "events": [EventKind.HOLD_OPENED]},
+            "whsec_",
+        ),
         ({"kind": "slack", "url": "https://x\x00", "events": [EventKind.HOLD_OPENED]}, "Null characters"),
     ]
     for fields, says in cases:

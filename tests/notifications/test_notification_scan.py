@@ -46,7 +46,9 @@ def test_a_hold_on_the_simulator_is_told_opened_completed_and_resumed_in_order(
     job = esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="Homepage", urls=[f"https://example.com/{n}.js" for n in range(50)]
     )
-    esa.create_scheduled_preload_executions(job.id, [PlanSpec(now + timedelta(hours=2), now + timedelta(hours=3), 60, 10)])
+    esa.create_scheduled_preload_executions(
+        job.id, [PlanSpec(now + timedelta(hours=2), now + timedelta(hours=3), 60, 10)]
+    )
     esa_sync(client=esa)
     secrets: list[str] = []
     with standard_webhooks_receiver(secrets) as (url, received):
@@ -59,7 +61,9 @@ def test_a_hold_on_the_simulator_is_told_opened_completed_and_resumed_in_order(
             sites=[Site.objects.get(esa_id=DEMO_SITE_ID)],
         )
         secrets.append(secret)
-        incident, _ = hold_request(user=operator, site=Site.objects.get(esa_id=DEMO_SITE_ID), reason="origin down")
+        incident, _ = hold_request(
+            user=operator, site=Site.objects.get(esa_id=DEMO_SITE_ID), reason="origin down"
+        )
         eventually(lambda: Incident.objects.get().status == "held", timeout=WORK_TIMEOUT)
         notifications_scan()
         resume_request(user=operator, incident=Incident.objects.get(), reschedule=False)
@@ -73,9 +77,17 @@ def test_a_hold_on_the_simulator_is_told_opened_completed_and_resumed_in_order(
 
         eventually(delivered, timeout=WORK_TIMEOUT)
     assert _kinds() == ["hold.opened", "hold.completed", "hold.resumed"]
-    assert [got["payload"]["type"] for got in received.accepted] == ["hold.opened", "hold.completed", "hold.resumed"]
+    assert [got["payload"]["type"] for got in received.accepted] == [
+        "hold.opened",
+        "hold.completed",
+        "hold.resumed",
+    ]
     opened = received.accepted[0]["payload"]["data"]
-    assert (opened["scope"], opened["reason"], opened["by"]) == ("example.com", "origin down", operator.username)
+    assert (opened["scope"], opened["reason"], opened["by"]) == (
+        "example.com",
+        "origin down",
+        operator.username,
+    )
     assert opened["url"] == f"/incidents/{incident.pk}/"
 
 
@@ -107,7 +119,9 @@ def test_a_job_with_urls_no_plan_will_send_and_one_past_its_deadline(site: Site)
     now = timezone.now()
     short = JobFactory.create(site=site, url_count=10_000, url_submitted=0, name="Too short")
     # 10 URLs a minute for an hour, both ends included: 610 of 10,000 (as the job page says it).
-    PlanFactory.create(job=short, start_time=now, end_time=now + timedelta(hours=1), interval=60, slice_len=10)
+    PlanFactory.create(
+        job=short, start_time=now, end_time=now + timedelta(hours=1), interval=60, slice_len=10
+    )
     late = JobFactory.create(site=site, url_count=100, url_submitted=0, name="Late")
     PlanFactory.create(job=late, start_time=now, end_time=now + timedelta(hours=5), interval=60, slice_len=1)
     job_deadline_set(job=late, deadline=now + timedelta(minutes=30), user=None)

@@ -6,99 +6,221 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('prefetch', '0012_actor_via'),
+        ("prefetch", "0012_actor_via"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Condition',
+            name="Condition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255, unique=True)),
-                ('since', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255, unique=True)),
+                ("since", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='ScanCursor',
+            name="ScanCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('position', models.BigIntegerField(default=0)),
-                ('at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
+                ("position", models.BigIntegerField(default=0)),
+                ("at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('webhook', 'Webhook (Standard Webhooks)'), ('slack', 'Slack incoming webhook'), ('dingtalk', 'DingTalk group robot'), ('lark', 'Lark / Feishu group robot'), ('email', 'E-mail')], max_length=16)),
-                ('url', models.TextField(blank=True)),
-                ('recipients', models.TextField(blank=True)),
-                ('secret', models.CharField(blank=True, max_length=255)),
-                ('previous_secret', models.CharField(blank=True, max_length=255)),
-                ('previous_secret_until', models.DateTimeField(blank=True, null=True)),
-                ('events', models.JSONField(default=list)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('sites', models.ManyToManyField(blank=True, related_name='+', to='prefetch.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("webhook", "Webhook (Standard Webhooks)"),
+                            ("slack", "Slack incoming webhook"),
+                            ("dingtalk", "DingTalk group robot"),
+                            ("lark", "Lark / Feishu group robot"),
+                            ("email", "E-mail"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("url", models.TextField(blank=True)),
+                ("recipients", models.TextField(blank=True)),
+                ("secret", models.CharField(blank=True, max_length=255)),
+                ("previous_secret", models.CharField(blank=True, max_length=255)),
+                ("previous_secret_until", models.DateTimeField(blank=True, null=True)),
+                ("events", models.JSONField(default=list)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("sites", models.ManyToManyField(blank=True, related_name="+", to="prefetch.site")),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255, unique=True)),
-                ('kind', models.CharField(choices=[('hold.opened', 'A hold opened'), ('hold.completed', 'A hold completed'), ('hold.failed_steps', 'A hold or resume with failed steps'), ('hold.resumed', 'A hold resumed'), ('plan.failed', 'A plan failed'), ('job.unscheduled', 'A job that will not finish (URLs with no plan)'), ('job.late', 'A job that will finish after its deadline'), ('create.refused', 'A create refused by ESA'), ('sync.stale', 'ESA unreachable or the sync stale'), ('queue.no_worker', 'A worker queue with no worker'), ('test', 'A test message')], max_length=32)),
-                ('title', models.CharField(max_length=255)),
-                ('data', models.JSONField(default=dict)),
-                ('occurred_at', models.DateTimeField()),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='prefetch.site')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("hold.opened", "A hold opened"),
+                            ("hold.completed", "A hold completed"),
+                            ("hold.failed_steps", "A hold or resume with failed steps"),
+                            ("hold.resumed", "A hold resumed"),
+                            ("plan.failed", "A plan failed"),
+                            ("job.unscheduled", "A job that will not finish (URLs with no plan)"),
+                            ("job.late", "A job that will finish after its deadline"),
+                            ("create.refused", "A create refused by ESA"),
+                            ("sync.stale", "ESA unreachable or the sync stale"),
+                            ("queue.no_worker", "A worker queue with no worker"),
+                            ("test", "A test message"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("data", models.JSONField(default=dict)),
+                ("occurred_at", models.DateTimeField()),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="prefetch.site",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='JobDeadline',
+            name="JobDeadline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('deadline', models.DateTimeField()),
-                ('set_at', models.DateTimeField(auto_now=True)),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='notification_deadline', to='prefetch.job')),
-                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("deadline", models.DateTimeField()),
+                ("set_at", models.DateTimeField(auto_now=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_deadline",
+                        to="prefetch.job",
+                    ),
+                ),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('delivered', 'Delivered'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('answer_code', models.CharField(blank=True, max_length=64)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.channel')),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.event')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("answer_code", models.CharField(blank=True, max_length=64)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="notifications.channel",
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="notifications.event",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['channel', 'status', 'id'], name='delivery_channel_queue')],
-                'constraints': [models.UniqueConstraint(fields=('channel', 'event'), name='one_delivery_per_channel_event')],
+                "ordering": ["-id"],
+                "indexes": [models.Index(fields=["channel", "status", "id"], name="delivery_channel_queue")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("channel", "event"), name="one_delivery_per_channel_event"
+                    )
+                ],
             },
         ),
     ]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ def webhook_secret_new() -> str:
 @transaction.atomic
 def channel_create(
     *,
-    user: AbstractBaseUser | None,
+    user: User | None,
     name: str,
     kind: str,
     url: str = "",
@@ -48,7 +48,7 @@ def channel_create(
         secret=secret,
         events=list(events),
         enabled=enabled,
-        created_by=user if isinstance(user, AbstractBaseUser) and user.pk else None,
+        created_by=user,
     )
     channel.sites.set(sites)
     return channel, made
@@ -90,12 +90,16 @@ def channel_delete(*, channel: Channel) -> None:
     channel.delete()
 
 
-def job_deadline_set(*, job: Job, deadline: datetime | None, user: AbstractBaseUser | None) -> JobDeadline | None:
+def job_deadline_set(*, job: Job, deadline: datetime | None, user: User | None) -> JobDeadline | None:
     """Set (or clear, with None) when the job must be done by."""
     if deadline is None:
         JobDeadline.objects.filter(job=job).delete()
         return None
     row, _ = JobDeadline.objects.update_or_create(
-        job=job, defaults={"deadline": deadline, "set_by": user if isinstance(user, AbstractBaseUser) and user.pk else None}
+        job=job,
+        defaults={
+            "deadline": deadline,
+            "set_by": user,
+        },
     )
     return row

@@ -77,7 +77,10 @@ def event_record(
     now = timezone.now()
     envelope = event_envelope(event)
     Delivery.objects.bulk_create(
-        [Delivery(channel=channel, event=event, payload=envelope, next_attempt_at=now) for channel in channels]
+        [
+            Delivery(channel=channel, event=event, payload=envelope, next_attempt_at=now)
+            for channel in channels
+        ]
     )
     _send_after_commit([channel.pk for channel in channels])
     return event
@@ -86,7 +89,9 @@ def event_record(
 def retry_delay(attempts: int) -> timedelta:
     """How long after its `attempts`-th failure a delivery is tried again: doubling from the base."""
     base = settings.PREFETCH_NOTIFY_RETRY_BASE_SECONDS
-    return timedelta(seconds=min(settings.PREFETCH_NOTIFY_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1)))
+    return timedelta(
+        seconds=min(settings.PREFETCH_NOTIFY_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
+    )
 
 
 def _head(channel_id: int) -> Delivery | None:
@@ -99,7 +104,11 @@ def _head(channel_id: int) -> Delivery | None:
 
 
 def _record(delivery: Delivery, answer: Answer, *, now: datetime) -> None:
-    fields: dict[str, Any] = {"answer_code": answer.code[:64], "error": answer.error[:500], "claimed_at": None}
+    fields: dict[str, Any] = {
+        "answer_code": answer.code[:64],
+        "error": answer.error[:500],
+        "claimed_at": None,
+    }
     if answer.delivered:
         fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now, error="")
     elif answer.permanent or delivery.attempts >= settings.PREFETCH_NOTIFY_MAX_ATTEMPTS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -87,8 +88,18 @@ def _incidents_scan() -> int:
         data = _incident_data(incident)
         site = incident.site
         label = incident.scope_label
-        events = [(f"incident:{incident.pk}:opened", EventKind.HOLD_OPENED, f"Hold of {label} opened", incident.held_at)]
-        if incident.hold_done_at is not None or incident.status in (IncidentStatus.RESUMING, IncidentStatus.RESUMED):
+        events = [
+            (
+                f"incident:{incident.pk}:opened",
+                EventKind.HOLD_OPENED,
+                f"Hold of {label} opened",
+                incident.held_at,
+            )
+        ]
+        if incident.hold_done_at is not None or incident.status in (
+            IncidentStatus.RESUMING,
+            IncidentStatus.RESUMED,
+        ):
             events.append(
                 (
                     f"incident:{incident.pk}:hold_completed",
@@ -118,10 +129,15 @@ def _incidents_scan() -> int:
                 )
             )
         for key, kind, title, at in events:
-            extra = {"failed_steps": failed} if kind == EventKind.HOLD_FAILED_STEPS else {}
+            extra: dict[str, object] = {"failed_steps": failed} if kind == EventKind.HOLD_FAILED_STEPS else {}
             if kind == EventKind.HOLD_RESUMED:
                 extra = {"by": incident.resumed_by_label}
-            recorded += event_record(key=key, kind=kind, title=title, data={**data, **extra}, site=site, occurred_at=at) is not None
+            recorded += (
+                event_record(
+                    key=key, kind=kind, title=title, data={**data, **extra}, site=site, occurred_at=at
+                )
+                is not None
+            )
         prefix_settled = prefix_settled and incident.status == IncidentStatus.RESUMED
         if prefix_settled:
             settled_up_to = incident.pk
@@ -172,7 +188,9 @@ def _creates_scan(now: datetime) -> int:
             event_record(
                 key=f"operation:{operation.pk}:refused",
                 kind=EventKind.CREATE_REFUSED,
-                title=f"ESA refused to create {what}: {operation.target_label or operation.target_esa_id}"[:255],
+                title=f"ESA refused to create {what}: {operation.target_label or operation.target_esa_id}"[
+                    :255
+                ],
                 data={
                     "operation_id": operation.pk,
                     "site": operation.site.name if operation.site else None,
@@ -206,7 +224,9 @@ def _jobs_scan(now: datetime) -> int:
     if not jobs:
         return 0
     open_jobs = set(
-        Plan.objects.filter(job__in=jobs, status__in=UNFINISHED_PLAN_STATUSES).values_list("job_id", flat=True)
+        Plan.objects.filter(job__in=jobs, status__in=UNFINISHED_PLAN_STATUSES).values_list(
+            "job_id", flat=True
+        )
     )
     outlooks = jobs_outlooks(jobs=jobs, now=now)
     recorded = 0
@@ -235,8 +255,10 @@ def _jobs_scan(now: datetime) -> int:
                 )
                 is not None
             )
-        if deadline is not None and outlook.remaining and (
-            outlook.finishes_at is None or outlook.finishes_at > deadline.deadline
+        if (
+            deadline is not None
+            and outlook.remaining
+            and (outlook.finishes_at is None or outlook.finishes_at > deadline.deadline)
         ):
             recorded += (
                 event_record(
@@ -322,14 +344,15 @@ def notifications_scan(*, now: datetime | None = None) -> int:
     that fails (its error logged) does not keep the others from being told."""
     now = now or timezone.now()
     recorded = 0
-    for source in (
-        lambda: _incidents_scan(),
+    sources: list[Callable[[], int]] = [
+        _incidents_scan,
         lambda: _plans_scan(now),
         lambda: _creates_scan(now),
         lambda: _jobs_scan(now),
         lambda: _sync_scan(now),
         lambda: _queues_scan(now),
-    ):
+    ]
+    for source in sources:
         try:
             recorded += source()
         except Exception:

@@ -19,4 +19,10 @@ register = template.Library()
 def job_deadline_form(context: template.Context, job: Job) -> dict[str, Any]:
     deadline = job_deadline(job_id=job.pk)
     form = JobDeadlineForm(initial={"deadline": deadline.deadline if deadline else None})
-    return {"job": job, "deadline": deadline, "form": form, "csrf_token": context.get("csrf_token"), "perms": context.get("perms")}
+    return {
+        "job": job,
+        "deadline": deadline,
+        "form": form,
+        "csrf_token": context.get("csrf_token"),
+        "perms": context.get("perms"),
+    }
