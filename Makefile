@@ -32,7 +32,8 @@ help:
 	@echo "make run        start the simulator, Redis, worker, beat and web (RUN_ARGS=--verbose: every task and request too)"
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 and 5,000 plans on the product as production runs it, then resume with a ramp; exits 1 on a miss"
-	@echo "make chaos      hold 1,000 plans through five faults (worker killed, Redis, ESA); exits 1 on a miss"
+	@echo "make chaos      hold 1,000 plans through five faults (worker killed, Redis, ESA), then a notification"
+	@echo "               endpoint down for 60 s; exits 1 on a miss"
 	@echo "make load       50 polls a second on gunicorn during and after a first mirror of 10,000 jobs; exits 1 on a miss"
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make lint       ruff check and ruff format --check"
@@ -164,10 +165,13 @@ bench-incident: $(STAMP)
 	$(VENV_PYTHON) -m bench.incident $(ARGS)
 
 # Not part of `make test`: the fault proofs of issue 11 against the product as `make run` starts it
-# (gunicorn, Redis, one worker, beat with the sync, the simulator), the simulator's outage alone a minute.
-# Exits 1 when a goal is missed. ARGS="--scenarios kill,redis-restart" for a quicker look.
+# (gunicorn, Redis, one worker, beat with the sync, the simulator), the simulator's outage alone a minute;
+# then a notification endpoint down for 60 s (bench/notify_outage.py: every delivery arrives once it is
+# back, once each, in order). Exits 1 when a goal is missed. ARGS="--scenarios kill,redis-restart" for a
+# quicker look at the first; NOTIFY_ARGS="--outage 20" for the second.
 chaos: $(STAMP)
 	$(VENV_PYTHON) -m bench.chaos $(ARGS)
+	$(VENV_PYTHON) -m bench.notify_outage $(NOTIFY_ARGS)
 
 # Not part of `make test`: polls at 50 a second on gunicorn (2 workers, production settings) for 60 s
 # per target while the product's sync makes a first mirror of 10,000 jobs, then after it; times that

@@ -422,6 +422,9 @@ PREFETCH_NOTIFY_RETRY_MAX_SECONDS = env.float(
     "PREFETCH_NOTIFY_RETRY_MAX_SECONDS", 3600.0, validate=MORE_THAN_ZERO
 )
 PREFETCH_NOTIFY_MAX_ATTEMPTS = env.int("PREFETCH_NOTIFY_MAX_ATTEMPTS", 30, validate=AT_LEAST_ONE)
+# Seconds between two reads of every unfinished job's outlook (URLs with no plan, a deadline missed):
+# the heaviest part of the scan on a large estate, and news that is not urgent to the second.
+PREFETCH_NOTIFY_JOBS_SCAN_PERIOD = env.float("PREFETCH_NOTIFY_JOBS_SCAN_PERIOD", 60.0)
 # Seconds a receiver has to answer one delivery.
 PREFETCH_NOTIFY_TIMEOUT = env.float("PREFETCH_NOTIFY_TIMEOUT", 10.0, validate=MORE_THAN_ZERO)
 # Seconds without a successful sync before subscribers are told (ESA unreachable, or the sync stuck).

@@ -16,6 +16,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from prefetch_ui.incidents.models import Incident
+from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, DeliveryStatus, EventKind
+from prefetch_ui.notifications.services.channels import channel_create
+from prefetch_ui.notifications.services.outbox import event_record
 from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 from tests.holds import hold_done
@@ -38,6 +41,8 @@ class PageEstate:
     # A site held through the real services: its incident lists the plans it stopped and parked.
     held_job: Job
     held_incident: Incident
+    # A notification channel with a delivery that failed (the deliveries list shows its answer).
+    channel: Channel
 
 
 def page_estate_create(*, operator: User) -> PageEstate:
@@ -66,8 +71,28 @@ def page_estate_create(*, operator: User) -> PageEstate:
     PlanFactory.create(job=held_job, status="running", start_time=now - hour, end_time=now + hour)
     PlanFactory.create(job=held_job, status="waiting", start_time=now + 2 * hour, end_time=now + 3 * hour)
     incident = hold_done(user=operator, site=gamma, reason="origin 5xx at 40%")
+    channel, _ = channel_create(
+        user=operator,
+        name="On-call robot",
+        kind=ChannelKind.DINGTALK,
+        url="https://oapi.dingtalk.com/robot/send?access_token=page-kinds",
+        secret="SECpage-kinds",
+        events=[EventKind.HOLD_OPENED, EventKind.PLAN_FAILED],
+        sites=[gamma],
+    )
+    event_record(
+        key="page-kinds", kind=EventKind.HOLD_OPENED, title="Hold of gamma.example.org opened", data={}
+    )
+    Delivery.objects.filter(channel=channel).update(
+        status=DeliveryStatus.FAILED, attempts=1, answer_code="200 errcode 310000", error="DingTalk refused"
+    )
     return PageEstate(
-        review=review, every=every, every_plans=plans, held_job=held_job, held_incident=incident
+        review=review,
+        every=every,
+        every_plans=plans,
+        held_job=held_job,
+        held_incident=incident,
+        channel=channel,
     )
 
 
@@ -97,5 +122,8 @@ PAGE_KINDS = [
     PageKind("hold confirm", lambda estate: f"/incidents/hold/?site={estate.review.site.esa_id}"),
     PageKind("resume confirm", lambda estate: f"/incidents/{estate.held_incident.pk}/resume/"),
     PageKind("api tokens", lambda estate: "/api/tokens/"),
+    PageKind("notification channels", lambda estate: "/notifications/"),
+    PageKind("notification channel", lambda estate: f"/notifications/channels/{estate.channel.pk}/"),
+    PageKind("notification deliveries", lambda estate: "/notifications/deliveries/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]

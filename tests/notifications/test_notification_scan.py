@@ -115,7 +115,8 @@ def test_a_failed_plan_and_a_refused_create_are_told_once(site: Site) -> None:
 
 
 @pytest.mark.django_db
-def test_a_job_with_urls_no_plan_will_send_and_one_past_its_deadline(site: Site) -> None:
+def test_a_job_with_urls_no_plan_will_send_and_one_past_its_deadline(site: Site, settings: Settings) -> None:
+    settings.PREFETCH_NOTIFY_JOBS_SCAN_PERIOD = 0
     now = timezone.now()
     short = JobFactory.create(site=site, url_count=10_000, url_submitted=0, name="Too short")
     # 10 URLs a minute for an hour, both ends included: 610 of 10,000 (as the job page says it).
