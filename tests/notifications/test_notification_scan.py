@@ -17,7 +17,7 @@ from pytest_django import Settings
 from prefetch_ui.core.metrics import SYNC_LAST_SUCCESS_KEY
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.incidents.models import Incident
+from prefetch_ui.incidents.models import HeldPlan, Incident, StepState
 from prefetch_ui.incidents.services.holds import hold_request
 from prefetch_ui.incidents.services.resumes import resume_request
 from prefetch_ui.notifications.models import ChannelKind, Delivery, DeliveryStatus, Event, EventKind
@@ -27,6 +27,7 @@ from prefetch_ui.notifications.services.scan import notifications_scan
 from prefetch_ui.prefetch.models import OperationKind, OperationStatus, PlanStatus, Site
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.factories import JobFactory, OperationFactory, PlanFactory
+from tests.holds import hold_done
 from tests.notifications.receivers import standard_webhooks_receiver
 from tests.polling import eventually
 
@@ -160,3 +161,33 @@ def test_a_queue_no_worker_consumes_is_told_once_it_lasted(settings: Settings) -
     assert notifications_scan(now=start + timedelta(seconds=61)) == 2
     assert notifications_scan(now=start + timedelta(seconds=62)) == 0
     assert sorted(event.data["queue"] for event in Event.objects.all()) == ["celery", "incidents"]
+
+
+@pytest.mark.django_db
+def test_a_hold_with_failed_steps_is_told_once_with_their_count(operator: User, site: Site) -> None:
+    job = JobFactory.create(site=site)
+    PlanFactory.create(job=job, status=PlanStatus.RUNNING)
+    PlanFactory.create(job=job, status=PlanStatus.WAITING, start_time=timezone.now() + timedelta(hours=2))
+    incident = hold_done(user=operator, site=site)
+    HeldPlan.objects.filter(incident=incident, hold_action="stop").update(
+        state=StepState.FAILED, hold_outcome="", error_code="Throttling"
+    )
+    notifications_scan()
+    notifications_scan()
+    failed = Event.objects.get(kind=EventKind.HOLD_FAILED_STEPS)
+    assert failed.key == f"incident:{incident.pk}:failed_steps:hold"
+    assert failed.data["failed_steps"] == 1 and failed.title == "Hold of example.com: 1 step(s) failed"
+    assert sorted(_kinds()) == ["hold.completed", "hold.failed_steps", "hold.opened"]
+
+
+@pytest.mark.django_db
+def test_esa_unreachable_says_why_the_sync_fails(broker: str, settings: Settings, site: Site) -> None:
+    settings.PREFETCH_NOTIFY_SYNC_STALE_SECONDS = 60
+    Site.objects.filter(pk=site.pk).update(
+        sync_error="EsaTransportError: could not connect to ESA", sync_error_at=timezone.now()
+    )
+    redis.Redis.from_url(broker).set(SYNC_LAST_SUCCESS_KEY, repr(time.time() - 600))
+    assert notifications_scan() == 1
+    stale = Event.objects.get()
+    assert stale.title.startswith("ESA unreachable: the sync has not succeeded for ")
+    assert stale.data["sync_error"] == "EsaTransportError: could not connect to ESA"

@@ -96,7 +96,9 @@ def _incidents_scan() -> int:
                 incident.held_at,
             )
         ]
+        # Held now or since: a hold that the sync re-opens (held → holding) was completed all the same.
         if incident.hold_done_at is not None or incident.status in (
+            IncidentStatus.HELD,
             IncidentStatus.RESUMING,
             IncidentStatus.RESUMED,
         ):
