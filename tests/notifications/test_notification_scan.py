@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -15,8 +16,10 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from prefetch_ui.core.metrics import SYNC_LAST_SUCCESS_KEY
+from prefetch_ui.core.queues import queue_consumers
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa_sim import DEMO_SITE_ID
+from prefetch_ui.esa_sim import DEMO_SITE_ID, Limits, SimConfig
+from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.incidents.models import HeldPlan, Incident, StepState
 from prefetch_ui.incidents.services.holds import hold_request
 from prefetch_ui.incidents.services.resumes import resume_request
@@ -24,7 +27,9 @@ from prefetch_ui.notifications.models import ChannelKind, Delivery, DeliveryStat
 from prefetch_ui.notifications.services.channels import channel_create, job_deadline_set
 from prefetch_ui.notifications.services.outbox import deliveries_sweep
 from prefetch_ui.notifications.services.scan import notifications_scan
-from prefetch_ui.prefetch.models import OperationKind, OperationStatus, PlanStatus, Site
+from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, PlanStatus, Site
+from prefetch_ui.prefetch.services.creates import plans_create_request
+from prefetch_ui.prefetch.services.operations import operation_execute
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.factories import JobFactory, OperationFactory, PlanFactory
 from tests.holds import hold_done
@@ -93,7 +98,7 @@ def test_a_hold_on_the_simulator_is_told_opened_completed_and_resumed_in_order(
 
 
 @pytest.mark.django_db
-def test_a_failed_plan_and_a_refused_create_are_told_once(site: Site) -> None:
+def test_a_failed_plan_and_a_refused_create_job_are_told_once(site: Site) -> None:
     PlanFactory.create(job__site=site, status=PlanStatus.FAILED)
     OperationFactory.create(
         kind=OperationKind.JOB_CREATE,
@@ -191,3 +196,40 @@ def test_esa_unreachable_says_why_the_sync_fails(broker: str, settings: Settings
     stale = Event.objects.get()
     assert stale.title.startswith("ESA unreachable: the sync has not succeeded for ")
     assert stale.data["sync_error"] == "EsaTransportError: could not connect to ESA"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_esa_refuses_on_the_simulator_is_told_with_esas_reason(
+    tmp_path: Path, operator: User
+) -> None:
+    config = SimConfig(state_path=tmp_path / "s.sqlite3", limits=Limits(max_plans_per_job=1))
+    with running_simulator(config) as sim, sim.client() as client:
+        esa_sync(client=client)
+        esa_job = client.create_scheduled_preload_job(
+            site_id=DEMO_SITE_ID, name="j", urls=[f"https://example.com/{n}" for n in range(30)]
+        )
+        esa_sync(client=client)
+        job = Job.objects.get(esa_id=esa_job.id)
+        start = datetime(2031, 1, 1, tzinfo=UTC)
+        spec = PlanSpec(start, start + timedelta(hours=1), 60, 10)
+        later = PlanSpec(start + timedelta(hours=2), start + timedelta(hours=3), 60, 10)
+        operation, _ = plans_create_request(
+            user=operator, job=job, form_token="c" * 24, plans={"r1": spec, "r2": later}
+        )
+        operation_execute(operation_id=operation.pk, client=client)
+    operation.refresh_from_db()
+    assert operation.status == "failed"
+    assert notifications_scan() == 1
+    refused = Event.objects.get(kind=EventKind.CREATE_REFUSED)
+    assert refused.key == f"operation:{operation.pk}:refused"
+    assert (refused.data["error_code"], refused.data["by"]) == ("PlansRefused", operator.username)
+    assert refused.data["path"] == f"/jobs/{job.esa_id}/"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_no_queue_is_told_while_a_worker_consumes_each(settings: Settings) -> None:
+    settings.PREFETCH_NOTIFY_NO_WORKER_SECONDS = 0
+    eventually(lambda: queue_consumers("incidents") and queue_consumers("celery"))
+    assert notifications_scan() == 0
+    assert not Event.objects.exists()
