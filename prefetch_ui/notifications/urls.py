@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
+# Registers the `esa_id` path converter (an ESA id, never a NUL or a space that would reach a query).
+import prefetch_ui.prefetch.urls  # noqa: F401
+
 from . import views
 
 urlpatterns = [
@@ -26,5 +29,5 @@ urlpatterns = [
         views.delivery_again,
         name="notification-delivery-again",
     ),
-    path("notifications/jobs/<str:job_esa_id>/deadline/", views.job_deadline, name="job-deadline"),
+    path("notifications/jobs/<esa_id:job_esa_id>/deadline/", views.job_deadline, name="job-deadline"),
 ]

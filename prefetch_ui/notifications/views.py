@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prefetch_ui.prefetch.models import Job
@@ -178,7 +179,11 @@ def delivery_again(request: HttpRequest, delivery_id: int) -> HttpResponse:
     if not delivery_send_again(delivery_id=delivery_id):
         raise Http404("No such delivery, or it is being sent right now.")
     messages.success(request, "The delivery will be sent again.")
-    return HttpResponseRedirect(request.POST.get("next") or reverse("notification-deliveries"))
+    back = request.POST.get("next", "")
+    safe = back.startswith("/") and "\x00" not in back
+    if not (safe and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})):
+        back = reverse("notification-deliveries")
+    return HttpResponseRedirect(back)
 
 
 @operator_required

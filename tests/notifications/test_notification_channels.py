@@ -226,3 +226,26 @@ def test_an_event_is_recorded_once_whatever_how_often_it_is_seen(client: Client)
     _record()
     _record()
     assert Delivery.objects.count() == 1
+
+
+def test_nul_characters_from_esa_or_a_receiver_are_taken_out_before_they_are_written() -> None:
+    channel_create(
+        user=None,
+        name="all",
+        kind=ChannelKind.SLACK,
+        url="http://127.0.0.1:9/x",
+        events=[EventKind.PLAN_FAILED],
+        sites=[],
+    )
+    event_record(
+        key="plan:\x00x:failed",
+        kind=EventKind.PLAN_FAILED,
+        title="bad\x00title",
+        data={"error_message": "a\x00b"},
+    )
+    delivery = Delivery.objects.get()
+    assert (delivery.event.key, delivery.event.title, delivery.event.data["error_message"]) == (
+        "plan:x:failed",
+        "badtitle",
+        "ab",
+    )

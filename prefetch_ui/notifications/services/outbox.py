@@ -32,6 +32,18 @@ from ..tasks import channel_send_task
 logger = logging.getLogger(__name__)
 
 
+def _without_nul(value: Any) -> Any:
+    """`value` with NUL characters taken out of its strings: PostgreSQL refuses them in text and JSON,
+    and an ESA message or a receiver's answer could carry one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {str(key).replace("\x00", ""): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 def _subscribed(channel: Channel, *, kind: str, site_id: int | None) -> bool:
     if not channel.enabled or kind not in channel.events:
         return False
@@ -62,10 +74,10 @@ def event_record(
     try:
         with transaction.atomic():
             event = Event.objects.create(
-                key=key[:255],
+                key=_without_nul(key)[:255],
                 kind=kind,
-                title=title.replace("\x00", "")[:255],
-                data=data,
+                title=_without_nul(title)[:255],
+                data=_without_nul(data),
                 site=site,
                 occurred_at=occurred_at or timezone.now(),
             )
