@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.validators import validate_email
 
 from prefetch_ui.prefetch.models import Site
@@ -88,6 +89,11 @@ class ChannelForm(forms.Form):
             self.add_error("url", "This kind of channel needs its URL.")
         if kind == ChannelKind.EMAIL and not cleaned.get("recipients"):
             self.add_error("recipients", "Give at least one address.")
+        if kind == ChannelKind.EMAIL and not self.editing and not getattr(settings, "MAILERS", None):
+            # Without a mail server every delivery would fail: say so now, not after a day of retries.
+            self.add_error(
+                "kind", "E-mail is not set up on this server (DJANGO_EMAIL_HOST): choose another kind."
+            )
         secret = cleaned.get("secret", "")
         if kind == ChannelKind.WEBHOOK and secret:
             try:

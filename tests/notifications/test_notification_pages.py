@@ -9,6 +9,7 @@ import logging
 import pytest
 from django.test import Client
 from django.urls import reverse
+from pytest_django import Settings
 
 from prefetch_ui.notifications.models import Channel, Delivery, DeliveryStatus, EventKind, JobDeadline
 from prefetch_ui.notifications.services.outbox import channel_deliveries_send
@@ -149,3 +150,17 @@ def test_a_job_deadline_is_set_on_its_page(operator_client: Client, site: Site) 
     assert "must be done by" in operator_client.get(reverse("job-detail", args=[job.esa_id])).content.decode()
     operator_client.post(reverse("job-deadline", args=[job.esa_id]), {"deadline": ""})
     assert not JobDeadline.objects.exists()
+
+
+def test_an_email_channel_needs_a_mail_server(operator_client: Client, settings: Settings) -> None:
+    fields = {
+        "name": "mail",
+        "kind": "email",
+        "recipients": "oncall@example.com",
+        "events": [EventKind.PLAN_FAILED],
+    }
+    refused = operator_client.post(reverse("notification-channels"), fields)
+    assert refused.status_code == 400 and "E-mail is not set up on this server" in refused.content.decode()
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    assert operator_client.post(reverse("notification-channels"), fields).status_code == 201
+    assert Channel.objects.get().recipient_list == ["oncall@example.com"]
