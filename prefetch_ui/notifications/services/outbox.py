@@ -156,7 +156,9 @@ def channel_deliveries_send(*, channel_id: int) -> int:
         if not claimed:
             return delivered
         head.refresh_from_db()
-        channel = Channel.objects.get(pk=channel_id)
+        channel = Channel.objects.filter(pk=channel_id).first()
+        if channel is None:  # removed meanwhile, with its deliveries
+            return delivered
         answer = channel_send(channel=channel, payload=head.payload, message_id=head.message_id)
         _record(head, answer, now=timezone.now())
         if not answer.delivered:
