@@ -33,7 +33,8 @@ help:
 	@echo "make bench      time the job poll fragment and the site page against a trivial view"
 	@echo "make bench-incident  hold 1,000 and 5,000 plans on the product as production runs it, then resume with a ramp; exits 1 on a miss"
 	@echo "make chaos      hold 1,000 plans through five faults (worker killed, Redis, ESA), then 50 alert deliveries"
-	@echo "               a second for 30 s (one incident per fingerprint, no 5xx); exits 1 on a miss"
+	@echo "               a second for 30 s (one incident per fingerprint, no 5xx), then a notification endpoint"
+	@echo "               down for 60 s (every delivery once it is back, in order); exits 1 on a miss"
 	@echo "make load       50 polls a second on gunicorn during and after a first mirror of 10,000 jobs; exits 1 on a miss"
 	@echo "make fmt        format and autofix with ruff"
 	@echo "make lint       ruff check and ruff format --check"
@@ -166,13 +167,16 @@ bench-incident: $(STAMP)
 
 # Not part of `make test`: the fault proofs of issue 11 against the product as `make run` starts it
 # (gunicorn, Redis, one worker, beat with the sync, the simulator), the simulator's outage alone a minute;
-# then alert deliveries at 50 a second for 30 s repeating a few fingerprints (bench/alerts.py).
-# Exits 1 when a goal is missed. ARGS="--scenarios kill,redis-restart" for a quicker look (the
-# faults), ALERTS_ARGS="--seconds 10" (the deliveries).
+# then alert deliveries at 50 a second for 30 s repeating a few fingerprints (bench/alerts.py); then a
+# notification endpoint down for 60 s (bench/notify_outage.py: every delivery arrives once it is back,
+# once each, in order). Exits 1 when a goal is missed. ARGS="--scenarios kill,redis-restart" for a
+# quicker look (the faults), ALERTS_ARGS="--seconds 10" (the deliveries), NOTIFY_ARGS="--outage 20".
 ALERTS_ARGS ?=
+NOTIFY_ARGS ?=
 chaos: $(STAMP)
 	$(VENV_PYTHON) -m bench.chaos $(ARGS)
 	$(VENV_PYTHON) -m bench.alerts $(ALERTS_ARGS)
+	$(VENV_PYTHON) -m bench.notify_outage $(NOTIFY_ARGS)
 
 # Not part of `make test`: polls at 50 a second on gunicorn (2 workers, production settings) for 60 s
 # per target while the product's sync makes a first mirror of 10,000 jobs, then after it; times that

@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     # django-ninja, which serves the API: installed so that its docs page takes Swagger UI from its
     # static files, not from a CDN the Content-Security-Policy refuses.
     "ninja",
+    # Notifications of events (holds, failed plans, late jobs, ESA or workers out of reach) to
+    # webhooks, chat robots and e-mail, through an outbox (prefetch_ui/notifications).
+    "prefetch_ui.notifications",
     # Dev-only: no models or URLs; installed so that manage.py finds create_dev_logins (make run).
     "prefetch_ui.dev",
 ]
@@ -414,12 +417,52 @@ PREFETCH_LATE_AFTER_SECONDS = env.int("PREFETCH_LATE_AFTER_SECONDS", 300)
 PREFETCH_METRICS_TOKEN = env.str("PREFETCH_METRICS_TOKEN", "")
 PREFETCH_METRICS_ALLOWED_NETWORKS = env.networks("PREFETCH_METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
+# --- Notifications (prefetch_ui/notifications) --------------------------------------------------------------
+# Seconds between two scans for events, and between two sweeps of the outbox (retries that are due).
+PREFETCH_NOTIFY_SCAN_PERIOD = env.float("PREFETCH_NOTIFY_SCAN_PERIOD", 5.0, validate=MORE_THAN_ZERO)
+PREFETCH_NOTIFY_SWEEP_PERIOD = env.float("PREFETCH_NOTIFY_SWEEP_PERIOD", 2.0, validate=MORE_THAN_ZERO)
+# A failed delivery is tried again after BASE seconds, then twice as long each time up to MAX, and
+# given up (failed) after MAX_ATTEMPTS attempts: with the defaults, about a day of trying.
+PREFETCH_NOTIFY_RETRY_BASE_SECONDS = env.float(
+    "PREFETCH_NOTIFY_RETRY_BASE_SECONDS", 10.0, validate=MORE_THAN_ZERO
+)
+PREFETCH_NOTIFY_RETRY_MAX_SECONDS = env.float(
+    "PREFETCH_NOTIFY_RETRY_MAX_SECONDS", 3600.0, validate=MORE_THAN_ZERO
+)
+PREFETCH_NOTIFY_MAX_ATTEMPTS = env.int("PREFETCH_NOTIFY_MAX_ATTEMPTS", 30, validate=AT_LEAST_ONE)
+# Seconds between two reads of every unfinished job's outlook (URLs with no plan, a deadline missed):
+# the heaviest part of the scan on a large estate, and news that is not urgent to the second.
+PREFETCH_NOTIFY_JOBS_SCAN_PERIOD = env.float("PREFETCH_NOTIFY_JOBS_SCAN_PERIOD", 60.0)
+# Seconds a receiver has to answer one delivery.
+PREFETCH_NOTIFY_TIMEOUT = env.float("PREFETCH_NOTIFY_TIMEOUT", 10.0, validate=MORE_THAN_ZERO)
+# Seconds without a successful sync before subscribers are told (ESA unreachable, or the sync stuck).
+PREFETCH_NOTIFY_SYNC_STALE_SECONDS = env.float(
+    "PREFETCH_NOTIFY_SYNC_STALE_SECONDS", PREFETCH_READY_SYNC_MAX_AGE
+)
+# Seconds a worker queue may go unconsumed (a restart takes a few) before subscribers are told.
+PREFETCH_NOTIFY_NO_WORKER_SECONDS = env.float("PREFETCH_NOTIFY_NO_WORKER_SECONDS", 60.0)
+# Hours a rotated webhook secret goes on signing (a second signature) beside the new one.
+PREFETCH_NOTIFY_SECRET_GRACE_HOURS = env.float("PREFETCH_NOTIFY_SECRET_GRACE_HOURS", 24.0)
+# The address people open the dashboard at ("https://prefetch.example.com"): notifications link to
+# its pages with it. Empty: they carry the page's path only.
+PREFETCH_PUBLIC_URL = env.str("PREFETCH_PUBLIC_URL", "").strip()
+
 CELERY_BEAT_SCHEDULE = {
     # Resolved alerts whose quiet period is over (or whose hold was still being applied) resume.
     "alerts-sweep": {
         "task": "prefetch_ui.alerts.tasks.alerts_sweep_task",
         "schedule": PREFETCH_ALERT_SWEEP_PERIOD,
         "options": {"expires": PREFETCH_ALERT_SWEEP_PERIOD},
+    },
+    "notifications-scan": {
+        "task": "prefetch_ui.notifications.tasks.notifications_scan_task",
+        "schedule": PREFETCH_NOTIFY_SCAN_PERIOD,
+        "options": {"expires": PREFETCH_NOTIFY_SCAN_PERIOD},
+    },
+    "notifications-sweep": {
+        "task": "prefetch_ui.notifications.tasks.deliveries_sweep_task",
+        "schedule": PREFETCH_NOTIFY_SWEEP_PERIOD,
+        "options": {"expires": PREFETCH_NOTIFY_SWEEP_PERIOD},
     },
     "incidents-sweep": {
         "task": "prefetch_ui.incidents.tasks.incidents_sweep_task",

@@ -29,4 +29,5 @@ urlpatterns = [
     path("", include("prefetch_ui.incidents.urls")),
     path("", include("prefetch_ui.reviews.urls")),
     path("", include("prefetch_ui.alerts.urls")),
+    path("", include("prefetch_ui.notifications.urls")),
 ]

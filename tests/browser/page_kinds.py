@@ -15,9 +15,13 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from prefetch_ui.alerts.models import Delivery, Receiver, ScopeKind
+from prefetch_ui.alerts.models import Delivery as AlertDelivery
+from prefetch_ui.alerts.models import Receiver, ScopeKind
 from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
 from prefetch_ui.incidents.models import Incident
+from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, DeliveryStatus, EventKind
+from prefetch_ui.notifications.services.channels import channel_create
+from prefetch_ui.notifications.services.outbox import event_record
 from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 from tests.holds import hold_done
@@ -42,6 +46,8 @@ class PageEstate:
     held_incident: Incident
     # An alert receiver with a rule, a delivery taken and one refused.
     receiver: Receiver
+    # A notification channel with a delivery that failed (the deliveries list shows its answer).
+    channel: Channel
 
 
 def page_estate_create(*, operator: User) -> PageEstate:
@@ -79,14 +85,29 @@ def page_estate_create(*, operator: User) -> PageEstate:
         site_label="site",
         allowed_sites=[gamma],
     )
-    Delivery.objects.create(
+    AlertDelivery.objects.create(
         receiver=receiver,
         status_code=200,
         code="taken",
         actions=["OriginErrors (8c3c) holds gamma.example.org"],
     )
-    Delivery.objects.create(
+    AlertDelivery.objects.create(
         receiver=receiver, status_code=401, code="token_invalid", message="This token is not the receiver's."
+    )
+    channel, _ = channel_create(
+        user=operator,
+        name="On-call robot",
+        kind=ChannelKind.DINGTALK,
+        url="https://oapi.dingtalk.com/robot/send?access_token=page-kinds",
+        secret="SECpage-kinds",
+        events=[EventKind.HOLD_OPENED, EventKind.PLAN_FAILED],
+        sites=[gamma],
+    )
+    event_record(
+        key="page-kinds", kind=EventKind.HOLD_OPENED, title="Hold of gamma.example.org opened", data={}
+    )
+    Delivery.objects.filter(channel=channel).update(
+        status=DeliveryStatus.FAILED, attempts=1, answer_code="200 errcode 310000", error="DingTalk refused"
     )
     return PageEstate(
         review=review,
@@ -95,6 +116,7 @@ def page_estate_create(*, operator: User) -> PageEstate:
         held_job=held_job,
         held_incident=incident,
         receiver=receiver,
+        channel=channel,
     )
 
 
@@ -127,5 +149,8 @@ PAGE_KINDS = [
     PageKind("alert receivers", lambda estate: "/alerts/receivers/"),
     PageKind("new alert receiver", lambda estate: "/alerts/receivers/new/"),
     PageKind("alert receiver", lambda estate: f"/alerts/receivers/{estate.receiver.pk}/"),
+    PageKind("notification channels", lambda estate: "/notifications/"),
+    PageKind("notification channel", lambda estate: f"/notifications/channels/{estate.channel.pk}/"),
+    PageKind("notification deliveries", lambda estate: "/notifications/deliveries/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]

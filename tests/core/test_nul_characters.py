@@ -26,6 +26,9 @@ from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
 from prefetch_ui.api.models import ApiToken
 from prefetch_ui.api.services import token_create
 from prefetch_ui.incidents.models import HeldPlan, HoldAction, Incident, StepState
+from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, EventKind
+from prefetch_ui.notifications.services.channels import channel_create
+from prefetch_ui.notifications.services.outbox import event_record
 from prefetch_ui.prefetch.models import Operation, OperationKind, OperationStatus
 from tests.factories import OperationFactory
 from tests.review_estate import ReviewEstate, review_estate_create
@@ -214,6 +217,37 @@ def _routes(estate: ReviewEstate, incident: Incident, failed: Operation, token: 
         Route("password_reset_confirm", reverse("password_reset_confirm", args=["MQ", "set-password"])),
         Route("password_reset_complete", reverse("password_reset_complete")),
         *_alert_routes(incident),
+        # Notifications (prefetch_ui/notifications): the channel's removal last, as it ends the channel.
+        *_notification_routes(job),
+    ]
+
+
+def _notification_routes(job: str) -> list[Route]:
+    channel = (
+        Channel.objects.first()
+        or channel_create(
+            user=None,
+            name="probe",
+            kind=ChannelKind.SLACK,
+            url="https://hooks.example.com/services/probe",
+            events=[EventKind.PLAN_FAILED],
+            sites=[],
+        )[0]
+    )
+    if not Delivery.objects.exists():
+        event_record(key="probe", kind=EventKind.PLAN_FAILED, title="probe", data={})
+    delivery = Delivery.objects.get()
+    return [
+        Route("notification-channels", reverse("notification-channels")),
+        Route("notification-deliveries", reverse("notification-deliveries")),
+        Route("notification-delivery-again", reverse("notification-delivery-again", args=[delivery.pk])),
+        Route("notification-channel", reverse("notification-channel", args=[channel.pk])),
+        Route("notification-channel-test", reverse("notification-channel-test", args=[channel.pk])),
+        Route("notification-channel-rotate", reverse("notification-channel-rotate", args=[channel.pk])),
+        Route(
+            "job-deadline", reverse("job-deadline", args=[job]), text_segments=(job,), post_only=("deadline",)
+        ),
+        Route("notification-channel-remove", reverse("notification-channel-remove", args=[channel.pk])),
     ]
 
 
