@@ -7,7 +7,13 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.utils.cache import patch_cache_control
 
@@ -42,10 +48,39 @@ def _api_root(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBa
     return HttpResponseRedirect(f"{request.path}docs")
 
 
+def _methods_merged(views: list[View]) -> View:
+    """One view for a path that several routers serve (a read in v1, a write in another router's
+    module): ninja makes a URL pattern per router, and Django would send every method to the first,
+    which answers 405 to the others'. Each router's view answers 405 without acting for a method it
+    does not serve, so the first answer that is not a 405 is the one; if all are, a 405 allowing the
+    methods of all."""
+
+    def merged(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        allowed: list[str] = []
+        for view in views:
+            response = view(request, *args, **kwargs)
+            if not isinstance(response, HttpResponseNotAllowed):
+                return response
+            allowed += [method.strip() for method in response["Allow"].split(",")]
+        return HttpResponseNotAllowed(sorted(set(allowed)), content=b"Method not allowed")
+
+    merged.csrf_exempt = True  # type: ignore[attr-defined]  # as ninja's views are: a token, no cookie
+    return merged
+
+
 def _api_patterns(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
+    first_of_route: dict[str, URLPattern] = {}
+    views_of_route: dict[str, list[View]] = {}
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
-            pattern.callback = _api_view(_api_root if pattern.name == "api-root" else pattern.callback)
+            route = str(pattern.pattern)
+            first_of_route.setdefault(route, pattern)
+            views_of_route.setdefault(route, []).append(pattern.callback)
+    for route, first in first_of_route.items():
+        views = views_of_route[route]
+        # The later patterns of a route are never reached; they stay for their names (reverse()).
+        callback = _methods_merged(views) if len(views) > 1 else views[0]
+        first.callback = _api_view(_api_root if first.name == "api-root" else callback)
     return patterns
 
 

@@ -253,3 +253,9 @@ def operations(request: HttpRequest, job_id: str, query: Query[PageQuery]) -> di
     """What was asked of the job and its plans, newest first, a page at a time."""
     page = _page(job_operations(job=_job(job_id)), query)
     return {**_page_facts(page), "items": [_operation_out(operation) for operation in page.object_list]}
+
+
+# The writes, each router in a module of its own (their paths may share a read's: urls.py merges them).
+from .v1_operations import router as operations_router  # noqa: E402
+
+api.add_router("", operations_router)
