@@ -118,11 +118,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         first = exc.errors[0] if exc.errors else {}
         location = [str(part) for part in first.get("loc", ())]
-        # ("query", "page") names the parameter; a body's fields after "body" and its schema's name.
-        field = location[-1] if location else None
-        message = (
-            f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "Invalid input."))
-        )
+        # ("query", "page") names the parameter; a body's field is its path after "body" and the
+        # body parameter's name, dotted: ("body", "payload", "plans", 0, "interval") → plans.0.interval.
+        if location[:1] == ["body"] and len(location) > 2:
+            field: str | None = ".".join(location[2:])
+        else:
+            field = location[-1] if location else None
+        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        message = f"{field}: {reason}" if field else reason
         return _answer(api, request, 422, ApiErrorOut(code="invalid", message=message, field=field))
 
     @api.exception_handler(Http404)

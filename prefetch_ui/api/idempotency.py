@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Concatenate
+from typing import Any, Concatenate, cast
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
@@ -160,7 +160,7 @@ def idempotent[**P](
     # the endpoint's module (under `from __future__ import annotations` they are strings, which
     # ninja would look up in this module's globals).
     handle.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
-    return handle
+    return cast("Callable[Concatenate[HttpRequest, P], HttpResponse]", handle)
 
 
 def _keep(record: IdempotencyKey, status: int, body: object) -> None:

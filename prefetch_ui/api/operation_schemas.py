@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from typing import Annotated
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import AwareDatetime, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, ValidationInfo, field_validator
 
 from prefetch_ui.prefetch.forms import MAX_ROWS
 from prefetch_ui.prefetch.models import Operation, OperationKind
@@ -40,6 +41,14 @@ def _within(value: int | None, ceiling: int, what: str) -> int | None:
     return value
 
 
+def _url_printable(url: str) -> str:
+    return _no_control(url, "the URL")
+
+
+# One URL: one line, no control character (the list is checked as the page's text box is).
+UrlText = Annotated[str, AfterValidator(_url_printable)]
+
+
 class PlanIn(Schema):
     """One plan: `slice_len` URLs every `interval` seconds from `start_time` to `end_time`."""
 
@@ -48,7 +57,10 @@ class PlanIn(Schema):
     interval: int = Field(ge=1, strict=True, description="Seconds between batches.")
     slice_len: int = Field(ge=1, strict=True, description="URLs per batch.")
 
-    _seconds = field_validator("start_time", "end_time")(_to_the_second)
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def seconds(cls, moment: datetime) -> datetime:
+        return _to_the_second(moment)
 
     @field_validator("interval")
     @classmethod
@@ -60,11 +72,13 @@ class PlanIn(Schema):
     def slice_len_within(cls, slice_len: int) -> int | None:
         return _within(slice_len, settings.PREFETCH_MAX_SLICE_LEN, "slice_len")
 
-    @model_validator(mode="after")
-    def ends_after_it_starts(self) -> PlanIn:
-        if self.end_time <= self.start_time:
-            raise ValueError("end_time: the end must be after the start")
-        return self
+    @field_validator("end_time")
+    @classmethod
+    def ends_after_it_starts(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start_time")
+        if start is not None and end <= start:
+            raise ValueError("the end must be after the start")
+        return end
 
 
 class PlansCreateIn(Schema):
@@ -99,7 +113,7 @@ class JobCreateIn(Schema):
     """A new job: its name and either `urls` (checked as the new-job page checks them) or `oss_url`."""
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
-    urls: list[str] | None = Field(None, min_length=1, description="The URLs, each of the site's domain.")
+    urls: list[UrlText] | None = Field(None, min_length=1, description="The URLs, each of the site's domain.")
     oss_url: str | None = Field(
         None, min_length=1, max_length=4096, description="An OSS object listing them."
     )
@@ -113,23 +127,15 @@ class JobCreateIn(Schema):
 
     @field_validator("urls")
     @classmethod
-    def urls_one_line_each(cls, urls: list[str] | None) -> list[str] | None:
+    def urls_within(cls, urls: list[str] | None) -> list[str] | None:
         if urls is not None and len(urls) > settings.PREFETCH_MAX_URLS_PER_JOB:
             raise ValueError(f"a job holds at most {settings.PREFETCH_MAX_URLS_PER_JOB} URLs")
-        for index, url in enumerate(urls or []):
-            _no_control(url, f"URL {index}")
         return urls
 
     @field_validator("oss_url")
     @classmethod
     def oss_url_printable(cls, oss_url: str | None) -> str | None:
         return _no_control(oss_url, "the OSS URL") if oss_url is not None else None
-
-    @model_validator(mode="after")
-    def one_source(self) -> JobCreateIn:
-        if (self.urls is None) == (self.oss_url is None):
-            raise ValueError("urls: give either urls or oss_url, not both")
-        return self
 
 
 class OperationDetailOut(OperationOut):

@@ -69,9 +69,10 @@ def rate_limit_check(*, token: ApiToken, now: float | None = None) -> None:
     key = _KEY.format(token=token.pk, window=window)
     try:
         pipeline = _redis(settings.REDIS_URL).pipeline()
+        # The window's counter expires with it (SET NX EX, then INCR: one round trip, any Redis).
+        pipeline.set(key, 0, ex=rate.period + 1, nx=True)
         pipeline.incr(key)
-        pipeline.expire(key, rate.period + 1, nx=True)
-        calls = int(pipeline.execute()[0])
+        calls = int(pipeline.execute()[1])
     except redis.RedisError:
         logger.warning("API rate limit not checked: Redis did not answer", exc_info=True)
         return

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -58,7 +59,7 @@ from .operation_schemas import (
 
 router = Router(auth=TokenAuth(Scope.OPERATE), tags=["operations"])
 
-_WRITE_ANSWERS: dict[int, object] = {
+_WRITE_ANSWERS: dict[int, Any] = {
     202: OperationAcceptedOut,
     401: ApiErrorOut,
     403: ApiErrorOut,
@@ -67,7 +68,6 @@ _WRITE_ANSWERS: dict[int, object] = {
     422: ApiErrorOut,
     429: ApiErrorOut,
 }
-_WRITE = {"response": _WRITE_ANSWERS, "openapi_extra": IDEMPOTENCY_OPENAPI}
 # An ESA job or plan id as the pages take it: printable ASCII without "/", at most 24 characters.
 _ESA_ID_MAX = 24
 
@@ -160,7 +160,12 @@ def _act(request: HttpRequest, kind: OperationKind, target: Plan | Job) -> Answe
 # -- plans -----------------------------------------------------------------------------------------
 
 
-@router.post("/plans/{plan_id}/start", url_name="api-plan-start", **_WRITE)
+@router.post(
+    "/plans/{plan_id}/start",
+    url_name="api-plan-start",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def plan_start(request: HttpRequest, plan_id: str) -> Answer:
     """Start a stopped plan (StartScheduledPreloadExecution). Refused on a held site or plan."""
@@ -177,7 +182,12 @@ def plan_start(request: HttpRequest, plan_id: str) -> Answer:
     return _act(request, OperationKind.PLAN_START, plan)
 
 
-@router.post("/plans/{plan_id}/stop", url_name="api-plan-stop", **_WRITE)
+@router.post(
+    "/plans/{plan_id}/stop",
+    url_name="api-plan-stop",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def plan_stop(request: HttpRequest, plan_id: str) -> Answer:
     """Stop a running plan (StopScheduledPreloadExecution)."""
@@ -189,7 +199,9 @@ def plan_stop(request: HttpRequest, plan_id: str) -> Answer:
     return _act(request, OperationKind.PLAN_STOP, plan)
 
 
-@router.patch("/plans/{plan_id}", url_name="api-plan", **_WRITE)
+@router.patch(
+    "/plans/{plan_id}", url_name="api-plan", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+)
 @idempotent
 def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer:
     """Change a plan's window and pace (UpdateScheduledPreloadExecution); what is left out stays.
@@ -229,7 +241,9 @@ def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer
     return _accepted(operation, created, site=plan.job.site)
 
 
-@router.delete("/plans/{plan_id}", url_name="api-plan-delete", **_WRITE)
+@router.delete(
+    "/plans/{plan_id}", url_name="api-plan-delete", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+)
 @idempotent
 def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
     """Delete a plan (DeleteScheduledPreloadExecution), held or not, as the job page does."""
@@ -239,7 +253,12 @@ def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
 # -- jobs ------------------------------------------------------------------------------------------
 
 
-@router.post("/jobs/{job_id}/reset", url_name="api-job-reset", **_WRITE)
+@router.post(
+    "/jobs/{job_id}/reset",
+    url_name="api-job-reset",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def job_reset(request: HttpRequest, job_id: str) -> Answer:
     """Reset a job (ResetScheduledPreloadJob): its progress to zero. Refused on a held site."""
@@ -248,7 +267,9 @@ def job_reset(request: HttpRequest, job_id: str) -> Answer:
     return _act(request, OperationKind.JOB_RESET, job)
 
 
-@router.delete("/jobs/{job_id}", url_name="api-job-delete", **_WRITE)
+@router.delete(
+    "/jobs/{job_id}", url_name="api-job-delete", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+)
 @idempotent
 def job_delete(request: HttpRequest, job_id: str) -> Answer:
     """Delete a job and all its plans (DeleteScheduledPreloadJob)."""
@@ -285,13 +306,20 @@ def _already_sent(sent: FormAlreadySentError) -> ApiError:
     )
 
 
-@router.post("/sites/{site_id}/jobs", url_name="api-job-create", **_WRITE)
+@router.post(
+    "/sites/{site_id}/jobs",
+    url_name="api-job-create",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answer:
     """Create a job on a site from a list of URLs (each of the site's domain, no duplicates) or an
     OSS object. Any URL the new-job page would leave out is refused here, naming it: nothing is
     created from part of a list."""
     site = _site(site_id)
+    if (payload.urls is None) == (payload.oss_url is None):
+        raise _invalid("urls", "Give either urls (a list) or oss_url, not both.")
     key = _create_key(request)
     try:
         if payload.urls is not None:
@@ -336,7 +364,12 @@ def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answ
     return _accepted(operation, created, site=site)
 
 
-@router.post("/jobs/{job_id}/plans", url_name="api-plans-create", **_WRITE)
+@router.post(
+    "/jobs/{job_id}/plans",
+    url_name="api-plans-create",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> Answer:
     """Add a batch of plans to a job (CreateScheduledPreloadExecutions). Refused on a held site,
@@ -403,7 +436,12 @@ def operation(request: HttpRequest, operation_id: str) -> dict[str, object]:
     return operation_out(_operation(operation_id))
 
 
-@router.post("/operations/{operation_id}/retry", url_name="api-operation-retry", **_WRITE)
+@router.post(
+    "/operations/{operation_id}/retry",
+    url_name="api-operation-retry",
+    response=_WRITE_ANSWERS,
+    openapi_extra=IDEMPOTENCY_OPENAPI,
+)
 @idempotent
 def operation_retry(request: HttpRequest, operation_id: str) -> Answer:
     """Ask again for a failed operation's action (not a create: send that again, with a new key)."""
