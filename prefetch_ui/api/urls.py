@@ -17,7 +17,7 @@ from django.http import (
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.utils.cache import patch_cache_control
 
-from . import v1, views
+from . import service_account_views, v1, views
 
 View = Callable[..., HttpResponseBase]
 
@@ -89,6 +89,22 @@ _v1_patterns, _v1_app, _v1_namespace = v1.api.urls
 urlpatterns = [
     path("tokens/", views.token_page, name="api-tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke_view, name="api-token-revoke"),
+    path("service-accounts/", service_account_views.service_account_list_page, name="api-service-accounts"),
+    path(
+        "service-accounts/<int:account_id>/",
+        service_account_views.service_account_page,
+        name="api-service-account",
+    ),
+    re_path(
+        r"^service-accounts/(?P<account_id>[0-9]{1,18})/(?P<action>disable|enable)/$",
+        service_account_views.service_account_switch,
+        name="api-service-account-switch",
+    ),
+    path(
+        "service-accounts/<int:account_id>/tokens/<int:token_id>/revoke/",
+        service_account_views.service_account_token_revoke_view,
+        name="api-service-account-token-revoke",
+    ),
     path("v1/", include((_api_patterns(_v1_patterns), _v1_app), namespace=_v1_namespace)),
     re_path(r"^v1/(?P<rest>.*)$", views.api_not_found),
 ]

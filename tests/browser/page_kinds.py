@@ -15,6 +15,8 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from prefetch_ui.api.models import ServiceAccount
+from prefetch_ui.api.service_accounts import service_account_create, service_account_token_create
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
@@ -38,6 +40,7 @@ class PageEstate:
     # A site held through the real services: its incident lists the plans it stopped and parked.
     held_job: Job
     held_incident: Incident
+    service_account: ServiceAccount
 
 
 def page_estate_create(*, operator: User) -> PageEstate:
@@ -66,8 +69,20 @@ def page_estate_create(*, operator: User) -> PageEstate:
     PlanFactory.create(job=held_job, status="running", start_time=now - hour, end_time=now + hour)
     PlanFactory.create(job=held_job, status="waiting", start_time=now + 2 * hour, end_time=now + 3 * hour)
     incident = hold_done(user=operator, site=gamma, reason="origin 5xx at 40%")
+    # The walk's operator is an admin too, to see the service accounts pages; one account, with a token.
+    operator.is_staff = True
+    operator.save(update_fields=["is_staff"])
+    service_account = service_account_create(admin=operator, name="alertmanager", rights="incidents")
+    service_account_token_create(
+        account=service_account, name="receiver", scopes=["incidents"], expires_in_days=30
+    )
     return PageEstate(
-        review=review, every=every, every_plans=plans, held_job=held_job, held_incident=incident
+        review=review,
+        every=every,
+        every_plans=plans,
+        held_job=held_job,
+        held_incident=incident,
+        service_account=service_account,
     )
 
 
@@ -97,5 +112,7 @@ PAGE_KINDS = [
     PageKind("hold confirm", lambda estate: f"/incidents/hold/?site={estate.review.site.esa_id}"),
     PageKind("resume confirm", lambda estate: f"/incidents/{estate.held_incident.pk}/resume/"),
     PageKind("api tokens", lambda estate: "/api/tokens/"),
+    PageKind("service accounts", lambda estate: "/api/service-accounts/"),
+    PageKind("service account", lambda estate: f"/api/service-accounts/{estate.service_account.pk}/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]
