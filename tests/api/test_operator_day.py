@@ -117,7 +117,7 @@ def test_an_operators_day_through_the_api(
         api.act("post", f"/plans/{now_plan}/stop")
         assert api.plan_status(job_id, now_plan) == "stopped"
         api.act("post", f"/plans/{now_plan}/start")
-        assert api.plan_status(job_id, now_plan) == "running"
+        eventually(running, timeout=60, failure="the started plan never ran again")
 
         edited = api.act("patch", f"/plans/{later_plan}", {"interval": 30, "slice_len": 10})
         assert edited["kind"] == "plan_update"
