@@ -207,6 +207,8 @@ def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer
     """Change a plan's window and pace (UpdateScheduledPreloadExecution); what is left out stays.
     A start that changes may not be more than a minute ago."""
     plan = _plan(plan_id)
+    if not payload.model_fields_set - {name for name, value in payload.model_dump().items() if value is None}:
+        raise _invalid("start_time", "Nothing to change: give start_time, end_time, interval or slice_len.")
     _not_held(plan.job.site)
     start = payload.start_time or plan.start_time
     end = payload.end_time or plan.end_time

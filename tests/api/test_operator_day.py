@@ -11,12 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient
 from prefetch_ui.esa_sim import DEMO_SITE_ID
+from prefetch_ui.esa_sim.testing import RunningSimulator
 from prefetch_ui.prefetch.services.sync import esa_sync
+from tests.api.conftest import MakeToken
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -45,16 +48,19 @@ class Api:
             method, f"/api/v1{path}", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
         )
         assert response.status_code == 202, response.text
-        operation_id = response.json()["id"]
+        done = self.wait(response.json()["id"])
+        assert done["status"] == "succeeded", done
+        assert done["requested_via"] == "token day of olga"
+        return done
+
+    def wait(self, operation_id: int) -> dict[str, Any]:
+        """The operation once it is done (succeeded or failed), polled as a client polls it."""
 
         def finished() -> dict[str, Any] | None:
             operation = self.get(f"/operations/{operation_id}")
             return operation if operation["status"] in {"succeeded", "failed"} else None
 
-        done = eventually(finished, timeout=60, failure=f"operation {operation_id} never finished")
-        assert done["status"] == "succeeded", done
-        assert done["requested_via"] == "token day of olga"
-        return done
+        return eventually(finished, timeout=60, failure=f"operation {operation_id} never finished")
 
     def plan_status(self, job_id: str, plan_id: str) -> str:
         plans = {plan["id"]: plan for plan in self.get(f"/jobs/{job_id}/plans")["items"]}
@@ -132,3 +138,29 @@ def test_an_operators_day_through_the_api(
     # The audit log names every step's caller "token day of olga".
     audit = operator_client.get("/audit/").content.decode()
     assert audit.count("token day of olga") >= 7
+
+
+def test_an_esa_refusal_reaches_the_client_with_esas_code_and_request_id(
+    live_server: LiveServer, esa: EsaClient, sim: RunningSimulator, operator: User, make_token: MakeToken
+) -> None:
+    """A job deleted in ESA behind the mirror's back: the reset ESA refuses fails with ESA's code and
+    RequestId, as the job page shows them, and its retry is refused by ESA the same way."""
+    job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="gone", urls=URLS[:3])
+    esa_sync(client=esa)
+    esa.delete_scheduled_preload_job(job.id)
+    token = make_token(operator, scopes=["read", "operate"])
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        api = Api(client)
+        reset = client.post(f"/api/v1/jobs/{job.id}/reset")
+        assert reset.status_code == 202
+        failed = api.wait(reset.json()["id"])
+        (call,) = sim.calls("ResetScheduledPreloadJob")
+        assert failed["status"] == "failed"
+        assert failed["esa_request_id"] == call["request_id"] == failed["request_id"]
+        assert failed["esa_code"] and failed["esa_code"] == failed["error_code"]
+        retried = client.post(f"/api/v1/operations/{failed['id']}/retry")
+        assert retried.status_code == 202 and retried.json()["id"] != failed["id"]
+        again = api.wait(retried.json()["id"])
+        assert (again["status"], again["esa_code"]) == ("failed", failed["esa_code"])

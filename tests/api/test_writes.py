@@ -153,6 +153,9 @@ def test_an_edit_changes_what_it_names_and_keeps_the_rest(operate_token: str) ->
         ({"interval": True}, "interval"),
         ({"slice_len": 1.5}, "slice_len"),
         ({"slice_len": 100_000}, "slice_len"),
+        ({"intervall": 30}, "intervall"),
+        ({}, "start_time"),
+        ({"interval": None}, "start_time"),
     ],
 )
 def test_a_bad_edit_is_422_naming_the_field(operate_token: str, edit: dict[str, object], field: str) -> None:
@@ -209,6 +212,7 @@ def test_a_job_from_urls_and_one_from_oss(operate_token: str) -> None:
         ({"name": "a\x00b", "urls": ["https://example.com/a"]}, "invalid", "name"),
         ({"name": "n" * 256, "urls": ["https://example.com/a"]}, "invalid", "name"),
         ({"name": 5, "urls": ["https://example.com/a"]}, "invalid", "name"),
+        ({"name": "x", "urls": ["https://example.com/a"], "site": 1}, "invalid", "site"),
     ],
 )
 def test_a_bad_job_is_refused_naming_the_field_and_nothing_is_recorded(
