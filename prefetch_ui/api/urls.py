@@ -6,7 +6,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import (
     HttpRequest,
     HttpResponseBase,
@@ -31,7 +33,16 @@ def _api_view(view: View) -> View:
 
     @wraps(view)
     def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except RequestDataTooBig:
+            # In the API's shape, not the pages' 413 page (core.views); nothing was read or done.
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            refusal = {
+                "code": "too_large",
+                "message": f"The body is over {limit:,} bytes: send less at once.",
+            }
+            response = JsonResponse({**refusal, "field": None}, status=413)
         json = response.get("Content-Type", "").startswith("application/json")
         if response.status_code == 405 and not json:
             refusal = {"code": "method_not_allowed", "message": f"{request.method} is not allowed here."}

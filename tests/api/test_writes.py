@@ -429,3 +429,17 @@ def test_a_job_deleted_while_its_plan_is_stopped(operate_token: str) -> None:
     assert call("delete", f"/jobs/{plan.job.esa_id}", operate_token)[0] == 202
     assert Job.objects.filter(pk=plan.job.pk).exists()  # until a worker has ESA delete it
     assert Plan.objects.filter(pk=plan.pk).exists()
+
+
+def test_a_body_over_the_upload_limit_is_a_json_413(operate_token: str, settings: Settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    site = SiteFactory.create()
+    job = {"name": "x", "urls": ["https://example.com/" + "a" * 100] * 20}
+    response = Client().post(
+        f"/api/v1/sites/{site.esa_id}/jobs",
+        job,
+        content_type="application/json",
+        headers=bearer(operate_token) | {"Idempotency-Key": "big"},
+    )
+    assert (response.status_code, response.json()["code"]) == (413, "too_large")
+    assert not Operation.objects.exists()
