@@ -19,12 +19,7 @@ request creates.
 
 from __future__ import annotations
 
-import hashlib
-from http import HTTPStatus
-from typing import Any
-
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
@@ -32,9 +27,8 @@ from ninja import Router
 from prefetch_ui.esa import PlanSpec
 from prefetch_ui.planning.local_time import past_start_error
 from prefetch_ui.planning.url_lists import OssUrlError, check_oss_url, check_url_list
-from prefetch_ui.prefetch.forms import new_form_token
 from prefetch_ui.prefetch.holds import holds
-from prefetch_ui.prefetch.models import Job, Operation, OperationKind, OperationStatus, Plan, PlanStatus, Site
+from prefetch_ui.prefetch.models import OperationKind, PlanStatus
 from prefetch_ui.prefetch.services import operations
 from prefetch_ui.prefetch.services.creates import (
     FormAlreadySentError,
@@ -42,120 +36,30 @@ from prefetch_ui.prefetch.services.creates import (
     plans_create_request,
 )
 from prefetch_ui.prefetch.services.plan_edits import PlanEditRefused, plan_update_request
-from prefetch_ui.web.request_ids import id_number
 
 from .auth import TokenAuth
-from .errors import ApiError, ApiErrorOut, EsaErrorOut, not_found
+from .errors import ApiErrorOut
 from .idempotency import IDEMPOTENCY_OPENAPI, Answer, idempotent
-from .models import ApiToken, Scope
-from .operation_schemas import (
-    JobCreateIn,
-    OperationAcceptedOut,
-    OperationDetailOut,
-    PlanEditIn,
-    PlansCreateIn,
-    operation_out,
+from .models import Scope
+from .operation_schemas import JobCreateIn, OperationDetailOut, PlanEditIn, PlansCreateIn, operation_out
+from .write_targets import (
+    WRITE_ANSWERS,
+    accepted,
+    act,
+    already_sent,
+    conflict,
+    create_key,
+    invalid,
+    job_named,
+    operation_named,
+    owner_of,
+    plan_named,
+    site_named,
+    site_not_held,
+    via_of,
 )
 
 router = Router(auth=TokenAuth(Scope.OPERATE), tags=["operations"])
-
-_WRITE_ANSWERS: dict[int, Any] = {
-    202: OperationAcceptedOut,
-    401: ApiErrorOut,
-    403: ApiErrorOut,
-    404: ApiErrorOut,
-    409: EsaErrorOut,
-    422: ApiErrorOut,
-    429: ApiErrorOut,
-}
-# An ESA job or plan id as the pages take it: printable ASCII without "/", at most 24 characters.
-_ESA_ID_MAX = 24
-
-
-def _token(request: HttpRequest) -> ApiToken:
-    token = getattr(request, "auth", None)
-    assert isinstance(token, ApiToken)  # noqa: S101  # TokenAuth let only tokens in
-    return token
-
-
-def _owner(request: HttpRequest) -> AbstractBaseUser:
-    return _token(request).user
-
-
-def _via(request: HttpRequest) -> str:
-    """Who asked, as the audit log shows it."""
-    token = _token(request)
-    return f"token {token.name} of {token.user.get_username()}"
-
-
-def _esa_id(raw: str) -> bool:
-    return 0 < len(raw) <= _ESA_ID_MAX and raw.isascii() and raw.isprintable() and "/" not in raw
-
-
-def _plan(plan_id: str) -> Plan:
-    plan = (
-        Plan.objects.select_related("job__site").filter(esa_id=plan_id).first() if _esa_id(plan_id) else None
-    )
-    if plan is None:
-        raise not_found(field="plan_id", what="plan")
-    return plan
-
-
-def _job(job_id: str) -> Job:
-    job = Job.objects.select_related("site").filter(esa_id=job_id).first() if _esa_id(job_id) else None
-    if job is None:
-        raise not_found(field="job_id", what="job")
-    return job
-
-
-def _site(site_id: str) -> Site:
-    number = id_number(site_id)
-    site = Site.objects.filter(esa_id=number).first() if number is not None else None
-    if site is None:
-        raise not_found(field="site_id", what="site")
-    return site
-
-
-def _conflict(code: str, message: str, *, field: str | None = None) -> ApiError:
-    return ApiError(status=HTTPStatus.CONFLICT, code=code, message=message, field=field)
-
-
-def _invalid(field: str, message: str, *, code: str = "invalid") -> ApiError:
-    return ApiError(status=HTTPStatus.UNPROCESSABLE_ENTITY, code=code, message=message, field=field)
-
-
-def _not_held(site: Site) -> None:
-    """The pages' rule: nothing starts, resets, is edited or added on a site an incident holds."""
-    if refusal := holds().hold_refusal(site):
-        raise _conflict("site_held", refusal, field="site_id")
-
-
-def _warnings(site: Site) -> list[str]:
-    # The pages only warn of it (prefetch/_site_inactive.html): ESA takes the call, and waits.
-    if site.status and site.status != "active":
-        return [
-            f"site_not_active: {site.name} is {site.status} in ESA, and ESA starts plans only on active "
-            "sites: its waiting plans will not start until it is active."
-        ]
-    return []
-
-
-def _accepted(operation: Operation, created: bool, *, site: Site | None = None) -> Answer:
-    operation = Operation.objects.select_related("job", "site", "requested_by").get(pk=operation.pk)
-    body = operation_out(operation) | {
-        "joined": not created,
-        "warnings": _warnings(site) if site is not None else [],
-    }
-    return HTTPStatus.ACCEPTED, body
-
-
-def _act(request: HttpRequest, kind: OperationKind, target: Plan | Job) -> Answer:
-    operation, created = operations.operation_request(
-        user=_owner(request), kind=kind, target=target, via=_via(request)
-    )
-    site = target.job.site if isinstance(target, Plan) else target.site
-    return _accepted(operation, created, site=site)
-
 
 # -- plans -----------------------------------------------------------------------------------------
 
@@ -163,65 +67,63 @@ def _act(request: HttpRequest, kind: OperationKind, target: Plan | Job) -> Answe
 @router.post(
     "/plans/{plan_id}/start",
     url_name="api-plan-start",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def plan_start(request: HttpRequest, plan_id: str) -> Answer:
     """Start a stopped plan (StartScheduledPreloadExecution). Refused on a held site or plan."""
-    plan = _plan(plan_id)
-    _not_held(plan.job.site)
+    plan = plan_named(plan_id)
+    site_not_held(plan.job.site)
     if holds().plans_held([plan.esa_id]):
-        raise _conflict(
-            "plan_held", "An incident holds this plan: it starts again when the incident resumes."
-        )
+        raise conflict("plan_held", "An incident holds this plan: it starts again when the incident resumes.")
     if plan.status != PlanStatus.STOPPED:
-        raise _conflict(
+        raise conflict(
             "plan_not_stopped", f"Only a stopped plan starts; this one is {plan.status}.", field="plan_id"
         )
-    return _act(request, OperationKind.PLAN_START, plan)
+    return act(request, OperationKind.PLAN_START, plan)
 
 
 @router.post(
     "/plans/{plan_id}/stop",
     url_name="api-plan-stop",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def plan_stop(request: HttpRequest, plan_id: str) -> Answer:
     """Stop a running plan (StopScheduledPreloadExecution)."""
-    plan = _plan(plan_id)
+    plan = plan_named(plan_id)
     if plan.status != PlanStatus.RUNNING:
-        raise _conflict(
+        raise conflict(
             "plan_not_running", f"Only a running plan stops; this one is {plan.status}.", field="plan_id"
         )
-    return _act(request, OperationKind.PLAN_STOP, plan)
+    return act(request, OperationKind.PLAN_STOP, plan)
 
 
 @router.patch(
-    "/plans/{plan_id}", url_name="api-plan", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+    "/plans/{plan_id}", url_name="api-plan", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
 @idempotent
 def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer:
     """Change a plan's window and pace (UpdateScheduledPreloadExecution); what is left out stays.
     A start that changes may not be more than a minute ago."""
-    plan = _plan(plan_id)
+    plan = plan_named(plan_id)
     if not payload.model_fields_set - {name for name, value in payload.model_dump().items() if value is None}:
-        raise _invalid("start_time", "Nothing to change: give start_time, end_time, interval or slice_len.")
-    _not_held(plan.job.site)
+        raise invalid("start_time", "Nothing to change: give start_time, end_time, interval or slice_len.")
+    site_not_held(plan.job.site)
     start = payload.start_time or plan.start_time
     end = payload.end_time or plan.end_time
     if start is None or end is None:
-        raise _invalid(
+        raise invalid(
             "start_time", "This plan has no window in the mirror yet: give start_time and end_time."
         )
     if start != plan.start_time and (
         message := past_start_error(start, now=timezone.now(), shown_as=start.isoformat())
     ):
-        raise _invalid("start_time", message)
+        raise invalid("start_time", message)
     if end <= start:
-        raise _invalid("end_time", "The end must be after the start.")
+        raise invalid("end_time", "The end must be after the start.")
     params: dict[str, object] = {
         "start_time": start.isoformat(),
         "end_time": end.isoformat(),
@@ -230,26 +132,26 @@ def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer
     }
     try:
         operation, created = plan_update_request(
-            user=_owner(request), plan=plan, params=params, via=_via(request)
+            user=owner_of(request), plan=plan, params=params, via=via_of(request)
         )
     except PlanEditRefused as refused:
-        raise _conflict("plan_not_editable", str(refused), field="plan_id") from None
+        raise conflict("plan_not_editable", str(refused), field="plan_id") from None
     if not created:  # as the page: an edit joins no other, whose window may be another
-        raise _conflict(
+        raise conflict(
             "update_in_progress",
             f"An update of this plan is under way (operation {operation.pk}); edit it again once it is done.",
             field="plan_id",
         )
-    return _accepted(operation, created, site=plan.job.site)
+    return accepted(operation, created, site=plan.job.site)
 
 
 @router.delete(
-    "/plans/{plan_id}", url_name="api-plan-delete", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+    "/plans/{plan_id}", url_name="api-plan-delete", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
 @idempotent
 def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
     """Delete a plan (DeleteScheduledPreloadExecution), held or not, as the job page does."""
-    return _act(request, OperationKind.PLAN_DELETE, _plan(plan_id))
+    return act(request, OperationKind.PLAN_DELETE, plan_named(plan_id))
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -258,60 +160,30 @@ def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
 @router.post(
     "/jobs/{job_id}/reset",
     url_name="api-job-reset",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def job_reset(request: HttpRequest, job_id: str) -> Answer:
     """Reset a job (ResetScheduledPreloadJob): its progress to zero. Refused on a held site."""
-    job = _job(job_id)
-    _not_held(job.site)
-    return _act(request, OperationKind.JOB_RESET, job)
+    job = job_named(job_id)
+    site_not_held(job.site)
+    return act(request, OperationKind.JOB_RESET, job)
 
 
 @router.delete(
-    "/jobs/{job_id}", url_name="api-job-delete", response=_WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
+    "/jobs/{job_id}", url_name="api-job-delete", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
 @idempotent
 def job_delete(request: HttpRequest, job_id: str) -> Answer:
     """Delete a job and all its plans (DeleteScheduledPreloadJob)."""
-    return _act(request, OperationKind.JOB_DELETE, _job(job_id))
-
-
-def _create_key(request: HttpRequest) -> str:
-    """The form token of an API create: one per token and Idempotency-Key, else a new one."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return new_form_token()
-    return hashlib.sha256(f"api:{_token(request).pk}:{key}".encode()).hexdigest()[:24]
-
-
-def _already_sent(sent: FormAlreadySentError) -> ApiError:
-    first = sent.operation
-    if first.status == OperationStatus.SUCCEEDED:
-        message = f"This create was done already (operation {first.pk}): nothing more was sent."
-    else:
-        message = (
-            f"This create was sent before and failed (operation {first.pk}: {first.error_code} "
-            f"{first.error_message}); nothing more was sent. Send it with a new Idempotency-Key to try again."
-        )
-    return ApiError(
-        status=HTTPStatus.CONFLICT,
-        code="already_sent",
-        message=message,
-        field="Idempotency-Key",
-        extra={
-            "operation_id": first.pk,
-            "esa_code": (first.error_code or None) if first.request_id else None,
-            "esa_request_id": first.request_id or None,
-        },
-    )
+    return act(request, OperationKind.JOB_DELETE, job_named(job_id))
 
 
 @router.post(
     "/sites/{site_id}/jobs",
     url_name="api-job-create",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
@@ -319,10 +191,10 @@ def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answ
     """Create a job on a site from a list of URLs (each of the site's domain, no duplicates) or an
     OSS object. Any URL the new-job page would leave out is refused here, naming it: nothing is
     created from part of a list."""
-    site = _site(site_id)
+    site = site_named(site_id)
     if (payload.urls is None) == (payload.oss_url is None):
-        raise _invalid("urls", "Give either urls (a list) or oss_url, not both.")
-    key = _create_key(request)
+        raise invalid("urls", "Give either urls (a list) or oss_url, not both.")
+    key = create_key(request)
     try:
         if payload.urls is not None:
             report = check_url_list(
@@ -333,43 +205,43 @@ def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answ
             )
             if report.rejected:
                 line = report.rejected[0]
-                raise _invalid(
+                raise invalid(
                     f"urls.{line.line_number - 1}",
                     f"{line.reason} ({report.rejected_count} of {len(payload.urls)} URLs refused)",
                     code="url_refused",
                 )
             if report.problem:
-                raise _invalid("urls", report.problem)
+                raise invalid("urls", report.problem)
             operation, created = job_create_request(
-                user=_owner(request),
+                user=owner_of(request),
                 site=site,
                 form_token=key,
                 name=payload.name,
                 urls=report.valid,
-                via=_via(request),
+                via=via_of(request),
             )
         else:
             try:
                 oss_url = check_oss_url(payload.oss_url or "", max_length=settings.PREFETCH_MAX_URL_LENGTH)
             except OssUrlError as error:
-                raise _invalid("oss_url", str(error)) from None
+                raise invalid("oss_url", str(error)) from None
             operation, created = job_create_request(
-                user=_owner(request),
+                user=owner_of(request),
                 site=site,
                 form_token=key,
                 name=payload.name,
                 oss_url=oss_url,
-                via=_via(request),
+                via=via_of(request),
             )
     except FormAlreadySentError as sent:
-        raise _already_sent(sent) from None
-    return _accepted(operation, created, site=site)
+        raise already_sent(sent) from None
+    return accepted(operation, created, site=site)
 
 
 @router.post(
     "/jobs/{job_id}/plans",
     url_name="api-plans-create",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
@@ -377,15 +249,15 @@ def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> A
     """Add a batch of plans to a job (CreateScheduledPreloadExecutions). Refused on a held site,
     for a start more than a minute ago, or past the plans a job may have. The operation's `plans`
     says, in the order sent, which ESA created and why it refused any."""
-    job = _job(job_id)
-    _not_held(job.site)
+    job = job_named(job_id)
+    site_not_held(job.site)
     now = timezone.now()
     for index, plan in enumerate(payload.plans):
         if message := past_start_error(plan.start_time, now=now, shown_as=plan.start_time.isoformat()):
-            raise _invalid(f"plans.{index}.start_time", message)
+            raise invalid(f"plans.{index}.start_time", message)
     limit, on_job = settings.PREFETCH_MAX_PLANS_PER_JOB, job.plans.count()
     if on_job + len(payload.plans) > limit:
-        raise _invalid(
+        raise invalid(
             "plans",
             f"This job has {on_job} plans and ESA takes at most {limit} a job: there is room for "
             f"{max(0, limit - on_job)} more, and this batch has {len(payload.plans)}.",
@@ -397,28 +269,14 @@ def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> A
     }
     try:
         operation, created = plans_create_request(
-            user=_owner(request), job=job, form_token=_create_key(request), plans=specs, via=_via(request)
+            user=owner_of(request), job=job, form_token=create_key(request), plans=specs, via=via_of(request)
         )
     except FormAlreadySentError as sent:
-        raise _already_sent(sent) from None
-    return _accepted(operation, created, site=job.site)
+        raise already_sent(sent) from None
+    return accepted(operation, created, site=job.site)
 
 
 # -- operations ------------------------------------------------------------------------------------
-
-
-def _operation(operation_id: str) -> Operation:
-    number = id_number(operation_id)
-    found = (
-        Operation.objects.select_related("job__site", "plan", "site", "requested_by")
-        .filter(pk=number)
-        .first()
-        if number is not None
-        else None
-    )
-    if found is None:
-        raise not_found(field="operation_id", what="operation")
-    return found
 
 
 @router.get(
@@ -435,26 +293,26 @@ def _operation(operation_id: str) -> Operation:
 )
 def operation(request: HttpRequest, operation_id: str) -> dict[str, object]:
     """One operation: poll it until `status` is succeeded or failed."""
-    return operation_out(_operation(operation_id))
+    return operation_out(operation_named(operation_id))
 
 
 @router.post(
     "/operations/{operation_id}/retry",
     url_name="api-operation-retry",
-    response=_WRITE_ANSWERS,
+    response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
 @idempotent
 def operation_retry(request: HttpRequest, operation_id: str) -> Answer:
     """Ask again for a failed operation's action (not a create: send that again, with a new key)."""
-    failed = _operation(operation_id)
+    failed = operation_named(operation_id)
     site = failed.site
     if failed.kind in (OperationKind.PLAN_START, OperationKind.JOB_RESET) and site is not None:
-        _not_held(site)
+        site_not_held(site)
     try:
         operation, created = operations.operation_retry(
-            user=_owner(request), operation=failed, via=_via(request)
+            user=owner_of(request), operation=failed, via=via_of(request)
         )
     except ValueError as error:
-        raise _conflict("not_retryable", str(error).capitalize() + ".", field="operation_id") from None
-    return _accepted(operation, created, site=site)
+        raise conflict("not_retryable", str(error).capitalize() + ".", field="operation_id") from None
+    return accepted(operation, created, site=site)
