@@ -443,3 +443,11 @@ def test_a_body_over_the_upload_limit_is_a_json_413(operate_token: str, settings
     )
     assert (response.status_code, response.json()["code"]) == (413, "too_large")
     assert not Operation.objects.exists()
+
+
+def test_a_path_a_read_and_a_write_share_allows_both_methods(operate_token: str) -> None:
+    job = JobFactory.create()
+    response = Client().put(f"/api/v1/jobs/{job.esa_id}", headers=bearer(operate_token))
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert response["Allow"] == "DELETE, GET"
+    assert Client().get(f"/api/v1/jobs/{job.esa_id}", headers=bearer(operate_token)).status_code == 200
