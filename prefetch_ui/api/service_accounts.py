@@ -21,12 +21,18 @@ from django.utils import timezone
 
 from prefetch_ui.web.permissions import OPERATORS_GROUP
 
-from .models import ApiToken, ServiceAccount, ServiceRights
-from .selectors import HOLD_INCIDENTS_PERMISSION
+from .models import ApiToken, Scope, ServiceAccount, ServiceRights
+from .selectors import HOLD_INCIDENTS_PERMISSION, user_scopes
 from .services import CreatedToken, token_create, token_revoke
 
 logger = logging.getLogger(__name__)
 
+# What each of the rights lets the account's tokens do (`selectors.user_scopes` once it is made).
+_RIGHTS_SCOPES = {
+    ServiceRights.VIEWER: {Scope.READ},
+    ServiceRights.OPERATOR: {Scope.READ, Scope.OPERATE, Scope.INCIDENTS},
+    ServiceRights.INCIDENTS: {Scope.READ, Scope.INCIDENTS},
+}
 # A name as a user name: what the audit log shows ("token alertmanager of grafana-bot").
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -66,6 +72,11 @@ def service_account_create(*, admin: AbstractBaseUser, name: str, rights: str) -
         )
     if rights not in ServiceRights.values:
         raise ServiceAccountRefused("Choose viewer, operator or incidents.", field="rights")
+    if not _RIGHTS_SCOPES[ServiceRights(rights)] <= user_scopes(admin):
+        # An admin who may not operate makes no account that may: that would be a way round it.
+        raise ServiceAccountRefused(
+            "You cannot give a service account rights you do not hold.", field="rights"
+        )
     if User.objects.filter(username__iexact=name).exists():
         raise ServiceAccountRefused(f"“{name}” is taken: choose another name.", field="name")
     user = User(username=name)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 
 from prefetch_ui.api.models import ApiToken, ServiceAccount
 from prefetch_ui.api.selectors import token_scopes
 from prefetch_ui.prefetch.models import Operation, PlanStatus
+from prefetch_ui.web.permissions import OPERATORS_GROUP
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +23,20 @@ LIST = "/api/service-accounts/"
 
 @pytest.fixture
 def admin_client(db: None) -> Client:
+    """A staff member who is an operator too (may give every right)."""
     admin = User.objects.create_user("ada", password="admin-pass-123", is_staff=True)
+    admin.groups.add(Group.objects.get_or_create(name=OPERATORS_GROUP)[0])
     client = Client()
     client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def staff_client(db: None) -> Client:
+    """A staff member who may not operate."""
+    staff = User.objects.create_user("sam", password="staff-pass-123", is_staff=True)
+    client = Client()
+    client.force_login(staff)
     return client
 
 
@@ -149,3 +161,12 @@ def test_the_tokens_page_leads_admins_to_service_accounts(
 ) -> None:
     assert 'data-testid="service-accounts-link"' in admin_client.get("/api/tokens/").content.decode()
     assert 'data-testid="service-accounts-link"' not in operator_client.get("/api/tokens/").content.decode()
+
+
+def test_an_admin_gives_no_rights_they_do_not_hold(staff_client: Client) -> None:
+    """This admin may not operate: an operator account would be a way round that."""
+    for rights in ("operator", "incidents"):
+        response = staff_client.post(LIST, {"name": f"bot-{rights}", "rights": rights})
+        assert response.status_code == 400
+        assert "You cannot give a service account rights you do not hold." in response.content.decode()
+    assert not ServiceAccount.objects.exists()
