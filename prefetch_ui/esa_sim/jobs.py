@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -181,6 +182,9 @@ class JobActions(BackendCore):
 
 
 _MAX_LISTED_ERRORS = 20
+# Any whitespace (the same characters as str.isspace): a URL holding one is refused. One regex search
+# rather than a test per character: a job of 3,000 URLs is checked in a fraction of the time.
+_WHITESPACE = re.compile(r"\s")
 
 
 def check_urls(urls: list[str], site_domain: str) -> tuple[str, list[str], list[str]]:
@@ -197,7 +201,7 @@ def check_urls(urls: list[str], site_domain: str) -> tuple[str, list[str], list[
             scheme_ok = parts.scheme in ("http", "https") and bool(host)
         except ValueError:
             scheme_ok = False
-        if not scheme_ok or any(ord(char) > 127 or char.isspace() for char in url):
+        if not scheme_ok or not url.isascii() or _WHITESPACE.search(url):
             flags.append("0")
             if len(bad_urls) < _MAX_LISTED_ERRORS:
                 bad_urls.append(url)

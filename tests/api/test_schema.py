@@ -16,14 +16,6 @@ from prefetch_ui.prefetch.selectors.statuses import COUNTED_STATUSES
 
 pytestmark = pytest.mark.django_db
 
-READ_PATHS = {
-    "/api/v1/sites",
-    "/api/v1/sites/{site_id}",
-    "/api/v1/sites/{site_id}/jobs",
-    "/api/v1/jobs/{job_id}",
-    "/api/v1/jobs/{job_id}/plans",
-    "/api/v1/jobs/{job_id}/operations",
-}
 # The writes (v1_operations), each with the methods it serves beside a read's GET.
 WRITES = {
     "/api/v1/plans/{plan_id}/start": {"post"},
@@ -43,12 +35,37 @@ def test_the_schema_is_valid_openapi_3_and_lists_the_read_endpoints() -> None:
     schema = response.json()
     validate(schema)
     assert schema["openapi"].startswith("3.")
-    # Other routers add their paths (writes, incidents, audit): the read endpoints are among them.
-    assert set(schema["paths"]) >= READ_PATHS
-    for path in READ_PATHS:
-        get = schema["paths"][path]["get"]
-        assert get["security"] == [{"TokenAuth": []}]
-        assert {"200", "401", "403", "404", "422"} <= set(get["responses"])
+    assert set(schema["paths"]) == {
+        "/api/v1/sites",
+        "/api/v1/sites/{site_id}",
+        "/api/v1/sites/{site_id}/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/plans",
+        "/api/v1/jobs/{job_id}/operations",
+        # Incidents and the leads' views (v1_incidents, v1_reviews).
+        "/api/v1/incidents",
+        "/api/v1/incidents/hold",
+        "/api/v1/incidents/{incident_id}",
+        "/api/v1/incidents/{incident_id}/plans",
+        "/api/v1/incidents/{incident_id}/resume/preview",
+        "/api/v1/incidents/{incident_id}/resume",
+        "/api/v1/incidents/{incident_id}/retry",
+        "/api/v1/audit",
+        "/api/v1/overview",
+        "/api/v1/forecast",
+        # The writes and the operation they answer with (v1_operations).
+        *WRITES,
+        "/api/v1/operations/{operation_id}",
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation["security"] == [{"TokenAuth": []}]
+            # A write of v1_operations answers 202 with the operation; its refusals as every endpoint's.
+            accepted = "202" if method in WRITES.get(path, set()) - {"get"} else "200"
+            assert {accepted, "401", "403", "404", "422"} <= set(operation["responses"]), (path, method)
+    assert {"200", "201"} <= set(schema["paths"]["/api/v1/incidents/hold"]["post"]["responses"])
+    for acting in ("resume", "retry"):
+        assert "409" in schema["paths"][f"/api/v1/incidents/{{incident_id}}/{acting}"]["post"]["responses"]
     assert schema["components"]["securitySchemes"]["TokenAuth"] == {"type": "http", "scheme": "bearer"}
 
 

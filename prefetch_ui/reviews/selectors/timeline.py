@@ -285,12 +285,16 @@ def _lane(job: Job, plans: list[Plan], *, holds: dict[str, HeldPlan], axis: Axis
     return lane
 
 
-def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLoad], SiteLoad | None]:
-    """Per site, the URLs a minute its scheduled plans will send from now until the window's end."""
-    if axis.end <= now:
-        return [], None
+def load_forecast(
+    *, now: datetime, until: datetime, site: Site | None = None
+) -> list[tuple[Site, LoadSeries]]:
+    """The origin load forecast: per site that will be sent anything (by name), the URLs a minute
+    its waiting and running plans will send from the minute of `now` until `until`. What the
+    timeline's forecast draws, and the API answers with."""
+    if until <= now:
+        return []
     plans = Plan.objects.filter(
-        status__in=UNFINISHED_PLAN_STATUSES, end_time__gte=now, start_time__lte=axis.end
+        status__in=UNFINISHED_PLAN_STATUSES, end_time__gte=now, start_time__lte=until
     ).select_related("job__site")
     if site is not None:
         plans = plans.filter(job__site=site)
@@ -303,20 +307,39 @@ def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLo
     for job_plans in by_job.values():
         job = job_plans[0].job
         load = job_load(
-            remaining_urls=job_remaining_urls(job), plans=scheduled_plans(job_plans), now=now, until=axis.end
+            remaining_urls=job_remaining_urls(job), plans=scheduled_plans(job_plans), now=now, until=until
         )
         sites[job.site_id] = job.site
         series.setdefault(job.site_id, LoadSeries(start)).add(load)
-    loads = [
-        SiteLoad(sites[site_id], one, load_chart(axis=axis, start=start, urls_per_minute=one.urls))
+    return [
+        (sites[site_id], one)
         for site_id, one in sorted(series.items(), key=lambda item: sites[item[0]].name)
         if one.total
     ]
+
+
+def load_forecast_total(loads: list[tuple[Site, LoadSeries]]) -> LoadSeries | None:
+    """Every site's forecast load together; None with fewer than two sites sending (the timeline
+    then draws no chart of it: it would be the one site's again)."""
     if len(loads) < 2:
+        return None
+    every = LoadSeries(loads[0][1].start)
+    for _, one in loads:
+        every.add(one)
+    return every
+
+
+def _loads(*, axis: Axis, now: datetime, site: Site | None) -> tuple[list[SiteLoad], SiteLoad | None]:
+    """Per site, the URLs a minute its scheduled plans will send from now until the window's end."""
+    forecast = load_forecast(now=now, until=axis.end, site=site)
+    start = now.replace(second=0, microsecond=0)
+    loads = [
+        SiteLoad(one_site, one, load_chart(axis=axis, start=start, urls_per_minute=one.urls))
+        for one_site, one in forecast
+    ]
+    every = load_forecast_total(forecast)
+    if every is None:
         return loads, None
-    every = LoadSeries(start)
-    for site_load in loads:
-        every.add(site_load.series)
     every_site = Site(name="every site")
     return loads, SiteLoad(every_site, every, load_chart(axis=axis, start=start, urls_per_minute=every.urls))
 
@@ -329,6 +352,8 @@ __all__ = [
     "SiteLoad",
     "Timeline",
     "TimelineBar",
+    "load_forecast",
+    "load_forecast_total",
     "timeline",
     "timeline_jobs",
     "timeline_plans",
