@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.utils.cache import patch_cache_control
 
 from . import service_account_views, v1, views
+from .idempotency import idempotency_answer
 
 View = Callable[..., HttpResponseBase]
 
@@ -34,7 +35,7 @@ def _api_view(view: View) -> View:
     @wraps(view)
     def answered(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
-            response = view(request, *args, **kwargs)
+            response = idempotency_answer(request, lambda: view(request, *args, **kwargs))
         except RequestDataTooBig:
             # In the API's shape, not the pages' 413 page (core.views); nothing was read or done.
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

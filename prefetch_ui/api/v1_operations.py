@@ -39,11 +39,12 @@ from prefetch_ui.prefetch.services.plan_edits import PlanEditRefused, plan_updat
 
 from .auth import TokenAuth
 from .errors import ApiErrorOut
-from .idempotency import IDEMPOTENCY_OPENAPI, Answer, idempotent
+from .idempotency import IDEMPOTENCY_OPENAPI
 from .models import Scope
 from .operation_schemas import JobCreateIn, OperationDetailOut, PlanEditIn, PlansCreateIn, operation_out
 from .write_targets import (
     WRITE_ANSWERS,
+    Answer,
     accepted,
     act,
     already_sent,
@@ -70,7 +71,6 @@ router = Router(auth=TokenAuth(Scope.OPERATE), tags=["operations"])
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def plan_start(request: HttpRequest, plan_id: str) -> Answer:
     """Start a stopped plan (StartScheduledPreloadExecution). Refused on a held site or plan."""
     plan = plan_named(plan_id)
@@ -90,7 +90,6 @@ def plan_start(request: HttpRequest, plan_id: str) -> Answer:
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def plan_stop(request: HttpRequest, plan_id: str) -> Answer:
     """Stop a running plan (StopScheduledPreloadExecution)."""
     plan = plan_named(plan_id)
@@ -104,7 +103,6 @@ def plan_stop(request: HttpRequest, plan_id: str) -> Answer:
 @router.patch(
     "/plans/{plan_id}", url_name="api-plan", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
-@idempotent
 def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer:
     """Change a plan's window and pace (UpdateScheduledPreloadExecution); what is left out stays.
     A start that changes may not be more than a minute ago."""
@@ -148,7 +146,6 @@ def plan_edit(request: HttpRequest, plan_id: str, payload: PlanEditIn) -> Answer
 @router.delete(
     "/plans/{plan_id}", url_name="api-plan-delete", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
-@idempotent
 def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
     """Delete a plan (DeleteScheduledPreloadExecution), held or not, as the job page does."""
     return act(request, OperationKind.PLAN_DELETE, plan_named(plan_id))
@@ -163,7 +160,6 @@ def plan_delete(request: HttpRequest, plan_id: str) -> Answer:
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def job_reset(request: HttpRequest, job_id: str) -> Answer:
     """Reset a job (ResetScheduledPreloadJob): its progress to zero. Refused on a held site."""
     job = job_named(job_id)
@@ -174,7 +170,6 @@ def job_reset(request: HttpRequest, job_id: str) -> Answer:
 @router.delete(
     "/jobs/{job_id}", url_name="api-job-delete", response=WRITE_ANSWERS, openapi_extra=IDEMPOTENCY_OPENAPI
 )
-@idempotent
 def job_delete(request: HttpRequest, job_id: str) -> Answer:
     """Delete a job and all its plans (DeleteScheduledPreloadJob)."""
     return act(request, OperationKind.JOB_DELETE, job_named(job_id))
@@ -186,7 +181,6 @@ def job_delete(request: HttpRequest, job_id: str) -> Answer:
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answer:
     """Create a job on a site from a list of URLs (each of the site's domain, no duplicates) or an
     OSS object. Any URL the new-job page would leave out is refused here, naming it: nothing is
@@ -244,7 +238,6 @@ def job_create(request: HttpRequest, site_id: str, payload: JobCreateIn) -> Answ
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> Answer:
     """Add a batch of plans to a job (CreateScheduledPreloadExecutions). Refused on a held site,
     for a start more than a minute ago, or past the plans a job may have. The operation's `plans`
@@ -288,6 +281,7 @@ def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> A
         401: ApiErrorOut,
         403: ApiErrorOut,
         404: ApiErrorOut,
+        422: ApiErrorOut,
         429: ApiErrorOut,
     },
 )
@@ -302,7 +296,6 @@ def operation(request: HttpRequest, operation_id: str) -> dict[str, object]:
     response=WRITE_ANSWERS,
     openapi_extra=IDEMPOTENCY_OPENAPI,
 )
-@idempotent
 def operation_retry(request: HttpRequest, operation_id: str) -> Answer:
     """Ask again for a failed operation's action (not a create: send that again, with a new key)."""
     failed = operation_named(operation_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from ninja import Status
 
 from prefetch_ui.prefetch.forms import new_form_token
 from prefetch_ui.prefetch.holds import holds
@@ -19,9 +20,12 @@ from prefetch_ui.prefetch.services.creates import FormAlreadySentError
 from prefetch_ui.web.request_ids import id_number
 
 from .errors import ApiError, ApiErrorOut, EsaErrorOut, not_found
-from .idempotency import IDEMPOTENCY_HEADER, Answer
+from .idempotency import IDEMPOTENCY_HEADER
 from .models import ApiToken
 from .operation_schemas import OperationAcceptedOut, operation_out
+
+# What a write returns: the status (202) and the operation, which ninja checks against its schema.
+Answer = Status[dict[str, object]]
 
 WRITE_ANSWERS: dict[int, Any] = {
     202: OperationAcceptedOut,
@@ -111,7 +115,7 @@ def accepted(operation: Operation, created: bool, *, site: Site | None = None) -
         "joined": not created,
         "warnings": site_warnings(site) if site is not None else [],
     }
-    return HTTPStatus.ACCEPTED, body
+    return Status(HTTPStatus.ACCEPTED, body)
 
 
 def act(request: HttpRequest, kind: OperationKind, target: Plan | Job) -> Answer:

@@ -21,7 +21,7 @@ from prefetch_ui.api.models import IdempotencyKey
 from prefetch_ui.prefetch.models import Operation, PlanStatus
 from prefetch_ui.prefetch.services import operations
 from tests.api.conftest import MakeToken, bearer
-from tests.factories import PlanFactory
+from tests.factories import PlanFactory, SiteFactory
 
 KEY = {"Idempotency-Key": "4b1d8a5e-2f1c-4e8e-9d2a-0c5f7e1a9b3c"}
 
@@ -197,3 +197,35 @@ def test_many_requests_with_one_key_at_once_act_once(
     assert statuses.count(202) >= 1
     assert set(statuses) <= {202, 409}
     assert all(body["code"] == "idempotency_key_in_use" for status, body in answers if status == 409)
+
+
+@pytest.mark.django_db
+def test_every_routers_writes_honour_the_key(operator: User, make_token: MakeToken) -> None:
+    """The key is a hook around every API view: a hold (the incidents router) retried with its key
+    gets the first answer, and one incident holder, not two."""
+    from prefetch_ui.incidents.models import Incident, IncidentHolder
+
+    SiteFactory.create()
+    token = make_token(operator, scopes=["read", "incidents"])
+    hold = {"site_id": None, "reason": "CDN down"}
+    first = _post("/incidents/hold", token, hold, **KEY)
+    assert first.status_code == 201
+    again = _post("/incidents/hold", token, hold, **KEY)
+    assert (again.status_code, again["Idempotent-Replayed"], again.json()) == (201, "true", first.json())
+    assert Incident.objects.count() == 1 and IncidentHolder.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [403, 429])
+def test_an_answer_about_the_token_frees_the_key(
+    operator: User, make_token: MakeToken, status: int, settings: Any
+) -> None:
+    """A refusal of the token's rights or rate says nothing of the request: a retry, once allowed,
+    acts."""
+    plan = PlanFactory.create(status=PlanStatus.RUNNING)
+    token = make_token(operator, scopes=["read"] if status == 403 else ["read", "operate"])
+    if status == 429:
+        settings.PREFETCH_API_RATE_LIMIT = "1/hour"
+        Client().get("/api/v1/sites", headers=bearer(token))
+    assert _post(f"/plans/{plan.esa_id}/stop", token, **KEY).status_code == status
+    assert not IdempotencyKey.objects.exists()
