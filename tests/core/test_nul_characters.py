@@ -172,6 +172,37 @@ def _routes(
             reverse("api-v1:api-operation-retry", args=[failed.pk]),
             text_segments=(str(failed.pk),),
         ),
+        # The incidents and the leads' views (v1_incidents, v1_reviews).
+        Route("api-incidents", reverse("api-v1:api-incidents") + f"?site={site}&status=held"),
+        Route("api-incident-hold", reverse("api-v1:api-incident-hold")),
+        Route(
+            "api-incident",
+            reverse("api-v1:api-incident", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route(
+            "api-incident-plans",
+            reverse("api-v1:api-incident-plans", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route(
+            "api-incident-resume-preview",
+            reverse("api-v1:api-incident-resume-preview", args=[estate.hold.pk]),
+            text_segments=(str(estate.hold.pk),),
+        ),
+        Route(
+            "api-incident-resume",
+            reverse("api-v1:api-incident-resume", args=[estate.hold.pk]),
+            text_segments=(str(estate.hold.pk),),
+        ),
+        Route(
+            "api-incident-retry",
+            reverse("api-v1:api-incident-retry", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route("api-audit", reverse("api-v1:api-audit") + "?actor=olga&kind=plan_stop"),
+        Route("api-overview", reverse("api-v1:api-overview")),
+        Route("api-forecast", reverse("api-v1:api-forecast")),
         Route("api-tokens", reverse("api-tokens")),
         Route("api-token-revoke", reverse("api-token-revoke", args=[token.pk])),
         # Service accounts: the probe's operator is an admin (`service_account`).
