@@ -135,9 +135,23 @@ def test_an_operators_day_through_the_api(
         gone = client.get(f"/api/v1/jobs/{job_id}")
         assert (gone.status_code, gone.json()["field"]) == (404, "job_id")
 
-    # The audit log names every step's caller "token day of olga".
-    audit = operator_client.get("/audit/").content.decode()
-    assert audit.count("token day of olga") >= 7
+        # The audit log, read through the API too, names the token as who did each step.
+        audit = api.get("/audit?who=olga")["items"]
+        assert sorted(entry["kind"] for entry in audit) == sorted(
+            [
+                "job_create",
+                "plans_create",
+                "plan_stop",
+                "plan_start",
+                "plan_update",
+                "job_reset",
+                "job_delete",
+            ]
+        )
+        assert {(entry["who"], entry["result"]) for entry in audit} == {("token day of olga", "succeeded")}
+
+    # And its page says the same.
+    assert operator_client.get("/audit/").content.decode().count("token day of olga") >= 7
 
 
 def test_an_esa_refusal_reaches_the_client_with_esas_code_and_request_id(
