@@ -14,6 +14,10 @@ from environs import Env, ValidationError, validate
 # Ranges for `validate=`: a count of at least one, a duration of more than nothing.
 AT_LEAST_ONE = validate.Range(min=1)
 MORE_THAN_ZERO = validate.Range(min=0, min_inclusive=False)
+# A rate as PREFETCH_API_RATE_LIMIT takes it ("120/minute"), or "" for none.
+API_RATE = validate.Regexp(
+    r"^\s*$|^\s*\d{1,9}\s*/\s*(second|minute|hour|day)\s*$", error="not like 120/minute: {input!r}"
+)
 
 
 def known_time_zone(value: str) -> None:

@@ -14,7 +14,7 @@ from django.utils.csp import CSP
 from kombu import Queue
 
 from prefetch_ui.core.logs import logging_settings
-from prefetch_ui.environment import AT_LEAST_ONE, MORE_THAN_ZERO, env, known_time_zone
+from prefetch_ui.environment import API_RATE, AT_LEAST_ONE, MORE_THAN_ZERO, env, known_time_zone
 
 django_stubs_ext.monkeypatch()
 
@@ -363,6 +363,9 @@ PREFETCH_MAX_PLANS_PER_JOB = env.int("PREFETCH_MAX_PLANS_PER_JOB", 100)
 # URLs one job may hold and the longest URL accepted (ESA's are unpublished; these are the simulator's).
 PREFETCH_MAX_URLS_PER_JOB = env.int("PREFETCH_MAX_URLS_PER_JOB", 50_000)
 PREFETCH_MAX_URL_LENGTH = env.int("PREFETCH_MAX_URL_LENGTH", 2048)
+# Calls one API token may make, "N/second", "N/minute", "N/hour" or "N/day" (prefetch_ui/api/rate_limits.py),
+# counted in Redis so the limit holds across the web processes; "" turns it off.
+PREFETCH_API_RATE_LIMIT = env.str("PREFETCH_API_RATE_LIMIT", "120/minute", validate=API_RATE).strip()
 # A pasted URL list may be as large as an uploaded file (10 MB), plus the rest of the form; Django's
 # 2.5 MB default would answer a generic 400 before the form could say what is wrong.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024 + 64 * 1024

@@ -1,7 +1,9 @@
 """`Authorization: Bearer <token>` for the API, one authenticator per scope.
 
-An unknown, expired or revoked token is refused (401) before anything else; a good token without
-the operation's scope (403). The header is never logged: ninja's own HttpBearer logs a header of
+An unknown, expired or revoked token is refused (401) before anything else; then its call is
+counted against the token's rate limit (429, `rate_limits`); then a token without the operation's
+scope, or whose owner no longer holds it (an operator removed from the Operators group), is refused
+(403). The header is never logged: ninja's own HttpBearer logs a header of
 another scheme in DEBUG, which could be a token sent as `Token pfu_...`.
 """
 
@@ -12,6 +14,7 @@ from ninja.security.http import HttpBearer
 
 from .errors import ScopeMissing, TokenRefusal
 from .models import ApiToken
+from .rate_limits import rate_limit_check
 from .selectors import token_scopes
 from .services import token_authenticate
 
@@ -33,6 +36,9 @@ class TokenAuth(HttpBearer):
         api_token = token_authenticate(raw=token)
         if api_token is None:
             raise TokenRefusal(code="token_invalid", message="This token is unknown, expired or revoked.")
+        rate_limit_check(token=api_token)
         if self.scope not in token_scopes(token=api_token):
+            if self.scope in api_token.scopes:
+                raise ScopeMissing(self.scope, owner=api_token.user.get_username())
             raise ScopeMissing(self.scope)
         return api_token

@@ -28,7 +28,7 @@ from prefetch_ui.prefetch.selectors.sites import job_rows, site_job_list, site_l
 from prefetch_ui.prefetch.selectors.statuses import COUNTED_STATUSES, job_state, job_unsent
 from prefetch_ui.web.request_ids import id_number
 
-from . import v1_incidents, v1_reviews
+from . import v1_incidents, v1_operations, v1_reviews
 from .auth import TokenAuth
 from .errors import ApiErrorOut, install_error_handlers, not_found
 from .models import Scope
@@ -256,6 +256,8 @@ def operations(request: HttpRequest, job_id: str, query: Query[PageQuery]) -> di
     return {**_page_facts(page), "items": [_operation_out(operation) for operation in page.object_list]}
 
 
-# The incidents and the leads' views, in modules of their own.
+# The incidents, the leads' views and the writes, in modules of their own (a path a read and a write
+# share is served by both: urls.py merges their views).
 api.add_router("", v1_incidents.router)
 api.add_router("", v1_reviews.router)
+api.add_router("", v1_operations.router)

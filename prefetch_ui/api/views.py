@@ -16,6 +16,7 @@ from prefetch_ui.prefetch.forms.tokens import new_form_token
 
 from .forms import TokenForm
 from .selectors import token_list, user_scopes
+from .service_accounts import can_manage_service_accounts
 from .services import TokenAlreadyMade, TokenRefused, token_create, token_revoke
 
 
@@ -62,6 +63,7 @@ def token_page(request: HttpRequest) -> HttpResponse:
             "already": already,
             "tokens": token_list(user=user),
             "user_scopes": sorted(user_scopes(user)),
+            "can_manage_service_accounts": can_manage_service_accounts(user),
         },
         status=status,
     )

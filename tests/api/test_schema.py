@@ -16,6 +16,18 @@ from prefetch_ui.prefetch.selectors.statuses import COUNTED_STATUSES
 
 pytestmark = pytest.mark.django_db
 
+# The writes (v1_operations), each with the methods it serves beside a read's GET.
+WRITES = {
+    "/api/v1/plans/{plan_id}/start": {"post"},
+    "/api/v1/plans/{plan_id}/stop": {"post"},
+    "/api/v1/plans/{plan_id}": {"patch", "delete"},
+    "/api/v1/jobs/{job_id}/reset": {"post"},
+    "/api/v1/jobs/{job_id}": {"get", "delete"},
+    "/api/v1/sites/{site_id}/jobs": {"get", "post"},
+    "/api/v1/jobs/{job_id}/plans": {"get", "post"},
+    "/api/v1/operations/{operation_id}/retry": {"post"},
+}
+
 
 def test_the_schema_is_valid_openapi_3_and_lists_the_read_endpoints() -> None:
     response = Client().get("/api/v1/openapi.json")
@@ -41,11 +53,16 @@ def test_the_schema_is_valid_openapi_3_and_lists_the_read_endpoints() -> None:
         "/api/v1/audit",
         "/api/v1/overview",
         "/api/v1/forecast",
+        # The writes and the operation they answer with (v1_operations).
+        *WRITES,
+        "/api/v1/operations/{operation_id}",
     }
-    for operations in schema["paths"].values():
-        for operation in operations.values():
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
             assert operation["security"] == [{"TokenAuth": []}]
-            assert {"200", "401", "403", "404", "422"} <= set(operation["responses"])
+            # A write of v1_operations answers 202 with the operation; its refusals as every endpoint's.
+            accepted = "202" if method in WRITES.get(path, set()) - {"get"} else "200"
+            assert {accepted, "401", "403", "404", "422"} <= set(operation["responses"]), (path, method)
     assert {"200", "201"} <= set(schema["paths"]["/api/v1/incidents/hold"]["post"]["responses"])
     for acting in ("resume", "retry"):
         assert "409" in schema["paths"][f"/api/v1/incidents/{{incident_id}}/{acting}"]["post"]["responses"]
@@ -71,3 +88,16 @@ def test_the_docs_page_loads_swagger_from_our_static_files_without_inline_script
 
 def test_the_status_filter_takes_the_pages_words() -> None:
     assert list(typing.get_args(PlanStatusFilter)) == COUNTED_STATUSES
+
+
+def test_the_schema_lists_the_writes_with_the_idempotency_key_header() -> None:
+    schema = Client().get("/api/v1/openapi.json").json()
+    for path, methods in WRITES.items():
+        assert set(schema["paths"][path]) == methods, path
+        for method in methods - {"get"}:
+            write = schema["paths"][path][method]
+            assert write["security"] == [{"TokenAuth": []}]
+            assert {"202", "401", "403", "404", "409", "422", "429"} <= set(write["responses"])
+            headers = [p["name"] for p in write.get("parameters", []) if p["in"] == "header"]
+            assert headers == ["Idempotency-Key"], (path, method)
+    assert set(schema["paths"]["/api/v1/operations/{operation_id}"]) == {"get"}

@@ -18,6 +18,8 @@ from django.utils import timezone
 from prefetch_ui.alerts.models import Delivery as AlertDelivery
 from prefetch_ui.alerts.models import Receiver, ScopeKind
 from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
+from prefetch_ui.api.models import ServiceAccount
+from prefetch_ui.api.service_accounts import service_account_create, service_account_token_create
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, DeliveryStatus, EventKind
 from prefetch_ui.notifications.services.channels import channel_create
@@ -48,6 +50,7 @@ class PageEstate:
     receiver: Receiver
     # A notification channel with a delivery that failed (the deliveries list shows its answer).
     channel: Channel
+    service_account: ServiceAccount
 
 
 def page_estate_create(*, operator: User) -> PageEstate:
@@ -109,6 +112,13 @@ def page_estate_create(*, operator: User) -> PageEstate:
     Delivery.objects.filter(channel=channel).update(
         status=DeliveryStatus.FAILED, attempts=1, answer_code="200 errcode 310000", error="DingTalk refused"
     )
+    # The walk's operator is an admin too, to see the service accounts pages; one account, with a token.
+    operator.is_staff = True
+    operator.save(update_fields=["is_staff"])
+    service_account = service_account_create(admin=operator, name="alertmanager", rights="incidents")
+    service_account_token_create(
+        account=service_account, name="receiver", scopes=["incidents"], expires_in_days=30
+    )
     return PageEstate(
         review=review,
         every=every,
@@ -117,6 +127,7 @@ def page_estate_create(*, operator: User) -> PageEstate:
         held_incident=incident,
         receiver=receiver,
         channel=channel,
+        service_account=service_account,
     )
 
 
@@ -152,5 +163,7 @@ PAGE_KINDS = [
     PageKind("notification channels", lambda estate: "/notifications/"),
     PageKind("notification channel", lambda estate: f"/notifications/channels/{estate.channel.pk}/"),
     PageKind("notification deliveries", lambda estate: "/notifications/deliveries/"),
+    PageKind("service accounts", lambda estate: "/api/service-accounts/"),
+    PageKind("service account", lambda estate: f"/api/service-accounts/{estate.service_account.pk}/"),
     PageKind("404", lambda estate: "/no-such-page/"),
 ]

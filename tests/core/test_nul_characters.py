@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from prefetch_ui.alerts.models import Receiver, ReceiverRule, ScopeKind
 from prefetch_ui.alerts.services.receivers import receiver_create, rule_add
-from prefetch_ui.api.models import ApiToken
+from prefetch_ui.api.models import ApiToken, ServiceAccount
+from prefetch_ui.api.service_accounts import service_account_create
 from prefetch_ui.api.services import token_create
 from prefetch_ui.incidents.models import HeldPlan, HoldAction, Incident, StepState
 from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, EventKind
@@ -162,8 +163,11 @@ class Route:
     post_only: tuple[str, ...] = ()  # fields of a POST endpoint that no page's form shows
 
 
-def _routes(estate: ReviewEstate, incident: Incident, failed: Operation, token: ApiToken) -> list[Route]:
+def _routes(
+    estate: ReviewEstate, incident: Incident, failed: Operation, token: ApiToken, account: ServiceAccount
+) -> list[Route]:
     site, job, plan = estate.site.esa_id, estate.jobs["running"].esa_id, estate.plans["running"].esa_id
+    account_token = ApiToken.objects.filter(user=account.user).get()
     return [
         # The API (the probe sends a read token with every request), then the tokens page: its
         # Revoke form, posted, ends that token.
@@ -176,8 +180,69 @@ def _routes(estate: ReviewEstate, incident: Incident, failed: Operation, token: 
         Route("api-job", reverse("api-v1:api-job", args=[job])),
         Route("api-job-plans", reverse("api-v1:api-job-plans", args=[job]), text_segments=(job,)),
         Route("api-job-operations", reverse("api-v1:api-job-operations", args=[job]), text_segments=(job,)),
+        # The writes (the probe's read token is refused them: 403 before any body is read) and
+        # the operation they answer with.
+        Route("api-plan-start", reverse("api-v1:api-plan-start", args=[plan]), text_segments=(plan,)),
+        Route("api-plan-stop", reverse("api-v1:api-plan-stop", args=[plan]), text_segments=(plan,)),
+        Route("api-plan", reverse("api-v1:api-plan", args=[plan]), text_segments=(plan,)),
+        Route("api-plan-delete", reverse("api-v1:api-plan-delete", args=[plan]), text_segments=(plan,)),
+        Route("api-job-reset", reverse("api-v1:api-job-reset", args=[job]), text_segments=(job,)),
+        Route("api-job-delete", reverse("api-v1:api-job-delete", args=[job]), text_segments=(job,)),
+        Route("api-job-create", reverse("api-v1:api-job-create", args=[site]), text_segments=(str(site),)),
+        Route("api-plans-create", reverse("api-v1:api-plans-create", args=[job]), text_segments=(job,)),
+        Route(
+            "api-operation",
+            reverse("api-v1:api-operation", args=[failed.pk]),
+            text_segments=(str(failed.pk),),
+        ),
+        Route(
+            "api-operation-retry",
+            reverse("api-v1:api-operation-retry", args=[failed.pk]),
+            text_segments=(str(failed.pk),),
+        ),
+        # The incidents and the leads' views (v1_incidents, v1_reviews).
+        Route("api-incidents", reverse("api-v1:api-incidents") + f"?site={site}&status=held"),
+        Route("api-incident-hold", reverse("api-v1:api-incident-hold")),
+        Route(
+            "api-incident",
+            reverse("api-v1:api-incident", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route(
+            "api-incident-plans",
+            reverse("api-v1:api-incident-plans", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route(
+            "api-incident-resume-preview",
+            reverse("api-v1:api-incident-resume-preview", args=[estate.hold.pk]),
+            text_segments=(str(estate.hold.pk),),
+        ),
+        Route(
+            "api-incident-resume",
+            reverse("api-v1:api-incident-resume", args=[estate.hold.pk]),
+            text_segments=(str(estate.hold.pk),),
+        ),
+        Route(
+            "api-incident-retry",
+            reverse("api-v1:api-incident-retry", args=[incident.pk]),
+            text_segments=(str(incident.pk),),
+        ),
+        Route("api-audit", reverse("api-v1:api-audit") + "?actor=olga&kind=plan_stop"),
+        Route("api-overview", reverse("api-v1:api-overview")),
+        Route("api-forecast", reverse("api-v1:api-forecast")),
         Route("api-tokens", reverse("api-tokens")),
         Route("api-token-revoke", reverse("api-token-revoke", args=[token.pk])),
+        # Service accounts: the probe's operator is an admin (`service_account`).
+        Route("api-service-accounts", reverse("api-service-accounts")),
+        Route("api-service-account", reverse("api-service-account", args=[account.pk])),
+        Route(
+            "api-service-account-switch", reverse("api-service-account-switch", args=[account.pk, "disable"])
+        ),
+        Route(
+            "api-service-account-token-revoke",
+            reverse("api-service-account-token-revoke", args=[account.pk, account_token.pk]),
+        ),
         Route("healthz", reverse("healthz")),
         Route("home", reverse("home")),
         Route("display-zone", reverse("display-zone"), post_only=("zone", "next")),
@@ -346,17 +411,31 @@ def api_token(operator: User, operator_client: Client) -> ApiToken:
     return created.token
 
 
+@pytest.fixture
+def service_account(operator: User) -> ServiceAccount:
+    """The operator as an admin, and a service account of theirs with a token."""
+    operator.is_staff = True
+    operator.save(update_fields=["is_staff"])
+    account = service_account_create(admin=operator, name="probe-bot", rights="viewer")
+    token_create(user=account.user, name="bot", scopes=["read"], expires_in_days=1)
+    return account
+
+
 def test_every_route_of_ours_is_probed(
-    estate: tuple[ReviewEstate, Incident, Operation], api_token: ApiToken
+    estate: tuple[ReviewEstate, Incident, Operation], api_token: ApiToken, service_account: ServiceAccount
 ) -> None:
-    assert {route.name for route in _routes(*estate, api_token)} == _our_routes() - NOT_PROBED
+    routes = _routes(*estate, api_token, service_account)
+    assert {route.name for route in routes} == _our_routes() - NOT_PROBED
 
 
 def test_a_nul_anywhere_gets_a_4xx_or_a_message_never_a_500(
-    estate: tuple[ReviewEstate, Incident, Operation], operator_client: Client, api_token: ApiToken
+    estate: tuple[ReviewEstate, Incident, Operation],
+    operator_client: Client,
+    api_token: ApiToken,
+    service_account: ServiceAccount,
 ) -> None:
     probe = Probe(operator_client)
-    for route in _routes(*estate, api_token):
+    for route in _routes(*estate, api_token, service_account):
         page = probe.request("get", route.url)
         forms = _forms(route.url, page)
         names = {name for form in forms.forms for name, _ in form.fields} | forms.loose
