@@ -102,7 +102,9 @@ class OperationOut(Schema):
     target_id: str = Field(description="The ESA id of the job or plan acted on.")
     target_label: str
     plan_id: str | None
-    requested_by: str | None = Field(description="Who asked for it: a user name.")
+    requested_by: str | None = Field(
+        description='Who asked for it: a user name, or "token NAME of USER" for an API call.'
+    )
     attempts: int
     error_code: str = Field(description="ESA's error code, where ESA refused.")
     error_message: str

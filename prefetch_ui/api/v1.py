@@ -144,7 +144,7 @@ def _operation_out(operation: Operation) -> dict[str, object]:
         "target_id": operation.target_esa_id,
         "target_label": operation.target_label,
         "plan_id": operation.target_esa_id if operation.plan_id else None,
-        "requested_by": operation.requested_by.get_username() if operation.requested_by else None,
+        "requested_by": operation.requested_by_label or None,
         "attempts": operation.attempts,
         "error_code": operation.error_code,
         "error_message": operation.error_message,

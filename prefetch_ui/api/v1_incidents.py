@@ -32,6 +32,7 @@ from prefetch_ui.web.request_ids import id_number
 
 from .auth import TokenAuth
 from .errors import ApiError, ApiErrorOut, not_found
+from .idempotency import IDEMPOTENCY_OPENAPI
 from .lists import REFUSALS, page_facts, page_of, token_via
 from .models import ApiToken, Scope
 from .schemas import PageQuery
@@ -157,6 +158,7 @@ def incidents(request: HttpRequest, query: Query[IncidentListQuery]) -> dict[str
 @router.post(
     "/incidents/hold",
     url_name="api-incident-hold",
+    openapi_extra=IDEMPOTENCY_OPENAPI,
     response={200: HoldOut, 201: HoldOut, **REFUSALS},
     auth=_ACTS,
 )
@@ -308,6 +310,7 @@ def _caps_checked(preview: ResumePreview, payload: ResumeIn) -> None:
 @router.post(
     "/incidents/{incident_id}/resume/preview",
     url_name="api-incident-resume-preview",
+    openapi_extra=IDEMPOTENCY_OPENAPI,
     response={200: ResumePreviewOut, **REFUSALS},
 )
 def resume_preview(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[str, object]:
@@ -323,6 +326,7 @@ def resume_preview(request: HttpRequest, incident_id: str, payload: ResumeIn) ->
 @router.post(
     "/incidents/{incident_id}/resume",
     url_name="api-incident-resume",
+    openapi_extra=IDEMPOTENCY_OPENAPI,
     response={200: ResumeOut, **_ACT_REFUSALS},
     auth=_ACTS,
 )
@@ -356,6 +360,7 @@ def resume(request: HttpRequest, incident_id: str, payload: ResumeIn) -> dict[st
 @router.post(
     "/incidents/{incident_id}/retry",
     url_name="api-incident-retry",
+    openapi_extra=IDEMPOTENCY_OPENAPI,
     response={200: RetryOut, **_ACT_REFUSALS},
     auth=_ACTS,
 )

@@ -101,3 +101,19 @@ def test_the_schema_lists_the_writes_with_the_idempotency_key_header() -> None:
             headers = [p["name"] for p in write.get("parameters", []) if p["in"] == "header"]
             assert headers == ["Idempotency-Key"], (path, method)
     assert set(schema["paths"]["/api/v1/operations/{operation_id}"]) == {"get"}
+
+
+def test_every_write_of_every_router_declares_the_idempotency_key_header() -> None:
+    """The hook honours the header on every POST, PATCH and DELETE (urls._api_view): a client
+    generated from the schema must be able to send it on each of them, the incidents' too."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    writes = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert any(path == "/api/v1/incidents/hold" for path, _, _ in writes)
+    for path, method, operation in writes:
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], (path, method)

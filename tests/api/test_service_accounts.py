@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from prefetch_ui.api.models import ApiToken, ServiceAccount
 from prefetch_ui.api.selectors import token_scopes
+from prefetch_ui.incidents.models import Incident
 from prefetch_ui.prefetch.models import Operation, PlanStatus
 from prefetch_ui.web.permissions import OPERATORS_GROUP
 from tests.factories import PlanFactory
@@ -88,6 +89,10 @@ def test_an_operator_account_acts_through_its_token_and_is_audited_as_such(admin
     )
     assert response.status_code == 202
     assert Operation.objects.get().requested_via == "token ci of deploy-bot"
+    operations = Client().get(
+        f"/api/v1/jobs/{plan.job.esa_id}/operations", headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert [item["requested_by"] for item in operations.json()["items"]] == ["token ci of deploy-bot"]
     # The secret is shown once: not on the account's page after.
     assert (
         secret.split("_", 2)[2]
@@ -170,3 +175,23 @@ def test_an_admin_gives_no_rights_they_do_not_hold(staff_client: Client) -> None
         assert response.status_code == 400
         assert "You cannot give a service account rights you do not hold." in response.content.decode()
     assert not ServiceAccount.objects.exists()
+
+
+def test_an_incidents_account_holds_through_the_api_and_operates_nothing(admin_client: Client) -> None:
+    """The alerting tool's account: it may hold and resume (the incidents router), never start or stop."""
+    account = _account(admin_client, "pager", "incidents")
+    status, secret = _token(admin_client, account, ["read", "incidents"], name="oncall")
+    assert status == 201
+    plan = PlanFactory.create(status=PlanStatus.RUNNING)
+    bearer = {"Authorization": f"Bearer {secret}"}
+    held = Client().post(
+        "/api/v1/incidents/hold",
+        {"site_id": plan.job.site.esa_id, "reason": "origin 5xx"},
+        content_type="application/json",
+        headers=bearer,
+    )
+    assert held.status_code == 201, held.content
+    assert Incident.objects.get().held_via == "token oncall of pager"
+    stop = Client().post(f"/api/v1/plans/{plan.esa_id}/stop", headers=bearer)
+    assert stop.status_code == 403 and stop.json()["code"] == "scope_missing"
+    assert not Operation.objects.exists()
