@@ -83,3 +83,17 @@ def test_nothing_imports_the_api() -> None:
     and no app, nor the project's shared modules, depends on it."""
     imports = _imports()
     assert {package: imports[package]["api"] for package in imports if imports[package].get("api")} == {}
+
+
+def test_the_apps_on_top_are_imported_by_nothing_and_not_by_each_other() -> None:
+    """The API, the alert receivers and the notifications sit on top of prefetch, incidents and
+    reviews: no other package depends on them, and none of the three depends on another (each can
+    be understood, and removed, alone)."""
+    imports = _imports()
+    on_top = ("api", "alerts", "notifications")
+    assert {
+        (package, app): imports[package][app]
+        for package in imports
+        for app in on_top
+        if imports[package].get(app)
+    } == {}
