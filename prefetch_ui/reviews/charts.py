@@ -38,10 +38,21 @@ _DAY_HOURS = timedelta(hours=6)
 MIN_BAR_PERCENT = 0.4
 
 
+# A tick's label is centred on it: one this close to a side of the chart (in percent of its width)
+# would stick out of the picture by part of its width (on a phone a time label is about 9 % of the
+# chart wide), so it is not shown; its line is. Its neighbours, a step away, still say the time.
+EDGE_PERCENT = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class Tick:
     x: float  # percent
     label: str
+
+    @property
+    def at_edge(self) -> bool:
+        """Whether the label would stick out of the chart (it is then hidden)."""
+        return self.x < EDGE_PERCENT or self.x > 100 - EDGE_PERCENT
 
 
 @dataclass(frozen=True, slots=True)
