@@ -1,8 +1,8 @@
 """What the routers of /api/v1/ share: a list a page at a time, the refusals every operation may
 answer with, and who a token acts as.
 
-v1.py's read endpoints page their lists the same way (`page`, `per_page`; a page past the last is
-a 404 naming `page`), so a client pages every list alike.
+Every list of the API is paged by `page_of` (`page`, `per_page`; a page past the last is a 404
+naming `page`), so a client pages every list alike.
 """
 
 from __future__ import annotations

@@ -7,10 +7,7 @@ read through prefetch's selectors, and shape the answer (`schemas`).
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import NinjaAPI, Query
@@ -30,7 +27,8 @@ from prefetch_ui.web.request_ids import id_number
 
 from . import v1_incidents, v1_operations, v1_reviews
 from .auth import TokenAuth
-from .errors import ApiErrorOut, install_error_handlers, not_found
+from .errors import install_error_handlers, not_found
+from .lists import REFUSALS, page_facts, page_of
 from .models import Scope
 from .schemas import (
     JobDetailOut,
@@ -64,8 +62,6 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 
-_REFUSALS: dict[int, Any] = {401: ApiErrorOut, 403: ApiErrorOut, 404: ApiErrorOut, 422: ApiErrorOut}
-
 
 def _site(site_id: str) -> Site:
     number = id_number(site_id)
@@ -84,23 +80,6 @@ def _job(job_id: str) -> Job:
     if job is None:
         raise not_found(field="job_id", what="job")
     return job
-
-
-def _page[M: Model](items: QuerySet[M], query: PageQuery) -> Page[M]:
-    try:
-        return Paginator(items, query.per_page).page(query.page)
-    except EmptyPage:
-        raise not_found(field="page", what="page") from None
-
-
-def _page_facts(page: Page[Any]) -> dict[str, int]:
-    paginator = page.paginator
-    return {
-        "page": page.number,
-        "per_page": paginator.per_page,
-        "total": paginator.count,
-        "pages": paginator.num_pages,
-    }
 
 
 def _site_out(site: Site) -> dict[str, object]:
@@ -157,7 +136,7 @@ def _operation_out(operation: Operation) -> dict[str, object]:
 @api.get(
     "/sites",
     url_name="api-sites",
-    response={200: list[SiteOut], **_REFUSALS},
+    response={200: list[SiteOut], **REFUSALS},
     tags=["sites"],
 )
 def sites(request: HttpRequest) -> list[dict[str, object]]:
@@ -168,7 +147,7 @@ def sites(request: HttpRequest) -> list[dict[str, object]]:
 @api.get(
     "/sites/{site_id}",
     url_name="api-site",
-    response={200: SiteOut, **_REFUSALS},
+    response={200: SiteOut, **REFUSALS},
     tags=["sites"],
 )
 def site(request: HttpRequest, site_id: str) -> dict[str, object]:
@@ -179,20 +158,20 @@ def site(request: HttpRequest, site_id: str) -> dict[str, object]:
 @api.get(
     "/sites/{site_id}/jobs",
     url_name="api-site-jobs",
-    response={200: JobPageOut, **_REFUSALS},
+    response={200: JobPageOut, **REFUSALS},
     tags=["jobs"],
 )
 def site_jobs(request: HttpRequest, site_id: str, query: Query[SiteJobsQuery]) -> dict[str, object]:
     """A site's jobs, newest first, a page at a time; `name` filters them by name."""
-    page = _page(site_job_list(site=_site(site_id), name=query.name), query)
+    page = page_of(site_job_list(site=_site(site_id), name=query.name), query)
     rows = job_rows(page.object_list)
-    return {**_page_facts(page), "items": [_job_out(row.job, row.plan_counts) for row in rows]}
+    return {**page_facts(page), "items": [_job_out(row.job, row.plan_counts) for row in rows]}
 
 
 @api.get(
     "/jobs/{job_id}",
     url_name="api-job",
-    response={200: JobDetailOut, **_REFUSALS},
+    response={200: JobDetailOut, **REFUSALS},
     tags=["jobs"],
 )
 def job(request: HttpRequest, job_id: str) -> dict[str, object]:
@@ -216,17 +195,17 @@ def job(request: HttpRequest, job_id: str) -> dict[str, object]:
 @api.get(
     "/jobs/{job_id}/plans",
     url_name="api-job-plans",
-    response={200: PlanPageOut, **_REFUSALS},
+    response={200: PlanPageOut, **REFUSALS},
     tags=["plans"],
 )
 def plans(request: HttpRequest, job_id: str, query: Query[JobPlansQuery]) -> dict[str, object]:
     """A job's plans in time order, a page at a time; `status` keeps one status (`held`: those an
     incident holds; an ESA status: those of it no incident holds)."""
     found = _job(job_id)
-    page = _page(job_plans(job=found, status=query.status or ""), query)
+    page = page_of(job_plans(job=found, status=query.status or ""), query)
     rows = plan_rows(plans=page.object_list)  # type: ignore[arg-type]  # a sliced QuerySet
     return {
-        **_page_facts(page),
+        **page_facts(page),
         "items": [
             {
                 "id": row.plan.esa_id,
@@ -247,13 +226,13 @@ def plans(request: HttpRequest, job_id: str, query: Query[JobPlansQuery]) -> dic
 @api.get(
     "/jobs/{job_id}/operations",
     url_name="api-job-operations",
-    response={200: OperationPageOut, **_REFUSALS},
+    response={200: OperationPageOut, **REFUSALS},
     tags=["operations"],
 )
 def operations(request: HttpRequest, job_id: str, query: Query[PageQuery]) -> dict[str, object]:
     """What was asked of the job and its plans, newest first, a page at a time."""
-    page = _page(job_operations(job=_job(job_id)), query)
-    return {**_page_facts(page), "items": [_operation_out(operation) for operation in page.object_list]}
+    page = page_of(job_operations(job=_job(job_id)), query)
+    return {**page_facts(page), "items": [_operation_out(operation) for operation in page.object_list]}
 
 
 # The incidents, the leads' views and the writes, in modules of their own (a path a read and a write
