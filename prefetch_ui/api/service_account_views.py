@@ -13,9 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from prefetch_ui.core.parameters import repeatable
-from prefetch_ui.prefetch.forms.tokens import new_form_token
 
-from .forms import TokenForm
 from .models import ServiceAccount, ServiceRights
 from .selectors import user_scopes
 from .service_accounts import (
@@ -29,7 +27,7 @@ from .service_accounts import (
     service_account_token_revoke,
     service_account_tokens,
 )
-from .services import CreatedToken, TokenAlreadyMade, TokenRefused
+from .views import token_form_handled
 
 
 class ServiceAccountForm(forms.Form):
@@ -72,28 +70,9 @@ def service_account_page(request: HttpRequest, account_id: int) -> HttpResponse:
     """One service account: its tokens, a form for a new one (shown once), disable or enable."""
     _admin_only(request)
     account = get_object_or_404(ServiceAccount.objects.select_related("user"), pk=account_id)
-    form = TokenForm(request.POST or None, initial={"form_token": new_form_token()})
-    created: CreatedToken | None = None
-    already = None
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                created = service_account_token_create(
-                    account=account,
-                    name=form.cleaned_data["name"],
-                    scopes=form.cleaned_data["scopes"],
-                    expires_in_days=form.cleaned_data["expires_in_days"],
-                    form_token=form.cleaned_data["form_token"],
-                )
-            except TokenRefused as refusal:
-                form.add_error(refusal.field, str(refusal))
-            except TokenAlreadyMade as made:
-                already = made.token
-        if created is not None or already is not None:
-            form = TokenForm(initial={"form_token": new_form_token()})
-            status = 201 if created is not None else 200
+    form, created, already, status = token_form_handled(
+        request, make=lambda fields: service_account_token_create(account=account, **fields)
+    )
     context = {
         "account": account,
         "form": form,

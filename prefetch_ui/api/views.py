@@ -3,6 +3,9 @@ login, like every page; the API itself (/api/v1/) takes tokens instead."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,9 +18,43 @@ from prefetch_ui.core.parameters import repeatable
 from prefetch_ui.prefetch.forms.tokens import new_form_token
 
 from .forms import TokenForm
+from .models import ApiToken
 from .selectors import token_list, user_scopes
 from .service_accounts import can_manage_service_accounts
-from .services import TokenAlreadyMade, TokenRefused, token_create, token_revoke
+from .services import CreatedToken, TokenAlreadyMade, TokenRefused, token_create, token_revoke
+
+type TokenMaker = Callable[[dict[str, Any]], CreatedToken]
+
+
+def token_form_handled(
+    request: HttpRequest, *, make: TokenMaker
+) -> tuple[TokenForm, CreatedToken | None, ApiToken | None, int]:
+    """The new-token form of a page (a user's own tokens, a service account's), read and acted on:
+    the form to show (a fresh one after a token is made), the token made (its secret shown in this
+    answer only), the token this form made before (sent again: no second token), and the status
+    (201 made, 200 shown or already made, 400 refused)."""
+    form = TokenForm(request.POST or None, initial={"form_token": new_form_token()})
+    if request.method != "POST":
+        return form, None, None, 200
+    created: CreatedToken | None = None
+    already: ApiToken | None = None
+    if form.is_valid():
+        try:
+            created = make(
+                {
+                    "name": form.cleaned_data["name"],
+                    "scopes": form.cleaned_data["scopes"],
+                    "expires_in_days": form.cleaned_data["expires_in_days"],
+                    "form_token": form.cleaned_data["form_token"],
+                }
+            )
+        except TokenRefused as refusal:
+            form.add_error(refusal.field, str(refusal))
+        except TokenAlreadyMade as made:
+            already = made.token
+    if created is None and already is None:
+        return form, None, None, 400
+    return TokenForm(initial={"form_token": new_form_token()}), created, already, 201 if created else 200
 
 
 def _user(request: HttpRequest) -> AbstractBaseUser:
@@ -31,29 +68,9 @@ def _user(request: HttpRequest) -> AbstractBaseUser:
 def token_page(request: HttpRequest) -> HttpResponse:
     """The user's tokens and a form for a new one. A token made here is shown in this answer only."""
     user = _user(request)
-    form = TokenForm(request.POST or None, initial={"form_token": new_form_token()})
-    created = None
-    already = None
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                created = token_create(
-                    user=user,
-                    name=form.cleaned_data["name"],
-                    scopes=form.cleaned_data["scopes"],
-                    expires_in_days=form.cleaned_data["expires_in_days"],
-                    form_token=form.cleaned_data["form_token"],
-                )
-            except TokenRefused as refusal:
-                form.add_error(refusal.field, str(refusal))
-            except TokenAlreadyMade as made:
-                already = made.token
-        if created is not None or already is not None:
-            form = TokenForm(initial={"form_token": new_form_token()})
-            status = 201 if created is not None else 200
-        else:
-            status = 400
+    form, created, already, status = token_form_handled(
+        request, make=lambda fields: token_create(user=user, **fields)
+    )
     return render(
         request,
         "api/tokens.html",
