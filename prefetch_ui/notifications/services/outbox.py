@@ -69,12 +69,14 @@ def event_record(
 ) -> Event | None:
     """Record the event named `key` with a delivery to each channel subscribed to it (or to
     `channels`, for a test), unless it was recorded before: then nothing, and None."""
+    # As it is written (PostgreSQL refuses NUL in a query too, and keeps 255 characters).
+    key = _without_nul(key)[:255]
     if Event.objects.filter(key=key).exists():
         return None
     try:
         with transaction.atomic():
             event = Event.objects.create(
-                key=_without_nul(key)[:255],
+                key=key,
                 kind=kind,
                 title=_without_nul(title)[:255],
                 data=_without_nul(data),
