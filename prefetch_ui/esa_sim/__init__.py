@@ -1,6 +1,7 @@
 """A faithful local simulator of Alibaba Cloud ESA's scheduled-prefetch OpenAPI.
 
-It speaks the real wire protocol (RPC style, ACS3-HMAC-SHA256 signatures, ESA's error codes),
+It speaks the real wire protocol (RPC style; ACS3-HMAC-SHA256, ACS3-HMAC-SM3 and the RPC HMAC-SHA1
+signature, see `signatures.py`; ESA's error codes),
 keeps its state in a SQLite file and advances plans over (optionally accelerated) time.
 """
 

@@ -1,7 +1,8 @@
 """The simulator's WSGI application: ESA's RPC gateway in front of `actions.Backend`.
 
-In order, like the real gateway: signature V3 checks (shape, AccessKey, timestamp, body hash,
-signature, nonce), then flow control (`max_qps`), then injected faults (`fault_rate`: 503 before
+In order, like the real gateway: the signature checks of `signatures.py` (ACS3-HMAC-SHA256,
+ACS3-HMAC-SM3 or the RPC HMAC-SHA1 signature: shape, AccessKey, timestamp, body hash, signature,
+nonce), then flow control (`max_qps`), then injected faults (`fault_rate`: 503 before
 anything is processed), then the action in one SQLite transaction, which an error rolls back. With
 `ambiguous_fault_rate`, a processed request answers 500 anyway, as a real service sometimes does:
 the change landed but the caller cannot know it.
@@ -13,8 +14,6 @@ never shows a secret) and `GET /_sim/health`.
 from __future__ import annotations
 
 import collections
-import hashlib
-import hmac
 import json
 import logging
 import math
@@ -29,9 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from prefetch_ui.esa.auth import canonical_request, parse_authorization, sign, string_to_sign
-
 from .actions import ACTIONS, Backend, Limits, SimError
+from .signatures import SignatureChecks, without_signing_parameters
 from .store import Store, SubmittedBatch, read_batches
 
 __all__ = ["DEMO_ACCESS_KEY_ID", "DEMO_ACCESS_KEY_SECRET", "EsaSimulator", "SimConfig"]
@@ -41,15 +39,6 @@ logger = logging.getLogger(__name__)
 DEMO_ACCESS_KEY_ID = "LTAI5tSimulatorDemoKey"
 DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecret-not-for-production"  # noqa: S105 - a documented demo value
 API_VERSION = "2024-09-10"
-_REQUIRED_SIGNED = (
-    "host",
-    "x-acs-action",
-    "x-acs-version",
-    "x-acs-date",
-    "x-acs-signature-nonce",
-    "x-acs-content-sha256",
-)
-_MAX_SKEW_SECONDS = 15 * 60
 _LOGGED_VALUE_CHARS = 500
 
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
@@ -112,6 +101,9 @@ class EsaSimulator:
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)  # noqa: S311 - fault injection, not a secret
         self._recent: collections.deque[float] = collections.deque()
+        self._signatures = SignatureChecks(
+            access_keys=config.access_keys, db=self.store.db, real_time=real_time, rng=self._rng
+        )
         for site_id, status in config.site_statuses.items():
             self.set_site_status(site_id, status)
 
@@ -152,7 +144,14 @@ class EsaSimulator:
             try:
                 params = self._params(environ, body)
                 action = action or params.get("Action", "")
-                self._verify(environ, headers, body)
+                self._signatures.verify(
+                    method=environ.get("REQUEST_METHOD", "GET"),
+                    path=path,
+                    query=parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+                    headers=headers,
+                    params=params,
+                    body=body,
+                )
                 self._throttle()
                 if self.config.fault_rate and self._rng.random() < self.config.fault_rate:
                     raise SimError(
@@ -162,7 +161,9 @@ class EsaSimulator:
                     )
                 if path != "/":
                     raise SimError(404, "InvalidAction.NotFound", f"Specified path {path} is not found.")
-                answer = self._dispatch(action, headers.get("x-acs-version", ""), params)
+                # The RPC signature names the version as a parameter; signature V3 in a header.
+                version = headers.get("x-acs-version") or params.get("Version", "")
+                answer = self._dispatch(action, version, without_signing_parameters(params))
                 if self._ambiguous_fault(action):
                     raise SimError(
                         500, "InternalError", "The request processing has failed due to some unknown error."
@@ -240,70 +241,6 @@ class EsaSimulator:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    # -- the gateway's checks -------------------------------------------------------------
-
-    def _verify(self, environ: Mapping[str, Any], headers: Mapping[str, str], body: bytes) -> None:
-        parsed = parse_authorization(headers.get("authorization", ""))
-        if parsed is None:
-            raise SimError(
-                400,
-                "IncompleteSignature",
-                "The request signature does not conform to Aliyun standards: "
-                "the Authorization header is missing or malformed.",
-            )
-        access_key_id, signed, signature = parsed
-        required = list(_REQUIRED_SIGNED) + (["content-type"] if body else [])
-        for name in required:
-            if name not in signed or not headers.get(name):
-                raise SimError(
-                    400,
-                    "IncompleteSignature",
-                    f"The request signature does not conform to Aliyun standards: "
-                    f"header {name} is missing or not signed.",
-                )
-        secret = self.config.access_keys.get(access_key_id)
-        if secret is None:
-            raise SimError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-        try:
-            sent_at = datetime.strptime(headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            raise SimError(
-                400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
-            ) from None
-        if abs(self._real_time() - sent_at.timestamp()) > _MAX_SKEW_SECONDS:
-            raise SimError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
-        payload_hash = hashlib.sha256(body).hexdigest()
-        if not hmac.compare_digest(headers["x-acs-content-sha256"], payload_hash):
-            raise SimError(
-                400,
-                "SignatureDoesNotMatch",
-                "Specified signature does not match our calculation: x-acs-content-sha256 "
-                "is not the SHA-256 of the body.",
-            )
-        canonical = canonical_request(
-            method=environ.get("REQUEST_METHOD", "GET"),
-            path=environ.get("PATH_INFO") or "/",
-            query=parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-            headers=headers,
-            signed_headers=signed,
-            payload_sha256=payload_hash,
-        )
-        if not hmac.compare_digest(sign(secret, string_to_sign(canonical)), signature):
-            raise SimError(
-                400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."
-            )
-        self._use_nonce(headers["x-acs-signature-nonce"])
-
-    def _use_nonce(self, nonce: str) -> None:
-        now = self._real_time()
-        db = self.store.db
-        if db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone():
-            raise SimError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-        db.execute("INSERT INTO nonces (nonce, seen_at) VALUES (?, ?)", (nonce, now))
-        if self._rng.random() < 0.01:
-            # A replayed nonce older than the timestamp window fails the timestamp check anyway.
-            db.execute("DELETE FROM nonces WHERE seen_at < ?", (now - 2 * _MAX_SKEW_SECONDS,))
-
     def _throttle(self) -> None:
         if self.config.max_qps <= 0:
             return
@@ -322,7 +259,8 @@ class EsaSimulator:
     def _record(
         self, action: str, params: Mapping[str, str], status: int, code: str, request_id: str
     ) -> None:
-        shown = {key: value[:_LOGGED_VALUE_CHARS] for key, value in params.items()}
+        own = without_signing_parameters(params)
+        shown = {key: value[:_LOGGED_VALUE_CHARS] for key, value in own.items()}
         self.store.db.execute(
             "INSERT INTO calls (at, action, params, status, code, request_id) VALUES (?, ?, ?, ?, ?, ?)",
             (self._real_time(), action, json.dumps(shown, ensure_ascii=False), status, code, request_id),
