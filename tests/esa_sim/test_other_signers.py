@@ -279,3 +279,15 @@ def test_an_rpc_signed_body_that_was_changed_does_not_match(sim: RunningSimulato
     )
     answer = httpx.post(f"{sim.url}{url}", data=body)
     assert (answer.status_code, answer.json()["Name"]) == (200, "signed")
+
+
+def test_rpc_signing_parameters_may_travel_in_the_form_body(sim: RunningSimulator) -> None:
+    """A script may POST every parameter, the signature's included, as one form body."""
+    params = {"Action": "ListSites", "Version": "2024-09-10", "SiteName": "shop"}
+    url, _ = rpc_signature_composer.get_signed_url(
+        params, sim.access_key_id, sim.access_key_secret, "JSON", "POST", {}
+    )
+    signed = dict(httpx.URL(f"{sim.url}{url}").params)
+    answer = httpx.post(f"{sim.url}/", data=signed)
+    assert answer.status_code == 200, answer.text
+    assert [site["SiteName"] for site in answer.json()["Sites"]] == ["shop.example.net"]
