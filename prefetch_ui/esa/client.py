@@ -9,7 +9,7 @@ from datetime import datetime
 
 from .rpc import RpcClient
 from .times import format_esa_time, to_epoch_ms
-from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
+from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site, int_field
 
 __all__ = ["EsaClient"]
 
@@ -23,18 +23,31 @@ class EsaClient(RpcClient):
     # -- sites ------------------------------------------------------------------------------
 
     def list_sites(
-        self, *, page_number: int = 1, page_size: int = 500, site_name: str | None = None
+        self,
+        *,
+        page_number: int = 1,
+        page_size: int = 500,
+        site_name: str | None = None,
+        site_search_type: str | None = None,
     ) -> Page[Site]:
-        """One page of the account's sites (ListSites)."""
+        """One page of the account's sites (ListSites).
+
+        ESA matches `site_name` exactly unless `site_search_type` says `prefix`, `suffix` or `fuzzy`.
+        """
         answer = self.call(
             "ListSites",
-            {"PageNumber": page_number, "PageSize": page_size, "SiteName": site_name},
+            {
+                "PageNumber": page_number,
+                "PageSize": page_size,
+                "SiteName": site_name,
+                "SiteSearchType": site_search_type,
+            },
         )
         return Page(
             items=[Site.from_api(raw) for raw in answer.get("Sites") or []],
-            total_count=int(answer.get("TotalCount") or 0),
-            page_number=int(answer.get("PageNumber") or page_number),
-            page_size=int(answer.get("PageSize") or page_size),
+            total_count=int_field(answer, "TotalCount"),
+            page_number=int_field(answer, "PageNumber") or page_number,
+            page_size=int_field(answer, "PageSize") or page_size,
             request_id=str(answer.get("RequestId", "")),
         )
 
@@ -86,7 +99,7 @@ class EsaClient(RpcClient):
         return Page(
             items=[Job.from_api(raw) for raw in answer.get("Jobs") or []],
             # ESA sends this one as a string.
-            total_count=int(answer.get("TotalCount") or 0),
+            total_count=int_field(answer, "TotalCount"),
             page_number=page_number,
             page_size=page_size,
             request_id=str(answer.get("RequestId", "")),
@@ -121,17 +134,21 @@ class EsaClient(RpcClient):
         """Add a batch of plans to a job; ESA adds the valid ones and reports the others."""
         executions = [
             {
-                "EndTime": format_esa_time(plan.end_time),
-                "Interval": plan.interval,
-                "SliceLen": plan.slice_len,
-                "StartTime": format_esa_time(plan.start_time),
+                key: value
+                for key, value in (
+                    ("EndTime", _time_param(plan.end_time)),
+                    ("Interval", plan.interval),
+                    ("SliceLen", plan.slice_len),
+                    ("StartTime", _time_param(plan.start_time)),
+                )
+                if value is not None
             }
             for plan in plans
         ]
         answer = self.call("CreateScheduledPreloadExecutions", {"Id": job_id, "Executions": executions})
         return CreatePlansResult(
-            total_count=int(answer.get("TotalCount") or 0),
-            success_count=int(answer.get("SuccessCount") or 0),
+            total_count=int_field(answer, "TotalCount"),
+            success_count=int_field(answer, "SuccessCount"),
             succeeded=[Plan.from_api(raw) for raw in answer.get("SuccessExecutions") or []],
             failed=[Plan.from_api(raw) for raw in answer.get("FailedExecutions") or []],
             failed_messages=[str(message) for message in answer.get("FailedMessages") or []],
@@ -144,7 +161,7 @@ class EsaClient(RpcClient):
         plans = [Plan.from_api(raw) for raw in answer.get("Executions") or []]
         return Page(
             items=plans,
-            total_count=int(answer.get("TotalCount") or len(plans)),
+            total_count=int_field(answer, "TotalCount") or len(plans),
             page_size=len(plans),
             request_id=str(answer.get("RequestId", "")),
         )
@@ -154,8 +171,8 @@ class EsaClient(RpcClient):
             "UpdateScheduledPreloadExecution",
             {
                 "Id": plan_id,
-                "StartTime": format_esa_time(spec.start_time),
-                "EndTime": format_esa_time(spec.end_time),
+                "StartTime": _time_param(spec.start_time),
+                "EndTime": _time_param(spec.end_time),
                 "Interval": spec.interval,
                 "SliceLen": spec.slice_len,
             },
@@ -175,6 +192,11 @@ class EsaClient(RpcClient):
         """Pause a plan; its progress is kept."""
         answer = self.call("StopScheduledPreloadExecution", {"Id": plan_id})
         return Plan.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+
+def _time_param(moment: datetime | None) -> str | None:
+    """A time as ESA takes it; None (left out: `call` drops it) stays None."""
+    return None if moment is None else format_esa_time(moment)
 
 
 def _all_pages[T](fetch: Callable[[int], Page[T]]) -> Iterator[T]:

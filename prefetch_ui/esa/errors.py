@@ -4,6 +4,7 @@ EsaError
 ├── EsaTransportError            the request got no usable answer (connection, timeout)
 │   └── EsaAmbiguousResultError  a create may or may not have landed; do not blindly resend
 ├── EsaResponseError             an answer that is not the JSON ESA sends
+│   └── EsaBadAnswerError        ESA's JSON, with a field that cannot be read (a time, a number)
 └── EsaApiError                  ESA answered with an error Code
     ├── EsaThrottledError        TooManyRequests, Throttling.*, or x-acs-retry-after
     ├── EsaNotFoundError         InvalidJob.NotFound, InvalidExecution.NotFound, ...
@@ -18,6 +19,7 @@ __all__ = [
     "EsaAmbiguousResultError",
     "EsaApiError",
     "EsaAuthError",
+    "EsaBadAnswerError",
     "EsaError",
     "EsaInvalidParameterError",
     "EsaNotFoundError",
@@ -56,6 +58,17 @@ class EsaResponseError(EsaError):
     def __init__(self, message: str, *, action: str = "", status: int = 0) -> None:
         super().__init__(message, action=action)
         self.status = status
+
+
+class EsaBadAnswerError(EsaResponseError):
+    """A successful answer holding a value the client cannot read: a time without a zone, a count
+    that is not a number. Raised instead of a bare ValueError, so that every handler of `EsaError`
+    sees it; sending the call again would get the same answer."""
+
+    def __init__(self, message: str, *, field: str, value: object, action: str = "") -> None:
+        super().__init__(message, action=action, status=200)
+        self.field = field
+        self.value = value
 
 
 class EsaApiError(EsaError):

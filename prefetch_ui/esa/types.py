@@ -11,18 +11,39 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from .times import parse_esa_time
+from .errors import EsaBadAnswerError
+from .times import EsaTimeError, parse_esa_time
 
-__all__ = ["CreatePlansResult", "Job", "Page", "Plan", "PlanSpec", "PlanStatus", "Site"]
+__all__ = [
+    "CreatePlansResult",
+    "Job",
+    "Page",
+    "Plan",
+    "PlanSpec",
+    "PlanStatus",
+    "Site",
+    "int_field",
+]
+
+_SHOWN_VALUE_CHARS = 100
 
 PlanStatus = Literal["waiting", "running", "finished", "failed", "stopped"]
 
 
-def _int(raw: Mapping[str, Any], key: str) -> int:
+def int_field(raw: Mapping[str, Any], key: str) -> int:
+    """A whole number of ESA's answer (0 when absent); one that is not a number is a bad answer."""
     value = raw.get(key)
     if value in (None, ""):
         return 0
-    return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _bad_answer(key, value, "is not a whole number") from None
+
+
+def _bad_answer(key: str, value: object, why: str) -> EsaBadAnswerError:
+    shown = repr(value)[:_SHOWN_VALUE_CHARS]
+    return EsaBadAnswerError(f"ESA's answer has {key}={shown}, which {why}", field=key, value=value)
 
 
 def _str(raw: Mapping[str, Any], key: str) -> str:
@@ -35,7 +56,10 @@ def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
     value = raw.get(key)
     if value in (None, ""):
         return None
-    return parse_esa_time(value)
+    try:
+        return parse_esa_time(value)
+    except EsaTimeError as error:
+        raise _bad_answer(key, value, f"is not a time the client can read ({error})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +77,7 @@ class Site:
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Site:
         return cls(
-            site_id=_int(raw, "SiteId"),
+            site_id=int_field(raw, "SiteId"),
             site_name=_str(raw, "SiteName"),
             status=_str(raw, "Status"),
             access_type=_str(raw, "AccessType"),
@@ -88,20 +112,20 @@ class Job:
     def from_api(cls, raw: Mapping[str, Any], *, request_id: str = "") -> Job:
         return cls(
             id=_str(raw, "Id"),
-            site_id=_int(raw, "SiteId"),
+            site_id=int_field(raw, "SiteId"),
             name=_str(raw, "Name"),
             insert_way=_str(raw, "InsertWay"),
             task_type=_str(raw, "TaskType"),
-            url_count=_int(raw, "UrlCount"),
-            url_submitted=_int(raw, "UrlSubmitted"),
-            task_submitted=_int(raw, "TaskSubmitted"),
+            url_count=int_field(raw, "UrlCount"),
+            url_submitted=int_field(raw, "UrlSubmitted"),
+            task_submitted=int_field(raw, "TaskSubmitted"),
             domains=_str(raw, "Domains"),
             error_info=_str(raw, "ErrorInfo"),
             file_id=_str(raw, "FileId"),
             failed_file_oss=_str(raw, "FailedFileOss"),
             created_at=_time(raw, "CreatedAt"),
             ali_uid=_str(raw, "AliUid"),
-            execution_count=_int(raw, "ExecutionCount") if "ExecutionCount" in raw else None,
+            execution_count=int_field(raw, "ExecutionCount") if "ExecutionCount" in raw else None,
             request_id=request_id,
         )
 
@@ -127,8 +151,8 @@ class Plan:
             job_id=_str(raw, "JobId"),
             start_time=_time(raw, "StartTime"),
             end_time=_time(raw, "EndTime"),
-            interval=_int(raw, "Interval"),
-            slice_len=_int(raw, "SliceLen"),
+            interval=int_field(raw, "Interval"),
+            slice_len=int_field(raw, "SliceLen"),
             status=_str(raw, "Status"),
             ali_uid=_str(raw, "AliUid"),
             request_id=request_id,
@@ -137,10 +161,15 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class PlanSpec:
-    """One plan to create or the new values of one plan to update."""
+    """One plan to create or the new values of one plan to update.
 
-    start_time: datetime
-    end_time: datetime
+    A time left out (None) is not sent: ESA's CreateScheduledPreloadExecutions takes both as
+    optional (no start: now; no end: until the job's URLs are sent, docs/esa-api.md#create-plans),
+    and an update without one keeps the plan's own.
+    """
+
+    start_time: datetime | None
+    end_time: datetime | None
     interval: int
     slice_len: int
 

@@ -109,15 +109,23 @@ class EsaSimulator:
 
     def set_site_status(self, site_id: int, status: str) -> None:
         """Change a site's status, as ESA's console would (activating it, pausing it)."""
+        self._in_transaction(lambda: self.backend.set_site_status(site_id, status))
+
+    def add_site(self, site_name: str, *, status: str = "active") -> int:
+        """Add a site (as ESA's console does; the API has no action for it here); returns its SiteId."""
+        return self._in_transaction(lambda: self.backend.add_site(site_name, status=status))
+
+    def _in_transaction[T](self, change: Callable[[], T]) -> T:
         with self._lock:
             db = self.store.db
             db.execute("BEGIN IMMEDIATE")
             try:
-                self.backend.set_site_status(site_id, status)
+                result = change()
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            return result
 
     def close(self) -> None:
         self.store.close()
@@ -152,6 +160,7 @@ class EsaSimulator:
                     params=params,
                     body=body,
                 )
+                _check_body_type(environ, body)
                 self._throttle()
                 if self.config.fault_rate and self._rng.random() < self.config.fault_rate:
                     raise SimError(
@@ -312,6 +321,28 @@ class EsaSimulator:
             "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         )
         return [payload]
+
+
+# ESA's RPC gateway reads parameters from the query string and a form body only (the SDK, every
+# client we know of); it publishes no code for a body it cannot read. Ours: docs/esa-api.md#wire.
+_FORM_TYPE = "application/x-www-form-urlencoded"
+UNREADABLE_BODY_CODE = "InvalidParameter.ContentType"
+
+
+def _check_body_type(environ: Mapping[str, Any], body: bytes) -> None:
+    """Refuse a body whose parameters ESA would not read (JSON, say), rather than ignore it silently:
+    a client that sent its parameters there would otherwise see them dropped without a word."""
+    if not body:
+        return
+    content_type = str(environ.get("CONTENT_TYPE", ""))
+    if content_type.split(";", 1)[0].strip().lower() != _FORM_TYPE:
+        shown = content_type.split(";", 1)[0].strip() or "none"
+        raise SimError(
+            400,
+            UNREADABLE_BODY_CODE,
+            f"The request body's content type ({shown}) is not supported: send the parameters in the "
+            f"query string or as an {_FORM_TYPE} body.",
+        )
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:

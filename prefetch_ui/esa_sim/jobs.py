@@ -11,6 +11,8 @@ from .wire import Answer, SimError, id_param, int_param, invalid, iso_z, missing
 
 __all__ = ["JobActions"]
 
+_SITE_SEARCH_TYPES = ("exact", "prefix", "suffix", "fuzzy")
+
 
 class JobActions(BackendCore):
     # -- sites ----------------------------------------------------------------------------
@@ -19,8 +21,12 @@ class JobActions(BackendCore):
         page_number, page_size = self._page(params, default_size=500)
         rows = list(self.db.execute("SELECT * FROM sites ORDER BY site_id"))
         name = params.get("SiteName", "").strip().lower()
+        # An exact match unless told otherwise (the SDK's ListSitesRequest: "Default value: exact").
+        search_type = params.get("SiteSearchType", "").strip() or "exact"
+        if search_type not in _SITE_SEARCH_TYPES:
+            raise invalid("SiteSearchType", f"Valid values: {', '.join(_SITE_SEARCH_TYPES)}.")
         if name:
-            match params.get("SiteSearchType", "fuzzy"):
+            match search_type:
                 case "exact":
                     rows = [row for row in rows if row["site_name"] == name]
                 case "prefix":

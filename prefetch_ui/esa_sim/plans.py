@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 from prefetch_ui.esa.times import EsaTimeError, parse_esa_time
@@ -19,7 +20,7 @@ class PlanActions(BackendCore):
 
     def create_scheduled_preload_executions(self, params: Mapping[str, str]) -> Answer:
         job_id = id_param(params)
-        self._job_row(job_id)
+        progress, _ = self._advanced(job_id)
         raw = params.get("Executions", "").strip()
         if not raw:
             raise missing("Executions")
@@ -36,7 +37,9 @@ class PlanActions(BackendCore):
         existing = self.db.execute("SELECT COUNT(*) FROM plans WHERE job_id = ?", (job_id,)).fetchone()[0]
         for execution in executions:
             plan_id = object_id(now)
-            problem, fields = self._check_execution(execution)
+            problem, fields = self._check_execution(
+                execution, now=now, urls_left=progress.url_count - progress.cursor
+            )
             if problem is None and existing >= self.limits.max_plans_per_job:
                 problem = f"the task already has the maximum of {self.limits.max_plans_per_job} plans."
             if problem is not None:
@@ -70,15 +73,25 @@ class PlanActions(BackendCore):
             "FailedMessages": messages,
         }
 
-    def _check_execution(self, execution: object) -> tuple[str | None, tuple[float, float, int, int]]:
+    def _check_execution(
+        self, execution: object, *, now: float, urls_left: int
+    ) -> tuple[str | None, tuple[float, float, int, int]]:
+        """A plan's problem, or its window and rate.
+
+        StartTime and EndTime are optional (CreateScheduledPreloadExecutions page). Without them ESA
+        publishes nothing; we play (docs/esa-api.md#create-plans): no StartTime, the plan starts when
+        ESA gets it; no EndTime, its window ends at the batch that sends the job's last URL (as the
+        job stands now), so the plan runs until the URLs are sent. The answer shows both times.
+        """
         nothing = (0.0, 0.0, 0, 0)
         if not isinstance(execution, dict):
             return "an execution plan must be an object.", nothing
-        times: list[float] = []
+        times: list[float | None] = []
         for key, label in (("StartTime", "start time"), ("EndTime", "end time")):
             value = execution.get(key)
             if value in (None, ""):
-                return f"{label} is required.", nothing
+                times.append(None)
+                continue
             try:
                 times.append(parse_esa_time(str(value)).timestamp())
             except EsaTimeError:
@@ -98,9 +111,15 @@ class PlanActions(BackendCore):
             if not 1 <= number <= ceiling:
                 return f"{label} must be between 1 and {ceiling}.", nothing
             numbers.append(number)
-        if times[1] < times[0]:
+        interval, slice_len = numbers
+        start = now if times[0] is None else times[0]
+        end = times[1]
+        if end is None:
+            batches = max(1, math.ceil(max(0, urls_left) / slice_len))
+            end = start + (batches - 1) * interval
+        if end < start:
             return "end time is before start time.", nothing
-        return None, (times[0], times[1], numbers[0], numbers[1])
+        return None, (start, end, interval, slice_len)
 
     def list_scheduled_preload_executions(self, params: Mapping[str, str]) -> Answer:
         job_id = id_param(params)

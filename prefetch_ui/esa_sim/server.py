@@ -45,29 +45,65 @@ class _QuietHandler(WSGIRequestHandler):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m prefetch_ui.esa_sim",
-        description="A local Alibaba Cloud ESA OpenAPI (2024-09-10) simulator for scheduled prefetch.",
+        description=(
+            "A local Alibaba Cloud ESA OpenAPI (2024-09-10) simulator for scheduled prefetch: point the "
+            "official SDK, the aliyun CLI, Terraform or a script at http://HOST:PORT/. It accepts the key "
+            "pair in ESA_ACCESS_KEY_ID / ESA_ACCESS_KEY_SECRET (default: the demo pair "
+            f"{DEMO_ACCESS_KEY_ID} / {DEMO_ACCESS_KEY_SECRET})."
+        ),
+        epilog="Besides ESA's actions on /, it serves GET /_sim/health and GET /_sim/calls[?action=NAME].",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9910, help="0 picks a free port (default 9910)")
-    parser.add_argument("--state", default="var/esa-sim.sqlite3", help="SQLite file that keeps the state")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument(
-        "--max-qps", type=int, default=0, help="answer TooManyRequests above this rate (0: off)"
+        "--port", type=int, default=9910, help="port to listen on; 0: any free port (default %(default)s)"
     )
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 503")
+    parser.add_argument(
+        "--state",
+        default="var/esa-sim.sqlite3",
+        help="SQLite file that keeps the state across restarts (default %(default)s)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second; 60: a minute a second (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-qps",
+        type=int,
+        default=0,
+        help="answer 400 TooManyRequests (with x-acs-retry-after) above this many requests a second (0: off)",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share (0 to 1) of requests answered 503 ServiceUnavailable before anything is done",
+    )
     parser.add_argument(
         "--ambiguous-fault-rate",
         type=float,
         default=0.0,
-        help="share of requests that are processed but answered 500 InternalError",
+        help="share (0 to 1) of requests that are processed, then answered 500 InternalError",
     )
     parser.add_argument(
         "--ambiguous-fault-actions",
         default="",
-        help="comma-separated actions the ambiguous faults hit (default: all)",
+        metavar="ACTION,ACTION",
+        help="comma-separated actions the ambiguous faults hit (empty: all)",
     )
-    parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
-    parser.add_argument("--seed", type=int, default=None, help="seed for fault injection")
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="delay before every answer, in milliseconds (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the fault injection, for repeatable runs (none: random)",
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -89,12 +125,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SITE_ID=STATUS",
         help="set a site's status at start-up, e.g. 190007158391808=offline; plans run only on active sites",
     )
+    # What ESA does not publish (docs/esa-api.md#unknown).
     defaults = Limits()
-    parser.add_argument("--max-jobs-per-site", type=int, default=defaults.max_jobs_per_site)
-    parser.add_argument("--max-urls-per-job", type=int, default=defaults.max_urls_per_job)
-    parser.add_argument("--max-plans-per-job", type=int, default=defaults.max_plans_per_job)
-    parser.add_argument("--max-interval", type=int, default=defaults.max_interval)
-    parser.add_argument("--max-slice-len", type=int, default=defaults.max_slice_len)
+    parser.add_argument(
+        "--max-jobs-per-site",
+        type=int,
+        default=defaults.max_jobs_per_site,
+        help="jobs a site may hold; one more is refused InvalidJob.JobCountOfSiteFull (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-urls-per-job",
+        type=int,
+        default=defaults.max_urls_per_job,
+        help="URLs a job keeps; the rest are reported as quota excess in its ErrorInfo (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-plans-per-job",
+        type=int,
+        default=defaults.max_plans_per_job,
+        help="plans a job may have; more are failed plans in CreateScheduledPreloadExecutions' answer "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-interval",
+        type=int,
+        default=defaults.max_interval,
+        help="largest Interval of a plan, in seconds; the smallest is 1 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-slice-len",
+        type=int,
+        default=defaults.max_slice_len,
+        help="largest SliceLen of a plan, in URLs a batch; the smallest is 1 (default %(default)s)",
+    )
     return parser
 
 

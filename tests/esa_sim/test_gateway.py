@@ -97,7 +97,7 @@ def test_parameters_are_accepted_in_the_query_or_the_body_over_get_or_post(
     sim: RunningSimulator, method: str, where: str
 ) -> None:
     auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
-    params = {"SiteName": "shop", "PageSize": "10"}
+    params = {"SiteName": "shop", "SiteSearchType": "fuzzy", "PageSize": "10"}
     headers = {**HEADERS}
     if where == "query":
         request = httpx.Request(method, f"{sim.url}/", params=params, headers=headers)
@@ -135,3 +135,43 @@ def test_every_answer_has_a_request_id_and_calls_are_logged(sim: RunningSimulato
     log = httpx.get(f"{sim.url}/_sim/calls?action=ListSites").json()["Calls"]
     assert [(call["status"], call["code"]) for call in log] == [(200, ""), (400, "IncompleteSignature")]
     assert sim.access_key_secret not in json.dumps(log)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain; charset=utf-8"])
+def test_a_body_esa_does_not_read_is_refused_not_ignored(sim: RunningSimulator, content_type: str) -> None:
+    auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
+    job = {
+        "SiteId": DEMO_SITE_ID,
+        "Name": "sent as JSON",
+        "InsertWay": "textBox",
+        "UrlList": "https://example.com/",
+    }
+    request = httpx.Request(
+        "POST",
+        f"{sim.url}/",
+        content=json.dumps(job).encode("utf-8"),
+        headers={
+            "x-acs-action": "CreateScheduledPreloadJob",
+            "x-acs-version": "2024-09-10",
+            "content-type": content_type,
+        },
+    )
+    response = _send(sim, next(auth.auth_flow(request)))
+    assert _error(response) == (400, "InvalidParameter.ContentType")
+    assert "x-www-form-urlencoded" in response.json()["Message"]
+    # Refused before the action ran: no job was made of a request whose parameters went unread.
+    with sim.client() as esa:
+        assert esa.list_scheduled_preload_jobs(site_id=DEMO_SITE_ID).total_count == 0
+
+
+def test_a_form_body_with_a_charset_is_read(sim: RunningSimulator) -> None:
+    auth = AcsV3Auth(sim.access_key_id, sim.access_key_secret)
+    request = httpx.Request(
+        "POST",
+        f"{sim.url}/",
+        content=b"SiteName=example.com&PageSize=10",
+        headers={**HEADERS, "content-type": "application/x-www-form-urlencoded; charset=UTF-8"},
+    )
+    response = _send(sim, next(auth.auth_flow(request)))
+    assert response.status_code == 200, response.text
+    assert [site["SiteName"] for site in response.json()["Sites"]] == ["example.com"]

@@ -180,3 +180,55 @@ def test_the_sdk_sees_business_errors_with_their_codes(fast_sim: RunningSimulato
             code,
             status,
         )
+
+
+def test_the_sdk_creates_a_plan_without_times(fast_sim: RunningSimulator) -> None:
+    sdk = _sdk(fast_sim)
+    created = sdk.create_scheduled_preload_job(
+        esa_models.CreateScheduledPreloadJobRequest(
+            site_id=DEMO_SITE_ID,
+            name="untimed",
+            insert_way="textBox",
+            url_list="\n".join(f"https://example.com/{index}" for index in range(30)),
+        )
+    ).body
+    batch = sdk.create_scheduled_preload_executions(
+        esa_models.CreateScheduledPreloadExecutionsRequest(
+            id=created.id,
+            executions=[
+                esa_models.CreateScheduledPreloadExecutionsRequestExecutions(interval=60, slice_len=10)
+            ],
+        )
+    ).body
+    assert (batch.total_count, batch.success_count) == (1, 1)
+    (plan,) = batch.success_executions
+    start = datetime.strptime(plan.start_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    end = datetime.strptime(plan.end_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    # Three batches of ten: the window closes two intervals after it opens (at once).
+    assert end - start == timedelta(seconds=120)
+    (sent,) = fast_sim.calls("CreateScheduledPreloadExecutions")
+    assert json.loads(sent["params"]["Executions"]) == [{"Interval": 60, "SliceLen": 10}]
+
+    def sent_urls() -> int:
+        job = sdk.get_scheduled_preload_job(esa_models.GetScheduledPreloadJobRequest(id=created.id)).body
+        return int(job.url_submitted)
+
+    eventually(lambda: sent_urls() == 30, interval=0.05, failure="the untimed plan did not send every URL")
+
+
+def test_the_sdk_lists_sites_by_exact_name_and_by_the_page(fast_sim: RunningSimulator) -> None:
+    sdk = _sdk(fast_sim)
+    exact = sdk.list_sites(esa_models.ListSitesRequest(site_name="example")).body
+    assert (exact.total_count, exact.sites) == (0, [])
+    fuzzy = sdk.list_sites(esa_models.ListSitesRequest(site_name="example", site_search_type="fuzzy")).body
+    assert fuzzy.total_count == len(SEED_SITES)
+    for index in range(9):
+        fast_sim.simulator.add_site(f"more{index}.example.dev")
+    pages = [
+        sdk.list_sites(esa_models.ListSitesRequest(page_number=number, page_size=5)).body
+        for number in (1, 2, 3)
+    ]
+    assert [len(page.sites) for page in pages] == [5, 5, 3]
+    assert {page.total_count for page in pages} == {len(SEED_SITES) + 9}
+    assert [page.page_size for page in pages] == [5, 5, 5]
+    assert len({site.site_id for page in pages for site in page.sites}) == len(SEED_SITES) + 9

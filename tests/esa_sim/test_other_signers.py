@@ -283,7 +283,8 @@ def test_an_rpc_signed_body_that_was_changed_does_not_match(sim: RunningSimulato
 
 def test_rpc_signing_parameters_may_travel_in_the_form_body(sim: RunningSimulator) -> None:
     """A script may POST every parameter, the signature's included, as one form body."""
-    params = {"Action": "ListSites", "Version": "2024-09-10", "SiteName": "shop"}
+    # Matched by prefix: ESA matches a SiteName exactly unless told otherwise.
+    params = {"Action": "ListSites", "Version": "2024-09-10", "SiteName": "shop", "SiteSearchType": "prefix"}
     url, _ = rpc_signature_composer.get_signed_url(
         params, sim.access_key_id, sim.access_key_secret, "JSON", "POST", {}
     )

@@ -95,8 +95,9 @@ def plans_create_request(
     rows = [
         {
             "row": row,
-            "start_time": spec.start_time.isoformat(),
-            "end_time": spec.end_time.isoformat(),
+            # The builder always gives both times (ESA's own defaults are for other callers).
+            "start_time": spec.start_time.isoformat() if spec.start_time else None,
+            "end_time": spec.end_time.isoformat() if spec.end_time else None,
             "interval": spec.interval,
             "slice_len": spec.slice_len,
         }
@@ -180,8 +181,8 @@ def _plans_create(operation: Operation, client: EsaClient) -> str:
     outcomes: dict[str, dict[str, object]] = dict(operation.result.get("rows", {}))
     specs = {
         row["row"]: PlanSpec(
-            parse_esa_time(row["start_time"]),
-            parse_esa_time(row["end_time"]),
+            parse_esa_time(row["start_time"]) if row["start_time"] else None,
+            parse_esa_time(row["end_time"]) if row["end_time"] else None,
             row["interval"],
             row["slice_len"],
         )
