@@ -59,7 +59,7 @@ def _time(raw: Mapping[str, Any], key: str) -> datetime | None:
     try:
         return parse_esa_time(value)
     except EsaTimeError as error:
-        raise _bad_answer(key, value, f"is not a time the client can read ({error})") from None
+        raise _bad_answer(key, value, f"is a time the client cannot read ({error})") from None
 
 
 @dataclass(frozen=True, slots=True)
