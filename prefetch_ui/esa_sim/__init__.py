@@ -7,7 +7,7 @@ keeps its state in a SQLite file and advances plans over (optionally accelerated
 
 from __future__ import annotations
 
-from .actions import Limits
+from .actions import Limits, Quotas
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
 from .store import DEMO_SITE_ID, SEED_SITES, SubmittedBatch, submitted_batches
 
@@ -18,6 +18,7 @@ __all__ = [
     "SEED_SITES",
     "EsaSimulator",
     "Limits",
+    "Quotas",
     "SimConfig",
     "SubmittedBatch",
     "submitted_batches",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .actions import ACTIONS, Backend, Limits, SimError
+from .actions import ACTIONS, Backend, Limits, Quotas, SimError
 from .signatures import SignatureChecks, without_signing_parameters
 from .store import Store, SubmittedBatch, read_batches
 
@@ -60,6 +60,9 @@ class SimConfig:
     ambiguous_fault_actions: frozenset[str] = frozenset()
     latency_ms: int = 0
     limits: Limits = field(default_factory=Limits)
+    # The prefetch quota (URLs a day per site, renewed at midnight in its time zone) and the purge
+    # quotas: ESA publishes none of the numbers (docs/simulator.md#quotas).
+    quotas: Quotas = field(default_factory=Quotas)
     seed: int | None = None
     # Sites the key may list but not act on, as a RAM policy limited to some sites does: every call
     # naming one (its SiteId, or a job or plan of it) is refused with InvalidUid.PermissionDenied.
@@ -73,7 +76,7 @@ class SimConfig:
         return (
             f"SimConfig(state_path={str(self.state_path)!r}, speed={self.speed}, max_qps={self.max_qps}, "
             f"fault_rate={self.fault_rate}, ambiguous_fault_rate={self.ambiguous_fault_rate}, "
-            f"latency_ms={self.latency_ms}, limits={self.limits})"
+            f"latency_ms={self.latency_ms}, limits={self.limits}, quotas={self.quotas})"
         )
 
 
@@ -97,7 +100,7 @@ class EsaSimulator:
         self.config = config
         self._real_time = real_time
         self.store = Store(config.state_path, speed=config.speed, real_time=real_time)
-        self.backend = Backend(self.store, config.limits)
+        self.backend = Backend(self.store, config.limits, config.quotas)
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)  # noqa: S311 - fault injection, not a secret
         self._recent: collections.deque[float] = collections.deque()
@@ -110,6 +113,10 @@ class EsaSimulator:
     def set_site_status(self, site_id: int, status: str) -> None:
         """Change a site's status, as ESA's console would (activating it, pausing it)."""
         self._in_transaction(lambda: self.backend.set_site_status(site_id, status))
+
+    def set_site_paused(self, site_id: int, paused: bool) -> None:
+        """Pause a site or resume it, as UpdateSitePause does."""
+        self._in_transaction(lambda: self.backend.set_site_paused(site_id, paused))
 
     def add_site(self, site_name: str, *, status: str = "active") -> int:
         """Add a site (as ESA's console does; the API has no action for it here); returns its SiteId."""

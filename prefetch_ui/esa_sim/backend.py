@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from .engine import JobProgress, PlanProgress, advance, display_status
 from .store import Store
 from .wire import ALI_UID, Answer, int_param, invalid, iso_z, not_found_job, not_found_plan
 
-__all__ = ["BackendCore", "Limits"]
+__all__ = ["BackendCore", "Limits", "Quotas"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +29,41 @@ class Limits:
     max_page_size: int = 500
 
 
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """The account's quotas (docs/simulator.md#quotas); ESA publishes none of these numbers.
+
+    The prefetch quota is URLs a day per site, counted as plans' batches hand valid URLs to the
+    prefetch system, and renewed at midnight in `time_zone`. The purge quotas are only reported
+    (the simulator has no purge actions): `purge_per_30_days` 0 means not configured, as in ESA.
+    """
+
+    preload_per_day: int = 1_000_000
+    preload_per_site: Mapping[int, int] = field(default_factory=dict)
+    time_zone: str = "Asia/Shanghai"
+    purge_per_day: int = 10_000
+    purge_per_30_days: int = 0
+
+    def preload_quota(self, site_id: int) -> int:
+        return self.preload_per_site.get(site_id, self.preload_per_day)
+
+    def day_of(self, moment: float) -> tuple[float, float]:
+        """The quota day holding `moment`: its first and its last-plus-one epoch second."""
+        zone = ZoneInfo(self.time_zone)
+        day = datetime.fromtimestamp(moment, zone).date()
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        following = day + timedelta(days=1)
+        end = datetime(following.year, following.month, following.day, tzinfo=zone)
+        return start.timestamp(), end.timestamp()
+
+
 class BackendCore:
     """The state machine behind the wire: every action reads and writes through `store`."""
 
-    def __init__(self, store: Store, limits: Limits) -> None:
+    def __init__(self, store: Store, limits: Limits, quotas: Quotas | None = None) -> None:
         self.store = store
         self.limits = limits
+        self.quotas = quotas or Quotas()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -61,6 +92,7 @@ class BackendCore:
             valid_flags=job["valid_flags"],
             cursor=job["cursor"],
             task_submitted=job["task_submitted"],
+            quota_refused=job["quota_refused"],
         )
         plans = [
             PlanProgress(
@@ -82,8 +114,8 @@ class BackendCore:
 
     def _save(self, job_id: str, progress: JobProgress, plans: list[PlanProgress]) -> None:
         self.db.execute(
-            "UPDATE jobs SET cursor = ?, task_submitted = ? WHERE id = ?",
-            (progress.cursor, progress.task_submitted, job_id),
+            "UPDATE jobs SET cursor = ?, task_submitted = ?, quota_refused = ? WHERE id = ?",
+            (progress.cursor, progress.task_submitted, progress.quota_refused, job_id),
         )
         self.db.executemany(
             "UPDATE plans SET start_time = ?, end_time = ?, interval = ?, slice_len = ?, state = ?,"
@@ -108,26 +140,56 @@ class BackendCore:
     def _advanced(self, job_id: str) -> tuple[JobProgress, list[PlanProgress]]:
         """The job's progress brought up to now, and saved.
 
-        Only on an `active` site: elsewhere no batch goes out, so a waiting plan stays waiting.
+        Only on an `active` site that is not paused: elsewhere no batch goes out, so a waiting plan
+        stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day.
         """
         job = self._job_row(job_id)
         progress, plans = self._load(job)
-        if self._site_status(job["site_id"]) == "active":
-            fired = advance(progress, plans, self.now())
+        if self._site_runs(job["site_id"]):
+            fired = advance(progress, plans, self.now(), admit=self._admitter(job["site_id"]))
             self._save(job_id, progress, plans)
             if fired:
                 # One statement for the lot: a catch-up after a long pause can fire many batches.
                 self.db.execute(
-                    "INSERT INTO batches (at, plan_id, job_id, site_id, urls)"
+                    "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
                     " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, ?,"
-                    " json_extract(value, '$[2]') FROM json_each(?)",
+                    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
+                    " FROM json_each(?)",
                     (
                         job_id,
                         job["site_id"],
-                        json.dumps([[batch.at, batch.plan_id, batch.urls] for batch in fired]),
+                        json.dumps([[b.at, b.plan_id, b.urls, b.admitted, b.refused] for b in fired]),
                     ),
                 )
         return progress, plans
+
+    def preload_used(self, site_id: int, moment: float) -> int:
+        """The site's prefetch quota used on the quota day holding `moment` (batches recorded)."""
+        start, end = self.quotas.day_of(moment)
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(admitted), 0) FROM batches WHERE site_id = ? AND at >= ? AND at < ?",
+            (site_id, start, end),
+        ).fetchone()
+        return int(row[0])
+
+    def _admitter(self, site_id: int) -> Callable[[float, int], int]:
+        """What a site's quota admits of a batch, day by day, for one `advance`."""
+        quota = self.quotas.preload_quota(site_id)
+        used: dict[float, int] = {}
+
+        def admit(at: float, wanted: int) -> int:
+            day = self.quotas.day_of(at)[0]
+            if day not in used:
+                used[day] = self.preload_used(site_id, at)
+            admitted = max(0, min(wanted, quota - used[day]))
+            used[day] += admitted
+            return admitted
+
+        return admit
+
+    def _site_runs(self, site_id: int) -> bool:
+        row = self.db.execute("SELECT status, paused FROM sites WHERE site_id = ?", (site_id,)).fetchone()
+        return row is not None and row[0] == "active" and not row[1]
 
     def _site_status(self, site_id: int) -> str:
         row = self.db.execute("SELECT status FROM sites WHERE site_id = ?", (site_id,)).fetchone()
@@ -138,7 +200,7 @@ class BackendCore:
         row = self.db.execute("SELECT COALESCE(MAX(site_id), 0) + 1 FROM sites").fetchone()
         site_id = int(row[0])
         self.db.execute(
-            "INSERT INTO sites VALUES (?, ?, ?, 'NS', 'global', ?, ?)",
+            "INSERT INTO sites VALUES (?, ?, ?, 'NS', 'global', ?, ?, 0)",
             (site_id, site_name.strip().lower(), status, plan_name, self.now()),
         )
         return site_id
@@ -151,11 +213,19 @@ class BackendCore:
         """
         if self._site_status(site_id) == status:
             return
+        self._change_site(site_id, "UPDATE sites SET status = ? WHERE site_id = ?", (status, site_id))
+
+    def set_site_paused(self, site_id: int, paused: bool) -> None:
+        """Pause a site or resume it (UpdateSitePause): a paused site's plans wait, as an inactive one's."""
+        self._change_site(site_id, "UPDATE sites SET paused = ? WHERE site_id = ?", (int(paused), site_id))
+
+    def _change_site(self, site_id: int, statement: str, args: tuple[object, ...]) -> None:
+        runs_before = self._site_runs(site_id)
         job_ids = [row[0] for row in self.db.execute("SELECT id FROM jobs WHERE site_id = ?", (site_id,))]
         for job_id in job_ids:
-            self._advanced(job_id)  # up to now, under the old status
-        self.db.execute("UPDATE sites SET status = ? WHERE site_id = ?", (status, site_id))
-        if status == "active":
+            self._advanced(job_id)  # up to now, under the old state
+        self.db.execute(statement, args)
+        if self._site_runs(site_id) and not runs_before:
             self.db.execute(
                 "UPDATE plans SET next_batch_at = MAX(next_batch_at, ?) WHERE state = 'active' AND"
                 " next_batch_at IS NOT NULL AND job_id IN (SELECT id FROM jobs WHERE site_id = ?)",
@@ -178,7 +248,7 @@ class BackendCore:
             "UrlSubmitted": job["cursor"],
             "TaskSubmitted": job["task_submitted"],
             "Domains": job["domains"],
-            "ErrorInfo": job["error_info"],
+            "ErrorInfo": _error_info(job["error_info"], job["quota_refused"]),
             "FileId": job["file_id"],
             "FailedFileOss": "",
             "CreatedAt": iso_z(job["created_at"]),
@@ -219,3 +289,11 @@ class BackendCore:
         if not 1 <= page_size <= self.limits.max_page_size:
             raise invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
         return page_number, page_size
+
+
+def _error_info(recorded: str, quota_refused: int) -> str:
+    """The job's ErrorInfo: what was found at its creation, then the URLs the prefetch quota refused."""
+    if not quota_refused:
+        return recorded
+    entry = f"QuotaExcess:{quota_refused} urls refused (the site's daily prefetch quota was used up)"
+    return f"{recorded},{entry}" if recorded else entry

@@ -14,6 +14,7 @@ batches it fired, each with its scheduled time (not the time of the read that co
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["Batch", "JobProgress", "PlanProgress", "advance", "display_status"]
@@ -25,6 +26,7 @@ class JobProgress:
     valid_flags: str  # one "1" (prefetchable) or "0" (refused) per URL, in order
     cursor: int = 0  # URLs submitted
     task_submitted: int = 0  # valid URLs handed to the prefetch system
+    quota_refused: int = 0  # valid URLs refused because the site's prefetch quota was used up
 
     def valid_between(self, start: int, stop: int) -> int:
         return self.valid_flags.count("1", start, stop)
@@ -52,6 +54,8 @@ class Batch:
     plan_id: str
     at: float  # simulated epoch seconds
     urls: int
+    admitted: int = 0  # valid URLs the quota let through (handed to the prefetch system)
+    refused: int = 0  # valid URLs the quota refused
 
 
 def display_status(plan: PlanProgress) -> str:
@@ -66,9 +70,17 @@ def _finish(plan: PlanProgress) -> None:
     plan.next_batch_at = None
 
 
-def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> list[Batch]:
+# How many of a batch's valid URLs the prefetch quota admits: (the batch's time, valid URLs) -> admitted.
+Admit = Callable[[float, int], int]
+
+
+def advance(
+    job: JobProgress, plans: list[PlanProgress], now: float, *, admit: Admit | None = None
+) -> list[Batch]:
     """Fire, in time order, every batch due up to `now`; update job and plans in place.
 
+    With `admit`, a batch's valid URLs beyond what it admits are refused (the quota is used up):
+    they count as submitted, not as handed to the prefetch system, and in `job.quota_refused`.
     Returns the batches fired, in the order they went out."""
     fired: list[Batch] = []
     queue: list[tuple[float, int, int]] = []
@@ -90,12 +102,16 @@ def advance(job: JobProgress, plans: list[PlanProgress], now: float) -> list[Bat
             continue
         taken = min(plan.slice_len, remaining)
         valid = job.valid_between(job.cursor, job.cursor + taken)
+        admitted = valid if admit is None else max(0, min(valid, admit(batch_at, valid)))
         job.cursor += taken
-        job.task_submitted += valid
+        job.task_submitted += admitted
+        job.quota_refused += valid - admitted
         plan.urls_submitted += taken
-        plan.valid_submitted += valid
+        plan.valid_submitted += admitted
         plan.fired_since_start = True
-        fired.append(Batch(plan_id=plan.id, at=batch_at, urls=taken))
+        fired.append(
+            Batch(plan_id=plan.id, at=batch_at, urls=taken, admitted=admitted, refused=valid - admitted)
+        )
         next_at = batch_at + plan.interval
         if job.cursor >= job.url_count or next_at > plan.end_time:
             _finish(plan)

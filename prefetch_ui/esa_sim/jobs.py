@@ -175,6 +175,7 @@ class JobActions(BackendCore):
         now = self.now()
         progress.cursor = 0
         progress.task_submitted = 0
+        progress.quota_refused = 0
         for plan in plans:
             plan.urls_submitted = plan.valid_submitted = 0
             # A plan whose window is still open prefetches the list again from the start.

@@ -13,12 +13,13 @@ from socketserver import ThreadingMixIn
 from types import FrameType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from prefetch_ui.esa import EsaClient
 
-from .actions import Limits
+from .actions import Limits, Quotas
 from .app import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EsaSimulator, SimConfig
 from .demo import seed_demo
 
@@ -158,7 +159,47 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_slice_len,
         help="largest SliceLen of a plan, in URLs a batch; the smallest is 1 (default %(default)s)",
     )
+    quotas = Quotas()
+    parser.add_argument(
+        "--preload-quota",
+        type=int,
+        default=quotas.preload_per_day,
+        help="prefetch quota of every site, in valid URLs a day; a batch past it is refused and its job's "
+        "ErrorInfo reports QuotaExcess (default %(default)s)",
+    )
+    parser.add_argument(
+        "--site-preload-quota",
+        type=_site_number,
+        action="append",
+        default=[],
+        metavar="SITE_ID=URLS",
+        help="one site's prefetch quota a day, instead of --preload-quota (repeatable)",
+    )
+    parser.add_argument(
+        "--quota-time-zone",
+        default=quotas.time_zone,
+        help="the time zone whose midnight renews the prefetch quota (default %(default)s)",
+    )
+    parser.add_argument(
+        "--purge-quota",
+        type=int,
+        default=quotas.purge_per_day,
+        help="the daily purge quota GetPurgeQuota reports for every type (default %(default)s)",
+    )
+    parser.add_argument(
+        "--purge-quota-30-day",
+        type=int,
+        default=quotas.purge_per_30_days,
+        help="the 30-day purge quota GetPurgeQuota reports; 0: not configured (default %(default)s)",
+    )
     return parser
+
+
+def _site_number(value: str) -> tuple[int, int]:
+    site_id, sep, number = value.partition("=")
+    if not sep or not site_id.strip().isdigit() or not number.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected SITE_ID=NUMBER, got {value!r}")
+    return int(site_id), int(number)
 
 
 def _site_status(value: str) -> tuple[int, str]:
@@ -174,6 +215,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise SystemExit(f"--{name.replace('_', '-')} must be between 0 and 1")
     if args.speed <= 0:
         raise SystemExit("--speed must be positive")
+    try:
+        ZoneInfo(args.quota_time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SystemExit(f"--quota-time-zone: unknown time zone {args.quota_time_zone!r}") from None
     key_id = os.environ.get("ESA_ACCESS_KEY_ID") or DEMO_ACCESS_KEY_ID
     secret = os.environ.get("ESA_ACCESS_KEY_SECRET") or DEMO_ACCESS_KEY_SECRET
     return SimConfig(
@@ -194,6 +239,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             max_plans_per_job=args.max_plans_per_job,
             max_interval=args.max_interval,
             max_slice_len=args.max_slice_len,
+        ),
+        quotas=Quotas(
+            preload_per_day=args.preload_quota,
+            preload_per_site=dict(args.site_preload_quota),
+            time_zone=args.quota_time_zone,
+            purge_per_day=args.purge_quota,
+            purge_per_30_days=args.purge_quota_30_day,
         ),
     )
 

@@ -19,14 +19,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sites (
     site_id INTEGER PRIMARY KEY, site_name TEXT NOT NULL, status TEXT NOT NULL,
-    access_type TEXT NOT NULL, coverage TEXT NOT NULL, plan_name TEXT NOT NULL, create_time REAL NOT NULL
+    access_type TEXT NOT NULL, coverage TEXT NOT NULL, plan_name TEXT NOT NULL, create_time REAL NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, site_id INTEGER NOT NULL, name TEXT NOT NULL,
     insert_way TEXT NOT NULL, oss_url TEXT NOT NULL DEFAULT '', urls TEXT NOT NULL,
     valid_flags TEXT NOT NULL, url_count INTEGER NOT NULL, cursor INTEGER NOT NULL DEFAULT 0,
     task_submitted INTEGER NOT NULL DEFAULT 0, domains TEXT NOT NULL, error_info TEXT NOT NULL,
-    file_id TEXT NOT NULL, created_at REAL NOT NULL
+    file_id TEXT NOT NULL, created_at REAL NOT NULL, quota_refused INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_site ON jobs (site_id, created_at);
 CREATE TABLE IF NOT EXISTS plans (
@@ -42,14 +43,23 @@ CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL
 -- benchmarks to check against. Written when `advance` computes it, which may be later than `at`.
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, plan_id TEXT NOT NULL, job_id TEXT NOT NULL,
-    site_id INTEGER NOT NULL, urls INTEGER NOT NULL
+    site_id INTEGER NOT NULL, urls INTEGER NOT NULL,
+    admitted INTEGER NOT NULL DEFAULT 0, refused INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS batches_by_site ON batches (site_id, at);
 CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at);
 CREATE TABLE IF NOT EXISTS calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL, params TEXT NOT NULL,
     status INTEGER NOT NULL, code TEXT NOT NULL, request_id TEXT NOT NULL
 );
 """
+# Columns added after the first release: a state file written before them gets them on opening.
+_ADDED_COLUMNS = (
+    ("sites", "paused", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "quota_refused", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "admitted", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "refused", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +149,17 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self._add_missing_columns()
         self.db.executescript(_SCHEMA)
         self.clock = self._anchor_clock(speed, real_time)
         if self.db.execute("SELECT COUNT(*) FROM sites").fetchone()[0] == 0:
             self._seed_sites()
+
+    def _add_missing_columns(self) -> None:
+        for table, column, declaration in _ADDED_COLUMNS:
+            names = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if names and column not in names:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -173,7 +190,7 @@ class Store:
         with self.db:
             for site in SEED_SITES:
                 self.db.execute(
-                    "INSERT INTO sites VALUES (?, ?, ?, 'NS', ?, ?, ?)",
+                    "INSERT INTO sites VALUES (?, ?, ?, 'NS', ?, ?, ?, 0)",
                     (site.site_id, site.site_name, site.status, site.coverage, site.plan_name, created),
                 )
 
