@@ -18,7 +18,17 @@ from .errors import (
 )
 from .rpc import API_VERSION, CallObserver, RetryPolicy
 from .times import EsaTimeError, format_esa_time, parse_esa_time
-from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site
+from .types import (
+    CreatePlansResult,
+    InstanceQuota,
+    InstanceQuotas,
+    Job,
+    Page,
+    Plan,
+    PlanSpec,
+    PurgeQuota,
+    Site,
+)
 
 __all__ = [
     "API_VERSION",
@@ -37,10 +47,13 @@ __all__ = [
     "EsaThrottledError",
     "EsaTimeError",
     "EsaTransportError",
+    "InstanceQuota",
+    "InstanceQuotas",
     "Job",
     "Page",
     "Plan",
     "PlanSpec",
+    "PurgeQuota",
     "RetryPolicy",
     "Site",
     "format_esa_time",

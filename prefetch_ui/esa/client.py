@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
+from .errors import EsaBadAnswerError
 from .rpc import RpcClient
 from .times import format_esa_time, to_epoch_ms
-from .types import CreatePlansResult, Job, Page, Plan, PlanSpec, Site, int_field
+from .types import CreatePlansResult, InstanceQuotas, Job, Page, Plan, PlanSpec, PurgeQuota, Site, int_field
 
 __all__ = ["EsaClient"]
 
@@ -54,6 +55,35 @@ class EsaClient(RpcClient):
     def iter_sites(self, *, page_size: int = 500) -> Iterator[Site]:
         """Every site, page after page."""
         yield from _all_pages(lambda number: self.list_sites(page_number=number, page_size=page_size))
+
+    # -- quotas and pause -------------------------------------------------------------------
+
+    def list_instance_quotas(
+        self, *, site_id: int, quota_names: Sequence[str] = ("preload",)
+    ) -> InstanceQuotas:
+        """The quotas of the site's plan instance (ListInstanceQuotas); `preload` is prefetch's."""
+        answer = self.call("ListInstanceQuotas", {"SiteId": site_id, "QuotaNames": ",".join(quota_names)})
+        return InstanceQuotas.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def get_purge_quota(self, *, site_id: int, purge_type: str = "file") -> PurgeQuota:
+        """A purge type's daily and 30-day quota and use (GetPurgeQuota)."""
+        answer = self.call("GetPurgeQuota", {"SiteId": site_id, "Type": purge_type})
+        return PurgeQuota.from_api(answer, request_id=str(answer.get("RequestId", "")))
+
+    def get_site_pause(self, *, site_id: int) -> bool:
+        """Whether the site is paused (GetSitePause): a paused site's plans do not run."""
+        answer = self.call("GetSitePause", {"SiteId": site_id})
+        paused = answer.get("Paused")
+        if not isinstance(paused, bool):
+            shown = repr(paused)[:100]
+            raise EsaBadAnswerError(
+                f"ESA's answer has Paused={shown}, which is not true or false", field="Paused", value=paused
+            )
+        return paused
+
+    def update_site_pause(self, *, site_id: int, paused: bool) -> str:
+        """Pause a site or resume it (UpdateSitePause); returns the RequestId."""
+        return str(self.call("UpdateSitePause", {"SiteId": site_id, "Paused": paused}).get("RequestId", ""))
 
     # -- jobs -------------------------------------------------------------------------------
 

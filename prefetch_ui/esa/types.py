@@ -16,11 +16,14 @@ from .times import EsaTimeError, parse_esa_time
 
 __all__ = [
     "CreatePlansResult",
+    "InstanceQuota",
+    "InstanceQuotas",
     "Job",
     "Page",
     "Plan",
     "PlanSpec",
     "PlanStatus",
+    "PurgeQuota",
     "Site",
     "int_field",
 ]
@@ -195,3 +198,67 @@ class CreatePlansResult:
     failed: list[Plan] = field(default_factory=list)
     failed_messages: list[str] = field(default_factory=list)
     request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceQuota:
+    """One quota of a plan instance (ListInstanceQuotas): `preload` is the prefetch quota a day."""
+
+    name: str
+    value: str  # as ESA sends it: a number for `num` quotas, else an enumeration or a range
+    value_type: str = ""  # num, bool, value, range or custom
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> InstanceQuota:
+        return cls(
+            name=_str(raw, "QuotaName"), value=_str(raw, "QuotaValue"), value_type=_str(raw, "QuotaValueType")
+        )
+
+    @property
+    def number(self) -> int:
+        """The value of a `num` quota as a number (a value that is not one is a bad answer)."""
+        return int_field({"QuotaValue": self.value}, "QuotaValue")
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceQuotas:
+    """The quotas of a site's plan instance (its subscription), and the instance's status."""
+
+    instance_id: str
+    status: str  # online, offline or disable
+    quotas: list[InstanceQuota] = field(default_factory=list)
+    request_id: str = ""
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, request_id: str = "") -> InstanceQuotas:
+        return cls(
+            instance_id=_str(raw, "InstanceId"),
+            status=_str(raw, "Status"),
+            quotas=[InstanceQuota.from_api(item) for item in raw.get("Quotas") or []],
+            request_id=request_id,
+        )
+
+    def get(self, name: str) -> InstanceQuota | None:
+        return next((quota for quota in self.quotas if quota.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeQuota:
+    """A purge type's quota (GetPurgeQuota): daily, and over 30 days (0: not configured)."""
+
+    quota: int
+    usage: int
+    quota_30day: int
+    usage_30day: int
+    request_id: str = ""
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], *, request_id: str = "") -> PurgeQuota:
+        # ESA sends these numbers as strings.
+        return cls(
+            quota=int_field(raw, "Quota"),
+            usage=int_field(raw, "Usage"),
+            quota_30day=int_field(raw, "Quota30Day"),
+            usage_30day=int_field(raw, "Usage30Day"),
+            request_id=request_id,
+        )

@@ -118,6 +118,12 @@ class EsaSimulator:
         """Pause a site or resume it, as UpdateSitePause does."""
         self._in_transaction(lambda: self.backend.set_site_paused(site_id, paused))
 
+    def preload_used(self, site_id: int, moment: float | None = None) -> int:
+        """The site's prefetch quota used on the quota day holding `moment` (simulated; default now),
+        as far as batches have been computed (a due batch is computed on the next read of its job)."""
+        with self._lock:
+            return self.backend.preload_used(site_id, self.store.clock.now() if moment is None else moment)
+
     def add_site(self, site_name: str, *, status: str = "active") -> int:
         """Add a site (as ESA's console does; the API has no action for it here); returns its SiteId."""
         return self._in_transaction(lambda: self.backend.add_site(site_name, status=status))
