@@ -4,6 +4,7 @@ a paused site's plans wait."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, Quotas, SimConfig
 from prefetch_ui.esa_sim.server import build_parser, config_from_args
+from prefetch_ui.esa_sim.store import Store
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
 
 # 480x on a hand-moved clock: a simulated day is three minutes of the clock, well inside the
@@ -148,6 +150,22 @@ def test_batches_past_the_quota_are_refused_until_the_sites_midnight(
         assert (job.url_submitted, job.task_submitted, job.error_info) == (20, 20, "")
 
 
+def test_a_catch_up_across_midnight_charges_each_batch_to_its_own_day(
+    quota_sim: RunningSimulator, clock: ManualClock
+) -> None:
+    quotas = quota_sim.simulator.config.quotas
+    midnight = quotas.day_of(quota_sim.simulator.store.clock.now())[1] + 86_400
+    _to_simulated(clock, quota_sim, midnight - 90)
+    with quota_sim.client() as esa:
+        job_id = _job_with_plan(esa, quota_sim, "across", 40)
+        # Batches at -90 s, -30 s, +30 s and +90 s, all computed by one read: 20 URLs each day.
+        _to_simulated(clock, quota_sim, midnight + 120)
+        job = esa.get_scheduled_preload_job(job_id)
+        assert (job.url_submitted, job.task_submitted, job.error_info) == (40, 40, "")
+        assert quota_sim.simulator.preload_used(DEMO_SITE_ID) == 20
+        assert quota_sim.simulator.preload_used(DEMO_SITE_ID, midnight - 1) == 20
+
+
 def test_the_quota_day_is_the_time_zones() -> None:
     shanghai = Quotas().day_of(datetime(2026, 12, 7, 15, 59, tzinfo=UTC).timestamp())
     assert shanghai == (
@@ -202,3 +220,37 @@ def test_the_command_line_sets_the_quotas() -> None:
     assert (quotas.preload_quota(DEMO_SITE_ID), quotas.preload_quota(1)) == (20, 5000)
     with pytest.raises(SystemExit):
         config_from_args(build_parser().parse_args(["--quota-time-zone", "Mars/Olympus"]))
+
+
+def test_a_state_file_from_before_the_quotas_gains_their_columns(tmp_path: Path) -> None:
+    state = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(state)
+    old.executescript(
+        """
+        CREATE TABLE sites (
+            site_id INTEGER PRIMARY KEY, site_name TEXT NOT NULL, status TEXT NOT NULL,
+            access_type TEXT NOT NULL, coverage TEXT NOT NULL, plan_name TEXT NOT NULL,
+            create_time REAL NOT NULL
+        );
+        INSERT INTO sites VALUES (7, 'old.example', 'active', 'NS', 'global', 'basic', 0);
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY, seq INTEGER NOT NULL, site_id INTEGER NOT NULL, name TEXT NOT NULL,
+            insert_way TEXT NOT NULL, oss_url TEXT NOT NULL DEFAULT '', urls TEXT NOT NULL,
+            valid_flags TEXT NOT NULL, url_count INTEGER NOT NULL, cursor INTEGER NOT NULL DEFAULT 0,
+            task_submitted INTEGER NOT NULL DEFAULT 0, domains TEXT NOT NULL, error_info TEXT NOT NULL,
+            file_id TEXT NOT NULL, created_at REAL NOT NULL
+        );
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, plan_id TEXT NOT NULL,
+            job_id TEXT NOT NULL, site_id INTEGER NOT NULL, urls INTEGER NOT NULL
+        );
+        """
+    )
+    old.close()
+    store = Store(state, speed=1)
+    try:
+        for table, column in (("sites", "paused"), ("jobs", "quota_refused"), ("batches", "admitted")):
+            assert column in {row[1] for row in store.db.execute(f"PRAGMA table_info({table})")}
+        assert store.db.execute("SELECT paused FROM sites WHERE site_id = 7").fetchone()[0] == 0
+    finally:
+        store.close()
