@@ -21,7 +21,6 @@ __all__ = [
     "AcsV3Auth",
     "canonical_query",
     "canonical_request",
-    "parse_authorization",
     "percent_encode",
     "sign",
     "string_to_sign",
@@ -65,25 +64,6 @@ def string_to_sign(canonical: str) -> str:
 def sign(secret: str, text: str) -> str:
     """Hex HMAC-SHA256 of `text` under the AccessKey secret."""
     return hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def parse_authorization(value: str) -> tuple[str, list[str], str] | None:
-    """Split `ACS3-HMAC-SHA256 Credential=..,SignedHeaders=..,Signature=..`; None when malformed."""
-    algorithm, _, rest = value.strip().partition(" ")
-    if algorithm != ALGORITHM or not rest:
-        return None
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, field_value = part.strip().partition("=")
-        if not sep:
-            return None
-        fields[key] = field_value
-    credential = fields.get("Credential", "")
-    signed = [name for name in fields.get("SignedHeaders", "").split(";") if name]
-    signature = fields.get("Signature", "")
-    if not credential or not signed or not signature:
-        return None
-    return credential, signed, signature
 
 
 class AcsV3Auth(httpx.Auth):
