@@ -299,13 +299,12 @@ def operation(request: HttpRequest, operation_id: str) -> dict[str, object]:
 def operation_retry(request: HttpRequest, operation_id: str) -> Answer:
     """Ask again for a failed operation's action (not a create: send that again, with a new key)."""
     failed = operation_named(operation_id)
-    site = failed.site
-    if failed.kind in (OperationKind.PLAN_START, OperationKind.JOB_RESET) and site is not None:
-        site_not_held(site)
     try:
         operation, created = operations.operation_retry(
             user=owner_of(request), operation=failed, via=via_of(request)
         )
+    except operations.OperationHeld as held:
+        raise conflict("site_held", str(held), field="site_id") from None
     except ValueError as error:
         raise conflict("not_retryable", str(error).capitalize() + ".", field="operation_id") from None
-    return accepted(operation, created, site=site)
+    return accepted(operation, created, site=failed.site)

@@ -54,6 +54,21 @@ def test_start_on_a_held_site_answers_409_with_the_hold_in_plain_text(
     assert not Operation.objects.exists()
 
 
+def test_a_retry_of_a_failed_start_on_a_held_site_answers_409_with_the_hold_and_sends_nothing(
+    plan: Plan, operator: User, operator_client: Client
+) -> None:
+    """The Retry button of a start that failed must not start the plan on a site held meanwhile."""
+    failed = OperationFactory.create(plan=plan, kind=OperationKind.PLAN_START, status=OperationStatus.FAILED)
+    incident = Incident.objects.create(site=plan.job.site, status=IncidentStatus.HOLDING, held_by=operator)
+    response = operator_client.post(reverse("operation-retry", args=[failed.pk]), headers=HTMX)
+    assert response.status_code == 409
+    assert _said_in_plain_text(response) == (
+        f"example.com is held by incident #{incident.pk} (hold of example.com): "
+        "nothing that sends URLs can start until it is resumed."
+    )
+    assert list(Operation.objects.values_list("pk", flat=True)) == [failed.pk]
+
+
 def test_a_retry_of_what_succeeded_answers_409_in_plain_text(plan: Plan, operator_client: Client) -> None:
     done = OperationFactory.create(plan=plan, kind=OperationKind.PLAN_STOP, status=OperationStatus.SUCCEEDED)
     response = operator_client.post(reverse("operation-retry", args=[done.pk]), headers=HTMX)

@@ -31,6 +31,7 @@ from prefetch_ui.esa import (
 )
 from prefetch_ui.esa import Plan as EsaPlan
 
+from ..holds import holds
 from ..models import (
     ACTIVE_OPERATION_STATUSES,
     ESA_REQUEST_ID_LENGTH,
@@ -166,8 +167,17 @@ def _plan_as_it_is(plan_id: int) -> dict[str, object] | None:
     return plan_settings(**row) if row is not None else None
 
 
+# The actions a hold refuses on its sites: each would have a plan send URLs there.
+HOLD_REFUSED_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
+
+
+class OperationHeld(ValueError):
+    """A retry of an action a hold refuses (a start or a reset on a held site): nothing is sent."""
+
+
 def operation_retry(*, user: User, operation: Operation, via: str = "") -> tuple[Operation, bool]:
-    """Ask again for a failed operation's action, if its target still exists."""
+    """Ask again for a failed operation's action, if its target still exists and no hold refuses it
+    (OperationHeld, whose message is the hold's refusal)."""
     if operation.status != OperationStatus.FAILED:
         raise ValueError("only a failed operation can be retried")
     if operation.kind in CREATE_KINDS:
@@ -175,6 +185,9 @@ def operation_retry(*, user: User, operation: Operation, via: str = "") -> tuple
     target: Plan | Job | None = operation.plan if operation.kind in PLAN_KINDS else operation.job
     if target is None:
         raise ValueError("the plan or job of this operation no longer exists")
+    site = target.job.site if isinstance(target, Plan) else target.site
+    if operation.kind in HOLD_REFUSED_KINDS and (refusal := holds().hold_refusal(site)):
+        raise OperationHeld(refusal)
     return operation_request(
         user=user, kind=OperationKind(operation.kind), target=target, params=operation.params, via=via
     )

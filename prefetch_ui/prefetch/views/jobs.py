@@ -53,7 +53,6 @@ _ACTIONS: dict[str, dict[str, OperationKind]] = {
 
 
 # What would make a held site send URLs again (see prefetch_ui.incidents).
-_SENDING_KINDS = frozenset({OperationKind.PLAN_START, OperationKind.JOB_RESET})
 # The poll's token of the incidents' unsettled steps on the job's plans, when the page shows some.
 STEPS_PARAMETER = "steps"
 # ... and the token of the ErrorInfo its failed plans show (`selectors.jobs.job_errors_token`).
@@ -191,7 +190,7 @@ def target_action(request: HtmxHttpRequest, esa_id: str, action: str, target: st
     else:
         subject = get_object_or_404(Job.objects.select_related("site"), esa_id=esa_id)
     site = subject.job.site if isinstance(subject, Plan) else subject.site
-    if kind in _SENDING_KINDS and (hold := holds().hold_refusal(site)):
+    if kind in operations.HOLD_REFUSED_KINDS and (hold := holds().hold_refusal(site)):
         return refusal(hold, status=HTTPStatus.CONFLICT)
     operations.operation_request(user=request.user, kind=kind, target=subject)
     return _after_action(request, subject.job if isinstance(subject, Plan) else subject)
@@ -211,6 +210,8 @@ def operation_retry(request: HtmxHttpRequest, operation_id: int) -> HttpResponse
     operation = get_object_or_404(Operation.objects.select_related("job__site", "plan"), pk=operation_id)
     try:
         operations.operation_retry(user=request.user, operation=operation)
+    except operations.OperationHeld as held:
+        return refusal(str(held), status=HTTPStatus.CONFLICT)
     except ValueError as error:
         return refusal(str(error).capitalize() + ".", status=HTTPStatus.CONFLICT)
     if operation.job is None:
