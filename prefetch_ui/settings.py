@@ -354,6 +354,13 @@ PREFETCH_SYNC_JOB_PAGE_SIZE = env.int("PREFETCH_SYNC_JOB_PAGE_SIZE", 100)
 # their re-read): a large site's first mirror goes on over several cycles of about this length, the other
 # sites and the active jobs read in between, and the re-reads spread over PREFETCH_SETTLED_JOB_RESYNC.
 PREFETCH_SYNC_BACKLOG_SECONDS = env.float("PREFETCH_SYNC_BACKLOG_SECONDS", 60.0, validate=MORE_THAN_ZERO)
+# Seconds between two reads of a site's limits (its prefetch quota, purge quota and pause: three ESA calls,
+# taken from the backlog's allowance); they change rarely, and a site's status comes with every cycle.
+PREFETCH_SYNC_LIMITS_PERIOD = env.float("PREFETCH_SYNC_LIMITS_PERIOD", 600.0, validate=MORE_THAN_ZERO)
+# The time zone whose midnight renews ESA's daily prefetch quota (unpublished; the simulator's default).
+PREFETCH_ESA_QUOTA_TIME_ZONE = env.str(
+    "PREFETCH_ESA_QUOTA_TIME_ZONE", "Asia/Shanghai", validate=known_time_zone
+)
 # ESA does not publish its ranges for a plan's Interval (seconds) and SliceLen (URLs per batch).
 PREFETCH_MAX_INTERVAL = env.int("PREFETCH_MAX_INTERVAL", 86_400)
 PREFETCH_MAX_SLICE_LEN = env.int("PREFETCH_MAX_SLICE_LEN", 1_000)

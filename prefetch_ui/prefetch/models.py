@@ -300,3 +300,45 @@ _PROGRESS_LABELS: dict[str, str] = {
     OperationKind.JOB_CREATE: "Creating…",
     OperationKind.PLANS_CREATE: "Creating plans…",
 }
+
+
+class SiteLimits(models.Model):
+    """What bounds prefetch on a site, as the sync last read it from ESA, and the site's prefetch
+    quota used today as the sync counted it (docs/limits.md).
+
+    ESA answers the quota (ListInstanceQuotas' `preload`: URLs a day) but not how much of it is
+    used, so the sync counts: each read of the site's jobs adds what their `TaskSubmitted` grew
+    by since the last (the URLs handed to the prefetch system, which is what the quota is charged
+    with), into the quota day of the read. `counted_since` says from when the count is complete:
+    the quota day's start, or a later moment when counting began (a first read, or after a gap).
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="limits")
+    # ListInstanceQuotas: the site's plan instance, its status (online, offline, disable) and its
+    # prefetch quota in URLs a day (None: not read yet, or ESA did not answer one).
+    instance_id = models.CharField(max_length=64, blank=True)
+    instance_status = models.CharField(max_length=16, blank=True)
+    preload_quota = models.BigIntegerField(null=True, blank=True)
+    # GetPurgeQuota for purges by URL (`file`): daily and 30-day quota and use (0: not configured).
+    purge_quota = models.BigIntegerField(null=True, blank=True)
+    purge_used = models.BigIntegerField(null=True, blank=True)
+    purge_quota_30day = models.BigIntegerField(null=True, blank=True)
+    purge_used_30day = models.BigIntegerField(null=True, blank=True)
+    # GetSitePause: a paused site's plans do not run (None: not read yet).
+    paused = models.BooleanField(null=True, blank=True)
+    # When the quotas and pause were last read without an error; the last error (code, message,
+    # RequestId) until a read succeeds.
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_error = models.TextField(blank=True)
+    read_error_at = models.DateTimeField(null=True, blank=True)
+    # The count of today's use: the quota day it is for (its date in the quota's time zone), URLs
+    # charged, and from when it is complete (None: counting has not begun).
+    quota_day = models.DateField(null=True, blank=True)
+    preload_used = models.BigIntegerField(default=0)
+    counted_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "site limits"
+
+    def __str__(self) -> str:
+        return f"limits of {self.site_id}"

@@ -13,6 +13,7 @@ from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, SimConfig
 from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.prefetch.models import Job, Plan, Site
+from prefetch_ui.prefetch.services.site_limits import LIMITS_READ_CALLS
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.factories import SiteFactory
 
@@ -101,10 +102,12 @@ def test_esa_calls_per_cycle_are_sites_plus_job_pages_plus_active_jobs(
 
     first = esa_sync(client=esa)
     other_sites = len(SEED_SITES) - 1
-    # 1 ListSites + 3 job pages of example.com + 1 page for each other site, + every job once.
-    assert first.esa_calls == 1 + 3 + other_sites + 5
+    # 1 ListSites + 3 job pages of example.com + 1 page for each other site, + every job once,
+    # + each site's limits (quotas, pause), read once a PREFETCH_SYNC_LIMITS_PERIOD.
+    sites = other_sites + 1
+    assert first.esa_calls == 1 + 3 + other_sites + 5 + sites * LIMITS_READ_CALLS
     second = esa_sync(client=esa)
-    # Now only the two jobs with a waiting plan are read again.
+    # Now only the two jobs with a waiting plan are read again, and no limits.
     assert second.esa_calls == 1 + 3 + other_sites + len(active)
     assert second.jobs == 5
     assert Job.objects.count() == 5

@@ -8,7 +8,7 @@ import logging
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,10 +26,17 @@ from prefetch_ui.esa import (
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Site as EsaSite
 
-from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, Site
+from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, Site, SiteLimits
 from .freshness import site_jobs_read
 from .mirror_rows import UnstorableValueError, mirror_basis
 from .mirror_writes import job_forget, job_plans_replace, jobs_write, site_error_write, sites_write
+from .site_limits import (
+    LIMITS_READ_CALLS,
+    preload_charged,
+    preload_use_count,
+    site_limits_due,
+    site_limits_read,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ class SyncReport:
     # Jobs whose plans were due for a read (never read, or settled and due for the periodic
     # re-read) and were left for the next cycles: the backlog this cycle had no allowance for.
     backlog_left: int = 0
+    # Sites whose limits (quotas, pause) were read this cycle, and those due but left for later.
+    limits_read: int = 0
+    limits_left: int = 0
 
 
 class _Backlog:
@@ -71,6 +81,13 @@ class _Backlog:
         granted = int(min(wanted, self.left))
         self.left -= granted
         return granted
+
+    def take_all(self, wanted: int) -> bool:
+        """Take `wanted` calls if all are left, else none."""
+        if self.left < wanted:
+            return False
+        self.left -= wanted
+        return True
 
 
 def _every_page[T](fetch: Callable[[int], Page[T]], report: SyncReport) -> tuple[list[T], int]:
@@ -112,7 +129,9 @@ def esa_sync(
     per cycle, the re-reads of a site at most about twice its share of one cycle (its settled jobs
     over `PREFETCH_SETTLED_JOB_RESYNC`), oldest first; the rest waits for the next cycles. A
     `paused` site (an incident's fan-out is working on it, and reads its plans itself) is left out
-    of the cycle: the incident's calls have the budget, and its writes the site's rows.
+    of the cycle: the incident's calls have the budget, and its writes the site's rows. A site's
+    limits (`site_limits`: quotas, pause) are read every `PREFETCH_SYNC_LIMITS_PERIOD` with what
+    the backlog's allowance has left, and its prefetch quota used today is counted as its jobs are.
     """
     now = now or timezone.now()
     report = SyncReport()
@@ -124,14 +143,24 @@ def esa_sync(
     sites_write(esa_sites=esa_sites, complete=len(esa_sites) == total, now=now)
     report.sites = len(esa_sites)
     read: list[int] = []
+    limits = {row.site_id: row for row in SiteLimits.objects.all()}
+    limits_due: list[Site] = []
     try:
         for site in Site.objects.all():
             if paused(site):
                 report.sites_paused += 1
                 continue
+            if site_limits_due(limits=limits.get(site.pk), now=now):
+                limits_due.append(site)
             try:
                 _sync_site_jobs(
-                    client=client, site=site, now=now, report=report, watched=watched(site), backlog=backlog
+                    client=client,
+                    site=site,
+                    now=now,
+                    report=report,
+                    watched=watched(site),
+                    backlog=backlog,
+                    limits=limits.get(site.pk),
                 )
             except _ESA_WIDE_ERRORS:
                 raise
@@ -142,9 +171,25 @@ def esa_sync(
             else:
                 site_error_write(site=site, error="", now=now)
                 read.append(site.pk)
+        # Limits change rarely: they take what the backlog's allowance has left after the plans,
+        # the longest unread first.
+        limits_due.sort(key=lambda site: _limits_read_last(limits.get(site.pk)))
+        for site in limits_due:
+            if backlog.take_all(LIMITS_READ_CALLS):
+                site_limits_read(client=client, site=site, now=now)
+                report.esa_calls += LIMITS_READ_CALLS
+                report.limits_read += 1
+            else:
+                report.limits_left += 1
     finally:
         site_jobs_read(site_ids=read, at=now)  # also those read before a cycle cut short
     return report
+
+
+def _limits_read_last(limits: SiteLimits | None) -> datetime:
+    """When a site's limits were last read or refused (the oldest moment when never)."""
+    times = (limits.read_at, limits.read_error_at) if limits is not None else ()
+    return max((at for at in times if at is not None), default=datetime.min.replace(tzinfo=UTC))
 
 
 def _describe(error: Exception) -> str:
@@ -167,6 +212,7 @@ def _sync_site_jobs(
     report: SyncReport,
     watched: bool = False,
     backlog: _Backlog | None = None,
+    limits: SiteLimits | None = None,
 ) -> None:
     asked = mirror_basis()
     listed, total = _every_page(
@@ -180,6 +226,8 @@ def _sync_site_jobs(
     # deleted in ESA between two page reads shifts the pages and hides another one.
     complete = len(esa_jobs) == total
     before, removed = jobs_write(site=site, jobs=esa_jobs.values(), now=now, basis=asked, complete=complete)
+    known, new = preload_charged(listed=esa_jobs.values(), before=before)
+    preload_use_count(site=site, limits=limits, known=known, new=new, now=now)
     report.jobs_removed += removed
     report.jobs += len(esa_jobs)
     unfinished = set(
