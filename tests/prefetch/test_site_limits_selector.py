@@ -92,7 +92,9 @@ def test_added_plans_join_their_job() -> None:
     site = _site(quota=1_000, used=0)
     job = JobFactory.create(site=site, url_count=3_000, url_submitted=0)
     added = [ScheduledPlan(NOW, NOW + timedelta(hours=1), 60, 100)]
-    (today,) = site_quota_forecast(site=site, now=NOW, added={job.pk: added}) or ()
+    forecast = site_quota_forecast(site=site, now=NOW, added={job.pk: added})
+    assert forecast is not None
+    (today,) = forecast
     assert (today.scheduled, today.refused, today.runs_out_at) == (3_000, 2_000, NOW + timedelta(minutes=10))
 
 
