@@ -1,15 +1,19 @@
-"""Reads for the plan builder: the plans a new batch must fit beside, and the rows ESA refused."""
+"""Reads for the plan builder: the plans a new batch must fit beside, what the site's prefetch quota
+makes of it, and the rows ESA refused."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.planning.plan_math import PlanDraft, Window
 from prefetch_ui.web.request_ids import id_number
 
 from ..models import PLANS_IN_TIME_ORDER, UNFINISHED_PLAN_STATUSES, Job, Operation, OperationKind, Plan, Site
 from .estimates import scheduled_plans
+from .quota_checks import QuotaCheck, plans_quota_check
 
 
 def job_open_plan_drafts(job: Job) -> list[PlanDraft]:
@@ -34,6 +38,15 @@ def site_open_plan_windows(site: Site) -> list[Window]:
         for plan in plans
         if plan.start_time and plan.end_time
     ]
+
+
+def batch_quota_check(*, job: Job, drafts: Sequence[PlanDraft], now: datetime) -> QuotaCheck | None:
+    """What the site's daily prefetch quota makes of the batch's plans added to the job (None for a
+    batch without a valid row): the warning before it is sent, on every quota day it sends on."""
+    if not drafts:
+        return None
+    plans = [ScheduledPlan(draft.start, draft.end, draft.interval, draft.slice_len) for draft in drafts]
+    return plans_quota_check(site=job.site, now=now, added={job.pk: plans})
 
 
 @dataclass(frozen=True, slots=True)

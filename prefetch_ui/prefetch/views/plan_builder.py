@@ -22,6 +22,7 @@ from ..models import Job
 from ..selectors.estimates import batch_estimate, site_hold
 from ..selectors.plan_builder import (
     RefusedRow,
+    batch_quota_check,
     job_open_plan_drafts,
     plans_create_refused_rows,
     site_open_plan_windows,
@@ -184,10 +185,12 @@ def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpRespo
     job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
     form = BuilderForm.from_post(times_moved_to_zone(request.POST), request.POST.getlist("row"))
     valid = [row for row in form.rows if row.draft is not None]
+    drafts = [row.draft for row in valid if row.draft is not None]
+    now = timezone.now()
     result = preview(
-        [row.draft for row in valid if row.draft is not None],
+        drafts,
         remaining_urls=job_remaining_urls(job),
-        now=timezone.now(),
+        now=now,
         others=site_open_plan_windows(job.site),
         labels=[f"row {form.rows.index(row) + 1}" for row in valid],
         scheduled=job_open_plan_drafts(job),
@@ -205,5 +208,7 @@ def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpRespo
         "lines": lines,
         # What the job page will say of the job once these rows are its plans (`job_estimate`).
         "estimate": batch_estimate(job=job, preview=result, hold=site_hold(job.site)),
+        # Said as the rows are typed, before they are sent: a warning, not a refusal.
+        "quota": batch_quota_check(job=job, drafts=drafts, now=now),
     }
     return render(request, "prefetch/plan_builder.html#preview", context)
