@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 import redis
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from prefetch_ui.core.workers import live_workers
+from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.prefetch.models import Site
+from prefetch_ui.prefetch.selectors.quota_checks import QuotaCheck, plans_quota_check
 from prefetch_ui.web.request_ids import id_number
 
 from .models import (
@@ -25,6 +28,7 @@ from .models import (
     StepState,
     holding_now,
 )
+from .services.resumes import ResumePreview
 from .services.scopes import hold_of_scope
 from .services.steps import INCIDENTS_QUEUE
 
@@ -222,3 +226,26 @@ def hold_refusal(site: Site) -> str:
         f"{site.name} is held by incident #{incident.pk} (hold of {incident.scope_label}): "
         "nothing that sends URLs can start until it is resumed."
     )
+
+
+def resume_quota_checks(*, preview: ResumePreview) -> list[QuotaCheck]:
+    """For each site the resume puts plans back on (in the order of `preview.loads`, by name), what
+    its daily prefetch quota makes of them: each plan's window under the preview (the ramp's, or as
+    it was) added to its job, from the moment the preview was laid out for.
+
+    The held plans themselves are parked far ahead or stopped, so the schedule without them is the
+    site's as it is; only the quota days up to the last window's end are checked.
+    """
+    now = preview.now or timezone.now()
+    sites: dict[int, Site] = {}
+    added: dict[int, dict[int, list[ScheduledPlan]]] = {}
+    for held, (start, end) in preview.put_back:
+        if held.plan is None:
+            continue
+        sites[held.site_id] = held.site
+        jobs = added.setdefault(held.site_id, {})
+        jobs.setdefault(held.plan.job_id, []).append(ScheduledPlan(start, end, held.interval, held.slice_len))
+    return [
+        plans_quota_check(site=sites[site_id], now=now, added=added[site_id])
+        for site_id in sorted(added, key=lambda site_id: sites[site_id].name)
+    ]

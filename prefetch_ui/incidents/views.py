@@ -197,7 +197,14 @@ def incident_resume(request: HtmxHttpRequest, incident_id: int) -> HttpResponse:
                     "was laid out again from now, with the same caps: each plan's window is on this page.",
                 )
             return redirect_to(request, reverse("incident-detail", args=[incident.pk]))
-    context = {"incident": incident, "preview": preview, "form": form, "errors": errors, "pace": pace}
+    context = {
+        "incident": incident,
+        "preview": preview,
+        "form": form,
+        "errors": errors,
+        "pace": pace,
+        "quota_checks": selectors.resume_quota_checks(preview=preview),
+    }
     bad = bool(errors or preview.ramp_errors) or (posted and not valid)
     return render_page(request, "incidents/resume_confirm.html", context, status=400 if bad else 200)
 

@@ -76,6 +76,8 @@ class ResumePreview:
     ramp: bool = False
     # The moment the preview was laid out for: a confirmation sends it back (see resume_request).
     now: datetime | None = None
+    # Each plan put back with the window it gets as it was (the ramp may move it: `put_back`).
+    sent: list[tuple[HeldPlan, tuple[datetime, datetime]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for action in ResumeAction:
@@ -105,6 +107,12 @@ class ResumePreview:
         """Each line with the window the ramp gives its plan, for the page."""
         windows = {key: window for load in self.loads for key, window in load.windows.items()}
         return [(line, windows.get(line.held.plan_esa_id)) for line in self.lines]
+
+    @property
+    def put_back(self) -> list[tuple[HeldPlan, tuple[datetime, datetime]]]:
+        """Each plan put back with the window it gets: the ramp's, or as it was."""
+        windows = {key: window for load in self.loads for key, window in load.windows.items()}
+        return [(held, windows.get(held.plan_esa_id, window)) for held, window in self.sent]
 
     @property
     def to_send(self) -> int:
@@ -203,7 +211,13 @@ def resume_preview(
         caps=caps,
     )
     return ResumePreview(
-        lines=lines, not_held=not_held, reschedule=reschedule, loads=loads, ramp=caps is not None, now=now
+        lines=lines,
+        not_held=not_held,
+        reschedule=reschedule,
+        loads=loads,
+        ramp=caps is not None,
+        now=now,
+        sent=sent,
     )
 
 
