@@ -164,7 +164,11 @@ class OperationAcceptedOut(OperationDetailOut):
     joined: bool = Field(
         description="True: the same action on the same target was under way; this joined it."
     )
-    warnings: list[str] = Field(description="What may keep ESA from acting as asked (a site not active).")
+    warnings: list[str] = Field(
+        description="What may keep ESA from acting as asked, each `code: words`: `site_not_active`; for a "
+        "batch of plans, `site_paused` and `quota_exceeded` (a quota day on which the site's daily "
+        "prefetch quota would refuse URLs, as the plan builder warns)."
+    )
 
 
 def operation_out(operation: Operation) -> dict[str, object]:

@@ -3,7 +3,7 @@ resume's preview, in the words of the incident pages."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
@@ -172,6 +172,27 @@ class LoadPeakOut(Schema):
     urls: int = Field(description="URLs sent in it.")
 
 
+class QuotaDayOut(Schema):
+    day: date = Field(description="A quota day the plans send on: its date in the quota's time zone.")
+    quota: int = Field(description="The site's daily prefetch quota, in URLs.")
+    sends: int = Field(description="URLs the plans add to the day.")
+    left: int = Field(description="What the quota has left that day at the current schedule, before them.")
+    refused: int = Field(description="URLs ESA would refuse that day because of them (0: they fit).")
+    runs_out_at: datetime | None = Field(description="When the first URL of the day would be refused.")
+
+
+class SiteQuotaOut(Schema):
+    state: str = Field(
+        description="unknown (the quota not read yet), not_running (the site paused or not active), "
+        "within or exceeded."
+    )
+    time_zone: str = Field(description="The quota's time zone: its midnight renews the quota.")
+    days: list[QuotaDayOut]
+    warnings: list[str] = Field(
+        description="As the resume page warns: `quota_exceeded`, `site_paused`, `site_not_active`."
+    )
+
+
 class SiteLoadOut(Schema):
     site_id: int
     site_name: str
@@ -186,6 +207,9 @@ class SiteLoadOut(Schema):
     ramped: LoadPeakOut | None = Field(description="The busiest minute under the ramp.")
     last_start: datetime | None = Field(description="When the last plan the ramp delays starts.")
     error: str = Field(description="Why the ramp cannot keep `cap` (then nothing can be resumed with it).")
+    quota: SiteQuotaOut | None = Field(
+        None, description="What the site's daily prefetch quota makes of the plans put back."
+    )
 
 
 class ResumePlanOut(Schema):

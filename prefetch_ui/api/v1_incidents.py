@@ -35,6 +35,7 @@ from .errors import ApiError, ApiErrorOut, not_found
 from .idempotency import IDEMPOTENCY_OPENAPI
 from .lists import REFUSALS, page_facts, page_of, token_via
 from .models import ApiToken, Scope
+from .quota_checks import quota_check_out
 from .schemas import PageQuery
 from .schemas_incidents import (
     HeldPlanPageOut,
@@ -226,6 +227,7 @@ def incident_plans(request: HttpRequest, incident_id: str, query: Query[PageQuer
 def _preview_out(incident: Incident, preview: ResumePreview, payload: ResumeIn) -> dict[str, object]:
     counts = preview.counts
     windows = {key: window for load in preview.loads for key, window in load.windows.items()}
+    quotas = {check.site.pk: check for check in selectors.resume_quota_checks(preview=preview)}
 
     def peak(moment: tuple[Any, int] | None) -> dict[str, object] | None:
         return None if moment is None else {"at": moment[0], "urls": moment[1]}
@@ -263,6 +265,7 @@ def _preview_out(incident: Incident, preview: ResumePreview, payload: ResumeIn) 
                 "ramped": peak(load.ramped),
                 "last_start": load.last_start,
                 "error": load.error,
+                "quota": quota_check_out(quotas.get(load.site.pk), scope="resume", ramp=preview.ramp),
             }
             for load in preview.loads
         ],

@@ -26,9 +26,11 @@ from ninja import Router
 
 from prefetch_ui.esa import PlanSpec
 from prefetch_ui.planning.local_time import past_start_error
+from prefetch_ui.planning.plan_math import PlanDraft
 from prefetch_ui.planning.url_lists import OssUrlError, check_oss_url, check_url_list
 from prefetch_ui.prefetch.holds import holds
 from prefetch_ui.prefetch.models import OperationKind, PlanStatus
+from prefetch_ui.prefetch.selectors.plan_builder import batch_quota_check
 from prefetch_ui.prefetch.services import operations
 from prefetch_ui.prefetch.services.creates import (
     FormAlreadySentError,
@@ -42,6 +44,7 @@ from .errors import ApiErrorOut
 from .idempotency import IDEMPOTENCY_OPENAPI
 from .models import Scope
 from .operation_schemas import JobCreateIn, OperationDetailOut, PlanEditIn, PlansCreateIn, operation_out
+from .quota_checks import quota_warnings
 from .write_targets import (
     WRITE_ANSWERS,
     Answer,
@@ -260,13 +263,18 @@ def plans_create(request: HttpRequest, job_id: str, payload: PlansCreateIn) -> A
         str(index): PlanSpec(plan.start_time, plan.end_time, plan.interval, plan.slice_len)
         for index, plan in enumerate(payload.plans)
     }
+    # What the builder's preview warns of: ESA takes the plans, and refuses the URLs past the quota.
+    drafts = [
+        PlanDraft(plan.start_time, plan.end_time, plan.interval, plan.slice_len) for plan in payload.plans
+    ]
+    warnings = quota_warnings(batch_quota_check(job=job, drafts=drafts, now=now), scope="batch")
     try:
         operation, created = plans_create_request(
             user=owner_of(request), job=job, form_token=create_key(request), plans=specs, via=via_of(request)
         )
     except FormAlreadySentError as sent:
         raise already_sent(sent) from None
-    return accepted(operation, created, site=job.site)
+    return accepted(operation, created, site=job.site, warnings=warnings)
 
 
 # -- operations ------------------------------------------------------------------------------------

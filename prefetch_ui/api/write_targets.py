@@ -5,6 +5,7 @@ the key of a create, and the 202 answer with the operation."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -109,11 +110,13 @@ def site_warnings(site: Site) -> list[str]:
     return []
 
 
-def accepted(operation: Operation, created: bool, *, site: Site | None = None) -> Answer:
+def accepted(
+    operation: Operation, created: bool, *, site: Site | None = None, warnings: Sequence[str] = ()
+) -> Answer:
     operation = Operation.objects.select_related("job", "site", "requested_by").get(pk=operation.pk)
     body = operation_out(operation) | {
         "joined": not created,
-        "warnings": site_warnings(site) if site is not None else [],
+        "warnings": [*(site_warnings(site) if site is not None else []), *warnings],
     }
     return Status(HTTPStatus.ACCEPTED, body)
 
