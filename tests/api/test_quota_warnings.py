@@ -58,12 +58,8 @@ def _call(token: str, path: str, body: object) -> tuple[int, Any]:
 
 
 def _plans(start: datetime, *, slice_len: int) -> dict[str, object]:
-    end = start + timedelta(minutes=59)
-    return {
-        "plans": [
-            {"start_time": start.isoformat(), "end_time": end.isoformat(), "interval": 60, "slice_len": slice_len}
-        ]
-    }
+    plan: dict[str, object] = {"start_time": start.isoformat(), "interval": 60, "slice_len": slice_len}
+    return {"plans": [plan | {"end_time": (start + timedelta(minutes=59)).isoformat()}]}
 
 
 def test_a_batch_past_the_quota_is_taken_with_a_warning_in_the_builder_s_words(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,12 +13,26 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from prefetch_ui.esa import EsaClient
-from prefetch_ui.esa_sim import DEMO_SITE_ID
-from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.esa_sim import DEMO_SITE_ID, Quotas, SimConfig
+from prefetch_ui.esa_sim.testing import RunningSimulator, running_simulator
+from prefetch_ui.prefetch.models import Job, SiteLimits
 from prefetch_ui.prefetch.tasks import esa_sync_task
 from tests.accounts import OPERATOR, log_in
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+# example.com's daily prefetch quota in this module's simulator: small enough for a typed batch to
+# pass it, more than the other tests' batches send on any day the forecast looks at.
+QUOTA = 2_000
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[RunningSimulator]:
+    quotas = Quotas(preload_per_site={DEMO_SITE_ID: QUOTA})
+    config = SimConfig(state_path=tmp_path / "sim.sqlite3", quotas=quotas)
+    with running_simulator(config) as running:
+        yield running
 
 
 def test_an_operator_builds_three_plans_in_a_chosen_zone(
@@ -105,3 +122,38 @@ def test_enter_in_a_row_draws_the_preview_again_and_never_adds_a_row(
     expect(rows).to_have_count(1)
     expect(rows.nth(0).locator("input[name^=interval-]")).to_have_value("120")
     expect(page.get_by_test_id("submit")).to_have_text("Create 1 plan in ESA")
+
+
+def test_the_preview_warns_as_the_operator_types_a_batch_past_the_quota(
+    page: Page, live_server: LiveServer, operator: User, esa: EsaClient, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    job = esa.create_scheduled_preload_job(
+        site_id=DEMO_SITE_ID, name="Quota", urls=[f"https://example.com/q/{index}" for index in range(3_000)]
+    )
+    esa_sync_task.delay()
+    # The sync reads the site's limits after its jobs: the warning needs the quota.
+    eventually(lambda: SiteLimits.objects.filter(preload_quota=QUOTA).exists() and Job.objects.exists())
+    log_in(page, live_server.url, OPERATOR)
+    page.goto(f"{live_server.url}/jobs/{job.id}/plans/new/")
+    # Tomorrow in Shanghai, the quota's zone and the builder's (the operator's display zone).
+    tomorrow = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).date()
+    row = page.locator("[data-testid=rows] tbody tr[data-row]").nth(0)
+    row.locator("input[name^=start-]").fill(f"{tomorrow}T10:00")
+    row.locator("input[name^=end-]").fill(f"{tomorrow}T10:59")
+    row.locator("input[name^=interval-]").fill("60")
+    row.locator("input[name^=slice_len-]").fill("10")
+    # 600 URLs: within the quota, said quietly.
+    expect(page.get_by_test_id("quota-within")).to_contain_text("2,000 URLs): after this batch 1,400 URLs")
+    expect(page.get_by_test_id("quota-warning")).to_have_count(0)
+    row.locator("input[name^=slice_len-]").fill("50")  # 3,000 URLs: the job's all, 1,000 past the quota
+    warning = page.get_by_test_id("quota-warning")
+    expect(warning).to_contain_text(
+        f"This batch would send 3,000 URLs on {tomorrow:%b} {tomorrow.day} (Asia/Shanghai quota day)"
+    )
+    expect(warning).to_contain_text(
+        "has 2,000 left that day at the current schedule, so ESA would refuse 1,000 URLs"
+    )
+    expect(warning).to_contain_text(f"the first at {tomorrow} 10:40:00 +08:00")
+    page.screenshot(path=str(tmp_path / "builder-quota.png"), full_page=True)
+    # A warning, not a refusal: the batch can still be sent.
+    expect(page.get_by_test_id("submit")).to_be_enabled()

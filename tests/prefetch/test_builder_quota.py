@@ -174,3 +174,11 @@ def test_no_valid_row_checks_nothing(operator_client: Client) -> None:
     _job(_site(quota=100))
     data = _batch(_midnight(2), _midnight(2)) | {"interval-a1": "0"}
     assert 'data-testid="quota-check"' not in _preview(operator_client, data)
+
+
+def test_a_batch_past_the_forecast_s_year_says_it_is_not_checked(operator_client: Client) -> None:
+    _job(_site(quota=100))
+    later = _midnight(400)
+    page = _preview(operator_client, _batch(later, later + timedelta(hours=10), slice_len=100))
+    assert 'data-testid="quota-warning"' not in page
+    assert "are not checked against the quota: its forecast goes a year ahead." in page
