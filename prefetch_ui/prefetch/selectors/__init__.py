@@ -7,6 +7,7 @@ area.
 - `jobs`: the job page (its plans, facts and history), and its poll.
 - `incident_steps`: what incidents did to a job's plans, and the token of their unsettled steps.
 - `plan_builder`: what the plan builder checks a new batch against.
+- `quota_checks`: whether plans about to be added (a batch, a resume's) fit in the quota left.
 - `estimates`: mirror rows as the one model of estimates (`planning.url_shares`) takes them, for the
   builder, the job page, the overview and the timeline.
 """
