@@ -195,13 +195,16 @@ class BackendCore:
         row = self.db.execute("SELECT status FROM sites WHERE site_id = ?", (site_id,)).fetchone()
         return "" if row is None else str(row[0])
 
-    def add_site(self, site_name: str, *, status: str = "active", plan_name: str = "basic") -> int:
-        """Add a site to the account, as creating one in ESA's console does; returns its SiteId."""
+    def add_site(
+        self, site_name: str, *, status: str = "active", plan_name: str = "basic", access_type: str = "NS"
+    ) -> int:
+        """Add a site to the account, as creating one in ESA's console does; returns its SiteId.
+        `access_type`: how it is connected, `NS` or `CNAME` (ListSites' AccessType)."""
         row = self.db.execute("SELECT COALESCE(MAX(site_id), 0) + 1 FROM sites").fetchone()
         site_id = int(row[0])
         self.db.execute(
-            "INSERT INTO sites VALUES (?, ?, ?, 'NS', 'global', ?, ?, 0)",
-            (site_id, site_name.strip().lower(), status, plan_name, self.now()),
+            "INSERT INTO sites VALUES (?, ?, ?, ?, 'global', ?, ?, 0)",
+            (site_id, site_name.strip().lower(), status, access_type, plan_name, self.now()),
         )
         return site_id
 
