@@ -295,8 +295,12 @@ class BackendCore:
 
 
 def _error_info(recorded: str, quota_refused: int) -> str:
-    """The job's ErrorInfo: what was found at its creation, then the URLs the prefetch quota refused."""
+    """The job's ErrorInfo: what was found at its creation, then the URLs the prefetch quota refused.
+
+    Entries are written as ESA writes its one published example (`invalid domain:test.com`): the
+    kind in words, a colon, the detail. Both quota entries are of the kind QuotaExcess; their details
+    tell the daily quota's refusals from the URLs a job could not keep (prefetch/error_info.py)."""
     if not quota_refused:
         return recorded
-    entry = f"QuotaExcess:{quota_refused} urls refused (the site's daily prefetch quota was used up)"
+    entry = f"quota excess:{quota_refused} urls refused (the site's daily prefetch quota was used up)"
     return f"{recorded},{entry}" if recorded else entry

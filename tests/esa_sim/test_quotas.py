@@ -154,7 +154,7 @@ def test_batches_past_the_quota_are_refused_until_the_sites_midnight(
         clock.forward(600 / SPEED)  # ten simulated minutes: every batch has gone out
         job = esa.get_scheduled_preload_job(first)
         assert (job.url_submitted, job.task_submitted) == (40, QUOTA)
-        assert job.error_info == "QuotaExcess:15 urls refused (the site's daily prefetch quota was used up)"
+        assert job.error_info == "quota excess:15 urls refused (the site's daily prefetch quota was used up)"
         assert esa.list_scheduled_preload_executions(first).items[0].status == "finished"
 
         # The quota is used up: the next job's batch is refused whole, and its plan fails.
@@ -162,7 +162,7 @@ def test_batches_past_the_quota_are_refused_until_the_sites_midnight(
         clock.forward(120 / SPEED)
         job = esa.get_scheduled_preload_job(second)
         assert (job.url_submitted, job.task_submitted) == (10, 0)
-        assert job.error_info.startswith("QuotaExcess:10 urls refused")
+        assert job.error_info.startswith("quota excess:10 urls refused")
         assert esa.list_scheduled_preload_executions(second).items[0].status == "failed"
         assert quota_sim.simulator.preload_used(DEMO_SITE_ID) == QUOTA
 
