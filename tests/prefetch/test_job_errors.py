@@ -78,7 +78,7 @@ def test_the_explanations_say_what_happened_and_what_to_do() -> None:
         "ESA refused 1,200 of this job's URLs because the site's daily prefetch quota was used up"
     )
     assert "They are not retried: the quota renews at midnight (Asia/Shanghai; next at" in quota
-    assert "reset the job after that" in quota and "spread its plans" in quota
+    assert "reset the job after that" in quota and "plans spread so that each day" in quota
     assert over == (
         "5 URLs were over the limit of 50,000 URLs a job keeps and were dropped when ESA created "
         "the job: create another job for them."

@@ -13,9 +13,11 @@ from datetime import datetime
 
 from django.db.models import F
 
+from prefetch_ui.web.template_tags import local
+
 from ..models import Job, Operation, OperationKind, OperationStatus, Site
 
-__all__ = ["JOB_COUNT_FULL", "SITE_JOB_COUNT", "JobCap", "site_job_cap"]
+__all__ = ["JOB_COUNT_FULL", "SITE_JOB_COUNT", "JobCap", "job_cap_refusal", "site_job_cap"]
 
 # ESA's refusal of one job more on a site that holds as many as it may.
 JOB_COUNT_FULL = "InvalidJob.JobCountOfSiteFull"
@@ -60,4 +62,17 @@ def site_job_cap(*, site: Site) -> JobCap | None:
         cap=count,
         learned_at=refusal["finished_at"] or refusal["created_at"],
         jobs_now=Job.objects.filter(site=site).count(),
+    )
+
+
+def job_cap_refusal(cap: JobCap | None) -> str:
+    """ESA's refusal of one job more on the site, in words, with what to do: the cap when it is
+    known (times in the operator's zone)."""
+    if cap is None:
+        return "ESA holds no more jobs on this site: delete finished jobs to make room."
+    jobs = f"{cap.cap} job{'' if cap.cap == 1 else 's'}"
+    room = f": room for {cap.room} more" if cap.room else ""
+    return (
+        f"ESA holds at most {jobs} on this site (learned when it refused one at {jobs}, "
+        f"{local(cap.learned_at)}); delete finished jobs to make room. It has {cap.jobs_now} now{room}."
     )

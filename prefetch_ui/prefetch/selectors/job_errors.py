@@ -68,12 +68,13 @@ def error_explanations(entries: list[ErrorEntry], *, now: datetime | None = None
             )
         )
     if bad_urls := by_kind.get(ErrorKind.INVALID_URL):
-        verb = "was" if len(bad_urls) == 1 else "were"
+        one = len(bad_urls) == 1
         explanations.append(
             ErrorExplanation(
                 ErrorKind.INVALID_URL,
-                f"{_count(len(bad_urls), 'URL')} ESA could not read {verb} not prefetched: check how "
-                "they are written (non-ASCII characters percent-encoded).",
+                f"{_count(len(bad_urls), 'URL')} ESA could not read {'was' if one else 'were'} not "
+                f"prefetched: check how {'it is' if one else 'they are'} written (non-ASCII characters "
+                "percent-encoded).",
             )
         )
     return explanations
@@ -96,8 +97,8 @@ def _quota_refused(entries: list[ErrorEntry], *, now: datetime | None) -> str:
         f"ESA refused {how_many} of this job's URLs because the site's daily prefetch quota was used up "
         "when their batches went out. They are not retried: the quota renews at midnight "
         f"({zone.key}; next at {local(quota_renews_at(now=now))}). To send them, reset the job after "
-        "that (a reset sends all of its URLs again), or spread its plans so that each day stays "
-        "within the quota."
+        "that (a reset sends all of its URLs again), with its plans spread so that each day's "
+        "batches stay within the quota."
     )
 
 

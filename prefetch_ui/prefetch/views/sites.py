@@ -31,7 +31,7 @@ from prefetch_ui.web.permissions import can_operate
 from ..holds import holds
 from ..models import Site
 from ..selectors import sites as site_selectors
-from ..selectors.job_cap import JOB_COUNT_FULL, site_job_cap
+from ..selectors.job_cap import JOB_COUNT_FULL, job_cap_refusal, site_job_cap
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
 from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged, wait_note_changed
 
@@ -160,7 +160,8 @@ def _site_jobs(
     rows = site_selectors.job_rows(page.object_list)
     creations = site_selectors.site_job_creations(site)
     # A create ESA refused for the site's job cap says the cap, as learned from ESA's refusals.
-    job_cap = site_job_cap(site=site) if any(op.error_code == JOB_COUNT_FULL for op in creations) else None
+    cap_refused = any(op.error_code == JOB_COUNT_FULL for op in creations)
+    job_cap = job_cap_refusal(site_job_cap(site=site)) if cap_refused else ""
     unfinished = (
         any(row.unfinished for row in rows)
         or any(op.is_active for op in creations)
