@@ -4,32 +4,21 @@ ErrorInfo in the job page's facts (the entries: prefetch/error_info.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
+from prefetch_ui.planning.quotas import quota_day
 from prefetch_ui.web.template_tags import local
 
 from ..error_info import ErrorEntry, ErrorKind, error_info_entries
 from ..models import Job
-
-# When the prefetch quota renews: midnight in this zone. ESA does not publish it; the simulator's
-# default (`--quota-time-zone`) is the same assumption (docs/esa-api.md#quotas).
-DEFAULT_QUOTA_TIME_ZONE = "Asia/Shanghai"
-
-
-def quota_time_zone() -> ZoneInfo:
-    """The zone whose midnight renews the prefetch quota (PREFETCH_QUOTA_TIME_ZONE, if set)."""
-    return ZoneInfo(str(getattr(settings, "PREFETCH_QUOTA_TIME_ZONE", DEFAULT_QUOTA_TIME_ZONE)))
+from ..services.site_limits import quota_zone
 
 
 def quota_renews_at(*, now: datetime | None = None) -> datetime:
-    """The next midnight in the quota's zone after `now`."""
-    zone = quota_time_zone()
-    today = (now or timezone.now()).astimezone(zone).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    """The next midnight in the quota's zone (PREFETCH_ESA_QUOTA_TIME_ZONE) after `now`."""
+    return quota_day(now or timezone.now(), quota_zone())[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +81,7 @@ def _known_total(entries: list[ErrorEntry]) -> int | None:
 def _quota_refused(entries: list[ErrorEntry], *, now: datetime | None) -> str:
     total = _known_total(entries)
     how_many = "some" if total is None else f"{total:,}"
-    zone = quota_time_zone()
+    zone = quota_zone()
     return (
         f"ESA refused {how_many} of this job's URLs because the site's daily prefetch quota was used up "
         "when their batches went out. They are not retried: the quota renews at midnight "
