@@ -5,7 +5,6 @@ day, the URLs its jobs report refused in QuotaExcess, the first batch it refused
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from prefetch_ui.esa_sim import DEMO_SITE_ID, Quotas, SimConfig
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
 from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.planning.quotas import QuotaDayForecast, QuotaJob, quota_forecast
+from prefetch_ui.prefetch.error_info import ErrorKind, error_info_entries
 
 # 600x on a hand-moved clock: the two simulated days here are under six minutes of the clock, inside
 # the 15 minutes the signature check allows between the client's time and the simulator's.
@@ -26,7 +26,6 @@ SPEED = 600
 QUOTA = 2000
 ZONE = "Asia/Shanghai"
 QUARTER = 900  # every batch here falls on a quarter hour
-QUOTA_EXCESS = re.compile(r"QuotaExcess:(\d+) urls refused")
 
 
 @pytest.fixture
@@ -82,7 +81,12 @@ def _quota_jobs(esa: EsaClient, jobs: list[Job]) -> list[QuotaJob]:
 
 def _refused_by_jobs(jobs: list[Job]) -> int:
     """The URLs the site's jobs report refused by the quota, from their ErrorInfo."""
-    return sum(int(match.group(1)) for job in jobs if (match := QUOTA_EXCESS.search(job.error_info)))
+    return sum(
+        entry.urls or 0
+        for job in jobs
+        for entry in error_info_entries(job.error_info)
+        if entry.kind == ErrorKind.QUOTA_REFUSED
+    )
 
 
 def _recorded(sim: RunningSimulator, since: datetime, until: datetime) -> tuple[int, int, datetime | None]:

@@ -7,6 +7,8 @@ area.
 - `jobs`: the job page (its plans, facts and history), and its poll.
 - `incident_steps`: what incidents did to a job's plans, and the token of their unsettled steps.
 - `plan_builder`: what the plan builder checks a new batch against.
+- `job_errors`: what a job's ErrorInfo means, in words, with what to do (the job page's facts).
+- `job_cap`: how many jobs ESA holds on a site, learned from its refusal of one more.
 - `estimates`: mirror rows as the one model of estimates (`planning.url_shares`) takes them, for the
   builder, the job page, the overview and the timeline.
 """
