@@ -25,7 +25,7 @@ from prefetch_ui.prefetch.selectors.sites import job_rows, site_job_list, site_l
 from prefetch_ui.prefetch.selectors.statuses import COUNTED_STATUSES, job_state, job_unsent
 from prefetch_ui.web.request_ids import id_number
 
-from . import v1_incidents, v1_operations, v1_reviews
+from . import v1_incidents, v1_limits, v1_operations, v1_reviews
 from .auth import TokenAuth
 from .errors import install_error_handlers, not_found
 from .lists import REFUSALS, page_facts, page_of
@@ -239,4 +239,5 @@ def operations(request: HttpRequest, job_id: str, query: Query[PageQuery]) -> di
 # share is served by both: urls.py merges their views).
 api.add_router("", v1_incidents.router)
 api.add_router("", v1_reviews.router)
+api.add_router("", v1_limits.router)
 api.add_router("", v1_operations.router)

@@ -124,9 +124,11 @@ class EsaSimulator:
         with self._lock:
             return self.backend.preload_used(site_id, self.store.clock.now() if moment is None else moment)
 
-    def add_site(self, site_name: str, *, status: str = "active") -> int:
+    def add_site(self, site_name: str, *, status: str = "active", access_type: str = "NS") -> int:
         """Add a site (as ESA's console does; the API has no action for it here); returns its SiteId."""
-        return self._in_transaction(lambda: self.backend.add_site(site_name, status=status))
+        return self._in_transaction(
+            lambda: self.backend.add_site(site_name, status=status, access_type=access_type)
+        )
 
     def _in_transaction[T](self, change: Callable[[], T]) -> T:
         with self._lock:

@@ -195,13 +195,16 @@ class BackendCore:
         row = self.db.execute("SELECT status FROM sites WHERE site_id = ?", (site_id,)).fetchone()
         return "" if row is None else str(row[0])
 
-    def add_site(self, site_name: str, *, status: str = "active", plan_name: str = "basic") -> int:
-        """Add a site to the account, as creating one in ESA's console does; returns its SiteId."""
+    def add_site(
+        self, site_name: str, *, status: str = "active", plan_name: str = "basic", access_type: str = "NS"
+    ) -> int:
+        """Add a site to the account, as creating one in ESA's console does; returns its SiteId.
+        `access_type`: how it is connected, `NS` or `CNAME` (ListSites' AccessType)."""
         row = self.db.execute("SELECT COALESCE(MAX(site_id), 0) + 1 FROM sites").fetchone()
         site_id = int(row[0])
         self.db.execute(
-            "INSERT INTO sites VALUES (?, ?, ?, 'NS', 'global', ?, ?, 0)",
-            (site_id, site_name.strip().lower(), status, plan_name, self.now()),
+            "INSERT INTO sites VALUES (?, ?, ?, ?, 'global', ?, ?, 0)",
+            (site_id, site_name.strip().lower(), status, access_type, plan_name, self.now()),
         )
         return site_id
 
@@ -292,8 +295,12 @@ class BackendCore:
 
 
 def _error_info(recorded: str, quota_refused: int) -> str:
-    """The job's ErrorInfo: what was found at its creation, then the URLs the prefetch quota refused."""
+    """The job's ErrorInfo: what was found at its creation, then the URLs the prefetch quota refused.
+
+    Entries are written as ESA writes its one published example (`invalid domain:test.com`): the
+    kind in words, a colon, the detail. Both quota entries are of the kind QuotaExcess; their details
+    tell the daily quota's refusals from the URLs a job could not keep (prefetch/error_info.py)."""
     if not quota_refused:
         return recorded
-    entry = f"QuotaExcess:{quota_refused} urls refused (the site's daily prefetch quota was used up)"
+    entry = f"quota excess:{quota_refused} urls refused (the site's daily prefetch quota was used up)"
     return f"{recorded},{entry}" if recorded else entry

@@ -101,7 +101,8 @@ class JobActions(BackendCore):
                 "Delete some unwanted ones and try again.",
             )
         if len(urls) > self.limits.max_urls_per_job:
-            errors.append(f"quota excess:{len(urls) - self.limits.max_urls_per_job} urls over the limit")
+            over, limit = len(urls) - self.limits.max_urls_per_job, self.limits.max_urls_per_job
+            errors.append(f"quota excess:{over} urls over the limit of {limit} urls a job keeps")
             urls = urls[: self.limits.max_urls_per_job]
         flags, domains, url_errors = check_urls(urls, site["site_name"])
         errors.extend(url_errors)

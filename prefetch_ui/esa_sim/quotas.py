@@ -90,5 +90,22 @@ class QuotaActions(BackendCore):
             raise missing("Paused")
         if raw not in ("true", "false"):
             raise invalid("Paused", "Valid values: true, false.")
+        # ESA: "on activated sites with NS access only" (the SDK's UpdateSitePauseRequest). ESA
+        # publishes no code for either refusal: these two are ours (docs/simulator.md#quotas).
+        status, access_type = self.db.execute(
+            "SELECT status, access_type FROM sites WHERE site_id = ?", (site_id,)
+        ).fetchone()
+        if status != "active":
+            raise SimError(
+                400,
+                "OperationDenied.SiteNotActive",
+                f"The site is {status}: only an active site can be paused or resumed.",
+            )
+        if access_type != "NS":
+            raise SimError(
+                400,
+                "OperationDenied.AccessTypeNotSupported",
+                f"The site is connected by {access_type}: only a site on NS can be paused or resumed.",
+            )
         self.set_site_paused(site_id, raw == "true")
         return {}

@@ -143,6 +143,8 @@ def test_held_plans_say_so_and_filter_as_held(operator: User, read_token: str) -
         ("/sites/" + "9" * 5000, "site_id"),
         ("/sites/%C2%B2", "site_id"),
         ("/sites/12345/jobs", "site_id"),
+        ("/sites/12345/limits", "site_id"),
+        ("/sites/abc/limits", "site_id"),
         ("/jobs/66a000000000000000000fff", "job_id"),
         ("/jobs/" + "a" * 25, "job_id"),
         ("/jobs/%00", "job_id"),

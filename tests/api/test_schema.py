@@ -53,6 +53,9 @@ def test_the_schema_is_valid_openapi_3_and_lists_the_read_endpoints() -> None:
         "/api/v1/audit",
         "/api/v1/overview",
         "/api/v1/forecast",
+        # What bounds prefetch on each site (v1_limits).
+        "/api/v1/limits",
+        "/api/v1/sites/{site_id}/limits",
         # The writes and the operation they answer with (v1_operations).
         *WRITES,
         "/api/v1/operations/{operation_id}",

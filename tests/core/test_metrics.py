@@ -70,7 +70,19 @@ def test_metrics_after_a_stop(esa: EsaClient, operator_client: Client) -> None:
     operator_client.post(reverse("plan-action", args=[plan.id, "stop"]), HTTP_HX_REQUEST="true")
     eventually(lambda: Operation.objects.filter(status="succeeded").exists())
 
-    samples = scrape(Client())  # a scraper has no session: loopback is allowed by default
+    # The sync goes on after the plan shows (it reads the sites' limits last): scrape once it is done,
+    # so that no call of it is between the budget and its count. A scraper has no session: loopback
+    # is allowed by default.
+    samples = eventually(
+        lambda: (
+            found
+            if (found := scrape(Client())).get(
+                ("prefetch_sync_duration_seconds_count", frozenset({("result", "ok")}))
+            )
+            else None
+        ),
+        failure="the sync never finished",
+    )
 
     assert value(samples, "prefetch_metrics_source_up", source="database") == 1
     assert value(samples, "prefetch_metrics_source_up", source="redis") == 1

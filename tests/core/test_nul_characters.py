@@ -231,6 +231,8 @@ def _routes(
         Route("api-audit", reverse("api-v1:api-audit") + "?actor=olga&kind=plan_stop"),
         Route("api-overview", reverse("api-v1:api-overview")),
         Route("api-forecast", reverse("api-v1:api-forecast")),
+        Route("api-limits", reverse("api-v1:api-limits")),
+        Route("api-site-limits", reverse("api-v1:api-site-limits", args=[site]), text_segments=(str(site),)),
         Route("api-tokens", reverse("api-tokens")),
         Route("api-token-revoke", reverse("api-token-revoke", args=[token.pk])),
         # Service accounts: the probe's operator is an admin (`service_account`).

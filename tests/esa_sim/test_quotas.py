@@ -16,7 +16,7 @@ from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 
 from prefetch_ui.esa import EsaClient, PlanSpec
-from prefetch_ui.esa_sim import DEMO_SITE_ID, Quotas, SimConfig
+from prefetch_ui.esa_sim import DEMO_SITE_ID, SEED_SITES, Quotas, SimConfig
 from prefetch_ui.esa_sim.server import build_parser, config_from_args
 from prefetch_ui.esa_sim.store import Store
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
@@ -86,6 +86,35 @@ def test_the_sdk_models_read_the_quota_and_pause_answers(fast_sim: RunningSimula
         assert getattr(caught.value, "code", None) == code
 
 
+def test_update_site_pause_is_refused_on_a_site_that_is_not_active_or_not_on_ns(
+    fast_sim: RunningSimulator,
+) -> None:
+    # ESA: UpdateSitePause works "on activated sites with NS access only" (docs/esa-api.md#quotas);
+    # the codes are the simulator's own, since ESA publishes none for these refusals.
+    sdk = _sdk(fast_sim)
+    pending = next(site.site_id for site in SEED_SITES if site.status != "active")
+    cname = fast_sim.simulator.add_site("cname.example.dev", access_type="CNAME")
+    offline = fast_sim.simulator.add_site("offline.example.dev", status="offline")
+    for site_id, code in (
+        (pending, "OperationDenied.SiteNotActive"),
+        (offline, "OperationDenied.SiteNotActive"),
+        (cname, "OperationDenied.AccessTypeNotSupported"),
+    ):
+        for paused in (True, False):
+            with pytest.raises(AlibabaCloudException) as caught:
+                sdk.update_site_pause(esa_models.UpdateSitePauseRequest(site_id=site_id, paused=paused))
+            assert (getattr(caught.value, "code", None), getattr(caught.value, "status_code", None)) == (
+                code,
+                400,
+            )
+        # Nothing changed: reading the pause still works there, and says not paused.
+        body = sdk.get_site_pause(esa_models.GetSitePauseRequest(site_id=site_id)).body
+        assert isinstance(body, esa_models.GetSitePauseResponseBody) and body.paused is False
+    # An active NS site is paused as before.
+    sdk.update_site_pause(esa_models.UpdateSitePauseRequest(site_id=DEMO_SITE_ID, paused=True))
+    assert sdk.get_site_pause(esa_models.GetSitePauseRequest(site_id=DEMO_SITE_ID)).body.paused is True
+
+
 @pytest.fixture
 def quota_sim(tmp_path: Path, clock: ManualClock) -> Iterator[RunningSimulator]:
     config = SimConfig(
@@ -125,7 +154,7 @@ def test_batches_past_the_quota_are_refused_until_the_sites_midnight(
         clock.forward(600 / SPEED)  # ten simulated minutes: every batch has gone out
         job = esa.get_scheduled_preload_job(first)
         assert (job.url_submitted, job.task_submitted) == (40, QUOTA)
-        assert job.error_info == "QuotaExcess:15 urls refused (the site's daily prefetch quota was used up)"
+        assert job.error_info == "quota excess:15 urls refused (the site's daily prefetch quota was used up)"
         assert esa.list_scheduled_preload_executions(first).items[0].status == "finished"
 
         # The quota is used up: the next job's batch is refused whole, and its plan fails.
@@ -133,7 +162,7 @@ def test_batches_past_the_quota_are_refused_until_the_sites_midnight(
         clock.forward(120 / SPEED)
         job = esa.get_scheduled_preload_job(second)
         assert (job.url_submitted, job.task_submitted) == (10, 0)
-        assert job.error_info.startswith("QuotaExcess:10 urls refused")
+        assert job.error_info.startswith("quota excess:10 urls refused")
         assert esa.list_scheduled_preload_executions(second).items[0].status == "failed"
         assert quota_sim.simulator.preload_used(DEMO_SITE_ID) == QUOTA
 

@@ -422,6 +422,8 @@ def test_a_form_whose_create_failed_sends_nothing_again_until_submitted_anew(
     )
     page = _post(operator_client, _form(urls_text="https://example.com/a")).content.decode()
     assert "This form was sent before and its job was not created (InvalidJob.JobCountOfSiteFull" in page
+    # The cap in words, as the site page says it (no count was recorded with this refusal).
+    assert "ESA holds no more jobs on this site: delete finished jobs to make room." in page
     assert Operation.objects.count() == 1
     assert "https://example.com/a" in page  # what was typed stays
     token = page.split('name="form_token" value="')[1][:24]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pytest_django import DjangoAssertNumQueries, Settings
 
-from prefetch_ui.esa import EsaClient, PlanSpec
+from prefetch_ui.esa import EsaAuthError, EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.backend import Quotas
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
@@ -76,9 +76,38 @@ def test_a_refused_read_is_kept_with_the_last_values(tmp_path: Path, settings: S
     with running_simulator(config) as running, running.client() as esa:
         esa_sync(client=esa)
     limits = _limits()
-    assert limits.read_error.startswith("InvalidUid.PermissionDenied: ")
+    assert limits.read_error.startswith("ListInstanceQuotas: InvalidUid.PermissionDenied: ")
+    assert "GetPurgeQuota: InvalidUid.PermissionDenied: " in limits.read_error
+    assert "GetSitePause: InvalidUid.PermissionDenied: " in limits.read_error
     assert "RequestId" in limits.read_error
     assert limits.preload_quota is None and limits.paused is None and limits.read_at is None
+
+
+def test_one_refused_read_leaves_the_others(
+    quota_sim: RunningSimulator, quota_esa: EsaClient, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A RAM policy without GetPurgeQuota (the simulator has no per-action policy, so the client is
+    # told to refuse): the quota and the pause are read all the same.
+    def refused(**_: object) -> None:
+        raise EsaAuthError(
+            status=403,
+            code="Forbidden.RAM",
+            message="You are not authorized to do this action.",
+            request_id="R-1",
+        )
+
+    monkeypatch.setattr(quota_esa, "get_purge_quota", refused)
+    esa_sync(client=quota_esa, now=_now(clock))
+    limits = _limits()
+    assert (limits.preload_quota, limits.paused, limits.purge_quota, limits.read_at) == (
+        QUOTA,
+        False,
+        None,
+        None,
+    )
+    assert limits.read_error == (
+        "GetPurgeQuota: Forbidden.RAM: You are not authorized to do this action. (RequestId R-1)"
+    )
 
 
 def test_limits_reads_wait_for_the_backlog_allowance(esa: EsaClient, settings: Settings) -> None:

@@ -30,6 +30,7 @@ from .incident_steps import (
     job_incident_steps_token,
     jobs_with_incidents_total,
 )
+from .job_errors import ErrorExplanation, job_error_explanations
 from .mirror_age import site_read_at
 from .statuses import (
     COUNTED_STATUSES,
@@ -128,6 +129,11 @@ class JobDetail(JobCounted):
     @property
     def plan_total(self) -> int:
         return sum(self.plan_counts.values())
+
+    @property
+    def error_explanations(self) -> list[ErrorExplanation]:
+        """What the job's ErrorInfo means, in words (`job_error_explanations`)."""
+        return job_error_explanations(job=self.job)
 
     @property
     def status_counts(self) -> list[tuple[str, int]]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from prefetch_ui.esa import EsaAmbiguousResultError, EsaClient, PlanSpec, parse_esa_time
+from prefetch_ui.esa import EsaAmbiguousResultError, EsaApiError, EsaClient, PlanSpec, parse_esa_time
 from prefetch_ui.esa import Job as EsaJob
 from prefetch_ui.esa import Plan as EsaPlan
 
 from ..models import ACTIVE_OPERATION_STATUSES, Job, Operation, OperationKind, Site
+from ..selectors.job_cap import JOB_COUNT_FULL, SITE_JOB_COUNT
 from .errors import OperationFailedError, RetryLaterError
 from .mirror_rows import mirror_basis
 from .mirror_writes import job_plans_replace, jobs_upsert, plans_upsert
@@ -132,23 +133,23 @@ def _job_create(operation: Operation, client: EsaClient) -> str:
         raise OperationFailedError("Site.NotFound", "The site is gone.")
     name = str(operation.params["name"])
 
-    def newest() -> list[EsaJob]:
-        return client.list_scheduled_preload_jobs(site_id=site.esa_id, page_size=_NEWEST_JOBS).items
-
+    # Every attempt lists the site's newest jobs before it sends; the listing's TotalCount is how
+    # many jobs ESA holds on the site just then (`_job_send` keeps it if ESA refuses one more).
+    listed = client.list_scheduled_preload_jobs(site_id=site.esa_id, page_size=_NEWEST_JOBS)
     if "jobs_before" not in operation.result:
-        _remember(operation, jobs_before=[job.id for job in newest()])
-        created = _job_send(operation, client, site)
+        _remember(operation, jobs_before=[job.id for job in listed.items])
+        created = _job_send(operation, client, site, jobs_in_esa=listed.total_count)
     else:
         before = set(operation.result["jobs_before"])
-        landed = [job for job in newest() if job.id not in before and job.name == name]
-        created = landed[0] if landed else _job_send(operation, client, site)
+        landed = [job for job in listed.items if job.id not in before and job.name == name]
+        created = landed[0] if landed else _job_send(operation, client, site, jobs_in_esa=listed.total_count)
     jobs_upsert(site=site, jobs=[created], now=timezone.now())
     _remember(operation, job_esa_id=created.id)
     Operation.objects.filter(pk=operation.pk).update(job=Job.objects.get(esa_id=created.id))
     return created.request_id
 
 
-def _job_send(operation: Operation, client: EsaClient, site: Site) -> EsaJob:
+def _job_send(operation: Operation, client: EsaClient, site: Site, *, jobs_in_esa: int) -> EsaJob:
     params = operation.params
     urls = params.get("urls")
     try:
@@ -161,6 +162,12 @@ def _job_send(operation: Operation, client: EsaClient, site: Site) -> EsaJob:
         )
     except EsaAmbiguousResultError as error:
         raise _lost_answer(error) from error
+    except EsaApiError as error:
+        if error.code == JOB_COUNT_FULL:
+            # ESA publishes no job cap; its refusal teaches it: the jobs it held when it refused
+            # (ESA's own count, from the listing just before this send), read by `site_job_cap`.
+            _remember(operation, **{SITE_JOB_COUNT: jobs_in_esa})
+        raise
 
 
 def _plan_key(plan: EsaPlan | PlanSpec) -> tuple[object, ...]:

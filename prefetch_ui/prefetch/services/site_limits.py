@@ -10,7 +10,7 @@ into the quota day of the read (docs/limits.md says what that makes exact and wh
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,39 +46,54 @@ def site_limits_due(*, limits: SiteLimits | None, now: datetime) -> bool:
 def site_limits_read(*, client: EsaClient, site: Site, now: datetime) -> None:
     """Read the site's prefetch quota, purge quota (by URL) and pause from ESA into its `SiteLimits`.
 
-    A refusal (a RAM policy without these actions, an action ESA does not offer on the site's plan)
-    is kept on the row for the limits view, with the last values read; what says ESA itself is out
-    of reach (a transport error, throttling) is raised for the sync to stop its cycle on.
+    Each read stands alone: one ESA refuses (a RAM policy without the action, an action ESA does
+    not offer on the site's plan) is kept on the row for the limits view, with the last value it
+    read, and the others are written. What says ESA itself is out of reach (a transport error,
+    throttling) is raised for the sync to stop its cycle on.
     """
-    values: dict[str, Any]
-    try:
-        quotas = client.list_instance_quotas(site_id=site.esa_id, quota_names=("preload",))
-        preload = quotas.get("preload")
-        purge = client.get_purge_quota(site_id=site.esa_id, purge_type="file")
-        paused = client.get_site_pause(site_id=site.esa_id)
-    except (EsaTransportError, EsaThrottledError):
-        raise
-    except EsaError as error:
-        code = getattr(error, "code", "") or type(error).__name__
-        request_id = getattr(error, "request_id", "")
-        message = f"{code}: {getattr(error, 'message', str(error))}"
-        message += f" (RequestId {request_id})" if request_id else ""
-        logger.warning("ESA refused a read of site %s's limits: %s", site.esa_id, message)
-        values = {"read_error": message[:2000], "read_error_at": now}
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+
+    def read(action: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except (EsaTransportError, EsaThrottledError):
+            raise
+        except EsaError as error:
+            code = getattr(error, "code", "") or type(error).__name__
+            request_id = getattr(error, "request_id", "")
+            message = f"{action}: {code}: {getattr(error, 'message', str(error))}"
+            errors.append(message + (f" (RequestId {request_id})" if request_id else ""))
+
+    def quotas() -> None:
+        answer = client.list_instance_quotas(site_id=site.esa_id, quota_names=("preload",))
+        preload = answer.get("preload")
+        values.update(
+            instance_id=answer.instance_id[:64],
+            instance_status=answer.status[:16],
+            preload_quota=preload.number if preload is not None else None,
+        )
+
+    def purge() -> None:
+        answer = client.get_purge_quota(site_id=site.esa_id, purge_type="file")
+        values.update(
+            purge_quota=answer.quota,
+            purge_used=answer.usage,
+            purge_quota_30day=answer.quota_30day,
+            purge_used_30day=answer.usage_30day,
+        )
+
+    def pause() -> None:
+        values["paused"] = client.get_site_pause(site_id=site.esa_id)
+
+    read("ListInstanceQuotas", quotas)
+    read("GetPurgeQuota", purge)
+    read("GetSitePause", pause)
+    if errors:
+        logger.warning("ESA refused reads of site %s's limits: %s", site.esa_id, "; ".join(errors))
+        values.update(read_error="; ".join(errors)[:2000], read_error_at=now)
     else:
-        values = {
-            "instance_id": quotas.instance_id[:64],
-            "instance_status": quotas.status[:16],
-            "preload_quota": preload.number if preload is not None else None,
-            "purge_quota": purge.quota,
-            "purge_used": purge.usage,
-            "purge_quota_30day": purge.quota_30day,
-            "purge_used_30day": purge.usage_30day,
-            "paused": paused,
-            "read_at": now,
-            "read_error": "",
-            "read_error_at": None,
-        }
+        values.update(read_at=now, read_error="", read_error_at=None)
     _limits_write(site=site, values=values)
 
 

@@ -21,6 +21,7 @@ from prefetch_ui.web.permissions import operator_required
 from ..forms import FORM_TOKEN, NewJobForm, form_token_or_new
 from ..holds import holds
 from ..models import OperationStatus, Site
+from ..selectors.job_cap import JOB_COUNT_FULL, job_cap_refusal, site_job_cap
 from ..services.creates import FormAlreadySentError, job_create_request
 
 
@@ -84,12 +85,13 @@ def _already_sent(
         messages.info(request, f"This form was already submitted: job “{first.target_label}” was created.")
         return redirect_to(request, reverse("site-detail", args=[site.esa_id]))
     # It failed: what was typed stays, with a new token, so sending it again is a deliberate act.
+    cap = f" {job_cap_refusal(site_job_cap(site=site))}" if first.error_code == JOB_COUNT_FULL else ""
     return _render(
         request,
         site,
         form,
         form_error=f"This form was sent before and its job was not created ({first.error_code}: "
-        f"{first.error_message}). Nothing more was sent; submit again to try once more.",
+        f"{first.error_message}).{cap} Nothing more was sent; submit again to try once more.",
     )
 
 

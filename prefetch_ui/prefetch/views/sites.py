@@ -31,6 +31,7 @@ from prefetch_ui.web.permissions import can_operate
 from ..holds import holds
 from ..models import Site
 from ..selectors import sites as site_selectors
+from ..selectors.job_cap import JOB_COUNT_FULL, job_cap_refusal, site_job_cap
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
 from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged, wait_note_changed
 
@@ -158,6 +159,9 @@ def _site_jobs(
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(page_number(request))
     rows = site_selectors.job_rows(page.object_list)
     creations = site_selectors.site_job_creations(site)
+    # A create ESA refused for the site's job cap says the cap, as learned from ESA's refusals.
+    cap_refused = any(op.error_code == JOB_COUNT_FULL for op in creations)
+    job_cap = job_cap_refusal(site_job_cap(site=site)) if cap_refused else ""
     unfinished = (
         any(row.unfinished for row in rows)
         or any(op.is_active for op in creations)
@@ -170,6 +174,8 @@ def _site_jobs(
         "page": page,
         "rows": rows,
         "creations": creations,
+        "job_cap": job_cap,
+        "job_count_full": JOB_COUNT_FULL,
         "name": name,
         "created_from": created_from_raw,
         "created_to": created_to_raw,
