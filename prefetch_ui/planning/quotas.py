@@ -26,11 +26,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .forecast import ScheduledPlan
-from .url_shares import first_batch_at
+from .url_shares import BatchTimes, batch_times, micros
 
 __all__ = ["QuotaDayForecast", "QuotaJob", "quota_day", "quota_forecast"]
-
-_SECOND = 1_000_000  # microseconds
 
 
 def quota_day(moment: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -81,43 +79,13 @@ class QuotaDayForecast:
 
 
 @dataclass(frozen=True, slots=True)
-class _Batches:
-    """A plan's batch times left: `first + k * step` for k < count, in microseconds from now."""
-
-    first: int
-    step: int
-    count: int
-    size: int
-
-    def before(self, moment: int) -> int:
-        """Batches strictly before `moment`."""
-        if moment <= self.first:
-            return 0
-        return min(self.count, (moment - self.first - 1) // self.step + 1)
-
-
-@dataclass(frozen=True, slots=True)
 class _JobSchedule:
     remaining: int
-    batches: tuple[_Batches, ...]
+    batches: tuple[BatchTimes, ...]
 
     def sent_before(self, moment: int) -> int:
         """URLs the job's plans have taken from its list strictly before `moment`."""
         return min(self.remaining, sum(batch.size * batch.before(moment) for batch in self.batches))
-
-
-def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * _SECOND + delta.microseconds
-
-
-def _batches(plan: ScheduledPlan, now: datetime) -> _Batches | None:
-    # Exact microseconds, as the simulator compares its batch times with the plan's end, rather
-    # than `forecast.batch_count`'s float tolerance: a day boundary must not move a batch.
-    first = first_batch_at(plan, now)
-    if first is None:
-        return None
-    step = plan.interval * _SECOND
-    return _Batches(_micros(first - now), step, _micros(plan.end - first) // step + 1, plan.slice_len)
 
 
 def _schedules(jobs: Sequence[QuotaJob], now: datetime) -> list[_JobSchedule]:
@@ -125,7 +93,9 @@ def _schedules(jobs: Sequence[QuotaJob], now: datetime) -> list[_JobSchedule]:
     for job in jobs:
         if job.remaining_urls <= 0:
             continue
-        live = tuple(batch for plan in job.plans if (batch := _batches(plan, now)) is not None)
+        # Exact microseconds, as the simulator compares its batch times with the plan's end, rather
+        # than `forecast.batch_count`'s float tolerance: a day boundary must not move a batch.
+        live = tuple(batch for plan in job.plans if (batch := batch_times(plan, now)) is not None)
         if live:
             schedules.append(_JobSchedule(job.remaining_urls, live))
     return schedules
@@ -173,8 +143,8 @@ def quota_forecast(
     start, end = quota_day(now, zone)
     used = used_today
     for _ in range(days):
-        since = max(0, _micros(start - now))
-        until = _micros(end - now)
+        since = max(0, micros(start - now))
+        until = micros(end - now)
         scheduled = _sent_before(schedules, until) - _sent_before(schedules, since)
         allowance = max(0, quota - used)
         refused = max(0, scheduled - allowance)

@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-__all__ = ["PlanShare", "Scheduled", "UrlShares", "first_batch_at", "url_shares"]
+__all__ = [
+    "BatchTimes",
+    "PlanShare",
+    "Scheduled",
+    "UrlShares",
+    "batch_times",
+    "first_batch_at",
+    "micros",
+    "url_shares",
+]
 
 _SECOND = 1_000_000  # microseconds
 
@@ -54,7 +63,7 @@ def first_batch_at(plan: Scheduled, now: datetime) -> datetime | None:
         return None
     if plan.running and now > plan.start:
         step = plan.interval * _SECOND
-        elapsed = _micros(now - plan.start)
+        elapsed = micros(now - plan.start)
         first = plan.start + timedelta(microseconds=-(-elapsed // step) * step)
     else:
         first = max(plan.start, now)
@@ -99,8 +108,9 @@ class UrlShares:
 
 
 @dataclass(frozen=True, slots=True)
-class _Batches:
-    """A plan's batch times left: `first + k * step` for k < count, in microseconds from now."""
+class BatchTimes:
+    """A plan's batch times left: `first + k * step` for k < count, in microseconds from now (the
+    quota forecast counts with them too)."""
 
     first: int
     step: int
@@ -123,20 +133,20 @@ class _Batches:
         return self.first + index * self.step
 
 
-def _micros(delta: timedelta) -> int:
+def micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * _SECOND + delta.microseconds
 
 
-def _batches(plan: Scheduled, now: datetime) -> _Batches | None:
+def batch_times(plan: Scheduled, now: datetime) -> BatchTimes | None:
     first = first_batch_at(plan, now)
     if first is None:
         return None
     step = plan.interval * _SECOND
-    count = _micros(plan.end - first) // step + 1
-    return _Batches(_micros(first - now), step, count, plan.slice_len)
+    count = micros(plan.end - first) // step + 1
+    return BatchTimes(micros(first - now), step, count, plan.slice_len)
 
 
-def _last_batch(sequences: Sequence[_Batches], remaining: int) -> int | None:
+def _last_batch(sequences: Sequence[BatchTimes], remaining: int) -> int | None:
     """The first batch time by which `remaining` URLs have gone out; None when the plans never send that many.
 
     A bisection on (whole-microsecond) time: each step counts every plan's batches once.
@@ -161,7 +171,7 @@ def _tie_order(plan: Scheduled) -> tuple[datetime, datetime, int, int]:
 def url_shares(*, remaining_urls: int, plans: Sequence[Scheduled], now: datetime) -> UrlShares:
     """Share `remaining_urls` between `plans` from `now`: what each submits, when, and what is left over."""
     remaining = max(0, remaining_urls)
-    sequences = [_batches(plan, now) for plan in plans]
+    sequences = [batch_times(plan, now) for plan in plans]
     live = [sequence for sequence in sequences if sequence is not None]
     last = _last_batch(live, remaining) if remaining and live else None
     # Each plan's batches: all of them when the URLs never run out, else those before the last

@@ -131,10 +131,9 @@ def batch_estimate(*, job: Job, preview: BatchPreview, hold: object | None = Non
     return JobEstimate(job=job, plan_counts={}, outlook=outlook, hold=hold)
 
 
-def jobs_outlooks(*, jobs: list[Job], now: datetime) -> dict[int, JobOutlook]:
-    """Each job's outlook (by pk) from its open plans in time order, as `job_estimate` makes it: one
-    query for all of them (the timeline's lanes)."""
-    plans: dict[int, list[ScheduledPlan]] = {job.pk: [] for job in jobs}
+def jobs_scheduled_plans(*, job_ids: Iterable[int]) -> dict[int, list[ScheduledPlan]]:
+    """Each job's plans that will still fire (by job pk), in time order: one query for all of them."""
+    plans: dict[int, list[ScheduledPlan]] = {job_id: [] for job_id in job_ids}
     rows = (
         Plan.objects.filter(job_id__in=list(plans), status__in=UNFINISHED_PLAN_STATUSES)
         .order_by(*PLANS_IN_TIME_ORDER)
@@ -146,6 +145,13 @@ def jobs_outlooks(*, jobs: list[Job], now: datetime) -> dict[int, JobOutlook]:
         )
         if scheduled is not None:
             plans[job_id].append(scheduled)
+    return plans
+
+
+def jobs_outlooks(*, jobs: list[Job], now: datetime) -> dict[int, JobOutlook]:
+    """Each job's outlook (by pk) from its open plans in time order, as `job_estimate` makes it: one
+    query for all of them (the timeline's lanes)."""
+    plans = jobs_scheduled_plans(job_ids=[job.pk for job in jobs])
     return {
         job.pk: job_outlook(remaining_urls=job_remaining_urls(job), plans=plans[job.pk], now=now)
         for job in jobs

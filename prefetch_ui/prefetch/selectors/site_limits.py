@@ -10,12 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Count
+
 from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.planning.quotas import QuotaDayForecast, QuotaJob, quota_day, quota_forecast
 
-from ..models import PLANS_IN_TIME_ORDER, UNFINISHED_PLAN_STATUSES, Job, Plan, Site, SiteLimits
+from ..models import UNFINISHED_PLAN_STATUSES, Job, Site, SiteLimits
 from ..services.site_limits import quota_zone
-from .estimates import scheduled_plan
+from .estimates import jobs_scheduled_plans
 from .statuses import job_remaining_urls
 
 __all__ = [
@@ -97,20 +99,14 @@ class SiteLimitsView:
 
 def _quota_jobs(*, site_ids: Iterable[int], now: datetime) -> dict[int, dict[int, QuotaJob]]:
     """Each site's jobs with URLs left, as the forecast takes them (by job pk): two queries."""
-    jobs = Job.objects.filter(site_id__in=list(site_ids)).only("id", "site_id", "url_count", "url_submitted")
-    remaining = {job.pk: (job.site_id, job_remaining_urls(job)) for job in jobs}
-    plans: dict[int, list[ScheduledPlan]] = defaultdict(list)
-    rows = (
-        Plan.objects.filter(job_id__in=list(remaining), status__in=UNFINISHED_PLAN_STATUSES)
-        .order_by(*PLANS_IN_TIME_ORDER)
-        .values_list("job_id", "start_time", "end_time", "interval", "slice_len", "status")
+    # Only jobs with a plan that may still fire: a site's settled jobs (most of them) send nothing.
+    jobs = (
+        Job.objects.filter(site_id__in=list(site_ids), plans__status__in=UNFINISHED_PLAN_STATUSES)
+        .distinct()
+        .only("id", "site_id", "url_count", "url_submitted")
     )
-    for job_id, start, end, interval, slice_len, status in rows:
-        scheduled = scheduled_plan(
-            start=start, end=end, interval=interval, slice_len=slice_len, status=status
-        )
-        if scheduled is not None:
-            plans[job_id].append(scheduled)
+    remaining = {job.pk: (job.site_id, job_remaining_urls(job)) for job in jobs}
+    plans = jobs_scheduled_plans(job_ids=remaining)
     by_site: dict[int, dict[int, QuotaJob]] = defaultdict(dict)
     for job_id, (site_id, left) in remaining.items():
         if left > 0 and plans[job_id]:
@@ -201,8 +197,8 @@ def sites_limits(*, sites: Sequence[Site], now: datetime) -> dict[int, SiteLimit
     limits = {row.site_id: row for row in SiteLimits.objects.filter(site_id__in=ids)}
     jobs = _quota_jobs(site_ids=[pk for pk in ids if pk in limits], now=now)
     counts: dict[int, int] = defaultdict(int)
-    for site_id in Job.objects.filter(site_id__in=ids).values_list("site_id", flat=True):
-        counts[site_id] += 1
+    counted = Job.objects.filter(site_id__in=ids).order_by().values("site_id").annotate(jobs=Count("id"))
+    counts.update((row["site_id"], row["jobs"]) for row in counted)
     return {
         site.pk: _view(
             site=site,
