@@ -285,3 +285,14 @@ def test_a_poll_answers_nothing_changed_until_the_site_or_the_minute_moves(
 def test_a_missing_site_has_no_limits_page(viewer_client: Client) -> None:
     assert viewer_client.get(reverse("site-limits", args=[424242])).status_code == 404
     assert viewer_client.get(reverse("site-limits-summary", args=[424242])).status_code == 404
+
+
+def test_the_limits_pages_are_for_people_logged_in() -> None:
+    site = _site()
+    for url in (
+        reverse("limits"),
+        reverse("site-limits", args=[site.esa_id]),
+        reverse("site-limits-summary", args=[site.esa_id]),
+    ):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
