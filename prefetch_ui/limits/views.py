@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.prefetch.models import Site
+from prefetch_ui.prefetch.selectors.job_cap import job_cap_refusal, site_job_cap
 from prefetch_ui.prefetch.selectors.mirror_age import sites_mirror_age
 from prefetch_ui.prefetch.selectors.site_limits import site_limits
 from prefetch_ui.prefetch.selectors.sites import sites_version
@@ -68,13 +69,13 @@ def site_limits_page(request: HtmxHttpRequest, site_esa_id: int) -> HttpResponse
     def drawn() -> HttpResponse:
         # Read again after the token: its status may have changed since the first read.
         current = get_object_or_404(Site, pk=site.pk)
+        # ESA does not publish the job cap: what its latest refusal of one more job taught, if any.
+        cap = site_job_cap(site=current)
         context = {
             **_explained(),
             "site": current,
             "limits": site_limits(site=current, now=now),
-            # The job cap learned from ESA's refusals (prefetch.selectors.job_cap.site_job_cap, a
-            # `JobCap`); None: the page says ESA does not publish it.
-            "job_cap": None,
+            "job_cap": "" if cap is None else job_cap_refusal(cap),
             "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
             "mirror_age": sites_mirror_age(site_ids=[site.pk], now=now),
         }

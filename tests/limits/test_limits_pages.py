@@ -16,9 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django import Settings
 
-from prefetch_ui.prefetch.models import Site, SiteLimits
+from prefetch_ui.prefetch.models import OperationKind, OperationStatus, Site, SiteLimits
+from prefetch_ui.prefetch.selectors.job_cap import JOB_COUNT_FULL, SITE_JOB_COUNT
 from prefetch_ui.prefetch.services.changes import site_version_next
-from tests.factories import JobFactory, PlanFactory, SiteFactory
+from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -203,6 +204,31 @@ def test_every_sites_limits_those_that_stop_prefetch_first(viewer_client: Client
     assert "runs out at 2026-12-07 09:16:00 +08:00; 1,400 URLs will be refused." in page
     assert "At this schedule, 100 of the 9,990 URLs left today will be used." in page
     assert reverse("site-limits", args=[over.esa_id]) in html
+
+
+def test_the_job_cap_learned_from_esas_refusal_is_said(viewer_client: Client) -> None:
+    site = _site()
+    for _ in range(2):
+        JobFactory.create(site=site)
+    OperationFactory.create(
+        kind=OperationKind.JOB_CREATE,
+        status=OperationStatus.FAILED,
+        plan=None,
+        site=site,
+        target_esa_id="d" * 24,
+        target_label="Spring sale",
+        error_code=JOB_COUNT_FULL,
+        result={SITE_JOB_COUNT: 3},
+        finished_at=NOW - timedelta(hours=1),
+    )
+    page = _page(viewer_client, site)
+    assert "2 jobs" in page
+    assert (
+        "ESA holds at most 3 jobs on this site (learned when it refused one at 3 jobs, "
+        "2026-12-07 08:00:00 +08:00); delete finished jobs to make room. It has 2 now: room for 1 more."
+        in page
+    )
+    assert "does not publish the cap" not in page
 
 
 def _list_queries(client: Client) -> int:
