@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "prefetch_ui.prefetch",
     "prefetch_ui.incidents",
     "prefetch_ui.reviews",
+    # The limits pages (/limits/, /sites/<id>/limits/): quotas, site status and pause, per site.
+    "prefetch_ui.limits",
     # The HTTP API (/api/v1/) and its tokens.
     "prefetch_ui.api",
     # Alert receivers (/alerts/receivers/, /hooks/<slug>/): alerts that hold prefetch by themselves.

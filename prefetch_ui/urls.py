@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("prefetch_ui.prefetch.urls")),
     path("", include("prefetch_ui.incidents.urls")),
     path("", include("prefetch_ui.reviews.urls")),
+    path("", include("prefetch_ui.limits.urls")),
     path("", include("prefetch_ui.alerts.urls")),
     path("", include("prefetch_ui.notifications.urls")),
 ]

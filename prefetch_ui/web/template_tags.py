@@ -40,6 +40,14 @@ def in_zone(moment: datetime | None, zone_name: str) -> str:
     return _with_offset(moment.astimezone(zone))
 
 
+@register.filter
+def thousands(number: int | None) -> str:
+    """`12,000`: a count of URLs read at a glance (no locale: the pages are in English)."""
+    if number is None:
+        return "—"
+    return f"{number:,}"
+
+
 @register.simple_tag
 def zone_label() -> str:
     """`Asia/Shanghai`: the zone's name; each time beside it carries its own UTC offset (DST-proof)."""

@@ -24,7 +24,8 @@ from prefetch_ui.incidents.models import Incident
 from prefetch_ui.notifications.models import Channel, ChannelKind, Delivery, DeliveryStatus, EventKind
 from prefetch_ui.notifications.services.channels import channel_create
 from prefetch_ui.notifications.services.outbox import event_record
-from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan
+from prefetch_ui.prefetch.models import Job, OperationKind, OperationStatus, Plan, SiteLimits
+from prefetch_ui.prefetch.services.site_limits import quota_zone
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 from tests.holds import hold_done
 from tests.review_estate import ReviewEstate, review_estate_create
@@ -79,6 +80,30 @@ def page_estate_create(*, operator: User) -> PageEstate:
     PlanFactory.create(job=held_job, status="running", start_time=now - hour, end_time=now + hour)
     PlanFactory.create(job=held_job, status="waiting", start_time=now + 2 * hour, end_time=now + 3 * hour)
     incident = hold_done(user=operator, site=gamma, reason="origin 5xx at 40%")
+    # Limits in the states the limits pages tell apart: a quota the schedule runs out, counted
+    # from an hour ago; a paused site whose last read ESA refused.
+    SiteLimits.objects.create(
+        site=review.site,
+        instance_id="esa-site-shop",
+        instance_status="online",
+        preload_quota=500,
+        preload_used=120,
+        quota_day=now.astimezone(quota_zone()).date(),
+        counted_since=now - hour,
+        purge_quota=10_000,
+        purge_used=12,
+        purge_quota_30day=300_000,
+        purge_used_30day=4_000,
+        paused=False,
+        read_at=now,
+    )
+    SiteLimits.objects.create(
+        site=gamma,
+        paused=True,
+        read_at=now - hour,
+        read_error="Throttling.User: Request was denied due to user flow control. (RequestId PAGE-KINDS-1)",
+        read_error_at=now,
+    )
     receiver = receiver_create(user=operator, name="alertmanager prod", kind="alertmanager").receiver
     rule_add(
         receiver=receiver,
@@ -152,6 +177,8 @@ PAGE_KINDS = [
     PageKind("overview", lambda estate: "/overview/"),
     PageKind("timeline", lambda estate: "/timeline/"),
     PageKind("audit", lambda estate: "/audit/"),
+    PageKind("limits", lambda estate: "/limits/"),
+    PageKind("site limits", lambda estate: f"/sites/{estate.review.site.esa_id}/limits/"),
     PageKind("incidents list", lambda estate: "/incidents/"),
     PageKind("incident detail", lambda estate: f"/incidents/{estate.held_incident.pk}/"),
     PageKind("hold confirm", lambda estate: f"/incidents/hold/?site={estate.review.site.esa_id}"),

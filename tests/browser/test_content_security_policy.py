@@ -98,6 +98,8 @@ def test_every_page_and_htmx_work_under_the_policy(
         "/overview/",
         "/timeline/",
         "/audit/",
+        "/limits/",
+        f"/sites/{estate.site.esa_id}/limits/",
         "/admin/",
         "/admin/prefetch/plan/",
         "/admin/incidents/incident/",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.core.parameters import page_number
@@ -34,6 +36,7 @@ from ..selectors import sites as site_selectors
 from ..selectors.job_cap import JOB_COUNT_FULL, job_cap_refusal, site_job_cap
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
 from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged, wait_note_changed
+from ..selectors.site_limits import site_limits
 
 JOBS_PER_PAGE = 50
 
@@ -189,4 +192,11 @@ def _site_jobs(
         "mirror_age": age,
         "operation_wait": wait,
     }
+    if not request.htmx:
+        # The line of its limits, above the jobs: polled on its own (the limits pages' summary),
+        # from the token of what it shows, read before them.
+        now = timezone.now()
+        summary_token = site_selectors.sites_version(site_ids=[site.pk], now=now)
+        context["limits"] = site_limits(site=site, now=now)
+        context["limits_summary_poll"] = urlencode({POLL_PARAMETER: 1, VERSION_PARAMETER: summary_token})
     return Drawn(context, unfinished=unfinished)

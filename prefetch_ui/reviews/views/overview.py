@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from prefetch_ui.prefetch.selectors.mirror_age import sites_mirror_age
+from prefetch_ui.prefetch.selectors.site_limits import sites_limits
 from prefetch_ui.prefetch.selectors.sites import sites_version
 from prefetch_ui.web.htmx import (
     VERSION_PARAMETER,
@@ -29,11 +32,14 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     site = form.cleaned_data["site"]
     # Read before the reviews: a change meanwhile shows at the next poll. Relative times
     # ("in 59 minutes", late) move with the clock: a new minute is a change too.
-    version = sites_version(site_ids=None if site is None else [site.pk], now=timezone.now())
-    return shared_poll_answer(request, version, lambda: _overview_drawn(request, form, version))
+    now = timezone.now()
+    version = sites_version(site_ids=None if site is None else [site.pk], now=now)
+    return shared_poll_answer(request, version, lambda: _overview_drawn(request, form, version, now))
 
 
-def _overview_drawn(request: HtmxHttpRequest, form: OverviewFilterForm, version: str) -> HttpResponse:
+def _overview_drawn(
+    request: HtmxHttpRequest, form: OverviewFilterForm, version: str, now: datetime
+) -> HttpResponse:
     site = form.cleaned_data["site"]
     reviews = site_reviews(site_ids=None if site is None else [site.esa_id])
     if form.cleaned_data["sort"] == "attention":
@@ -41,9 +47,12 @@ def _overview_drawn(request: HtmxHttpRequest, form: OverviewFilterForm, version:
     if form.cleaned_data["attention"]:
         reviews = [review for review in reviews if review.flags]
     unfinished = any(review.unfinished for review in reviews)
+    # Each site's limits (status, pause, quota today and its forecast), for its card.
+    limits = sites_limits(sites=[review.site for review in reviews], now=now)
     context = {
         "form": form,
         "reviews": reviews,
+        "cards": [(review, limits[review.site.pk]) for review in reviews],
         "unfinished": unfinished,
         "poll_query": poll_query(request, **{VERSION_PARAMETER: version}),
         "export_query": request.GET.urlencode(),
