@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .engine import JobProgress, PlanProgress, advance, display_status
+from .engine import JobProgress, PlanProgress, advance_together, display_status
 from .store import Store
 from .wire import ALI_UID, Answer, int_param, invalid, iso_z, not_found_job, not_found_plan
 
@@ -141,27 +141,51 @@ class BackendCore:
         """The job's progress brought up to now, and saved.
 
         Only on an `active` site that is not paused: elsewhere no batch goes out, so a waiting plan
-        stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day.
+        stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day,
+        in time order across the site's jobs (`_caught_up`), as ESA charges them as they go out.
         """
         job = self._job_row(job_id)
-        progress, plans = self._load(job)
-        if self._site_runs(job["site_id"]):
-            fired = advance(progress, plans, self.now(), admit=self._admitter(job["site_id"]))
-            self._save(job_id, progress, plans)
-            if fired:
-                # One statement for the lot: a catch-up after a long pause can fire many batches.
-                self.db.execute(
-                    "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
-                    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, ?,"
-                    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
-                    " FROM json_each(?)",
-                    (
-                        job_id,
-                        job["site_id"],
-                        json.dumps([[b.at, b.plan_id, b.urls, b.admitted, b.refused] for b in fired]),
+        if not self._site_runs(job["site_id"]):
+            return self._load(job)
+        return self._caught_up(job)
+
+    def _caught_up(self, job: sqlite3.Row) -> tuple[JobProgress, list[PlanProgress]]:
+        """`job` and every job of its site with a batch due up to now, advanced together; `job`'s progress.
+
+        Computed lazily, one job at a time, a read after a long gap would charge all of one job's
+        due batches before the next job's, and so refuse the wrong job's URLs once the quota runs
+        out. So the site's due jobs (one lookup in the `plans_due` index: settled plans cost
+        nothing) fire their batches in one time order, sharing one quota count: whichever job or
+        listing is read first, each batch is admitted or refused as it would be in real time.
+        Batches due at the same instant go out in job creation order, then plan creation order.
+        """
+        now = self.now()
+        site_id = job["site_id"]
+        due = self.db.execute(
+            "SELECT * FROM jobs WHERE id IN (SELECT job_id FROM plans WHERE site_id = ? AND state = 'active'"
+            " AND next_batch_at <= ?) AND id != ?",
+            (site_id, now, job["id"]),
+        ).fetchall()
+        rows = sorted([job, *due], key=lambda row: int(row["seq"]))
+        loaded = [self._load(row) for row in rows]
+        fired = advance_together(loaded, now, admit=self._admitter(site_id))
+        for row, (progress, plans) in zip(rows, loaded, strict=True):
+            self._save(row["id"], progress, plans)
+        if fired:
+            # One statement for the lot: a catch-up after a long pause can fire many batches.
+            self.db.execute(
+                "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+                " ?, json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]')"
+                " FROM json_each(?)",
+                (
+                    site_id,
+                    json.dumps(
+                        [[b.at, b.plan_id, rows[i]["id"], b.urls, b.admitted, b.refused] for i, b in fired]
                     ),
-                )
-        return progress, plans
+                ),
+            )
+        return loaded[[row["id"] for row in rows].index(job["id"])]
 
     def preload_used(self, site_id: int, moment: float) -> int:
         """The site's prefetch quota used on the quota day holding `moment` (batches recorded)."""
