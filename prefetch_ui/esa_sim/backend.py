@@ -175,8 +175,9 @@ class BackendCore:
             # One statement for the lot: a catch-up after a long pause can fire many batches.
             self.db.execute(
                 "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
-                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
-                " ?, json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]')"
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+                " json_extract(value, '$[2]'), ?, json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+                " json_extract(value, '$[5]')"
                 " FROM json_each(?)",
                 (
                     site_id,

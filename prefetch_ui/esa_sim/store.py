@@ -67,7 +67,9 @@ _ADDED_COLUMNS = (
 )
 # Filling an added column from what the file already holds (a plan's site is its job's).
 _FILLED_COLUMNS = {
-    ("plans", "site_id"): "UPDATE plans SET site_id = (SELECT site_id FROM jobs WHERE jobs.id = plans.job_id)",
+    ("plans", "site_id"): (
+        "UPDATE plans SET site_id = (SELECT site_id FROM jobs WHERE jobs.id = plans.job_id)"
+    ),
 }
 
 
