@@ -157,8 +157,9 @@ def test_a_long_jump_refuses_the_batches_real_time_charging_refuses(
     # (70), A 01:25 (80), then B 01:25 gets the last 5 of the 85 (A goes first on a tie: created
     # first). Every later batch is refused whole.
     assert (outcome_a.task_submitted, outcome_b.task_submitted) == (30, 55)
-    assert outcome_a.error_info == "QuotaExcess:70 urls refused (the site's daily prefetch quota was used up)"
-    assert outcome_b.error_info == "QuotaExcess:45 urls refused (the site's daily prefetch quota was used up)"
+    used_up = "urls refused (the site's daily prefetch quota was used up)"
+    assert outcome_a.error_info == f"quota excess:70 {used_up}"
+    assert outcome_b.error_info == f"quota excess:45 {used_up}"
     assert outcome_b.batches[5] == (start + 25 * MINUTE, 10, 5, 5)
     assert [b[2] for b in outcome_a.batches] == [10, 10, 10] + [0] * 7
     assert (outcome_a.url_submitted, outcome_b.url_submitted) == (100, 100)
