@@ -64,6 +64,10 @@ class BackendCore:
         self.store = store
         self.limits = limits
         self.quotas = quotas or Quotas()
+        # Each plan's fields as `_load` last read them (or `_save` wrote them) in this call, so `_save`
+        # writes only what changed. Every `_save` follows a `_load` of the same job in the same call
+        # (`_advanced` starts afresh), with no other statement writing those plans in between.
+        self._as_loaded: dict[str, PlanFields] = {}
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -110,6 +114,8 @@ class BackendCore:
             )
             for row in self.db.execute("SELECT * FROM plans WHERE job_id = ? ORDER BY seq", (job["id"],))
         ]
+        for plan in plans:
+            self._as_loaded[plan.id] = _plan_fields(plan)
         return progress, plans
 
     def _save(self, job_id: str, progress: JobProgress, plans: list[PlanProgress]) -> None:
@@ -117,24 +123,18 @@ class BackendCore:
             "UPDATE jobs SET cursor = ?, task_submitted = ?, quota_refused = ? WHERE id = ?",
             (progress.cursor, progress.task_submitted, progress.quota_refused, job_id),
         )
+        # Only the plans that changed since `_load` read them are written: a call usually changes one
+        # plan of a job's many, and each write also moves the plan in the `plans_due` index.
+        changed = []
+        for plan in plans:
+            fields = _plan_fields(plan)
+            if self._as_loaded.get(plan.id) != fields:
+                changed.append((*fields, plan.id))
+                self._as_loaded[plan.id] = fields
         self.db.executemany(
             "UPDATE plans SET start_time = ?, end_time = ?, interval = ?, slice_len = ?, state = ?,"
             " next_batch_at = ?, fired_since_start = ?, urls_submitted = ?, valid_submitted = ? WHERE id = ?",
-            [
-                (
-                    plan.start_time,
-                    plan.end_time,
-                    plan.interval,
-                    plan.slice_len,
-                    plan.state,
-                    plan.next_batch_at,
-                    int(plan.fired_since_start),
-                    plan.urls_submitted,
-                    plan.valid_submitted,
-                    plan.id,
-                )
-                for plan in plans
-            ],
+            changed,
         )
 
     def _advanced(self, job_id: str) -> tuple[JobProgress, list[PlanProgress]]:
@@ -144,6 +144,8 @@ class BackendCore:
         stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day,
         in time order across the site's jobs (`_caught_up`), as ESA charges them as they go out.
         """
+        # A fresh start for `_save`'s comparison: what an earlier call (maybe rolled back) read is gone.
+        self._as_loaded.clear()
         job = self._job_row(job_id)
         if not self._site_runs(job["site_id"]):
             return self._load(job)
@@ -317,6 +319,24 @@ class BackendCore:
         if not 1 <= page_size <= self.limits.max_page_size:
             raise invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
         return page_number, page_size
+
+
+# A plan's stored fields, in the order `_save` writes them.
+type PlanFields = tuple[float, float, int, int, str, float | None, int, int, int]
+
+
+def _plan_fields(plan: PlanProgress) -> PlanFields:
+    return (
+        plan.start_time,
+        plan.end_time,
+        plan.interval,
+        plan.slice_len,
+        plan.state,
+        plan.next_batch_at,
+        int(plan.fired_since_start),
+        plan.urls_submitted,
+        plan.valid_submitted,
+    )
 
 
 def _error_info(recorded: str, quota_refused: int) -> str:
