@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .engine import JobProgress, PlanProgress, advance, display_status
+from .engine import JobProgress, PlanProgress, advance_together, display_status
 from .store import Store
 from .wire import ALI_UID, Answer, int_param, invalid, iso_z, not_found_job, not_found_plan
 
@@ -64,6 +64,10 @@ class BackendCore:
         self.store = store
         self.limits = limits
         self.quotas = quotas or Quotas()
+        # Each plan's fields as `_load` last read them (or `_save` wrote them) in this call, so `_save`
+        # writes only what changed. Every `_save` follows a `_load` of the same job in the same call
+        # (`_advanced` starts afresh), with no other statement writing those plans in between.
+        self._as_loaded: dict[str, PlanFields] = {}
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -110,6 +114,8 @@ class BackendCore:
             )
             for row in self.db.execute("SELECT * FROM plans WHERE job_id = ? ORDER BY seq", (job["id"],))
         ]
+        for plan in plans:
+            self._as_loaded[plan.id] = _plan_fields(plan)
         return progress, plans
 
     def _save(self, job_id: str, progress: JobProgress, plans: list[PlanProgress]) -> None:
@@ -117,51 +123,72 @@ class BackendCore:
             "UPDATE jobs SET cursor = ?, task_submitted = ?, quota_refused = ? WHERE id = ?",
             (progress.cursor, progress.task_submitted, progress.quota_refused, job_id),
         )
+        # Only the plans that changed since `_load` read them are written: a call usually changes one
+        # plan of a job's many, and each write also moves the plan in the `plans_due` index.
+        changed = []
+        for plan in plans:
+            fields = _plan_fields(plan)
+            if self._as_loaded.get(plan.id) != fields:
+                changed.append((*fields, plan.id))
+                self._as_loaded[plan.id] = fields
         self.db.executemany(
             "UPDATE plans SET start_time = ?, end_time = ?, interval = ?, slice_len = ?, state = ?,"
             " next_batch_at = ?, fired_since_start = ?, urls_submitted = ?, valid_submitted = ? WHERE id = ?",
-            [
-                (
-                    plan.start_time,
-                    plan.end_time,
-                    plan.interval,
-                    plan.slice_len,
-                    plan.state,
-                    plan.next_batch_at,
-                    int(plan.fired_since_start),
-                    plan.urls_submitted,
-                    plan.valid_submitted,
-                    plan.id,
-                )
-                for plan in plans
-            ],
+            changed,
         )
 
     def _advanced(self, job_id: str) -> tuple[JobProgress, list[PlanProgress]]:
         """The job's progress brought up to now, and saved.
 
         Only on an `active` site that is not paused: elsewhere no batch goes out, so a waiting plan
-        stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day.
+        stays waiting. Each batch's valid URLs are charged to the site's prefetch quota of its day,
+        in time order across the site's jobs (`_caught_up`), as ESA charges them as they go out.
         """
+        # A fresh start for `_save`'s comparison: what an earlier call (maybe rolled back) read is gone.
+        self._as_loaded.clear()
         job = self._job_row(job_id)
-        progress, plans = self._load(job)
-        if self._site_runs(job["site_id"]):
-            fired = advance(progress, plans, self.now(), admit=self._admitter(job["site_id"]))
-            self._save(job_id, progress, plans)
-            if fired:
-                # One statement for the lot: a catch-up after a long pause can fire many batches.
-                self.db.execute(
-                    "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
-                    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, ?,"
-                    " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]')"
-                    " FROM json_each(?)",
-                    (
-                        job_id,
-                        job["site_id"],
-                        json.dumps([[b.at, b.plan_id, b.urls, b.admitted, b.refused] for b in fired]),
+        if not self._site_runs(job["site_id"]):
+            return self._load(job)
+        return self._caught_up(job)
+
+    def _caught_up(self, job: sqlite3.Row) -> tuple[JobProgress, list[PlanProgress]]:
+        """`job` and every job of its site with a batch due up to now, advanced together; `job`'s progress.
+
+        Computed lazily, one job at a time, a read after a long gap would charge all of one job's
+        due batches before the next job's, and so refuse the wrong job's URLs once the quota runs
+        out. So the site's due jobs (one lookup in the `plans_due` index: settled plans cost
+        nothing) fire their batches in one time order, sharing one quota count: whichever job or
+        listing is read first, each batch is admitted or refused as it would be in real time.
+        Batches due at the same instant go out in job creation order, then plan creation order.
+        """
+        now = self.now()
+        site_id = job["site_id"]
+        due = self.db.execute(
+            "SELECT * FROM jobs WHERE id IN (SELECT job_id FROM plans WHERE site_id = ? AND state = 'active'"
+            " AND next_batch_at <= ?) AND id != ?",
+            (site_id, now, job["id"]),
+        ).fetchall()
+        rows = sorted([job, *due], key=lambda row: int(row["seq"]))
+        loaded = [self._load(row) for row in rows]
+        fired = advance_together(loaded, now, admit=self._admitter(site_id))
+        for row, (progress, plans) in zip(rows, loaded, strict=True):
+            self._save(row["id"], progress, plans)
+        if fired:
+            # One statement for the lot: a catch-up after a long pause can fire many batches.
+            self.db.execute(
+                "INSERT INTO batches (at, plan_id, job_id, site_id, urls, admitted, refused)"
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+                " json_extract(value, '$[2]'), ?, json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+                " json_extract(value, '$[5]')"
+                " FROM json_each(?)",
+                (
+                    site_id,
+                    json.dumps(
+                        [[b.at, b.plan_id, rows[i]["id"], b.urls, b.admitted, b.refused] for i, b in fired]
                     ),
-                )
-        return progress, plans
+                ),
+            )
+        return loaded[[row["id"] for row in rows].index(job["id"])]
 
     def preload_used(self, site_id: int, moment: float) -> int:
         """The site's prefetch quota used on the quota day holding `moment` (batches recorded)."""
@@ -292,6 +319,24 @@ class BackendCore:
         if not 1 <= page_size <= self.limits.max_page_size:
             raise invalid("PageSize", f"It must be between 1 and {self.limits.max_page_size}.")
         return page_number, page_size
+
+
+# A plan's stored fields, in the order `_save` writes them.
+type PlanFields = tuple[float, float, int, int, str, float | None, int, int, int]
+
+
+def _plan_fields(plan: PlanProgress) -> PlanFields:
+    return (
+        plan.start_time,
+        plan.end_time,
+        plan.interval,
+        plan.slice_len,
+        plan.state,
+        plan.next_batch_at,
+        int(plan.fired_since_start),
+        plan.urls_submitted,
+        plan.valid_submitted,
+    )
 
 
 def _error_info(recorded: str, quota_refused: int) -> str:

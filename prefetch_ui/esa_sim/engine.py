@@ -17,7 +17,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Batch", "JobProgress", "PlanProgress", "advance", "display_status"]
+__all__ = ["Batch", "JobProgress", "PlanProgress", "advance", "advance_together", "display_status"]
 
 
 @dataclass(slots=True)
@@ -82,19 +82,33 @@ def advance(
     With `admit`, a batch's valid URLs beyond what it admits are refused (the quota is used up):
     they count as submitted, not as handed to the prefetch system, and in `job.quota_refused`.
     Returns the batches fired, in the order they went out."""
-    fired: list[Batch] = []
-    queue: list[tuple[float, int, int]] = []
-    for index, plan in enumerate(plans):
-        if plan.state != "active":
-            continue
-        if plan.next_batch_at is None or plan.next_batch_at > plan.end_time:
-            if plan.next_batch_at is None or plan.end_time <= now:
-                _finish(plan)
-            continue
-        if plan.next_batch_at <= now:
-            heapq.heappush(queue, (plan.next_batch_at, plan.seq, index))
+    return [batch for _, batch in advance_together([(job, plans)], now, admit=admit)]
+
+
+def advance_together(
+    jobs: list[tuple[JobProgress, list[PlanProgress]]], now: float, *, admit: Admit | None = None
+) -> list[tuple[int, Batch]]:
+    """`advance` for several jobs sharing one quota: their batches go out in one time order.
+
+    A batch charges `admit` when it goes out, so a site's quota is used in the order ESA sends the
+    batches, whichever job is computed first. Batches due at the same instant go out in the order
+    of `jobs` (the caller's: creation order), then of their plans' `seq`. Returns the batches fired,
+    each with the index in `jobs` of the job that fired it, in the order they went out."""
+    fired: list[tuple[int, Batch]] = []
+    queue: list[tuple[float, int, int, int]] = []
+    for job_index, (_, plans) in enumerate(jobs):
+        for index, plan in enumerate(plans):
+            if plan.state != "active":
+                continue
+            if plan.next_batch_at is None or plan.next_batch_at > plan.end_time:
+                if plan.next_batch_at is None or plan.end_time <= now:
+                    _finish(plan)
+                continue
+            if plan.next_batch_at <= now:
+                heapq.heappush(queue, (plan.next_batch_at, job_index, plan.seq, index))
     while queue:
-        batch_at, _, index = heapq.heappop(queue)
+        batch_at, job_index, _, index = heapq.heappop(queue)
+        job, plans = jobs[job_index]
         plan = plans[index]
         remaining = job.url_count - job.cursor
         if remaining <= 0:
@@ -110,7 +124,10 @@ def advance(
         plan.valid_submitted += admitted
         plan.fired_since_start = True
         fired.append(
-            Batch(plan_id=plan.id, at=batch_at, urls=taken, admitted=admitted, refused=valid - admitted)
+            (
+                job_index,
+                Batch(plan_id=plan.id, at=batch_at, urls=taken, admitted=admitted, refused=valid - admitted),
+            )
         )
         next_at = batch_at + plan.interval
         if job.cursor >= job.url_count or next_at > plan.end_time:
@@ -118,5 +135,5 @@ def advance(
             continue
         plan.next_batch_at = next_at
         if next_at <= now:
-            heapq.heappush(queue, (next_at, plan.seq, index))
+            heapq.heappush(queue, (next_at, job_index, plan.seq, index))
     return fired

@@ -165,7 +165,8 @@ class JobActions(BackendCore):
 
     def delete_scheduled_preload_job(self, params: Mapping[str, str]) -> Answer:
         job_id = id_param(params)
-        self._job_row(job_id)
+        # Its batches due up to now went out before it goes (and used the site's quota).
+        self._advanced(job_id)
         self.db.execute("DELETE FROM plans WHERE job_id = ?", (job_id,))
         self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return {}

@@ -21,6 +21,7 @@ class PlanActions(BackendCore):
     def create_scheduled_preload_executions(self, params: Mapping[str, str]) -> Answer:
         job_id = id_param(params)
         progress, _ = self._advanced(job_id)
+        site_id = int(self._job_row(job_id)["site_id"])
         raw = params.get("Executions", "").strip()
         if not raw:
             raise missing("Executions")
@@ -59,9 +60,9 @@ class PlanActions(BackendCore):
                 next_batch_at=next_at,
             )
             self.db.execute(
-                "INSERT INTO plans (id, seq, job_id, start_time, end_time, interval, slice_len, state,"
-                " next_batch_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-                (plan.id, plan.seq, job_id, start, end, interval, slice_len, next_at, now),
+                "INSERT INTO plans (id, seq, job_id, site_id, start_time, end_time, interval, slice_len,"
+                " state, next_batch_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+                (plan.id, plan.seq, job_id, site_id, start, end, interval, slice_len, next_at, now),
             )
             existing += 1
             succeeded.append(self._plan_answer(plan, job_id))
@@ -164,7 +165,8 @@ class PlanActions(BackendCore):
 
     def delete_scheduled_preload_execution(self, params: Mapping[str, str]) -> Answer:
         plan_id = id_param(params)
-        self._plan_row(plan_id)
+        # Its batches due up to now went out before it goes (and used the site's quota).
+        self._plan_in(plan_id)
         self.db.execute("DELETE FROM plans WHERE id = ?", (plan_id,))
         return {}
 

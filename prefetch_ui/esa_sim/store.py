@@ -35,9 +35,13 @@ CREATE TABLE IF NOT EXISTS plans (
     end_time REAL NOT NULL, interval INTEGER NOT NULL, slice_len INTEGER NOT NULL, state TEXT NOT NULL,
     next_batch_at REAL, fired_since_start INTEGER NOT NULL DEFAULT 0,
     urls_submitted INTEGER NOT NULL DEFAULT 0, valid_submitted INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL, site_id INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS plans_by_job ON plans (job_id, seq);
+-- The plans that can still fire, by site and next batch: a read of one job first brings every job
+-- of its site with a batch due up to now (backend.BackendCore._caught_up), in one lookup here,
+-- however many settled plans the site has.
+CREATE INDEX IF NOT EXISTS plans_due ON plans (site_id, next_batch_at) WHERE state = 'active';
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 -- Every batch a plan fired, at its scheduled (simulated) time: what ESA submitted, for tests and
 -- benchmarks to check against. Written when `advance` computes it, which may be later than `at`.
@@ -59,7 +63,14 @@ _ADDED_COLUMNS = (
     ("jobs", "quota_refused", "INTEGER NOT NULL DEFAULT 0"),
     ("batches", "admitted", "INTEGER NOT NULL DEFAULT 0"),
     ("batches", "refused", "INTEGER NOT NULL DEFAULT 0"),
+    ("plans", "site_id", "INTEGER NOT NULL DEFAULT 0"),
 )
+# Filling an added column from what the file already holds (a plan's site is its job's).
+_FILLED_COLUMNS = {
+    ("plans", "site_id"): (
+        "UPDATE plans SET site_id = (SELECT site_id FROM jobs WHERE jobs.id = plans.job_id)"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +171,8 @@ class Store:
             names = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             if names and column not in names:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                if filling := _FILLED_COLUMNS.get((table, column)):
+                    self.db.execute(filling)
 
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

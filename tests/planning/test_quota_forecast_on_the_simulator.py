@@ -103,22 +103,6 @@ def _recorded(sim: RunningSimulator, since: datetime, until: datetime) -> tuple[
     return int(urls), int(refused), None if first is None else datetime.fromtimestamp(first, UTC)
 
 
-def _read_every_quarter_hour(
-    esa: EsaClient, sim: RunningSimulator, clock: ManualClock, since: datetime, until: datetime
-) -> None:
-    """Read the site's jobs half-way through every quarter hour from `since` to `until`.
-
-    The simulator fires a job's due batches when the job is read, job after job: a read after a
-    long gap charges all of one job's batches before the next job's, where ESA charges them as they
-    go out. One read between two batch times keeps the charging in time order.
-    """
-    moment = since
-    while moment < until:
-        moment += timedelta(seconds=QUARTER)
-        _to_simulated(clock, sim, moment)
-        _site_jobs(esa)
-
-
 def test_the_forecast_made_in_the_morning_is_what_the_simulator_charges(
     sim: RunningSimulator, clock: ManualClock
 ) -> None:
@@ -141,8 +125,8 @@ def test_the_forecast_made_in_the_morning_is_what_the_simulator_charges(
         # D: 100 URLs a quarter hour on day 2, 01:00 to 06:00: all of its 2,100.
         _job(esa, "d", 2100, [(at(25), at(30), QUARTER, 100)])
 
-        # The morning: run to 09:07:30, half-way between two quarter hours, and read ESA.
-        _read_every_quarter_hour(esa, sim, clock, at(6), at(9))
+        # The morning: one jump to 09:07:30, half-way between two quarter hours, and read ESA. The
+        # simulator charges the batches due meanwhile in time order across the jobs, as ESA does.
         _to_simulated(clock, sim, at(9.125))
         jobs = _site_jobs(esa)
         quota = esa.list_instance_quotas(site_id=DEMO_SITE_ID).get("preload")
@@ -164,14 +148,15 @@ def test_the_forecast_made_in_the_morning_is_what_the_simulator_charges(
             start=at(24), end=at(48), quota=QUOTA, used=0, scheduled=2600, runs_out_at=at(28.75), refused=600
         )
 
-        # Day 1 runs out: every batch of today has gone by 23:52:30, none of tomorrow's yet.
-        _read_every_quarter_hour(esa, sim, clock, at(9.125), at(23.875))
+        # Day 1 runs out: every batch of today has gone by 23:52:30, none of tomorrow's yet. One
+        # jump there, then one read.
+        _to_simulated(clock, sim, at(23.875))
         assert _refused_by_jobs(_site_jobs(esa)) == today.refused
         assert sim.simulator.preload_used(DEMO_SITE_ID) == min(QUOTA, today.used + today.scheduled)
         assert _recorded(sim, now, today.end) == (today.scheduled, today.refused, today.runs_out_at)
 
-        # Day 2 runs out, and the quota was renewed at midnight.
-        _read_every_quarter_hour(esa, sim, clock, at(23.875), at(30.125))
+        # Day 2 runs out, and the quota was renewed at midnight: one jump to 06:07:30.
+        _to_simulated(clock, sim, at(30.125))
         jobs = _site_jobs(esa)
         assert _refused_by_jobs(jobs) == today.refused + tomorrow.refused
         assert sim.simulator.preload_used(DEMO_SITE_ID) == min(QUOTA, tomorrow.scheduled)
