@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
 from pytest_django import Settings
 
 from prefetch_ui.esa import PlanSpec
@@ -20,6 +22,7 @@ from prefetch_ui.esa_sim.testing import running_simulator
 from prefetch_ui.notifications.messages import message_text
 from prefetch_ui.notifications.models import ChannelKind, Delivery, DeliveryStatus, Event, EventKind
 from prefetch_ui.notifications.services.channels import channel_create
+from prefetch_ui.notifications.services.limits_scan import limits_scan
 from prefetch_ui.notifications.services.outbox import channel_deliveries_send
 from prefetch_ui.notifications.services.scan import notifications_scan
 from prefetch_ui.prefetch.models import Site, SiteLimits
@@ -206,6 +209,24 @@ def test_the_limits_are_read_on_the_jobs_scan_period(settings: Settings) -> None
 
 
 @pytest.mark.django_db
+def test_the_limits_scan_reads_every_site_in_as_many_queries_as_one() -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            limits_scan(now=NOW)
+        return len(captured)
+
+    site = _site(quota=10_000)
+    _plan(site, urls=100, start=NOW + timedelta(minutes=1))
+    queries()  # the first scan makes its cursor
+    one = queries()
+    for esa_id in (11, 12, 13):
+        other = SiteFactory.create(status="active", esa_id=esa_id, name=f"site{esa_id}.example")
+        SiteLimits.objects.create(site=other, preload_quota=10_000, paused=False, read_at=NOW)
+        _plan(other, urls=100, start=NOW + timedelta(minutes=1))
+    assert queries() == one
+
+
+@pytest.mark.django_db
 def test_a_quota_running_out_reaches_a_webhook_verified_by_its_library(operator: User) -> None:
     site = _site(quota=1_000, used=400)
     _plan(site, urls=2_000, start=NOW + timedelta(minutes=10))
@@ -237,10 +258,18 @@ def test_a_quota_running_out_reaches_a_webhook_verified_by_its_library(operator:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pause_and_a_short_quota_on_the_simulator_are_told_after_the_sync(tmp_path: Path) -> None:
-    config = SimConfig(state_path=tmp_path / "s.sqlite3", quotas=Quotas(preload_per_site={DEMO_SITE_ID: 100}))
+def test_a_pause_and_a_short_quota_on_the_simulator_are_told_after_the_sync(
+    tmp_path: Path, settings: Settings
+) -> None:
+    now = datetime.now(UTC)
+    # A quota zone (the simulator's and the dashboard's) where it is about noon: the plan's ten
+    # minutes stay in one quota day whenever the test runs.
+    hours = 12 - now.hour
+    zone = f"Etc/GMT{-hours:+d}" if hours else "UTC"
+    settings.PREFETCH_ESA_QUOTA_TIME_ZONE = zone
+    quotas = Quotas(preload_per_site={DEMO_SITE_ID: 100}, time_zone=zone)
+    config = SimConfig(state_path=tmp_path / "s.sqlite3", quotas=quotas)
     with running_simulator(config) as sim, sim.client() as client:
-        now = datetime.now(UTC)
         esa_job = client.create_scheduled_preload_job(
             site_id=DEMO_SITE_ID, name="big", urls=[f"https://example.com/{n}.js" for n in range(1_000)]
         )
