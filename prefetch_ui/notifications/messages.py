@@ -3,11 +3,17 @@ chat robot or an e-mail makes of it. No I/O."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
 from .models import Event
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A payload's time: ISO 8601 in UTC with a `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def event_envelope(event: Event) -> dict[str, Any]:
@@ -42,6 +48,13 @@ _FACT_LABELS = (
     ("error_code", "ESA code"),
     ("error_message", "ESA message"),
     ("request_id", "ESA RequestId"),
+    ("runs_out_at_local", "Runs out at"),
+    ("refused_urls", "URLs that will be refused"),
+    ("quota", "Quota (URLs a day)"),
+    ("used", "Used today"),
+    ("left", "Left today"),
+    ("renews_at_local", "Renews at"),
+    ("paused_since_local", "Paused since"),
     ("queue", "Queue"),
     ("last_success", "Last successful sync"),
     ("sync_error", "Last sync error"),

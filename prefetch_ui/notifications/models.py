@@ -27,6 +27,10 @@ class EventKind(models.TextChoices):
     CREATE_REFUSED = "create.refused", "A create refused by ESA"
     SYNC_STALE = "sync.stale", "ESA unreachable or the sync stale"
     QUEUE_NO_WORKER = "queue.no_worker", "A worker queue with no worker"
+    QUOTA_RUNS_OUT = "quota.runs_out", "A site's prefetch quota runs out today at this schedule"
+    QUOTA_USED_UP = "quota.used_up", "A site's prefetch quota used up today"
+    SITE_PAUSED = "site.paused", "A site paused in ESA"
+    SITE_RESUMED = "site.resumed", "A paused site no longer paused"
     TEST = "test", "A test message"
 
 

@@ -4,7 +4,8 @@ it in and however often it runs. Run by the beat every PREFETCH_NOTIFY_SCAN_PERI
 
 Why a scan and not signals: incidents and the mirror change state with conditional `update()`s and
 bulk writes, which send no signal; and the stale sync, the worker-less queue and a job's outlook are
-not writes at all. Cursors keep each scan to what may have changed since the last one."""
+not writes at all. Cursors keep each scan to what may have changed since the last one. ESA's limits
+(a quota that runs out or is used up, a site paused) are scanned in `limits_scan`."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ from prefetch_ui.prefetch.models import (
 )
 from prefetch_ui.prefetch.selectors.estimates import jobs_outlooks
 
+from ..messages import iso_utc
 from ..models import Condition, EventKind, JobDeadline, ScanCursor
+from .limits_scan import limits_scan
 from .outbox import event_record
 
 logger = logging.getLogger(__name__)
@@ -43,10 +46,6 @@ logger = logging.getLogger(__name__)
 # Rows written by a transaction that committed after the last scan began may carry an earlier time:
 # each time-cursored source is read again from this long before the last scan (keys dedupe).
 OVERLAP = timedelta(minutes=5)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _since(name: str, now: datetime) -> datetime:
@@ -246,8 +245,8 @@ def _jobs_scan(now: datetime) -> int:
             "job_id": job.esa_id,
             "remaining_urls": outlook.remaining,
             "unscheduled_urls": outlook.unscheduled,
-            "finishes_at": _iso(outlook.finishes_at),
-            "deadline": _iso(deadline.deadline) if deadline else None,
+            "finishes_at": iso_utc(outlook.finishes_at),
+            "deadline": iso_utc(deadline.deadline) if deadline else None,
             "path": reverse("job-detail", args=[job.esa_id]),
         }
         if outlook.unscheduled and (job.pk in open_jobs or deadline is not None):
@@ -304,7 +303,7 @@ def _sync_scan(now: datetime) -> int:
             kind=EventKind.SYNC_STALE,
             title=f"{title} for {int(age)} s",
             data={
-                "last_success": _iso(datetime.fromtimestamp(last_success, tz=UTC)),
+                "last_success": iso_utc(datetime.fromtimestamp(last_success, tz=UTC)),
                 "age_seconds": int(age),
                 "threshold_seconds": settings.PREFETCH_NOTIFY_SYNC_STALE_SECONDS,
                 "sync_error": sync_error,
@@ -338,7 +337,7 @@ def _queues_scan(now: datetime) -> int:
                 key=f"{key}:{int(condition.since.timestamp())}",
                 kind=EventKind.QUEUE_NO_WORKER,
                 title=f"No worker consumes the {name} queue",
-                data={"queue": name, "since": _iso(condition.since)},
+                data={"queue": name, "since": iso_utc(condition.since)},
                 occurred_at=now,
             )
             is not None
@@ -356,6 +355,7 @@ def notifications_scan(*, now: datetime | None = None) -> int:
         lambda: _plans_scan(now),
         lambda: _creates_scan(now),
         lambda: _jobs_scan(now),
+        lambda: limits_scan(now=now),
         lambda: _sync_scan(now),
         lambda: _queues_scan(now),
     ]
