@@ -1,6 +1,6 @@
 """Whether plans about to be added (a batch in the plan builder, the plans a resume puts back) fit
 in what their site's daily prefetch quota has left: the quota forecast with them against the
-forecast at the current schedule (`site_limits.site_quota_forecast`), day by day.
+forecast at the current schedule (`site_limits.site_quota_forecasts`), day by day.
 
 A warning, not a refusal: ESA takes the plans, and refuses the URLs past the quota when their
 batches come (QuotaExcess). What the check says is a forecast from the mirror, so the operator
@@ -19,7 +19,7 @@ from prefetch_ui.planning.quotas import QuotaDayForecast
 
 from ..models import Site, SiteLimits
 from ..services.site_limits import quota_zone
-from .site_limits import quota_days_spanned, site_quota_forecast
+from .site_limits import quota_days_spanned, site_quota_forecasts
 
 __all__ = ["QuotaCheck", "QuotaCheckState", "QuotaDayCheck", "plans_quota_check"]
 
@@ -111,16 +111,17 @@ def plans_quota_check(
     A paused or inactive site is said before an unknown quota: it sends nothing either way.
     """
     zone = quota_zone()
-    limits = SiteLimits.objects.filter(site=site).only("paused").first()
+    limits = SiteLimits.objects.filter(site=site).first()
     paused = bool(limits is not None and limits.paused)
     if site.status != "active" or paused:
         return QuotaCheck(site, QuotaCheckState.NOT_RUNNING, paused, zone.key)
     until = max((plan.end for plans in added.values() for plan in plans), default=now)
     days = quota_days_spanned(now=now, until=until)
-    with_plans = site_quota_forecast(site=site, now=now, added=added, days=days)
-    without = site_quota_forecast(site=site, now=now, added={}, days=days)
-    if with_plans is None or without is None:
+    # With the plans and without them, from one read of the site's quota, jobs and plans.
+    forecasts = site_quota_forecasts(site=site, now=now, variants=[added, {}], days=days, limits=limits)
+    if forecasts is None:
         return QuotaCheck(site, QuotaCheckState.UNKNOWN, paused, zone.key)
+    with_plans, without = forecasts
     checked = tuple(
         QuotaDayCheck(day_with, day_without, day_with.start.astimezone(zone).date(), index == 0)
         for index, (day_with, day_without) in enumerate(zip(with_plans, without, strict=True))

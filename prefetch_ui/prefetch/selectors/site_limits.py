@@ -27,6 +27,7 @@ __all__ = [
     "quota_days_spanned",
     "site_limits",
     "site_quota_forecast",
+    "site_quota_forecasts",
     "sites_limits",
 ]
 
@@ -126,7 +127,7 @@ def _runs(site: Site, limits: SiteLimits | None) -> bool:
     return site.status == "active" and not (limits is not None and limits.paused)
 
 
-def _quota_today(
+def _forecast(
     *,
     site: Site,
     limits: SiteLimits,
@@ -161,7 +162,7 @@ def _view(
 ) -> SiteLimitsView:
     quota = purge = None
     if limits is not None and limits.preload_quota is not None:
-        (today,) = _quota_today(site=site, limits=limits, jobs=jobs, now=now, added={}, days=1)
+        (today,) = _forecast(site=site, limits=limits, jobs=jobs, now=now, added={}, days=1)
         used, since = _used_today(limits, now)
         quota = QuotaToday(quota=limits.preload_quota, used=used, counted_since=since, forecast=today)
     if limits is not None and limits.purge_quota is not None:
@@ -223,11 +224,28 @@ def site_quota_forecast(
 
     `days` quota days from today's: the builder's batch may run on later days.
     """
-    limits = SiteLimits.objects.filter(site=site).first()
+    forecasts = site_quota_forecasts(site=site, now=now, variants=[added], days=days)
+    return None if forecasts is None else forecasts[0]
+
+
+def site_quota_forecasts(
+    *,
+    site: Site,
+    now: datetime,
+    variants: Sequence[Mapping[int, Sequence[ScheduledPlan]]],
+    days: int = 1,
+    limits: SiteLimits | None = None,
+) -> list[list[QuotaDayForecast]] | None:
+    """`site_quota_forecast` for each of `variants` (plans added to the site's jobs: say, a batch
+    and none, to compare), from one read of the mirror; `limits`, the site's row if the caller has
+    it. None when the quota is unknown."""
+    limits = limits or SiteLimits.objects.filter(site=site).first()
     if limits is None or limits.preload_quota is None:
         return None
     jobs = _quota_jobs(site_ids=[site.pk], now=now).get(site.pk, {})
-    return _quota_today(site=site, limits=limits, jobs=jobs, now=now, added=added, days=days)
+    return [
+        _forecast(site=site, limits=limits, jobs=jobs, now=now, added=added, days=days) for added in variants
+    ]
 
 
 def quota_days_spanned(*, now: datetime, until: datetime) -> int:
