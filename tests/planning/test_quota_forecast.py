@@ -179,11 +179,15 @@ def test_the_first_day_counts_from_now_only() -> None:
 
 def test_times_with_microseconds_are_exact() -> None:
     start = NOW + timedelta(microseconds=123_457)
-    job = QuotaJob(
-        remaining_urls=1000, plans=[ScheduledPlan(start, start + _minutes(10), interval=7, slice_len=3)]
+    plan = ScheduledPlan(start, start + _minutes(10), interval=7, slice_len=3)
+    [today] = _forecast(
+        QuotaJob(remaining_urls=1000, plans=[plan]), quota=30, now=NOW + timedelta(microseconds=1)
     )
-    [today] = _forecast(job, quota=30, now=NOW + timedelta(microseconds=1))
-    assert today.runs_out_at == start + timedelta(seconds=70)  # the 11th batch: 33 > 30
+    # Ten batches of 3 fill a quota of 30: the first URL refused is in the 11th batch, which the
+    # plan fires at its start plus ten intervals, to the microsecond (no rounding of the start).
+    eleventh = plan.start + 10 * timedelta(seconds=plan.interval)
+    assert today.runs_out_at == eleventh
+    assert (today.scheduled, today.refused) == (3 * 86, 3 * 86 - 30)
 
 
 def test_empty_or_nonsense_schedules_send_nothing() -> None:
