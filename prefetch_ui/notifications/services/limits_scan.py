@@ -28,21 +28,11 @@ from prefetch_ui.prefetch.services.site_limits import quota_zone
 from prefetch_ui.web.template_tags import in_zone
 
 from ..messages import iso_utc
-from ..models import Condition, EventKind, ScanCursor
+from ..models import Condition, EventKind
+from .cursors import period_due
 from .outbox import event_record
 
 __all__ = ["limits_scan"]
-
-
-def _due(*, now: datetime) -> bool:
-    """Whether the limits are due for a scan (the first scan reads them at once)."""
-    cursor, created = ScanCursor.objects.get_or_create(name="limits", defaults={"at": now})
-    if created:
-        return True
-    if cursor.at and (now - cursor.at).total_seconds() < settings.PREFETCH_NOTIFY_JOBS_SCAN_PERIOD:
-        return False
-    ScanCursor.objects.filter(pk=cursor.pk).update(at=now)
-    return True
 
 
 def _local(moment: datetime | None) -> str | None:
@@ -159,7 +149,7 @@ def _pause_events(view: SiteLimitsView, *, pauses: dict[str, Condition], now: da
 
 def limits_scan(*, now: datetime) -> int:
     """Record the limits' events of every site whose limits the sync read; returns how many were new."""
-    if not _due(now=now):
+    if not period_due(name="limits", now=now, period=settings.PREFETCH_NOTIFY_JOBS_SCAN_PERIOD):
         return 0
     sites = list(Site.objects.filter(limits__isnull=False).order_by("pk"))
     if not sites:

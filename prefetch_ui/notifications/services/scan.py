@@ -38,6 +38,7 @@ from prefetch_ui.prefetch.selectors.estimates import jobs_outlooks
 
 from ..messages import iso_utc
 from ..models import Condition, EventKind, JobDeadline, ScanCursor
+from .cursors import period_due
 from .limits_scan import limits_scan
 from .outbox import event_record
 
@@ -214,11 +215,8 @@ def _jobs_scan(now: datetime) -> int:
     """Jobs that will not finish (URLs that no plan will send) and jobs that will finish after their
     deadline, as the job page's estimate says. Jobs held by an incident are left out: their plans
     are parked on purpose. Read every PREFETCH_NOTIFY_JOBS_SCAN_PERIOD seconds, not every scan."""
-    cursor, created = ScanCursor.objects.get_or_create(name="jobs", defaults={"at": now})
-    if not created:
-        if cursor.at and (now - cursor.at).total_seconds() < settings.PREFETCH_NOTIFY_JOBS_SCAN_PERIOD:
-            return 0
-        ScanCursor.objects.filter(pk=cursor.pk).update(at=now)
+    if not period_due(name="jobs", now=now, period=settings.PREFETCH_NOTIFY_JOBS_SCAN_PERIOD):
+        return 0
     held_jobs = HeldPlan.objects.filter(holding_now()).values("job_esa_id")
     jobs = list(
         Job.objects.filter(url_count__gt=F("url_submitted"))
