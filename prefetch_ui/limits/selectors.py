@@ -21,8 +21,9 @@ def limits_need_attention(limits: SiteLimitsView) -> bool:
     )
 
 
-def sites_limits_by_attention(*, now: datetime) -> list[SiteLimitsView]:
-    """Every site's limits at `now`, those that need attention first, each part by name: five
-    queries whatever the number of sites."""
+def sites_limits_by_attention(*, now: datetime) -> list[tuple[SiteLimitsView, bool]]:
+    """Every site's limits at `now` and whether they need attention, those that do first, each part
+    by name: five queries whatever the number of sites."""
     views = sites_limits(sites=list(Site.objects.order_by("name", "pk")), now=now)
-    return sorted(views.values(), key=lambda limits: not limits_need_attention(limits))
+    rows = [(limits, limits_need_attention(limits)) for limits in views.values()]
+    return sorted(rows, key=lambda row: not row[1])

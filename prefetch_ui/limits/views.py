@@ -27,7 +27,7 @@ from prefetch_ui.web.htmx import (
     shared_poll_answer,
 )
 
-from .selectors import limits_need_attention, sites_limits_by_attention
+from .selectors import sites_limits_by_attention
 
 
 def _explained() -> dict[str, object]:
@@ -47,7 +47,7 @@ def limits_list(request: HtmxHttpRequest) -> HttpResponse:
     version = sites_version(now=now)
 
     def drawn() -> HttpResponse:
-        rows = [(limits, limits_need_attention(limits)) for limits in sites_limits_by_attention(now=now)]
+        rows = sites_limits_by_attention(now=now)
         context = {
             **_explained(),
             "rows": rows,
