@@ -16,14 +16,16 @@ from pytest_django.live_server_helper import LiveServer
 from prefetch_ui.esa import EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID
 from prefetch_ui.esa_sim.testing import RunningSimulator
+from prefetch_ui.prefetch.models import Job
 from prefetch_ui.prefetch.tasks import esa_sync_task
 from tests.accounts import OPERATOR, VIEWER, log_in
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 
 @pytest.fixture
-def syncing() -> Iterator[None]:
+def syncing(running_job: tuple[str, str]) -> Iterator[None]:
     """Beat's job, at test pace: ask the worker for a sync every half second."""
     stop = threading.Event()
 
@@ -32,6 +34,8 @@ def syncing() -> Iterator[None]:
             esa_sync_task.delay()
 
     esa_sync_task.delay()
+    # Every test here starts from a job in ESA: its pages exist once the first sync has mirrored it.
+    eventually(lambda: Job.objects.exists())
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     yield

@@ -50,6 +50,8 @@ def test_an_operator_builds_three_plans_in_a_chosen_zone(
         urls=[f"https://example.com/s/{index}" for index in range(5_000)],
     )
     esa_sync_task.delay()
+    # The job's page exists once the worker's sync has mirrored it.
+    eventually(lambda: Job.objects.filter(esa_id=job.id).exists())
     log_in(page, live_server.url, OPERATOR)
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     page.get_by_role("link", name="Add plans").click()
@@ -108,6 +110,8 @@ def test_enter_in_a_row_draws_the_preview_again_and_never_adds_a_row(
         site_id=DEMO_SITE_ID, name="Enter key", urls=[f"https://example.com/e/{index}" for index in range(50)]
     )
     esa_sync_task.delay()
+    # The job's page exists once the worker's sync has mirrored it.
+    eventually(lambda: Job.objects.filter(esa_id=job.id).exists())
     log_in(page, live_server.url, OPERATOR)
     page.goto(f"{live_server.url}/jobs/{job.id}/")
     page.get_by_role("link", name="Add plans").click()
