@@ -4,8 +4,6 @@ the pages refuse them, as a 422 naming the field."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +20,7 @@ from prefetch_ui.incidents.services.holds import hold_request
 from prefetch_ui.prefetch.models import Operation, OperationKind, OperationStatus, Plan, Site
 from tests.accounts import OPERATOR
 from tests.api.conftest import MakeToken, bearer
+from tests.csv_download import csv_rows
 from tests.factories import JobFactory, OperationFactory, PlanFactory, SiteFactory
 from tests.holds import as_shown, hold_done
 
@@ -99,7 +98,7 @@ def test_the_audit_log_lists_what_the_page_and_its_csv_list(
     assert refused["failed_plans"] is None and refused["operation_id"] == audited["refused"].pk
 
     export = viewer_client.get(reverse("audit-csv"))
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))  # type: ignore[attr-defined]
+    rows = csv_rows(export)
     assert [
         (
             row["Who"],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from prefetch_ui.reviews.views.exports import JOB_COLUMNS, PLAN_COLUMNS
+from tests.csv_download import csv_table
 from tests.factories import JobFactory
 from tests.review_estate import ReviewEstate, review_estate_create
 
@@ -32,9 +31,7 @@ def _rows(
     assert response.streaming  # written as it is read: any number of rows, flat memory
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith("attachment; filename=")
-    text = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
-    reader = csv.DictReader(io.StringIO(text))
-    return list(reader.fieldnames or []), list(reader)
+    return csv_table(response)
 
 
 def test_the_jobs_csv_has_every_job_with_its_outlook(estate: ReviewEstate, viewer_client: Client) -> None:

@@ -4,8 +4,6 @@ CSVs say which incident holds what and, for a plan, the window it was meant to r
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import datetime, timedelta
 
@@ -17,6 +15,7 @@ from django.utils import timezone
 
 from prefetch_ui.incidents.models import HeldPlan, Incident
 from prefetch_ui.prefetch.models import Job, Plan, PlanStatus, Site
+from tests.csv_download import csv_rows
 from tests.factories import JobFactory, PlanFactory
 from tests.holds import as_shown, hold_done
 
@@ -58,8 +57,7 @@ def _original(plan: Plan) -> tuple[datetime | None, datetime | None]:
 def _csv(client: Client, name: str) -> list[dict[str, str]]:
     response = client.get(reverse(name))
     assert response.status_code == 200
-    text = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
-    return list(csv.DictReader(io.StringIO(text)))
+    return csv_rows(response)
 
 
 def _text(html: str) -> str:
