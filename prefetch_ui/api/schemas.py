@@ -12,6 +12,10 @@ from pydantic import field_validator
 # as on the job page (`prefetch.selectors.statuses.COUNTED_STATUSES`; a test keeps them the same).
 PlanStatusFilter = Literal["waiting", "running", "finished", "failed", "stopped", "held"]
 PER_PAGE_MAX = 200
+SITE_IDLE = (
+    'Why ESA runs none of the site\'s plans now, as the sync last read it: "paused" (paused in ESA), '
+    'the site\'s status when it is not active (ESA starts plans only on active sites), or "".'
+)
 
 
 class PageQuery(Schema):
@@ -71,7 +75,11 @@ class JobOut(Schema):
 
 
 class EstimateOut(Schema):
-    estimate: str = Field(description='"held", "done", "finishes" or "will not finish".')
+    estimate: str = Field(
+        description='"held", "done", "idle" (ESA runs none of its site\'s plans now: `site_idle` says why), '
+        '"finishes" or "will not finish".'
+    )
+    site_idle: str = Field(description=SITE_IDLE)
     remaining: int = Field(description="URLs ESA has not submitted yet.")
     finishes_at: datetime | None = Field(description="When the last remaining URL goes out, if they all do.")
     unscheduled: int = Field(description="Remaining URLs no plan will submit.")

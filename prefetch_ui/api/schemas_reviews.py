@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 
 from prefetch_ui.reviews.selectors.audit import AUDIT_KINDS, AUDIT_RESULTS
 
-from .schemas import PageOut, PageQuery
+from .schemas import SITE_IDLE, PageOut, PageQuery
 from .schemas_incidents import SITE_ID_MAX
 
 FORECAST_HOURS_DEFAULT = 18  # the timeline's default window ends 18 h from now
@@ -73,7 +73,11 @@ class OverviewQuery(Schema):
 
 
 class JobEstimateOut(Schema):
-    estimate: str = Field(description='"held", "done", "finishes" or "will not finish".')
+    estimate: str = Field(
+        description='"held", "done", "idle" (ESA runs none of its site\'s plans now: `site_idle` says why), '
+        '"finishes" or "will not finish".'
+    )
+    site_idle: str = Field(description=SITE_IDLE)
     remaining: int
     finishes_at: datetime | None
     unscheduled: int = Field(description="Remaining URLs no plan will submit.")
@@ -111,7 +115,10 @@ class SiteReviewOut(Schema):
     jobs_in_play: int
     jobs_done: int
     jobs_not_shown: int = Field(description="Jobs in play beyond the 50 listed.")
-    estimate: str = Field(description='"held", "will not finish", "finishes", "nothing scheduled" or "done".')
+    estimate: str = Field(
+        description='"held", "idle" (paused in ESA, or not active: ESA runs none of its plans now), '
+        '"will not finish", "finishes", "nothing scheduled" or "done".'
+    )
     finishes_at: datetime | None = Field(
         description="When the jobs listed will have sent every URL that has a plan."
     )

@@ -73,7 +73,7 @@ def _site(site_id: str) -> Site:
 
 def _job(job_id: str) -> Job:
     job = (
-        Job.objects.select_related("site").filter(esa_id=job_id).first()
+        Job.objects.select_related("site__limits").filter(esa_id=job_id).first()
         if _ESA_ID.fullmatch(job_id)
         else None
     )
@@ -183,6 +183,7 @@ def job(request: HttpRequest, job_id: str) -> dict[str, object]:
         **_job_out(found, counts),
         "estimate": {
             "estimate": estimate.estimate,
+            "site_idle": estimate.site_idle,
             "remaining": estimate.remaining,
             "finishes_at": estimate.outlook.finishes_at,
             "unscheduled": estimate.outlook.unscheduled,

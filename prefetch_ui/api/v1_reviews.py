@@ -14,6 +14,7 @@ from ninja import Query, Router
 
 from prefetch_ui.planning.forecast import LoadSeries
 from prefetch_ui.prefetch.models import Site
+from prefetch_ui.prefetch.selectors.statuses import site_idle
 from prefetch_ui.reviews.forms.audit import AuditFilterForm
 from prefetch_ui.reviews.selectors.audit import AuditFilters, audit_entries
 from prefetch_ui.reviews.selectors.audit_rows import AuditRow, audit_rows
@@ -111,6 +112,8 @@ def _site_estimate(review: SiteReview) -> str:
     """The site's estimate in one word, as the overview's `site-estimate` says it."""
     if review.hold is not None:
         return "held"
+    if site_idle(review.site):
+        return "idle"
     if review.unscheduled:
         return "will not finish"
     if review.finishes_at is not None:
@@ -133,6 +136,7 @@ def _job_review_out(review: JobReview) -> dict[str, object]:
         "flags": review.flags,
         "estimate": {
             "estimate": review.estimate,
+            "site_idle": review.site_idle,
             "remaining": review.remaining,
             "finishes_at": review.outlook.finishes_at,
             "unscheduled": review.outlook.unscheduled,

@@ -3,18 +3,21 @@ counts the prefetch quota used today as ESA charges it (docs/limits.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries, Settings
 
 from prefetch_ui.esa import EsaAuthError, EsaClient, PlanSpec
 from prefetch_ui.esa_sim import DEMO_SITE_ID, SimConfig
 from prefetch_ui.esa_sim.backend import Quotas
 from prefetch_ui.esa_sim.testing import ManualClock, RunningSimulator, running_simulator
-from prefetch_ui.prefetch.models import Site, SiteLimits
+from prefetch_ui.prefetch.models import Job, Site, SiteLimits
 from prefetch_ui.prefetch.services.site_limits import preload_use_count
 from prefetch_ui.prefetch.services.sync import esa_sync
 from tests.factories import SiteFactory
@@ -180,3 +183,49 @@ def _count(site: Site) -> int:
 
 def _since(site: Site) -> datetime | None:
     return _row(site).counted_since
+
+
+def test_a_pause_read_by_the_sync_redraws_the_job_page_s_estimate(
+    quota_sim: RunningSimulator,
+    quota_esa: EsaClient,
+    clock: ManualClock,
+    settings: Settings,
+    viewer_client: Client,
+) -> None:
+    """The estimate is a fact of the job, and a pause is not a change of the job: the pause read
+    must still reach an open job page's poll, which asks only whether its job changed."""
+    job = quota_esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Paused later", urls=URLS)
+    start = _now(clock) + timedelta(hours=1)
+    quota_esa.create_scheduled_preload_executions(
+        job.id, [PlanSpec(start, start + timedelta(hours=1), interval=60, slice_len=10)]
+    )
+    esa_sync(client=quota_esa, now=_now(clock))
+    page = viewer_client.get(reverse("job-detail", args=[job.id])).content.decode()
+    assert "All URLs sent by" in page
+    poll = re.search(r'id="job-poll"[^>]*hx-get="([^"]+)"', page)
+    assert poll is not None
+    url = poll.group(1).replace("&amp;", "&")
+
+    quota_sim.simulator.set_site_paused(DEMO_SITE_ID, True)
+    clock.forward(settings.PREFETCH_SYNC_LIMITS_PERIOD)
+    esa_sync(client=quota_esa, now=_now(clock))
+    body = viewer_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Not sending: example.com is paused in ESA, so 100 URLs wait until it is resumed there" in body
+    assert "All URLs sent by" not in body
+
+
+def test_a_site_gone_offline_redraws_its_jobs_estimates(
+    quota_sim: RunningSimulator, quota_esa: EsaClient, clock: ManualClock, viewer_client: Client
+) -> None:
+    job = quota_esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Offline later", urls=URLS)
+    esa_sync(client=quota_esa, now=_now(clock))
+    before = Job.objects.get(esa_id=job.id)
+    quota_sim.simulator.set_site_status(DEMO_SITE_ID, "offline")
+    clock.forward(60)
+    esa_sync(client=quota_esa, now=_now(clock))
+    after = Job.objects.get(esa_id=job.id)
+    # A new version for the job's facts (its estimate) and none for its plans' list.
+    assert after.row_version > before.row_version and after.version > before.version
+    assert after.layout_version == before.layout_version
+    page = viewer_client.get(reverse("job-detail", args=[job.id])).content.decode()
+    assert "example.com is offline in ESA" in page

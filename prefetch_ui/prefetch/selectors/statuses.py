@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Value
 from prefetch_ui.planning.forecast import JobOutlook
 
 from ..holds import holds
-from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus
+from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
 
 STATUS_ORDER = [status.value for status in PlanStatus]
 # Not an ESA status: a plan an open incident holds now (parked a year ahead, stopped by the hold,
@@ -45,6 +45,17 @@ def plan_counts_by(plans: QuerySet[Plan], field: str) -> dict[Any, dict[str, int
 def job_remaining_urls(job: Job) -> int:
     """The job's URLs that ESA has not submitted yet."""
     return max(0, job.url_count - job.url_submitted)
+
+
+def site_idle(site: Site) -> str:
+    """Why ESA runs none of the site's plans now, as the sync last read the site: "paused" (paused
+    in ESA, `SiteLimits.paused`), the site's status when it is known and not active (ESA starts
+    plans only on active sites), else "". Reads the site's limits unless they came with it
+    (`select_related("site__limits")`)."""
+    limits = getattr(site, "limits", None)  # a site not read yet has none
+    if limits is not None and limits.paused:
+        return "paused"
+    return site.status if site.status and site.status != "active" else ""
 
 
 def job_state(job: Job, plan_counts: dict[str, int]) -> str:
@@ -102,10 +113,18 @@ class JobEstimated(JobCounted):
         return job_remaining_urls(self.job)
 
     @property
+    def site_idle(self) -> str:
+        """Why ESA runs none of the job's plans now (`site_idle`), or ""."""
+        return site_idle(self.job.site)
+
+    @property
     def estimate(self) -> str:
-        """One word for the estimate: "held", "done", "finishes", or "will not finish"."""
+        """One word for the estimate: "held", "done", "idle" (ESA runs nothing on its site now:
+        paused, or not active), "finishes", or "will not finish"."""
         if self.hold is not None and self.remaining:
             return "held"
         if not self.remaining:
             return "done"
+        if self.site_idle:
+            return "idle"
         return "finishes" if self.outlook.will_finish else "will not finish"

@@ -48,6 +48,13 @@ def operation_changes(*, site_id: int, job_id: int | None, plan_id: int | None, 
     return version
 
 
+def site_running_changed(*, site_id: int, version: int) -> None:
+    """Whether ESA runs the site's plans changed (paused or resumed in ESA, or its status): its jobs'
+    estimates say so (`selectors.statuses.site_idle`), so their pages send their facts again (no
+    row: a plan's row does not show it). In the caller's transaction, with the site's `version`."""
+    Job.objects.filter(site_id=site_id).update(version=version, row_version=version)
+
+
 @transaction.atomic
 def hold_scope_changed(*, site_ids: Collection[int]) -> None:
     """A hold of these sites started or ended: every row of their jobs' pages changes (buttons)."""
@@ -56,4 +63,4 @@ def hold_scope_changed(*, site_ids: Collection[int]) -> None:
         Job.objects.filter(site_id=site_id).update(version=version, layout_version=version)
 
 
-__all__ = ["hold_scope_changed", "operation_changes", "site_version_next"]
+__all__ = ["hold_scope_changed", "operation_changes", "site_running_changed", "site_version_next"]

@@ -21,7 +21,7 @@ from prefetch_ui.esa import Plan as EsaPlan
 from prefetch_ui.esa import Site as EsaSite
 
 from ..models import Job, Plan, Site
-from .changes import site_version_next
+from .changes import site_running_changed, site_version_next
 from .mirror_rows import (
     JOB_FIELDS,
     PLAN_FIELDS,
@@ -335,8 +335,10 @@ def sites_write(*, esa_sites: list[EsaSite], complete: bool, now: datetime) -> N
         values = mirror_values(esa_object=esa_site, model=Site, fields=SITE_FIELDS)
         if row is not None and row_differs(row=row, values=values):
             with transaction.atomic():
-                site_version_next(site_id=row["pk"])
+                version = site_version_next(site_id=row["pk"])
                 Site.objects.filter(pk=row["pk"]).update(**values, synced_at=now)
+                if row["status"] != values["status"]:
+                    site_running_changed(site_id=row["pk"], version=version)
     if complete:
         Site.objects.exclude(esa_id__in=[site.site_id for site in esa_sites]).delete()
 

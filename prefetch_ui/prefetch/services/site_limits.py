@@ -22,7 +22,7 @@ from prefetch_ui.esa import EsaClient, EsaError, EsaThrottledError, EsaTransport
 from prefetch_ui.esa import Job as EsaJob
 
 from ..models import Site, SiteLimits
-from .changes import site_version_next
+from .changes import site_running_changed, site_version_next
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +106,15 @@ def _limits_write(*, site: Site, values: Mapping[str, Any]) -> None:
     with transaction.atomic():
         limits, _ = SiteLimits.objects.select_for_update().get_or_create(site=site)
         changed = any(field in values and getattr(limits, field) != values[field] for field in _SHOWN)
+        paused_before = limits.paused
         for field, value in values.items():
             setattr(limits, field, value)
         limits.save(update_fields=list(values))
         if changed:
             version = site_version_next(site_id=site.pk)
             Site.objects.filter(pk=site.pk).update(version=version)
+            if "paused" in values and bool(paused_before) != bool(values["paused"]):
+                site_running_changed(site_id=site.pk, version=version)
 
 
 def preload_charged(*, listed: Iterable[EsaJob], before: Mapping[str, Mapping[str, Any]]) -> tuple[int, int]:

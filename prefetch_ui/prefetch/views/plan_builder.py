@@ -40,7 +40,7 @@ def plan_builder(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     Every POST carries the whole builder; an action changes the rows, and the builder is rendered
     again from them. The zone chosen here applies to this builder only, not to other pages.
     """
-    job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
+    job = get_object_or_404(Job.objects.select_related("site__limits"), esa_id=job_esa_id)
     now = timezone.now()
     if request.method == "GET":
         refused = plans_create_refused_rows(job=job, operation_id=request.GET.get("fix", ""))
@@ -182,7 +182,7 @@ def _render(
 @operator_required
 def plan_builder_preview(request: HtmxHttpRequest, job_esa_id: str) -> HttpResponse:
     """The live preview of what the rows would do, for the rows that are valid."""
-    job = get_object_or_404(Job.objects.select_related("site"), esa_id=job_esa_id)
+    job = get_object_or_404(Job.objects.select_related("site__limits"), esa_id=job_esa_id)
     form = BuilderForm.from_post(times_moved_to_zone(request.POST), request.POST.getlist("row"))
     valid = [row for row in form.rows if row.draft is not None]
     drafts = [row.draft for row in valid if row.draft is not None]

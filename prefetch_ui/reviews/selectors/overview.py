@@ -169,7 +169,8 @@ def _ranked_jobs(sites: list[int], now: datetime) -> QuerySet[Job]:
 def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = None) -> list[SiteReview]:
     """Every site (or those of `site_ids`, ESA ids) with its totals and its jobs in play, by name."""
     now = now or timezone.now()
-    sites_query = Site.objects.all()
+    # With their limits: a job's estimate says when ESA runs nothing on its site (`site_idle`).
+    sites_query = Site.objects.select_related("limits")
     if site_ids is not None:
         sites_query = sites_query.filter(esa_id__in=site_ids)
     sites = list(
@@ -203,6 +204,8 @@ def site_reviews(*, now: datetime | None = None, site_ids: list[int] | None = No
         for site in sites
     }
     jobs = list(_ranked_jobs(list(by_pk), now))
+    for job in jobs:
+        job.site = by_pk[job.site_id]  # read above, with its limits
     for reviewed in _job_reviews(jobs, now=now, holds=reviews):
         reviews[reviewed.job.site_id].jobs.append(reviewed)
     for review in reviews.values():
@@ -273,7 +276,7 @@ def job_reviews(*, now: datetime | None = None, site_ids: list[int] | None = Non
     """
     now = now or timezone.now()
     holds = list(Incident.objects.filter(status__in=HOLD_ACTIVE_STATUSES).select_related("site"))
-    jobs = Job.objects.select_related("site").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
+    jobs = Job.objects.select_related("site__limits").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
     if site_ids is not None:
         jobs = jobs.filter(site__esa_id__in=site_ids)
     for chunk in _chunks(jobs.iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):

@@ -179,7 +179,7 @@ def timeline_jobs(*, start: datetime, end: datetime, site: Site | None = None) -
     jobs = Job.objects.filter(Exists(Plan.objects.filter(_in_window(start, end), job=OuterRef("pk"))))
     if site is not None:
         jobs = jobs.filter(site=site)
-    return jobs.select_related("site").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
+    return jobs.select_related("site__limits").order_by("site__name", "site_id", *JOBS_NEWEST_FIRST)
 
 
 def timeline_plans(*, start: datetime, end: datetime, site: Site | None = None) -> QuerySet[Plan]:
