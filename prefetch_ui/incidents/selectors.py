@@ -12,7 +12,7 @@ from django.utils import timezone
 from prefetch_ui.core.workers import live_workers
 from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.prefetch.models import Site
-from prefetch_ui.prefetch.selectors.quota_checks import QuotaCheck, plans_quota_check
+from prefetch_ui.prefetch.selectors.quota_checks import QuotaCheck, plans_quota_checks
 from prefetch_ui.web.request_ids import id_number
 
 from .models import (
@@ -245,7 +245,5 @@ def resume_quota_checks(*, preview: ResumePreview) -> list[QuotaCheck]:
         sites[held.site_id] = held.site
         jobs = added.setdefault(held.site_id, {})
         jobs.setdefault(held.plan.job_id, []).append(ScheduledPlan(start, end, held.interval, held.slice_len))
-    return [
-        plans_quota_check(site=sites[site_id], now=now, added=added[site_id])
-        for site_id in sorted(added, key=lambda site_id: sites[site_id].name)
-    ]
+    ordered = sorted(added, key=lambda site_id: sites[site_id].name)
+    return plans_quota_checks(sites=[sites[site_id] for site_id in ordered], now=now, added=added)

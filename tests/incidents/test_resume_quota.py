@@ -12,14 +12,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from pytest_django import Settings
+from pytest_django import DjangoAssertNumQueries, Settings
 
 from prefetch_ui.incidents.models import Incident
 from prefetch_ui.incidents.selectors import resume_quota_checks
-from prefetch_ui.incidents.services.resumes import resume_preview
+from prefetch_ui.incidents.services.resumes import ResumePreview, resume_preview
 from prefetch_ui.planning.forecast import ScheduledPlan
 from prefetch_ui.prefetch.models import Job, Site, SiteLimits
-from prefetch_ui.prefetch.selectors.quota_checks import QuotaCheckState, QuotaDayCheck
+from prefetch_ui.prefetch.selectors.quota_checks import QuotaCheckState, QuotaDayCheck, plans_quota_check
 from prefetch_ui.prefetch.selectors.site_limits import quota_days_spanned, site_quota_forecast
 from tests.factories import JobFactory, PlanFactory, SiteFactory
 from tests.holds import as_shown, hold_done
@@ -34,8 +34,10 @@ def _zone(settings: Settings) -> None:
     settings.PREFETCH_ESA_QUOTA_TIME_ZONE = "Asia/Shanghai"
 
 
-def _active_site(*, quota: int | None, paused: bool = False) -> Site:
-    site = SiteFactory.create(status="active")
+def _active_site(*, quota: int | None, paused: bool = False, esa_id: int | None = None) -> Site:
+    site = SiteFactory.create(
+        status="active", **({} if esa_id is None else {"esa_id": esa_id, "name": f"site{esa_id}.example"})
+    )
     now = timezone.now()
     today = now.astimezone(SHANGHAI).date()
     SiteLimits.objects.create(
@@ -142,3 +144,45 @@ def test_a_paused_site_and_an_unknown_quota(operator: User, operator_client: Cli
         f"The daily prefetch quota of {site.name} has not been read yet, so the resume is not checked "
         "against it."
     ) in page
+
+
+def test_a_resume_of_every_site_checks_their_quotas_in_queries_that_do_not_grow_with_sites(
+    operator: User, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
+    """A global hold's confirmation checks every site it puts plans back on: three queries in all
+    (the sites' limits, their jobs and plans), each site answered as it would be alone."""
+    sites = [
+        _active_site(quota=quota, esa_id=100 - index) for index, quota in enumerate((100, 10_000, None, 50))
+    ]
+    sites.append(_active_site(quota=100, paused=True, esa_id=1))
+    for site in sites:
+        job = JobFactory.create(site=site, url_count=5_000, url_submitted=0)
+        start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=10)
+        PlanFactory.create(job=job, start_time=start, end_time=start + timedelta(hours=2), slice_len=20)
+    preview = resume_preview(incident=hold_done(user=operator, site=None))
+    assert preview.put_back and preview.now is not None  # laid out once, outside the count
+    with django_assert_max_num_queries(3):
+        checks = resume_quota_checks(preview=preview)
+    assert [check.site.pk for check in checks] == [site.pk for site in sorted(sites, key=lambda s: s.name)]
+    alone = {
+        check.site.pk: plans_quota_check(site=check.site, now=preview.now, added=_added(preview, check.site))
+        for check in checks
+    }
+    assert {check.site.pk: check for check in checks} == alone
+    assert {check.state for check in checks} == {
+        QuotaCheckState.EXCEEDED,
+        QuotaCheckState.WITHIN,
+        QuotaCheckState.UNKNOWN,
+        QuotaCheckState.NOT_RUNNING,
+    }
+
+
+def _added(preview: ResumePreview, site: Site) -> dict[int, list[ScheduledPlan]]:
+    """The plans the resume puts back on `site`, by job, as `resume_quota_checks` adds them."""
+    added: dict[int, list[ScheduledPlan]] = {}
+    for held, (start, end) in preview.put_back:
+        if held.plan is not None and held.site_id == site.pk:
+            added.setdefault(held.plan.job_id, []).append(
+                ScheduledPlan(start, end, held.interval, held.slice_len)
+            )
+    return added

@@ -15,13 +15,13 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from prefetch_ui.planning.forecast import ScheduledPlan
-from prefetch_ui.planning.quotas import QuotaDayForecast
+from prefetch_ui.planning.quotas import QuotaDayForecast, QuotaJob
 
 from ..models import Site, SiteLimits
 from ..services.site_limits import quota_zone
-from .site_limits import quota_days_spanned, site_quota_forecasts
+from .site_limits import quota_days_spanned, quota_jobs, site_quota_forecasts
 
-__all__ = ["QuotaCheck", "QuotaCheckState", "QuotaDayCheck", "plans_quota_check"]
+__all__ = ["QuotaCheck", "QuotaCheckState", "QuotaDayCheck", "plans_quota_check", "plans_quota_checks"]
 
 
 class QuotaCheckState(StrEnum):
@@ -106,19 +106,51 @@ def plans_quota_check(
     *, site: Site, now: datetime, added: Mapping[int, Sequence[ScheduledPlan]]
 ) -> QuotaCheck:
     """The site's daily prefetch quota against plans `added` to its jobs (by job pk), on every quota
-    day from today's to the one of the last plan's end (a year ahead at most).
+    day from today's to the one of the last plan's end (a year ahead at most): three queries.
 
     A paused or inactive site is said before an unknown quota: it sends nothing either way.
     """
+    (check,) = plans_quota_checks(sites=[site], now=now, added={site.pk: added})
+    return check
+
+
+def plans_quota_checks(
+    *, sites: Sequence[Site], now: datetime, added: Mapping[int, Mapping[int, Sequence[ScheduledPlan]]]
+) -> list[QuotaCheck]:
+    """`plans_quota_check` of each of `sites` (in that order) with the plans `added` to it (by site
+    pk, then job pk): three queries whatever the number of sites (a resume of every site)."""
+    ids = [site.pk for site in sites]
+    limits = {row.site_id: row for row in SiteLimits.objects.filter(site_id__in=ids)}
+    known = [pk for pk in ids if pk in limits and limits[pk].preload_quota is not None]
+    jobs = quota_jobs(site_ids=known, now=now) if known else {}
+    return [
+        _check(
+            site=site, limits=limits.get(site.pk), jobs=jobs.get(site.pk, {}), now=now, added=added[site.pk]
+        )
+        for site in sites
+    ]
+
+
+def _check(
+    *,
+    site: Site,
+    limits: SiteLimits | None,
+    jobs: Mapping[int, QuotaJob],
+    now: datetime,
+    added: Mapping[int, Sequence[ScheduledPlan]],
+) -> QuotaCheck:
     zone = quota_zone()
-    limits = SiteLimits.objects.filter(site=site).first()
     paused = bool(limits is not None and limits.paused)
     if site.status != "active" or paused:
         return QuotaCheck(site, QuotaCheckState.NOT_RUNNING, paused, zone.key)
     until = max((plan.end for plans in added.values() for plan in plans), default=now)
     days = quota_days_spanned(now=now, until=until)
     # With the plans and without them, from one read of the site's quota, jobs and plans.
-    forecasts = site_quota_forecasts(site=site, now=now, variants=[added, {}], days=days, limits=limits)
+    if limits is None or limits.preload_quota is None:
+        return QuotaCheck(site, QuotaCheckState.UNKNOWN, paused, zone.key)
+    forecasts = site_quota_forecasts(
+        site=site, now=now, variants=[added, {}], days=days, limits=limits, jobs=jobs
+    )
     if forecasts is None:
         return QuotaCheck(site, QuotaCheckState.UNKNOWN, paused, zone.key)
     with_plans, without = forecasts

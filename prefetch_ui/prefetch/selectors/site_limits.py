@@ -98,7 +98,7 @@ class SiteLimitsView:
         return self.active and not self.paused
 
 
-def _quota_jobs(*, site_ids: Iterable[int], now: datetime) -> dict[int, dict[int, QuotaJob]]:
+def quota_jobs(*, site_ids: Iterable[int], now: datetime) -> dict[int, dict[int, QuotaJob]]:
     """Each site's jobs with URLs left, as the forecast takes them (by job pk): two queries."""
     # Only jobs with a plan that may still fire: a site's settled jobs (most of them) send nothing.
     jobs = (
@@ -196,7 +196,7 @@ def sites_limits(*, sites: Sequence[Site], now: datetime) -> dict[int, SiteLimit
     """Each site's limits (by pk), for the overview: four queries whatever the number of sites."""
     ids = [site.pk for site in sites]
     limits = {row.site_id: row for row in SiteLimits.objects.filter(site_id__in=ids)}
-    jobs = _quota_jobs(site_ids=[pk for pk in ids if pk in limits], now=now)
+    jobs = quota_jobs(site_ids=[pk for pk in ids if pk in limits], now=now)
     counts: dict[int, int] = defaultdict(int)
     counted = Job.objects.filter(site_id__in=ids).order_by().values("site_id").annotate(jobs=Count("id"))
     counts.update((row["site_id"], row["jobs"]) for row in counted)
@@ -235,14 +235,16 @@ def site_quota_forecasts(
     variants: Sequence[Mapping[int, Sequence[ScheduledPlan]]],
     days: int = 1,
     limits: SiteLimits | None = None,
+    jobs: Mapping[int, QuotaJob] | None = None,
 ) -> list[list[QuotaDayForecast]] | None:
     """`site_quota_forecast` for each of `variants` (plans added to the site's jobs: say, a batch
-    and none, to compare), from one read of the mirror; `limits`, the site's row if the caller has
-    it. None when the quota is unknown."""
+    and none, to compare), from one read of the mirror; `limits` (the site's row) and `jobs` (its
+    entry of `quota_jobs`) if the caller read them. None when the quota is unknown."""
     limits = limits or SiteLimits.objects.filter(site=site).first()
     if limits is None or limits.preload_quota is None:
         return None
-    jobs = _quota_jobs(site_ids=[site.pk], now=now).get(site.pk, {})
+    if jobs is None:
+        jobs = quota_jobs(site_ids=[site.pk], now=now).get(site.pk, {})
     return [
         _forecast(site=site, limits=limits, jobs=jobs, now=now, added=added, days=days) for added in variants
     ]
