@@ -211,6 +211,7 @@ def test_a_pause_read_by_the_sync_redraws_the_job_page_s_estimate(
     esa_sync(client=quota_esa, now=_now(clock))
     body = viewer_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "Not sending: example.com is paused in ESA, so 100 URLs wait until it is resumed there" in body
+    assert "example.com is paused in ESA: ESA runs none of its plans until it is resumed" in body
     assert "All URLs sent by" not in body
 
 
