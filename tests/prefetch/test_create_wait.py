@@ -26,6 +26,8 @@ from prefetch_ui.prefetch.selectors import sites as site_selectors
 from prefetch_ui.prefetch.services.creates import job_create_request, plans_create_request
 from prefetch_ui.prefetch.services.mirror_writes import jobs_upsert, plans_upsert
 from prefetch_ui.prefetch.services.operations import _operation_write
+from prefetch_ui.prefetch.views import jobs as job_views
+from tests.esa_changes import esa_says, job_of_plans
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -369,3 +371,41 @@ def test_the_site_poll_brings_the_note_when_the_wait_passes_the_threshold_and_ta
     Operation.objects.filter(pk=operation.pk).update(status="running")  # a worker took it
     answer = operator_client.get(url, headers=HTMX)
     assert answer.status_code == 200 and _note(answer.content.decode()) == ""
+
+
+def test_an_operation_asked_after_the_page_was_drawn_brings_its_note_on_the_next_poll(
+    job: Job,
+    operator: User,
+    operator_client: Client,
+    settings: Settings,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    """A poll that draws what changed reads the operations only when one of them changed since the
+    page (its version moves): an operation asked for after the page was drawn is one."""
+    settings.PREFETCH_OPERATION_WAIT_SECONDS = 0
+    page = _page(operator_client, job)
+    url = _poll_url(page)
+    assert _note(page) == "" and "wait=" not in url
+    _create(job, operator, django_capture_on_commit_callbacks)  # no worker runs
+    body = operator_client.get(url, headers=HTMX).content.decode()
+    assert 'id="job-live"' not in body  # the changes, not the whole region
+    assert NOTE in _note(body)
+    assert "wait=" in _poll_url(body)
+
+
+def test_a_poll_whose_page_shows_no_pending_operation_reads_none_when_only_a_plan_changed(
+    operator_client: Client, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = job_of_plans(3, site=site, url_count=30)
+    url = _poll_url(_page(operator_client, job))
+    esa_says(job.plans.order_by("start_time")[0], interval=120)
+    read: list[Job] = []
+
+    def wait_read(*, job: Job) -> tuple[None, str]:
+        read.append(job)
+        return None, ""
+
+    monkeypatch.setattr(job_views, "job_operation_wait", wait_read)
+    body = operator_client.get(url, headers=HTMX).content.decode()
+    assert "hx-swap-oob" in body and 'id="job-live"' not in body  # the changed row
+    assert read == []  # no operation changed since the page: it still shows none pending

@@ -100,17 +100,32 @@ def _oldest_pending_wait(
     return wait, wait.token
 
 
+def wait_note_kept(*, shown: str, now: datetime | None = None) -> bool:
+    """Whether a page showing `shown` (its poll's token) shows what it should without a read of the
+    operations, when none of them changed since the version it shows (none asked for, moved on or
+    sent back to pending: each moves that version): it shows none pending (""), or one that has not
+    waited long enough to need a note yet ("@…", not due). A poll that draws what changed then
+    keeps the token it was asked with, for no query."""
+    return shown == "" or _not_due_yet(shown, now or timezone.now())
+
+
+def _not_due_yet(shown: str, now: datetime) -> bool:
+    """Whether `shown` is "@<epoch>" of an operation that has not waited long enough for a note."""
+    if not shown.startswith("@"):
+        return False
+    try:
+        asked = datetime.fromtimestamp(int(shown[1:12]), tz=UTC)
+    except ValueError:
+        return False
+    return not waited_too_long(since=asked, now=now)
+
+
 def _wait_unchanged(
     wait_of: Callable[[datetime], tuple[OperationWait | None, str]], *, shown: str, now: datetime | None
 ) -> bool:
     now = now or timezone.now()
-    if shown.startswith("@"):
-        try:
-            asked = datetime.fromtimestamp(int(shown[1:12]), tz=UTC)
-        except ValueError:
-            asked = now
-        if not waited_too_long(since=asked, now=now):
-            return True
+    if _not_due_yet(shown, now):
+        return True
     wait, _ = wait_of(now)
     return not wait_note_changed(wait=wait, shown=shown)
 

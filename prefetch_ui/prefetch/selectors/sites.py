@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from ..holds import holds
+from prefetch_ui.core.precompiled import PrecompiledQuery, precompiled_query
+
+from ..holds import Holds, holds
 from ..models import (
     ACTIVE_OPERATION_STATUSES,
     JOBS_NEWEST_FIRST,
@@ -23,7 +27,15 @@ from ..models import (
     Site,
 )
 from .mirror_age import mirror_age, site_read_at
-from .statuses import HELD, STATUS_ORDER, UNFINISHED_COUNTS, JobCounted, plan_counts_by
+from .statuses import (
+    HELD,
+    STATUS_ORDER,
+    UNFINISHED_COUNTS,
+    JobCounted,
+    plan_counts_by,
+    plan_counts_of,
+    plan_counts_query,
+)
 
 
 def sites_version(*, site_ids: Collection[int] | None = None, now: datetime | None = None) -> str:
@@ -68,7 +80,7 @@ def site_job_list(
     Plain rows, so that paginating walks the (site, -esa_created_at) index; the plan counts of
     the page shown come from `job_rows`.
     """
-    jobs = Job.objects.filter(site=site)
+    jobs = _site_jobs(site.pk)
     if name:
         jobs = jobs.filter(name__icontains=name)
     if created_from:
@@ -107,20 +119,28 @@ class SiteJobChanges:
 
 
 def site_job_changes(
-    *, site: Site, jobs: QuerySet[Job], since: int, page_number: int, per_page: int
+    *, site: Site, jobs: QuerySet[Job], since: int, page_number: int, per_page: int, filtered: bool = True
 ) -> SiteJobChanges:
     """The jobs of one page of `jobs` (a `site_job_list`) stamped after version `since`, with
     their plan counts, for a poll of a site page whose list kept its shape, and whether anything
     on the page will still change by itself. Reads the changed jobs, and only if there are any,
     the plan counts of the page's jobs (and, if none of them has a plan to submit, whether a job
-    is being created)."""
+    is being created). For the list of all the site's jobs (not `filtered`), the two queries are
+    compiled once for each page (`_page_queries`): every open site page polls them."""
     offset = (max(page_number, 1) - 1) * per_page
-    page_ids = jobs.values("pk")[offset : offset + per_page]
-    changed = list(jobs.filter(version__gt=since, pk__in=page_ids))
-    if not changed:
-        # Its rows and its list as they were: as unfinished as the page that polls.
-        return SiteJobChanges(rows=[], unfinished=True)
-    counts = _plan_counts_by_job(page_ids)
+    if filtered:
+        page_ids = jobs.values("pk")[offset : offset + per_page]
+        changed = list(jobs.filter(version__gt=since, pk__in=page_ids))
+        if not changed:
+            # Its rows and its list as they were: as unfinished as the page that polls.
+            return SiteJobChanges(rows=[], unfinished=True)
+        counts = _plan_counts_by_job(page_ids)
+    else:
+        changed_query, counts_query = _page_queries(holds(), connection.vendor, offset, per_page)
+        changed = list(changed_query.raw(site=site.pk, since=since))
+        if not changed:
+            return SiteJobChanges(rows=[], unfinished=True)
+        counts = plan_counts_of(counts_query.rows(site=site.pk))
     unfinished = any(
         counts.get(job_id, {}).get(status) for job_id in counts for status in UNFINISHED_COUNTS
     ) or (
@@ -130,6 +150,31 @@ def site_job_changes(
     )
     return SiteJobChanges(
         rows=[JobRow(job=job, plan_counts=counts.get(job.pk, {})) for job in changed], unfinished=unfinished
+    )
+
+
+def _site_jobs(site_id: int) -> QuerySet[Job]:
+    return Job.objects.filter(site_id=site_id).order_by(*JOBS_NEWEST_FIRST)
+
+
+# Placeholders for the parameters of `_page_queries`: no site's pk and no version is this large,
+# and both are in their fields' ranges (a value out of range, Django leaves out of the SQL).
+_SITE_SLOT, _SINCE_SLOT = 9_000_000_000_000_000_001, 9_000_000_000_000_000_002
+
+
+@functools.lru_cache(maxsize=64)
+def _page_queries(
+    registered: Holds, vendor: str, offset: int, per_page: int
+) -> tuple[PrecompiledQuery, PrecompiledQuery]:
+    """`site_job_changes`'s two queries for one page of a site's unfiltered list, compiled once
+    (the page's bounds are in the SQL, not parameters): the jobs changed since a version, and the
+    plan counts of the page's jobs."""
+    page_ids = _site_jobs(_SITE_SLOT).values("pk")[offset : offset + per_page]
+    changed = _site_jobs(_SITE_SLOT).filter(version__gt=_SINCE_SLOT, pk__in=page_ids)
+    counts = plan_counts_query(Plan.objects.filter(job_id__in=page_ids), "job_id")
+    return (
+        precompiled_query(changed, site=_SITE_SLOT, since=_SINCE_SLOT),
+        precompiled_query(counts, site=_SITE_SLOT),
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet, Value
+from django.db import connection
+from django.db.models import Count, Expression, QuerySet
 
+from prefetch_ui.core.precompiled import precompiled_condition
 from prefetch_ui.planning.forecast import JobOutlook
 
-from ..holds import holds
+from ..holds import Holds, holds
 from ..models import UNFINISHED_PLAN_STATUSES, Job, Plan, PlanStatus, Site
 
 STATUS_ORDER = [status.value for status in PlanStatus]
@@ -22,19 +26,35 @@ COUNTED_STATUSES = [*STATUS_ORDER, HELD]
 UNFINISHED_COUNTS = (*UNFINISHED_PLAN_STATUSES, HELD)
 
 
-def plan_is_held() -> Exists | Value:
+def plan_is_held() -> Expression:
     """Whether an open incident holds the plan now (`incidents.models.holding_now`), as an
-    expression over plans: to count, filter or annotate them in the same query."""
-    return holds().plan_held(OuterRef("esa_id"))
+    expression over plans: to count, filter or annotate them in the same query (also a subquery
+    over plans). Compiled once (`core.precompiled`): every page that counts plans asks it."""
+    return _plan_is_held(holds(), connection.vendor)
+
+
+@functools.cache
+def _plan_is_held(registered: Holds, vendor: str) -> Expression:
+    return precompiled_condition(model=Plan, field="esa_id", build=registered.plan_held, name="held")
 
 
 def plan_counts_by(plans: QuerySet[Plan], field: str) -> dict[Any, dict[str, int]]:
     """`plans` counted by `field` (a job's or a site's id) and by status, a held plan as `HELD`
     whatever ESA calls it: one query."""
-    counts: dict[Any, dict[str, int]] = {}
-    grouped = (
+    return plan_counts_of(plan_counts_query(plans, field))
+
+
+def plan_counts_query(plans: QuerySet[Plan], field: str) -> QuerySet[Plan, tuple[Any, str, bool, int]]:
+    """The query of `plan_counts_by`: (key, status, held, count) rows."""
+    return (
         plans.annotate(held=plan_is_held()).values_list(field, "status", "held").annotate(count=Count("id"))
     ).order_by()
+
+
+def plan_counts_of(grouped: Iterable[tuple[Any, str, Any, int]]) -> dict[Any, dict[str, int]]:
+    """`plan_counts_by` from the rows of its query (`held` as the database answers it: 0 or 1 from
+    SQLite's raw rows)."""
+    counts: dict[Any, dict[str, int]] = {}
     for key, status, held, count in grouped:
         by_status = counts.setdefault(key, {})
         counted = HELD if held else status

@@ -37,7 +37,12 @@ from ..models import Job, Operation, OperationKind, Plan
 from ..selectors import jobs as job_selectors
 from ..selectors.incident_steps import job_incident_steps_unchanged
 from ..selectors.mirror_age import job_mirror_age
-from ..selectors.operation_waits import job_operation_wait, job_wait_unchanged, wait_note_changed
+from ..selectors.operation_waits import (
+    job_operation_wait,
+    job_wait_unchanged,
+    wait_note_changed,
+    wait_note_kept,
+)
 from ..selectors.statuses import COUNTED_STATUSES
 from ..services import operations, plan_edits
 
@@ -131,7 +136,10 @@ def _job_live(request: HtmxHttpRequest, job: Job) -> HttpResponse:
             poll[ERRORS_PARAMETER] = errors
         if age:
             poll[AGE_PARAMETER] = age.token
-        wait, wait_token = job_operation_wait(job=job)
+        if not reshaped and job.operations_version <= (since or 0) and wait_note_kept(shown=wait_shown):
+            wait, wait_token = None, wait_shown  # no operation of the job changed since the page
+        else:
+            wait, wait_token = job_operation_wait(job=job)
         if wait_token:
             poll[WAIT_PARAMETER] = wait_token
         wait_changed = wait_note_changed(wait=wait, shown=wait_shown)

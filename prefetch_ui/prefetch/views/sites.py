@@ -35,7 +35,12 @@ from ..models import Site
 from ..selectors import sites as site_selectors
 from ..selectors.job_cap import JOB_COUNT_FULL, job_cap_refusal, site_job_cap
 from ..selectors.mirror_age import MirrorAge, listed_sites_mirror_age, site_mirror_age
-from ..selectors.operation_waits import site_creation_wait, site_creation_wait_unchanged, wait_note_changed
+from ..selectors.operation_waits import (
+    site_creation_wait,
+    site_creation_wait_unchanged,
+    wait_note_changed,
+    wait_note_kept,
+)
 from ..selectors.site_limits import site_limits
 
 JOBS_PER_PAGE = 50
@@ -113,7 +118,11 @@ def _site_jobs(
 ) -> Drawn:
     """The site's table of jobs (`whole`), or the rows of its page that changed since `since`."""
     tokens = {AGE_PARAMETER: age.token} if age else {}
-    wait, wait_token = site_creation_wait(site=site)
+    # A job create asked for, moved on or sent back moves the site's layout version (`whole`).
+    if not whole and wait_note_kept(shown=wait_shown):
+        wait, wait_token = None, wait_shown
+    else:
+        wait, wait_token = site_creation_wait(site=site)
     if wait_token:
         tokens[WAIT_PARAMETER] = wait_token
     wait_changed = wait_note_changed(wait=wait, shown=wait_shown)
@@ -133,7 +142,12 @@ def _site_jobs(
     if not whole:
         number = page_number(request)
         changes = site_selectors.site_job_changes(
-            site=site, jobs=jobs, since=since or 0, page_number=number, per_page=JOBS_PER_PAGE
+            site=site,
+            jobs=jobs,
+            since=since or 0,
+            page_number=number,
+            per_page=JOBS_PER_PAGE,
+            filtered=bool(name or created_from or created_to),
         )
         unfinished = changes.unfinished or site_selectors.site_moved_since_read(site)
         context = {
