@@ -57,9 +57,13 @@ class BenchData:
     # The big site's change version, and the one before it: since then one job (on its first
     # page) changed.
     big_site_version: int
-    # An incident resuming the large job's plans, none of them resumed yet: its page polls.
+    # An incident resuming the plans of a job of its own on a third site, none of them resumed yet:
+    # its page polls, and that job's page shows its plans held (one of them changed since the
+    # version before `held_job_version`). The small and large jobs' site has no incident.
     incident_id: int
     incident_plans: int
+    held_job_esa_id: str
+    held_job_version: int
 
 
 def _plan_status(rng: random.Random) -> PlanStatus:
@@ -204,7 +208,18 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
     large_job_version = _one_plan_changes(large_job, now=now)
-    incident_id = _resuming_incident(large_job, user=user, now=now)
+    held_site = SiteFactory.create(
+        esa_id=SEED_SITES[2].site_id,
+        name="held.example.org",
+        status="active",
+        plan_name="basic",
+        synced_at=now,
+    )
+    held_job = _poll_job(
+        site=held_site, name="A thousand held plans", plan_count=1_000, rng=rng, now=now, user=user
+    )
+    held_job_version = _one_plan_changes(held_job, now=now)
+    incident_id = _resuming_incident(held_job, user=user, now=now)
     # No sync runs during the benchmark: its sites count as read all along (a last read ahead of
     # its end), so no page says the sync is behind and no poll is answered for that.
     Site.objects.update(jobs_read_at=now + timedelta(days=1))
@@ -221,13 +236,16 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         big_site_version=big_site_version,
         incident_id=incident_id,
         incident_plans=1_000,
+        held_job_esa_id=held_job.esa_id,
+        held_job_version=held_job_version,
     )
 
 
 def _resuming_incident(job: Job, *, user: User, now: datetime) -> int:
     """An incident whose hold of `job`'s plans is being lifted, none of them resumed yet: its
-    page polls. Resuming, not holding: the job and site pages, the overview and the timeline show
-    no hold, and measure what they did before; only a whole page's banner names it."""
+    page polls. Until the resume puts a plan back, the pages count it held (`holding_now`), so
+    the incident has a job and a site of its own: the other jobs' pages measure jobs no incident
+    touches, and `job poll, … held plans` measures one it does."""
     incident = Incident.objects.create(
         site=job.site,
         status=IncidentStatus.RESUMING,

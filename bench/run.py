@@ -108,8 +108,9 @@ def _scenarios(data: BenchData) -> list[Scenario]:
     # A poll from a page that says no version gets the whole region (as every poll did before).
     small, large = f"/jobs/{data.small_job_esa_id}/?poll=1", f"/jobs/{data.large_job_esa_id}/?poll=1"
     version = data.large_job_version
-    # The large job's plans are being resumed: its page's poll carries the token of those steps.
-    steps_token = job_incident_steps_token(job=Job.objects.get(esa_id=data.large_job_esa_id))
+    # The page of a job whose plans are being resumed: its poll carries the token of those steps.
+    held = f"/jobs/{data.held_job_esa_id}/?poll=1"
+    steps_token = job_incident_steps_token(job=Job.objects.get(esa_id=data.held_job_esa_id))
     steps = f"&steps={steps_token}" if steps_token else ""
     return [
         Scenario("baseline (trivial view)", BASELINE_PATH, {}, 200, must_contain="ok"),
@@ -133,7 +134,7 @@ def _scenarios(data: BenchData) -> list[Scenario]:
         ),
         Scenario(
             f"job poll, {data.large_job_plans:,} plans, nothing changed",
-            f"{large}&page=1&v={version}{steps}",
+            f"{large}&page=1&v={version}",
             HTMX,
             204,
             "",
@@ -141,13 +142,31 @@ def _scenarios(data: BenchData) -> list[Scenario]:
         ),
         Scenario(
             f"job poll, {data.large_job_plans:,} plans, one plan changed",
-            f"{large}&page=1&v={version - 1}{steps}",
+            f"{large}&page=1&v={version - 1}",
             HTMX,
             200,
             'hx-swap-oob="true"',
             live,
             must_repeat=("data-plan=", 1),
             goal=4,
+        ),
+        # The same two polls on a job whose 1,000 plans an incident holds (being resumed): the rows
+        # say which incident holds them and the buttons ask whether a hold covers the site.
+        Scenario(
+            f"job poll, {data.large_job_plans:,} held plans, nothing changed",
+            f"{held}&page=1&v={data.held_job_version}{steps}",
+            HTMX,
+            204,
+            "",
+        ),
+        Scenario(
+            f"job poll, {data.large_job_plans:,} held plans, one plan changed",
+            f"{held}&page=1&v={data.held_job_version - 1}{steps}",
+            HTMX,
+            200,
+            'data-held-by="',
+            live,
+            must_repeat=("data-plan=", 1),
         ),
         Scenario(
             f"site page, {data.big_site_jobs:,} jobs",
@@ -184,14 +203,14 @@ def _scenarios(data: BenchData) -> list[Scenario]:
             must_repeat=("data-job=", 1),
             goal=3,
         ),
-        # The team lead's pages (issue 9), over the same estate: both sites, every job and plan.
+        # The team lead's pages (issue 9), over the same estate: the three sites, every job and plan.
         Scenario(
             "overview",
             "/overview/",
             {},
             200,
             'id="overview-live"',
-            must_repeat=("data-site-review=", 2),
+            must_repeat=("data-site-review=", 3),
         ),
         # A change: drawn by the first tab to ask, and as every other tab gets it, from Redis.
         Scenario(
