@@ -196,25 +196,13 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
     Plan.objects.bulk_create(plans, batch_size=_BATCH)
     big_site_version = _one_job_changes(big_site, now=now)
 
-    poll_site = SiteFactory.create(
-        esa_id=SEED_SITES[1].site_id,
-        name="poll.example.net",
-        status="active",
-        plan_name="basic",
-        synced_at=now,
-    )
+    poll_site = _basic_site(esa_id=SEED_SITES[1].site_id, name="poll.example.net", now=now)
     small_job = _poll_job(site=poll_site, name="Ten plans", plan_count=10, rng=rng, now=now, user=user)
     large_job = _poll_job(
         site=poll_site, name="A thousand plans", plan_count=1_000, rng=rng, now=now, user=user
     )
     large_job_version = _one_plan_changes(large_job, now=now)
-    held_site = SiteFactory.create(
-        esa_id=SEED_SITES[2].site_id,
-        name="held.example.org",
-        status="active",
-        plan_name="basic",
-        synced_at=now,
-    )
+    held_site = _basic_site(esa_id=SEED_SITES[2].site_id, name="held.example.org", now=now)
     held_job = _poll_job(
         site=held_site, name="A thousand held plans", plan_count=1_000, rng=rng, now=now, user=user
     )
@@ -239,6 +227,10 @@ def bench_data_create(*, jobs: int = 10_000, plans_per_job: int = 2, seed: int =
         held_job_esa_id=held_job.esa_id,
         held_job_version=held_job_version,
     )
+
+
+def _basic_site(*, esa_id: int, name: str, now: datetime) -> Site:
+    return SiteFactory.create(esa_id=esa_id, name=name, status="active", plan_name="basic", synced_at=now)
 
 
 def _resuming_incident(job: Job, *, user: User, now: datetime) -> int:
