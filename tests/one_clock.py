@@ -9,8 +9,6 @@ Redis's clock: it paces real calls.)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from django.utils import timezone
 
@@ -22,4 +20,4 @@ __all__ = ["dashboard_on_the_clock"]
 def dashboard_on_the_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
     """Django's clock is `clock` from now on, at a whole second (ESA's times have no fraction)."""
     clock.now = float(int(clock.now))
-    monkeypatch.setattr(timezone, "now", lambda: datetime.fromtimestamp(clock.now, UTC))
+    monkeypatch.setattr(timezone, "now", clock.moment)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,10 @@ class ManualClock:
 
     def forward(self, seconds: float) -> None:
         self.now += seconds
+
+    def moment(self) -> datetime:
+        """The clock's time as an aware UTC datetime (what an `EsaClient` call or the sync takes)."""
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 @dataclass(frozen=True, slots=True)

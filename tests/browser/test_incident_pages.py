@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -40,7 +40,7 @@ def test_an_operator_holds_a_site_watches_it_settle_sees_the_banner_and_resumes_
     sim: RunningSimulator,
     clock: ManualClock,
 ) -> None:
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     job = esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID,
         name="Spring sale",

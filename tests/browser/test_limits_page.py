@@ -73,10 +73,6 @@ def quota_esa(quota_sim: RunningSimulator) -> Iterator[EsaClient]:
         yield esa
 
 
-def _now(clock: ManualClock) -> datetime:
-    return datetime.fromtimestamp(clock.now, UTC)
-
-
 def _shown(moment: datetime | None, zone: ZoneInfo) -> str:
     """A time as the pages show it (the `local` filter) in the display zone."""
     with timezone.override(zone):
@@ -93,25 +89,25 @@ def test_the_limits_page_says_when_the_quota_runs_out_and_that_the_site_is_pause
     zone: ZoneInfo,
     problems: list[str],
 ) -> None:
-    esa_sync(client=quota_esa, now=_now(clock))  # reads the quota, and counting begins
-    counting_began = _now(clock)
+    esa_sync(client=quota_esa, now=clock.moment())  # reads the quota, and counting begins
+    counting_began = clock.moment()
     job = quota_esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="Over quota", urls=[f"https://example.com/q/{n}" for n in range(100)]
     )
-    start = _now(clock) + timedelta(seconds=60)
+    start = clock.moment() + timedelta(seconds=60)
     quota_esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(start, start + timedelta(minutes=30), interval=60, slice_len=10)]
     )
     clock.forward(1)
-    esa_sync(client=quota_esa, now=_now(clock))  # the job and its plan join the mirror
+    esa_sync(client=quota_esa, now=clock.moment())  # the job and its plan join the mirror
     clock.forward(120)  # the batches at start and start + 60 s go out: 20 URLs charged
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     assert quota_sim.simulator.preload_used(DEMO_SITE_ID) == 20
 
     # What the forecast computes from the mirror: 15 left; the batch at start + 120 s takes 10, the
     # one at start + 180 s finds 5, and from it the job's last 65 URLs are refused.
     site = Site.objects.get(esa_id=DEMO_SITE_ID)
-    limits = site_limits(site=site, now=_now(clock))
+    limits = site_limits(site=site, now=clock.moment())
     assert limits.quota is not None
     forecast = limits.quota.forecast
     assert (limits.quota.used, limits.quota.left) == (20, 15)
@@ -143,7 +139,7 @@ def test_the_limits_page_says_when_the_quota_runs_out_and_that_the_site_is_pause
     page.evaluate("window.__samePage = true")
     quota_sim.simulator.set_site_paused(DEMO_SITE_ID, True)
     clock.forward(60)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     assert SiteLimits.objects.get(site=site).paused is True
     expect(page.get_by_test_id("site-paused")).to_contain_text("Paused in ESA", timeout=POLL_TIMEOUT)
     expect(page.get_by_test_id("site-runs")).to_contain_text("ESA runs none of this site's plans now")
@@ -180,16 +176,16 @@ def test_the_site_page_says_when_the_quota_runs_out(
     zone: ZoneInfo,
     problems: list[str],
 ) -> None:
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     job = quota_esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="Over quota", urls=[f"https://example.com/q/{n}" for n in range(100)]
     )
-    start = _now(clock) + timedelta(seconds=60)
+    start = clock.moment() + timedelta(seconds=60)
     quota_esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(start, start + timedelta(minutes=30), interval=60, slice_len=10)]
     )
     clock.forward(1)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     # Nothing sent yet: 35 left, the fourth batch (start + 180 s) finds 5, 65 URLs refused.
     log_in(page, live_server.url, VIEWER)
     page.goto(f"{live_server.url}/sites/{DEMO_SITE_ID}/")

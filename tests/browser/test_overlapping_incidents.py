@@ -5,7 +5,7 @@ whose windows passed during a hold under a ramp whose cap they choose on the pag
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -59,7 +59,7 @@ def test_a_site_held_on_its_own_then_with_every_site_stays_held_until_the_last_h
     sim: RunningSimulator,
     clock: ManualClock,
 ) -> None:
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     made: dict[str, tuple[str, str, str]] = {}  # host: job, its running plan, its waiting plan
     for site_id, host in ((DEMO_SITE_ID, "example.com"), (SHOP.site_id, SHOP.site_name)):
         job = esa.create_scheduled_preload_job(
@@ -244,7 +244,7 @@ def test_an_operator_resumes_plans_whose_windows_passed_under_a_ramp_with_a_cap_
     sim: RunningSimulator,
     clock: ManualClock,
 ) -> None:
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     job = esa.create_scheduled_preload_job(
         site_id=DEMO_SITE_ID, name="Flash sale", urls=[f"https://example.com/f/{i}" for i in range(1000)]
     )

@@ -85,7 +85,7 @@ def test_full_life_cycle_at_high_speed(fast_sim: RunningSimulator) -> None:
 
 def test_stop_keeps_progress_and_start_resumes(clock: ManualClock, clocked_esa_client: EsaClient) -> None:
     job = clocked_esa_client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-    start = datetime.fromtimestamp(clock.now, UTC)
+    start = clock.moment()
     (plan,) = clocked_esa_client.create_scheduled_preload_executions(
         job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 10)]
     ).succeeded
@@ -105,7 +105,7 @@ def test_plans_of_one_job_continue_where_the_previous_left_off(
     clock: ManualClock, clocked_esa_client: EsaClient
 ) -> None:
     job = clocked_esa_client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-    t0 = datetime.fromtimestamp(clock.now, UTC)
+    t0 = clock.moment()
     first, second = clocked_esa_client.create_scheduled_preload_executions(
         job.id,
         [
@@ -127,7 +127,7 @@ def test_state_survives_a_restart_and_catches_up(tmp_path: Path, clock: ManualCl
     config = SimConfig(state_path=tmp_path / "s.sqlite3")
     with running_simulator(config, real_time=clock) as sim, sim.client() as client:
         job = client.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="persistent", urls=URLS)
-        start = datetime.fromtimestamp(clock.now, UTC)
+        start = clock.moment()
         client.create_scheduled_preload_executions(
             job.id, [PlanSpec(start, start + timedelta(hours=1), 60, 5)]
         )
@@ -182,7 +182,7 @@ def test_stop_refuses_every_plan_that_is_not_running(
 ) -> None:
     esa = clocked_esa_client
     job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS[:10])
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     waiting, finishing = esa.create_scheduled_preload_executions(
         job.id,
         [PlanSpec(now + timedelta(hours=1), now + timedelta(hours=2), 60, 10), PlanSpec(now, now, 60, 10)],
@@ -207,7 +207,7 @@ def test_plans_of_a_site_that_is_not_active_never_leave_waiting(
     assert {site.site_id: site.status for site in esa.list_sites().items}[pending.site_id] == "pending"
     urls = [f"https://{pending.site_name}/{n}.js" for n in range(100)]
     job = esa.create_scheduled_preload_job(site_id=pending.site_id, name="beta", urls=urls)
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     (plan,) = esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 10)]
     ).succeeded

@@ -71,7 +71,7 @@ class Estate:
 def synchronous_estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Estate]:
     clock = ManualClock()
     clock.now = float(int(clock.now))  # whole seconds: ESA's times have no fraction
-    monkeypatch.setattr(timezone, "now", lambda: datetime.fromtimestamp(clock.now, UTC))
+    monkeypatch.setattr(timezone, "now", clock.moment)
     # The test drains; nothing is published for a worker to pick up later.
     for module in (holds, resumes, steps):
         monkeypatch.setattr(module, "drainers_dispatch", lambda incident_id: 0)

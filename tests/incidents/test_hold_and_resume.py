@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -33,7 +33,7 @@ def sim(one_clock_sim: RunningSimulator) -> RunningSimulator:
 
 
 def _now(clock: ManualClock) -> datetime:
-    return datetime.fromtimestamp(clock.now, UTC)
+    return clock.moment()
 
 
 def _urls(host: str, count: int) -> list[str]:

@@ -104,9 +104,7 @@ def clocked_client(simulator: EsaSimulator, clock: ManualClock) -> EsaClient:
     """
     client = mounted_client(simulator, sleep=lambda seconds: None)  # retries without waiting
     # EsaClient takes no signing clock of its own: its httpx client's auth is replaced.
-    client._http.auth = AcsV3Auth(
-        DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, now=lambda: datetime.fromtimestamp(clock.now, UTC)
-    )
+    client._http.auth = AcsV3Auth(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, now=clock.moment)
     return client
 
 
@@ -439,7 +437,7 @@ def _dispatch_nothing(incident_id: int) -> int:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> World:
     clock = ManualClock()
-    monkeypatch.setattr(timezone, "now", lambda: datetime.fromtimestamp(clock.now, UTC))
+    monkeypatch.setattr(timezone, "now", clock.moment)
     module: ModuleType
     for module in (holds, resumes, steps):
         for name in ("drainers_dispatch", "prepare_dispatch"):

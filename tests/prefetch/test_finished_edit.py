@@ -40,7 +40,7 @@ def test_the_simulator_refuses_to_move_a_settled_plan(
     urls = URLS if outcome == "finished" else ["https://example.com/a", "https://shop.example.net/x"]
     site_id = DEMO_SITE_ID if outcome == "finished" else SEED_SITES[1].site_id
     job = esa.create_scheduled_preload_job(site_id=site_id, name="j", urls=urls)
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     one_batch = PlanSpec(now, now + timedelta(seconds=30), 60, 1)
     (plan,) = esa.create_scheduled_preload_executions(job.id, [one_batch]).succeeded
     clock.forward(1)
@@ -58,7 +58,7 @@ def test_the_simulator_refuses_to_move_a_settled_plan(
 def test_the_simulator_still_moves_a_stopped_plan(clock: ManualClock, clocked_esa_client: EsaClient) -> None:
     esa = clocked_esa_client
     job = esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="j", urls=URLS)
-    now = datetime.fromtimestamp(clock.now, UTC)
+    now = clock.moment()
     (plan,) = esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(now, now + timedelta(hours=1), 60, 1)]
     ).succeeded

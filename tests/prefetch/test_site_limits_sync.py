@@ -44,10 +44,6 @@ def quota_esa(quota_sim: RunningSimulator) -> Iterator[EsaClient]:
         yield esa
 
 
-def _now(clock: ManualClock) -> datetime:
-    return datetime.fromtimestamp(clock.now, UTC)
-
-
 def _limits() -> SiteLimits:
     return SiteLimits.objects.get(site__esa_id=DEMO_SITE_ID)
 
@@ -55,21 +51,21 @@ def _limits() -> SiteLimits:
 def test_the_sync_reads_quotas_and_pause(
     quota_sim: RunningSimulator, quota_esa: EsaClient, clock: ManualClock, settings: Settings
 ) -> None:
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     limits = _limits()
     assert (limits.preload_quota, limits.paused, limits.instance_status) == (QUOTA, False, "online")
     assert limits.instance_id == f"esa-site-{DEMO_SITE_ID}"
     assert (limits.purge_quota, limits.purge_used, limits.purge_quota_30day) == (10_000, 0, 0)
-    assert limits.read_at == _now(clock) and not limits.read_error
+    assert limits.read_at == clock.moment() and not limits.read_error
 
     # Paused in the console: the next read due (a period later) shows it, and wakes the site's polls.
     quota_sim.simulator.set_site_paused(DEMO_SITE_ID, True)
     version = Site.objects.get(esa_id=DEMO_SITE_ID).version
     clock.forward(settings.PREFETCH_SYNC_LIMITS_PERIOD / 2)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     assert _limits().paused is False  # not due yet: three calls a site, every period
     clock.forward(settings.PREFETCH_SYNC_LIMITS_PERIOD / 2)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     assert _limits().paused is True
     assert Site.objects.get(esa_id=DEMO_SITE_ID).version > version
 
@@ -100,7 +96,7 @@ def test_one_refused_read_leaves_the_others(
         )
 
     monkeypatch.setattr(quota_esa, "get_purge_quota", refused)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     limits = _limits()
     assert (limits.preload_quota, limits.paused, limits.purge_quota, limits.read_at) == (
         QUOTA,
@@ -126,18 +122,18 @@ def test_the_count_follows_what_esa_charges(
     quota_sim: RunningSimulator, quota_esa: EsaClient, clock: ManualClock
 ) -> None:
     job = quota_esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="over quota", urls=URLS)
-    start = _now(clock).replace(microsecond=0) + timedelta(seconds=1)
+    start = clock.moment().replace(microsecond=0) + timedelta(seconds=1)
     quota_esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(start, start + timedelta(hours=1), interval=60, slice_len=10)]
     )
     clock.forward(1)
-    esa_sync(client=quota_esa, now=_now(clock))  # the first read: counting begins now
-    assert (_limits().preload_used, _limits().counted_since) == (0, _now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())  # the first read: counting begins now
+    assert (_limits().preload_used, _limits().counted_since) == (0, clock.moment())
     before = quota_sim.simulator.preload_used(DEMO_SITE_ID)
 
     for _ in range(6):  # six batches of 10 against a quota of 35: 25 more admitted, 35 refused
         clock.forward(60)
-        esa_sync(client=quota_esa, now=_now(clock))
+        esa_sync(client=quota_esa, now=clock.moment())
     used = quota_sim.simulator.preload_used(DEMO_SITE_ID)
     assert used == QUOTA
     assert _limits().preload_used == used - before
@@ -195,11 +191,11 @@ def test_a_pause_read_by_the_sync_redraws_the_job_page_s_estimate(
     """The estimate is a fact of the job, and a pause is not a change of the job: the pause read
     must still reach an open job page's poll, which asks only whether its job changed."""
     job = quota_esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Paused later", urls=URLS)
-    start = _now(clock) + timedelta(hours=1)
+    start = clock.moment() + timedelta(hours=1)
     quota_esa.create_scheduled_preload_executions(
         job.id, [PlanSpec(start, start + timedelta(hours=1), interval=60, slice_len=10)]
     )
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     page = viewer_client.get(reverse("job-detail", args=[job.id])).content.decode()
     assert "All URLs sent by" in page
     poll = re.search(r'id="job-poll"[^>]*hx-get="([^"]+)"', page)
@@ -208,7 +204,7 @@ def test_a_pause_read_by_the_sync_redraws_the_job_page_s_estimate(
 
     quota_sim.simulator.set_site_paused(DEMO_SITE_ID, True)
     clock.forward(settings.PREFETCH_SYNC_LIMITS_PERIOD)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     body = viewer_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "Not sending: example.com is paused in ESA, so 100 URLs wait until it is resumed there" in body
     assert "example.com is paused in ESA: ESA runs none of its plans until it is resumed" in body
@@ -219,11 +215,11 @@ def test_a_site_gone_offline_redraws_its_jobs_estimates(
     quota_sim: RunningSimulator, quota_esa: EsaClient, clock: ManualClock, viewer_client: Client
 ) -> None:
     job = quota_esa.create_scheduled_preload_job(site_id=DEMO_SITE_ID, name="Offline later", urls=URLS)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     before = Job.objects.get(esa_id=job.id)
     quota_sim.simulator.set_site_status(DEMO_SITE_ID, "offline")
     clock.forward(60)
-    esa_sync(client=quota_esa, now=_now(clock))
+    esa_sync(client=quota_esa, now=clock.moment())
     after = Job.objects.get(esa_id=job.id)
     # A new version for the job's facts (its estimate) and none for its plans' list.
     assert after.row_version > before.row_version and after.version > before.version
