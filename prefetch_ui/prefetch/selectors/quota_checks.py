@@ -1,6 +1,6 @@
 """Whether plans about to be added (a batch in the plan builder, the plans a resume puts back) fit
 in what their site's daily prefetch quota has left: the quota forecast with them against the
-forecast at the current schedule (`site_limits.site_quota_forecasts`), day by day.
+forecast at the current schedule (`site_limits.quota_forecasts`), day by day.
 
 A warning, not a refusal: ESA takes the plans, and refuses the URLs past the quota when their
 batches come (QuotaExcess). What the check says is a forecast from the mirror, so the operator
@@ -19,7 +19,7 @@ from prefetch_ui.planning.quotas import QuotaDayForecast, QuotaJob
 
 from ..models import Site, SiteLimits
 from ..services.site_limits import quota_zone
-from .site_limits import quota_days_spanned, quota_jobs, site_quota_forecasts
+from .site_limits import quota_days_spanned, quota_forecasts, quota_jobs
 
 __all__ = ["QuotaCheck", "QuotaCheckState", "QuotaDayCheck", "plans_quota_check", "plans_quota_checks"]
 
@@ -145,15 +145,12 @@ def _check(
         return QuotaCheck(site, QuotaCheckState.NOT_RUNNING, paused, zone.key)
     until = max((plan.end for plans in added.values() for plan in plans), default=now)
     days = quota_days_spanned(now=now, until=until)
-    # With the plans and without them, from one read of the site's quota, jobs and plans.
     if limits is None or limits.preload_quota is None:
         return QuotaCheck(site, QuotaCheckState.UNKNOWN, paused, zone.key)
-    forecasts = site_quota_forecasts(
-        site=site, now=now, variants=[added, {}], days=days, limits=limits, jobs=jobs
+    # With the plans and without them, from the one read of the sites' quotas, jobs and plans.
+    with_plans, without = quota_forecasts(
+        site=site, limits=limits, jobs=jobs, now=now, variants=[added, {}], days=days
     )
-    if forecasts is None:
-        return QuotaCheck(site, QuotaCheckState.UNKNOWN, paused, zone.key)
-    with_plans, without = forecasts
     checked = tuple(
         QuotaDayCheck(day_with, day_without, day_with.start.astimezone(zone).date(), index == 0)
         for index, (day_with, day_without) in enumerate(zip(with_plans, without, strict=True))

@@ -25,6 +25,7 @@ __all__ = [
     "QuotaToday",
     "SiteLimitsView",
     "quota_days_spanned",
+    "quota_forecasts",
     "site_limits",
     "site_quota_forecast",
     "site_quota_forecasts",
@@ -234,17 +235,27 @@ def site_quota_forecasts(
     now: datetime,
     variants: Sequence[Mapping[int, Sequence[ScheduledPlan]]],
     days: int = 1,
-    limits: SiteLimits | None = None,
-    jobs: Mapping[int, QuotaJob] | None = None,
 ) -> list[list[QuotaDayForecast]] | None:
     """`site_quota_forecast` for each of `variants` (plans added to the site's jobs: say, a batch
-    and none, to compare), from one read of the mirror; `limits` (the site's row) and `jobs` (its
-    entry of `quota_jobs`) if the caller read them. None when the quota is unknown."""
-    limits = limits or SiteLimits.objects.filter(site=site).first()
+    and none, to compare), from one read of the mirror. None when the quota is unknown."""
+    limits = SiteLimits.objects.filter(site=site).first()
     if limits is None or limits.preload_quota is None:
         return None
-    if jobs is None:
-        jobs = quota_jobs(site_ids=[site.pk], now=now).get(site.pk, {})
+    jobs = quota_jobs(site_ids=[site.pk], now=now).get(site.pk, {})
+    return quota_forecasts(site=site, limits=limits, jobs=jobs, now=now, variants=variants, days=days)
+
+
+def quota_forecasts(
+    *,
+    site: Site,
+    limits: SiteLimits,
+    jobs: Mapping[int, QuotaJob],
+    now: datetime,
+    variants: Sequence[Mapping[int, Sequence[ScheduledPlan]]],
+    days: int,
+) -> list[list[QuotaDayForecast]]:
+    """`site_quota_forecasts` from rows the caller read: the site's `limits` (its quota known) and
+    its entry of `quota_jobs`; no query."""
     return [
         _forecast(site=site, limits=limits, jobs=jobs, now=now, added=added, days=days) for added in variants
     ]
